@@ -1,0 +1,26 @@
+{
+  "targets": [
+    {
+      "target_name": "fusedloss",
+      "sources": [
+        "native/napi/addon.cc",
+        "native/napi/args.cc",
+        "native/napi/crps_binding.cc",
+        "native/kernels/crps.cc",
+        "native/kernels/cuda_absent.cc",
+        "native/runtime/simd.cc",
+        "native/runtime/thread_pool.cc"
+      ],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "native"],
+      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
+      "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
+      "cflags_cc": ["-std=c++17", "-O3", "-ffp-contract=off", "-fexceptions"],
+      "xcode_settings": {
+        "GCC_ENABLE_CPP_EXCEPTIONS": "YES",
+        "CLANG_CXX_LANGUAGE_STANDARD": "c++17",
+        "OTHER_CPLUSPLUSFLAGS": ["-O3", "-ffp-contract=off"]
+      },
+      "msvs_settings": { "VCCLCompilerTool": { "ExceptionHandling": 1, "AdditionalOptions": ["/std:c++17"] } }
+    }
+  ]
+}

@@ -1,0 +1,165 @@
+// crps() / crpsAsync(): CRPS of ensemble forecasts (shared/spec/crps.md).  Validation happens
+// here, once, for every backend; the backends receive a CrpsPlan.
+import { backendError, invalidArg, optionError, shapeError } from './errors';
+import { crpsFallback } from './fallback/crps';
+import { addon, resolveBackend, type ResolvedBackend } from './native';
+import { toTensor, toVector, type TensorLike, type VectorLike } from './tensor';
+import { axisOption, backendOption, booleanOption, checkArgsObject, checkKnownKeys, enumOption, numberOption, type Backend } from './validate';
+
+export type CrpsEstimator = 'standard' | 'fair' | 'almost-fair' | 'nrg' | 'ecdf' | 'qd' | 'int' | 'pwm';
+export type NanPolicy = 'propagate' | 'omit' | 'zero';
+
+export interface CrpsArgs {
+  /** Forecasts; one axis (memberAxis) holds the members. */
+  ensemble: TensorLike;
+  /** One value per point: a flat vector of P, or a tensor shaped like the ensemble without its member axis. */
+  observations: VectorLike;
+  /** Axis of `ensemble` that holds the members; negative counts from the end. Default -1. */
+  memberAxis?: number;
+  /** Default 'standard'. Aliases: nrg, ecdf, qd, int → standard; pwm → fair. */
+  estimator?: CrpsEstimator;
+  /** Weight of the fair part for 'almost-fair' only. Default 0.95. */
+  alpha?: number;
+  /** Point weights (≥ 0, finite) for the mean. Default all 1. */
+  weights?: VectorLike;
+  /** Default 'propagate'. */
+  nanPolicy?: NanPolicy;
+  /** Also return gradients of `mean` (or of Σ gradOutput·scores). Default false. */
+  gradients?: boolean;
+  /** With gradients: return the vector–Jacobian product Σ_p gradOutput_p ∂s_p/∂x instead. */
+  gradOutput?: VectorLike;
+  /** Also return skill and spread per point. Default false. */
+  components?: boolean;
+  /** Default 'auto'. */
+  backend?: Backend;
+}
+
+export interface CrpsResult {
+  scores: Float32Array;
+  mean: number;
+  gradEnsemble?: Float32Array;
+  gradObservations?: Float32Array;
+  skill?: Float32Array;
+  spread?: Float32Array;
+  backend: ResolvedBackend;
+}
+
+/** A validated call: the ensemble seen as [outer, members, inner] (see native/kernels/crps.h). */
+export interface CrpsPlan {
+  ensemble: Float32Array;
+  outer: number;
+  members: number;
+  inner: number;
+  observations: Float32Array;
+  weights: Float32Array | null;
+  gradOutput: Float32Array | null;
+  /** 0 standard, 1 fair, in between almost-fair. */
+  alpha: number;
+  nanPolicy: 0 | 1 | 2;
+  gradients: boolean;
+  components: boolean;
+}
+
+export type CrpsOutputs = Omit<CrpsResult, 'backend'>;
+
+const KEYS = ['ensemble', 'observations', 'memberAxis', 'estimator', 'alpha', 'weights', 'nanPolicy', 'gradients', 'gradOutput', 'components', 'backend'] as const;
+const ESTIMATORS: readonly CrpsEstimator[] = ['standard', 'fair', 'almost-fair', 'nrg', 'ecdf', 'qd', 'int', 'pwm'];
+const NAN_POLICIES: readonly NanPolicy[] = ['propagate', 'omit', 'zero'];
+
+function estimatorAlpha(estimator: CrpsEstimator, alphaOption: unknown): number {
+  if (estimator === 'almost-fair') return numberOption(alphaOption, 'alpha', 0.95, 0, 1);
+  if (alphaOption !== undefined) throw optionError(`alpha applies only to estimator 'almost-fair', not '${estimator}'`);
+  return estimator === 'fair' || estimator === 'pwm' ? 1 : 0;
+}
+
+function pointVector(value: unknown, name: string, pointShape: number[], points: number): Float32Array {
+  const vector = toVector(value, name);
+  const flat = vector.shape.length === 1 && vector.shape[0] === points;
+  const sameShape = vector.shape.length === pointShape.length && vector.shape.every((d, i) => d === pointShape[i]);
+  if (!flat && !sameShape) {
+    throw shapeError(`${name} has shape [${vector.shape.join(', ')}], expected ${points} values or shape [${pointShape.join(', ')}]`);
+  }
+  return vector.data;
+}
+
+export function planCrps(rawArgs: unknown): { plan: CrpsPlan; backend: Backend } {
+  const args = checkArgsObject(rawArgs, 'crps');
+  checkKnownKeys(args, KEYS, 'crps');
+  if (args.ensemble === undefined) throw invalidArg('ensemble is required');
+  if (args.observations === undefined) throw invalidArg('observations is required');
+  const ensemble = toTensor(args.ensemble, 'ensemble');
+  const rank = ensemble.shape.length;
+  const memberAxis = axisOption(args.memberAxis, 'memberAxis', -1, rank);
+  const estimator = enumOption(args.estimator, 'estimator', ESTIMATORS, 'standard');
+  const alpha = estimatorAlpha(estimator, args.alpha);
+  const nanPolicy = enumOption(args.nanPolicy, 'nanPolicy', NAN_POLICIES, 'propagate');
+  const gradients = booleanOption(args.gradients, 'gradients', false);
+  const components = booleanOption(args.components, 'components', false);
+  const backend = backendOption(args.backend);
+  if (args.gradOutput !== undefined && !gradients) throw optionError('gradOutput requires gradients: true');
+
+  const members = ensemble.shape[memberAxis];
+  const outer = ensemble.shape.slice(0, memberAxis).reduce((a, b) => a * b, 1);
+  const inner = ensemble.shape.slice(memberAxis + 1).reduce((a, b) => a * b, 1);
+  const points = outer * inner;
+  if (members < 2 && alpha > 0) {
+    throw shapeError(`ensemble has ${members} member along memberAxis ${memberAxis}; estimator '${estimator}' needs at least 2`);
+  }
+  const pointShape = ensemble.shape.filter((_, axis) => axis !== memberAxis);
+  const observations = pointVector(args.observations, 'observations', pointShape, points);
+  let weights: Float32Array | null = null;
+  if (args.weights !== undefined) {
+    weights = pointVector(args.weights, 'weights', pointShape, points);
+    for (let p = 0; p < points; p++) {
+      const w = weights[p];
+      if (!(w >= 0 && w < Infinity)) throw optionError(`weights[${p}] = ${w} must be finite and >= 0`);
+    }
+  }
+  const gradOutput = args.gradOutput === undefined ? null : pointVector(args.gradOutput, 'gradOutput', pointShape, points);
+  return {
+    plan: {
+      ensemble: ensemble.data,
+      outer,
+      members,
+      inner,
+      observations,
+      weights,
+      gradOutput,
+      alpha,
+      nanPolicy: NAN_POLICIES.indexOf(nanPolicy) as 0 | 1 | 2,
+      gradients,
+      components,
+    },
+    backend,
+  };
+}
+
+type NativeCrps = (plan: CrpsPlan & { device: 0 | 1 }) => CrpsOutputs;
+type NativeCrpsAsync = (plan: CrpsPlan & { device: 0 | 1 }) => Promise<CrpsOutputs>;
+
+function nativeFunction<T>(name: string): T {
+  const fn = addon()[name];
+  if (typeof fn !== 'function') throw backendError(`the loaded native addon has no ${name}(); rebuild fusedloss`);
+  return fn as T;
+}
+
+/** CRPS scores, weighted mean and (optionally) gradients. See shared/spec/crps.md. */
+export function crps(args: CrpsArgs): CrpsResult {
+  const { plan, backend: requested } = planCrps(args);
+  const backend = resolveBackend(requested);
+  const outputs = backend === 'js' ? crpsFallback(plan) : nativeFunction<NativeCrps>('crps')({ ...plan, device: backend === 'cuda' ? 1 : 0 });
+  return { ...outputs, backend };
+}
+
+/** crps() off the JavaScript thread (libuv pool). Never throws: invalid arguments reject. */
+export async function crpsAsync(args: CrpsArgs): Promise<CrpsResult> {
+  const { plan, backend: requested } = planCrps(args);
+  const backend = resolveBackend(requested);
+  if (backend === 'js') {
+    // The TypeScript backend has no thread of its own: it yields once, then runs on this thread.
+    await new Promise((resolve) => setImmediate(resolve));
+    return { ...crpsFallback(plan), backend };
+  }
+  const outputs = await nativeFunction<NativeCrpsAsync>('crpsAsync')({ ...plan, device: backend === 'cuda' ? 1 : 0 });
+  return { ...outputs, backend };
+}

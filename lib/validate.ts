@@ -1,0 +1,54 @@
+// Option checks shared by every kernel's validation (the spec's error table): unknown keys at any
+// depth, enums, numbers in range, booleans, integer axes.
+import { invalidArg, optionError } from './errors';
+
+export type Backend = 'auto' | 'cuda' | 'cpu' | 'js';
+export const BACKENDS: readonly Backend[] = ['auto', 'cuda', 'cpu', 'js'];
+
+export function checkArgsObject(args: unknown, fn: string): Record<string, unknown> {
+  if (typeof args !== 'object' || args === null || Array.isArray(args)) {
+    throw invalidArg(`${fn}: args must be an options object`);
+  }
+  return args as Record<string, unknown>;
+}
+
+export function checkKnownKeys(obj: Record<string, unknown>, allowed: readonly string[], name: string): void {
+  for (const key of Object.keys(obj)) {
+    if (!allowed.includes(key)) throw invalidArg(`${name}: unknown option '${key}' (known: ${allowed.join(', ')})`);
+  }
+}
+
+export function enumOption<T extends string>(value: unknown, name: string, allowed: readonly T[], fallback: T): T {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'string') throw invalidArg(`${name} must be a string, one of ${allowed.join(', ')}`);
+  if (!(allowed as readonly string[]).includes(value)) {
+    throw optionError(`${name} = '${value}' is not one of ${allowed.join(', ')}`);
+  }
+  return value as T;
+}
+
+export function booleanOption(value: unknown, name: string, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') throw invalidArg(`${name} must be a boolean`);
+  return value;
+}
+
+export function numberOption(value: unknown, name: string, fallback: number, min: number, max: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number') throw invalidArg(`${name} must be a number`);
+  if (!(value >= min && value <= max)) throw optionError(`${name} = ${value} is outside [${min}, ${max}]`);
+  return value;
+}
+
+/** An axis index in [-rank, rank), normalized to [0, rank). */
+export function axisOption(value: unknown, name: string, fallback: number, rank: number): number {
+  const axis = value === undefined ? fallback : value;
+  if (typeof axis !== 'number') throw invalidArg(`${name} must be an integer`);
+  if (!Number.isInteger(axis)) throw invalidArg(`${name} = ${axis} is not an integer`);
+  if (axis < -rank || axis >= rank) throw optionError(`${name} = ${axis} is outside [${-rank}, ${rank}) for a rank-${rank} tensor`);
+  return axis < 0 ? axis + rank : axis;
+}
+
+export function backendOption(value: unknown): Backend {
+  return enumOption(value, 'backend', BACKENDS, 'auto');
+}

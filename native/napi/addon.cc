@@ -1,0 +1,72 @@
+// Module entry: runtime information, thread control and every kernel's bindings.  Node-API
+// addons are context-aware, and nothing here keeps per-context state, so the addon loads in
+// worker_threads as well as on the main thread.
+#include <napi.h>
+
+#include "../kernels/cuda_info.h"
+#include "../runtime/simd.h"
+#include "../runtime/thread_pool.h"
+#include "args.h"
+#include "bindings.h"
+
+namespace fusedloss {
+namespace napi {
+namespace {
+
+// CUDA is probed here, on the first call, never at load time.
+Napi::Value cudaInfoValue(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const CudaInfo& cuda = cudaInfo();
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("built", cuda.built);
+  result.Set("available", cuda.available);
+  result.Set("reason", cuda.available ? env.Null() : Napi::String::New(env, cuda.reason));
+  Napi::Array devices = Napi::Array::New(env, cuda.devices.size());
+  for (size_t i = 0; i < cuda.devices.size(); ++i) {
+    const CudaDevice& d = cuda.devices[i];
+    Napi::Object device = Napi::Object::New(env);
+    device.Set("index", d.index);
+    device.Set("name", d.name);
+    device.Set("computeCapability", std::to_string(d.computeMajor) + "." + std::to_string(d.computeMinor));
+    device.Set("totalMemory", static_cast<double>(d.totalMemory));
+    devices.Set(static_cast<uint32_t>(i), device);
+  }
+  result.Set("devices", devices);
+  return result;
+}
+
+Napi::Value runtimeInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("simd", simdLevel());
+  result.Set("threads", threadCount());
+  result.Set("cores", availableCores());
+  return result;
+}
+
+Napi::Value setThreads(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsNumber()) throw codedError(env, kInvalidArg, "threads must be a number");
+  const double n = info[0].As<Napi::Number>().DoubleValue();
+  if (!(n >= 1 && n <= 1024) || static_cast<double>(static_cast<int>(n)) != n) {
+    throw codedError(env, kOption, "threads must be an integer in [1, 1024]");
+  }
+  setThreadCount(static_cast<int>(n));
+  return env.Undefined();
+}
+
+Napi::Object init(Napi::Env env, Napi::Object exports) {
+  exports.Set("runtimeInfo", Napi::Function::New(env, runtimeInfo, "runtimeInfo"));
+  exports.Set("cudaInfo", Napi::Function::New(env, cudaInfoValue, "cudaInfo"));
+  exports.Set("setThreads", Napi::Function::New(env, setThreads, "setThreads"));
+  registerCrps(env, exports);
+  return exports;
+}
+
+}  // namespace
+}  // namespace napi
+}  // namespace fusedloss
+
+static Napi::Object InitFusedloss(Napi::Env env, Napi::Object exports) { return fusedloss::napi::init(env, exports); }
+
+NODE_API_MODULE(fusedloss, InitFusedloss)

@@ -1,0 +1,87 @@
+#include "args.h"
+
+#include <cmath>
+#include <limits>
+
+namespace fusedloss {
+namespace napi {
+
+Napi::Error codedError(Napi::Env env, const char* code, const std::string& message) {
+  const std::string text(code);
+  Napi::Error error = text == kInvalidArg ? Napi::Error(Napi::TypeError::New(env, message))
+                      : text == kBackend  ? Napi::Error::New(env, message)
+                                          : Napi::Error(Napi::RangeError::New(env, message));
+  error.Set("code", Napi::String::New(env, code));
+  return error;
+}
+
+FloatView floatArrayArg(const Napi::Object& args, const char* name, size_t expectedLength, bool optional) {
+  Napi::Env env = args.Env();
+  Napi::Value value = args.Get(name);
+  FloatView view;
+  if (value.IsUndefined() || value.IsNull()) {
+    if (optional) return view;
+    throw codedError(env, kInvalidArg, std::string(name) + " is required");
+  }
+  if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
+    throw codedError(env, kInvalidArg, std::string(name) + " must be a Float32Array");
+  }
+  Napi::Float32Array array = value.As<Napi::Float32Array>();
+  bool detached = false;
+  if (napi_is_detached_arraybuffer(env, array.ArrayBuffer(), &detached) != napi_ok || detached) {
+    throw codedError(env, kInvalidArg, std::string(name) + " is backed by a detached ArrayBuffer");
+  }
+  if (array.ElementLength() != expectedLength) {
+    throw codedError(env, kShape, std::string(name) + " has " + std::to_string(array.ElementLength()) +
+                                      " elements, expected " + std::to_string(expectedLength));
+  }
+  view.data = array.Data();
+  view.length = array.ElementLength();
+  view.array = array;
+  return view;
+}
+
+double numberArg(const Napi::Object& args, const char* name) {
+  Napi::Value value = args.Get(name);
+  if (!value.IsNumber()) throw codedError(args.Env(), kInvalidArg, std::string(name) + " must be a number");
+  return value.As<Napi::Number>().DoubleValue();
+}
+
+int64_t positiveIntArg(const Napi::Object& args, const char* name) {
+  const double v = numberArg(args, name);
+  if (!(v >= 1.0 && v <= 9007199254740992.0) || std::floor(v) != v) {
+    throw codedError(args.Env(), kShape, std::string(name) + " must be a positive integer, got " + std::to_string(v));
+  }
+  return static_cast<int64_t>(v);
+}
+
+bool boolArg(const Napi::Object& args, const char* name) {
+  Napi::Value value = args.Get(name);
+  if (value.IsUndefined()) return false;
+  if (!value.IsBoolean()) throw codedError(args.Env(), kInvalidArg, std::string(name) + " must be a boolean");
+  return value.As<Napi::Boolean>().Value();
+}
+
+int32_t enumArg(const Napi::Object& args, const char* name, int32_t count) {
+  const double v = numberArg(args, name);
+  if (!(v >= 0 && v < count) || std::floor(v) != v) {
+    throw codedError(args.Env(), kOption, std::string(name) + " is not a known value");
+  }
+  return static_cast<int32_t>(v);
+}
+
+size_t checkedProduct(Napi::Env env, const char* what, int64_t a, int64_t b, int64_t c) {
+  // Elements are float32 and must be addressable as bytes too.
+  const uint64_t limit = std::numeric_limits<size_t>::max() / sizeof(float);
+  uint64_t product = static_cast<uint64_t>(a);
+  for (int64_t factor : {b, c}) {
+    if (product > limit / static_cast<uint64_t>(factor)) {
+      throw codedError(env, kTooLarge, std::string(what) + " is too large to address");
+    }
+    product *= static_cast<uint64_t>(factor);
+  }
+  return static_cast<size_t>(product);
+}
+
+}  // namespace napi
+}  // namespace fusedloss

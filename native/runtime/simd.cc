@@ -1,0 +1,16 @@
+#include "simd.h"
+
+namespace fusedloss {
+
+const char* simdLevel() {
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__) && defined(__linux__) && \
+    !defined(FUSEDLOSS_NO_MULTIVERSION)
+  // Same order of preference as the ifunc resolver of FL_SIMD_CLONES.
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f")) return "avx512";
+  if (__builtin_cpu_supports("avx2")) return "avx2";
+#endif
+  return "scalar";
+}
+
+}  // namespace fusedloss

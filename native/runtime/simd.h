@@ -1,0 +1,18 @@
+// CPU kernels are compiled once per instruction set and picked at load time (GCC/Clang function
+// multiversioning: an ifunc resolver chooses the AVX-512, AVX2 or baseline clone).  Where the
+// toolchain has no multiversioning (MSVC, Apple), the baseline build runs.
+#pragma once
+
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__) && defined(__linux__) && \
+    !defined(FUSEDLOSS_NO_MULTIVERSION)
+#define FL_SIMD_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define FL_SIMD_CLONES
+#endif
+
+namespace fusedloss {
+
+// The clone the multiversioned kernels run here: "avx512", "avx2" or "scalar".
+const char* simdLevel();
+
+}  // namespace fusedloss

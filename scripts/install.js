@@ -1,0 +1,64 @@
+#!/usr/bin/env node
+// `npm install` hook.  Order: a prebuilt binary that loads (prebuilds/) → a source build with
+// cmake-js (CUDA too when nvcc is found) → a CPU-only node-gyp source build → nothing.  It never
+// fails the install: without a native addon the pure-TypeScript backend serves, and
+// backendInfo().loadError says why.
+'use strict';
+const { spawnSync } = require('node:child_process');
+const fs = require('node:fs');
+const path = require('node:path');
+
+const root = path.resolve(__dirname, '..');
+const log = (msg) => console.log(`fusedloss: ${msg}`);
+
+function loads(file) {
+  const probe = spawnSync(process.execPath, ['-e', `require(${JSON.stringify(file)})`], { stdio: 'pipe' });
+  return probe.status === 0;
+}
+
+function prebuiltLoads() {
+  if (!fs.existsSync(path.join(root, 'prebuilds'))) return false;
+  const probe = spawnSync(process.execPath,
+    ['-e', `const p=require('node-gyp-build').path(${JSON.stringify(root)}); if(!p.includes('prebuilds')) process.exit(1); require(p)`],
+    { cwd: root, stdio: 'pipe' });
+  return probe.status === 0;
+}
+
+function run(label, command, args) {
+  log(`${label}: ${[path.basename(command), ...args].join(' ')}`);
+  const result = spawnSync(command, args, { cwd: root, stdio: 'inherit', env: process.env });
+  return result.status === 0;
+}
+
+function buildWithCmakeJs() {
+  let cli;
+  try { cli = require.resolve('cmake-js/bin/cmake-js', { paths: [root] }); } catch { return false; }
+  const args = [cli, 'compile', '--parallel', String(Math.max(1, require('node:os').availableParallelism()))];
+  return run('building from source with cmake-js', process.execPath, args) && loads(path.join(root, 'build/Release/fusedloss.node'));
+}
+
+function buildWithNodeGyp() {
+  const candidates = [process.env.npm_config_node_gyp, safeResolve('node-gyp/bin/node-gyp.js')].filter(Boolean);
+  for (const cli of candidates) {
+    if (fs.existsSync(cli) && run('building from source with node-gyp (CPU only)', process.execPath, [cli, 'rebuild'])) {
+      if (loads(path.join(root, 'build/Release/fusedloss.node'))) return true;
+    }
+  }
+  return false;
+}
+
+function safeResolve(id) {
+  try { return require.resolve(id, { paths: [root] }); } catch { return null; }
+}
+
+function main() {
+  if (process.env.FUSEDLOSS_SKIP_BUILD === '1') return log('FUSEDLOSS_SKIP_BUILD=1: not building; the TypeScript backend will serve');
+  const fromSource = process.env.FUSEDLOSS_BUILD_FROM_SOURCE === '1' || process.env.npm_config_build_from_source === 'true';
+  if (!fromSource && prebuiltLoads()) return log('using the prebuilt binary');
+  if (buildWithCmakeJs()) return log('native addon built');
+  if (buildWithNodeGyp()) return log('native addon built (CPU only)');
+  log('WARNING: no native addon could be built or loaded; the pure-TypeScript backend will be used. ' +
+      'Install cmake and a C++17 compiler (and nvcc for CUDA), then run `npm rebuild fusedloss`.');
+}
+
+main();
