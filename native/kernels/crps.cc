@@ -13,6 +13,12 @@
 // ensembles go through scorePoint, the scalar reference path that implements every NaN policy.
 #include "crps.h"
 
+// The lane helpers below are always inlined into their multiversioned callers, so the vector ABI
+// of an out-of-line call (what -Wpsabi warns about) never arises.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wpsabi"
+#endif
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -180,133 +186,281 @@ void scorePoint(const Plan& plan, int64_t point, PointScratch& scratch, Accumula
   acc.weightedScores += weight * score;
 }
 
+// Lane vectors (GCC/Clang vector extensions): each clone of scoreLaneBlock lowers them to its own
+// registers — one zmm for 16 floats with AVX-512, two ymm with AVX2, four xmm at baseline.
+typedef float Floats __attribute__((vector_size(4 * kLanes)));
+typedef int32_t Ints __attribute__((vector_size(4 * kLanes)));
+typedef float HalfFloats __attribute__((vector_size(2 * kLanes)));
+typedef double Doubles __attribute__((vector_size(4 * kLanes)));  // kLanes / 2 doubles
+
+#define FL_LANE_INLINE static inline __attribute__((always_inline))
+
+FL_LANE_INLINE Doubles lowLanes(Floats v) {
+  return __builtin_convertvector(__builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7), Doubles);
+}
+FL_LANE_INLINE Doubles highLanes(Floats v) {
+  return __builtin_convertvector(__builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15), Doubles);
+}
+FL_LANE_INLINE Doubles absolute(Doubles v) { return v < 0.0 ? -v : v; }
+
+static_assert(kLanes == 16, "lowLanes/highLanes split 16 lanes");
+
 struct alignas(64) LaneScratch {
-  float values[kMaxNetworkMembers][kLanes];
-  int32_t index[kMaxNetworkMembers][kLanes];
-  int32_t tieStart[kMaxNetworkMembers][kLanes];
-  int32_t tieEnd[kMaxNetworkMembers][kLanes];
-  double score[kLanes];
+  Floats values[kMaxNetworkMembers];
+  Ints index[kMaxNetworkMembers];
+  Ints tieStart[kMaxNetworkMembers];
+  // Per-lane partial sums of Σw·s and Σw over the chunk's finite lanes (reduced in lane order).
+  Doubles weightedScores[2];
+  Doubles weights[2];
 };
+
+FL_LANE_INLINE Floats loadFloats(const float* p) {
+  Floats v;
+  std::memcpy(&v, p, sizeof(v));
+  return v;
+}
+FL_LANE_INLINE void storeFloats(float* p, Floats v) { std::memcpy(p, &v, sizeof(v)); }
+
+// Adds the block's finite lanes to the chunk sums and returns a bit mask of the other lanes, which
+// the caller redoes with scorePoint (NaN policies, infinities).
+FL_LANE_INLINE uint32_t accumulateBlock(const Plan& plan, int64_t firstPoint, LaneScratch& lanes, Doubles scoreLow,
+                                        Doubles scoreHigh) {
+  const Floats weights = plan.in.weights ? loadFloats(plan.in.weights + firstPoint) : Floats{} + 1.0f;
+  const Doubles zero = {};
+  const Doubles score[2] = {scoreLow, scoreHigh};
+  const Doubles weight[2] = {lowLanes(weights), highLanes(weights)};
+  uint32_t redo = 0;
+  for (int half = 0; half < 2; ++half) {
+    const auto finite = (score[half] - score[half]) == zero;  // false for NaN and ±Inf
+    lanes.weightedScores[half] += finite ? weight[half] * score[half] : zero;
+    lanes.weights[half] += finite ? weight[half] : zero;
+    for (int lane = 0; lane < kLanes / 2; ++lane) redo |= static_cast<uint32_t>(finite[lane] == 0) << (half * kLanes / 2 + lane);
+  }
+  return redo;
+}
+
+// Multipliers of ∂s_p for the block's lanes (gradientFactor, in float32).
+FL_LANE_INLINE Floats blockGradientFactor(const Plan& plan, int64_t firstPoint) {
+  if (plan.in.gradOutput) return loadFloats(plan.in.gradOutput + firstPoint);
+  const Floats weights = plan.in.weights ? loadFloats(plan.in.weights + firstPoint) : Floats{} + 1.0f;
+  return weights * static_cast<float>(1.0 / plan.weightSum);
+}
 
 // kLanes consecutive points at once (see the file comment).  Writes every output of those
 // points; non-finite lanes are left for the caller to redo with scorePoint.
 FL_SIMD_CLONES
-void scoreLaneBlock(const Plan& plan, int64_t firstPoint, LaneScratch& lanes) {
+uint32_t scoreLaneBlock(const Plan& plan, int64_t firstPoint, LaneScratch& lanes) {
   const int members = static_cast<int>(plan.shape.members);
   const int64_t inner = plan.shape.inner;
-  float (*values)[kLanes] = lanes.values;
-  int32_t (*index)[kLanes] = lanes.index;
+  Floats* values = lanes.values;
+  Ints* index = lanes.index;
 
+  // Transpose the block into [member][lane]: contiguous rows when the 16 points are consecutive
+  // in one inner run (member axis not last), a gather otherwise.
   int64_t base[kLanes];
-  float observation[kLanes];
+  Floats observation;
   for (int lane = 0; lane < kLanes; ++lane) {
     base[lane] = memberBase(plan.shape, firstPoint + lane);
     observation[lane] = plan.in.observations[firstPoint + lane];
   }
+  const bool rowsContiguous = inner > 1 && base[kLanes - 1] == base[0] + kLanes - 1;
   for (int k = 0; k < members; ++k) {
-    for (int lane = 0; lane < kLanes; ++lane) {
-      values[k][lane] = plan.in.ensemble[base[lane] + k * inner];
-      index[k][lane] = k;
+    if (rowsContiguous) {
+      std::memcpy(&values[k], plan.in.ensemble + base[0] + k * inner, sizeof(Floats));
+    } else {
+      for (int lane = 0; lane < kLanes; ++lane) values[k][lane] = plan.in.ensemble[base[lane] + k * inner];
     }
+    index[k] = Ints{} + k;
   }
 
   for (const Comparator& cmp : plan.network) {
-    float* lo = values[cmp.first];
-    float* hi = values[cmp.second];
-    int32_t* loIndex = index[cmp.first];
-    int32_t* hiIndex = index[cmp.second];
-    for (int lane = 0; lane < kLanes; ++lane) {
-      const float a = lo[lane], b = hi[lane];
-      const int32_t ia = loIndex[lane], ib = hiIndex[lane];
-      const bool swap = b < a;
-      lo[lane] = swap ? b : a;
-      hi[lane] = swap ? a : b;
-      loIndex[lane] = swap ? ib : ia;
-      hiIndex[lane] = swap ? ia : ib;
-    }
+    const Floats a = values[cmp.first], b = values[cmp.second];
+    const Ints ia = index[cmp.first], ib = index[cmp.second];
+    const Ints swap = b < a;
+    values[cmp.first] = swap ? b : a;
+    values[cmp.second] = swap ? a : b;
+    index[cmp.first] = swap ? ib : ia;
+    index[cmp.second] = swap ? ia : ib;
   }
 
-  double absoluteErrors[kLanes] = {};
-  double halfPairs[kLanes] = {};
-  for (int k = 0; k < members; ++k) {
-    for (int lane = 0; lane < kLanes; ++lane) {
-      absoluteErrors[lane] += std::fabs(static_cast<double>(values[k][lane]) - observation[lane]);
-    }
-  }
+  // Skill and half pair sum in float64 (see crps_math.h for why the gap form).
+  const Doubles observationLow = lowLanes(observation), observationHigh = highLanes(observation);
+  Doubles errorsLow = {}, errorsHigh = {}, pairsLow = {}, pairsHigh = {};
+  Doubles previousLow = lowLanes(values[0]), previousHigh = highLanes(values[0]);
+  errorsLow += absolute(previousLow - observationLow);
+  errorsHigh += absolute(previousHigh - observationHigh);
   for (int k = 1; k < members; ++k) {
+    const Doubles low = lowLanes(values[k]), high = highLanes(values[k]);
     const double pairs = static_cast<double>(k) * static_cast<double>(members - k);
-    for (int lane = 0; lane < kLanes; ++lane) {
-      halfPairs[lane] += pairs * (static_cast<double>(values[k][lane]) - static_cast<double>(values[k - 1][lane]));
-    }
+    errorsLow += absolute(low - observationLow);
+    errorsHigh += absolute(high - observationHigh);
+    pairsLow += pairs * (low - previousLow);
+    pairsHigh += pairs * (high - previousHigh);
+    previousLow = low;
+    previousHigh = high;
   }
   const double coefficient = crps::pairCoefficient(members, plan.options.alpha);
   const double inverseMembers = 1.0 / members;
   const double spreadScale = 1.0 / (static_cast<double>(members) * members);
+  const Doubles skillLow = errorsLow * inverseMembers, skillHigh = errorsHigh * inverseMembers;
+  const Doubles scoreLow = skillLow - coefficient * pairsLow, scoreHigh = skillHigh - coefficient * pairsHigh;
   const CrpsOutputs& out = plan.out;
-  for (int lane = 0; lane < kLanes; ++lane) {
-    const double skill = absoluteErrors[lane] * inverseMembers;
-    lanes.score[lane] = skill - coefficient * halfPairs[lane];
-    out.scores[firstPoint + lane] = static_cast<float>(lanes.score[lane]);
-    if (plan.options.components) {
-      out.skill[firstPoint + lane] = static_cast<float>(skill);
-      out.spread[firstPoint + lane] = static_cast<float>(halfPairs[lane] * spreadScale);
+  storeFloats(out.scores + firstPoint, __builtin_shufflevector(__builtin_convertvector(scoreLow, HalfFloats),
+                                                               __builtin_convertvector(scoreHigh, HalfFloats), 0, 1, 2,
+                                                               3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
+  const uint32_t redo = accumulateBlock(plan, firstPoint, lanes, scoreLow, scoreHigh);
+  if (plan.options.components) {
+    const Doubles spreadLow = pairsLow * spreadScale, spreadHigh = pairsHigh * spreadScale;
+    for (int lane = 0; lane < kLanes / 2; ++lane) {
+      out.skill[firstPoint + lane] = static_cast<float>(skillLow[lane]);
+      out.skill[firstPoint + kLanes / 2 + lane] = static_cast<float>(skillHigh[lane]);
+      out.spread[firstPoint + lane] = static_cast<float>(spreadLow[lane]);
+      out.spread[firstPoint + kLanes / 2 + lane] = static_cast<float>(spreadHigh[lane]);
     }
   }
-  if (!plan.options.gradients) return;
+  if (!plan.options.gradients) return redo;
 
   // Ties: members in sorted positions [start, end] are equal, so each has L = start members
   // strictly below and G = members − 1 − end strictly above: L − G = start + end − (members − 1).
-  int32_t (*tieStart)[kLanes] = lanes.tieStart;
-  int32_t (*tieEnd)[kLanes] = lanes.tieEnd;
-  for (int lane = 0; lane < kLanes; ++lane) {
-    tieStart[0][lane] = 0;
-    tieEnd[members - 1][lane] = members - 1;
+  Ints* tieStart = lanes.tieStart;
+  tieStart[0] = Ints{};
+  for (int k = 1; k < members; ++k) tieStart[k] = values[k] == values[k - 1] ? tieStart[k - 1] : Ints{} + k;
+  const Floats factor = blockGradientFactor(plan, firstPoint);
+  const Floats one = Floats{} + 1.0f, zero = Floats{};
+  const float memberScale = static_cast<float>(inverseMembers);
+  const float rankScale = static_cast<float>(coefficient);
+  Floats signSum = {};
+  Ints tieEnd = Ints{} + (members - 1);
+  for (int k = members - 1; k >= 0; --k) {
+    if (k < members - 1) tieEnd = values[k] == values[k + 1] ? tieEnd : Ints{} + k;
+    const Floats sign = (values[k] > observation ? one : zero) - (values[k] < observation ? one : zero);
+    const Floats rankTerm = __builtin_convertvector(tieStart[k] + tieEnd - (members - 1), Floats);
+    signSum += sign;
+    const Floats grad = factor * (sign * memberScale - rankScale * rankTerm);
+    for (int lane = 0; lane < kLanes; ++lane) out.gradEnsemble[base[lane] + index[k][lane] * inner] = grad[lane];
   }
-  for (int k = 1; k < members; ++k) {
-    for (int lane = 0; lane < kLanes; ++lane) {
-      tieStart[k][lane] = values[k][lane] == values[k - 1][lane] ? tieStart[k - 1][lane] : k;
-    }
+  storeFloats(out.gradObservations + firstPoint, -factor * signSum * memberScale);
+  return redo;
+}
+
+// Ensembles of 2 or 4 members stored member-last (the training case): 16 points are 2 or 4
+// contiguous vectors, de-interleaved with shuffles instead of a transposing gather.  With so few
+// members the pairwise forms are cheapest and exact enough in float32 (at most 6 positive terms):
+// H = Σ_{i<j} |x_i − x_j| and L_k − G_k = Σ_j sign(x_k − x_j), which keeps the members in their
+// original order, so gradients are re-interleaved and stored as whole vectors.
+FL_LANE_INLINE Floats evenLanes(Floats a, Floats b) {
+  return __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+}
+FL_LANE_INLINE Floats oddLanes(Floats a, Floats b) {
+  return __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+}
+FL_LANE_INLINE Floats interleaveLow(Floats a, Floats b) {
+  return __builtin_shufflevector(a, b, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+}
+FL_LANE_INLINE Floats interleaveHigh(Floats a, Floats b) {
+  return __builtin_shufflevector(a, b, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+}
+FL_LANE_INLINE Floats absolute(Floats v) { return v < 0.0f ? -v : v; }
+FL_LANE_INLINE Floats signOf(Floats v) {
+  const Floats one = Floats{} + 1.0f, zero = Floats{};
+  return (v > 0.0f ? one : zero) - (v < 0.0f ? one : zero);
+}
+template <int M>
+FL_LANE_INLINE uint32_t scoreSmallBlock(const Plan& plan, int64_t firstPoint, LaneScratch& lanes) {
+  static_assert(M == 2 || M == 4, "members are de-interleaved for 2 or 4");
+  const float* in = plan.in.ensemble + firstPoint * M;
+  Floats x[M];
+  if (M == 2) {
+    const Floats a = loadFloats(in), b = loadFloats(in + kLanes);
+    x[0] = evenLanes(a, b);
+    x[1] = oddLanes(a, b);
+  } else {
+    const Floats t0 = evenLanes(loadFloats(in), loadFloats(in + kLanes));
+    const Floats t1 = oddLanes(loadFloats(in), loadFloats(in + kLanes));
+    const Floats t2 = evenLanes(loadFloats(in + 2 * kLanes), loadFloats(in + 3 * kLanes));
+    const Floats t3 = oddLanes(loadFloats(in + 2 * kLanes), loadFloats(in + 3 * kLanes));
+    x[0] = evenLanes(t0, t2);
+    x[2] = oddLanes(t0, t2);
+    x[1] = evenLanes(t1, t3);
+    x[3] = oddLanes(t1, t3);
   }
-  for (int k = members - 2; k >= 0; --k) {
-    for (int lane = 0; lane < kLanes; ++lane) {
-      tieEnd[k][lane] = values[k][lane] == values[k + 1][lane] ? tieEnd[k + 1][lane] : k;
-    }
+  const Floats observation = loadFloats(plan.in.observations + firstPoint);
+  Floats errors = {}, halfPairs = {};
+  for (int i = 0; i < M; ++i) {
+    errors += absolute(x[i] - observation);
+    for (int j = i + 1; j < M; ++j) halfPairs += absolute(x[i] - x[j]);
   }
-  double factor[kLanes];
-  double signSum[kLanes] = {};
-  for (int lane = 0; lane < kLanes; ++lane) factor[lane] = gradientFactor(plan, firstPoint + lane);
-  for (int k = 0; k < members; ++k) {
-    for (int lane = 0; lane < kLanes; ++lane) {
-      const float v = values[k][lane];
-      const double sign = crps::signOf(v - observation[lane]);
-      const double rankTerm = static_cast<double>(tieStart[k][lane] + tieEnd[k][lane] - (members - 1));
-      signSum[lane] += sign;
-      const float grad = static_cast<float>(factor[lane] * (sign * inverseMembers - coefficient * rankTerm));
-      out.gradEnsemble[base[lane] + index[k][lane] * inner] = grad;
-    }
+  const float coefficient = static_cast<float>(crps::pairCoefficient(M, plan.options.alpha));
+  const Floats skill = errors * (1.0f / M);
+  const Floats score = skill - coefficient * halfPairs;
+  storeFloats(plan.out.scores + firstPoint, score);
+  const uint32_t redo = accumulateBlock(plan, firstPoint, lanes, lowLanes(score), highLanes(score));
+  if (plan.options.components) {
+    storeFloats(plan.out.skill + firstPoint, skill);
+    storeFloats(plan.out.spread + firstPoint, halfPairs * (1.0f / (M * M)));
   }
-  for (int lane = 0; lane < kLanes; ++lane) {
-    out.gradObservations[firstPoint + lane] = static_cast<float>(-factor[lane] * signSum[lane] * inverseMembers);
+  if (!plan.options.gradients) return redo;
+  const Floats factor = blockGradientFactor(plan, firstPoint);
+  Floats grad[M];
+  Floats signSum = {};
+  for (int k = 0; k < M; ++k) {
+    Floats rankTerm = {};
+    for (int j = 0; j < M; ++j) rankTerm += signOf(x[k] - x[j]);
+    const Floats sign = signOf(x[k] - observation);
+    signSum += sign;
+    grad[k] = factor * (sign * (1.0f / M) - coefficient * rankTerm);
   }
+  storeFloats(plan.out.gradObservations + firstPoint, -factor * signSum * (1.0f / M));
+  float* out = plan.out.gradEnsemble + firstPoint * M;
+  if (M == 2) {
+    storeFloats(out, interleaveLow(grad[0], grad[1]));
+    storeFloats(out + kLanes, interleaveHigh(grad[0], grad[1]));
+  } else {
+    const Floats t0 = interleaveLow(grad[0], grad[2]), t2 = interleaveHigh(grad[0], grad[2]);
+    const Floats t1 = interleaveLow(grad[1], grad[3]), t3 = interleaveHigh(grad[1], grad[3]);
+    storeFloats(out, interleaveLow(t0, t1));
+    storeFloats(out + kLanes, interleaveHigh(t0, t1));
+    storeFloats(out + 2 * kLanes, interleaveLow(t2, t3));
+    storeFloats(out + 3 * kLanes, interleaveHigh(t2, t3));
+  }
+  return redo;
+}
+
+FL_SIMD_CLONES
+uint32_t scoreTwoMemberBlock(const Plan& plan, int64_t firstPoint, LaneScratch& lanes) {
+  return scoreSmallBlock<2>(plan, firstPoint, lanes);
+}
+
+FL_SIMD_CLONES
+uint32_t scoreFourMemberBlock(const Plan& plan, int64_t firstPoint, LaneScratch& lanes) {
+  return scoreSmallBlock<4>(plan, firstPoint, lanes);
+}
+
+using BlockKernel = uint32_t (*)(const Plan&, int64_t, LaneScratch&);
+
+BlockKernel blockKernelFor(const CrpsShape& shape) {
+  if (shape.inner == 1 && shape.members == 2) return scoreTwoMemberBlock;
+  if (shape.inner == 1 && shape.members == 4) return scoreFourMemberBlock;
+  if (shape.members <= kMaxNetworkMembers) return scoreLaneBlock;
+  return nullptr;
 }
 
 Accumulator scoreChunk(const Plan& plan, int64_t first, int64_t last) {
   Accumulator acc;
   PointScratch scratch(plan.shape.members);
   int64_t point = first;
-  if (plan.shape.members <= kMaxNetworkMembers) {
+  if (const BlockKernel scoreBlock = blockKernelFor(plan.shape)) {
     LaneScratch lanes;
+    lanes.weightedScores[0] = lanes.weightedScores[1] = lanes.weights[0] = lanes.weights[1] = Doubles{};
     for (; point + kLanes <= last; point += kLanes) {
-      scoreLaneBlock(plan, point, lanes);
-      for (int lane = 0; lane < kLanes; ++lane) {
-        const double score = lanes.score[lane];
-        if (std::isfinite(score)) {
-          const double weight = pointWeight(plan, point + lane);
-          acc.weights += weight;
-          acc.weightedScores += weight * score;
-        } else {
-          scorePoint(plan, point + lane, scratch, acc);
-        }
+      for (uint32_t redo = scoreBlock(plan, point, lanes); redo != 0; redo &= redo - 1) {
+        scorePoint(plan, point + __builtin_ctz(redo), scratch, acc);
+      }
+    }
+    for (int half = 0; half < 2; ++half) {
+      for (int lane = 0; lane < kLanes / 2; ++lane) {
+        acc.weightedScores += lanes.weightedScores[half][lane];
+        acc.weights += lanes.weights[half][lane];
       }
     }
   }
