@@ -23,6 +23,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <utility>
 #include <vector>
 
@@ -35,7 +36,7 @@ namespace {
 
 constexpr int64_t kChunkPoints = 2048;
 constexpr int kLanes = 16;
-constexpr int kMaxNetworkMembers = 64;
+constexpr int kMaxNetworkMembers = 128;
 constexpr int kInsertionSortMembers = 32;
 
 using Comparator = std::pair<int, int>;
@@ -450,7 +451,8 @@ Accumulator scoreChunk(const Plan& plan, int64_t first, int64_t last) {
   PointScratch scratch(plan.shape.members);
   int64_t point = first;
   if (const BlockKernel scoreBlock = blockKernelFor(plan.shape)) {
-    LaneScratch lanes;
+    const auto scratchLanes = std::make_unique<LaneScratch>();  // 24 KiB: heap, not a pool thread's stack
+    LaneScratch& lanes = *scratchLanes;
     lanes.weightedScores[0] = lanes.weightedScores[1] = lanes.weights[0] = lanes.weights[1] = Doubles{};
     for (; point + kLanes <= last; point += kLanes) {
       for (uint32_t redo = scoreBlock(plan, point, lanes); redo != 0; redo &= redo - 1) {
