@@ -143,6 +143,16 @@ function nativeFunction<T>(name: string): T {
   return fn as T;
 }
 
+function copyPlanInputs(plan: CrpsPlan): CrpsPlan {
+  return {
+    ...plan,
+    ensemble: plan.ensemble.slice(),
+    observations: plan.observations.slice(),
+    weights: plan.weights && plan.weights.slice(),
+    gradOutput: plan.gradOutput && plan.gradOutput.slice(),
+  };
+}
+
 /** CRPS scores, weighted mean and (optionally) gradients. See shared/spec/crps.md. */
 export function crps(args: CrpsArgs): CrpsResult {
   const { plan, backend: requested } = planCrps(args);
@@ -157,8 +167,10 @@ export async function crpsAsync(args: CrpsArgs): Promise<CrpsResult> {
   const backend = resolveBackend(requested);
   if (backend === 'js') {
     // The TypeScript backend has no thread of its own: it yields once, then runs on this thread.
+    // Like the native async path it works on copies, so the caller may reuse or transfer buffers.
+    const owned = copyPlanInputs(plan);
     await new Promise((resolve) => setImmediate(resolve));
-    return { ...crpsFallback(plan), backend };
+    return { ...crpsFallback(owned), backend };
   }
   const outputs = await nativeFunction<NativeCrpsAsync>('crpsAsync')({ ...plan, device: backend === 'cuda' ? 1 : 0 });
   return { ...outputs, backend };

@@ -1,6 +1,7 @@
 // backendInfo() and setThreads(): what this process can run on, and the native thread count.
 import { invalidArg, optionError } from './errors';
 import { cudaInfo, native } from './native';
+import { packageVersion as version } from './package-root';
 
 export interface BackendInfo {
   /** A native addon is loaded (native CPU backend available). */
@@ -17,8 +18,6 @@ export interface BackendInfo {
   version: string;
 }
 
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const version: string = (require('../../package.json') as { version: string }).version;
 
 export function backendInfo(): BackendInfo {
   const { addon, binary, loadError } = native();

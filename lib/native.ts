@@ -4,6 +4,7 @@
 import * as path from 'node:path';
 
 import { backendError, optionError } from './errors';
+import { packageRoot } from './package-root';
 import { BACKENDS, type Backend } from './validate';
 
 export type ResolvedBackend = 'cuda' | 'cpu' | 'js';
@@ -23,7 +24,6 @@ export interface NativeAddon {
   [kernel: string]: unknown;
 }
 
-const packageRoot = path.resolve(__dirname, '..', '..');
 
 interface LoadState {
   addon: NativeAddon | null;

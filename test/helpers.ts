@@ -1,0 +1,525 @@
+// Shared test helpers: a seeded PRNG, the list of backends, an independent float64 CRPS
+// reference written from the pairwise definition (shared/spec/crps.md, O(M²) per point, no
+// sorting), and comparisons that implement the spec's tolerances and report every failure.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+import { backendInfo } from './api';
+
+// ---------------------------------------------------------------------------------------------
+// Randomness
+
+/** The seed of a test file: FUSEDLOSS_TEST_SEED when set, else fresh; always logged. */
+export function testSeed(file: string): number {
+  const fromEnv = process.env.FUSEDLOSS_TEST_SEED;
+  const seed = fromEnv !== undefined && fromEnv !== '' ? Number(fromEnv) >>> 0 : (Date.now() ^ (process.pid << 16)) >>> 0;
+  console.log(`[${file}] random seed ${seed} (rerun with FUSEDLOSS_TEST_SEED=${seed} to reproduce)`);
+  return seed;
+}
+
+/** mulberry32: small, fast, good enough for test data. */
+export class Rng {
+  private state: number;
+  constructor(seed: number) {
+    this.state = seed >>> 0;
+  }
+  next(): number {
+    this.state = (this.state + 0x6d2b79f5) >>> 0;
+    let t = this.state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  }
+  int(n: number): number {
+    return Math.floor(this.next() * n);
+  }
+  normal(): number {
+    const u = 1 - this.next();
+    const v = this.next();
+    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
+  }
+  uniform(lo: number, hi: number): number {
+    return lo + (hi - lo) * this.next();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Backends
+
+export type BackendName = 'js' | 'cpu' | 'cuda';
+export interface BackendCase {
+  name: BackendName;
+  available: boolean;
+  reason: string;
+}
+
+/** Every backend, with whether this machine has it (unavailable ones are reported as skipped). */
+export function backendCases(): BackendCase[] {
+  const info = backendInfo();
+  return [
+    { name: 'js', available: true, reason: '' },
+    { name: 'cpu', available: info.native, reason: info.loadError ?? '' },
+    { name: 'cuda', available: info.cuda.available, reason: info.cuda.reason ?? '' },
+  ];
+}
+
+// ---------------------------------------------------------------------------------------------
+// The float64 reference, from the pairwise definition
+
+export type Policy = 'propagate' | 'omit' | 'zero';
+
+export interface RefInput {
+  ensemble: ArrayLike<number>;
+  outer: number;
+  members: number;
+  inner: number;
+  observations: ArrayLike<number>;
+}
+
+/** Per point, over the non-NaN members: S, Q and each member's Σ_j sign(x_k − x_j), sign(x_k − y). */
+export interface PairStats extends RefInput {
+  points: number;
+  anyNaN: Uint8Array; // a NaN member or observation
+  obsNaN: Uint8Array;
+  used: Int32Array; // non-NaN members
+  skill: Float64Array; // S = (1/m) Σ |x_i − y|
+  pairSum: Float64Array; // Q = Σ_i Σ_j |x_i − x_j|, ordered pairs
+  rankSign: Float64Array; // ensemble layout: Σ_j sign(x_k − x_j) (0 for NaN members)
+  obsSign: Float64Array; // ensemble layout: sign(x_k − y)
+}
+
+const sign = (v: number): number => (v > 0 ? 1 : v < 0 ? -1 : 0);
+
+export function memberIndex(input: { members: number; inner: number }, point: number, k: number): number {
+  const o = Math.floor(point / input.inner);
+  const i = point % input.inner;
+  return (o * input.members + k) * input.inner + i;
+}
+
+export function pairStats(input: RefInput): PairStats {
+  const { outer, members, inner, ensemble, observations } = input;
+  const points = outer * inner;
+  const stats: PairStats = {
+    ...input,
+    points,
+    anyNaN: new Uint8Array(points),
+    obsNaN: new Uint8Array(points),
+    used: new Int32Array(points),
+    skill: new Float64Array(points),
+    pairSum: new Float64Array(points),
+    rankSign: new Float64Array(outer * members * inner),
+    obsSign: new Float64Array(outer * members * inner),
+  };
+  const x = new Float64Array(members);
+  const at = new Int32Array(members);
+  for (let p = 0; p < points; p++) {
+    const y = observations[p];
+    let m = 0;
+    let nan = Number.isNaN(y);
+    stats.obsNaN[p] = nan ? 1 : 0;
+    for (let k = 0; k < members; k++) {
+      const index = memberIndex(input, p, k);
+      const v = ensemble[index];
+      if (Number.isNaN(v)) {
+        nan = true;
+      } else {
+        x[m] = v;
+        at[m] = index;
+        m++;
+      }
+    }
+    stats.anyNaN[p] = nan ? 1 : 0;
+    stats.used[p] = m;
+    let absErrors = 0;
+    let q = 0;
+    for (let i = 0; i < m; i++) {
+      absErrors += Math.abs(x[i] - y);
+      let r = 0;
+      for (let j = 0; j < m; j++) {
+        q += Math.abs(x[i] - x[j]);
+        r += sign(x[i] - x[j]);
+      }
+      stats.rankSign[at[i]] = r;
+      stats.obsSign[at[i]] = sign(x[i] - y);
+    }
+    stats.skill[p] = m > 0 ? absErrors / m : NaN;
+    stats.pairSum[p] = q;
+  }
+  return stats;
+}
+
+export interface RefOptions {
+  alpha: number; // 0 standard, 1 fair
+  nanPolicy?: Policy;
+  weights?: ArrayLike<number> | null;
+  gradOutput?: ArrayLike<number> | null;
+}
+
+export interface RefResult {
+  scores: Float64Array;
+  skill: Float64Array;
+  spread: Float64Array;
+  mean: number;
+  /** Σ w·S / Σ w over the counted points: the scale of the mean's tolerance. */
+  meanScale: number;
+  gradEnsemble: Float64Array;
+  gradObservations: Float64Array;
+  /** Points the mean counts. */
+  counted: Uint8Array;
+}
+
+/** Scores, components, mean and gradients of the spec from the pairwise stats. */
+export function refFinish(stats: PairStats, options: RefOptions): RefResult {
+  const { points, members } = stats;
+  const alpha = options.alpha;
+  const policy = options.nanPolicy ?? 'propagate';
+  const minMembers = alpha > 0 ? 2 : 1;
+  const w = (p: number) => (options.weights ? options.weights[p] : 1);
+  const out: RefResult = {
+    scores: new Float64Array(points),
+    skill: new Float64Array(points),
+    spread: new Float64Array(points),
+    mean: 0,
+    meanScale: 0,
+    gradEnsemble: new Float64Array(stats.rankSign.length),
+    gradObservations: new Float64Array(points),
+    counted: new Uint8Array(points),
+  };
+  // 0 = scored, 1 = NaN (propagate), 2 = zeroed, 3 = excluded (omit)
+  const state = new Uint8Array(points);
+  for (let p = 0; p < points; p++) {
+    if (!stats.anyNaN[p]) continue;
+    if (policy === 'propagate') state[p] = 1;
+    else if (policy === 'zero') state[p] = 2;
+    else if (stats.obsNaN[p] || stats.used[p] < minMembers) state[p] = 3;
+  }
+  let weightSum = 0;
+  let weighted = 0;
+  let weightedSkill = 0;
+  for (let p = 0; p < points; p++) {
+    if (state[p] === 3) {
+      out.scores[p] = out.skill[p] = out.spread[p] = NaN;
+      continue;
+    }
+    out.counted[p] = 1;
+    weightSum += w(p);
+    if (state[p] === 1) {
+      out.scores[p] = out.skill[p] = out.spread[p] = NaN;
+      weighted = NaN;
+      continue;
+    }
+    if (state[p] === 2) continue; // zeros
+    const m = stats.used[p];
+    const S = stats.skill[p];
+    const Q = stats.pairSum[p];
+    const score = m === 1 ? S : S - (Q * (m - 1 + alpha)) / (2 * m * m * (m - 1));
+    out.scores[p] = score;
+    out.skill[p] = S;
+    out.spread[p] = Q / (2 * m * m);
+    weighted += w(p) * score;
+    weightedSkill += w(p) * S;
+  }
+  out.mean = weighted / weightSum;
+  out.meanScale = weightedSkill / weightSum;
+  for (let p = 0; p < points; p++) {
+    const factor = options.gradOutput ? options.gradOutput[p] : w(p) / weightSum;
+    if (state[p] === 1) {
+      out.gradObservations[p] = NaN;
+      for (let k = 0; k < members; k++) out.gradEnsemble[memberIndex(stats, p, k)] = NaN;
+      continue;
+    }
+    if (state[p] !== 0) continue; // zeroed or excluded: gradients 0
+    const m = stats.used[p];
+    const c = m === 1 ? 0 : (m - 1 + alpha) / (m * m * (m - 1));
+    let dy = 0;
+    for (let k = 0; k < members; k++) {
+      const index = memberIndex(stats, p, k);
+      if (Number.isNaN(stats.ensemble[index])) continue; // dropped member: 0
+      out.gradEnsemble[index] = factor * (stats.obsSign[index] / m - c * stats.rankSign[index]);
+      dy -= stats.obsSign[index] / m;
+    }
+    out.gradObservations[p] = factor * dy;
+  }
+  return out;
+}
+
+export function refCrps(input: RefInput, options: RefOptions): RefResult {
+  return refFinish(pairStats(input), options);
+}
+
+/** One point's score straight from the definition (for finite differences). */
+export function pointScore(x: ArrayLike<number>, y: number, alpha: number): number {
+  const m = x.length;
+  let s = 0;
+  let q = 0;
+  for (let i = 0; i < m; i++) {
+    s += Math.abs(x[i] - y);
+    for (let j = 0; j < m; j++) q += Math.abs(x[i] - x[j]);
+  }
+  s /= m;
+  return m === 1 ? s : s - (q * (m - 1 + alpha)) / (2 * m * m * (m - 1));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Comparisons (spec tolerances)
+
+export const TOL = 1e-5;
+const MAX_REPORTED = 8;
+
+function sameNaN(a: number, b: number): boolean {
+  return Number.isNaN(a) === Number.isNaN(b);
+}
+
+function capped(failures: string[], label: string): string[] {
+  if (failures.length <= MAX_REPORTED) return failures;
+  return [...failures.slice(0, MAX_REPORTED), `${label}: … and ${failures.length - MAX_REPORTED} more`];
+}
+
+/**
+ * Per point |a − r| ≤ 1e-5·max(|r|, bound) (bound = S_ref), NaN exactly where the reference is
+ * NaN, every element compared.
+ */
+export function checkPoints(actual: ArrayLike<number> | undefined, ref: ArrayLike<number>, bound: ArrayLike<number>, label: string): string[] {
+  if (!actual) return [`${label}: missing`];
+  if (actual.length !== ref.length) return [`${label}: length ${actual.length}, expected ${ref.length}`];
+  const failures: string[] = [];
+  for (let i = 0; i < ref.length; i++) {
+    const a = actual[i];
+    const r = ref[i];
+    if (!sameNaN(a, r)) {
+      failures.push(`${label}[${i}] = ${a}, expected ${r}`);
+      continue;
+    }
+    if (Number.isNaN(r)) continue;
+    const scale = Math.max(Math.abs(r), Number.isNaN(bound[i]) ? 0 : Math.abs(bound[i]));
+    if (!(Math.abs(a - r) <= TOL * scale)) failures.push(`${label}[${i}] = ${a}, expected ${r} (tolerance ${TOL * scale})`);
+  }
+  return capped(failures, label);
+}
+
+/**
+ * Gradients: NaN positions must match exactly, ‖a − r‖ ≤ 1e-5·‖r‖ over the rest (the spec), and
+ * element by element |a_i − r_i| ≤ 1e-5·(|r_i| + max|r|), so that no element may be left at 0 (or
+ * garbage) where the reference is not, while float32 arithmetic (errors ~1e-7 of the gradient's
+ * scale where sign/M and c·(L − G) cancel) still passes.
+ */
+export function checkGradient(actual: ArrayLike<number> | undefined, ref: ArrayLike<number>, label: string): string[] {
+  if (!actual) return [`${label}: missing`];
+  if (actual.length !== ref.length) return [`${label}: length ${actual.length}, expected ${ref.length}`];
+  const failures: string[] = [];
+  let diff2 = 0;
+  let ref2 = 0;
+  let refMax = 0;
+  for (let i = 0; i < ref.length; i++) if (!Number.isNaN(ref[i])) refMax = Math.max(refMax, Math.abs(ref[i]));
+  for (let i = 0; i < ref.length; i++) {
+    const a = actual[i];
+    const r = ref[i];
+    if (!sameNaN(a, r)) {
+      failures.push(`${label}[${i}] = ${a}, expected ${r}`);
+      continue;
+    }
+    if (Number.isNaN(r)) continue;
+    diff2 += (a - r) * (a - r);
+    ref2 += r * r;
+    if (!(Math.abs(a - r) <= TOL * (Math.abs(r) + refMax))) failures.push(`${label}[${i}] = ${a}, expected ${r}`);
+  }
+  if (!(Math.sqrt(diff2) <= TOL * Math.sqrt(ref2) + 1e-30)) {
+    failures.unshift(`${label}: relative error ${Math.sqrt(diff2 / ref2)} over ${TOL}`);
+  }
+  return capped(failures, label);
+}
+
+export function checkMean(actual: number, ref: number, scale: number, label: string): string[] {
+  if (typeof actual !== 'number') return [`${label}: ${String(actual)} is not a number`];
+  if (Number.isNaN(ref)) return Number.isNaN(actual) ? [] : [`${label} = ${actual}, expected NaN`];
+  const tolerance = TOL * Math.max(Math.abs(ref), Number.isFinite(scale) ? Math.abs(scale) : 0);
+  return Math.abs(actual - ref) <= tolerance ? [] : [`${label} = ${actual}, expected ${ref} (tolerance ${tolerance})`];
+}
+
+export interface KernelResult {
+  scores: Float32Array;
+  mean: number;
+  gradEnsemble?: Float32Array;
+  gradObservations?: Float32Array;
+  skill?: Float32Array;
+  spread?: Float32Array;
+  backend: string;
+}
+
+/** Everything the call returned against the reference; [] when it all matches. */
+export function checkAgainstRef(
+  result: KernelResult,
+  ref: RefResult,
+  want: { gradients?: boolean; components?: boolean; backend?: string },
+  label: string,
+): string[] {
+  const failures: string[] = [];
+  if (want.backend && result.backend !== want.backend) failures.push(`${label}: ran on ${result.backend}, asked ${want.backend}`);
+  if (!(result.scores instanceof Float32Array)) failures.push(`${label}: scores is not a Float32Array`);
+  const bound = ref.skill;
+  failures.push(...checkPoints(result.scores, ref.scores, bound, `${label} scores`));
+  failures.push(...checkMean(result.mean, ref.mean, ref.meanScale, `${label} mean`));
+  if (want.gradients) {
+    if (!(result.gradEnsemble instanceof Float32Array)) failures.push(`${label}: gradEnsemble is not a Float32Array`);
+    failures.push(...checkGradient(result.gradEnsemble, ref.gradEnsemble, `${label} gradEnsemble`));
+    failures.push(...checkGradient(result.gradObservations, ref.gradObservations, `${label} gradObservations`));
+  } else if (result.gradEnsemble !== undefined || result.gradObservations !== undefined) {
+    failures.push(`${label}: gradients returned without gradients: true`);
+  }
+  if (want.components) {
+    failures.push(...checkPoints(result.skill, ref.skill, bound, `${label} skill`));
+    failures.push(...checkPoints(result.spread, ref.spread, bound, `${label} spread`));
+  } else if (result.skill !== undefined || result.spread !== undefined) {
+    failures.push(`${label}: components returned without components: true`);
+  }
+  return failures;
+}
+
+/** Bitwise equality of two float arrays (NaN equals NaN), reported by index. */
+export function bitwiseDiff(a: Float32Array | undefined, b: Float32Array | undefined, label: string): string[] {
+  if (a === undefined && b === undefined) return [];
+  if (!a || !b) return [`${label}: present in only one result`];
+  if (a.length !== b.length) return [`${label}: lengths ${a.length} and ${b.length}`];
+  const ua = new Uint32Array(a.buffer, a.byteOffset, a.length);
+  const ub = new Uint32Array(b.buffer, b.byteOffset, b.length);
+  const failures: string[] = [];
+  for (let i = 0; i < a.length; i++) {
+    if (ua[i] !== ub[i] && !(Number.isNaN(a[i]) && Number.isNaN(b[i]))) failures.push(`${label}[${i}]: ${a[i]} vs ${b[i]}`);
+  }
+  return capped(failures, label);
+}
+
+export function resultBitwiseDiff(a: KernelResult, b: KernelResult, label: string): string[] {
+  const failures: string[] = [];
+  for (const key of ['scores', 'gradEnsemble', 'gradObservations', 'skill', 'spread'] as const) {
+    failures.push(...bitwiseDiff(a[key], b[key], `${label} ${key}`));
+  }
+  if (!Object.is(a.mean, b.mean) && !(Number.isNaN(a.mean) && Number.isNaN(b.mean))) failures.push(`${label} mean: ${a.mean} vs ${b.mean}`);
+  return failures;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Data
+
+export interface EnsembleOptions {
+  outer: number;
+  members: number;
+  inner: number;
+  offset?: number;
+  scale?: number;
+  /** Round values to multiples of 0.25 (ties between members and with the observation). */
+  ties?: boolean;
+  /** Fraction of points where one member is set equal to the observation. */
+  memberIsObs?: number;
+}
+
+export interface EnsembleData {
+  ensemble: Float32Array;
+  observations: Float32Array;
+  outer: number;
+  members: number;
+  inner: number;
+  points: number;
+}
+
+export function makeEnsemble(rng: Rng, o: EnsembleOptions): EnsembleData {
+  const offset = o.offset ?? 0;
+  const scale = o.scale ?? 1;
+  const value = () => {
+    const z = rng.normal() * scale;
+    return Math.fround(offset + (o.ties ? Math.round(z * 4) / 4 : z));
+  };
+  const points = o.outer * o.inner;
+  const ensemble = new Float32Array(o.outer * o.members * o.inner);
+  const observations = new Float32Array(points);
+  for (let i = 0; i < ensemble.length; i++) ensemble[i] = value();
+  for (let p = 0; p < points; p++) {
+    observations[p] = value();
+    if (o.memberIsObs && rng.next() < o.memberIsObs) {
+      ensemble[memberIndex(o, p, rng.int(o.members))] = observations[p];
+    }
+  }
+  return { ensemble, observations, outer: o.outer, members: o.members, inner: o.inner, points };
+}
+
+export function randomVector(rng: Rng, n: number, lo: number, hi: number, zeros = 0): Float32Array {
+  const v = new Float32Array(n);
+  for (let i = 0; i < n; i++) v[i] = rng.next() < zeros ? 0 : Math.fround(rng.uniform(lo, hi));
+  return v;
+}
+
+/** data of `shape` (row-major) permuted so that output axis a is input axis perm[a]. */
+export function permute(data: Float32Array, shape: number[], perm: number[]): { data: Float32Array; shape: number[] } {
+  const rank = shape.length;
+  const outShape = perm.map((a) => shape[a]);
+  const inStrides = new Array<number>(rank);
+  let s = 1;
+  for (let a = rank - 1; a >= 0; a--) {
+    inStrides[a] = s;
+    s *= shape[a];
+  }
+  const out = new Float32Array(data.length);
+  const idx = new Array<number>(rank).fill(0);
+  for (let i = 0; i < data.length; i++) {
+    let src = 0;
+    for (let a = 0; a < rank; a++) src += idx[a] * inStrides[perm[a]];
+    out[i] = data[src];
+    for (let a = rank - 1; a >= 0; a--) {
+      if (++idx[a] < outShape[a]) break;
+      idx[a] = 0;
+    }
+  }
+  return { data: out, shape: outShape };
+}
+
+/** The permutation that moves axis `from` to position `to`. */
+export function moveAxisPerm(rank: number, from: number, to: number): number[] {
+  const rest = [...Array(rank).keys()].filter((a) => a !== from);
+  rest.splice(to, 0, from);
+  return rest;
+}
+
+export function inversePerm(perm: number[]): number[] {
+  const inv = new Array<number>(perm.length);
+  perm.forEach((a, i) => (inv[a] = i));
+  return inv;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fixtures
+
+export interface CrpsFixture {
+  name: string;
+  source: string;
+  estimator: string;
+  P: number;
+  M: number;
+  ensemble: (number | null)[];
+  observations: (number | null)[];
+  alpha?: number;
+  weights?: number[];
+  nanPolicy?: Policy;
+  components?: boolean;
+  gradOutput?: number[];
+  memberAxis?: number;
+  shape?: number[];
+  memberAxisArg?: number;
+  observationsShape?: number[];
+  scores: (number | null)[];
+  mean?: number | null;
+  weightedMean?: number | null;
+  gradEnsemble: (number | null)[];
+  gradObservations: (number | null)[];
+  skill: (number | null)[];
+  spread?: (number | null)[];
+}
+
+export function loadCrpsFixtures(): CrpsFixture[] {
+  const file = path.join(__dirname, 'data', 'crps.json');
+  return (JSON.parse(fs.readFileSync(file, 'utf8')) as { cases: CrpsFixture[] }).cases;
+}
+
+/** JSON null → NaN. */
+export function nums(values: readonly (number | null)[]): Float64Array {
+  return Float64Array.from(values, (v) => (v === null ? NaN : v));
+}
