@@ -126,6 +126,10 @@ export function crpsFallback(plan: CrpsPlan): CrpsOutputs {
     }
     if (gradEnsemble && gradObservations) {
       const factor = gradOutput ? gradOutput[p] : w / weightSum;
+      // sign/M − c·(L − G) over one denominator, as native/math/crps_math.h gradientWeights.
+      const signWeight = used < 2 ? 1 : used * (used - 1);
+      const rankWeight = used < 2 ? 0 : used - 1 + alpha;
+      const gradScale = used < 2 ? 1 : 1 / (used * used * (used - 1));
       let signSum = 0;
       for (let k = 0; k < members; k++) {
         const v = values[k];
@@ -134,7 +138,7 @@ export function crpsFallback(plan: CrpsPlan): CrpsOutputs {
           const sign = Math.sign(v - y);
           const below = countBelow(sorted, used, v);
           const above = used - countAtMost(sorted, used, v);
-          grad = factor * (sign / used - coefficient * (below - above));
+          grad = factor * (sign * signWeight - (below - above) * rankWeight) * gradScale;
           signSum += sign;
         }
         gradEnsemble[base + k * inner] = grad;

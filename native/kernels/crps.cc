@@ -169,6 +169,7 @@ void scorePoint(const Plan& plan, int64_t point, PointScratch& scratch, Accumula
   }
   if (plan.options.gradients) {
     const double factor = gradientFactor(plan, point);
+    const crps::GradientWeights gradientWeights = crps::gradientWeights(used, plan.options.alpha);
     double signSum = 0.0;
     for (int64_t k = 0; k < members; ++k) {
       const float v = scratch.members[k];
@@ -176,7 +177,7 @@ void scorePoint(const Plan& plan, int64_t point, PointScratch& scratch, Accumula
       if (!std::isnan(v)) {
         const int below = crps::countBelow(sorted, used, v);
         const int above = used - crps::countAtMost(sorted, used, v);
-        grad = static_cast<float>(factor * crps::memberGradient(v, observation, below, above, used, coefficient));
+        grad = static_cast<float>(factor * crps::memberGradient(v, observation, below, above, gradientWeights));
         signSum += crps::signOf(v - observation);
       }
       out.gradEnsemble[base + k * inner] = grad;
@@ -328,8 +329,9 @@ uint32_t scoreLaneBlock(const Plan& plan, int64_t firstPoint, LaneScratch& lanes
   for (int k = 1; k < members; ++k) tieStart[k] = values[k] == values[k - 1] ? tieStart[k - 1] : Ints{} + k;
   const Floats factor = blockGradientFactor(plan, firstPoint);
   const Floats one = Floats{} + 1.0f, zero = Floats{};
-  const float memberScale = static_cast<float>(inverseMembers);
-  const float rankScale = static_cast<float>(coefficient);
+  const crps::GradientWeights weights = crps::gradientWeights(members, plan.options.alpha);
+  const float signWeight = static_cast<float>(weights.sign), rankWeight = static_cast<float>(weights.rank);
+  const Floats gradScale = factor * static_cast<float>(weights.scale);
   Floats signSum = {};
   Ints tieEnd = Ints{} + (members - 1);
   for (int k = members - 1; k >= 0; --k) {
@@ -337,10 +339,10 @@ uint32_t scoreLaneBlock(const Plan& plan, int64_t firstPoint, LaneScratch& lanes
     const Floats sign = (values[k] > observation ? one : zero) - (values[k] < observation ? one : zero);
     const Floats rankTerm = __builtin_convertvector(tieStart[k] + tieEnd - (members - 1), Floats);
     signSum += sign;
-    const Floats grad = factor * (sign * memberScale - rankScale * rankTerm);
+    const Floats grad = gradScale * (sign * signWeight - rankWeight * rankTerm);
     for (int lane = 0; lane < kLanes; ++lane) out.gradEnsemble[base[lane] + index[k][lane] * inner] = grad[lane];
   }
-  storeFloats(out.gradObservations + firstPoint, -factor * signSum * memberScale);
+  storeFloats(out.gradObservations + firstPoint, -factor * signSum * static_cast<float>(inverseMembers));
   return redo;
 }
 
@@ -402,6 +404,8 @@ FL_LANE_INLINE uint32_t scoreSmallBlock(const Plan& plan, int64_t firstPoint, La
   }
   if (!plan.options.gradients) return redo;
   const Floats factor = blockGradientFactor(plan, firstPoint);
+  const crps::GradientWeights weights = crps::gradientWeights(M, plan.options.alpha);
+  const Floats gradScale = factor * static_cast<float>(weights.scale);
   Floats grad[M];
   Floats signSum = {};
   for (int k = 0; k < M; ++k) {
@@ -409,7 +413,7 @@ FL_LANE_INLINE uint32_t scoreSmallBlock(const Plan& plan, int64_t firstPoint, La
     for (int j = 0; j < M; ++j) rankTerm += signOf(x[k] - x[j]);
     const Floats sign = signOf(x[k] - observation);
     signSum += sign;
-    grad[k] = factor * (sign * (1.0f / M) - coefficient * rankTerm);
+    grad[k] = gradScale * (sign * static_cast<float>(weights.sign) - static_cast<float>(weights.rank) * rankTerm);
   }
   storeFloats(plan.out.gradObservations + firstPoint, -factor * signSum * (1.0f / M));
   float* out = plan.out.gradEnsemble + firstPoint * M;

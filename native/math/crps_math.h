@@ -77,7 +77,29 @@ FL_HD void insertionSort(float* values, int count) {
   }
 }
 
+// ∂s/∂x_k = sign/M − c·(L − G) written over one denominator:
+//   (sign·M(M−1) − (L − G)·(M − 1 + α)) / (M²(M − 1))
+// For α ∈ {0, 1} the numerator is an exact small integer, so members whose two terms balance get
+// exactly 0 (the two-term form leaves a rounding residue).  M = 1: sign(x − y), and L = G = 0.
+struct GradientWeights {
+  double sign;   // M(M − 1)
+  double rank;   // M − 1 + α
+  double scale;  // 1 / (M²(M − 1))
+};
+
+FL_HD GradientWeights gradientWeights(int members, double alpha) {
+  if (members < 2) return {1.0, 0.0, 1.0};
+  const double m = static_cast<double>(members);
+  return {m * (m - 1.0), m - 1.0 + alpha, 1.0 / (m * m * (m - 1.0))};
+}
+
 // Gradient of one point's score with respect to a member, given the member's rank counts.
+FL_HD double memberGradient(float member, float observation, int below, int above, const GradientWeights& weights) {
+  return (static_cast<double>(signOf(member - observation)) * weights.sign -
+          static_cast<double>(below - above) * weights.rank) * weights.scale;
+}
+
+// Deprecated two-term form, kept until every caller moves to GradientWeights.
 FL_HD double memberGradient(float member, float observation, int below, int above, int members,
                             double coefficient) {
   return static_cast<double>(signOf(member - observation)) / members -
