@@ -8,6 +8,7 @@
         "native/napi/crps_binding.cc",
         "native/kernels/crps.cc",
         "native/kernels/cuda_absent.cc",
+        "native/runtime/memory.cc",
         "native/runtime/simd.cc",
         "native/runtime/thread_pool.cc"
       ],

@@ -3,6 +3,8 @@
 #include <cmath>
 #include <limits>
 
+#include "../runtime/memory.h"
+
 namespace fusedloss {
 namespace napi {
 
@@ -68,6 +70,26 @@ int32_t enumArg(const Napi::Object& args, const char* name, int32_t count) {
     throw codedError(args.Env(), kOption, std::string(name) + " is not a known value");
   }
   return static_cast<int32_t>(v);
+}
+
+Napi::Float32Array newOutputArray(Napi::Env env, size_t length) {
+  constexpr size_t kExternalFrom = size_t{2} << 20;  // bytes: below this V8's allocator is as good
+  const size_t bytes = length * sizeof(float);
+  if (bytes >= kExternalFrom) {
+    auto* buffer = new FloatBuffer(length);
+    napi_value arrayBuffer = nullptr;
+    const napi_status status = napi_create_external_arraybuffer(
+        env, buffer->data(), bytes, [](napi_env, void*, void* hint) { delete static_cast<FloatBuffer*>(hint); },
+        buffer, &arrayBuffer);
+    if (status == napi_ok) return Napi::Float32Array::New(env, length, Napi::ArrayBuffer(env, arrayBuffer), 0);
+    delete buffer;  // external buffers not allowed here: fall through
+    bool pending = false;
+    if (napi_is_exception_pending(env, &pending) == napi_ok && pending) {
+      napi_value ignored;
+      napi_get_and_clear_last_exception(env, &ignored);
+    }
+  }
+  return Napi::Float32Array::New(env, length);
 }
 
 size_t checkedProduct(Napi::Env env, const char* what, int64_t a, int64_t b, int64_t c) {

@@ -38,6 +38,12 @@ double numberArg(const Napi::Object& args, const char* name);
 bool boolArg(const Napi::Object& args, const char* name);
 int32_t enumArg(const Napi::Object& args, const char* name, int32_t count);
 
+// A new Float32Array for a kernel to overwrite completely.  Large ones
+// live in 2 MiB-aligned, huge-page-advised native memory handed to JavaScript as an external
+// ArrayBuffer (freed by its finalizer), so filling them does not fault page by page; where
+// external buffers are not allowed (sandboxed runtimes) V8 allocates it as usual.
+Napi::Float32Array newOutputArray(Napi::Env env, size_t length);
+
 // a·b·c without overflow, or throws kTooLarge naming `what`.
 size_t checkedProduct(Napi::Env env, const char* what, int64_t a, int64_t b, int64_t c);
 

@@ -8,10 +8,12 @@
 // place from the worker thread.
 #include <napi.h>
 
+#include <algorithm>
 #include <memory>
 #include <vector>
 
 #include "../kernels/crps.h"
+#include "../runtime/memory.h"
 #include "args.h"
 #include "bindings.h"
 
@@ -27,7 +29,7 @@ struct CrpsCall {
   Device device = Device::Cpu;
   CrpsInputs inputs;
   CrpsOutputs outputs;
-  std::vector<std::vector<float>> ownedInputs;  // async copies
+  std::vector<FloatBuffer> ownedInputs;  // async copies
   std::vector<Napi::Reference<Napi::Float32Array>> outputArrays;
   std::vector<const char*> outputNames;
 };
@@ -35,12 +37,13 @@ struct CrpsCall {
 const float* adoptInput(CrpsCall& call, const FloatView& view, bool copy) {
   if (!view.data) return nullptr;
   if (!copy) return view.data;
-  call.ownedInputs.emplace_back(view.data, view.data + view.length);
+  call.ownedInputs.emplace_back(view.length);
+  std::copy(view.data, view.data + view.length, call.ownedInputs.back().data());
   return call.ownedInputs.back().data();
 }
 
 float* newOutput(Napi::Env env, CrpsCall& call, const char* name, size_t length) {
-  Napi::Float32Array array = Napi::Float32Array::New(env, length);
+  Napi::Float32Array array = newOutputArray(env, length);
   call.outputArrays.push_back(Napi::Persistent(array));
   call.outputNames.push_back(name);
   return array.Data();
