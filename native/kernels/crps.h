@@ -39,7 +39,7 @@ struct CrpsInputs {
   const float* gradOutput = nullptr;    // shape.points(), or null: gradients are then of the mean
 };
 
-// Every non-null output is written in full.  gradEnsemble/gradObservations are required when
+// Every requested output is written in full.  gradEnsemble/gradObservations are required when
 // options.gradients, skill/spread when options.components.
 struct CrpsOutputs {
   float* scores = nullptr;            // shape.points()

@@ -99,12 +99,6 @@ FL_HD double memberGradient(float member, float observation, int below, int abov
           static_cast<double>(below - above) * weights.rank) * weights.scale;
 }
 
-// Deprecated two-term form, kept until every caller moves to GradientWeights.
-FL_HD double memberGradient(float member, float observation, int below, int above, int members,
-                            double coefficient) {
-  return static_cast<double>(signOf(member - observation)) / members -
-         coefficient * static_cast<double>(below - above);
-}
 
 }  // namespace crps
 }  // namespace fusedloss

@@ -1,0 +1,263 @@
+'use strict';
+// CRPS throughput bench (`npm run bench`): native CPU vs the TypeScript fallback vs NumPy, with a
+// memory-copy bandwidth baseline measured in this process.  Not a test: it prints numbers and
+// checks them against the targets of the issue.  Usage:
+//   node bench/crps.bench.js [--points N] [--members 2,4,16,51] [--quick] [--json FILE] [--no-numpy]
+
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+const { spawnSync } = require('child_process');
+const common = require('./common');
+
+const TARGETS = { nativeOverTs: 20, copyFractionSmallM: 0.5, smallM: 4, nativeOverNumpy: 10 };
+
+function parseArgs(argv) {
+  const options = { points: 1e6, members: [2, 4, 16, 51], quick: false, json: path.join(__dirname, 'results', 'crps.json'), numpy: true };
+  let pointsGiven = false;
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i];
+    const value = () => {
+      if (i + 1 >= argv.length) throw new Error(`${flag} needs a value`);
+      return argv[++i];
+    };
+    if (flag === '--points') {
+      options.points = Math.round(Number(value()));
+      pointsGiven = true;
+    } else if (flag === '--members') options.members = value().split(',').map(Number);
+    else if (flag === '--quick') options.quick = true;
+    else if (flag === '--json') options.json = path.resolve(value());
+    else if (flag === '--no-numpy') options.numpy = false;
+    else if (flag === '--help' || flag === '-h') {
+      console.log('node bench/crps.bench.js [--points N] [--members 2,4,16,51] [--quick] [--json FILE] [--no-numpy]');
+      process.exit(0);
+    } else throw new Error(`unknown flag ${flag}`);
+  }
+  if (options.quick && !pointsGiven) options.points = 1e5;
+  if (!(options.points >= 1)) throw new Error('--points must be a positive integer');
+  if (!options.members.every((m) => Number.isInteger(m) && m >= 2)) throw new Error('--members must be integers >= 2');
+  options.members.sort((a, b) => a - b);
+  return options;
+}
+
+/** Run counts: fewer for the slow TypeScript backend at large M, and in --quick mode. */
+function runPlan(backend, members, quick) {
+  if (quick) return { warmup: 1, minRuns: backend === 'js' ? 1 : 3, maxRuns: 3, budgetSeconds: 2 };
+  if (backend === 'js') return members >= 16 ? { warmup: 1, minRuns: 3, maxRuns: 3, budgetSeconds: 0 } : { warmup: 1, minRuns: 5, maxRuns: 5, budgetSeconds: 0 };
+  return { warmup: 1, minRuns: 5, maxRuns: 15, budgetSeconds: 10 };
+}
+
+/** Bytes one call must move: ensemble + observations read, scores written (+ both gradients). */
+function trafficBytes(points, members, gradients) {
+  const forward = 4 * (points * members + points + points);
+  return gradients ? forward + 4 * (points * members + points) : forward;
+}
+
+function makeData(points, members, seed) {
+  const normal = common.seededNormal(seed);
+  const observations = new Float32Array(points);
+  const ensemble = new Float32Array(points * members);
+  for (let p = 0; p < points; p++) {
+    const centre = normal();
+    observations[p] = centre + 0.5 * normal();
+    for (let k = 0; k < members; k++) ensemble[p * members + k] = centre + normal();
+  }
+  return { ensemble, observations };
+}
+
+function runNumpy(options) {
+  const probe = spawnSync('python3', ['-c', 'import numpy'], { encoding: 'utf8' });
+  if (probe.error || probe.status !== 0) return { skipped: 'python3 with numpy not found' };
+  const script = path.join(__dirname, 'numpy_crps.py');
+  const args = [script, '--points', String(options.points), '--members', options.members.join(','), '--check'];
+  if (options.quick) args.push('--runs', '2');
+  const run = spawnSync('python3', args, { encoding: 'utf8', maxBuffer: 16 << 20, timeout: 30 * 60 * 1000 });
+  if (run.error || run.status !== 0) return { skipped: `numpy_crps.py failed: ${run.error ? run.error.message : run.stderr.trim()}` };
+  return JSON.parse(run.stdout);
+}
+
+function benchOneSize(fusedloss, native, options, members) {
+  const { points } = options;
+  const { ensemble, observations } = makeData(points, members, 1000 + members);
+  const copy = common.copyBandwidth(ensemble);
+  const rows = [];
+  for (const gradients of [false, true]) {
+    const call = (backend) => () =>
+      fusedloss.crps({ ensemble: { data: ensemble, shape: [points, members] }, observations, estimator: 'fair', gradients, backend });
+    const bytes = trafficBytes(points, members, gradients);
+    const measure = (backend) => {
+      const timing = common.timeRuns(call(backend), runPlan(backend, members, options.quick));
+      return {
+        runs: timing.seconds.length,
+        seconds: timing.seconds,
+        medianSeconds: timing.median,
+        pointsPerSecond: points / timing.median,
+        gbPerSecond: bytes / timing.median / 1e9,
+        bestPointsPerSecond: points / timing.best,
+        mean: timing.last.mean,
+      };
+    };
+    const nativeResult = native ? measure('cpu') : null;
+    const jsResult = measure('js');
+    const meanRelDiff = nativeResult ? Math.abs(nativeResult.mean - jsResult.mean) / Math.abs(jsResult.mean) : NaN;
+    rows.push({ members, points, gradients, bytes, copy, native: nativeResult, js: jsResult, meanRelDiffNativeVsJs: meanRelDiff });
+    const note = nativeResult ? `native ${common.si(nativeResult.pointsPerSecond)} pts/s` : 'no native';
+    console.error(`  M=${members} gradients=${gradients}: ${note}, TS ${common.si(jsResult.pointsPerSecond)} pts/s`);
+  }
+  return rows;
+}
+
+/** (t(M)/t(Mb)) / ((M log2 M)/(Mb log2 Mb)) with Mb the baseIndex-th smallest M; ≤ 1: no worse than M log M. */
+function addGrowth(rows, backend, baseIndex = 0, key = 'growthVsMLogM') {
+  for (const gradients of [false, true]) {
+    const series = rows.filter((r) => r.gradients === gradients && r[backend]);
+    if (series.length <= baseIndex) continue;
+    const base = series[baseIndex];
+    const mLogM = (m) => m * Math.log2(m);
+    for (const row of series.slice(baseIndex)) {
+      row[backend][key] = row[backend].medianSeconds / base[backend].medianSeconds / (mLogM(row.members) / mLogM(base.members));
+    }
+  }
+}
+
+function addNumpy(rows, numpy) {
+  if (!numpy.results) return;
+  for (const row of rows) {
+    const match = numpy.results.find((r) => r.members === row.members);
+    if (!match || row.gradients) continue;
+    row.numpy = { pointsPerSecond: match.pointsPerSecond, medianSeconds: match.medianSeconds };
+    if (row.native) row.nativeOverNumpy = row.native.pointsPerSecond / match.pointsPerSecond;
+  }
+}
+
+function printTable(rows) {
+  const headers = ['M', 'gradients', 'native pts/s', 'native best', 'native GB/s', 'copy GB/s', 'of copy', 'TS pts/s', 'native/TS', 'growth/MlogM', 'numpy pts/s', 'native/numpy', 'runs nat/TS'];
+  const body = rows.map((r) => {
+    const n = r.native;
+    return [
+      r.members,
+      r.gradients ? 'yes' : 'no',
+      n ? common.si(n.pointsPerSecond) : '—',
+      n ? common.si(n.bestPointsPerSecond) : '—',
+      n ? common.fixed(n.gbPerSecond) : '—',
+      common.fixed(r.copy.gbPerSecond),
+      n ? common.fixed(n.gbPerSecond / r.copy.gbPerSecond) : '—',
+      common.si(r.js.pointsPerSecond),
+      n ? `${common.fixed(n.pointsPerSecond / r.js.pointsPerSecond, 1)}×` : '—',
+      n ? common.fixed(n.growthVsMLogM) : '—',
+      r.numpy ? common.si(r.numpy.pointsPerSecond) : '—',
+      r.nativeOverNumpy !== undefined ? `${common.fixed(r.nativeOverNumpy, 1)}×` : '—',
+      `${n ? n.runs : 0}/${r.js.runs}`,
+    ];
+  });
+  console.log(common.table(headers, body));
+}
+
+function checkTargets(rows, numpy) {
+  const withNative = rows.filter((r) => r.native);
+  const verdict = (rowsChecked, value, pass, label, describe) => {
+    if (!rowsChecked.length) return { label, status: 'n/a', detail: 'nothing measured' };
+    const failing = rowsChecked.filter((r) => !pass(value(r)));
+    const worst = rowsChecked.reduce((a, b) => (value(a) <= value(b) ? a : b));
+    const status = failing.length ? 'MISSED' : 'met';
+    const detail = failing.length ? `misses: ${failing.map(describe).join(', ')}` : `worst: ${describe(worst)}`;
+    return { label, status, detail };
+  };
+  const tag = (r) => `M=${r.members}${r.gradients ? '+grad' : ''}`;
+  const targets = [
+    verdict(withNative, (r) => r.native.pointsPerSecond / r.js.pointsPerSecond, (v) => v >= TARGETS.nativeOverTs,
+      `native >= ${TARGETS.nativeOverTs}x TypeScript fallback`, (r) => `${tag(r)} ${common.fixed(r.native.pointsPerSecond / r.js.pointsPerSecond, 1)}x`),
+    verdict(withNative.filter((r) => r.members <= TARGETS.smallM), (r) => r.native.gbPerSecond / r.copy.gbPerSecond, (v) => v >= TARGETS.copyFractionSmallM,
+      `M <= ${TARGETS.smallM}: native >= ${TARGETS.copyFractionSmallM} of copy bandwidth`, (r) => `${tag(r)} ${common.fixed(r.native.gbPerSecond / r.copy.gbPerSecond)}`),
+    verdict(withNative.filter((r) => r.members > rows[0].members), (r) => -r.native.growthVsMLogM, (v) => v >= -1.05,
+      'time growth vs M no worse than M log M (ratio <= 1, 5% slack)', (r) => `${tag(r)} ${common.fixed(r.native.growthVsMLogM)}`),
+  ];
+  if (numpy.results) {
+    const compared = withNative.filter((r) => r.nativeOverNumpy !== undefined);
+    targets.push(verdict(compared, (r) => r.nativeOverNumpy, (v) => v >= TARGETS.nativeOverNumpy,
+      `native >= ${TARGETS.nativeOverNumpy}x vectorized NumPy (no gradients)`, (r) => `${tag(r)} ${common.fixed(r.nativeOverNumpy, 1)}x`));
+  } else {
+    targets.push({ label: `native >= ${TARGETS.nativeOverNumpy}x vectorized NumPy`, status: 'skipped', detail: numpy.skipped });
+  }
+  console.log('\nTargets:');
+  for (const t of targets) console.log(`  [${t.status.padEnd(7)}] ${t.label} — ${t.detail}`);
+  return targets;
+}
+
+function main() {
+  let options;
+  try {
+    options = parseArgs(process.argv.slice(2));
+  } catch (error) {
+    console.error(`crps.bench.js: ${error.message} (see --help)`);
+    process.exit(2);
+  }
+  const fusedloss = common.loadFusedloss();
+  const info = fusedloss.backendInfo();
+  const machine = common.machineInfo();
+  const started = new Date();
+
+  console.log(`CRPS bench (estimator 'fair', layout [P, M], float32): P = ${options.points.toLocaleString('en-US')} points, M ∈ {${options.members.join(', ')}}${options.quick ? ' (--quick)' : ''}`);
+  console.log(`Machine: ${machine.cpuModel}, ${machine.logicalCores} logical cores, ${machine.totalMemoryGiB} GiB, ${machine.platform}, Node ${machine.node}`);
+  console.log(common.describeBackends(info));
+  console.log(`backendInfo(): native=${info.native} simd=${info.simd} threads=${info.threads}`);
+  const busy = common.loadWarning();
+  if (busy) console.log(busy);
+  if (!info.native) console.log('Native backend unavailable: only the TypeScript fallback is measured.');
+
+  // Reference copy far larger than any cache, so the per-size copies below can be read against DRAM.
+  const largeCopy = common.copyBandwidth(new Float32Array(64 << 20).fill(1), 5);
+  console.log(`Copy bandwidth (Float32Array.set, 256 MiB, read + write): ${common.fixed(largeCopy.gbPerSecond)} GB/s`);
+  // Every crps() call returns fresh outputs; their first-touch page faults are part of its time.
+  const firstTouch = common.firstTouchBandwidth(64 << 20);
+  console.log(`First touch of a fresh buffer (new Float32Array(256 MiB).fill): ${common.fixed(firstTouch.gbPerSecond)} GB/s`);
+
+  const rows = [];
+  for (const members of options.members) rows.push(...benchOneSize(fusedloss, info.native, options, members));
+  addGrowth(rows, 'native');
+  addGrowth(rows, 'js');
+  addGrowth(rows, 'native', 1, 'growthVsMLogMFromSecondM');
+
+  const numpy = options.numpy ? runNumpy(options) : { skipped: 'disabled with --no-numpy' };
+  addNumpy(rows, numpy);
+
+  console.log('');
+  printTable(rows);
+  console.log('\nNotes: times are medians after one warm-up ("native best" is the fastest run); both');
+  console.log('backends use the same P (the TypeScript fallback gets 3 runs at M >= 16). GB/s counts ensemble');
+  console.log('+ observations read and scores written (+ gradEnsemble + gradObservations written with');
+  console.log('gradients). "copy GB/s" is Float32Array.prototype.set of a buffer the size of the ensemble');
+  console.log('(read + write bytes, best of 7); "of copy" = native GB/s / copy GB/s.');
+  console.log(`growth/MlogM = (t(M)/t(${options.members[0]})) / ((M log2 M)/(${options.members[0]} log2 ${options.members[0]})) for the native backend.`);
+  if (options.members.length > 2 && info.native) {
+    const second = options.members[1];
+    const list = (gradients) => rows.filter((r) => r.gradients === gradients && r.members > second).map((r) => `M=${r.members} ${common.fixed(r.native.growthVsMLogMFromSecondM)}`).join(', ');
+    console.log(`Same growth with M=${second} as the base: no gradients ${list(false)}; gradients ${list(true)}.`);
+  }
+  const drift = rows.filter((r) => r.native).map((r) => r.meanRelDiffNativeVsJs);
+  if (drift.length) console.log(`Sanity: max relative difference of the mean, native vs TypeScript: ${Math.max(...drift).toExponential(2)}`);
+  if (numpy.results) console.log(`NumPy ${numpy.numpy} (Python ${numpy.python}): ${numpy.method}; native uses ${info.threads} threads.`);
+  else console.log(`NumPy comparison skipped: ${numpy.skipped}`);
+
+  const targets = checkTargets(rows, numpy);
+  fs.mkdirSync(path.dirname(options.json), { recursive: true });
+  const report = {
+    date: started.toISOString(),
+    command: `node bench/crps.bench.js ${process.argv.slice(2).join(' ')}`.trim(),
+    options,
+    machine,
+    loadAverage1mAfter: +os.loadavg()[0].toFixed(2),
+    backendInfo: info,
+    largeCopy,
+    firstTouch,
+    targets: TARGETS,
+    verdicts: targets,
+    rows,
+    numpy,
+  };
+  fs.writeFileSync(options.json, `${JSON.stringify(report, null, 2)}\n`);
+  const shown = path.relative(process.cwd(), options.json);
+  console.log(`\nRaw numbers: ${shown.startsWith('..') ? options.json : shown}`);
+}
+
+main();

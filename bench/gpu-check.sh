@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Builds bench/gpu_check (the CPU reference and the CUDA backend in one executable, no Node needed)
+# and runs it: the CUDA-vs-CPU checks, then the timing table.  For a GPU machine with nvcc and g++;
+# see ../../shared/spec/gpu.md.  The full log goes to $OUT/gpu-check.log when OUT is set.
+#
+#   bench/gpu-check.sh [--quick] [--no-bench]      (arguments go to gpu_check)
+#   env: CUDA_ARCH (default sm_90), BUILD_DIR (default build/gpu-check), NVCC, CXX,
+#        SANITIZE=1 to also run compute-sanitizer memcheck and racecheck on `gpu_check --quick`.
+set -uo pipefail
+cd "$(dirname "$0")/.." || exit 1
+
+ARCH=${CUDA_ARCH:-sm_90}
+BUILD=${BUILD_DIR:-build/gpu-check}
+NVCC=${NVCC:-$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)}
+CXX=${CXX:-g++}
+mkdir -p "$BUILD"
+if [ -n "${OUT:-}" ]; then mkdir -p "$OUT"; LOG="$OUT/gpu-check.log"; else LOG="$BUILD/gpu-check.log"; fi
+
+# Same arithmetic as the addon: no contraction into FMAs on either side (the CPU reference is
+# compiled with -ffp-contract=off), no fast math.
+CXXFLAGS=(-std=c++17 -O3 -ffp-contract=off -pthread -fPIC -Wall -Wextra -Wno-psabi)
+NVCCFLAGS=(-std=c++17 -O3 -arch="$ARCH" --fmad=false -Xcompiler -fPIC,-ffp-contract=off,-Wall,-Wextra)
+
+build() {
+  local pids=() failed=0
+  "$CXX" "${CXXFLAGS[@]}" -c native/kernels/crps.cc -o "$BUILD/crps_cpu.o" & pids+=($!)
+  "$CXX" "${CXXFLAGS[@]}" -c native/runtime/thread_pool.cc -o "$BUILD/thread_pool.o" & pids+=($!)
+  "$CXX" "${CXXFLAGS[@]}" -c native/runtime/simd.cc -o "$BUILD/simd.o" & pids+=($!)
+  "$NVCC" "${NVCCFLAGS[@]}" -c cuda/crps.cu -o "$BUILD/crps_cuda.o" & pids+=($!)
+  "$NVCC" "${NVCCFLAGS[@]}" -c cuda/cuda_info.cu -o "$BUILD/cuda_info.o" & pids+=($!)
+  "$NVCC" "${NVCCFLAGS[@]}" -c bench/gpu_check.cu -o "$BUILD/gpu_check.o" & pids+=($!)
+  "$NVCC" "${NVCCFLAGS[@]}" -c bench/gpu_check_bench.cu -o "$BUILD/gpu_check_bench.o" & pids+=($!)
+  for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
+  [ "$failed" = 0 ] || return 1
+  # nvcc links the static CUDA runtime by default: the binary needs only the driver.
+  "$NVCC" -arch="$ARCH" "$BUILD"/{gpu_check,gpu_check_bench,crps_cuda,cuda_info,crps_cpu,thread_pool,simd}.o -o "$BUILD/gpu_check" -lpthread
+}
+
+main() {
+  echo "== gpu-check $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(hostname)"
+  command -v nvidia-smi >/dev/null &&
+    nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,clocks.max.mem --format=csv,noheader
+  "$NVCC" --version | tail -n 1
+  echo "== build (-arch=$ARCH)"
+  local start=$SECONDS
+  build || { echo "FAIL build"; return 1; }
+  echo "built in $((SECONDS - start)) s"
+  echo "== run"
+  start=$SECONDS
+  "$BUILD/gpu_check" "$@"
+  local rc=$?
+  echo "gpu_check exited $rc after $((SECONDS - start)) s"
+  if [ "${SANITIZE:-0}" = 1 ] && command -v compute-sanitizer >/dev/null; then
+    for tool in memcheck racecheck; do
+      echo "== compute-sanitizer --tool $tool (gpu_check --quick --no-bench)"
+      compute-sanitizer --tool "$tool" --error-exitcode 3 "$BUILD/gpu_check" --quick --no-bench | tail -n 5
+      [ "${PIPESTATUS[0]}" = 0 ] || rc=1
+    done
+  fi
+  return "$rc"
+}
+
+main "$@" 2>&1 | tee "$LOG"
+exit "${PIPESTATUS[0]}"
