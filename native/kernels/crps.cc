@@ -13,12 +13,6 @@
 // ensembles go through scorePoint, the scalar reference path that implements every NaN policy.
 #include "crps.h"
 
-// The lane helpers below are always inlined into their multiversioned callers, so the vector ABI
-// of an out-of-line call (what -Wpsabi warns about) never arises.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wpsabi"
-#endif
-
 #include <algorithm>
 #include <cmath>
 #include <cstring>

@@ -79,9 +79,21 @@ Napi::Float32Array newOutputArray(Napi::Env env, size_t length) {
     auto* buffer = new FloatBuffer(length);
     napi_value arrayBuffer = nullptr;
     const napi_status status = napi_create_external_arraybuffer(
-        env, buffer->data(), bytes, [](napi_env, void*, void* hint) { delete static_cast<FloatBuffer*>(hint); },
+        env, buffer->data(), bytes,
+        [](napi_env finalizeEnv, void*, void* hint) {
+          auto* owned = static_cast<FloatBuffer*>(hint);
+          int64_t ignored = 0;
+          napi_adjust_external_memory(finalizeEnv, -static_cast<int64_t>(owned->size() * sizeof(float)), &ignored);
+          delete owned;
+        },
         buffer, &arrayBuffer);
-    if (status == napi_ok) return Napi::Float32Array::New(env, length, Napi::ArrayBuffer(env, arrayBuffer), 0);
+    if (status == napi_ok) {
+      // Tell the GC what these buffers hold, so dropped outputs are collected (and their memory
+      // recycled) at the pace they are produced.
+      int64_t ignored = 0;
+      napi_adjust_external_memory(env, static_cast<int64_t>(bytes), &ignored);
+      return Napi::Float32Array::New(env, length, Napi::ArrayBuffer(env, arrayBuffer), 0);
+    }
     delete buffer;  // external buffers not allowed here: fall through
     bool pending = false;
     if (napi_is_exception_pending(env, &pending) == napi_ok && pending) {

@@ -1,8 +1,12 @@
 #include "memory.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
+#include <mutex>
 #include <new>
+#include <utility>
+#include <vector>
 
 #if defined(__linux__)
 #include <sys/mman.h>
@@ -11,7 +15,56 @@
 namespace fusedloss {
 namespace {
 constexpr size_t kHugePage = size_t{2} << 20;
-constexpr size_t kAdviseFrom = 2 * kHugePage;
+constexpr size_t kAdviseFrom = kHugePage;
+constexpr size_t kCacheBytes = size_t{512} << 20;
+constexpr size_t kCacheEntries = 16;
+
+// Freed large blocks by rounded size, oldest first.
+class BlockCache {
+ public:
+  void* take(size_t bytes) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (size_t i = blocks_.size(); i-- > 0;) {
+      if (blocks_[i].first == bytes) {
+        void* p = blocks_[i].second;
+        blocks_.erase(blocks_.begin() + static_cast<std::ptrdiff_t>(i));
+        cached_ -= bytes;
+        return p;
+      }
+    }
+    return nullptr;
+  }
+
+  void give(size_t bytes, void* p) {
+    std::vector<void*> evicted;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (bytes > kCacheBytes) {
+        evicted.push_back(p);
+      } else {
+        blocks_.emplace_back(bytes, p);
+        cached_ += bytes;
+        while (cached_ > kCacheBytes || blocks_.size() > kCacheEntries) {
+          evicted.push_back(blocks_.front().second);
+          cached_ -= blocks_.front().first;
+          blocks_.erase(blocks_.begin());
+        }
+      }
+    }
+    for (void* block : evicted) std::free(block);
+  }
+
+ private:
+  std::mutex mutex_;
+  std::vector<std::pair<size_t, void*>> blocks_;
+  size_t cached_ = 0;
+};
+
+// Never destroyed: buffers may be released by finalizers during process teardown.
+BlockCache& blockCache() {
+  static BlockCache* cache = new BlockCache();
+  return *cache;
+}
 }  // namespace
 
 void adviseHugePages(void* data, size_t bytes) {
@@ -26,17 +79,22 @@ void adviseHugePages(void* data, size_t bytes) {
 #endif
 }
 
-FloatBuffer::FloatBuffer(size_t count) : count_(count) {
+FloatBuffer::FloatBuffer(size_t count) : data_(nullptr, Free{0}), count_(count) {
   const size_t bytes = count * sizeof(float);
   const bool large = bytes >= kAdviseFrom;
   const size_t alignment = large ? kHugePage : alignof(std::max_align_t);
-  const size_t rounded = (bytes + alignment - 1) / alignment * alignment;
-  void* p = std::aligned_alloc(alignment, rounded > 0 ? rounded : alignment);
-  if (!p) throw std::bad_alloc();
-  adviseHugePages(p, rounded);
-  data_.reset(static_cast<float*>(p));
+  const size_t rounded = std::max((bytes + alignment - 1) / alignment * alignment, alignment);
+  void* p = large ? blockCache().take(rounded) : nullptr;
+  if (!p) {
+    p = std::aligned_alloc(alignment, rounded);
+    if (!p) throw std::bad_alloc();
+    adviseHugePages(p, rounded);
+  }
+  data_ = std::unique_ptr<float, Free>(static_cast<float*>(p), Free{large ? rounded : 0});
 }
 
-void FloatBuffer::Free::operator()(float* p) const { std::free(p); }
+void FloatBuffer::Free::operator()(float* p) const {
+  if (cachedBytes > 0) blockCache().give(cachedBytes, p); else std::free(p);
+}
 
 }  // namespace fusedloss

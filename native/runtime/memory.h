@@ -13,7 +13,10 @@ namespace fusedloss {
 // a few MiB.
 void adviseHugePages(void* data, size_t bytes);
 
-// An uninitialized float array, 2 MiB-aligned and huge-page advised when large.
+// An uninitialized float array, 2 MiB-aligned and huge-page advised when large.  Large blocks
+// are recycled: a freed one goes to a small process-wide cache (at most kCacheBytes) and the
+// next request of the same rounded size takes it back with its pages already mapped, since on
+// some machines mapping fresh pages costs more than the kernel itself.
 class FloatBuffer {
  public:
   explicit FloatBuffer(size_t count);
@@ -23,6 +26,7 @@ class FloatBuffer {
 
  private:
   struct Free {
+    size_t cachedBytes;  // > 0: a large block that goes back to the cache
     void operator()(float* p) const;
   };
   std::unique_ptr<float, Free> data_;
