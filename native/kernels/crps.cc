@@ -260,23 +260,37 @@ uint32_t scoreLaneBlock(const Plan& plan, int64_t firstPoint, LaneScratch& lanes
     observation[lane] = plan.in.observations[firstPoint + lane];
   }
   const bool rowsContiguous = inner > 1 && base[kLanes - 1] == base[0] + kLanes - 1;
-  for (int k = 0; k < members; ++k) {
-    if (rowsContiguous) {
-      std::memcpy(&values[k], plan.in.ensemble + base[0] + k * inner, sizeof(Floats));
-    } else {
-      for (int lane = 0; lane < kLanes; ++lane) values[k][lane] = plan.in.ensemble[base[lane] + k * inner];
+  if (rowsContiguous) {
+    for (int k = 0; k < members; ++k) std::memcpy(&values[k], plan.in.ensemble + base[0] + k * inner, sizeof(Floats));
+  } else {
+    // Lane-major: each point's members are read in order (contiguous when the member axis is last).
+    for (int lane = 0; lane < kLanes; ++lane) {
+      const float* member = plan.in.ensemble + base[lane];
+      for (int k = 0; k < members; ++k) values[k][lane] = member[k * inner];
     }
-    index[k] = Ints{} + k;
+  }
+  if (plan.options.gradients) {
+    for (int k = 0; k < members; ++k) index[k] = Ints{} + k;
   }
 
-  for (const Comparator& cmp : plan.network) {
-    const Floats a = values[cmp.first], b = values[cmp.second];
-    const Ints ia = index[cmp.first], ib = index[cmp.second];
-    const Ints swap = b < a;
-    values[cmp.first] = swap ? b : a;
-    values[cmp.second] = swap ? a : b;
-    index[cmp.first] = swap ? ib : ia;
-    index[cmp.second] = swap ? ia : ib;
+  // Member indices ride along only when gradients need to be scattered back to them.
+  if (plan.options.gradients) {
+    for (const Comparator& cmp : plan.network) {
+      const Floats a = values[cmp.first], b = values[cmp.second];
+      const Ints ia = index[cmp.first], ib = index[cmp.second];
+      const Ints swap = b < a;
+      values[cmp.first] = swap ? b : a;
+      values[cmp.second] = swap ? a : b;
+      index[cmp.first] = swap ? ib : ia;
+      index[cmp.second] = swap ? ia : ib;
+    }
+  } else {
+    for (const Comparator& cmp : plan.network) {
+      const Floats a = values[cmp.first], b = values[cmp.second];
+      const Ints swap = b < a;
+      values[cmp.first] = swap ? b : a;
+      values[cmp.second] = swap ? a : b;
+    }
   }
 
   // Skill and half pair sum in float64 (see crps_math.h for why the gap form).
