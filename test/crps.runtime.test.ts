@@ -99,7 +99,7 @@ describe.each(BACKENDS)('backend $name', ({ name: backend, available }) => {
     const expectedVjp = crps({ ...args(), weights: undefined, gradOutput } as CrpsArgs);
     const first = crpsAsync(args());
     const second = crpsAsync({ ...args(), weights: undefined, gradOutput } as CrpsArgs);
-    for (const array of [ensemble, observations, weights, gradOutput]) structuredClone(array.buffer, { transfer: [array.buffer] });
+    for (const array of [ensemble, observations, weights, gradOutput]) structuredClone(array.buffer, { transfer: [array.buffer as ArrayBuffer] });
     expect(ensemble.length).toBe(0); // really detached
     const failures = resultBitwiseDiff(await first, expected, 'mean gradients');
     failures.push(...resultBitwiseDiff(await second, expectedVjp, 'gradOutput'));
