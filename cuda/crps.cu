@@ -428,21 +428,11 @@ class DeviceBuffer {
 
 size_t alignUp(size_t bytes) { return (bytes + 255) & ~size_t{255}; }
 
-// The CPU's argument checks, with its messages.
+// The shared argument checks, plus the CUDA kernels' own member limit.
 KernelStatus validate(const CrpsShape& shape, const CrpsOptions& options, const CrpsInputs& inputs,
                       const CrpsOutputs& outputs) {
-  if (shape.outer < 1 || shape.members < 1 || shape.inner < 1) return KernelStatus::failure("crps: empty shape");
-  if (!inputs.ensemble || !inputs.observations || !outputs.scores) return KernelStatus::failure("crps: missing buffer");
-  if (options.gradients && (!outputs.gradEnsemble || !outputs.gradObservations)) {
-    return KernelStatus::failure("crps: gradients requested without gradient buffers");
-  }
-  if (options.components && (!outputs.skill || !outputs.spread)) {
-    return KernelStatus::failure("crps: components requested without skill/spread buffers");
-  }
-  if (!(options.alpha >= 0.0 && options.alpha <= 1.0)) return KernelStatus::failure("crps: alpha outside [0, 1]");
-  if (shape.members < crps::minimumMembers(options.alpha)) {
-    return KernelStatus::failure("crps: too few members for the estimator");
-  }
+  const KernelStatus status = checkCrpsCall(shape, options, inputs, outputs);
+  if (!status.ok) return status;
   if (shape.members > (int64_t{1} << 30)) return KernelStatus::failure("crps (CUDA): too many members");
   return KernelStatus::success();
 }

@@ -514,15 +514,8 @@ double countedWeightSum(const Plan& plan, int64_t chunks) {
 
 KernelStatus crpsCpu(const CrpsShape& shape, const CrpsOptions& options, const CrpsInputs& inputs,
                      CrpsOutputs& outputs) {
-  if (shape.outer < 1 || shape.members < 1 || shape.inner < 1) return KernelStatus::failure("crps: empty shape");
-  if (!inputs.ensemble || !inputs.observations || !outputs.scores) return KernelStatus::failure("crps: missing buffer");
-  if (options.gradients && (!outputs.gradEnsemble || !outputs.gradObservations)) {
-    return KernelStatus::failure("crps: gradients requested without gradient buffers");
-  }
-  if (options.components && (!outputs.skill || !outputs.spread)) {
-    return KernelStatus::failure("crps: components requested without skill/spread buffers");
-  }
-  if (!(options.alpha >= 0.0 && options.alpha <= 1.0)) return KernelStatus::failure("crps: alpha outside [0, 1]");
+  const KernelStatus status = checkCrpsCall(shape, options, inputs, outputs);
+  if (!status.ok) return status;
 
   Plan plan;
   plan.shape = shape;
@@ -530,7 +523,6 @@ KernelStatus crpsCpu(const CrpsShape& shape, const CrpsOptions& options, const C
   plan.in = inputs;
   plan.out = outputs;
   plan.minMembers = crps::minimumMembers(options.alpha);
-  if (shape.members < plan.minMembers) return KernelStatus::failure("crps: too few members for the estimator");
   if (shape.members <= kMaxNetworkMembers) plan.network = sortingNetwork(static_cast<int>(shape.members));
 
   const int64_t points = shape.points();

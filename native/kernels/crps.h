@@ -50,6 +50,23 @@ struct CrpsOutputs {
   double mean = 0.0;                  // Σ w·s / Σ w over counted points (float64)
 };
 
+// The checks both backends make before touching memory (the N-API glue has validated already;
+// this guards direct C++ callers).
+inline KernelStatus checkCrpsCall(const CrpsShape& shape, const CrpsOptions& options, const CrpsInputs& inputs,
+                                  const CrpsOutputs& outputs) {
+  if (shape.outer < 1 || shape.members < 1 || shape.inner < 1) return KernelStatus::failure("crps: empty shape");
+  if (!inputs.ensemble || !inputs.observations || !outputs.scores) return KernelStatus::failure("crps: missing buffer");
+  if (options.gradients && (!outputs.gradEnsemble || !outputs.gradObservations)) {
+    return KernelStatus::failure("crps: gradients requested without gradient buffers");
+  }
+  if (options.components && (!outputs.skill || !outputs.spread)) {
+    return KernelStatus::failure("crps: components requested without skill/spread buffers");
+  }
+  if (!(options.alpha >= 0.0 && options.alpha <= 1.0)) return KernelStatus::failure("crps: alpha outside [0, 1]");
+  if (shape.members < (options.alpha > 0.0 ? 2 : 1)) return KernelStatus::failure("crps: too few members for the estimator");
+  return KernelStatus::success();
+}
+
 // Native CPU: multithreaded over a fixed partition of the points, so the bits do not depend on
 // the thread count.  Inputs and outputs are host memory.
 KernelStatus crpsCpu(const CrpsShape& shape, const CrpsOptions& options, const CrpsInputs& inputs,
