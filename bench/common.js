@@ -53,13 +53,21 @@ function nowSeconds() {
 /**
  * Times fn(): `warmup` untimed calls, then at least minRuns and at most maxRuns timed calls,
  * stopping once budgetSeconds of timed work is spent.  Returns { seconds[], median, best, last }.
+ * The event loop turns once before each call, outside the timed part, as it does between the
+ * steps of any real program: that is when Node runs the finalizers that hand dropped outputs'
+ * memory back for reuse (a tight synchronous loop never lets them run).
  */
-function timeRuns(fn, { warmup = 1, minRuns = 3, maxRuns = 7, budgetSeconds = 10 } = {}) {
+async function timeRuns(fn, { warmup = 1, minRuns = 3, maxRuns = 7, budgetSeconds = 10 } = {}) {
+  const turnEventLoop = () => new Promise((resolve) => setImmediate(resolve));
   let last;
-  for (let i = 0; i < warmup; i++) last = fn();
+  for (let i = 0; i < warmup; i++) {
+    await turnEventLoop();
+    last = fn();
+  }
   const seconds = [];
   let spent = 0;
   while (seconds.length < minRuns || (seconds.length < maxRuns && spent < budgetSeconds)) {
+    await turnEventLoop();
     const start = nowSeconds();
     last = fn();
     const elapsed = nowSeconds() - start;

@@ -76,7 +76,7 @@ function runNumpy(options) {
   return JSON.parse(run.stdout);
 }
 
-function benchOneSize(fusedloss, native, options, members) {
+async function benchOneSize(fusedloss, native, options, members) {
   const { points } = options;
   const { ensemble, observations } = makeData(points, members, 1000 + members);
   const copy = common.copyBandwidth(ensemble);
@@ -85,8 +85,8 @@ function benchOneSize(fusedloss, native, options, members) {
     const call = (backend) => () =>
       fusedloss.crps({ ensemble: { data: ensemble, shape: [points, members] }, observations, estimator: 'fair', gradients, backend });
     const bytes = trafficBytes(points, members, gradients);
-    const measure = (backend) => {
-      const timing = common.timeRuns(call(backend), runPlan(backend, members, options.quick));
+    const measure = async (backend) => {
+      const timing = await common.timeRuns(call(backend), runPlan(backend, members, options.quick));
       return {
         runs: timing.seconds.length,
         seconds: timing.seconds,
@@ -97,8 +97,8 @@ function benchOneSize(fusedloss, native, options, members) {
         mean: timing.last.mean,
       };
     };
-    const nativeResult = native ? measure('cpu') : null;
-    const jsResult = measure('js');
+    const nativeResult = native ? await measure('cpu') : null;
+    const jsResult = await measure('js');
     const meanRelDiff = nativeResult ? Math.abs(nativeResult.mean - jsResult.mean) / Math.abs(jsResult.mean) : NaN;
     rows.push({ members, points, gradients, bytes, copy, native: nativeResult, js: jsResult, meanRelDiffNativeVsJs: meanRelDiff });
     const note = nativeResult ? `native ${common.si(nativeResult.pointsPerSecond)} pts/s` : 'no native';
@@ -184,7 +184,7 @@ function checkTargets(rows, numpy) {
   return targets;
 }
 
-function main() {
+async function main() {
   let options;
   try {
     options = parseArgs(process.argv.slice(2));
@@ -213,7 +213,7 @@ function main() {
   console.log(`First touch of a fresh buffer (new Float32Array(256 MiB).fill): ${common.fixed(firstTouch.gbPerSecond)} GB/s`);
 
   const rows = [];
-  for (const members of options.members) rows.push(...benchOneSize(fusedloss, info.native, options, members));
+  for (const members of options.members) rows.push(...(await benchOneSize(fusedloss, info.native, options, members)));
   addGrowth(rows, 'native');
   addGrowth(rows, 'js');
   addGrowth(rows, 'native', 1, 'growthVsMLogMFromSecondM');
@@ -260,4 +260,7 @@ function main() {
   console.log(`\nRaw numbers: ${shown.startsWith('..') ? options.json : shown}`);
 }
 
-main();
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});

@@ -68,7 +68,7 @@ function norm2(values) {
   return Math.sqrt(sum);
 }
 
-function main() {
+async function main() {
   const fusedloss = common.loadFusedloss();
   const info = fusedloss.backendInfo();
   const grid = makeGrid(GRID_DEGREES);
@@ -95,7 +95,7 @@ function main() {
   for (const { label, options } of ESTIMATORS) {
     means[label] = {};
     for (const backend of backends) {
-      const timing = common.timeRuns(() => fusedloss.crps({ ...inputs, ...options, backend }), { warmup: 1, minRuns: 3, maxRuns: 3 });
+      const timing = await common.timeRuns(() => fusedloss.crps({ ...inputs, ...options, backend }), { warmup: 1, minRuns: 3, maxRuns: 3 });
       means[label][backend] = timing.last.mean;
       const reference = means[label][backends[0]];
       rows.push([label, timing.last.backend, timing.last.mean.toFixed(6), (timing.median * 1e3).toFixed(2), Math.abs(timing.last.mean - reference).toExponential(2)]);
@@ -113,13 +113,17 @@ function main() {
   console.log(`Check fair ≤ almost-fair ≤ standard (the standard estimator penalizes a finite ensemble): ${ordered ? 'ok' : 'VIOLATED'}`);
 
   console.log('\nTraining-loss form: fair CRPS with gradients (∂mean/∂ensemble, ∂mean/∂observations):');
-  const gradRows = backends.map((backend) => {
-    const timing = common.timeRuns(() => fusedloss.crps({ ...inputs, estimator: 'fair', gradients: true, backend }), { warmup: 1, minRuns: 3, maxRuns: 3 });
+  const gradRows = [];
+  for (const backend of backends) {
+    const timing = await common.timeRuns(() => fusedloss.crps({ ...inputs, estimator: 'fair', gradients: true, backend }), { warmup: 1, minRuns: 3, maxRuns: 3 });
     const result = timing.last;
-    return [result.backend, result.mean.toFixed(6), norm2(result.gradEnsemble).toExponential(4), norm2(result.gradObservations).toExponential(4), (timing.median * 1e3).toFixed(2)];
-  });
+    gradRows.push([result.backend, result.mean.toFixed(6), norm2(result.gradEnsemble).toExponential(4), norm2(result.gradObservations).toExponential(4), (timing.median * 1e3).toFixed(2)]);
+  }
   console.log(common.table(['backend', 'mean', '‖gradEnsemble‖₂', '‖gradObservations‖₂', 'time ms'], gradRows, ['l']));
   console.log(`\nTimes are medians of 3 runs after a warm-up; total demo time ${((common.nowSeconds() - start) * 1e3).toFixed(0)} ms.`);
 }
 
-main();
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});
