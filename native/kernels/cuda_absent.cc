@@ -8,7 +8,7 @@ namespace fusedloss {
 const CudaInfo& cudaInfo() {
   static const CudaInfo info = [] {
     CudaInfo i;
-    i.reason = "fusedloss was built without CUDA (nvcc was not found at build time)";
+    i.reason = "this build of fusedloss has no CUDA backend (nvcc was not found at build time, or FUSEDLOSS_CUDA=OFF)";
     return i;
   }();
   return info;
