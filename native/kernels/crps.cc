@@ -18,6 +18,7 @@
 #include <cstring>
 #include <limits>
 #include <memory>
+#include <new>
 #include <utility>
 #include <vector>
 
@@ -510,13 +511,8 @@ double countedWeightSum(const Plan& plan, int64_t chunks) {
   return total;
 }
 
-}  // namespace
-
-KernelStatus crpsCpu(const CrpsShape& shape, const CrpsOptions& options, const CrpsInputs& inputs,
-                     CrpsOutputs& outputs) {
-  const KernelStatus status = checkCrpsCall(shape, options, inputs, outputs);
-  if (!status.ok) return status;
-
+KernelStatus runCrpsCpu(const CrpsShape& shape, const CrpsOptions& options, const CrpsInputs& inputs,
+                        CrpsOutputs& outputs) {
   Plan plan;
   plan.shape = shape;
   plan.options = options;
@@ -541,6 +537,19 @@ KernelStatus crpsCpu(const CrpsShape& shape, const CrpsOptions& options, const C
   }
   outputs.mean = total.weightedScores / total.weights;
   return KernelStatus::success();
+}
+
+}  // namespace
+
+KernelStatus crpsCpu(const CrpsShape& shape, const CrpsOptions& options, const CrpsInputs& inputs,
+                     CrpsOutputs& outputs) {
+  const KernelStatus status = checkCrpsCall(shape, options, inputs, outputs);
+  if (!status.ok) return status;
+  try {
+    return runCrpsCpu(shape, options, inputs, outputs);
+  } catch (const std::bad_alloc&) {
+    return KernelStatus::failure("crps: out of memory for the per-thread scratch");
+  }
 }
 
 }  // namespace fusedloss

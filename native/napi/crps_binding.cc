@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <new>
 #include <vector>
 
 #include "../kernels/crps.h"
@@ -49,7 +50,18 @@ float* newOutput(Napi::Env env, CrpsCall& call, const char* name, size_t length)
   return array.Data();
 }
 
+std::unique_ptr<CrpsCall> prepareCallOrThrow(const Napi::CallbackInfo& info, bool copyInputs);
+
+// Allocation failures (huge outputs, async copies) become a coded error, never std::terminate.
 std::unique_ptr<CrpsCall> prepareCall(const Napi::CallbackInfo& info, bool copyInputs) {
+  try {
+    return prepareCallOrThrow(info, copyInputs);
+  } catch (const std::bad_alloc&) {
+    throw codedError(info.Env(), kTooLarge, "crps: not enough memory for the outputs or the async input copies");
+  }
+}
+
+std::unique_ptr<CrpsCall> prepareCallOrThrow(const Napi::CallbackInfo& info, bool copyInputs) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsObject()) throw codedError(env, kInvalidArg, "args must be an object");
   const Napi::Object args = info[0].As<Napi::Object>();

@@ -4,6 +4,7 @@
 #include <condition_variable>
 #include <cstdlib>
 #include <deque>
+#include <exception>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -23,6 +24,7 @@ struct Job {
   std::atomic<int64_t> finished{0};
   std::mutex doneMutex;
   std::condition_variable doneSignal;
+  std::exception_ptr error;  // the first exception a chunk threw, rethrown to the caller
 
   // Claims and runs chunks until none are left; returns false when there was nothing to claim.
   bool runSome() {
@@ -30,7 +32,12 @@ struct Job {
     for (;;) {
       const int64_t chunk = next.fetch_add(1, std::memory_order_relaxed);
       if (chunk >= count) return ranAny;
-      (*body)(chunk);
+      try {
+        (*body)(chunk);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(doneMutex);
+        if (!error) error = std::current_exception();
+      }
       ranAny = true;
       if (finished.fetch_add(1, std::memory_order_acq_rel) + 1 == count) {
         std::lock_guard<std::mutex> lock(doneMutex);
@@ -86,6 +93,7 @@ class Pool {
         if (*it == job) { jobs_.erase(it); break; }
       }
     }
+    if (job->error) std::rethrow_exception(job->error);
   }
 
  private:

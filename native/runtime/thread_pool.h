@@ -11,7 +11,8 @@ namespace fusedloss {
 
 // Runs body(chunk) for chunk in [0, chunkCount) on the pool; the calling thread takes part and
 // returns when all chunks are done.  Safe to call from several threads at once (concurrent async
-// calls); chunks of different calls interleave on the shared workers.
+// calls); chunks of different calls interleave on the shared workers.  If a chunk throws, the
+// other chunks still run and the first exception is rethrown here.
 void parallelFor(int64_t chunkCount, const std::function<void(int64_t chunk)>& body);
 
 // Total threads that run chunks (workers + the caller).  Default: FUSEDLOSS_THREADS when it is a
