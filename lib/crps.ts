@@ -1,4 +1,4 @@
-// crps() / crpsAsync(): CRPS of ensemble forecasts (shared/spec/crps.md).  Validation happens
+// crps() / crpsAsync(): CRPS of ensemble forecasts (the project's spec: crps.md).  Validation happens
 // here, once, for every backend; the backends receive a CrpsPlan.
 import { backendError, invalidArg, optionError, shapeError } from './errors';
 import { crpsFallback } from './fallback/crps';
@@ -62,6 +62,11 @@ export interface CrpsPlan {
 
 export type CrpsOutputs = Omit<CrpsResult, 'backend'>;
 
+/** The result for given arguments: gradients and components are typed as present when requested with `true`. */
+export type CrpsResultOf<A extends CrpsArgs> = CrpsResult &
+  (A extends { gradients: true } ? { gradEnsemble: Float32Array; gradObservations: Float32Array } : unknown) &
+  (A extends { components: true } ? { skill: Float32Array; spread: Float32Array } : unknown);
+
 const KEYS = ['ensemble', 'observations', 'memberAxis', 'estimator', 'alpha', 'weights', 'nanPolicy', 'gradients', 'gradOutput', 'components', 'backend'] as const;
 const ESTIMATORS: readonly CrpsEstimator[] = ['standard', 'fair', 'almost-fair', 'nrg', 'ecdf', 'qd', 'int', 'pwm'];
 const NAN_POLICIES: readonly NanPolicy[] = ['propagate', 'omit', 'zero'];
@@ -77,7 +82,9 @@ function pointVector(value: unknown, name: string, pointShape: number[], points:
   const flat = vector.shape.length === 1 && vector.shape[0] === points;
   const sameShape = vector.shape.length === pointShape.length && vector.shape.every((d, i) => d === pointShape[i]);
   if (!flat && !sameShape) {
-    throw shapeError(`${name} has shape [${vector.shape.join(', ')}], expected ${points} values or shape [${pointShape.join(', ')}]`);
+    throw shapeError(
+      `${name} has shape [${vector.shape.join(', ')}], expected ${points} value${points === 1 ? '' : 's'} or shape [${pointShape.join(', ')}]`,
+    );
   }
   return vector.data;
 }
@@ -153,16 +160,16 @@ function copyPlanInputs(plan: CrpsPlan): CrpsPlan {
   };
 }
 
-/** CRPS scores, weighted mean and (optionally) gradients. See shared/spec/crps.md. */
-export function crps(args: CrpsArgs): CrpsResult {
+/** CRPS scores, weighted mean and (optionally) gradients. See the README's CRPS section. */
+export function crps<A extends CrpsArgs>(args: A): CrpsResultOf<A> {
   const { plan, backend: requested } = planCrps(args);
   const backend = resolveBackend(requested);
   const outputs = backend === 'js' ? crpsFallback(plan) : nativeFunction<NativeCrps>('crps')({ ...plan, device: backend === 'cuda' ? 1 : 0 });
-  return { ...outputs, backend };
+  return { ...outputs, backend } as CrpsResultOf<A>;
 }
 
 /** crps() off the JavaScript thread (libuv pool). Never throws: invalid arguments reject. */
-export async function crpsAsync(args: CrpsArgs): Promise<CrpsResult> {
+export async function crpsAsync<A extends CrpsArgs>(args: A): Promise<CrpsResultOf<A>> {
   const { plan, backend: requested } = planCrps(args);
   const backend = resolveBackend(requested);
   if (backend === 'js') {
@@ -170,8 +177,8 @@ export async function crpsAsync(args: CrpsArgs): Promise<CrpsResult> {
     // Like the native async path it works on copies, so the caller may reuse or transfer buffers.
     const owned = copyPlanInputs(plan);
     await new Promise((resolve) => setImmediate(resolve));
-    return { ...crpsFallback(owned), backend };
+    return { ...crpsFallback(owned), backend } as CrpsResultOf<A>;
   }
   const outputs = await nativeFunction<NativeCrpsAsync>('crpsAsync')({ ...plan, device: backend === 'cuda' ? 1 : 0 });
-  return { ...outputs, backend };
+  return { ...outputs, backend } as CrpsResultOf<A>;
 }

@@ -1,4 +1,4 @@
-// The error codes of the spec (shared/spec/README.md): every invalid argument becomes a
+// The error codes of the spec: every invalid argument becomes a
 // TypeError/RangeError (or Error for backends) carrying a stable `code` and a message that names
 // the argument.
 export const ErrorCode = {

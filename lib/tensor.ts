@@ -15,13 +15,13 @@ export interface Float32Tensor {
 export type TensorLike =
   | { data: Float32Array | Float64Array | ArrayLike<number>; shape: readonly number[] }
   | { data: Float32Array | Float64Array | ArrayLike<number>; dims: readonly number[]; type?: string }
-  | { shape: readonly number[]; dataSync(): ArrayLike<number> };
+  | { shape: readonly number[]; dtype?: string; isDisposed?: boolean; dataSync(): ArrayLike<number> };
 
 /** What the API accepts wherever the spec says "vector". */
 export type VectorLike = Float32Array | Float64Array | readonly number[] | TensorLike;
 
-// The most float32 elements one array may hold here (V8's typed-array limit, in bytes / 4).
-const MAX_ELEMENTS = Math.floor(Math.min(Number.MAX_SAFE_INTEGER, bufferConstants.MAX_LENGTH) / 4);
+// The most elements one typed array may hold in this Node.js (buffer.constants.MAX_LENGTH).
+const MAX_ELEMENTS = Math.min(Number.MAX_SAFE_INTEGER, bufferConstants.MAX_LENGTH);
 
 export function isDetached(buffer: ArrayBufferLike): boolean {
   if (buffer.byteLength !== 0 || typeof SharedArrayBuffer !== 'undefined' && buffer instanceof SharedArrayBuffer) return false;
@@ -101,7 +101,9 @@ export function toTensor(value: unknown, name: string): Float32Tensor {
     rawData = (value.dataSync as () => unknown)();
   } else if ('dims' in value && 'data' in value) {
     rawShape = value.dims; // onnxruntime
-    if (value.type !== undefined && value.type !== 'float32') throw invalidArg(`${name} must be a float32 tensor, got type ${String(value.type)}`);
+    if (value.type !== undefined && value.type !== 'float32' && value.type !== 'float64') {
+      throw invalidArg(`${name} must be a float32 or float64 tensor, got type ${String(value.type)}`);
+    }
     rawData = value.data;
   } else if ('data' in value && 'shape' in value) {
     rawShape = value.shape;

@@ -44,7 +44,7 @@ export function numberOption(value: unknown, name: string, fallback: number, min
 export function axisOption(value: unknown, name: string, fallback: number, rank: number): number {
   const axis = value === undefined ? fallback : value;
   if (typeof axis !== 'number') throw invalidArg(`${name} must be an integer`);
-  if (!Number.isInteger(axis)) throw invalidArg(`${name} = ${axis} is not an integer`);
+  if (!Number.isInteger(axis)) throw optionError(`${name} = ${axis} is not an integer`);
   if (axis < -rank || axis >= rank) throw optionError(`${name} = ${axis} is outside [${-rank}, ${rank}) for a rank-${rank} tensor`);
   return axis < 0 ? axis + rank : axis;
 }

@@ -129,6 +129,7 @@ const ROWS: Row[] = [
   { what: 'alpha with the default estimator', args: () => valid({ alpha: 0.5 }), code: OPTION, names: 'alpha' },
   { what: 'memberAxis = rank', args: () => valid({ memberAxis: 2 }), code: OPTION, names: 'memberAxis' },
   { what: 'memberAxis = -rank - 1', args: () => valid({ memberAxis: -3 }), code: OPTION, names: 'memberAxis' },
+  { what: 'memberAxis fractional', args: () => valid({ memberAxis: 0.5 }), code: OPTION, names: 'memberAxis' },
   { what: 'gradOutput without gradients', args: () => valid({ gradOutput: new Float32Array(4) }), code: OPTION, names: 'gradOutput' },
   { what: 'gradOutput with gradients: false', args: () => valid({ gradients: false, gradOutput: [1, 1, 1, 1] }), code: OPTION, names: 'gradOutput' },
 

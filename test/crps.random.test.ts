@@ -405,6 +405,7 @@ describe.each(BACKENDS)('backend $name', ({ name: backend, available }) => {
         ['Float64Array', { data: Float64Array.from(d.ensemble), shape }],
         ['number[]', { data: Array.from(d.ensemble), shape }],
         ['onnxruntime', { data: d.ensemble, dims: shape, type: 'float32' }],
+        ['onnxruntime float64', { data: Float64Array.from(d.ensemble), dims: shape, type: 'float64' }],
         ['tfjs', { shape, dtype: 'float32', dataSync: () => d.ensemble.slice() }],
         ['Float32Array view at a byte offset', { data: offsetView(d.ensemble, 3), shape }],
       ];
