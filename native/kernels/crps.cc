@@ -5,10 +5,11 @@
 // count); each chunk writes its points' outputs and a float64 partial of Σw·s and Σw, and the
 // partials are added in chunk order, so every thread count gives the same bits.
 //
-// Within a chunk, ensembles of up to kMaxNetworkMembers members go through a lane block: kLanes
-// points are transposed into [member][lane] registers and sorted together by a Batcher
-// odd-even merge network (min/max across lanes, the member index carried along for the
-// gradient), which the compiler vectorizes once per instruction set (FL_SIMD_CLONES).  Points
+// Within a chunk, ensembles of up to kMaxNetworkMembers members go through lane blocks: kLanes
+// points are transposed into [member][lane] vectors and sorted together by a Batcher odd-even
+// merge network (min/max across lanes, the member index carried along for the gradient), two
+// blocks interleaved; GCC/Clang vector extensions compiled once per instruction set
+// (FL_SIMD_CLONES).  2 and 4 members stored member-last take a shuffle path instead.  Points
 // whose score comes out non-finite (NaN or Inf in the input), partial blocks, and larger
 // ensembles go through scorePoint, the scalar reference path that implements every NaN policy.
 #include "crps.h"
@@ -206,6 +207,7 @@ struct alignas(64) LaneScratch {
   Floats values[kMaxNetworkMembers];
   Ints index[kMaxNetworkMembers];
   Ints tieStart[kMaxNetworkMembers];
+  int64_t base[kLanes];  // where each lane's member 0 lives in the ensemble
   // Per-lane partial sums of Σw·s and Σw over the chunk's finite lanes (reduced in lane order).
   Doubles weightedScores[2];
   Doubles weights[2];
@@ -243,56 +245,70 @@ FL_LANE_INLINE Floats blockGradientFactor(const Plan& plan, int64_t firstPoint) 
   return weights * static_cast<float>(1.0 / plan.weightSum);
 }
 
-// kLanes consecutive points at once (see the file comment).  Writes every output of those
-// points; non-finite lanes are left for the caller to redo with scorePoint.
-FL_SIMD_CLONES
-uint32_t scoreLaneBlock(const Plan& plan, int64_t firstPoint, LaneScratch& lanes) {
+// Transposes kLanes consecutive points into [member][lane]: contiguous rows when the 16 points
+// are consecutive in one inner run (member axis not last), a gather otherwise.
+FL_LANE_INLINE void loadLaneBlock(const Plan& plan, int64_t firstPoint, LaneScratch& lanes) {
   const int members = static_cast<int>(plan.shape.members);
   const int64_t inner = plan.shape.inner;
   Floats* values = lanes.values;
-  Ints* index = lanes.index;
-
-  // Transpose the block into [member][lane]: contiguous rows when the 16 points are consecutive
-  // in one inner run (member axis not last), a gather otherwise.
-  int64_t base[kLanes];
-  Floats observation;
-  for (int lane = 0; lane < kLanes; ++lane) {
-    base[lane] = memberBase(plan.shape, firstPoint + lane);
-    observation[lane] = plan.in.observations[firstPoint + lane];
-  }
-  const bool rowsContiguous = inner > 1 && base[kLanes - 1] == base[0] + kLanes - 1;
+  for (int lane = 0; lane < kLanes; ++lane) lanes.base[lane] = memberBase(plan.shape, firstPoint + lane);
+  const bool rowsContiguous = inner > 1 && lanes.base[kLanes - 1] == lanes.base[0] + kLanes - 1;
   if (rowsContiguous) {
-    for (int k = 0; k < members; ++k) std::memcpy(&values[k], plan.in.ensemble + base[0] + k * inner, sizeof(Floats));
+    for (int k = 0; k < members; ++k) std::memcpy(&values[k], plan.in.ensemble + lanes.base[0] + k * inner, sizeof(Floats));
   } else {
     // Lane-major: each point's members are read in order (contiguous when the member axis is last).
     for (int lane = 0; lane < kLanes; ++lane) {
-      const float* member = plan.in.ensemble + base[lane];
+      const float* member = plan.in.ensemble + lanes.base[lane];
       for (int k = 0; k < members; ++k) values[k][lane] = member[k * inner];
     }
   }
   if (plan.options.gradients) {
-    for (int k = 0; k < members; ++k) index[k] = Ints{} + k;
+    for (int k = 0; k < members; ++k) lanes.index[k] = Ints{} + k;
   }
+}
 
-  // Member indices ride along only when gradients need to be scattered back to them.
+// Sorts Blocks lane blocks through the network together: one block's comparators form a chain of
+// dependent loads and stores, so interleaving independent blocks keeps the vector units busy
+// (measured: two blocks cost about what one did).  Member indices ride along only when
+// gradients need to be scattered back to them.
+template <int Blocks>
+FL_LANE_INLINE void sortLaneBlocks(const Plan& plan, LaneScratch* const* blocks) {
   if (plan.options.gradients) {
     for (const Comparator& cmp : plan.network) {
-      const Floats a = values[cmp.first], b = values[cmp.second];
-      const Ints ia = index[cmp.first], ib = index[cmp.second];
-      const Ints swap = b < a;
-      values[cmp.first] = swap ? b : a;
-      values[cmp.second] = swap ? a : b;
-      index[cmp.first] = swap ? ib : ia;
-      index[cmp.second] = swap ? ia : ib;
+      for (int b = 0; b < Blocks; ++b) {
+        Floats* values = blocks[b]->values;
+        Ints* index = blocks[b]->index;
+        const Floats x = values[cmp.first], y = values[cmp.second];
+        const Ints ix = index[cmp.first], iy = index[cmp.second];
+        const Ints swap = y < x;
+        values[cmp.first] = swap ? y : x;
+        values[cmp.second] = swap ? x : y;
+        index[cmp.first] = swap ? iy : ix;
+        index[cmp.second] = swap ? ix : iy;
+      }
     }
   } else {
     for (const Comparator& cmp : plan.network) {
-      const Floats a = values[cmp.first], b = values[cmp.second];
-      const Ints swap = b < a;
-      values[cmp.first] = swap ? b : a;
-      values[cmp.second] = swap ? a : b;
+      for (int b = 0; b < Blocks; ++b) {
+        Floats* values = blocks[b]->values;
+        const Floats x = values[cmp.first], y = values[cmp.second];
+        const Ints swap = y < x;
+        values[cmp.first] = swap ? y : x;
+        values[cmp.second] = swap ? x : y;
+      }
     }
   }
+}
+
+// Scores, components and gradients of a sorted lane block; writes every output of its points.
+// Returns the lanes whose score is not finite, for the caller to redo with scorePoint.
+FL_LANE_INLINE uint32_t finishLaneBlock(const Plan& plan, int64_t firstPoint, LaneScratch& lanes) {
+  const int members = static_cast<int>(plan.shape.members);
+  const int64_t inner = plan.shape.inner;
+  Floats* values = lanes.values;
+  Ints* index = lanes.index;
+  const int64_t* base = lanes.base;
+  const Floats observation = loadFloats(plan.in.observations + firstPoint);
 
   // Skill and half pair sum in float64 (see crps_math.h for why the gap form).
   const Doubles observationLow = lowLanes(observation), observationHigh = highLanes(observation);
@@ -353,6 +369,26 @@ uint32_t scoreLaneBlock(const Plan& plan, int64_t firstPoint, LaneScratch& lanes
   }
   storeFloats(out.gradObservations + firstPoint, -factor * signSum * static_cast<float>(inverseMembers));
   return redo;
+}
+
+// kLanes consecutive points (see the file comment).
+FL_SIMD_CLONES
+uint32_t scoreLaneBlock(const Plan& plan, int64_t firstPoint, LaneScratch* lanes) {
+  loadLaneBlock(plan, firstPoint, lanes[0]);
+  sortLaneBlocks<1>(plan, &lanes);
+  return finishLaneBlock(plan, firstPoint, lanes[0]);
+}
+
+// 2·kLanes consecutive points, sorted together; bit b·kLanes + lane of the result flags a lane
+// of block b to redo.
+FL_SIMD_CLONES
+uint64_t scoreLaneBlockPair(const Plan& plan, int64_t firstPoint, LaneScratch* lanes) {
+  LaneScratch* const blocks[2] = {&lanes[0], &lanes[1]};
+  loadLaneBlock(plan, firstPoint, lanes[0]);
+  loadLaneBlock(plan, firstPoint + kLanes, lanes[1]);
+  sortLaneBlocks<2>(plan, blocks);
+  const uint64_t first = finishLaneBlock(plan, firstPoint, lanes[0]);
+  return first | static_cast<uint64_t>(finishLaneBlock(plan, firstPoint + kLanes, lanes[1])) << kLanes;
 }
 
 // Ensembles of 2 or 4 members stored member-last (the training case): 16 points are 2 or 4
@@ -441,20 +477,21 @@ FL_LANE_INLINE uint32_t scoreSmallBlock(const Plan& plan, int64_t firstPoint, La
 }
 
 FL_SIMD_CLONES
-uint32_t scoreTwoMemberBlock(const Plan& plan, int64_t firstPoint, LaneScratch& lanes) {
-  return scoreSmallBlock<2>(plan, firstPoint, lanes);
+uint32_t scoreTwoMemberBlock(const Plan& plan, int64_t firstPoint, LaneScratch* lanes) {
+  return scoreSmallBlock<2>(plan, firstPoint, lanes[0]);
 }
 
 FL_SIMD_CLONES
-uint32_t scoreFourMemberBlock(const Plan& plan, int64_t firstPoint, LaneScratch& lanes) {
-  return scoreSmallBlock<4>(plan, firstPoint, lanes);
+uint32_t scoreFourMemberBlock(const Plan& plan, int64_t firstPoint, LaneScratch* lanes) {
+  return scoreSmallBlock<4>(plan, firstPoint, lanes[0]);
 }
 
-using BlockKernel = uint32_t (*)(const Plan&, int64_t, LaneScratch&);
+using BlockKernel = uint32_t (*)(const Plan&, int64_t, LaneScratch*);
+
+bool usesShufflePath(const CrpsShape& shape) { return shape.inner == 1 && (shape.members == 2 || shape.members == 4); }
 
 BlockKernel blockKernelFor(const CrpsShape& shape) {
-  if (shape.inner == 1 && shape.members == 2) return scoreTwoMemberBlock;
-  if (shape.inner == 1 && shape.members == 4) return scoreFourMemberBlock;
+  if (usesShufflePath(shape)) return shape.members == 2 ? scoreTwoMemberBlock : scoreFourMemberBlock;
   if (shape.members <= kMaxNetworkMembers) return scoreLaneBlock;
   return nullptr;
 }
@@ -464,18 +501,21 @@ Accumulator scoreChunk(const Plan& plan, int64_t first, int64_t last) {
   PointScratch scratch(plan.shape.members);
   int64_t point = first;
   if (const BlockKernel scoreBlock = blockKernelFor(plan.shape)) {
-    const auto scratchLanes = std::make_unique<LaneScratch>();  // 24 KiB: heap, not a pool thread's stack
-    LaneScratch& lanes = *scratchLanes;
-    lanes.weightedScores[0] = lanes.weightedScores[1] = lanes.weights[0] = lanes.weights[1] = Doubles{};
-    for (; point + kLanes <= last; point += kLanes) {
-      for (uint32_t redo = scoreBlock(plan, point, lanes); redo != 0; redo &= redo - 1) {
-        scorePoint(plan, point + __builtin_ctz(redo), scratch, acc);
-      }
+    const auto lanes = std::make_unique<LaneScratch[]>(2);  // 2 × 24 KiB: heap, not a pool thread's stack
+    for (int b = 0; b < 2; ++b) lanes[b].weightedScores[0] = lanes[b].weightedScores[1] = lanes[b].weights[0] = lanes[b].weights[1] = Doubles{};
+    const auto redoLanes = [&](int64_t firstPoint, uint64_t redo) {
+      for (; redo != 0; redo &= redo - 1) scorePoint(plan, firstPoint + __builtin_ctzll(redo), scratch, acc);
+    };
+    if (!usesShufflePath(plan.shape)) {  // the network path: two blocks at a time
+      for (; point + 2 * kLanes <= last; point += 2 * kLanes) redoLanes(point, scoreLaneBlockPair(plan, point, lanes.get()));
     }
-    for (int half = 0; half < 2; ++half) {
-      for (int lane = 0; lane < kLanes / 2; ++lane) {
-        acc.weightedScores += lanes.weightedScores[half][lane];
-        acc.weights += lanes.weights[half][lane];
+    for (; point + kLanes <= last; point += kLanes) redoLanes(point, scoreBlock(plan, point, lanes.get()));
+    for (int b = 0; b < 2; ++b) {
+      for (int half = 0; half < 2; ++half) {
+        for (int lane = 0; lane < kLanes / 2; ++lane) {
+          acc.weightedScores += lanes[b].weightedScores[half][lane];
+          acc.weights += lanes[b].weights[half][lane];
+        }
       }
     }
   }
