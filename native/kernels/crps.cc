@@ -501,7 +501,9 @@ Accumulator scoreChunk(const Plan& plan, int64_t first, int64_t last) {
   PointScratch scratch(plan.shape.members);
   int64_t point = first;
   if (const BlockKernel scoreBlock = blockKernelFor(plan.shape)) {
-    const auto lanes = std::make_unique<LaneScratch[]>(2);  // 2 × 24 KiB: heap, not a pool thread's stack
+    // 2 × 24 KiB on the heap, not a pool thread's stack; default-initialized (not zeroed: every
+    // field is written before it is read).
+    const std::unique_ptr<LaneScratch[]> lanes(new LaneScratch[2]);
     for (int b = 0; b < 2; ++b) lanes[b].weightedScores[0] = lanes[b].weightedScores[1] = lanes[b].weights[0] = lanes[b].weights[1] = Doubles{};
     const auto redoLanes = [&](int64_t firstPoint, uint64_t redo) {
       for (; redo != 0; redo &= redo - 1) scorePoint(plan, firstPoint + __builtin_ctzll(redo), scratch, acc);
