@@ -4,7 +4,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { backendInfo } from './api';
+import { backendInfo, type CrpsResult } from './api';
 
 // ---------------------------------------------------------------------------------------------
 // Randomness
@@ -336,15 +336,8 @@ export function checkMean(actual: number, ref: number, scale: number, label: str
   return Math.abs(actual - ref) <= tolerance ? [] : [`${label} = ${actual}, expected ${ref} (tolerance ${tolerance})`];
 }
 
-export interface KernelResult {
-  scores: Float32Array;
-  mean: number;
-  gradEnsemble?: Float32Array;
-  gradObservations?: Float32Array;
-  skill?: Float32Array;
-  spread?: Float32Array;
-  backend: string;
-}
+/** A result of crps() or of the reference (whose backend is 'ref'). */
+export type KernelResult = Omit<CrpsResult, 'backend'> & { backend: string };
 
 /** Everything the call returned against the reference; [] when it all matches. */
 export function checkAgainstRef(

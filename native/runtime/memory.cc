@@ -65,8 +65,8 @@ BlockCache& blockCache() {
   static BlockCache* cache = new BlockCache();
   return *cache;
 }
-}  // namespace
-
+// Best effort: advises the 2 MiB-aligned part of [data, data + bytes); no-op elsewhere or below
+// kAdviseFrom.
 void adviseHugePages(void* data, size_t bytes) {
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
   if (bytes < kAdviseFrom) return;
@@ -78,6 +78,8 @@ void adviseHugePages(void* data, size_t bytes) {
   (void)bytes;
 #endif
 }
+
+}  // namespace
 
 FloatBuffer::FloatBuffer(size_t count) : data_(nullptr, Free{0}), count_(count) {
   const size_t bytes = count * sizeof(float);

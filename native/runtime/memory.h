@@ -9,10 +9,6 @@
 
 namespace fusedloss {
 
-// Best effort: advises the 2 MiB-aligned part of [data, data + bytes); no-op elsewhere or below
-// a few MiB.
-void adviseHugePages(void* data, size_t bytes);
-
 // An uninitialized float array, 2 MiB-aligned and huge-page advised when large.  Large blocks
 // are recycled: a freed one goes to a small process-wide cache (at most kCacheBytes) and the
 // next request of the same rounded size takes it back with its pages already mapped, since on
