@@ -6,8 +6,12 @@
         "native/napi/addon.cc",
         "native/napi/args.cc",
         "native/napi/crps_binding.cc",
+        "native/napi/kernel_call.cc",
+        "native/napi/margin_softmax_binding.cc",
         "native/kernels/crps.cc",
+        "native/kernels/margin_softmax.cc",
         "native/kernels/cuda_absent.cc",
+        "native/runtime/gemm.cc",
         "native/runtime/memory.cc",
         "native/runtime/simd.cc",
         "native/runtime/thread_pool.cc"

@@ -26,6 +26,9 @@ export function invalidArg(message: string): FusedLossError {
 export function shapeError(message: string): FusedLossError {
   return fusedLossError(ErrorCode.SHAPE, message);
 }
+export function labelError(message: string): FusedLossError {
+  return fusedLossError(ErrorCode.LABEL, message);
+}
 export function optionError(message: string): FusedLossError {
   return fusedLossError(ErrorCode.OPTION, message);
 }

@@ -1,7 +1,28 @@
-// fusedloss: fused loss kernels (CRPS of ensembles; margin softmax and pair mining to follow)
+// fusedloss: fused loss kernels (CRPS of ensembles, margin softmax; pair mining to follow)
 // on CUDA, native CPU and pure TypeScript, with one validation layer for all three.
 export { crps, crpsAsync } from './crps';
 export type { CrpsArgs, CrpsEstimator, CrpsResult, CrpsResultOf, NanPolicy } from './crps';
+export { marginSoftmax, marginSoftmaxAsync } from './margin-softmax';
+export type {
+  LabelsLike,
+  MarginSoftmaxArgs,
+  MarginSoftmaxResult,
+  MarginSoftmaxResultOf,
+  MarginSpec,
+  MarginType,
+  ScaleMode,
+} from './margin-softmax';
+export { adaFaceMargins, elasticFaceMargins, magFaceMargins, targetCosines } from './row-margins';
+export type {
+  AdaFaceOptions,
+  AdaFaceResult,
+  AdaFaceState,
+  ElasticFaceOptions,
+  ElasticFaceResult,
+  MagFaceOptions,
+  MagFaceResult,
+  TargetCosinesArgs,
+} from './row-margins';
 export { backendInfo, setThreads } from './info';
 export type { BackendInfo } from './info';
 export { ErrorCode } from './errors';

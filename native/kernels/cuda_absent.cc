@@ -2,6 +2,7 @@
 // and say so, so the rest of the addon needs no #ifdefs.
 #include "crps.h"
 #include "cuda_info.h"
+#include "margin_softmax.h"
 
 namespace fusedloss {
 
@@ -19,6 +20,16 @@ KernelStatus crpsCuda(const CrpsShape&, const CrpsOptions&, const CrpsInputs&, C
 }
 
 KernelStatus crpsCudaDevice(const CrpsShape&, const CrpsOptions&, const CrpsInputs&, CrpsOutputs&, void*) {
+  return KernelStatus::failure("CUDA backend not built");
+}
+
+KernelStatus marginSoftmaxCuda(const MarginSoftmaxShape&, const MarginSoftmaxOptions&, const MarginSoftmaxInputs&,
+                               MarginSoftmaxOutputs&) {
+  return KernelStatus::failure("CUDA backend not built");
+}
+
+KernelStatus marginSoftmaxCudaDevice(const MarginSoftmaxShape&, const MarginSoftmaxOptions&, const MarginSoftmaxInputs&,
+                                     MarginSoftmaxOutputs&, void*) {
   return KernelStatus::failure("CUDA backend not built");
 }
 

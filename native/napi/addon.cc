@@ -3,7 +3,11 @@
 // worker_threads as well as on the main thread.
 #include <napi.h>
 
+#include <algorithm>
+#include <vector>
+
 #include "../kernels/cuda_info.h"
+#include "../runtime/gemm.h"
 #include "../runtime/simd.h"
 #include "../runtime/thread_pool.h"
 #include "args.h"
@@ -41,7 +45,20 @@ Napi::Value runtimeInfo(const Napi::CallbackInfo& info) {
   result.Set("simd", simdLevel());
   result.Set("threads", threadCount());
   result.Set("cores", availableCores());
+  result.Set("gemm", gemmLevel());
   return result;
+}
+
+// The machine's float32 FMA peak in GFLOP/s with the GEMM's instruction set, all pool threads
+// running FMA chains at once for about `seconds` (benchmarks report efficiency against it).
+Napi::Value fmaPeak(const Napi::CallbackInfo& info) {
+  const double seconds = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : 0.5;
+  const int threads = threadCount();
+  std::vector<double> perThread(threads, 0.0);
+  parallelFor(threads, [&](int64_t t) { perThread[t] = measureFmaPeakGflops(std::min(std::max(seconds, 0.01), 10.0)); });
+  double total = 0.0;
+  for (double v : perThread) total += v;
+  return Napi::Number::New(info.Env(), total);
 }
 
 Napi::Value setThreads(const Napi::CallbackInfo& info) {
@@ -59,7 +76,9 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("runtimeInfo", Napi::Function::New(env, runtimeInfo, "runtimeInfo"));
   exports.Set("cudaInfo", Napi::Function::New(env, cudaInfoValue, "cudaInfo"));
   exports.Set("setThreads", Napi::Function::New(env, setThreads, "setThreads"));
+  exports.Set("fmaPeak", Napi::Function::New(env, fmaPeak, "fmaPeak"));
   registerCrps(env, exports);
+  registerMarginSoftmax(env, exports);
   return exports;
 }
 

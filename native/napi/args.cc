@@ -17,18 +17,22 @@ Napi::Error codedError(Napi::Env env, const char* code, const std::string& messa
   return error;
 }
 
-FloatView floatArrayArg(const Napi::Object& args, const char* name, size_t expectedLength, bool optional) {
+namespace {
+
+// The typed array property `name` of type `type` and length `expectedLength`, or an empty
+// TypedArray when optional and absent.  Throws the spec's codes otherwise.
+Napi::TypedArray typedArrayArg(const Napi::Object& args, const char* name, napi_typedarray_type type, const char* typeName,
+                               size_t expectedLength, bool optional) {
   Napi::Env env = args.Env();
   Napi::Value value = args.Get(name);
-  FloatView view;
   if (value.IsUndefined() || value.IsNull()) {
-    if (optional) return view;
+    if (optional) return Napi::TypedArray();
     throw codedError(env, kInvalidArg, std::string(name) + " is required");
   }
-  if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
-    throw codedError(env, kInvalidArg, std::string(name) + " must be a Float32Array");
+  if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != type) {
+    throw codedError(env, kInvalidArg, std::string(name) + " must be a " + typeName);
   }
-  Napi::Float32Array array = value.As<Napi::Float32Array>();
+  Napi::TypedArray array = value.As<Napi::TypedArray>();
   bool detached = false;
   if (napi_is_detached_arraybuffer(env, array.ArrayBuffer(), &detached) != napi_ok || detached) {
     throw codedError(env, kInvalidArg, std::string(name) + " is backed by a detached ArrayBuffer");
@@ -37,9 +41,28 @@ FloatView floatArrayArg(const Napi::Object& args, const char* name, size_t expec
     throw codedError(env, kShape, std::string(name) + " has " + std::to_string(array.ElementLength()) +
                                       " elements, expected " + std::to_string(expectedLength));
   }
-  view.data = array.Data();
-  view.length = array.ElementLength();
-  view.array = array;
+  return array;
+}
+
+}  // namespace
+
+FloatView floatArrayArg(const Napi::Object& args, const char* name, size_t expectedLength, bool optional) {
+  FloatView view;
+  Napi::TypedArray array = typedArrayArg(args, name, napi_float32_array, "Float32Array", expectedLength, optional);
+  if (array.IsEmpty()) return view;
+  view.array = array.As<Napi::Float32Array>();
+  view.data = view.array.Data();
+  view.length = view.array.ElementLength();
+  return view;
+}
+
+Int32View int32ArrayArg(const Napi::Object& args, const char* name, size_t expectedLength, bool optional) {
+  Int32View view;
+  Napi::TypedArray array = typedArrayArg(args, name, napi_int32_array, "Int32Array", expectedLength, optional);
+  if (array.IsEmpty()) return view;
+  view.array = array.As<Napi::Int32Array>();
+  view.data = view.array.Data();
+  view.length = view.array.ElementLength();
   return view;
 }
 

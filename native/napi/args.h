@@ -32,6 +32,16 @@ struct FloatView {
 // Throws codedError when absent (unless optional, then data = nullptr), mistyped or mis-sized.
 FloatView floatArrayArg(const Napi::Object& args, const char* name, size_t expectedLength, bool optional);
 
+struct Int32View {
+  int32_t* data = nullptr;
+  size_t length = 0;
+  Napi::Int32Array array;
+};
+
+// An Int32Array property of exactly `expectedLength` elements (not detached); optional like
+// floatArrayArg.
+Int32View int32ArrayArg(const Napi::Object& args, const char* name, size_t expectedLength, bool optional);
+
 // A positive integer property that is a safe integer (≤ 2^53).
 int64_t positiveIntArg(const Napi::Object& args, const char* name);
 double numberArg(const Napi::Object& args, const char* name);

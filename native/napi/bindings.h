@@ -7,6 +7,7 @@ namespace fusedloss {
 namespace napi {
 
 void registerCrps(Napi::Env env, Napi::Object exports);
+void registerMarginSoftmax(Napi::Env env, Napi::Object exports);
 
 }  // namespace napi
 }  // namespace fusedloss

@@ -1,0 +1,368 @@
+// marginSoftmax() / marginSoftmaxAsync(): the fused normalized softmax with margin (ArcFace family;
+// the project's spec: margin-softmax.md).  Validation happens here, once, for every backend; the
+// backends receive a MarginSoftmaxPlan (the same fields as native/kernels/margin_softmax.h).
+import { backendError, invalidArg, labelError, optionError, shapeError, tooLarge } from './errors';
+import { marginSoftmaxFallback } from './fallback/margin-softmax';
+import { toLabels } from './labels';
+import { addon, resolveBackend, type ResolvedBackend } from './native';
+import { toTensor, toVector, type TensorLike, type VectorLike } from './tensor';
+import { backendOption, booleanOption, checkArgsObject, checkKnownKeys, enumOption, type Backend } from './validate';
+
+export type MarginSpec =
+  | { type: 'none' }
+  /** ψ = c − m. Default m 0.35. */
+  | { type: 'cosface'; m?: number }
+  /** ψ = cos(θ + m) (radians; PML's degrees ÷ 57.2958). Defaults m 0.5, easyMargin false, gradient 'exact'. */
+  | { type: 'arcface'; m?: number; easyMargin?: boolean; gradient?: 'exact' | 'straight-through' }
+  /** ψ = cos(m1·θ + m2) − m3. Defaults m1 1, m2 0.3, m3 0.2. */
+  | { type: 'combined'; m1?: number; m2?: number; m3?: number; easyMargin?: boolean; gradient?: 'exact' | 'straight-through' }
+  /** ψ = (−1)^k cos(mθ) − 2k, k = ⌊mθ/π⌋ (A-Softmax / L-Softmax). Default m 4 (integer ≥ 1). */
+  | { type: 'sphereface'; m?: number };
+
+export type MarginType = MarginSpec['type'];
+export type ScaleMode = 'fixed' | 'feature-norm' | 'product-norm';
+export type LabelsLike = Int32Array | readonly number[] | ArrayLike<number> | TensorLike;
+
+export interface MarginSoftmaxArgs {
+  /** Raw features [N, D] (normalized inside). */
+  embeddings: TensorLike;
+  /** Class centers [C·K, D] (row c·K + k is sub-center k of class c), or [D, C·K] with weightsLayout 'columns'. */
+  weights: TensorLike;
+  /** Default 'rows'. 'columns': weights are [D, C·K] (pytorch-metric-learning); gradWeights come back alike. */
+  weightsLayout?: 'rows' | 'columns';
+  /** Class of each row in [0, C); −1 ignores the row. */
+  labels: LabelsLike;
+  /** Default { type: 'arcface' } (m 0.5 rad). */
+  margin?: MarginSpec;
+  /** Per-row m2 (angular: arcface, combined) and m3 (additive: cosface, arcface, combined) replacing the margin's own. */
+  rowMargins?: { angular?: VectorLike; additive?: VectorLike };
+  /** s > 0. Default 64. */
+  scale?: number;
+  /** Logit multiplier: s (default 'fixed'), s·‖x_i‖ ('feature-norm', SphereFace), s·‖x_i‖·‖w_j‖ ('product-norm', L-Softmax). */
+  scaleMode?: ScaleMode;
+  /** K ≥ 1 sub-centers per class; a class's cosine is the max over them. Default 1. */
+  subCenters?: number;
+  /** ε in [0, 1), as PyTorch cross_entropy(label_smoothing). Default 0. */
+  labelSmoothing?: number;
+  /** τ in (−1, 1]: negatives with cosine > τ count as cosine 0 (insightface). Default none. */
+  interclassFilter?: number;
+  /** CurricularFace: t in, updated t out (result.curricularT). momentum in [0, 1], default 0.01. */
+  curricular?: { t: number; momentum?: number };
+  /** Partial FC: compute over these distinct class ids only; every non-ignored label must be among them. */
+  classIndices?: Int32Array | readonly number[] | TensorLike;
+  /** Per-row multipliers before the reduction (e.g. the upstream gradient with reduction 'sum'). Default all 1. */
+  rowWeights?: VectorLike;
+  /** 'mean' (default): Σ w_i·loss_i / (non-ignored rows); 'sum': Σ w_i·loss_i. */
+  reduction?: 'mean' | 'sum';
+  /** Return gradEmbeddings and gradWeights. Default true. */
+  gradients?: boolean;
+  /** Default 'auto'. */
+  backend?: Backend;
+}
+
+export interface MarginSoftmaxResult {
+  /** The reduced loss; the gradients are of this number. */
+  loss: number;
+  /** Per-row loss before rowWeights (0 for ignored rows). */
+  losses: Float32Array;
+  /** LSE_i over the computed classes (ignored rows: over plain s·c). */
+  logSumExp: Float32Array;
+  /** Class id of the largest unmargined cosine, first on ties. */
+  predictions: Int32Array;
+  /** ∂loss/∂embeddings [N, D]. */
+  gradEmbeddings?: Float32Array;
+  /** ∂loss/∂weights in the layout of `weights`; with classIndices only their rows, in that order. */
+  gradWeights?: Float32Array;
+  /** CurricularFace's updated t (when `curricular` is given). */
+  curricularT?: number;
+  backend: ResolvedBackend;
+}
+
+/** The result for given arguments: gradients are typed as present unless `gradients: false`. */
+export type MarginSoftmaxResultOf<A extends MarginSoftmaxArgs> = MarginSoftmaxResult &
+  (A extends { gradients: false } ? unknown : { gradEmbeddings: Float32Array; gradWeights: Float32Array }) &
+  (A extends { curricular: object } ? { curricularT: number } : unknown);
+
+/** A validated call: the fields of native/kernels/margin_softmax.h (see there). */
+export interface MarginSoftmaxPlan {
+  embeddings: Float32Array;
+  weights: Float32Array;
+  weightsColumns: boolean;
+  rows: number;
+  dim: number;
+  /** Classes computed: C, or classIds.length. */
+  classes: number;
+  subCenters: number;
+  /** Rows of the full weight matrix (all classes · K). */
+  weightRows: number;
+  /** Position of each row's class among the computed classes, or −1. */
+  targets: Int32Array;
+  /** Class id of each computed class, or null for 0..classes−1. */
+  classIds: Int32Array | null;
+  rowWeights: Float32Array | null;
+  rowAngular: Float32Array | null;
+  rowAdditive: Float32Array | null;
+  /** 0 none, 1 cosface (c − m3), 2 combined (arcface = combined(1, m, 0)), 3 sphereface (m1). */
+  marginType: 0 | 1 | 2 | 3;
+  m1: number;
+  m2: number;
+  m3: number;
+  easyMargin: boolean;
+  straightThrough: boolean;
+  scale: number;
+  scaleMode: 0 | 1 | 2;
+  labelSmoothing: number;
+  interclassFilter: boolean;
+  filterThreshold: number;
+  curricular: boolean;
+  curricularT: number;
+  curricularMomentum: number;
+  reduction: 0 | 1;
+  gradients: boolean;
+}
+
+export type MarginSoftmaxOutputs = Omit<MarginSoftmaxResult, 'backend'>;
+
+const KEYS = [
+  'embeddings', 'weights', 'weightsLayout', 'labels', 'margin', 'rowMargins', 'scale', 'scaleMode', 'subCenters',
+  'labelSmoothing', 'interclassFilter', 'curricular', 'classIndices', 'rowWeights', 'reduction', 'gradients', 'backend',
+] as const;
+const MARGIN_TYPES: readonly MarginType[] = ['none', 'cosface', 'arcface', 'combined', 'sphereface'];
+const MARGIN_KEYS: Record<MarginType, readonly string[]> = {
+  none: ['type'],
+  cosface: ['type', 'm'],
+  arcface: ['type', 'm', 'easyMargin', 'gradient'],
+  combined: ['type', 'm1', 'm2', 'm3', 'easyMargin', 'gradient'],
+  sphereface: ['type', 'm'],
+};
+const SCALE_MODES: readonly ScaleMode[] = ['fixed', 'feature-norm', 'product-norm'];
+
+function objectOption(value: unknown, name: string): Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value) || ArrayBuffer.isView(value)) {
+    throw invalidArg(`${name} must be an object`);
+  }
+  return value as Record<string, unknown>;
+}
+
+function finiteNumber(value: unknown, name: string, fallback: number, check?: (v: number) => boolean, range?: string): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number') throw invalidArg(`${name} must be a number`);
+  if (!Number.isFinite(value) || (check && !check(value))) throw optionError(`${name} = ${value} must be ${range ?? 'finite'}`);
+  return value;
+}
+
+type MarginFields = Pick<MarginSoftmaxPlan, 'marginType' | 'm1' | 'm2' | 'm3' | 'easyMargin' | 'straightThrough'>;
+
+function planMargin(value: unknown): { fields: MarginFields; type: MarginType } {
+  const margin = value === undefined ? { type: 'arcface' } : objectOption(value, 'margin');
+  if (margin.type === undefined) throw invalidArg('margin.type is required');
+  const type = enumOption(margin.type, 'margin.type', MARGIN_TYPES, 'arcface');
+  checkKnownKeys(margin, MARGIN_KEYS[type], 'margin');
+  const nonNegative = (v: number) => v >= 0;
+  const easyMargin = booleanOption(margin.easyMargin, 'margin.easyMargin', false);
+  const straightThrough = enumOption(margin.gradient, 'margin.gradient', ['exact', 'straight-through'] as const, 'exact') === 'straight-through';
+  const base = { m1: 1, m2: 0, m3: 0, easyMargin: false, straightThrough: false };
+  switch (type) {
+    case 'none':
+      return { type, fields: { ...base, marginType: 0 } };
+    case 'cosface':
+      return { type, fields: { ...base, marginType: 1, m3: finiteNumber(margin.m, 'margin.m', 0.35, nonNegative, 'finite and >= 0') } };
+    case 'arcface':
+      return { type, fields: { ...base, marginType: 2, m2: finiteNumber(margin.m, 'margin.m', 0.5, nonNegative, 'finite and >= 0'), easyMargin, straightThrough } };
+    case 'combined':
+      return {
+        type,
+        fields: {
+          marginType: 2,
+          m1: finiteNumber(margin.m1, 'margin.m1', 1),
+          m2: finiteNumber(margin.m2, 'margin.m2', 0.3),
+          m3: finiteNumber(margin.m3, 'margin.m3', 0.2),
+          easyMargin,
+          straightThrough,
+        },
+      };
+    default: {
+      const m = finiteNumber(margin.m, 'margin.m', 4, (v) => Number.isInteger(v) && v >= 1, 'an integer >= 1');
+      return { type, fields: { ...base, marginType: 3, m1: m } };
+    }
+  }
+}
+
+function rowVector(value: unknown, name: string, rows: number): Float32Array {
+  const vector = toVector(value, name);
+  if (vector.data.length !== rows) throw shapeError(`${name} has ${vector.data.length} values, expected one per row (${rows})`);
+  return vector.data;
+}
+
+function planClassIds(value: unknown, totalClasses: number): Int32Array {
+  const ids = toLabels(value, 'classIndices');
+  const seen = new Uint8Array(totalClasses);
+  for (let j = 0; j < ids.length; j++) {
+    const id = ids[j];
+    if (id < 0 || id >= totalClasses) throw labelError(`classIndices[${j}] = ${id} is outside [0, ${totalClasses})`);
+    if (seen[id]) throw labelError(`classIndices[${j}] = ${id} repeats an earlier id`);
+    seen[id] = 1;
+  }
+  return ids;
+}
+
+export function planMarginSoftmax(rawArgs: unknown): { plan: MarginSoftmaxPlan; backend: Backend } {
+  const args = checkArgsObject(rawArgs, 'marginSoftmax');
+  checkKnownKeys(args, KEYS, 'marginSoftmax');
+  for (const required of ['embeddings', 'weights', 'labels'] as const) {
+    if (args[required] === undefined) throw invalidArg(`${required} is required`);
+  }
+  const backend = backendOption(args.backend);
+  const { fields: marginFields, type: marginType } = planMargin(args.margin);
+  const scale = finiteNumber(args.scale, 'scale', 64, (v) => v > 0, 'finite and > 0');
+  const scaleMode = enumOption(args.scaleMode, 'scaleMode', SCALE_MODES, 'fixed');
+  const subCenters = finiteNumber(args.subCenters, 'subCenters', 1, (v) => Number.isInteger(v) && v >= 1, 'an integer >= 1');
+  const labelSmoothing = finiteNumber(args.labelSmoothing, 'labelSmoothing', 0, (v) => v >= 0 && v < 1, 'in [0, 1)');
+  const filter = args.interclassFilter;
+  const filterThreshold = finiteNumber(filter, 'interclassFilter', 1, (v) => v > -1 && v <= 1, 'in (-1, 1]');
+  const reduction = enumOption(args.reduction, 'reduction', ['mean', 'sum'] as const, 'mean');
+  const gradients = booleanOption(args.gradients, 'gradients', true);
+  const weightsColumns = enumOption(args.weightsLayout, 'weightsLayout', ['rows', 'columns'] as const, 'rows') === 'columns';
+
+  let curricular = false;
+  let curricularT = 0;
+  let curricularMomentum = 0.01;
+  if (args.curricular !== undefined) {
+    const options = objectOption(args.curricular, 'curricular');
+    checkKnownKeys(options, ['t', 'momentum'], 'curricular');
+    if (options.t === undefined) throw invalidArg('curricular.t is required');
+    curricular = true;
+    curricularT = finiteNumber(options.t, 'curricular.t', 0);
+    curricularMomentum = finiteNumber(options.momentum, 'curricular.momentum', 0.01, (v) => v >= 0 && v <= 1, 'in [0, 1]');
+  }
+
+  const embeddings = toTensor(args.embeddings, 'embeddings');
+  if (embeddings.shape.length !== 2) throw shapeError(`embeddings must be [N, D], got shape [${embeddings.shape.join(', ')}]`);
+  const [rows, dim] = embeddings.shape;
+  const weights = toTensor(args.weights, 'weights');
+  if (weights.shape.length !== 2) throw shapeError(`weights must be rank 2, got shape [${weights.shape.join(', ')}]`);
+  const [weightRows, weightDim] = weightsColumns ? [weights.shape[1], weights.shape[0]] : weights.shape;
+  if (weightDim !== dim) {
+    const expected = weightsColumns ? `[${dim}, C·K]` : `[C·K, ${dim}]`;
+    throw shapeError(`weights has shape [${weights.shape.join(', ')}], expected ${expected} to match embeddings [${rows}, ${dim}]`);
+  }
+  if (weightRows % subCenters !== 0) throw shapeError(`weights has ${weightRows} centers, not a multiple of subCenters = ${subCenters}`);
+  const totalClasses = weightRows / subCenters;
+  if (totalClasses > 0x7fffffff) throw tooLarge(`weights describe ${totalClasses} classes, more than int32 class ids address`);
+
+  const labels = toLabels(args.labels, 'labels');
+  if (labels.length !== rows) throw shapeError(`labels has ${labels.length} values, expected one per embeddings row (${rows})`);
+  const classIds = args.classIndices === undefined ? null : planClassIds(args.classIndices, totalClasses);
+  const classes = classIds ? classIds.length : totalClasses;
+  const position = classIds ? new Int32Array(totalClasses).fill(-1) : null;
+  if (classIds && position) classIds.forEach((id, j) => (position[id] = j));
+  const targets = new Int32Array(rows);
+  for (let i = 0; i < rows; i++) {
+    const label = labels[i];
+    if (label < -1 || label >= totalClasses) throw labelError(`labels[${i}] = ${label} is outside [0, ${totalClasses}) (−1 ignores a row)`);
+    targets[i] = label === -1 || !position ? label : position[label];
+    if (targets[i] === -1 && label !== -1) throw labelError(`labels[${i}] = ${label} is not among classIndices`);
+  }
+
+  let rowAngular: Float32Array | null = null;
+  let rowAdditive: Float32Array | null = null;
+  if (args.rowMargins !== undefined) {
+    const options = objectOption(args.rowMargins, 'rowMargins');
+    checkKnownKeys(options, ['angular', 'additive'], 'rowMargins');
+    if (options.angular !== undefined) {
+      if (marginType !== 'arcface' && marginType !== 'combined') throw optionError(`rowMargins.angular applies to arcface and combined margins, not '${marginType}'`);
+      rowAngular = rowVector(options.angular, 'rowMargins.angular', rows);
+    }
+    if (options.additive !== undefined) {
+      if (marginType !== 'cosface' && marginType !== 'arcface' && marginType !== 'combined') {
+        throw optionError(`rowMargins.additive applies to cosface, arcface and combined margins, not '${marginType}'`);
+      }
+      rowAdditive = rowVector(options.additive, 'rowMargins.additive', rows);
+    }
+  }
+  const rowWeights = args.rowWeights === undefined ? null : rowVector(args.rowWeights, 'rowWeights', rows);
+
+  return {
+    plan: {
+      embeddings: embeddings.data,
+      weights: weights.data,
+      weightsColumns,
+      rows,
+      dim,
+      classes,
+      subCenters,
+      weightRows,
+      targets,
+      classIds,
+      rowWeights,
+      rowAngular,
+      rowAdditive,
+      ...marginFields,
+      scale,
+      scaleMode: SCALE_MODES.indexOf(scaleMode) as 0 | 1 | 2,
+      labelSmoothing,
+      interclassFilter: filter !== undefined,
+      filterThreshold,
+      curricular,
+      curricularT,
+      curricularMomentum,
+      reduction: reduction === 'sum' ? 1 : 0,
+      gradients,
+    },
+    backend,
+  };
+}
+
+type NativeMarginSoftmax = (plan: MarginSoftmaxPlan & { device: 0 | 1 }) => MarginSoftmaxOutputs;
+type NativeMarginSoftmaxAsync = (plan: MarginSoftmaxPlan & { device: 0 | 1 }) => Promise<MarginSoftmaxOutputs>;
+
+function nativeFunction<T>(name: string): T {
+  const fn = addon()[name];
+  if (typeof fn !== 'function') throw backendError(`the loaded native addon has no ${name}(); rebuild fusedloss`);
+  return fn as T;
+}
+
+function copyPlanInputs(plan: MarginSoftmaxPlan): MarginSoftmaxPlan {
+  const copy = <T extends Float32Array | Int32Array | null>(a: T): T => (a ? (a.slice() as T) : a);
+  return {
+    ...plan,
+    embeddings: plan.embeddings.slice(),
+    weights: plan.weights.slice(),
+    targets: plan.targets.slice(),
+    classIds: copy(plan.classIds),
+    rowWeights: copy(plan.rowWeights),
+    rowAngular: copy(plan.rowAngular),
+    rowAdditive: copy(plan.rowAdditive),
+  };
+}
+
+function finish<A extends MarginSoftmaxArgs>(outputs: MarginSoftmaxOutputs, plan: MarginSoftmaxPlan, backend: ResolvedBackend): MarginSoftmaxResultOf<A> {
+  const result: MarginSoftmaxResult = { ...outputs, backend };
+  if (!plan.curricular) delete result.curricularT;
+  return result as MarginSoftmaxResultOf<A>;
+}
+
+/** Fused margin softmax loss (ArcFace family) and its gradients. See the README's marginSoftmax section. */
+export function marginSoftmax<A extends MarginSoftmaxArgs>(args: A): MarginSoftmaxResultOf<A> {
+  const { plan, backend: requested } = planMarginSoftmax(args);
+  const backend = resolveBackend(requested);
+  const outputs =
+    backend === 'js'
+      ? marginSoftmaxFallback(plan)
+      : nativeFunction<NativeMarginSoftmax>('marginSoftmax')({ ...plan, device: backend === 'cuda' ? 1 : 0 });
+  return finish<A>(outputs, plan, backend);
+}
+
+/** marginSoftmax() off the JavaScript thread (libuv pool). Never throws: invalid arguments reject. */
+export async function marginSoftmaxAsync<A extends MarginSoftmaxArgs>(args: A): Promise<MarginSoftmaxResultOf<A>> {
+  const { plan, backend: requested } = planMarginSoftmax(args);
+  const backend = resolveBackend(requested);
+  if (backend === 'js') {
+    // Like the native async path it works on copies, so the caller may reuse or transfer buffers.
+    const owned = copyPlanInputs(plan);
+    await new Promise((resolve) => setImmediate(resolve));
+    return finish<A>(marginSoftmaxFallback(owned), plan, backend);
+  }
+  const outputs = await nativeFunction<NativeMarginSoftmaxAsync>('marginSoftmaxAsync')({ ...plan, device: backend === 'cuda' ? 1 : 0 });
+  return finish<A>(outputs, plan, backend);
+}

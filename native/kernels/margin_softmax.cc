@@ -1,0 +1,544 @@
+// Fused margin softmax, native CPU backend.  See margin_softmax.h for the interface and
+// ../math/margin_math.h for the per-element formulas.
+//
+// Work plan (N rows, C·K center rows, D features; never an N×C matrix):
+//  1. Normalized copies x̂ [N, Dp] and ŵ [C·K, Dp] (Dp = D rounded up to 16, zero padded), their
+//     norms, and per row the target's margined logit (prepass, float64; CurricularFace's t is
+//     updated here, before use, as the reference does).
+//  2. Rows are processed in blocks of R.  For each block:
+//     pass 1 — the centers are cut into tiles of T, the tiles into a fixed number of chunks (a
+//       function of the sizes only, never of the thread count); each chunk computes its tiles'
+//       cosines [T, R] with the GEMM micro-kernel and, in the epilogue, each row's running max,
+//       Σ exp, Σ z, Σ exp·z and the best unmargined cosine.  Chunk partials are combined in
+//       chunk order → LSE, loss, prediction per row.
+//     pass 2 — each chunk turns its tiles' cosines into G = ∂loss/∂c (in place, the arg-max
+//       center of each class gets it, its other centers 0) and runs two more GEMMs:
+//       gŵ[tile] += Gᵀ·x̂[block] (each chunk owns its centers' rows) and
+//       gx̂_chunk[block] += G·ŵ[tile] (a partial per chunk, summed in chunk order).
+//     The cosine tiles of pass 1 are kept for pass 2 when C·K·R floats fit the work budget
+//     (6·N·C·D flops in all); otherwise pass 2 recomputes them (8·N·C·D).
+//  3. Through the normalization: ∂x = (g − (g·x̂)x̂)/‖x‖ (+ the feature-norm scale term), same for
+//     each center row.
+// Every sum has a fixed order, so the bits do not depend on the thread count.
+#include "margin_softmax.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <new>
+#include <vector>
+
+#include "../math/margin_math.h"
+#include "../runtime/gemm.h"
+#include "../runtime/memory.h"
+#include "../runtime/simd.h"
+#include "../runtime/thread_pool.h"
+#include "../runtime/vector_math.h"
+
+namespace fusedloss {
+namespace {
+
+constexpr int64_t kMaxChunks = 16;
+constexpr int64_t kTileBytes = 256 << 10;  // one ŵ tile: about half of L2
+constexpr int64_t kMaxTileClasses = 512;
+constexpr int64_t kRecomputeRowBlock = 512;
+constexpr int64_t kNormChunkRows = 256;
+
+int64_t roundUp(int64_t x, int64_t to) { return (x + to - 1) / to * to; }
+
+struct Plan {
+  int64_t rows, dim, dimPad, classes, subCenters, centers;
+  int64_t tileClasses, tiles, chunks;
+  int64_t rowBlock, rowBlockPad;  // rows per block; padded to the lane width
+  bool storeCosines;
+};
+
+Plan makePlan(const MarginSoftmaxShape& shape, const MarginSoftmaxOptions& options) {
+  Plan p{};
+  p.rows = shape.rows;
+  p.dim = shape.dim;
+  p.dimPad = roundUp(shape.dim, kGemmColumnAlign);
+  p.classes = shape.classes;
+  p.subCenters = shape.subCenters;
+  p.centers = shape.classes * shape.subCenters;
+  const int64_t bytesPerClass = p.subCenters * p.dimPad * 4;
+  p.tileClasses = std::max<int64_t>(1, std::min<int64_t>({kMaxTileClasses, kTileBytes / bytesPerClass, p.classes}));
+  p.tiles = (p.classes + p.tileClasses - 1) / p.tileClasses;
+  p.chunks = std::min(kMaxChunks, p.tiles);
+  const int64_t budget = std::max<int64_t>(options.workBytes, 1 << 20);
+  const int64_t rowsPad = roundUp(p.rows, kLanes);
+  // Per row of a block: the chunks' gx̂ partials and statistics, and x̂ᵀ.
+  const int64_t perRowBytes = 4 * (p.chunks * p.dimPad + p.chunks * 8 + p.dimPad);
+  const int64_t storeRows = (budget - budget / 4) / (4 * p.centers + perRowBytes) / kLanes * kLanes;
+  p.storeCosines = storeRows >= std::min<int64_t>(rowsPad, 64);
+  if (p.storeCosines) {
+    p.rowBlock = std::min(rowsPad, storeRows);
+  } else {
+    // Recomputing: each chunk holds one tile of cosines [T, R] besides the per-row buffers.
+    const int64_t perRowRecompute = perRowBytes + 4 * p.chunks * p.tileClasses * p.subCenters;
+    const int64_t fit = std::max<int64_t>(kLanes, budget / perRowRecompute / kLanes * kLanes);
+    p.rowBlock = std::min({rowsPad, kRecomputeRowBlock, fit});
+  }
+  p.rowBlock = std::min(p.rowBlock, p.rows);
+  p.rowBlockPad = roundUp(p.rowBlock, kLanes);
+  return p;
+}
+
+// Per-row values every tile's epilogue reads, padded to whole lane groups.
+struct RowData {
+  std::vector<float> norm, scale, targetValue, targetDerivative, targetLogit, threshold, coef, logSumExp;
+  std::vector<int32_t> target, targetCenter;  // target class position or −1; its arg-max center k
+  explicit RowData(int64_t rowsPad)
+      : norm(rowsPad, 1.0f), scale(rowsPad, 0.0f), targetValue(rowsPad), targetDerivative(rowsPad), targetLogit(rowsPad),
+        threshold(rowsPad), coef(rowsPad, 0.0f), logSumExp(rowsPad), target(rowsPad, -1), targetCenter(rowsPad, 0) {}
+};
+
+// The per-tile context of the epilogues.
+struct TileContext {
+  const Plan* plan;
+  const MarginSoftmaxOptions* options;
+  const RowData* rowData;
+  const float* centerNorm;  // [C·K]
+  int64_t blockStart;       // first row of the block
+  int64_t firstClass, classCount;
+  float* tile;  // [classCount·K, rowBlockPad]: cosines in, G out (pass 2)
+};
+
+// Logits of class j for 16 rows: the unmargined clamped cosine, z, the scale S, dv/dc and the
+// arg-max center.  Targets take the prepass' ψ; ignored rows (target −1) the plain S·c.
+struct Lanes {
+  Floats cosine, logit, scale, derivative;
+  Ints center;
+  Ints isTarget;
+};
+
+FL_SIMD_CLONES inline Lanes laneLogits(const TileContext& ctx, int64_t localClass, int64_t group) {
+  const Plan& plan = *ctx.plan;
+  const MarginSoftmaxOptions& options = *ctx.options;
+  const RowData& rows = *ctx.rowData;
+  const int64_t row0 = ctx.blockStart + group * kLanes;
+  const int64_t K = plan.subCenters;
+  const float* base = ctx.tile + localClass * K * plan.rowBlockPad + group * kLanes;
+  Lanes l;
+  l.cosine = loadFloats(base);
+  l.center = splatInt(0);
+  for (int64_t k = 1; k < K; ++k) {
+    const Floats c = loadFloats(base + k * plan.rowBlockPad);
+    const Ints better = c > l.cosine;
+    l.cosine = select(better, c, l.cosine);
+    l.center = better ? splatInt(static_cast<int32_t>(k)) : l.center;
+  }
+  l.cosine = l.cosine > 1.0f ? splat(1.0f) : l.cosine;
+  l.cosine = l.cosine < -1.0f ? splat(-1.0f) : l.cosine;
+  const Ints target = loadInts(rows.target.data() + row0);
+  const int32_t classPosition = static_cast<int32_t>(ctx.firstClass + localClass);
+  l.isTarget = target == classPosition;
+  const Ints active = target >= 0;
+  // Non-targets: interclass filter, then CurricularFace (margin_math.h's nonTargetCosine).
+  Floats value = l.cosine;
+  Floats derivative = splat(1.0f);
+  if (options.interclassFilter) {
+    const Ints filtered = active & (l.cosine > static_cast<float>(options.filterThreshold));
+    value = select(filtered, splat(0.0f), value);
+    derivative = select(filtered, splat(0.0f), derivative);
+  }
+  if (options.curricular) {
+    const float t = static_cast<float>(options.curricularT);
+    const Ints hard = active & (l.cosine > loadFloats(rows.threshold.data() + row0)) & (value == l.cosine);
+    value = select(hard, l.cosine * (t + l.cosine), value);
+    derivative = select(hard, t + 2.0f * l.cosine, derivative);
+  }
+  value = select(l.isTarget, loadFloats(rows.targetValue.data() + row0), value);
+  l.derivative = select(l.isTarget, loadFloats(rows.targetDerivative.data() + row0), derivative);
+  l.center = l.isTarget ? loadInts(rows.targetCenter.data() + row0) : l.center;
+  l.scale = loadFloats(rows.scale.data() + row0);
+  if (options.scaleMode == ScaleMode::ProductNorm) {
+    Floats norm;
+    const int64_t center0 = (ctx.firstClass + localClass) * K;
+    for (int lane = 0; lane < kLanes; ++lane) norm[lane] = ctx.centerNorm[center0 + l.center[lane]];
+    l.scale = l.scale * norm;
+  }
+  l.logit = l.scale * value;
+  return l;
+}
+
+// Row statistics of one chunk, structure of arrays over the block's rows.
+struct ChunkStats {
+  std::vector<float> max, sumExp, sumLogit, sumExpLogit, bestCosine;
+  std::vector<int32_t> bestClass;
+  explicit ChunkStats(int64_t rowsPad)
+      : max(rowsPad, -std::numeric_limits<float>::infinity()), sumExp(rowsPad, 0.0f), sumLogit(rowsPad, 0.0f),
+        sumExpLogit(rowsPad, 0.0f), bestCosine(rowsPad, -std::numeric_limits<float>::infinity()), bestClass(rowsPad, 0) {}
+};
+
+// Pass 1 epilogue: fold one tile into the chunk's running statistics.  Per 16-row group, the
+// tile's logits are computed once into `logits`, their max taken, then Σ exp(z − max) and merged
+// with the running sums (one rescale per tile, not per element).
+FL_SIMD_CLONES void foldTileStatistics(const TileContext& ctx, ChunkStats& stats, float* logits) {
+  const int64_t groups = ctx.plan->rowBlockPad / kLanes;
+  for (int64_t group = 0; group < groups; ++group) {
+    const int64_t r = group * kLanes;
+    Floats tileMax = splat(-std::numeric_limits<float>::infinity());
+    Floats sumLogit = splat(0.0f);
+    Floats best = loadFloats(stats.bestCosine.data() + r);
+    Ints bestClass = loadInts(stats.bestClass.data() + r);
+    for (int64_t j = 0; j < ctx.classCount; ++j) {
+      const Lanes l = laneLogits(ctx, j, group);
+      storeFloats(logits + j * kLanes, l.logit);
+      tileMax = maxFloats(l.logit, tileMax);
+      sumLogit += l.logit;
+      const Ints better = l.cosine > best;
+      best = select(better, l.cosine, best);
+      bestClass = better ? splatInt(static_cast<int32_t>(ctx.firstClass + j)) : bestClass;
+    }
+    Floats sumExp = splat(0.0f), sumExpLogit = splat(0.0f);
+    for (int64_t j = 0; j < ctx.classCount; ++j) {
+      const Floats z = loadFloats(logits + j * kLanes);
+      const Floats e = expFloats(z - tileMax);
+      sumExp += e;
+      sumExpLogit += e * z;
+    }
+    const Floats oldMax = loadFloats(stats.max.data() + r);
+    const Floats newMax = maxFloats(tileMax, oldMax);
+    // exp(−inf − −inf) is NaN: an empty running sum (first tile) contributes 0, not NaN.
+    const Floats oldScale = select(oldMax == -std::numeric_limits<float>::infinity(), splat(0.0f), expFloats(oldMax - newMax));
+    const Floats tileScale = expFloats(tileMax - newMax);
+    storeFloats(stats.max.data() + r, newMax);
+    storeFloats(stats.sumExp.data() + r, loadFloats(stats.sumExp.data() + r) * oldScale + sumExp * tileScale);
+    storeFloats(stats.sumExpLogit.data() + r, loadFloats(stats.sumExpLogit.data() + r) * oldScale + sumExpLogit * tileScale);
+    storeFloats(stats.sumLogit.data() + r, loadFloats(stats.sumLogit.data() + r) + sumLogit);
+    storeFloats(stats.bestCosine.data() + r, best);
+    storeInts(stats.bestClass.data() + r, bestClass);
+  }
+}
+
+// Pass 2 epilogue: the tile's cosines become G = ∂loss/∂c in place (arg-max center only), and
+// the product-norm scale term Σ_i ∂loss/∂z·z is added per center.
+FL_SIMD_CLONES void tileGradient(const TileContext& ctx, double* centerScaleTerm) {
+  const Plan& plan = *ctx.plan;
+  const MarginSoftmaxOptions& options = *ctx.options;
+  const RowData& rows = *ctx.rowData;
+  const int64_t K = plan.subCenters;
+  const int64_t groups = plan.rowBlockPad / kLanes;
+  const float smoothing = static_cast<float>(options.labelSmoothing);
+  const float uniform = smoothing / static_cast<float>(plan.classes);
+  const bool productNorm = options.scaleMode == ScaleMode::ProductNorm;
+  for (int64_t j = 0; j < ctx.classCount; ++j) {
+    float* classTile = ctx.tile + j * K * plan.rowBlockPad;
+    for (int64_t group = 0; group < groups; ++group) {
+      const int64_t row0 = ctx.blockStart + group * kLanes;
+      const Lanes l = laneLogits(ctx, j, group);
+      const Floats p = expFloats(l.logit - loadFloats(rows.logSumExp.data() + row0));
+      const Floats dLogit =
+          loadFloats(rows.coef.data() + row0) * (p - select(l.isTarget, splat(1.0f - smoothing), splat(0.0f)) - uniform);
+      const Floats g = dLogit * l.scale * l.derivative;
+      for (int64_t k = 0; k < K; ++k) {
+        const Ints mine = l.center == static_cast<int32_t>(k);
+        storeFloats(classTile + k * plan.rowBlockPad + group * kLanes, select(mine, g, splat(0.0f)));
+        if (productNorm) centerScaleTerm[(ctx.firstClass + j) * K + k] += sumLanes(select(mine, dLogit * l.logit, splat(0.0f)));
+      }
+    }
+  }
+}
+
+// x̂ and norms of `count` rows of `stride` floats (or gathered through `source`).
+void normalizeRow(const float* row, int64_t dim, int64_t step, float* out, int64_t dimPad, float* norm) {
+  double sum = 0.0;
+  for (int64_t d = 0; d < dim; ++d) sum += static_cast<double>(row[d * step]) * row[d * step];
+  const double length = std::max(std::sqrt(sum), 1e-12);
+  *norm = static_cast<float>(length);
+  const double inverse = 1.0 / length;
+  for (int64_t d = 0; d < dim; ++d) out[d] = static_cast<float>(row[d * step] * inverse);
+  std::fill(out + dim, out + dimPad, 0.0f);
+}
+
+struct Normalized {
+  FloatBuffer embeddings, centers;  // [N, Dp], [C·K, Dp]
+  std::vector<float> embeddingNorm, centerNorm;
+  explicit Normalized(const Plan& p) : embeddings(p.rows * p.dimPad), centers(p.centers * p.dimPad), embeddingNorm(p.rows), centerNorm(p.centers) {}
+};
+
+void normalizeInputs(const Plan& p, const MarginSoftmaxShape& shape, const MarginSoftmaxOptions& options,
+                     const MarginSoftmaxInputs& in, Normalized& out) {
+  const int64_t rowChunks = (p.rows + kNormChunkRows - 1) / kNormChunkRows;
+  const int64_t centerChunks = (p.centers + kNormChunkRows - 1) / kNormChunkRows;
+  parallelFor(rowChunks + centerChunks, [&](int64_t chunk) {
+    if (chunk < rowChunks) {
+      for (int64_t i = chunk * kNormChunkRows; i < std::min(p.rows, (chunk + 1) * kNormChunkRows); ++i) {
+        normalizeRow(in.embeddings + i * p.dim, p.dim, 1, out.embeddings.data() + i * p.dimPad, p.dimPad, &out.embeddingNorm[i]);
+      }
+      return;
+    }
+    const int64_t first = (chunk - rowChunks) * kNormChunkRows;
+    for (int64_t r = first; r < std::min(p.centers, first + kNormChunkRows); ++r) {
+      const int64_t classId = in.classIds ? in.classIds[r / p.subCenters] : r / p.subCenters;
+      const int64_t source = classId * p.subCenters + r % p.subCenters;
+      const float* row = options.weightsColumns ? in.weights + source : in.weights + source * p.dim;
+      normalizeRow(row, p.dim, options.weightsColumns ? shape.weightRows : 1, out.centers.data() + r * p.dimPad, p.dimPad,
+                   &out.centerNorm[r]);
+    }
+  });
+}
+
+double dotPadded(const float* a, const float* b, int64_t dimPad) {
+  double sum = 0.0;
+  for (int64_t d = 0; d < dimPad; ++d) sum += static_cast<double>(a[d]) * b[d];
+  return sum;
+}
+
+// Prepass: each row's target cosine (max over its centers), margined logit, derivative and
+// CurricularFace threshold; t updated first.  Returns the number of non-ignored rows.
+int64_t prepareRows(const Plan& p, const MarginSoftmaxOptions& options, const MarginSoftmaxInputs& in, const Normalized& n,
+                    RowData& rows, double& curricularT) {
+  std::vector<double> targetCosine(p.rows, 0.0);
+  int64_t counted = 0;
+  double cosineSum = 0.0;
+  for (int64_t i = 0; i < p.rows; ++i) {
+    const int32_t target = in.targets[i];
+    rows.target[i] = target;
+    rows.norm[i] = n.embeddingNorm[i];
+    const double rowScale = options.scale * (options.scaleMode == ScaleMode::Fixed ? 1.0 : n.embeddingNorm[i]);
+    rows.scale[i] = static_cast<float>(rowScale);
+    if (target < 0) continue;
+    double best = -std::numeric_limits<double>::infinity();
+    int32_t bestCenter = 0;
+    for (int64_t k = 0; k < p.subCenters; ++k) {
+      const double c = dotPadded(n.embeddings.data() + i * p.dimPad, n.centers.data() + (target * p.subCenters + k) * p.dimPad, p.dimPad);
+      if (c > best || k == 0) best = c, bestCenter = static_cast<int32_t>(k);
+    }
+    rows.targetCenter[i] = bestCenter;
+    targetCosine[i] = margin::clampCosine(best);
+    cosineSum += targetCosine[i];
+    ++counted;
+  }
+  if (options.curricular && counted > 0) curricularT = margin::curricularUpdate(options.curricularT, options.curricularMomentum, cosineSum / counted);
+  for (int64_t i = 0; i < p.rows; ++i) {
+    const int32_t target = in.targets[i];
+    if (target < 0) continue;
+    const double m2 = in.rowAngular ? in.rowAngular[i] : options.m2;
+    const double m3 = in.rowAdditive ? in.rowAdditive[i] : options.m3;
+    const margin::Target t = margin::targetMargin(static_cast<int>(options.margin), targetCosine[i], options.m1, m2, m3,
+                                                  options.easyMargin, options.straightThrough);
+    double scale = rows.scale[i];
+    if (options.scaleMode == ScaleMode::ProductNorm) scale *= n.centerNorm[target * p.subCenters + rows.targetCenter[i]];
+    rows.targetValue[i] = static_cast<float>(t.value);
+    rows.targetDerivative[i] = static_cast<float>(t.derivative);
+    rows.threshold[i] = static_cast<float>(t.threshold);
+    rows.targetLogit[i] = static_cast<float>(scale * t.value);
+  }
+  return counted;
+}
+
+
+struct Workspace {
+  FloatBuffer embeddingsT;     // x̂ᵀ of the block [Dp, Rp]
+  FloatBuffer cosines;         // all tiles [C·K, Rp] (stored) or one tile per chunk
+  FloatBuffer gradientParts;   // [chunks, Rp, Dp]
+  FloatBuffer gradCenters;     // [C·K, Dp], unless the output takes the sums directly
+  std::vector<ChunkStats> stats;
+  std::vector<float> logitScratch;     // [chunks, tileClasses, 16]
+  std::vector<double> centerScaleTerm;  // Σ ∂loss/∂z·z per center (product-norm)
+  std::vector<double> rowScaleTerm;     // Σ_j ∂loss/∂z·z per row (feature/product-norm)
+
+  Workspace(const Plan& p, bool gradients, bool gradDirect)
+      : embeddingsT(p.dimPad * p.rowBlockPad),
+        cosines((p.storeCosines ? p.centers : p.chunks * p.tileClasses * p.subCenters) * p.rowBlockPad),
+        gradientParts(gradients ? p.chunks * p.rowBlockPad * p.dimPad : 0),
+        gradCenters(gradients && !gradDirect ? p.centers * p.dimPad : 0),
+        stats(p.chunks, ChunkStats(p.rowBlockPad)),
+        logitScratch(p.chunks * p.tileClasses * kLanes),
+        centerScaleTerm(gradients ? p.centers : 0, 0.0),
+        rowScaleTerm(p.rows, 0.0) {}
+};
+
+int64_t firstTile(const Plan& p, int64_t chunk) { return chunk * p.tiles / p.chunks; }
+
+// The cosine tile of `tile` for this block: stored tiles live at their class offset, otherwise
+// each chunk reuses one slot.  Computes it (C·K-tile × Rp GEMM) when `compute`.
+float* cosineTile(const Plan& p, Workspace& ws, const Normalized& n, int64_t chunk, int64_t tile, bool compute) {
+  const int64_t firstClass = tile * p.tileClasses;
+  const int64_t centers = std::min(p.tileClasses, p.classes - firstClass) * p.subCenters;
+  float* out = ws.cosines.data() + (p.storeCosines ? firstClass * p.subCenters : chunk * p.tileClasses * p.subCenters) * p.rowBlockPad;
+  if (compute) {
+    GemmOperands op;
+    op.m = centers, op.n = p.rowBlockPad, op.k = p.dimPad;
+    op.a = n.centers.data() + firstClass * p.subCenters * p.dimPad, op.aRowStride = p.dimPad, op.aDepthStride = 1;
+    op.b = ws.embeddingsT.data(), op.ldb = p.rowBlockPad;
+    op.c = out, op.ldc = p.rowBlockPad;
+    gemm(op);
+  }
+  return out;
+}
+
+TileContext tileContext(const Plan& p, const MarginSoftmaxOptions& options, const RowData& rows, const Normalized& n,
+                        int64_t blockStart, int64_t tile, float* cosines) {
+  const int64_t firstClass = tile * p.tileClasses;
+  return TileContext{&p, &options, &rows, n.centerNorm.data(), blockStart, firstClass,
+                     std::min(p.tileClasses, p.classes - firstClass), cosines};
+}
+
+void transposeBlock(const Plan& p, const Normalized& n, int64_t blockStart, int64_t blockRows, float* out) {
+  std::fill(out, out + p.dimPad * p.rowBlockPad, 0.0f);
+  for (int64_t r = 0; r < blockRows; ++r) {
+    const float* row = n.embeddings.data() + (blockStart + r) * p.dimPad;
+    for (int64_t d = 0; d < p.dim; ++d) out[d * p.rowBlockPad + r] = row[d];
+  }
+}
+
+// Chunk partials → LSE, loss, prediction of each row of the block; coefficients for pass 2.
+void combineRows(const Plan& p, const MarginSoftmaxOptions& options, const MarginSoftmaxInputs& in, int64_t blockStart,
+                 int64_t blockRows, double countScale, RowData& rows, Workspace& ws, MarginSoftmaxOutputs& out, double& lossSum) {
+  const double smoothing = options.labelSmoothing;
+  for (int64_t r = 0; r < blockRows; ++r) {
+    const int64_t i = blockStart + r;
+    double max = -std::numeric_limits<double>::infinity();
+    for (const ChunkStats& s : ws.stats) max = std::max(max, static_cast<double>(s.max[r]));
+    double sumExp = 0.0, sumExpLogit = 0.0, sumLogit = 0.0;
+    float best = ws.stats[0].bestCosine[r];
+    int32_t bestClass = ws.stats[0].bestClass[r];
+    for (const ChunkStats& s : ws.stats) {
+      sumLogit += s.sumLogit[r];
+      if (s.bestCosine[r] > best) best = s.bestCosine[r], bestClass = s.bestClass[r];
+      if (s.max[r] == -std::numeric_limits<float>::infinity()) continue;
+      const double weight = std::exp(static_cast<double>(s.max[r]) - max);
+      sumExp += s.sumExp[r] * weight;
+      sumExpLogit += s.sumExpLogit[r] * weight;
+    }
+    const double logSumExp = max + std::log(sumExp);
+    out.logSumExp[i] = static_cast<float>(logSumExp);
+    rows.logSumExp[i] = static_cast<float>(logSumExp);
+    out.predictions[i] = in.classIds ? in.classIds[bestClass] : bestClass;
+    if (rows.target[i] < 0) {
+      out.losses[i] = 0.0f;
+      continue;
+    }
+    const double targetLogit = rows.targetLogit[i];
+    const double loss = margin::rowLoss(logSumExp, targetLogit, sumLogit, static_cast<double>(p.classes), smoothing);
+    const double rowWeight = in.rowWeights ? in.rowWeights[i] : 1.0;
+    out.losses[i] = static_cast<float>(loss);
+    lossSum += rowWeight * loss;
+    const double coef = rowWeight * countScale;
+    rows.coef[i] = static_cast<float>(coef);
+    // Σ_j ∂loss/∂z_ij·z_ij, for the norm-based scales' own gradient.
+    if (options.scaleMode != ScaleMode::Fixed) ws.rowScaleTerm[i] = coef * (sumExpLogit / sumExp - (1.0 - smoothing) * targetLogit - smoothing / p.classes * sumLogit);
+  }
+}
+
+// ∂/∂v of the normalization v̂ = v/‖v‖ applied to g (plus a scale-norm term along v̂), written
+// with `step` between output elements.
+void unnormalize(const float* grad, const float* unit, float norm, double scaleTerm, int64_t dim, float* out, int64_t step) {
+  double along = 0.0;
+  for (int64_t d = 0; d < dim; ++d) along += static_cast<double>(grad[d]) * unit[d];
+  const double inverse = 1.0 / norm;
+  for (int64_t d = 0; d < dim; ++d) out[d * step] = static_cast<float>(((grad[d] - along * unit[d]) + scaleTerm * unit[d]) * inverse);
+}
+
+void embeddingGradients(const Plan& p, const Normalized& n, int64_t blockStart, int64_t blockRows, Workspace& ws,
+                        float* gradEmbeddings) {
+  const int64_t groups = (blockRows + kNormChunkRows - 1) / kNormChunkRows;
+  parallelFor(groups, [&](int64_t group) {
+    std::vector<float> sum(p.dimPad);
+    for (int64_t r = group * kNormChunkRows; r < std::min(blockRows, (group + 1) * kNormChunkRows); ++r) {
+      const int64_t i = blockStart + r;
+      std::fill(sum.begin(), sum.end(), 0.0f);
+      for (int64_t c = 0; c < p.chunks; ++c) {
+        const float* part = ws.gradientParts.data() + (c * p.rowBlockPad + r) * p.dimPad;
+        for (int64_t d = 0; d < p.dimPad; ++d) sum[d] += part[d];
+      }
+      unnormalize(sum.data(), n.embeddings.data() + i * p.dimPad, n.embeddingNorm[i], ws.rowScaleTerm[i], p.dim,
+                  gradEmbeddings + i * p.dim, 1);
+    }
+  });
+}
+
+void centerGradients(const Plan& p, const MarginSoftmaxOptions& options, const Normalized& n, Workspace& ws, bool direct,
+                     float* gradWeights) {
+  const int64_t groups = (p.centers + kNormChunkRows - 1) / kNormChunkRows;
+  parallelFor(groups, [&](int64_t group) {
+    std::vector<float> copy(p.dimPad);
+    for (int64_t r = group * kNormChunkRows; r < std::min(p.centers, (group + 1) * kNormChunkRows); ++r) {
+      const float* sum = direct ? gradWeights + r * p.dim : ws.gradCenters.data() + r * p.dimPad;
+      std::copy(sum, sum + p.dim, copy.begin());  // in place when direct
+      const double scaleTerm = ws.centerScaleTerm.empty() ? 0.0 : ws.centerScaleTerm[r];
+      float* out = options.weightsColumns ? gradWeights + r : gradWeights + r * p.dim;
+      unnormalize(copy.data(), n.centers.data() + r * p.dimPad, n.centerNorm[r], scaleTerm, p.dim, out,
+                  options.weightsColumns ? p.centers : 1);
+    }
+  });
+}
+
+void runBlocks(const Plan& p, const MarginSoftmaxOptions& options, const MarginSoftmaxInputs& in, const Normalized& n,
+               RowData& rows, int64_t counted, MarginSoftmaxOutputs& out) {
+  const bool gradients = options.gradients;
+  const bool direct = !options.weightsColumns && p.dimPad == p.dim;
+  Workspace ws(p, gradients, direct);
+  float* gradCenters = direct ? out.gradWeights : ws.gradCenters.data();
+  const double countScale = options.reduction == Reduction::Sum ? 1.0 : (counted > 0 ? 1.0 / counted : 0.0);
+  double lossSum = 0.0;
+  for (int64_t blockStart = 0; blockStart < p.rows; blockStart += p.rowBlock) {
+    const int64_t blockRows = std::min(p.rowBlock, p.rows - blockStart);
+    transposeBlock(p, n, blockStart, blockRows, ws.embeddingsT.data());
+    for (ChunkStats& s : ws.stats) s = ChunkStats(p.rowBlockPad);
+    parallelFor(p.chunks, [&](int64_t chunk) {
+      float* logits = ws.logitScratch.data() + chunk * p.tileClasses * kLanes;
+      for (int64_t tile = firstTile(p, chunk); tile < firstTile(p, chunk + 1); ++tile) {
+        float* cosines = cosineTile(p, ws, n, chunk, tile, true);
+        foldTileStatistics(tileContext(p, options, rows, n, blockStart, tile, cosines), ws.stats[chunk], logits);
+      }
+    });
+    combineRows(p, options, in, blockStart, blockRows, countScale, rows, ws, out, lossSum);
+    if (!gradients) continue;
+    parallelFor(p.chunks, [&](int64_t chunk) {
+      for (int64_t tile = firstTile(p, chunk); tile < firstTile(p, chunk + 1); ++tile) {
+        float* g = cosineTile(p, ws, n, chunk, tile, !p.storeCosines);
+        const TileContext ctx = tileContext(p, options, rows, n, blockStart, tile, g);
+        tileGradient(ctx, ws.centerScaleTerm.data());
+        const int64_t centers = ctx.classCount * p.subCenters;
+        const int64_t firstCenter = ctx.firstClass * p.subCenters;
+        GemmOperands centersOp;  // gŵ[tile] (+)= Gᵀ·x̂[block]
+        centersOp.m = centers, centersOp.n = p.dimPad, centersOp.k = blockRows;
+        centersOp.a = g, centersOp.aRowStride = p.rowBlockPad, centersOp.aDepthStride = 1;
+        centersOp.b = n.embeddings.data() + blockStart * p.dimPad, centersOp.ldb = p.dimPad;
+        centersOp.c = gradCenters + firstCenter * (direct ? p.dim : p.dimPad), centersOp.ldc = direct ? p.dim : p.dimPad;
+        centersOp.accumulate = blockStart > 0;
+        gemm(centersOp);
+        GemmOperands rowsOp;  // gx̂_chunk (+)= G·ŵ[tile]
+        rowsOp.m = blockRows, rowsOp.n = p.dimPad, rowsOp.k = centers;
+        rowsOp.a = g, rowsOp.aRowStride = 1, rowsOp.aDepthStride = p.rowBlockPad;
+        rowsOp.b = n.centers.data() + firstCenter * p.dimPad, rowsOp.ldb = p.dimPad;
+        rowsOp.c = ws.gradientParts.data() + chunk * p.rowBlockPad * p.dimPad, rowsOp.ldc = p.dimPad;
+        rowsOp.accumulate = tile > firstTile(p, chunk);
+        gemm(rowsOp);
+      }
+    });
+    embeddingGradients(p, n, blockStart, blockRows, ws, out.gradEmbeddings);
+  }
+  out.loss = lossSum * (options.reduction == Reduction::Sum ? 1.0 : countScale);
+  if (gradients) centerGradients(p, options, n, ws, direct, out.gradWeights);
+}
+
+}  // namespace
+
+KernelStatus marginSoftmaxCpu(const MarginSoftmaxShape& shape, const MarginSoftmaxOptions& options,
+                              const MarginSoftmaxInputs& inputs, MarginSoftmaxOutputs& outputs) {
+  const KernelStatus check = checkMarginSoftmaxCall(shape, options, inputs, outputs);
+  if (!check.ok) return check;
+  try {
+    const Plan plan = makePlan(shape, options);
+    Normalized normalized(plan);
+    normalizeInputs(plan, shape, options, inputs, normalized);
+    RowData rows(plan.rows + plan.rowBlockPad);
+    double curricularT = options.curricularT;
+    const int64_t counted = prepareRows(plan, options, inputs, normalized, rows, curricularT);
+    MarginSoftmaxOptions effective = options;
+    effective.curricularT = curricularT;
+    runBlocks(plan, effective, inputs, normalized, rows, counted, outputs);
+    outputs.curricularT = curricularT;
+    return KernelStatus::success();
+  } catch (const std::bad_alloc&) {
+    return KernelStatus::memoryFailure("marginSoftmax: not enough memory for the normalized copies and work buffers");
+  }
+}
+
+}  // namespace fusedloss

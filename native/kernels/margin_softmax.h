@@ -1,0 +1,127 @@
+// Fused normalized softmax with margin (NormFace, CosFace, ArcFace, SphereFace, combined
+// margins, sub-centers, per-row margins, CurricularFace, label smoothing, Partial FC): loss and
+// gradients without ever storing the N×C logits.  Contract: ../../../shared/spec/margin-softmax.md.
+// Plain pointers and sizes only — no N-API — so the CPU and CUDA versions can be called from
+// tests, benchmarks and other bindings alike.
+#pragma once
+
+#include <cstdint>
+
+#include "status.h"
+
+namespace fusedloss {
+
+// The margin on the target logit, in one parameterization (see ../math/margin_math.h):
+//   None       ψ(c) = c
+//   CosFace    ψ(c) = c − m3
+//   Combined   ψ(c) = cos(m1·θ + m2) − m3 with the fallback past π and easyMargin
+//              (ArcFace is Combined with m1 = 1, m2 = m, m3 = 0)
+//   SphereFace ψ(c) = (−1)^k cos(m1·θ) − 2k, k = ⌊m1·θ/π⌋, m1 a positive integer
+enum class MarginType : int32_t { None = 0, CosFace = 1, Combined = 2, SphereFace = 3 };
+enum class ScaleMode : int32_t { Fixed = 0, FeatureNorm = 1, ProductNorm = 2 };
+enum class Reduction : int32_t { Mean = 0, Sum = 1 };
+
+struct MarginSoftmaxShape {
+  int64_t rows = 0;        // N
+  int64_t dim = 0;         // D
+  int64_t classes = 0;     // classes computed: C, or the length of classIds (Partial FC)
+  int64_t subCenters = 1;  // K
+  // Rows of the caller's weight matrix (all classes · K); with classIds it may exceed
+  // classes·K.  It is the leading dimension of the 'columns' layout [D, weightRows].
+  int64_t weightRows = 0;
+};
+
+struct MarginSoftmaxOptions {
+  MarginType margin = MarginType::Combined;
+  double m1 = 1.0, m2 = 0.5, m3 = 0.0;
+  bool easyMargin = false;
+  bool straightThrough = false;  // ψ'(c) = 1 instead of the exact derivative
+  double scale = 64.0;
+  ScaleMode scaleMode = ScaleMode::Fixed;
+  double labelSmoothing = 0.0;
+  bool interclassFilter = false;
+  double filterThreshold = 1.0;  // τ: negatives with cosine > τ become the constant 0
+  bool curricular = false;
+  double curricularT = 0.0;         // t before this call's update
+  double curricularMomentum = 0.01;
+  Reduction reduction = Reduction::Mean;
+  bool gradients = true;
+  bool weightsColumns = false;  // weights stored [D, weightRows] instead of [weightRows, D]
+  // Bound on the kernel's work buffers beyond the normalized copies (bytes).
+  int64_t workBytes = int64_t(64) << 20;
+};
+
+struct MarginSoftmaxInputs {
+  const float* embeddings = nullptr;  // [rows, dim]
+  const float* weights = nullptr;     // [weightRows, dim] or [dim, weightRows] (weightsColumns)
+  // Position of each row's class among the computed classes, in [0, classes), or −1 (ignored).
+  const int32_t* targets = nullptr;
+  // Class id of each computed class (Partial FC), or null for 0..classes−1.  Center k of
+  // computed class j is row classIds[j]·K + k of `weights`; predictions report these ids.
+  const int32_t* classIds = nullptr;
+  const float* rowWeights = nullptr;    // [rows] or null for all ones
+  const float* rowAngular = nullptr;    // [rows] per-row m2 (Combined), or null
+  const float* rowAdditive = nullptr;   // [rows] per-row m3 (CosFace, Combined), or null
+};
+
+// Every output is written in full; gradients only when options.gradients.
+struct MarginSoftmaxOutputs {
+  float* losses = nullptr;          // [rows]
+  float* logSumExp = nullptr;       // [rows]
+  int32_t* predictions = nullptr;   // [rows]
+  float* gradEmbeddings = nullptr;  // [rows, dim]
+  // [classes·K, dim] (rows) or [dim, classes·K] (columns): computed classes only, in order.
+  float* gradWeights = nullptr;
+  double loss = 0.0;
+  double curricularT = 0.0;  // updated t (when options.curricular)
+};
+
+// The checks every backend makes before touching memory (the N-API glue has validated already;
+// this guards direct C++ callers).  Label ranges are checked by the kernels themselves.
+inline KernelStatus checkMarginSoftmaxCall(const MarginSoftmaxShape& shape, const MarginSoftmaxOptions& options,
+                                           const MarginSoftmaxInputs& inputs, const MarginSoftmaxOutputs& outputs) {
+  if (shape.rows < 1 || shape.dim < 1 || shape.classes < 1 || shape.subCenters < 1) {
+    return KernelStatus::failure("marginSoftmax: empty shape");
+  }
+  if (shape.weightRows < shape.classes * shape.subCenters) return KernelStatus::failure("marginSoftmax: weightRows too small");
+  if (!inputs.embeddings || !inputs.weights || !inputs.targets) return KernelStatus::failure("marginSoftmax: missing input");
+  if (!outputs.losses || !outputs.logSumExp || !outputs.predictions) return KernelStatus::failure("marginSoftmax: missing output");
+  if (options.gradients && (!outputs.gradEmbeddings || !outputs.gradWeights)) {
+    return KernelStatus::failure("marginSoftmax: gradients requested without gradient buffers");
+  }
+  if (!(options.scale > 0.0) || !(options.labelSmoothing >= 0.0 && options.labelSmoothing < 1.0)) {
+    return KernelStatus::failure("marginSoftmax: scale or labelSmoothing out of range");
+  }
+  if (options.margin == MarginType::SphereFace && !(options.m1 >= 1.0 && options.m1 == static_cast<int64_t>(options.m1))) {
+    return KernelStatus::failure("marginSoftmax: sphereface margin must be a positive integer");
+  }
+  for (int64_t i = 0; i < shape.rows; ++i) {
+    if (inputs.targets[i] < -1 || inputs.targets[i] >= shape.classes) return KernelStatus::failure("marginSoftmax: target out of range");
+  }
+  if (inputs.classIds) {
+    const int64_t totalClasses = shape.weightRows / shape.subCenters;
+    for (int64_t j = 0; j < shape.classes; ++j) {
+      if (inputs.classIds[j] < 0 || inputs.classIds[j] >= totalClasses) return KernelStatus::failure("marginSoftmax: class id out of range");
+    }
+  }
+  return KernelStatus::success();
+}
+
+// Native CPU: classes streamed in tiles through a register-tiled GEMM micro-kernel (AVX-512 /
+// AVX2+FMA / scalar, chosen at run time) with the margin, online log-sum-exp and gradient in its
+// epilogue; a fixed work partition, so the bits do not depend on the thread count.
+KernelStatus marginSoftmaxCpu(const MarginSoftmaxShape& shape, const MarginSoftmaxOptions& options,
+                              const MarginSoftmaxInputs& inputs, MarginSoftmaxOutputs& outputs);
+
+// CUDA on host memory: copies in, runs marginSoftmaxCudaDevice, copies out.  Reports "not built"
+// when compiled without CUDA, and the CUDA error when no device or driver is usable.
+KernelStatus marginSoftmaxCuda(const MarginSoftmaxShape& shape, const MarginSoftmaxOptions& options,
+                               const MarginSoftmaxInputs& inputs, MarginSoftmaxOutputs& outputs);
+
+// CUDA on device memory: every pointer in inputs/outputs is a device pointer; stream is a
+// cudaStream_t (null = default).  outputs.loss and outputs.curricularT are returned on the host;
+// the call synchronizes the stream.
+KernelStatus marginSoftmaxCudaDevice(const MarginSoftmaxShape& shape, const MarginSoftmaxOptions& options,
+                                     const MarginSoftmaxInputs& inputs, MarginSoftmaxOutputs& outputs, void* stream);
+
+}  // namespace fusedloss

@@ -1,0 +1,103 @@
+// Per-element math of the margin softmax, shared by the CPU kernel (g++) and the CUDA kernel
+// (nvcc), so the CPU tests cover the GPU's arithmetic.  Contract: shared/spec/margin-softmax.md.
+//
+// Notation: c = x̂·ŵ clamped to [−1, 1], θ = acos c, S the logit scale, z = S·v the logit with v
+// the (possibly modulated) cosine.  The loss of row i with target y is
+//   loss_i = (1 − ε)(LSE_i − z_iy) + ε(LSE_i − mean_j z_ij),   LSE_i = log Σ_j exp z_ij,
+// so ∂loss_i/∂z_ij = p_ij − (1 − ε)[j = y] − ε/C with p the softmax, and ∂loss/∂c = ∂loss/∂z · S · v'(c).
+#pragma once
+
+#include <cmath>
+
+#include "common.h"
+
+namespace fusedloss {
+namespace margin {
+
+// The margined target cosine ψ(c), its derivative, and the CurricularFace threshold (the target's
+// margined cosine before the past-π / easy-margin fallback).  Evaluated in double: there is one
+// target per row, so this costs nothing and keeps ψ accurate near |c| = 1.
+struct Target {
+  double value;
+  double derivative;
+  double threshold;
+};
+
+// sin θ for the exact derivatives, floored so |c| = 1 never divides by zero (the spec's
+// sqrt(max(1 − c², 1e-12))).
+FL_HD double sinTheta(double c) { return sqrt(fmax(1.0 - c * c, 1e-12)); }
+
+// NaN stays NaN (fmin/fmax would turn it into a bound).
+FL_HD double clampCosine(double c) { return c > 1.0 ? 1.0 : (c < -1.0 ? -1.0 : c); }
+
+// type: 0 none, 1 cosface (c − m3), 2 combined (cos(m1θ + m2) − m3; ArcFace is m1 = 1, m3 = 0),
+// 3 sphereface ((−1)^k cos(m1θ) − 2k).  Matches MarginType in kernels/margin_softmax.h.
+FL_HD Target targetMargin(int type, double cosine, double m1, double m2, double m3, bool easyMargin,
+                          bool straightThrough) {
+  const double c = clampCosine(cosine);
+  const double pi = 3.141592653589793238462643383279502884;
+  Target t;
+  if (type == 0) {
+    t.value = c;
+    t.derivative = 1.0;
+  } else if (type == 1) {
+    t.value = c - m3;
+    t.derivative = 1.0;
+  } else if (type == 2) {
+    const double theta = acos(c);
+    const double angle = m1 * theta + m2;
+    const double margined = cos(angle) - m3;
+    const double exact = m1 * sin(angle) / sinTheta(c);
+    t.threshold = margined;
+    const bool useMargin = easyMargin ? c > 0.0 : angle <= pi;
+    if (useMargin) {
+      t.value = margined;
+      t.derivative = straightThrough ? 1.0 : exact;
+    } else {
+      // Past π cos(m1θ + m2) would rise again; the references continue with a linear penalty.
+      t.value = easyMargin ? c - m3 : c - m2 * sin(m2) - m3;
+      t.derivative = 1.0;
+    }
+    return t;
+  } else {
+    const double theta = acos(c);
+    const double angle = m1 * theta;
+    double k = floor(angle / pi);
+    if (k > m1 - 1.0) k = m1 - 1.0;  // θ = π exactly: the k = m − 1 branch (same value, finite slope)
+    const double sign = fmod(k, 2.0) == 0.0 ? 1.0 : -1.0;
+    t.value = sign * cos(angle) - 2.0 * k;
+    t.derivative = sign * m1 * sin(angle) / sinTheta(c);
+  }
+  t.threshold = t.value;
+  return t;
+}
+
+// A non-target cosine after the interclass filter (cosine > τ becomes the constant 0) and the
+// CurricularFace modulation (cosine > the target's threshold becomes c·(t + c)).  Returns v and
+// writes dv/dc.
+FL_HD float nonTargetCosine(float c, bool filter, float filterThreshold, bool curricular, float curricularT,
+                            float curricularThreshold, float* derivative) {
+  if (filter && c > filterThreshold) {
+    *derivative = 0.0f;
+    return 0.0f;
+  }
+  if (curricular && c > curricularThreshold) {
+    *derivative = curricularT + 2.0f * c;
+    return c * (curricularT + c);
+  }
+  *derivative = 1.0f;
+  return c;
+}
+
+// CurricularFace's running t, updated before use: momentum·mean(c_iy) + (1 − momentum)·t.
+FL_HD double curricularUpdate(double t, double momentum, double meanTargetCosine) {
+  return momentum * meanTargetCosine + (1.0 - momentum) * t;
+}
+
+// loss_i from the row's statistics: LSE, the target logit and Σ_j z_ij over `classes` classes.
+FL_HD double rowLoss(double logSumExp, double targetLogit, double sumLogits, double classes, double smoothing) {
+  return (1.0 - smoothing) * (logSumExp - targetLogit) + smoothing * (logSumExp - sumLogits / classes);
+}
+
+}  // namespace margin
+}  // namespace fusedloss

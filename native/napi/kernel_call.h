@@ -1,0 +1,64 @@
+// The part every kernel binding shares: a call adopts its inputs (copies them for the async form,
+// since JavaScript may detach or transfer the caller's buffers once the Promise is returned),
+// allocates its outputs on the JS thread (fresh arrays only this call knows about until it
+// resolves, so a worker thread may fill them), and runs right away or on the libuv pool.
+#pragma once
+
+#include <napi.h>
+
+#include <memory>
+#include <new>
+#include <string>
+#include <vector>
+
+#include "../kernels/status.h"
+#include "../runtime/memory.h"
+#include "args.h"
+
+namespace fusedloss {
+namespace napi {
+
+class KernelCall {
+ public:
+  virtual ~KernelCall() = default;
+  // Runs the kernel; called on the JS thread (sync) or a libuv worker (async).
+  virtual KernelStatus run() = 0;
+  // Adds the scalar results (reductions) to the result object.
+  virtual void addScalars(Napi::Env env, Napi::Object& result) = 0;
+
+  const float* adopt(const FloatView& view, bool copy);
+  const int32_t* adopt(const Int32View& view, bool copy);
+  float* newFloatOutput(Napi::Env env, const char* name, size_t length);
+  int32_t* newInt32Output(Napi::Env env, const char* name, size_t length);
+  Napi::Object result(Napi::Env env);
+
+ private:
+  std::vector<FloatBuffer> ownedFloats_;
+  std::vector<std::vector<int32_t>> ownedInts_;
+  std::vector<Napi::ObjectReference> outputs_;
+  std::vector<const char*> names_;
+};
+
+// The kernel's failure as the spec's error: out of memory → ERR_FUSEDLOSS_TOO_LARGE, anything
+// else (CUDA errors) → ERR_FUSEDLOSS_BACKEND.
+Napi::Error statusError(Napi::Env env, const KernelStatus& status);
+
+// Builds a call with `prepare(env, args, copyInputs)`; allocation failures (huge outputs, async
+// copies) become ERR_FUSEDLOSS_TOO_LARGE, never std::terminate.
+template <typename Prepare>
+std::unique_ptr<KernelCall> prepareCall(const Napi::CallbackInfo& info, const char* kernel, bool copyInputs, Prepare prepare) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsObject()) throw codedError(env, kInvalidArg, "args must be an object");
+  try {
+    return prepare(env, info[0].As<Napi::Object>(), copyInputs);
+  } catch (const std::bad_alloc&) {
+    throw codedError(env, kTooLarge, std::string(kernel) + ": not enough memory for the outputs or the async input copies");
+  }
+}
+
+Napi::Value runSync(Napi::Env env, std::unique_ptr<KernelCall> call);
+// Queues the call on the libuv pool and returns its Promise.
+Napi::Value runAsync(Napi::Env env, std::unique_ptr<KernelCall> call, const char* resourceName);
+
+}  // namespace napi
+}  // namespace fusedloss

@@ -1,0 +1,128 @@
+// N-API glue for marginSoftmax: reads the plan lib/margin-softmax.ts prepared (validated there),
+// re-checks every length and range it relies on, allocates the outputs and runs the kernel sync
+// or on the libuv pool (kernel_call.h).
+#include <napi.h>
+
+#include <cmath>
+
+#include "../kernels/margin_softmax.h"
+#include "args.h"
+#include "bindings.h"
+#include "kernel_call.h"
+
+namespace fusedloss {
+namespace napi {
+namespace {
+
+class MarginSoftmaxCall : public KernelCall {
+ public:
+  MarginSoftmaxShape shape;
+  MarginSoftmaxOptions options;
+  MarginSoftmaxInputs inputs;
+  MarginSoftmaxOutputs outputs;
+  bool cuda = false;
+
+  KernelStatus run() override {
+    return cuda ? marginSoftmaxCuda(shape, options, inputs, outputs) : marginSoftmaxCpu(shape, options, inputs, outputs);
+  }
+
+  void addScalars(Napi::Env env, Napi::Object& result) override {
+    result.Set("loss", Napi::Number::New(env, outputs.loss));
+    if (options.curricular) result.Set("curricularT", Napi::Number::New(env, outputs.curricularT));
+  }
+};
+
+void readOptions(const Napi::Object& args, MarginSoftmaxOptions& o) {
+  Napi::Env env = args.Env();
+  o.margin = static_cast<MarginType>(enumArg(args, "marginType", 4));
+  o.m1 = numberArg(args, "m1");
+  o.m2 = numberArg(args, "m2");
+  o.m3 = numberArg(args, "m3");
+  o.easyMargin = boolArg(args, "easyMargin");
+  o.straightThrough = boolArg(args, "straightThrough");
+  o.scale = numberArg(args, "scale");
+  o.scaleMode = static_cast<ScaleMode>(enumArg(args, "scaleMode", 3));
+  o.labelSmoothing = numberArg(args, "labelSmoothing");
+  o.interclassFilter = boolArg(args, "interclassFilter");
+  o.filterThreshold = numberArg(args, "filterThreshold");
+  o.curricular = boolArg(args, "curricular");
+  o.curricularT = numberArg(args, "curricularT");
+  o.curricularMomentum = numberArg(args, "curricularMomentum");
+  o.reduction = static_cast<Reduction>(enumArg(args, "reduction", 2));
+  o.gradients = boolArg(args, "gradients");
+  o.weightsColumns = boolArg(args, "weightsColumns");
+  if (!(o.scale > 0.0 && std::isfinite(o.scale))) throw codedError(env, kOption, "scale must be finite and > 0");
+  if (!(o.labelSmoothing >= 0.0 && o.labelSmoothing < 1.0)) throw codedError(env, kOption, "labelSmoothing must be in [0, 1)");
+  if (o.margin == MarginType::SphereFace && !(o.m1 >= 1.0 && o.m1 <= 1e6 && std::floor(o.m1) == o.m1)) {
+    throw codedError(env, kOption, "sphereface margin must be an integer >= 1");
+  }
+}
+
+std::unique_ptr<KernelCall> prepare(Napi::Env env, const Napi::Object& args, bool copyInputs) {
+  auto call = std::make_unique<MarginSoftmaxCall>();
+  MarginSoftmaxShape& s = call->shape;
+  s.rows = positiveIntArg(args, "rows");
+  s.dim = positiveIntArg(args, "dim");
+  s.classes = positiveIntArg(args, "classes");
+  s.subCenters = positiveIntArg(args, "subCenters");
+  s.weightRows = positiveIntArg(args, "weightRows");
+  readOptions(args, call->options);
+  call->cuda = enumArg(args, "device", 2) == 1;
+
+  const size_t embeddingCount = checkedProduct(env, "embeddings", s.rows, s.dim, 1);
+  const size_t weightCount = checkedProduct(env, "weights", s.weightRows, s.dim, 1);
+  const size_t centers = checkedProduct(env, "classes", s.classes, s.subCenters, 1);
+  const size_t gradWeightCount = checkedProduct(env, "gradWeights", s.classes, s.subCenters, s.dim);
+  if (s.weightRows % s.subCenters != 0 || centers > static_cast<size_t>(s.weightRows)) {
+    throw codedError(env, kShape, "weights rows must be a multiple of subCenters and cover the computed classes");
+  }
+  const Int32View targets = int32ArrayArg(args, "targets", s.rows, false);
+  const Int32View classIds = int32ArrayArg(args, "classIds", s.classes, true);
+  if (!classIds.data && static_cast<size_t>(s.weightRows) != centers) {
+    throw codedError(env, kShape, "without classIds the weights must hold exactly classes * subCenters rows");
+  }
+  const int64_t totalClasses = s.weightRows / s.subCenters;
+  for (size_t i = 0; i < targets.length; ++i) {
+    if (targets.data[i] < -1 || targets.data[i] >= s.classes) throw codedError(env, "ERR_FUSEDLOSS_LABEL", "targets out of range");
+  }
+  for (size_t j = 0; j < classIds.length; ++j) {
+    if (classIds.data[j] < 0 || classIds.data[j] >= totalClasses) throw codedError(env, "ERR_FUSEDLOSS_LABEL", "classIds out of range");
+  }
+
+  MarginSoftmaxInputs& in = call->inputs;
+  in.embeddings = call->adopt(floatArrayArg(args, "embeddings", embeddingCount, false), copyInputs);
+  in.weights = call->adopt(floatArrayArg(args, "weights", weightCount, false), copyInputs);
+  in.targets = call->adopt(targets, copyInputs);
+  in.classIds = call->adopt(classIds, copyInputs);
+  in.rowWeights = call->adopt(floatArrayArg(args, "rowWeights", s.rows, true), copyInputs);
+  in.rowAngular = call->adopt(floatArrayArg(args, "rowAngular", s.rows, true), copyInputs);
+  in.rowAdditive = call->adopt(floatArrayArg(args, "rowAdditive", s.rows, true), copyInputs);
+
+  MarginSoftmaxOutputs& out = call->outputs;
+  out.losses = call->newFloatOutput(env, "losses", s.rows);
+  out.logSumExp = call->newFloatOutput(env, "logSumExp", s.rows);
+  out.predictions = call->newInt32Output(env, "predictions", s.rows);
+  if (call->options.gradients) {
+    out.gradEmbeddings = call->newFloatOutput(env, "gradEmbeddings", embeddingCount);
+    out.gradWeights = call->newFloatOutput(env, "gradWeights", gradWeightCount);
+  }
+  return call;
+}
+
+Napi::Value marginSoftmaxSync(const Napi::CallbackInfo& info) {
+  return runSync(info.Env(), prepareCall(info, "marginSoftmax", false, prepare));
+}
+
+Napi::Value marginSoftmaxAsync(const Napi::CallbackInfo& info) {
+  return runAsync(info.Env(), prepareCall(info, "marginSoftmax", true, prepare), "fusedloss:marginSoftmax");
+}
+
+}  // namespace
+
+void registerMarginSoftmax(Napi::Env env, Napi::Object exports) {
+  exports.Set("marginSoftmax", Napi::Function::New(env, marginSoftmaxSync, "marginSoftmax"));
+  exports.Set("marginSoftmaxAsync", Napi::Function::New(env, marginSoftmaxAsync, "marginSoftmaxAsync"));
+}
+
+}  // namespace napi
+}  // namespace fusedloss

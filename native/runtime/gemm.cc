@@ -1,0 +1,231 @@
+// Register-tiled GEMM micro-kernels (see gemm.h).  Each instruction set gets its own micro-kernel
+// written with intrinsics under a target attribute, so the FMA instructions are explicit (the
+// project compiles with -ffp-contract=off, which keeps every other a·b + c unfused) and the
+// choice happens once at run time.
+//
+// Blocking: k is cut into blocks of kDepthBlock so one B panel (kDepthBlock × 32 floats, 32 KiB)
+// stays in L1 while the micro-kernel sweeps all row panels of A over it; the caller's tiles keep
+// A (the m × kDepthBlock block) in L2.
+#include "gemm.h"
+
+#include <algorithm>
+#include <chrono>
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define FL_GEMM_X86 1
+#endif
+
+namespace fusedloss {
+namespace {
+
+constexpr int64_t kDepthBlock = 256;
+
+using MicroKernel = void (*)(int64_t depth, const float* a, int64_t aRowStride, int64_t aDepthStride, int rows,
+                             const float* b, int64_t ldb, float* c, int64_t ldc, bool accumulate, bool wide);
+
+// Portable version: also the reference the vector kernels are tested against through the
+// kernels that use them.
+void microScalar(int64_t depth, const float* a, int64_t aRowStride, int64_t aDepthStride, int rows, const float* b,
+                 int64_t ldb, float* c, int64_t ldc, bool accumulate, bool wide) {
+  constexpr int kRows = 4;
+  const int columns = wide ? 32 : 16;
+  float sum[kRows][32] = {};
+  for (int64_t p = 0; p < depth; ++p) {
+    const float* bRow = b + p * ldb;
+    for (int i = 0; i < kRows; ++i) {
+      const float av = a[std::min(i, rows - 1) * aRowStride + p * aDepthStride];
+      for (int j = 0; j < columns; ++j) sum[i][j] += av * bRow[j];
+    }
+  }
+  for (int i = 0; i < rows; ++i) {
+    float* cRow = c + i * ldc;
+    for (int j = 0; j < columns; ++j) cRow[j] = accumulate ? cRow[j] + sum[i][j] : sum[i][j];
+  }
+}
+
+#ifdef FL_GEMM_X86
+template <int kVectors>
+__attribute__((target("avx512f"))) void microAvx512Tile(int64_t depth, const float* a, int64_t aRowStride,
+                                                         int64_t aDepthStride, int rows, const float* b, int64_t ldb,
+                                                         float* c, int64_t ldc, bool accumulate) {
+  constexpr int kRows = 12;
+  __m512 sum[kRows][kVectors];
+  for (int i = 0; i < kRows; ++i)
+    for (int j = 0; j < kVectors; ++j) sum[i][j] = _mm512_setzero_ps();
+  const float* aRow[kRows];
+  for (int i = 0; i < kRows; ++i) aRow[i] = a + std::min(i, rows - 1) * aRowStride;
+  for (int64_t p = 0; p < depth; ++p) {
+    __m512 bv[kVectors];
+    for (int j = 0; j < kVectors; ++j) bv[j] = _mm512_loadu_ps(b + p * ldb + 16 * j);
+    const int64_t offset = p * aDepthStride;
+    for (int i = 0; i < kRows; ++i) {
+      const __m512 av = _mm512_set1_ps(aRow[i][offset]);
+      for (int j = 0; j < kVectors; ++j) sum[i][j] = _mm512_fmadd_ps(av, bv[j], sum[i][j]);
+    }
+  }
+  for (int i = 0; i < rows; ++i) {
+    for (int j = 0; j < kVectors; ++j) {
+      float* out = c + i * ldc + 16 * j;
+      _mm512_storeu_ps(out, accumulate ? _mm512_add_ps(_mm512_loadu_ps(out), sum[i][j]) : sum[i][j]);
+    }
+  }
+}
+
+void microAvx512(int64_t depth, const float* a, int64_t aRowStride, int64_t aDepthStride, int rows, const float* b,
+                 int64_t ldb, float* c, int64_t ldc, bool accumulate, bool wide) {
+  if (wide) {
+    microAvx512Tile<2>(depth, a, aRowStride, aDepthStride, rows, b, ldb, c, ldc, accumulate);
+  } else {
+    microAvx512Tile<1>(depth, a, aRowStride, aDepthStride, rows, b, ldb, c, ldc, accumulate);
+  }
+}
+
+// AVX2: 6 rows × 16 columns (two ymm) per tile; a wide (32-column) call runs two tiles.
+__attribute__((target("avx2,fma"))) void microAvx2Tile(int64_t depth, const float* a, int64_t aRowStride,
+                                                        int64_t aDepthStride, int rows, const float* b, int64_t ldb,
+                                                        float* c, int64_t ldc, bool accumulate) {
+  constexpr int kRows = 6;
+  __m256 sum[kRows][2];
+  for (int i = 0; i < kRows; ++i) sum[i][0] = sum[i][1] = _mm256_setzero_ps();
+  const float* aRow[kRows];
+  for (int i = 0; i < kRows; ++i) aRow[i] = a + std::min(i, rows - 1) * aRowStride;
+  for (int64_t p = 0; p < depth; ++p) {
+    const __m256 b0 = _mm256_loadu_ps(b + p * ldb);
+    const __m256 b1 = _mm256_loadu_ps(b + p * ldb + 8);
+    const int64_t offset = p * aDepthStride;
+    for (int i = 0; i < kRows; ++i) {
+      const __m256 av = _mm256_broadcast_ss(aRow[i] + offset);
+      sum[i][0] = _mm256_fmadd_ps(av, b0, sum[i][0]);
+      sum[i][1] = _mm256_fmadd_ps(av, b1, sum[i][1]);
+    }
+  }
+  for (int i = 0; i < rows; ++i) {
+    for (int j = 0; j < 2; ++j) {
+      float* out = c + i * ldc + 8 * j;
+      _mm256_storeu_ps(out, accumulate ? _mm256_add_ps(_mm256_loadu_ps(out), sum[i][j]) : sum[i][j]);
+    }
+  }
+}
+
+void microAvx2(int64_t depth, const float* a, int64_t aRowStride, int64_t aDepthStride, int rows, const float* b,
+               int64_t ldb, float* c, int64_t ldc, bool accumulate, bool wide) {
+  microAvx2Tile(depth, a, aRowStride, aDepthStride, rows, b, ldb, c, ldc, accumulate);
+  if (wide) microAvx2Tile(depth, a, aRowStride, aDepthStride, rows, b + 16, ldb, c + 16, ldc, accumulate);
+}
+#endif
+
+struct Level {
+  MicroKernel micro;
+  int rows;  // register-tile rows
+  const char* name;
+};
+
+Level chooseLevel() {
+#ifdef FL_GEMM_X86
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f")) return {microAvx512, 12, "avx512"};
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return {microAvx2, 6, "avx2"};
+#endif
+  return {microScalar, 4, "scalar"};
+}
+
+const Level& level() {
+  static const Level chosen = chooseLevel();
+  return chosen;
+}
+
+}  // namespace
+
+void gemm(const GemmOperands& op) {
+  const Level& lv = level();
+  for (int64_t k0 = 0; k0 < op.k; k0 += kDepthBlock) {
+    const int64_t depth = std::min(kDepthBlock, op.k - k0);
+    const bool accumulate = op.accumulate || k0 > 0;
+    const float* aBlock = op.a + k0 * op.aDepthStride;
+    const float* bBlock = op.b + k0 * op.ldb;
+    for (int64_t j0 = 0; j0 < op.n; j0 += 32) {
+      const bool wide = op.n - j0 >= 32;
+      for (int64_t i0 = 0; i0 < op.m; i0 += lv.rows) {
+        const int rows = static_cast<int>(std::min<int64_t>(lv.rows, op.m - i0));
+        lv.micro(depth, aBlock + i0 * op.aRowStride, op.aRowStride, op.aDepthStride, rows, bBlock + j0, op.ldb,
+                 op.c + i0 * op.ldc + j0, op.ldc, accumulate, wide);
+      }
+    }
+  }
+  if (op.k == 0 && !op.accumulate) {
+    for (int64_t i = 0; i < op.m; ++i) std::fill(op.c + i * op.ldc, op.c + i * op.ldc + op.n, 0.0f);
+  }
+}
+
+const char* gemmLevel() { return level().name; }
+
+namespace {
+
+#ifdef FL_GEMM_X86
+__attribute__((target("avx512f"))) double fmaChainsAvx512(int64_t iterations) {
+  constexpr int kChains = 24;
+  __m512 acc[kChains];
+  for (int i = 0; i < kChains; ++i) acc[i] = _mm512_set1_ps(static_cast<float>(i));
+  const __m512 mul = _mm512_set1_ps(0.999999f), add = _mm512_set1_ps(1e-7f);
+  for (int64_t it = 0; it < iterations; ++it) {
+#pragma GCC unroll 24
+    for (int i = 0; i < kChains; ++i) acc[i] = _mm512_fmadd_ps(acc[i], mul, add);
+  }
+  __m512 total = acc[0];
+  for (int i = 1; i < kChains; ++i) total = _mm512_add_ps(total, acc[i]);
+  float lanes[16];
+  _mm512_storeu_ps(lanes, total);
+  return static_cast<double>(lanes[0]) * 0 + static_cast<double>(kChains) * 16 * 2;
+}
+
+__attribute__((target("avx2,fma"))) double fmaChainsAvx2(int64_t iterations) {
+  constexpr int kChains = 12;
+  __m256 acc[kChains];
+  for (int i = 0; i < kChains; ++i) acc[i] = _mm256_set1_ps(static_cast<float>(i));
+  const __m256 mul = _mm256_set1_ps(0.999999f), add = _mm256_set1_ps(1e-7f);
+  for (int64_t it = 0; it < iterations; ++it) {
+#pragma GCC unroll 12
+    for (int i = 0; i < kChains; ++i) acc[i] = _mm256_fmadd_ps(acc[i], mul, add);
+  }
+  float lanes[8];
+  __m256 total = acc[0];
+  for (int i = 1; i < kChains; ++i) total = _mm256_add_ps(total, acc[i]);
+  _mm256_storeu_ps(lanes, total);
+  return static_cast<double>(lanes[0]) * 0 + static_cast<double>(kChains) * 8 * 2;
+}
+#endif
+
+// Flops per iteration of the chosen FMA loop, after running `iterations` of it.
+double runFmaChains(int64_t iterations) {
+#ifdef FL_GEMM_X86
+  if (level().micro == microAvx512) return fmaChainsAvx512(iterations);
+  if (level().micro == microAvx2) return fmaChainsAvx2(iterations);
+#endif
+  volatile float sink = 0;
+  float acc[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+  for (int64_t it = 0; it < iterations; ++it)
+    for (float& v : acc) v = v * 0.999999f + 1e-7f;
+  for (float v : acc) sink = sink + v;
+  return 8 * 2;
+}
+
+}  // namespace
+
+double measureFmaPeakGflops(double seconds) {
+  using Clock = std::chrono::steady_clock;
+  runFmaChains(100000);  // warm up (clock ramp, ifunc resolution)
+  int64_t iterations = 1 << 20;
+  double best = 0;
+  const auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+  do {
+    const Clock::time_point start = Clock::now();
+    const double flopsPerIteration = runFmaChains(iterations);
+    const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+    best = std::max(best, flopsPerIteration * static_cast<double>(iterations) / elapsed / 1e9);
+    if (elapsed < 0.01) iterations *= 4;
+  } while (Clock::now() < deadline);
+  return best;
+}
+
+}  // namespace fusedloss

@@ -1,0 +1,41 @@
+// A small single-threaded GEMM for the fused kernels: C[m×n] (+)= A·B with A read through
+// arbitrary strides (so a transposed or row-major operand needs no packing) and B row-major
+// with n contiguous.  The caller tiles the problem so the B rows it sweeps stay in cache and
+// parallelizes over tiles; this routine only runs the register-tiled micro-kernel over them.
+//
+//   A(i, k) = a[i·aRowStride + k·aDepthStride],  B(k, j) = b[k·ldb + j],  C(i, j) = c[i·ldc + j]
+//
+// n must be a multiple of kGemmColumnAlign (callers pad their operands with zeros).  Chosen
+// once per process: AVX-512 (12×32 register tile), AVX2+FMA (6×16) or portable scalar code.
+// The accumulation order over k is fixed (k ascending, one FMA chain per C element), so a given
+// instruction set always gives the same bits.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace fusedloss {
+
+constexpr int64_t kGemmColumnAlign = 16;
+
+struct GemmOperands {
+  int64_t m = 0, n = 0, k = 0;
+  const float* a = nullptr;
+  int64_t aRowStride = 0, aDepthStride = 0;
+  const float* b = nullptr;
+  int64_t ldb = 0;
+  float* c = nullptr;
+  int64_t ldc = 0;
+  bool accumulate = false;  // C += A·B instead of C = A·B
+};
+
+void gemm(const GemmOperands& op);
+
+// The instruction set gemm() uses: "avx512", "avx2" or "scalar".
+const char* gemmLevel();
+
+// Peak float32 FMA rate of one thread of this CPU with gemm()'s instruction set, measured by
+// running independent FMA chains for about `seconds` (GFLOP/s, 2 flops per FMA lane).
+double measureFmaPeakGflops(double seconds);
+
+}  // namespace fusedloss
