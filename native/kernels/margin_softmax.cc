@@ -2,9 +2,11 @@
 // ../math/margin_math.h for the per-element formulas.
 //
 // Work plan (N rows, C·K center rows, D features; never an N×C matrix):
-//  1. Normalized copies x̂ [N, Dp] and ŵ [C·K, Dp] (Dp = D rounded up to 16, zero padded), their
-//     norms, and per row the target's margined logit (prepass, float64; CurricularFace's t is
-//     updated here, before use, as the reference does).
+//  1. A normalized copy x̂ [N, Dp] (Dp = D rounded up to 16, zero padded), the norms, and per row the target's margined logit (prepass, float64; CurricularFace's t is
+//     updated here, before use, as the reference does).  The weights are used in place when
+//     they are rows of a multiple of 16 floats (the normalization folds into the epilogues: cosines
+//     and G are scaled by 1/‖w‖); otherwise (columns layout, Partial FC, other D) a normalized
+//     copy ŵ [C·K, Dp] is made.
 //  2. Rows are processed in blocks of R.  For each block:
 //     pass 1 — the centers are cut into tiles of T, the tiles into a fixed number of chunks (a
 //       function of the sizes only, never of the thread count); each chunk computes its tiles'
@@ -44,6 +46,7 @@ constexpr int64_t kTileBytes = 256 << 10;  // one ŵ tile: about half of L2
 constexpr int64_t kMaxTileClasses = 512;
 constexpr int64_t kRecomputeRowBlock = 512;
 constexpr int64_t kNormChunkRows = 256;
+constexpr int64_t kMinSliceRows = 32;
 
 int64_t roundUp(int64_t x, int64_t to) { return (x + to - 1) / to * to; }
 
@@ -52,6 +55,9 @@ struct Plan {
   int64_t tileClasses, tiles, chunks;
   int64_t rowBlock, rowBlockPad;  // rows per block; padded to the lane width
   bool storeCosines;
+  // With few class chunks (small C) the block's rows are also cut into slices that run in
+  // parallel (stored cosines only); slicing never changes an operation's order, only who runs it.
+  int64_t slices, sliceRows;
 };
 
 Plan makePlan(const MarginSoftmaxShape& shape, const MarginSoftmaxOptions& options) {
@@ -82,6 +88,12 @@ Plan makePlan(const MarginSoftmaxShape& shape, const MarginSoftmaxOptions& optio
   }
   p.rowBlock = std::min(p.rowBlock, p.rows);
   p.rowBlockPad = roundUp(p.rowBlock, kLanes);
+  p.slices = 1;
+  if (p.storeCosines && p.chunks < kMaxChunks) {
+    p.slices = std::max<int64_t>(1, std::min((kMaxChunks + p.chunks - 1) / p.chunks, p.rowBlockPad / kMinSliceRows));
+  }
+  p.sliceRows = roundUp((p.rowBlockPad + p.slices - 1) / p.slices, kLanes);
+  p.slices = (p.rowBlockPad + p.sliceRows - 1) / p.sliceRows;
   return p;
 }
 
@@ -99,9 +111,11 @@ struct TileContext {
   const Plan* plan;
   const MarginSoftmaxOptions* options;
   const RowData* rowData;
-  const float* centerNorm;  // [C·K]
+  const float* centerNorm;     // [C·K]
+  const float* centerInverse;  // [C·K]: 1/‖w‖ when the GEMMs read raw weights, else 1
   int64_t blockStart;       // first row of the block
   int64_t firstClass, classCount;
+  int64_t firstGroup, endGroup;  // the 16-row lane groups of the block this task handles
   float* tile;  // [classCount·K, rowBlockPad]: cosines in, G out (pass 2)
 };
 
@@ -121,10 +135,11 @@ FL_SIMD_CLONES inline Lanes laneLogits(const TileContext& ctx, int64_t localClas
   const int64_t K = plan.subCenters;
   const float* base = ctx.tile + localClass * K * plan.rowBlockPad + group * kLanes;
   Lanes l;
-  l.cosine = loadFloats(base);
+  const float* inverse = ctx.centerInverse + (ctx.firstClass + localClass) * K;
+  l.cosine = loadFloats(base) * inverse[0];
   l.center = splatInt(0);
   for (int64_t k = 1; k < K; ++k) {
-    const Floats c = loadFloats(base + k * plan.rowBlockPad);
+    const Floats c = loadFloats(base + k * plan.rowBlockPad) * inverse[k];
     const Ints better = c > l.cosine;
     l.cosine = select(better, c, l.cosine);
     l.center = better ? splatInt(static_cast<int32_t>(k)) : l.center;
@@ -176,8 +191,7 @@ struct ChunkStats {
 // tile's logits are computed once into `logits`, their max taken, then Σ exp(z − max) and merged
 // with the running sums (one rescale per tile, not per element).
 FL_SIMD_CLONES void foldTileStatistics(const TileContext& ctx, ChunkStats& stats, float* logits) {
-  const int64_t groups = ctx.plan->rowBlockPad / kLanes;
-  for (int64_t group = 0; group < groups; ++group) {
+  for (int64_t group = ctx.firstGroup; group < ctx.endGroup; ++group) {
     const int64_t r = group * kLanes;
     Floats tileMax = splat(-std::numeric_limits<float>::infinity());
     Floats sumLogit = splat(0.0f);
@@ -220,22 +234,22 @@ FL_SIMD_CLONES void tileGradient(const TileContext& ctx, double* centerScaleTerm
   const MarginSoftmaxOptions& options = *ctx.options;
   const RowData& rows = *ctx.rowData;
   const int64_t K = plan.subCenters;
-  const int64_t groups = plan.rowBlockPad / kLanes;
   const float smoothing = static_cast<float>(options.labelSmoothing);
   const float uniform = smoothing / static_cast<float>(plan.classes);
   const bool productNorm = options.scaleMode == ScaleMode::ProductNorm;
   for (int64_t j = 0; j < ctx.classCount; ++j) {
     float* classTile = ctx.tile + j * K * plan.rowBlockPad;
-    for (int64_t group = 0; group < groups; ++group) {
+    for (int64_t group = ctx.firstGroup; group < ctx.endGroup; ++group) {
       const int64_t row0 = ctx.blockStart + group * kLanes;
       const Lanes l = laneLogits(ctx, j, group);
       const Floats p = expFloats(l.logit - loadFloats(rows.logSumExp.data() + row0));
       const Floats dLogit =
           loadFloats(rows.coef.data() + row0) * (p - select(l.isTarget, splat(1.0f - smoothing), splat(0.0f)) - uniform);
       const Floats g = dLogit * l.scale * l.derivative;
+      const float* inverse = ctx.centerInverse + (ctx.firstClass + j) * K;
       for (int64_t k = 0; k < K; ++k) {
         const Ints mine = l.center == static_cast<int32_t>(k);
-        storeFloats(classTile + k * plan.rowBlockPad + group * kLanes, select(mine, g, splat(0.0f)));
+        storeFloats(classTile + k * plan.rowBlockPad + group * kLanes, select(mine, g * inverse[k], splat(0.0f)));
         if (productNorm) centerScaleTerm[(ctx.firstClass + j) * K + k] += sumLanes(select(mine, dLogit * l.logit, splat(0.0f)));
       }
     }
@@ -254,15 +268,27 @@ void normalizeRow(const float* row, int64_t dim, int64_t step, float* out, int64
 }
 
 struct Normalized {
-  FloatBuffer embeddings, centers;  // [N, Dp], [C·K, Dp]
-  std::vector<float> embeddingNorm, centerNorm;
-  explicit Normalized(const Plan& p) : embeddings(p.rows * p.dimPad), centers(p.centers * p.dimPad), embeddingNorm(p.rows), centerNorm(p.centers) {}
+  FloatBuffer embeddings;  // x̂ [N, Dp]
+  FloatBuffer centerCopy;  // ŵ [C·K, Dp], unless the weights are used in place
+  const float* centers = nullptr;  // the rows the GEMMs read (ŵ, or raw w with stride D)
+  bool centersRaw = false;
+  std::vector<float> embeddingNorm, centerNorm, centerInverse;
+  Normalized(const Plan& p, bool raw)
+      : embeddings(p.rows * p.dimPad), centerCopy(raw ? 0 : p.centers * p.dimPad), centersRaw(raw),
+        embeddingNorm(p.rows), centerNorm(p.centers), centerInverse(p.centers, 1.0f) {}
 };
+
+// The weights serve the GEMMs in place when they are exactly the computed centers' rows, D floats
+// apart with D a multiple of the GEMM's column alignment.
+bool weightsInPlace(const Plan& p, const MarginSoftmaxOptions& options, const MarginSoftmaxInputs& in) {
+  return !options.weightsColumns && !in.classIds && p.dimPad == p.dim;
+}
 
 void normalizeInputs(const Plan& p, const MarginSoftmaxShape& shape, const MarginSoftmaxOptions& options,
                      const MarginSoftmaxInputs& in, Normalized& out) {
   const int64_t rowChunks = (p.rows + kNormChunkRows - 1) / kNormChunkRows;
   const int64_t centerChunks = (p.centers + kNormChunkRows - 1) / kNormChunkRows;
+  out.centers = out.centersRaw ? in.weights : out.centerCopy.data();
   parallelFor(rowChunks + centerChunks, [&](int64_t chunk) {
     if (chunk < rowChunks) {
       for (int64_t i = chunk * kNormChunkRows; i < std::min(p.rows, (chunk + 1) * kNormChunkRows); ++i) {
@@ -275,7 +301,15 @@ void normalizeInputs(const Plan& p, const MarginSoftmaxShape& shape, const Margi
       const int64_t classId = in.classIds ? in.classIds[r / p.subCenters] : r / p.subCenters;
       const int64_t source = classId * p.subCenters + r % p.subCenters;
       const float* row = options.weightsColumns ? in.weights + source : in.weights + source * p.dim;
-      normalizeRow(row, p.dim, options.weightsColumns ? shape.weightRows : 1, out.centers.data() + r * p.dimPad, p.dimPad,
+      if (out.centersRaw) {
+        double sum = 0.0;
+        for (int64_t d = 0; d < p.dim; ++d) sum += static_cast<double>(row[d]) * row[d];
+        const double length = std::max(std::sqrt(sum), 1e-12);
+        out.centerNorm[r] = static_cast<float>(length);
+        out.centerInverse[r] = static_cast<float>(1.0 / length);
+        continue;
+      }
+      normalizeRow(row, p.dim, options.weightsColumns ? shape.weightRows : 1, out.centerCopy.data() + r * p.dimPad, p.dimPad,
                    &out.centerNorm[r]);
     }
   });
@@ -304,7 +338,8 @@ int64_t prepareRows(const Plan& p, const MarginSoftmaxOptions& options, const Ma
     double best = -std::numeric_limits<double>::infinity();
     int32_t bestCenter = 0;
     for (int64_t k = 0; k < p.subCenters; ++k) {
-      const double c = dotPadded(n.embeddings.data() + i * p.dimPad, n.centers.data() + (target * p.subCenters + k) * p.dimPad, p.dimPad);
+      const int64_t center = target * p.subCenters + k;
+      const double c = dotPadded(n.embeddings.data() + i * p.dimPad, n.centers + center * p.dimPad, p.dimPad) * n.centerInverse[center];
       if (c > best || k == 0) best = c, bestCenter = static_cast<int32_t>(k);
     }
     rows.targetCenter[i] = bestCenter;
@@ -338,7 +373,7 @@ struct Workspace {
   FloatBuffer gradCenters;     // [C·K, Dp], unless the output takes the sums directly
   std::vector<ChunkStats> stats;
   std::vector<float> logitScratch;     // [chunks, tileClasses, 16]
-  std::vector<double> centerScaleTerm;  // Σ ∂loss/∂z·z per center (product-norm)
+  std::vector<double> centerScaleTerm;  // Σ ∂loss/∂z·z per center (product-norm), per slice
   std::vector<double> rowScaleTerm;     // Σ_j ∂loss/∂z·z per row (feature/product-norm)
 
   Workspace(const Plan& p, bool gradients, bool gradDirect)
@@ -347,8 +382,8 @@ struct Workspace {
         gradientParts(gradients ? p.chunks * p.rowBlockPad * p.dimPad : 0),
         gradCenters(gradients && !gradDirect ? p.centers * p.dimPad : 0),
         stats(p.chunks, ChunkStats(p.rowBlockPad)),
-        logitScratch(p.chunks * p.tileClasses * kLanes),
-        centerScaleTerm(gradients ? p.centers : 0, 0.0),
+        logitScratch(p.chunks * p.slices * p.tileClasses * kLanes),
+        centerScaleTerm(gradients ? p.slices * p.centers : 0, 0.0),
         rowScaleTerm(p.rows, 0.0) {}
 };
 
@@ -356,26 +391,54 @@ int64_t firstTile(const Plan& p, int64_t chunk) { return chunk * p.tiles / p.chu
 
 // The cosine tile of `tile` for this block: stored tiles live at their class offset, otherwise
 // each chunk reuses one slot.  Computes it (C·K-tile × Rp GEMM) when `compute`.
-float* cosineTile(const Plan& p, Workspace& ws, const Normalized& n, int64_t chunk, int64_t tile, bool compute) {
+// The 16-row lane groups [first, end) of slice `slice` of a block.
+struct RowSlice {
+  int64_t firstGroup, endGroup;
+  int64_t firstRow() const { return firstGroup * kLanes; }
+  int64_t paddedRows() const { return (endGroup - firstGroup) * kLanes; }
+};
+
+RowSlice rowSlice(const Plan& p, int64_t slice) {
+  const int64_t first = slice * p.sliceRows;
+  return {first / kLanes, std::min(first + p.sliceRows, p.rowBlockPad) / kLanes};
+}
+
+// The cosine tile of `tile` for this block: stored tiles live at their class offset, otherwise
+// each chunk reuses one slot.  Computes the slice's columns of it when `compute`.
+float* cosineTile(const Plan& p, Workspace& ws, const Normalized& n, int64_t chunk, int64_t tile, const RowSlice& slice,
+                  bool compute) {
   const int64_t firstClass = tile * p.tileClasses;
   const int64_t centers = std::min(p.tileClasses, p.classes - firstClass) * p.subCenters;
   float* out = ws.cosines.data() + (p.storeCosines ? firstClass * p.subCenters : chunk * p.tileClasses * p.subCenters) * p.rowBlockPad;
   if (compute) {
     GemmOperands op;
-    op.m = centers, op.n = p.rowBlockPad, op.k = p.dimPad;
-    op.a = n.centers.data() + firstClass * p.subCenters * p.dimPad, op.aRowStride = p.dimPad, op.aDepthStride = 1;
-    op.b = ws.embeddingsT.data(), op.ldb = p.rowBlockPad;
-    op.c = out, op.ldc = p.rowBlockPad;
+    op.m = centers, op.n = slice.paddedRows(), op.k = p.dimPad;
+    op.a = n.centers + firstClass * p.subCenters * p.dimPad, op.aRowStride = p.dimPad, op.aDepthStride = 1;
+    op.b = ws.embeddingsT.data() + slice.firstRow(), op.ldb = p.rowBlockPad;
+    op.c = out + slice.firstRow(), op.ldc = p.rowBlockPad;
     gemm(op);
   }
   return out;
 }
 
 TileContext tileContext(const Plan& p, const MarginSoftmaxOptions& options, const RowData& rows, const Normalized& n,
-                        int64_t blockStart, int64_t tile, float* cosines) {
+                        int64_t blockStart, int64_t tile, const RowSlice& slice, float* cosines) {
   const int64_t firstClass = tile * p.tileClasses;
-  return TileContext{&p, &options, &rows, n.centerNorm.data(), blockStart, firstClass,
-                     std::min(p.tileClasses, p.classes - firstClass), cosines};
+  return TileContext{&p, &options, &rows, n.centerNorm.data(), n.centerInverse.data(), blockStart, firstClass,
+                     std::min(p.tileClasses, p.classes - firstClass), slice.firstGroup, slice.endGroup, cosines};
+}
+
+// gŵ[tile] (+)= Gᵀ·x̂[block]: each tile's centers belong to one chunk, blocks run in order.
+void tileCenterGradient(const Plan& p, const Normalized& n, const TileContext& ctx, int64_t blockRows, bool direct,
+                        float* gradCenters) {
+  GemmOperands op;
+  op.m = ctx.classCount * p.subCenters, op.n = p.dimPad, op.k = blockRows;
+  op.a = ctx.tile, op.aRowStride = p.rowBlockPad, op.aDepthStride = 1;
+  op.b = n.embeddings.data() + ctx.blockStart * p.dimPad, op.ldb = p.dimPad;
+  const int64_t stride = direct ? p.dim : p.dimPad;
+  op.c = gradCenters + ctx.firstClass * p.subCenters * stride, op.ldc = stride;
+  op.accumulate = ctx.blockStart > 0;
+  gemm(op);
 }
 
 void transposeBlock(const Plan& p, const Normalized& n, int64_t blockStart, int64_t blockRows, float* out) {
@@ -425,13 +488,12 @@ void combineRows(const Plan& p, const MarginSoftmaxOptions& options, const Margi
   }
 }
 
-// ∂/∂v of the normalization v̂ = v/‖v‖ applied to g (plus a scale-norm term along v̂), written
-// with `step` between output elements.
-void unnormalize(const float* grad, const float* unit, float norm, double scaleTerm, int64_t dim, float* out, int64_t step) {
+// ∂/∂v of the normalization v̂ = v/‖v‖ applied to g: (g − (g·v̂)v̂)·gradFactor (gradFactor = 1/‖v‖,
+// or 1 when g already carries it) plus a scale-norm term along v̂; `step` apart in the output.
+void unnormalize(const float* grad, const float* unit, double gradFactor, double alongUnit, int64_t dim, float* out, int64_t step) {
   double along = 0.0;
   for (int64_t d = 0; d < dim; ++d) along += static_cast<double>(grad[d]) * unit[d];
-  const double inverse = 1.0 / norm;
-  for (int64_t d = 0; d < dim; ++d) out[d * step] = static_cast<float>(((grad[d] - along * unit[d]) + scaleTerm * unit[d]) * inverse);
+  for (int64_t d = 0; d < dim; ++d) out[d * step] = static_cast<float>((grad[d] - along * unit[d]) * gradFactor + alongUnit * unit[d]);
 }
 
 void embeddingGradients(const Plan& p, const Normalized& n, int64_t blockStart, int64_t blockRows, Workspace& ws,
@@ -446,7 +508,8 @@ void embeddingGradients(const Plan& p, const Normalized& n, int64_t blockStart, 
         const float* part = ws.gradientParts.data() + (c * p.rowBlockPad + r) * p.dimPad;
         for (int64_t d = 0; d < p.dimPad; ++d) sum[d] += part[d];
       }
-      unnormalize(sum.data(), n.embeddings.data() + i * p.dimPad, n.embeddingNorm[i], ws.rowScaleTerm[i], p.dim,
+      const double inverse = 1.0 / n.embeddingNorm[i];
+      unnormalize(sum.data(), n.embeddings.data() + i * p.dimPad, inverse, ws.rowScaleTerm[i] * inverse, p.dim,
                   gradEmbeddings + i * p.dim, 1);
     }
   });
@@ -456,14 +519,19 @@ void centerGradients(const Plan& p, const MarginSoftmaxOptions& options, const N
                      float* gradWeights) {
   const int64_t groups = (p.centers + kNormChunkRows - 1) / kNormChunkRows;
   parallelFor(groups, [&](int64_t group) {
-    std::vector<float> copy(p.dimPad);
+    std::vector<float> copy(p.dimPad), unit(p.dimPad);
     for (int64_t r = group * kNormChunkRows; r < std::min(p.centers, (group + 1) * kNormChunkRows); ++r) {
       const float* sum = direct ? gradWeights + r * p.dim : ws.gradCenters.data() + r * p.dimPad;
       std::copy(sum, sum + p.dim, copy.begin());  // in place when direct
-      const double scaleTerm = ws.centerScaleTerm.empty() ? 0.0 : ws.centerScaleTerm[r];
+      const float* row = n.centers + r * p.dimPad;
+      for (int64_t d = 0; d < p.dim; ++d) unit[d] = row[d] * n.centerInverse[r];
+      const double inverse = 1.0 / n.centerNorm[r];
+      double scaleTerm = 0.0;
+      for (int64_t slice = 0; slice < p.slices && !ws.centerScaleTerm.empty(); ++slice) scaleTerm += ws.centerScaleTerm[slice * p.centers + r];
+      scaleTerm *= inverse;
       float* out = options.weightsColumns ? gradWeights + r : gradWeights + r * p.dim;
-      unnormalize(copy.data(), n.centers.data() + r * p.dimPad, n.centerNorm[r], scaleTerm, p.dim, out,
-                  options.weightsColumns ? p.centers : 1);
+      // With raw weights G was scaled by 1/‖w‖ already.
+      unnormalize(copy.data(), unit.data(), n.centersRaw ? 1.0 : inverse, scaleTerm, p.dim, out, options.weightsColumns ? p.centers : 1);
     }
   });
 }
@@ -480,38 +548,45 @@ void runBlocks(const Plan& p, const MarginSoftmaxOptions& options, const MarginS
     const int64_t blockRows = std::min(p.rowBlock, p.rows - blockStart);
     transposeBlock(p, n, blockStart, blockRows, ws.embeddingsT.data());
     for (ChunkStats& s : ws.stats) s = ChunkStats(p.rowBlockPad);
-    parallelFor(p.chunks, [&](int64_t chunk) {
-      float* logits = ws.logitScratch.data() + chunk * p.tileClasses * kLanes;
+    // Pass 1 over (chunk, slice) tasks.
+    parallelFor(p.chunks * p.slices, [&](int64_t task) {
+      const int64_t chunk = task / p.slices;
+      const RowSlice slice = rowSlice(p, task % p.slices);
+      float* logits = ws.logitScratch.data() + task * p.tileClasses * kLanes;
       for (int64_t tile = firstTile(p, chunk); tile < firstTile(p, chunk + 1); ++tile) {
-        float* cosines = cosineTile(p, ws, n, chunk, tile, true);
-        foldTileStatistics(tileContext(p, options, rows, n, blockStart, tile, cosines), ws.stats[chunk], logits);
+        float* cosines = cosineTile(p, ws, n, chunk, tile, slice, true);
+        foldTileStatistics(tileContext(p, options, rows, n, blockStart, tile, slice, cosines), ws.stats[chunk], logits);
       }
     });
     combineRows(p, options, in, blockStart, blockRows, countScale, rows, ws, out, lossSum);
     if (!gradients) continue;
-    parallelFor(p.chunks, [&](int64_t chunk) {
+    // Pass 2: G in place, gx̂ partials per chunk (rows of a slice), and gŵ here when unsliced.
+    parallelFor(p.chunks * p.slices, [&](int64_t task) {
+      const int64_t chunk = task / p.slices, sliceIndex = task % p.slices;
+      const RowSlice slice = rowSlice(p, sliceIndex);
+      const int64_t sliceRows = std::min(slice.firstRow() + slice.paddedRows(), blockRows) - slice.firstRow();
       for (int64_t tile = firstTile(p, chunk); tile < firstTile(p, chunk + 1); ++tile) {
-        float* g = cosineTile(p, ws, n, chunk, tile, !p.storeCosines);
-        const TileContext ctx = tileContext(p, options, rows, n, blockStart, tile, g);
-        tileGradient(ctx, ws.centerScaleTerm.data());
-        const int64_t centers = ctx.classCount * p.subCenters;
-        const int64_t firstCenter = ctx.firstClass * p.subCenters;
-        GemmOperands centersOp;  // gŵ[tile] (+)= Gᵀ·x̂[block]
-        centersOp.m = centers, centersOp.n = p.dimPad, centersOp.k = blockRows;
-        centersOp.a = g, centersOp.aRowStride = p.rowBlockPad, centersOp.aDepthStride = 1;
-        centersOp.b = n.embeddings.data() + blockStart * p.dimPad, centersOp.ldb = p.dimPad;
-        centersOp.c = gradCenters + firstCenter * (direct ? p.dim : p.dimPad), centersOp.ldc = direct ? p.dim : p.dimPad;
-        centersOp.accumulate = blockStart > 0;
-        gemm(centersOp);
+        float* g = cosineTile(p, ws, n, chunk, tile, slice, !p.storeCosines);
+        const TileContext ctx = tileContext(p, options, rows, n, blockStart, tile, slice, g);
+        tileGradient(ctx, ws.centerScaleTerm.data() + (ws.centerScaleTerm.empty() ? 0 : sliceIndex * p.centers));
+        if (p.slices == 1) tileCenterGradient(p, n, ctx, blockRows, direct, gradCenters);
+        if (sliceRows <= 0) continue;
         GemmOperands rowsOp;  // gx̂_chunk (+)= G·ŵ[tile]
-        rowsOp.m = blockRows, rowsOp.n = p.dimPad, rowsOp.k = centers;
-        rowsOp.a = g, rowsOp.aRowStride = 1, rowsOp.aDepthStride = p.rowBlockPad;
-        rowsOp.b = n.centers.data() + firstCenter * p.dimPad, rowsOp.ldb = p.dimPad;
-        rowsOp.c = ws.gradientParts.data() + chunk * p.rowBlockPad * p.dimPad, rowsOp.ldc = p.dimPad;
+        rowsOp.m = sliceRows, rowsOp.n = p.dimPad, rowsOp.k = ctx.classCount * p.subCenters;
+        rowsOp.a = g + slice.firstRow(), rowsOp.aRowStride = 1, rowsOp.aDepthStride = p.rowBlockPad;
+        rowsOp.b = n.centers + ctx.firstClass * p.subCenters * p.dimPad, rowsOp.ldb = p.dimPad;
+        rowsOp.c = ws.gradientParts.data() + (chunk * p.rowBlockPad + slice.firstRow()) * p.dimPad, rowsOp.ldc = p.dimPad;
         rowsOp.accumulate = tile > firstTile(p, chunk);
         gemm(rowsOp);
       }
     });
+    if (p.slices > 1) {
+      parallelFor(p.tiles, [&](int64_t tile) {
+        const RowSlice all{0, p.rowBlockPad / kLanes};
+        float* g = cosineTile(p, ws, n, 0, tile, all, false);
+        tileCenterGradient(p, n, tileContext(p, options, rows, n, blockStart, tile, all, g), blockRows, direct, gradCenters);
+      });
+    }
     embeddingGradients(p, n, blockStart, blockRows, ws, out.gradEmbeddings);
   }
   out.loss = lossSum * (options.reduction == Reduction::Sum ? 1.0 : countScale);
@@ -526,7 +601,7 @@ KernelStatus marginSoftmaxCpu(const MarginSoftmaxShape& shape, const MarginSoftm
   if (!check.ok) return check;
   try {
     const Plan plan = makePlan(shape, options);
-    Normalized normalized(plan);
+    Normalized normalized(plan, weightsInPlace(plan, options, inputs));
     normalizeInputs(plan, shape, options, inputs, normalized);
     RowData rows(plan.rows + plan.rowBlockPad);
     double curricularT = options.curricularT;
