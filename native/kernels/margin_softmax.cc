@@ -153,14 +153,15 @@ FL_SIMD_CLONES inline Lanes laneLogits(const TileContext& ctx, int64_t localClas
   // Non-targets: interclass filter, then CurricularFace (margin_math.h's nonTargetCosine).
   Floats value = l.cosine;
   Floats derivative = splat(1.0f);
+  Ints filtered = splatInt(0);
   if (options.interclassFilter) {
-    const Ints filtered = active & (l.cosine > static_cast<float>(options.filterThreshold));
+    filtered = active & (l.cosine > static_cast<float>(options.filterThreshold));
     value = select(filtered, splat(0.0f), value);
     derivative = select(filtered, splat(0.0f), derivative);
   }
   if (options.curricular) {
     const float t = static_cast<float>(options.curricularT);
-    const Ints hard = active & (l.cosine > loadFloats(rows.threshold.data() + row0)) & (value == l.cosine);
+    const Ints hard = active & ~filtered & (l.cosine > loadFloats(rows.threshold.data() + row0));
     value = select(hard, l.cosine * (t + l.cosine), value);
     derivative = select(hard, t + 2.0f * l.cosine, derivative);
   }
