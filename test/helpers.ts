@@ -516,3 +516,56 @@ export function loadCrpsFixtures(): CrpsFixture[] {
 export function nums(values: readonly (number | null)[]): Float64Array {
   return Float64Array.from(values, (v) => (v === null ? NaN : v));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Generic comparisons and layout helpers (used by the margin softmax tests)
+
+/** a [rows, cols] row-major → [cols, rows]. */
+export function transpose(a: ArrayLike<number>, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(rows * cols);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = a[r * cols + c];
+  return out;
+}
+
+/** |a − r| ≤ 1e-5·max(1, |r|) for every element (the margin softmax's per-row outputs). */
+export function checkValues(actual: ArrayLike<number> | undefined, ref: ArrayLike<number>, label: string): string[] {
+  if (!actual) return [`${label}: missing`];
+  if (actual.length !== ref.length) return [`${label}: length ${actual.length}, expected ${ref.length}`];
+  const failures: string[] = [];
+  for (let i = 0; i < ref.length; i++) {
+    const tolerance = 1e-5 * Math.max(1, Math.abs(ref[i]));
+    if (!(Math.abs(actual[i] - ref[i]) <= tolerance)) failures.push(`${label}[${i}] = ${actual[i]}, expected ${ref[i]} (tolerance ${tolerance})`);
+  }
+  return capped(failures, label);
+}
+
+/**
+ * ‖g − r‖ ≤ tol·‖r‖ (margin-softmax.md: 1e-4), and element by element |g_k − r_k| ≤ tol·(|r_k| + max|r|) so no
+ * element may be garbage or NaN; an all-zero reference (‖r‖ ≤ 1e-12) needs ‖g‖ ≤ 1e-6.
+ */
+export function checkGradientNorm(actual: ArrayLike<number> | undefined, ref: ArrayLike<number>, label: string, tol = 1e-4): string[] {
+  if (!actual) return [`${label}: missing`];
+  if (actual.length !== ref.length) return [`${label}: length ${actual.length}, expected ${ref.length}`];
+  let diff2 = 0;
+  let ref2 = 0;
+  let act2 = 0;
+  let refMax = 0;
+  for (let k = 0; k < ref.length; k++) refMax = Math.max(refMax, Math.abs(ref[k]));
+  const failures: string[] = [];
+  for (let k = 0; k < ref.length; k++) {
+    const a = actual[k];
+    const r = ref[k];
+    diff2 += (a - r) * (a - r);
+    ref2 += r * r;
+    act2 += a * a;
+    if (!Number.isFinite(a)) failures.push(`${label}[${k}] = ${a}, expected ${r}`);
+    else if (refMax > 1e-12 && !(Math.abs(a - r) <= tol * (Math.abs(r) + refMax))) failures.push(`${label}[${k}] = ${a}, expected ${r}`);
+  }
+  // A reference that is zero up to float64 rounding (e.g. C = 1, where every p = 1) is zero.
+  if (Math.sqrt(ref2) <= 1e-12) {
+    if (!(Math.sqrt(act2) <= 1e-6)) failures.unshift(`${label}: norm ${Math.sqrt(act2)}, expected all zero`);
+  } else if (!(Math.sqrt(diff2) <= tol * Math.sqrt(ref2))) {
+    failures.unshift(`${label}: relative error ${Math.sqrt(diff2 / ref2)} over ${tol}`);
+  }
+  return capped(failures, label);
+}

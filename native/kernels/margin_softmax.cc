@@ -76,7 +76,9 @@ Plan makePlan(const MarginSoftmaxShape& shape, const MarginSoftmaxOptions& optio
   const int64_t rowsPad = roundUp(p.rows, kLanes);
   // Per row of a block: the chunks' gx̂ partials and statistics, and x̂ᵀ.
   const int64_t perRowBytes = 4 * (p.chunks * p.dimPad + p.chunks * 8 + p.dimPad);
-  const int64_t storeRows = (budget - budget / 4) / (4 * p.centers + perRowBytes) / kLanes * kLanes;
+  // Blocks of whole 32-row panels where possible: the GEMM's register tile is 32 columns wide.
+  int64_t storeRows = (budget - budget / 4) / (4 * p.centers + perRowBytes);
+  storeRows = storeRows >= 2 * kLanes ? storeRows / (2 * kLanes) * (2 * kLanes) : storeRows / kLanes * kLanes;
   p.storeCosines = storeRows >= std::min<int64_t>(rowsPad, 64);
   if (p.storeCosines) {
     p.rowBlock = std::min(rowsPad, storeRows);
@@ -100,10 +102,11 @@ Plan makePlan(const MarginSoftmaxShape& shape, const MarginSoftmaxOptions& optio
 // Per-row values every tile's epilogue reads, padded to whole lane groups.
 struct RowData {
   std::vector<float> norm, scale, targetValue, targetDerivative, targetLogit, threshold, coef, logSumExp;
+  std::vector<float> targetGrad;  // ∂loss/∂z of the target, from Σ_{j≠y} p_j (no 1 − p cancellation)
   std::vector<int32_t> target, targetCenter;  // target class position or −1; its arg-max center k
   explicit RowData(int64_t rowsPad)
       : norm(rowsPad, 1.0f), scale(rowsPad, 0.0f), targetValue(rowsPad), targetDerivative(rowsPad), targetLogit(rowsPad),
-        threshold(rowsPad), coef(rowsPad, 0.0f), logSumExp(rowsPad), target(rowsPad, -1), targetCenter(rowsPad, 0) {}
+        threshold(rowsPad), coef(rowsPad, 0.0f), logSumExp(rowsPad), targetGrad(rowsPad, 0.0f), target(rowsPad, -1), targetCenter(rowsPad, 0) {}
 };
 
 // The per-tile context of the epilogues.
@@ -207,10 +210,14 @@ FL_SIMD_CLONES void foldTileStatistics(const TileContext& ctx, ChunkStats& stats
       best = select(better, l.cosine, best);
       bestClass = better ? splatInt(static_cast<int32_t>(ctx.firstClass + j)) : bestClass;
     }
+    // The sums leave the target out: combineRows adds it in float64, so a confidently right row's
+    // loss log(1 + Σ_{j≠y} e^{z_j − z_y}) keeps its digits instead of vanishing into 1 + ε.
     Floats sumExp = splat(0.0f), sumExpLogit = splat(0.0f);
+    const Ints target = loadInts(ctx.rowData->target.data() + ctx.blockStart + r);
     for (int64_t j = 0; j < ctx.classCount; ++j) {
       const Floats z = loadFloats(logits + j * kLanes);
-      const Floats e = expFloats(z - tileMax);
+      const Ints isTarget = target == static_cast<int32_t>(ctx.firstClass + j);
+      const Floats e = select(isTarget, splat(0.0f), expFloats(z - tileMax));
       sumExp += e;
       sumExpLogit += e * z;
     }
@@ -244,8 +251,7 @@ FL_SIMD_CLONES void tileGradient(const TileContext& ctx, double* centerScaleTerm
       const int64_t row0 = ctx.blockStart + group * kLanes;
       const Lanes l = laneLogits(ctx, j, group);
       const Floats p = expFloats(l.logit - loadFloats(rows.logSumExp.data() + row0));
-      const Floats dLogit =
-          loadFloats(rows.coef.data() + row0) * (p - select(l.isTarget, splat(1.0f - smoothing), splat(0.0f)) - uniform);
+      const Floats dLogit = select(l.isTarget, loadFloats(rows.targetGrad.data() + row0), loadFloats(rows.coef.data() + row0) * (p - uniform));
       const Floats g = dLogit * l.scale * l.derivative;
       const float* inverse = ctx.centerInverse + (ctx.firstClass + j) * K;
       for (int64_t k = 0; k < K; ++k) {
@@ -458,7 +464,7 @@ void combineRows(const Plan& p, const MarginSoftmaxOptions& options, const Margi
     const int64_t i = blockStart + r;
     double max = -std::numeric_limits<double>::infinity();
     for (const ChunkStats& s : ws.stats) max = std::max(max, static_cast<double>(s.max[r]));
-    double sumExp = 0.0, sumExpLogit = 0.0, sumLogit = 0.0;
+    double others = 0.0, othersLogit = 0.0, sumLogit = 0.0;
     float best = ws.stats[0].bestCosine[r];
     int32_t bestClass = ws.stats[0].bestClass[r];
     for (const ChunkStats& s : ws.stats) {
@@ -466,26 +472,28 @@ void combineRows(const Plan& p, const MarginSoftmaxOptions& options, const Margi
       if (s.bestCosine[r] > best) best = s.bestCosine[r], bestClass = s.bestClass[r];
       if (s.max[r] == -std::numeric_limits<float>::infinity()) continue;
       const double weight = std::exp(static_cast<double>(s.max[r]) - max);
-      sumExp += s.sumExp[r] * weight;
-      sumExpLogit += s.sumExpLogit[r] * weight;
+      others += s.sumExp[r] * weight;
+      othersLogit += s.sumExpLogit[r] * weight;
     }
-    const double logSumExp = max + std::log(sumExp);
-    out.logSumExp[i] = static_cast<float>(logSumExp);
-    rows.logSumExp[i] = static_cast<float>(logSumExp);
-    out.predictions[i] = in.classIds ? in.classIds[bestClass] : bestClass;
-    if (rows.target[i] < 0) {
-      out.losses[i] = 0.0f;
-      continue;
-    }
+    const bool hasTarget = rows.target[i] >= 0;
     const double targetLogit = rows.targetLogit[i];
-    const double loss = margin::rowLoss(logSumExp, targetLogit, sumLogit, static_cast<double>(p.classes), smoothing);
+    const margin::RowResult result =
+        margin::rowResult(max, others, hasTarget, targetLogit, sumLogit, static_cast<double>(p.classes), smoothing);
+    out.logSumExp[i] = static_cast<float>(result.logSumExp);
+    rows.logSumExp[i] = static_cast<float>(result.logSumExp);
+    out.predictions[i] = in.classIds ? in.classIds[bestClass] : bestClass;
+    out.losses[i] = static_cast<float>(result.loss);
+    if (!hasTarget) continue;
     const double rowWeight = in.rowWeights ? in.rowWeights[i] : 1.0;
-    out.losses[i] = static_cast<float>(loss);
-    lossSum += rowWeight * loss;
+    lossSum += rowWeight * result.loss;
     const double coef = rowWeight * countScale;
     rows.coef[i] = static_cast<float>(coef);
+    rows.targetGrad[i] = static_cast<float>(coef * margin::targetLogitGradient(result.otherProbability, static_cast<double>(p.classes), smoothing));
     // Σ_j ∂loss/∂z_ij·z_ij, for the norm-based scales' own gradient.
-    if (options.scaleMode != ScaleMode::Fixed) ws.rowScaleTerm[i] = coef * (sumExpLogit / sumExp - (1.0 - smoothing) * targetLogit - smoothing / p.classes * sumLogit);
+    if (options.scaleMode != ScaleMode::Fixed) {
+      const double expectedLogit = (othersLogit + std::exp(targetLogit - max) * targetLogit) / std::exp(result.logSumExp - max);
+      ws.rowScaleTerm[i] = coef * (expectedLogit - (1.0 - smoothing) * targetLogit - smoothing / p.classes * sumLogit);
+    }
   }
 }
 

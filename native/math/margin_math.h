@@ -94,9 +94,36 @@ FL_HD double curricularUpdate(double t, double momentum, double meanTargetCosine
   return momentum * meanTargetCosine + (1.0 - momentum) * t;
 }
 
-// loss_i from the row's statistics: LSE, the target logit and Σ_j z_ij over `classes` classes.
-FL_HD double rowLoss(double logSumExp, double targetLogit, double sumLogits, double classes, double smoothing) {
-  return (1.0 - smoothing) * (logSumExp - targetLogit) + smoothing * (logSumExp - sumLogits / classes);
+// A row's LSE, loss and Σ_{j≠y} p_j from its statistics: max (over all classes), others =
+// Σ_{j≠y} e^{z_j − max} (the target left out), the target logit z_y and Σ_j z_j.  The cross
+// entropy LSE − z_y is taken as log1p(others·e^{max − z_y}), not as a difference: for a
+// confidently right row it is ~1e-8 against logits of ~40, which a subtraction would lose.
+// Ignored rows (hasTarget false) get only logSumExp.
+struct RowResult {
+  double logSumExp;
+  double loss;
+  double otherProbability;  // Σ_{j≠y} p_j = 1 − p_y, exact where 1 − p_y would cancel
+};
+
+FL_HD RowResult rowResult(double max, double others, bool hasTarget, double targetLogit, double sumLogits, double classes,
+                          double smoothing) {
+  RowResult r;
+  const double targetTerm = hasTarget ? exp(targetLogit - max) : 0.0;
+  const double total = others + targetTerm;
+  r.logSumExp = max + log(total);
+  r.loss = 0.0;
+  r.otherProbability = 0.0;
+  if (hasTarget) {
+    const double crossEntropy = log1p(others * exp(max - targetLogit));
+    r.loss = (1.0 - smoothing) * crossEntropy + smoothing * (r.logSumExp - sumLogits / classes);
+    r.otherProbability = others / total;
+  }
+  return r;
+}
+
+// ∂loss_i/∂z_iy = p_y − (1 − ε) − ε/C, written through Σ_{j≠y} p_j.
+FL_HD double targetLogitGradient(double otherProbability, double classes, double smoothing) {
+  return -otherProbability + smoothing - smoothing / classes;
 }
 
 }  // namespace margin

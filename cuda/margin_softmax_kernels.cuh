@@ -1,0 +1,570 @@
+// Device code of the CUDA margin softmax: the GEMM, the per-element epilogue and the row, column and
+// reduction kernels.  Included by margin_softmax.cu only (one translation unit, no device linking);
+// the plan is described there.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cmath>
+#include <cstdint>
+
+#include "../native/kernels/margin_softmax.h"
+#include "../native/math/margin_math.h"
+
+namespace fusedloss {
+namespace {
+
+
+constexpr int kTile = 128, kStep = 8, kGemmThreads = 256, kPad = 4;  // GEMM block tile
+constexpr int kThreads = 256;       // stats, gradient and reduction kernels
+constexpr int kRowThreads = 128;    // one block per row: normalization, prepass
+constexpr int kGradRows = 32;       // rows per thread in the G kernel
+constexpr int kColumnRows = 64;     // rows per partial of the product-norm column sums
+constexpr int64_t kTargetBlocks = 264;  // enough blocks to fill a large GPU twice
+constexpr float kInf = INFINITY;
+
+// Running softmax statistics of one row over some classes.
+struct Stats {
+  float m;           // max logit
+  float c;           // best unmargined cosine (NaN never wins)
+  double s, z, ez;   // Σ exp(z − m), Σ z, Σ exp(z − m)·z
+  int j;             // its class position (first on ties)
+};
+
+struct Globals {
+  double count, t, loss;
+  float tF;
+  int badTarget, badClass;  // set by validateKernel (plain stores of 1: no race on the outcome)
+};
+
+// Per-row values (device arrays).
+struct RowArrays {
+  float *norm, *scale, *tZ, *tDeriv, *thr, *tScale, *logS, *coef;
+  int* tCenter;
+  double *tCos, *lse, *normTerm, *weighted;
+  Stats* run;
+};
+
+struct Problem {
+  MarginSoftmaxInputs in;    // device pointers
+  MarginSoftmaxOutputs out;  // device pointers
+  MarginSoftmaxOptions o;
+  int64_t rows, dim, dimPad, classes, K, centers, weightRows;
+  float *xh, *wh, *wNorm;  // x̂, ŵ, ‖w‖
+  double* colTerm;         // Σ_i ∂loss/∂z·z per center (product-norm)
+  RowArrays r;
+  Globals* g;
+};
+
+__device__ __forceinline__ bool pnMode(const Problem& p) { return p.o.scaleMode == ScaleMode::ProductNorm; }
+
+// Fixed-tree block sum (blockDim.x == n, a power of two); every thread gets the result.
+__device__ double blockSum(double v, double* scratch) {
+  const int t = threadIdx.x, n = blockDim.x;
+  scratch[t] = v;
+  __syncthreads();
+  for (int s = n / 2; s > 0; s >>= 1) {
+    if (t < s) scratch[t] += scratch[t + s];
+    __syncthreads();
+  }
+  const double r = scratch[0];
+  __syncthreads();
+  return r;
+}
+
+// --- GEMM: C[m, n] (+)= Σ_k A(m, k)·B(n, k) ----------------------------------------------------
+// A(m, k) = a[m·lda + k] when kAKMajor, else a[k·lda + m]; B likewise.  Loads are float4 along the
+// contiguous axis, whose bound (and ld) must be a multiple of 4; the other axis is checked per
+// element, out-of-range values load as 0.  Split s covers k in [s·splitLen, (s+1)·splitLen) and
+// writes c + s·cSplit.
+struct Gemm {
+  const float *a, *b;
+  float* c;
+  int64_t lda, ldb, ldc, cSplit;
+  int m, n, aM, bN, aK, bK, kLen, splitLen, tilesM, tilesN, accumulate;
+};
+
+template <bool kKMajor>
+__device__ __forceinline__ float4 loadTile(const float* base, int64_t ld, int rc0, int rcEnd, int k, int kEnd) {
+  const int t = threadIdx.x;
+  const int rc = kKMajor ? rc0 + (t >> 1) : rc0 + (t & 31) * 4;
+  const int kk = kKMajor ? k + (t & 1) * 4 : k + (t >> 5);
+  if (rc < rcEnd && kk < kEnd) {
+    return *reinterpret_cast<const float4*>(kKMajor ? base + rc * ld + kk : base + kk * ld + rc);
+  }
+  return make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+}
+
+template <bool kKMajor>
+__device__ __forceinline__ void storeTile(float (*s)[kTile + kPad], float4 v) {
+  const int t = threadIdx.x;
+  if (kKMajor) {
+    const int r = t >> 1, k = (t & 1) * 4;
+    s[k][r] = v.x, s[k + 1][r] = v.y, s[k + 2][r] = v.z, s[k + 3][r] = v.w;
+  } else {
+    *reinterpret_cast<float4*>(&s[t >> 5][(t & 31) * 4]) = v;
+  }
+}
+
+template <bool kAKMajor, bool kBKMajor>
+__global__ void __launch_bounds__(kGemmThreads, 2) gemmKernel(Gemm g) {
+  __shared__ __align__(16) float as[2][kStep][kTile + kPad];
+  __shared__ __align__(16) float bs[2][kStep][kTile + kPad];
+  const int t = threadIdx.x, tx = t & 15, ty = t >> 4;
+  int64_t block = blockIdx.x;
+  const int m0 = static_cast<int>(block % g.tilesM) * kTile;
+  block /= g.tilesM;
+  const int n0 = static_cast<int>(block % g.tilesN) * kTile;
+  const int split = static_cast<int>(block / g.tilesN);
+  const int kBegin = split * g.splitLen, kEnd = min(g.kLen, kBegin + g.splitLen);
+  const int aKEnd = min(g.aK, kEnd), bKEnd = min(g.bK, kEnd);
+  float acc[8][8];
+#pragma unroll
+  for (int i = 0; i < 8; ++i)
+#pragma unroll
+    for (int j = 0; j < 8; ++j) acc[i][j] = 0.0f;
+
+  const int steps = (kEnd - kBegin + kStep - 1) / kStep;
+  float4 ra = loadTile<kAKMajor>(g.a, g.lda, m0, g.aM, kBegin, aKEnd);
+  float4 rb = loadTile<kBKMajor>(g.b, g.ldb, n0, g.bN, kBegin, bKEnd);
+  storeTile<kAKMajor>(as[0], ra);
+  storeTile<kBKMajor>(bs[0], rb);
+  __syncthreads();
+  for (int s = 0; s < steps; ++s) {
+    const int cur = s & 1;
+    if (s + 1 < steps) {
+      const int k = kBegin + (s + 1) * kStep;
+      ra = loadTile<kAKMajor>(g.a, g.lda, m0, g.aM, k, aKEnd);
+      rb = loadTile<kBKMajor>(g.b, g.ldb, n0, g.bN, k, bKEnd);
+    }
+#pragma unroll
+    for (int kk = 0; kk < kStep; ++kk) {
+      const float4 a0 = *reinterpret_cast<const float4*>(&as[cur][kk][ty * 4]);
+      const float4 a1 = *reinterpret_cast<const float4*>(&as[cur][kk][64 + ty * 4]);
+      const float4 b0 = *reinterpret_cast<const float4*>(&bs[cur][kk][tx * 4]);
+      const float4 b1 = *reinterpret_cast<const float4*>(&bs[cur][kk][64 + tx * 4]);
+      const float av[8] = {a0.x, a0.y, a0.z, a0.w, a1.x, a1.y, a1.z, a1.w};
+      const float bv[8] = {b0.x, b0.y, b0.z, b0.w, b1.x, b1.y, b1.z, b1.w};
+#pragma unroll
+      for (int i = 0; i < 8; ++i)
+#pragma unroll
+        for (int j = 0; j < 8; ++j) acc[i][j] = fmaf(av[i], bv[j], acc[i][j]);
+    }
+    if (s + 1 < steps) {
+      storeTile<kAKMajor>(as[cur ^ 1], ra);
+      storeTile<kBKMajor>(bs[cur ^ 1], rb);
+    }
+    __syncthreads();
+  }
+
+  float* c = g.c + split * g.cSplit;
+#pragma unroll
+  for (int i = 0; i < 8; ++i) {
+    const int row = m0 + (i < 4 ? ty * 4 + i : 64 + ty * 4 + i - 4);
+    if (row >= g.m) continue;
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const int col = n0 + h * 64 + tx * 4;
+      float* dst = c + row * g.ldc + col;
+      const float* v = &acc[i][h * 4];
+      if (col + 3 < g.n) {
+        float4 out = make_float4(v[0], v[1], v[2], v[3]);
+        if (g.accumulate) {
+          const float4 old = *reinterpret_cast<const float4*>(dst);
+          out.x += old.x, out.y += old.y, out.z += old.z, out.w += old.w;
+        }
+        *reinterpret_cast<float4*>(dst) = out;
+      } else {
+        for (int e = 0; e < 4 && col + e < g.n; ++e) dst[e] = g.accumulate ? dst[e] + v[e] : v[e];
+      }
+    }
+  }
+}
+
+// --- normalization and prepass -------------------------------------------------------------------
+
+__global__ void validateKernel(Problem p) {
+  const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < p.rows && (p.in.targets[i] < -1 || p.in.targets[i] >= p.classes)) p.g->badTarget = 1;
+  if (p.in.classIds && i < p.classes && (p.in.classIds[i] < 0 || p.in.classIds[i] >= p.weightRows / p.K)) p.g->badClass = 1;
+}
+
+// Columns layout: ŵ rows gathered from weights [D, weightRows] through a 32×32 tile (coalesced both
+// ways); normalizeKernel then normalizes them in place.
+__global__ void gatherColumnsKernel(Problem p) {
+  __shared__ float tile[32][33];
+  const int64_t tilesR = (p.centers + 31) / 32;
+  const int64_t r0 = (blockIdx.x % tilesR) * 32, d0 = (blockIdx.x / tilesR) * 32;
+  const int tx = threadIdx.x & 31, ty = threadIdx.x >> 5;
+  for (int k = ty; k < 32; k += 8) {
+    const int64_t r = r0 + tx, d = d0 + k;
+    if (r < p.centers && d < p.dim) {
+      const int64_t source = p.in.classIds ? p.in.classIds[r / p.K] * p.K + r % p.K : r;
+      tile[k][tx] = p.in.weights[d * p.weightRows + source];
+    }
+  }
+  __syncthreads();
+  for (int k = ty; k < 32; k += 8) {
+    const int64_t r = r0 + k, d = d0 + tx;
+    if (r < p.centers && d < p.dim) p.wh[r * p.dimPad + d] = tile[tx][k];
+  }
+}
+
+// One block per row: v/max(‖v‖, 1e-12) (NaN kept), zero padding, the float norm.  which = 0: the
+// embeddings (also the row scale); 1: centers from rows-layout weights; 2: ŵ in place (columns).
+__global__ void __launch_bounds__(kRowThreads) normalizeKernel(Problem p, int which) {
+  __shared__ double scratch[kRowThreads];
+  const int64_t r = blockIdx.x;
+  const float* src;
+  float* dst;
+  if (which == 0) {
+    src = p.in.embeddings + r * p.dim, dst = p.xh + r * p.dimPad;
+  } else if (which == 1) {
+    const int64_t source = p.in.classIds ? p.in.classIds[r / p.K] * p.K + r % p.K : r;
+    src = p.in.weights + source * p.dim, dst = p.wh + r * p.dimPad;
+  } else {
+    src = dst = p.wh + r * p.dimPad;
+  }
+  double sum = 0.0;
+  for (int64_t d = threadIdx.x; d < p.dim; d += blockDim.x) sum += static_cast<double>(src[d]) * src[d];
+  const double length = sqrt(blockSum(sum, scratch));
+  const double norm = length < 1e-12 ? 1e-12 : length;  // NaN stays NaN
+  const double inverse = 1.0 / norm;
+  for (int64_t d = threadIdx.x; d < p.dimPad; d += blockDim.x) {
+    dst[d] = d < p.dim ? static_cast<float>(src[d] * inverse) : 0.0f;
+  }
+  if (threadIdx.x == 0) {
+    const float n = static_cast<float>(norm);
+    if (which == 0) {
+      p.r.norm[r] = n;
+      p.r.scale[r] = static_cast<float>(p.o.scale * (p.o.scaleMode == ScaleMode::Fixed ? 1.0 : static_cast<double>(n)));
+    } else {
+      p.wNorm[r] = n;
+    }
+  }
+}
+
+// One block per row: the target cosine (max over its centers, first on ties) and margin::Target.
+__global__ void __launch_bounds__(kRowThreads) prepassKernel(Problem p) {
+  __shared__ double scratch[kRowThreads];
+  const int64_t i = blockIdx.x;
+  const int y = p.in.targets[i];
+  if (y < 0) return;  // block-uniform
+  const float* x = p.xh + i * p.dimPad;
+  double best = 0.0;
+  int bestK = 0;
+  for (int k = 0; k < p.K; ++k) {
+    const float* w = p.wh + (y * p.K + k) * p.dimPad;
+    double sum = 0.0;
+    for (int64_t d = threadIdx.x; d < p.dimPad; d += blockDim.x) sum += static_cast<double>(x[d]) * w[d];
+    const double c = blockSum(sum, scratch);
+    if (k == 0 || c > best) best = c, bestK = k;
+  }
+  if (threadIdx.x != 0) return;
+  const double c = best > 1.0 ? 1.0 : best < -1.0 ? -1.0 : best;
+  const double m2 = p.in.rowAngular ? p.in.rowAngular[i] : p.o.m2;
+  const double m3 = p.in.rowAdditive ? p.in.rowAdditive[i] : p.o.m3;
+  const margin::Target t =
+      margin::targetMargin(static_cast<int>(p.o.margin), c, p.o.m1, m2, m3, p.o.easyMargin, p.o.straightThrough);
+  double scale = p.r.scale[i];
+  if (pnMode(p)) scale *= p.wNorm[y * p.K + bestK];
+  p.r.tCos[i] = c;
+  p.r.tCenter[i] = bestK;
+  p.r.tZ[i] = static_cast<float>(scale * t.value);
+  p.r.tDeriv[i] = static_cast<float>(t.derivative);
+  p.r.thr[i] = static_cast<float>(t.threshold);
+  p.r.tScale[i] = static_cast<float>(scale);
+}
+
+// One block: the non-ignored count and CurricularFace's t, updated before use.
+__global__ void __launch_bounds__(kThreads) countKernel(Problem p) {
+  __shared__ double scratch[kThreads];
+  double count = 0.0, cosines = 0.0;
+  for (int64_t i = threadIdx.x; i < p.rows; i += blockDim.x) {
+    if (p.in.targets[i] >= 0) count += 1.0, cosines += p.r.tCos[i];
+  }
+  count = blockSum(count, scratch);
+  cosines = blockSum(cosines, scratch);
+  if (threadIdx.x == 0) {
+    double t = p.o.curricularT;
+    if (p.o.curricular && count > 0) t = margin::curricularUpdate(t, p.o.curricularMomentum, cosines / count);
+    p.g->count = count, p.g->t = t, p.g->tF = static_cast<float>(t);
+  }
+}
+
+// --- per-element epilogue (shared by the forward and backward kernels: identical bits) --------------
+
+struct RowCtx {
+  int target, tCenter;
+  float scale, thr, tZ, tScale, tDeriv, m, logS, coef, t;
+};
+
+__device__ __forceinline__ RowCtx rowCtx(const Problem& p, int64_t i, bool backward) {
+  RowCtx r;
+  r.target = p.in.targets[i];
+  r.scale = p.r.scale[i];
+  r.t = p.g->tF;
+  if (r.target >= 0) r.tCenter = p.r.tCenter[i], r.thr = p.r.thr[i], r.tZ = p.r.tZ[i], r.tScale = p.r.tScale[i], r.tDeriv = p.r.tDeriv[i];
+  if (backward) r.m = p.r.run[i].m, r.logS = p.r.logS[i], r.coef = p.r.coef[i];
+  return r;
+}
+
+// A class's cosine: the max over its K centers (first on ties; a NaN first center sticks), clamped
+// with NaN kept; k receives the arg-max center.
+__device__ __forceinline__ float classCosine(const float* row, int64_t j, int K, int& k) {
+  float best = row[j * K];
+  k = 0;
+  for (int c = 1; c < K; ++c) {
+    const float v = row[j * K + c];
+    if (v > best) best = v, k = c;
+  }
+  return best > 1.0f ? 1.0f : best < -1.0f ? -1.0f : best;
+}
+
+// z_ij for class position pos with cosine c: ψ's logit on the target (k becomes the prepass' center),
+// the filtered / curricular cosine elsewhere, plain S·c on ignored rows.  S and dv/dc returned.
+__device__ __forceinline__ float logitOf(const Problem& p, const RowCtx& r, int64_t pos, float c, int& k, float& S,
+                                         float& dv) {
+  if (r.target >= 0 && pos == r.target) {
+    k = r.tCenter, S = r.tScale, dv = r.tDeriv;
+    return r.tZ;
+  }
+  S = pnMode(p) ? r.scale * p.wNorm[pos * p.K + k] : r.scale;
+  float v = c;
+  dv = 1.0f;
+  if (r.target >= 0) {
+    v = margin::nonTargetCosine(c, p.o.interclassFilter, static_cast<float>(p.o.filterThreshold), p.o.curricular, r.t,
+                                r.thr, &dv);
+  }
+  return S * v;
+}
+
+// ∂loss/∂z_ij from the row's forward statistics (expm1 on the target keeps p − 1 accurate).
+__device__ __forceinline__ float gradLogit(const Problem& p, const RowCtx& r, bool target, float z) {
+  const float arg = (z - r.m) - r.logS;
+  const float eps = static_cast<float>(p.o.labelSmoothing);
+  const float uniform = static_cast<float>(p.o.labelSmoothing / static_cast<double>(p.classes));
+  return target ? r.coef * ((expm1f(arg) + eps) - uniform) : r.coef * (expf(arg) - uniform);
+}
+
+__device__ __forceinline__ bool better(float c, int j, float bestC, int bestJ) {
+  return c > bestC || (c == bestC && j < bestJ);
+}
+
+__device__ __forceinline__ void mergeStats(Stats& a, const Stats& b) {
+  const float m = fmaxf(a.m, b.m);
+  const double ra = a.m == m ? 1.0 : exp(static_cast<double>(a.m) - m);
+  const double rb = b.m == m ? 1.0 : exp(static_cast<double>(b.m) - m);
+  a.s = a.s * ra + b.s * rb;
+  a.ez = a.ez * ra + b.ez * rb;
+  a.z += b.z;
+  a.m = m;
+  if (better(b.c, b.j, a.c, a.j)) a.c = b.c, a.j = b.j;
+}
+
+struct Slab {
+  int64_t q0, s0;          // first row, first class
+  int rows, classes, ld;   // rows and classes in the slab; ld of the cosine buffer (≥ classes·K, ×4)
+  int parts, partLen;      // stats kernel: class parts per row
+};
+
+// Forward: block (row, part) folds its classes of the slab into Stats (per thread in order, then a
+// fixed tree); written to partials[row·parts + part].
+__global__ void __launch_bounds__(kThreads) statsKernel(Problem p, const float* cos, Slab sl, Stats* partials) {
+  __shared__ Stats sh[kThreads];
+  const int local = blockIdx.x / sl.parts, part = blockIdx.x % sl.parts;
+  const int64_t i = sl.q0 + local;
+  const RowCtx r = rowCtx(p, i, false);
+  const float* row = cos + static_cast<int64_t>(local) * sl.ld;
+  Stats st{-kInf, -kInf, 0.0, 0.0, 0.0, 0};
+  const int end = min(sl.classes, (part + 1) * sl.partLen);
+  for (int j = part * sl.partLen + threadIdx.x; j < end; j += blockDim.x) {
+    int k;
+    const float c = classCosine(row, j, p.K, k);
+    const int64_t pos = sl.s0 + j;
+    if (better(c, static_cast<int>(pos), st.c, st.j)) st.c = c, st.j = static_cast<int>(pos);
+    float S, dv;
+    const float z = logitOf(p, r, pos, c, k, S, dv);
+    if (z > st.m) {
+      const float scale = expf(st.m - z);
+      st.s = st.s * scale + 1.0, st.ez = st.ez * scale + z, st.m = z;
+    } else {
+      const float e = expf(z - st.m);
+      st.s += e, st.ez += static_cast<double>(e) * z;
+    }
+    st.z += z;
+  }
+  sh[threadIdx.x] = st;
+  __syncthreads();
+  for (int s = blockDim.x / 2; s > 0; s >>= 1) {
+    if (threadIdx.x < s) mergeStats(sh[threadIdx.x], sh[threadIdx.x + s]);
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) partials[blockIdx.x] = sh[0];
+}
+
+// Thread per row of the slab: merge the parts in order into the running statistics.
+__global__ void mergeKernel(Problem p, const Stats* partials, Slab sl, int first) {
+  const int local = blockIdx.x * blockDim.x + threadIdx.x;
+  if (local >= sl.rows) return;
+  Stats st = partials[static_cast<int64_t>(local) * sl.parts];
+  for (int part = 1; part < sl.parts; ++part) mergeStats(st, partials[static_cast<int64_t>(local) * sl.parts + part]);
+  Stats& run = p.r.run[sl.q0 + local];
+  if (first) run = st; else mergeStats(run, st);
+}
+
+// Thread per row: LSE, loss, prediction, the backward's coefficients.
+__global__ void finalizeKernel(Problem p) {
+  const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= p.rows) return;
+  const Stats st = p.r.run[i];
+  const double logS = log(st.s), lse = st.m + logS;
+  p.out.logSumExp[i] = static_cast<float>(lse);
+  p.out.predictions[i] = p.in.classIds ? p.in.classIds[st.j] : st.j;
+  p.r.logS[i] = static_cast<float>(logS);
+  p.r.lse[i] = lse;
+  const int y = p.in.targets[i];
+  double loss = 0.0, coef = 0.0, term = 0.0, w = 0.0;
+  if (y >= 0) {
+    const double eps = p.o.labelSmoothing, zt = p.r.tZ[i];
+    // TODO(maintainer): accumulate the non-target sum separately, as the CPU kernel does.
+    loss = margin::rowResult(st.m, fmax(st.s - exp(zt - st.m), 0.0), true, zt, st.z, static_cast<double>(p.classes), eps).loss;
+    w = p.in.rowWeights ? p.in.rowWeights[i] : 1.0;
+    const double countScale = p.o.reduction == Reduction::Sum ? 1.0 : (p.g->count > 0 ? 1.0 / p.g->count : 0.0);
+    coef = w * countScale;
+    if (p.o.scaleMode != ScaleMode::Fixed) term = coef * (st.ez / st.s - (1.0 - eps) * zt - eps / p.classes * st.z);
+  }
+  p.out.losses[i] = static_cast<float>(loss);
+  p.r.coef[i] = static_cast<float>(coef);
+  p.r.normTerm[i] = term;
+  p.r.weighted[i] = w * loss;
+}
+
+__global__ void __launch_bounds__(kThreads) lossKernel(Problem p) {
+  __shared__ double scratch[kThreads];
+  double sum = 0.0;
+  for (int64_t i = threadIdx.x; i < p.rows; i += blockDim.x) sum += p.r.weighted[i];
+  sum = blockSum(sum, scratch);
+  if (threadIdx.x == 0) {
+    const double countScale = p.o.reduction == Reduction::Sum ? 1.0 : (p.g->count > 0 ? 1.0 / p.g->count : 0.0);
+    p.g->loss = sum * countScale;
+  }
+}
+
+// Backward, thread per (class, chunk of kGradRows rows): cosines → G = ∂loss/∂c in place (the arg-max
+// center gets it, the class's other centers 0); zeroes the padding up to a multiple of 4.
+__global__ void __launch_bounds__(kThreads) gradKernel(Problem p, float* cos, Slab sl, int classBlocks) {
+  const int j = (blockIdx.x % classBlocks) * blockDim.x + threadIdx.x;
+  const int firstRow = (blockIdx.x / classBlocks) * kGradRows;
+  const int lastRow = min(sl.rows, firstRow + kGradRows);
+  const int centers = sl.classes * static_cast<int>(p.K), centersPad = (centers + 3) & ~3;  // what the GEMMs read
+  for (int local = firstRow; local < lastRow; ++local) {
+    const RowCtx r = rowCtx(p, sl.q0 + local, true);
+    float* row = cos + static_cast<int64_t>(local) * sl.ld;
+    if (j == 0) for (int e = centers; e < centersPad; ++e) row[e] = 0.0f;
+    if (j >= sl.classes) continue;
+    int k;
+    const float c = classCosine(row, j, p.K, k);
+    float g = 0.0f;
+    if (r.target >= 0) {
+      const int64_t pos = sl.s0 + j;
+      float S, dv;
+      const float z = logitOf(p, r, pos, c, k, S, dv);
+      g = gradLogit(p, r, pos == r.target, z) * S * dv;
+    }
+    for (int e = 0; e < p.K; ++e) row[j * p.K + e] = e == k ? g : 0.0f;
+  }
+}
+
+// Product-norm: thread per (center, chunk of kColumnRows rows): Σ ∂loss/∂z·z over the chunk's rows
+// whose arg-max center it is.  Reads the cosines, so it runs before gradKernel.
+__global__ void __launch_bounds__(kThreads) columnTermKernel(Problem p, const float* cos, Slab sl, int centerBlocks,
+                                                            double* partials) {
+  const int center = (blockIdx.x % centerBlocks) * blockDim.x + threadIdx.x;
+  const int chunk = blockIdx.x / centerBlocks;
+  const int centers = sl.classes * static_cast<int>(p.K);
+  if (center >= centers) return;
+  const int j = center / static_cast<int>(p.K), mine = center % static_cast<int>(p.K);
+  double sum = 0.0;
+  for (int local = chunk * kColumnRows; local < min(sl.rows, (chunk + 1) * kColumnRows); ++local) {
+    const RowCtx r = rowCtx(p, sl.q0 + local, true);
+    if (r.target < 0) continue;
+    int k;
+    const float c = classCosine(cos + static_cast<int64_t>(local) * sl.ld, j, p.K, k);
+    const int64_t pos = sl.s0 + j;
+    float S, dv;
+    const float z = logitOf(p, r, pos, c, k, S, dv);
+    if (k == mine) sum += static_cast<double>(gradLogit(p, r, pos == r.target, z)) * z;
+  }
+  partials[static_cast<int64_t>(chunk) * sl.ld + center] = sum;
+}
+
+__global__ void columnReduceKernel(Problem p, const double* partials, Slab sl, int chunks, int accumulate) {
+  const int center = blockIdx.x * blockDim.x + threadIdx.x;
+  if (center >= sl.classes * p.K) return;
+  double sum = 0.0;
+  for (int c = 0; c < chunks; ++c) sum += partials[static_cast<int64_t>(c) * sl.ld + center];
+  double& out = p.colTerm[sl.s0 * p.K + center];
+  out = accumulate ? out + sum : sum;
+}
+
+// gx̂ = Σ_s partial_s, in split order.
+__global__ void splitSumKernel(const float* parts, int splits, int64_t stride, float* out) {
+  const int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (e >= stride) return;
+  float sum = parts[e];
+  for (int s = 1; s < splits; ++s) sum += parts[s * stride + e];
+  out[e] = sum;
+}
+
+// One block per row of a unit-gradient matrix g: ((g − (g·v̂)v̂) + term·v̂)/‖v‖, written to out
+// (row-major, ld outLd; may alias g), or for the columns layout only `along` = term − g·v̂.
+__global__ void __launch_bounds__(kRowThreads) unnormalizeKernel(const float* grad, int64_t gradLd, const float* unit,
+                                                                 int64_t unitLd, const float* norms, const double* term,
+                                                                 const int* targets, int dim, float* out, int64_t outLd,
+                                                                 double* along) {
+  __shared__ double scratch[kRowThreads];
+  const int64_t r = blockIdx.x;
+  const float *g = grad + r * gradLd, *u = unit + r * unitLd;
+  float* o = out ? out + r * outLd : nullptr;
+  if (targets && targets[r] < 0) {  // ignored rows: exact zeros, even with NaN features
+    for (int d = threadIdx.x; d < dim; d += blockDim.x) o[d] = 0.0f;
+    return;
+  }
+  double radial = 0.0;
+  for (int d = threadIdx.x; d < dim; d += blockDim.x) radial += static_cast<double>(g[d]) * u[d];
+  radial = blockSum(radial, scratch);
+  const double t = term ? term[r] : 0.0;
+  if (along) {
+    if (threadIdx.x == 0) along[r] = t - radial;
+    return;
+  }
+  const double inverse = 1.0 / norms[r];
+  for (int d = threadIdx.x; d < dim; d += blockDim.x) {
+    o[d] = static_cast<float>(((g[d] - radial * u[d]) + t * u[d]) * inverse);
+  }
+}
+
+// Columns layout: gradWeights[d, r] from gŵ rows, through a 32×32 tile.
+__global__ void columnsOutKernel(Problem p, const float* grad, int64_t gradLd, const double* along) {
+  __shared__ float tile[32][33];
+  const int64_t tilesR = (p.centers + 31) / 32;
+  const int64_t r0 = (blockIdx.x % tilesR) * 32, d0 = (blockIdx.x / tilesR) * 32;
+  const int tx = threadIdx.x & 31, ty = threadIdx.x >> 5;
+  for (int k = ty; k < 32; k += 8) {
+    const int64_t r = r0 + k, d = d0 + tx;
+    if (r < p.centers && d < p.dim) {
+      const double g = grad[r * gradLd + d], u = p.wh[r * p.dimPad + d], a = along[r];
+      const double inverse = 1.0 / p.wNorm[r];
+      tile[k][tx] = static_cast<float>((g + a * u) * inverse);
+    }
+  }
+  __syncthreads();
+  for (int k = ty; k < 32; k += 8) {
+    const int64_t r = r0 + tx, d = d0 + k;
+    if (r < p.centers && d < p.dim) p.out.gradWeights[d * p.centers + r] = tile[tx][k];
+  }
+}
+
+}  // namespace
+}  // namespace fusedloss
