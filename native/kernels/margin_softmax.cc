@@ -77,7 +77,7 @@ Plan makePlan(const MarginSoftmaxShape& shape, const MarginSoftmaxOptions& optio
   // Per row of a block: the chunks' gx̂ partials and statistics, and x̂ᵀ.
   const int64_t perRowBytes = 4 * (p.chunks * p.dimPad + p.chunks * 8 + p.dimPad);
   // Blocks of whole 32-row panels where possible: the GEMM's register tile is 32 columns wide.
-  int64_t storeRows = (budget - budget / 4) / (4 * p.centers + perRowBytes);
+  int64_t storeRows = (budget - budget / 16) / (4 * p.centers + perRowBytes);
   storeRows = storeRows >= 2 * kLanes ? storeRows / (2 * kLanes) * (2 * kLanes) : storeRows / kLanes * kLanes;
   p.storeCosines = storeRows >= std::min<int64_t>(rowsPad, 64);
   if (p.storeCosines) {
