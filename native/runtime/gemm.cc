@@ -3,13 +3,14 @@
 // project compiles with -ffp-contract=off, which keeps every other a·b + c unfused) and the
 // choice happens once at run time.
 //
-// Blocking: k is cut into blocks of kDepthBlock so one B panel (kDepthBlock × 32 floats, 32 KiB)
-// stays in L1 while the micro-kernel sweeps all row panels of A over it; the caller's tiles keep
-// A (the m × kDepthBlock block) in L2.
+// Blocking: k is cut into blocks of kDepthBlock and each B panel (kDepthBlock × 32 floats, 32 KiB)
+// is packed contiguously so it stays in L1 while the micro-kernel sweeps all row panels of A over
+// it; the caller's tiles keep A (the m × kDepthBlock block) in L2.
 #include "gemm.h"
 
 #include <algorithm>
 #include <chrono>
+#include <vector>
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
@@ -137,18 +138,39 @@ const Level& level() {
 
 }  // namespace
 
+namespace {
+
+// Copies depth rows of 32 (wide) or 16 floats, `ldb` apart, into consecutive rows.
+void packPanel(const float* b, int64_t ldb, int64_t depth, bool wide, float* out) {
+  if (wide) {
+    for (int64_t p = 0; p < depth; ++p, b += ldb, out += 32)
+      for (int j = 0; j < 32; ++j) out[j] = b[j];
+  } else {
+    for (int64_t p = 0; p < depth; ++p, b += ldb, out += 16)
+      for (int j = 0; j < 16; ++j) out[j] = b[j];
+  }
+}
+
+}  // namespace
+
 void gemm(const GemmOperands& op) {
   const Level& lv = level();
+  // B panels are copied into a contiguous buffer first: B rows are often a power-of-two bytes
+  // apart (D = 512 floats), which maps a whole panel onto a few L1 sets and thrashes them.
+  thread_local std::vector<float> packed;
+  packed.resize(kDepthBlock * 32);
   for (int64_t k0 = 0; k0 < op.k; k0 += kDepthBlock) {
     const int64_t depth = std::min(kDepthBlock, op.k - k0);
     const bool accumulate = op.accumulate || k0 > 0;
     const float* aBlock = op.a + k0 * op.aDepthStride;
-    const float* bBlock = op.b + k0 * op.ldb;
     for (int64_t j0 = 0; j0 < op.n; j0 += 32) {
       const bool wide = op.n - j0 >= 32;
+      const int64_t width = wide ? 32 : 16;
+      const float* bPanel = op.b + k0 * op.ldb + j0;
+      packPanel(bPanel, op.ldb, depth, wide, packed.data());
       for (int64_t i0 = 0; i0 < op.m; i0 += lv.rows) {
         const int rows = static_cast<int>(std::min<int64_t>(lv.rows, op.m - i0));
-        lv.micro(depth, aBlock + i0 * op.aRowStride, op.aRowStride, op.aDepthStride, rows, bBlock + j0, op.ldb,
+        lv.micro(depth, aBlock + i0 * op.aRowStride, op.aRowStride, op.aDepthStride, rows, packed.data(), width,
                  op.c + i0 * op.ldc + j0, op.ldc, accumulate, wide);
       }
     }
