@@ -94,7 +94,7 @@ Plan makePlan(const MarginSoftmaxShape& shape, const MarginSoftmaxOptions& optio
   if (p.storeCosines && p.chunks < kMaxChunks) {
     p.slices = std::max<int64_t>(1, std::min((kMaxChunks + p.chunks - 1) / p.chunks, p.rowBlockPad / kMinSliceRows));
   }
-  p.sliceRows = roundUp((p.rowBlockPad + p.slices - 1) / p.slices, kLanes);
+  p.sliceRows = roundUp((p.rowBlockPad + p.slices - 1) / p.slices, 2 * kLanes);  // whole packed panels
   p.slices = (p.rowBlockPad + p.sliceRows - 1) / p.sliceRows;
   return p;
 }
@@ -374,7 +374,8 @@ int64_t prepareRows(const Plan& p, const MarginSoftmaxOptions& options, const Ma
 
 
 struct Workspace {
-  FloatBuffer embeddingsT;     // x̂ᵀ of the block [Dp, Rp]
+  FloatBuffer embeddingsT;     // x̂ᵀ of the block [Dp, Rp], packed for gemm (packB layout)
+  FloatBuffer embeddingRows;   // x̂ of the block [R, Dp], packed for gemm
   FloatBuffer cosines;         // all tiles [C·K, Rp] (stored) or one tile per chunk
   FloatBuffer gradientParts;   // [chunks, Rp, Dp]
   FloatBuffer gradCenters;     // [C·K, Dp], unless the output takes the sums directly
@@ -384,7 +385,8 @@ struct Workspace {
   std::vector<double> rowScaleTerm;     // Σ_j ∂loss/∂z·z per row (feature/product-norm)
 
   Workspace(const Plan& p, bool gradients, bool gradDirect)
-      : embeddingsT(p.dimPad * p.rowBlockPad),
+      : embeddingsT(packedSize(p.dimPad, p.rowBlockPad)),
+        embeddingRows(gradients ? packedSize(p.rowBlockPad, p.dimPad) : 0),
         cosines((p.storeCosines ? p.centers : p.chunks * p.tileClasses * p.subCenters) * p.rowBlockPad),
         gradientParts(gradients ? p.chunks * p.rowBlockPad * p.dimPad : 0),
         gradCenters(gradients && !gradDirect ? p.centers * p.dimPad : 0),
@@ -421,8 +423,12 @@ float* cosineTile(const Plan& p, Workspace& ws, const Normalized& n, int64_t chu
     GemmOperands op;
     op.m = centers, op.n = slice.paddedRows(), op.k = p.dimPad;
     op.a = n.centers + firstClass * p.subCenters * p.dimPad, op.aRowStride = p.dimPad, op.aDepthStride = 1;
-    op.b = ws.embeddingsT.data() + slice.firstRow(), op.ldb = p.rowBlockPad;
+    op.b = ws.embeddingsT.data() + slice.firstRow() * p.dimPad, op.bPacked = true;
     op.c = out + slice.firstRow(), op.ldc = p.rowBlockPad;
+    if (tile + 1 < p.tiles) {  // the next tile's centers, while this one computes
+      op.prefetch = n.centers + (firstClass + p.tileClasses) * p.subCenters * p.dimPad;
+      op.prefetchBytes = std::min(p.tileClasses, p.classes - firstClass - p.tileClasses) * p.subCenters * p.dimPad * 4;
+    }
     gemm(op);
   }
   return out;
@@ -437,23 +443,30 @@ TileContext tileContext(const Plan& p, const MarginSoftmaxOptions& options, cons
 
 // gŵ[tile] (+)= Gᵀ·x̂[block]: each tile's centers belong to one chunk, blocks run in order.
 void tileCenterGradient(const Plan& p, const Normalized& n, const TileContext& ctx, int64_t blockRows, bool direct,
-                        float* gradCenters) {
+                        const float* embeddingRows, float* gradCenters) {
   GemmOperands op;
   op.m = ctx.classCount * p.subCenters, op.n = p.dimPad, op.k = blockRows;
   op.a = ctx.tile, op.aRowStride = p.rowBlockPad, op.aDepthStride = 1;
-  op.b = n.embeddings.data() + ctx.blockStart * p.dimPad, op.ldb = p.dimPad;
+  op.b = embeddingRows, op.bPacked = true;
   const int64_t stride = direct ? p.dim : p.dimPad;
   op.c = gradCenters + ctx.firstClass * p.subCenters * stride, op.ldc = stride;
   op.accumulate = ctx.blockStart > 0;
+  op.prefetch = n.centers + ctx.firstClass * p.subCenters * p.dimPad;  // the gx̂ product reads them next
+  op.prefetchBytes = op.m * p.dimPad * 4;
   gemm(op);
 }
 
-void transposeBlock(const Plan& p, const Normalized& n, int64_t blockStart, int64_t blockRows, float* out) {
-  std::fill(out, out + p.dimPad * p.rowBlockPad, 0.0f);
+// The block's x̂ packed for the GEMMs: x̂ᵀ (k = Dp, n = rows) for the cosines and, with
+// gradients, x̂ (k = rows, n = Dp) for gŵ.  Once per block instead of once per tile.
+void packBlock(const Plan& p, const Normalized& n, int64_t blockStart, int64_t blockRows, Workspace& ws) {
+  const float* rows = n.embeddings.data() + blockStart * p.dimPad;
+  float* transposed = ws.embeddingsT.data();
+  std::fill(transposed, transposed + packedSize(p.dimPad, p.rowBlockPad), 0.0f);
   for (int64_t r = 0; r < blockRows; ++r) {
-    const float* row = n.embeddings.data() + (blockStart + r) * p.dimPad;
-    for (int64_t d = 0; d < p.dim; ++d) out[d * p.rowBlockPad + r] = row[d];
+    float* column = transposed + (r / 32) * 32 * p.dimPad + r % 32;
+    for (int64_t d = 0; d < p.dimPad; ++d) column[d * 32] = rows[r * p.dimPad + d];
   }
+  if (ws.embeddingRows.size() > 0) packB(rows, p.dimPad, blockRows, p.dimPad, ws.embeddingRows.data());
 }
 
 // Chunk partials → LSE, loss, prediction of each row of the block; coefficients for pass 2.
@@ -555,7 +568,7 @@ void runBlocks(const Plan& p, const MarginSoftmaxOptions& options, const MarginS
   double lossSum = 0.0;
   for (int64_t blockStart = 0; blockStart < p.rows; blockStart += p.rowBlock) {
     const int64_t blockRows = std::min(p.rowBlock, p.rows - blockStart);
-    transposeBlock(p, n, blockStart, blockRows, ws.embeddingsT.data());
+    packBlock(p, n, blockStart, blockRows, ws);
     for (ChunkStats& s : ws.stats) s = ChunkStats(p.rowBlockPad);
     // Pass 1 over (chunk, slice) tasks.
     parallelFor(p.chunks * p.slices, [&](int64_t task) {
@@ -578,7 +591,7 @@ void runBlocks(const Plan& p, const MarginSoftmaxOptions& options, const MarginS
         float* g = cosineTile(p, ws, n, chunk, tile, slice, !p.storeCosines);
         const TileContext ctx = tileContext(p, options, rows, n, blockStart, tile, slice, g);
         tileGradient(ctx, ws.centerScaleTerm.data() + (ws.centerScaleTerm.empty() ? 0 : sliceIndex * p.centers));
-        if (p.slices == 1) tileCenterGradient(p, n, ctx, blockRows, direct, gradCenters);
+        if (p.slices == 1) tileCenterGradient(p, n, ctx, blockRows, direct, ws.embeddingRows.data(), gradCenters);
         if (sliceRows <= 0) continue;
         GemmOperands rowsOp;  // gx̂_chunk (+)= G·ŵ[tile]
         rowsOp.m = sliceRows, rowsOp.n = p.dimPad, rowsOp.k = ctx.classCount * p.subCenters;
@@ -586,6 +599,11 @@ void runBlocks(const Plan& p, const MarginSoftmaxOptions& options, const MarginS
         rowsOp.b = n.centers + ctx.firstClass * p.subCenters * p.dimPad, rowsOp.ldb = p.dimPad;
         rowsOp.c = ws.gradientParts.data() + (chunk * p.rowBlockPad + slice.firstRow()) * p.dimPad, rowsOp.ldc = p.dimPad;
         rowsOp.accumulate = tile > firstTile(p, chunk);
+        if (p.slices == 1 && tile + 1 < p.tiles) {  // the next tile's gŵ rows, read and written next
+          const int64_t stride = direct ? p.dim : p.dimPad;
+          rowsOp.prefetch = gradCenters + (ctx.firstClass + p.tileClasses) * p.subCenters * stride;
+          rowsOp.prefetchBytes = std::min(p.tileClasses, p.classes - ctx.firstClass - p.tileClasses) * p.subCenters * stride * 4;
+        }
         gemm(rowsOp);
       }
     });
@@ -593,7 +611,8 @@ void runBlocks(const Plan& p, const MarginSoftmaxOptions& options, const MarginS
       parallelFor(p.tiles, [&](int64_t tile) {
         const RowSlice all{0, p.rowBlockPad / kLanes};
         float* g = cosineTile(p, ws, n, 0, tile, all, false);
-        tileCenterGradient(p, n, tileContext(p, options, rows, n, blockStart, tile, all, g), blockRows, direct, gradCenters);
+        tileCenterGradient(p, n, tileContext(p, options, rows, n, blockStart, tile, all, g), blockRows, direct,
+                           ws.embeddingRows.data(), gradCenters);
       });
     }
     embeddingGradients(p, n, blockStart, blockRows, ws, out.gradEmbeddings);

@@ -153,24 +153,50 @@ void packPanel(const float* b, int64_t ldb, int64_t depth, bool wide, float* out
 
 }  // namespace
 
+int64_t packedSize(int64_t k, int64_t n) { return (n + 31) / 32 * 32 * k; }
+
+void packB(const float* b, int64_t ldb, int64_t k, int64_t n, float* out) {
+  for (int64_t j0 = 0; j0 < n; j0 += 32) {
+    const int64_t width = std::min<int64_t>(32, n - j0);
+    float* panel = out + j0 * k;
+    for (int64_t p = 0; p < k; ++p) {
+      const float* row = b + p * ldb + j0;
+      for (int64_t j = 0; j < width; ++j) panel[p * 32 + j] = row[j];
+      for (int64_t j = width; j < 32; ++j) panel[p * 32 + j] = 0.0f;
+    }
+  }
+}
+
 void gemm(const GemmOperands& op) {
   const Level& lv = level();
-  // B panels are copied into a contiguous buffer first: B rows are often a power-of-two bytes
-  // apart (D = 512 floats), which maps a whole panel onto a few L1 sets and thrashes them.
+  // Unpacked B panels are copied into a contiguous buffer first: B rows are often a power-of-two
+  // bytes apart (D = 512 floats), which maps a whole panel onto a few L1 sets and thrashes them.
   thread_local std::vector<float> packed;
-  packed.resize(kDepthBlock * 32);
+  if (!op.bPacked) packed.resize(kDepthBlock * 32);
+  const int64_t calls = ((op.k + kDepthBlock - 1) / kDepthBlock) * ((op.n + 31) / 32) * ((op.m + lv.rows - 1) / lv.rows);
+  const char* prefetchNext = static_cast<const char*>(op.prefetch);
+  const char* prefetchEnd = prefetchNext + (op.prefetch ? op.prefetchBytes : 0);
+  const int64_t prefetchLines = calls > 0 ? (op.prefetchBytes / 64 + calls - 1) / calls : 0;
   for (int64_t k0 = 0; k0 < op.k; k0 += kDepthBlock) {
     const int64_t depth = std::min(kDepthBlock, op.k - k0);
     const bool accumulate = op.accumulate || k0 > 0;
     const float* aBlock = op.a + k0 * op.aDepthStride;
     for (int64_t j0 = 0; j0 < op.n; j0 += 32) {
       const bool wide = op.n - j0 >= 32;
-      const int64_t width = wide ? 32 : 16;
-      const float* bPanel = op.b + k0 * op.ldb + j0;
-      packPanel(bPanel, op.ldb, depth, wide, packed.data());
+      const float* panel;
+      int64_t panelStride;
+      if (op.bPacked) {
+        panel = op.b + j0 * op.k + k0 * 32, panelStride = 32;
+      } else {
+        packPanel(op.b + k0 * op.ldb + j0, op.ldb, depth, wide, packed.data());
+        panel = packed.data(), panelStride = wide ? 32 : 16;
+      }
       for (int64_t i0 = 0; i0 < op.m; i0 += lv.rows) {
         const int rows = static_cast<int>(std::min<int64_t>(lv.rows, op.m - i0));
-        lv.micro(depth, aBlock + i0 * op.aRowStride, op.aRowStride, op.aDepthStride, rows, packed.data(), width,
+        for (int64_t line = 0; line < prefetchLines && prefetchNext < prefetchEnd; ++line, prefetchNext += 64) {
+          __builtin_prefetch(prefetchNext, 1, 2);
+        }
+        lv.micro(depth, aBlock + i0 * op.aRowStride, op.aRowStride, op.aDepthStride, rows, panel, panelStride,
                  op.c + i0 * op.ldc + j0, op.ldc, accumulate, wide);
       }
     }

@@ -27,9 +27,21 @@ struct GemmOperands {
   float* c = nullptr;
   int64_t ldc = 0;
   bool accumulate = false;  // C += A·B instead of C = A·B
+  // b is already packed by packB (then ldb is ignored): operands reused across many calls
+  // (a block's embeddings) are packed once instead of on every call.
+  bool bPacked = false;
+  // Memory the caller needs next (the following tile's operands): prefetched into L2 a few lines
+  // per micro-kernel call, so streaming a large matrix tile by tile overlaps with compute.
+  const void* prefetch = nullptr;
+  int64_t prefetchBytes = 0;
 };
 
 void gemm(const GemmOperands& op);
+
+// B [k, n] (row-major, rows ldb apart) as panels of 32 columns, each k rows of 32 floats
+// (the last panel zero-padded): the layout gemm() streams.  packedSize floats.
+int64_t packedSize(int64_t k, int64_t n);
+void packB(const float* b, int64_t ldb, int64_t k, int64_t n, float* out);
 
 // The instruction set gemm() uses: "avx512", "avx2" or "scalar".
 const char* gemmLevel();
