@@ -3,9 +3,11 @@
 # and runs it: the CUDA-vs-CPU checks, then the timing table.  For a GPU machine with nvcc and g++;
 # see ../../shared/spec/gpu.md.  The full log goes to $OUT/gpu-check.log when OUT is set.
 #
-#   bench/gpu-check.sh [--quick] [--no-bench]      (arguments go to gpu_check)
+#   bench/gpu-check.sh [--quick] [--no-bench] [--only crps|margin]   (arguments go to gpu_check)
 #   env: CUDA_ARCH (default sm_90), BUILD_DIR (default build/gpu-check), NVCC, CXX,
-#        SANITIZE=1 to also run compute-sanitizer memcheck and racecheck on `gpu_check --quick`.
+#        SANITIZE=1 to also run compute-sanitizer memcheck and racecheck on `gpu_check --quick`,
+#        TORCH_BASELINE=0 to skip the unfused PyTorch ArcFace timings (bench/torch_margin_baseline.py,
+#        run after the timings when python3 has torch with CUDA).
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 
@@ -22,18 +24,23 @@ CXXFLAGS=(-std=c++17 -O3 -ffp-contract=off -pthread -fPIC -Wall -Wextra -Wno-psa
 NVCCFLAGS=(-std=c++17 -O3 -arch="$ARCH" --fmad=false -Xcompiler -fPIC,-ffp-contract=off,-Wall,-Wextra)
 
 build() {
-  local pids=() failed=0
-  "$CXX" "${CXXFLAGS[@]}" -c native/kernels/crps.cc -o "$BUILD/crps_cpu.o" & pids+=($!)
-  "$CXX" "${CXXFLAGS[@]}" -c native/runtime/thread_pool.cc -o "$BUILD/thread_pool.o" & pids+=($!)
-  "$CXX" "${CXXFLAGS[@]}" -c native/runtime/simd.cc -o "$BUILD/simd.o" & pids+=($!)
-  "$NVCC" "${NVCCFLAGS[@]}" -c cuda/crps.cu -o "$BUILD/crps_cuda.o" & pids+=($!)
-  "$NVCC" "${NVCCFLAGS[@]}" -c cuda/cuda_info.cu -o "$BUILD/cuda_info.o" & pids+=($!)
-  "$NVCC" "${NVCCFLAGS[@]}" -c bench/gpu_check.cu -o "$BUILD/gpu_check.o" & pids+=($!)
-  "$NVCC" "${NVCCFLAGS[@]}" -c bench/gpu_check_bench.cu -o "$BUILD/gpu_check_bench.o" & pids+=($!)
+  # Every CPU kernel and runtime source and every CUDA source, as CMake's globs take them.
+  local pids=() failed=0 objects=() src obj
+  for src in native/kernels/*.cc native/runtime/*.cc; do
+    [ "$(basename "$src")" = cuda_absent.cc ] && continue
+    obj="$BUILD/cpu_$(basename "$src" .cc).o"
+    objects+=("$obj")
+    "$CXX" "${CXXFLAGS[@]}" -c "$src" -o "$obj" & pids+=($!)
+  done
+  for src in cuda/*.cu bench/gpu_check.cu bench/gpu_check_bench.cu; do
+    obj="$BUILD/cuda_$(basename "$src" .cu).o"
+    objects+=("$obj")
+    "$NVCC" "${NVCCFLAGS[@]}" -c "$src" -o "$obj" & pids+=($!)
+  done
   for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
   [ "$failed" = 0 ] || return 1
   # nvcc links the static CUDA runtime by default: the binary needs only the driver.
-  "$NVCC" -arch="$ARCH" "$BUILD"/{gpu_check,gpu_check_bench,crps_cuda,cuda_info,crps_cpu,thread_pool,simd}.o -o "$BUILD/gpu_check" -lpthread
+  "$NVCC" -arch="$ARCH" "${objects[@]}" -o "$BUILD/gpu_check" -lpthread
 }
 
 main() {
@@ -50,6 +57,13 @@ main() {
   "$BUILD/gpu_check" "$@"
   local rc=$?
   echo "gpu_check exited $rc after $((SECONDS - start)) s"
+  case " $* " in *" --no-bench "*|*" --only crps "*) ;; *)
+    if [ "${TORCH_BASELINE:-1}" != 0 ] && python3 -c 'import torch, sys; sys.exit(not torch.cuda.is_available())' 2>/dev/null; then
+      echo "== PyTorch baseline (unfused ArcFace)"
+      python3 bench/torch_margin_baseline.py || echo "torch baseline failed"
+      python3 bench/torch_margin_baseline.py --tf32 || echo "torch baseline (TF32) failed"
+    fi ;;
+  esac
   if [ "${SANITIZE:-0}" = 1 ] && command -v compute-sanitizer >/dev/null; then
     for tool in memcheck racecheck; do
       echo "== compute-sanitizer --tool $tool (gpu_check --quick --no-bench)"

@@ -1,9 +1,10 @@
-// GPU check of the CUDA CRPS backend against the CPU reference (../../shared/spec/gpu.md), then a
-// timing table (gpu_check_bench.cu).  Needs no Node: links native/kernels/crps.cc and cuda/*.cu.
+// GPU check of the CUDA backends (CRPS here, the margin softmax in gpu_check_margin.cuh) against the
+// CPU kernels (../../shared/spec/gpu.md), then timing tables (gpu_check_bench.cu).  Needs no Node:
+// links native/kernels/*.cc, native/runtime/*.cc and cuda/*.cu.
 //
-//   gpu_check [--quick] [--no-bench]
-// --quick: small sizes only; --no-bench: skip the timings.  Exit 0 when every check passes,
-// 1 on any failure, 2 when CUDA is unusable here (the reason is printed).
+//   gpu_check [--quick] [--no-bench] [--only crps|margin]
+// --quick: small sizes only; --no-bench: skip the timings; --only: one kernel family (checks and
+// timings).  Exit 0 when every check passes, 1 on any failure, 2 when CUDA is unusable here.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -16,10 +17,11 @@
 
 #include "../native/kernels/crps.h"
 #include "../native/kernels/cuda_info.h"
+#include "gpu_check_margin.cuh"
 
 using namespace fusedloss;
 
-bool runGpuBench();  // gpu_check_bench.cu
+bool runGpuBench(bool crps, bool margin);  // gpu_check_bench.cu
 
 namespace {
 
@@ -447,11 +449,13 @@ void runChecks(bool quick, Tally& tally) {
 
 int main(int argc, char** argv) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
-  bool quick = false, bench = true;
+  bool quick = false, bench = true, crps = true, margin = true;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--quick")) quick = true;
     else if (!std::strcmp(argv[i], "--no-bench")) bench = false;
-    else return std::fprintf(stderr, "usage: gpu_check [--quick] [--no-bench]\n"), 2;
+    else if (!std::strcmp(argv[i], "--only") && i + 1 < argc && !std::strcmp(argv[i + 1], "crps")) margin = false, ++i;
+    else if (!std::strcmp(argv[i], "--only") && i + 1 < argc && !std::strcmp(argv[i + 1], "margin")) crps = false, ++i;
+    else return std::fprintf(stderr, "usage: gpu_check [--quick] [--no-bench] [--only crps|margin]\n"), 2;
   }
   const CudaInfo& info = cudaInfo();
   if (!info.available) {
@@ -463,8 +467,9 @@ int main(int argc, char** argv) {
                 device.computeMinor, device.totalMemory / 1073741824.0);
   }
   Tally tally;
-  runChecks(quick, tally);
-  if (bench && !runGpuBench()) ++tally.failed;
+  if (crps) runChecks(quick, tally);
+  if (margin) margin_check::runMarginChecks(quick, tally.passed, tally.failed);
+  if (bench && !runGpuBench(crps, margin)) ++tally.failed;
   std::printf("\n%d passed, %d failed\n", tally.passed, tally.failed);
   return tally.failed ? 1 : 0;
 }

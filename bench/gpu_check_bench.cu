@@ -1,5 +1,6 @@
-// Timings for bench/gpu_check (see gpu_check.cu): crpsCudaDevice timed with CUDA events, next to
-// the device-to-device copy rate measured in the same run (../../shared/spec/gpu.md).
+// Timings for bench/gpu_check (see gpu_check.cu), with CUDA events: crpsCudaDevice next to the
+// device-to-device copy rate, marginSoftmaxCudaDevice next to the FP32 FMA peak, both measured in
+// the same run (../../shared/spec/gpu.md).
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -9,8 +10,18 @@
 #include <vector>
 
 #include "../native/kernels/crps.h"
+#include "../native/kernels/margin_softmax.h"
+
+#ifndef FL_LAUNCH  // overridable, as in cuda/*.cu, for a host emulator
+#define FL_LAUNCH(kernel, grid, block, sharedBytes, stream) kernel<<<(grid), (block), (sharedBytes), (stream)>>>
+#endif
 
 using namespace fusedloss;
+
+namespace fusedloss {
+// cuda/margin_softmax.cu: the bytes marginSoftmaxCudaDevice allocates for a call.
+int64_t marginSoftmaxCudaScratchBytes(const MarginSoftmaxShape&, const MarginSoftmaxOptions&, const MarginSoftmaxOutputs&);
+}
 
 namespace {
 
@@ -125,9 +136,156 @@ bool benchOne(cudaStream_t stream, bool memberLast, int64_t members, int64_t poi
 
 }  // namespace
 
-bool runGpuBench() {
+// --- margin softmax ---------------------------------------------------------------------------
+
+// Independent FMA chains: the FP32 FMA peak of this device (2 flops per FMA).
+__global__ void fmaPeakKernel(float* out, int iterations) {
+  float a[8];
+  for (int k = 0; k < 8; ++k) a[k] = threadIdx.x * 1e-7f + k;
+  const float b = 0.999999f, c = 1e-7f;
+  for (int i = 0; i < iterations; ++i)
+#pragma unroll
+    for (int k = 0; k < 8; ++k) a[k] = fmaf(a[k], b, c);
+  float sum = 0.0f;
+  for (int k = 0; k < 8; ++k) sum += a[k];
+  if (sum == 1234.5f) out[0] = sum;  // keeps the chains alive
+}
+
+bool fmaPeak(cudaStream_t stream, double& gflops) {
+  int device = 0, sms = 0;
+  BENCH_TRY(cudaGetDevice(&device));
+  BENCH_TRY(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+  float* out = nullptr;
+  BENCH_TRY(cudaMalloc(&out, 4));
+  cudaEvent_t start, stop;
+  BENCH_TRY(cudaEventCreate(&start));
+  BENCH_TRY(cudaEventCreate(&stop));
+  const int blocks = sms * 8, threads = 256, iterations = 1 << 14;
+  std::vector<float> ms;
+  for (int run = 0; run < 8; ++run) {
+    BENCH_TRY(cudaEventRecord(start, stream));
+    FL_LAUNCH(fmaPeakKernel, blocks, threads, 0, stream)(out, iterations);
+    BENCH_TRY(cudaEventRecord(stop, stream));
+    BENCH_TRY(cudaEventSynchronize(stop));
+    float t = 0.0f;
+    BENCH_TRY(cudaEventElapsedTime(&t, start, stop));
+    if (run >= 2) ms.push_back(t);
+  }
+  gflops = 2.0 * 8 * double(blocks) * threads * iterations / (median(ms) * 1e-3) / 1e9;
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  cudaFree(out);
+  return true;
+}
+
+// Pseudo-normal values (sum of 4 uniforms, centered) scaled by `scale`, from a hash of the index.
+__global__ void fillKernel(float* v, int64_t count, uint64_t seed, float scale) {
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < count; i += int64_t{gridDim.x} * blockDim.x) {
+    float sum = 0.0f;
+    for (int k = 0; k < 4; ++k) {
+      uint64_t z = seed + (4 * i + k) * 0x9e3779b97f4a7c15ULL;
+      z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+      z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+      sum += static_cast<float>((z ^ (z >> 31)) >> 40) * 0x1.0p-24f;
+    }
+    v[i] = scale * (sum - 2.0f) * 1.7320508f;
+  }
+}
+
+struct MarginRow {
+  int64_t rows, classes, dim;
+  bool gradients;
+  double ms, gflops, work, logits;
+};
+
+// Times marginSoftmaxCudaDevice (ArcFace m 0.5, s 64; the whole call: allocation from the pool,
+// every kernel, the loss read-back and the sync).
+bool benchMargin(cudaStream_t stream, int64_t N, int64_t C, int64_t D, bool gradients, MarginRow& row) {
+  MarginSoftmaxShape shape;
+  shape.rows = N, shape.dim = D, shape.classes = C, shape.subCenters = 1, shape.weightRows = C;
+  MarginSoftmaxOptions options;
+  options.gradients = gradients;
+  std::vector<int32_t> targets(N);
+  uint64_t state = 7;
+  for (int32_t& t : targets) t = static_cast<int32_t>((state = state * 6364136223846793005ULL + 1442695040888963407ULL) >> 33) % C;
+  float *x = nullptr, *w = nullptr, *rowsOut = nullptr, *gx = nullptr, *gw = nullptr;
+  int32_t *y = nullptr, *pred = nullptr;
+  BENCH_TRY(cudaMalloc(&x, 4 * N * D));
+  BENCH_TRY(cudaMalloc(&w, 4 * C * D));
+  BENCH_TRY(cudaMalloc(&rowsOut, 8 * N));
+  BENCH_TRY(cudaMalloc(&y, 4 * N));
+  BENCH_TRY(cudaMalloc(&pred, 4 * N));
+  if (gradients) {
+    BENCH_TRY(cudaMalloc(&gx, 4 * N * D));
+    BENCH_TRY(cudaMalloc(&gw, 4 * C * D));
+  }
+  FL_LAUNCH(fillKernel, 1024, 256, 0, stream)(x, N * D, 11, 1.0f);
+  FL_LAUNCH(fillKernel, 4096, 256, 0, stream)(w, C * D, 12, 1.0f);
+  BENCH_TRY(cudaMemcpyAsync(y, targets.data(), 4 * N, cudaMemcpyHostToDevice, stream));
+  MarginSoftmaxInputs in;
+  in.embeddings = x, in.weights = w, in.targets = y;
+  MarginSoftmaxOutputs out;
+  out.losses = rowsOut, out.logSumExp = rowsOut + N, out.predictions = pred, out.gradEmbeddings = gx, out.gradWeights = gw;
+  cudaEvent_t start, stop;
+  BENCH_TRY(cudaEventCreate(&start));
+  BENCH_TRY(cudaEventCreate(&stop));
+  const int runs = C >= 1000000 ? 7 : 15;
+  std::vector<float> ms;
+  for (int run = 0; run < runs + 2; ++run) {
+    BENCH_TRY(cudaEventRecord(start, stream));
+    const KernelStatus status = marginSoftmaxCudaDevice(shape, options, in, out, stream);
+    if (!status.ok) return std::printf("FAIL bench margin: %s\n", status.message.c_str()), false;
+    BENCH_TRY(cudaEventRecord(stop, stream));
+    BENCH_TRY(cudaEventSynchronize(stop));
+    float t = 0.0f;
+    BENCH_TRY(cudaEventElapsedTime(&t, start, stop));
+    if (run >= 2) ms.push_back(t);  // two warm-ups
+  }
+  row = MarginRow{N, C, D, gradients, median(ms), 0, 0, 0};
+  row.gflops = (gradients ? 6.0 : 2.0) * N * C * D / (row.ms * 1e-3) / 1e9;
+  row.work = static_cast<double>(marginSoftmaxCudaScratchBytes(shape, options, out));
+  row.logits = 4.0 * N * C;
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  for (void* ptr : {static_cast<void*>(x), static_cast<void*>(w), static_cast<void*>(rowsOut), static_cast<void*>(y),
+                    static_cast<void*>(pred), static_cast<void*>(gx), static_cast<void*>(gw)}) cudaFree(ptr);
+  return true;
+}
+
+bool runMarginBench(cudaStream_t stream) {
+  double peak = 0.0;
+  if (!fmaPeak(stream, peak)) return false;
+  std::vector<MarginRow> rows;
+  bool ok = true;
+  for (int64_t n : {256, 1024})
+    for (int64_t c : {10000, 100000, 1000000}) {
+      MarginRow row{};
+      if (benchMargin(stream, n, c, 512, true, row)) rows.push_back(row); else ok = false;
+    }
+  MarginRow forward{};
+  if (benchMargin(stream, 1024, 100000, 512, false, forward)) rows.push_back(forward); else ok = false;
+  std::printf("\nmarginSoftmaxCudaDevice, ArcFace m 0.5 s 64, K 1, median of 15 (7 at C=1M) after 2 warm-ups, whole call;\n"
+              "GFLOP/s counts 6·N·C·D with gradients (2·N·C·D without; the kernel runs 8·N·C·D resp. 2·N·C·D);\n"
+              "FP32 FMA peak measured here: %.0f GFLOP/s.  'extra' = device memory the call allocates beyond inputs and\n"
+              "outputs (normalized copies + work buffer); 'logits' = one N×C float32 matrix, what an unfused\n"
+              "formulation stores (twice, with its gradient)\n", peak);
+  std::printf("%6s %8s %4s %5s %9s %9s %7s %10s %10s\n", "N", "C", "D", "grad", "ms", "GFLOP/s", "%peak", "extra MiB", "logits MiB");
+  for (const MarginRow& r : rows) {
+    std::printf("%6lld %8lld %4lld %5s %9.3f %9.0f %6.1f%% %10.1f %10.1f\n", static_cast<long long>(r.rows),
+                static_cast<long long>(r.classes), static_cast<long long>(r.dim), r.gradients ? "yes" : "no", r.ms, r.gflops,
+                100.0 * r.gflops * (r.gradients ? 8.0 / 6.0 : 1.0) / peak, r.work / 1048576.0, r.logits / 1048576.0);
+  }
+  return ok;
+}
+
+bool runGpuBench(bool crps, bool margin) {
   cudaStream_t stream;
   BENCH_TRY(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  if (!crps) {
+    const bool ok = runMarginBench(stream);
+    cudaStreamDestroy(stream);
+    return ok;
+  }
   double copyRate = 0.0;
   if (!copyBandwidth(stream, copyRate)) return false;
   std::printf("\ndevice-to-device cudaMemcpy (bytes read + written): %.1f GB/s\n", copyRate);
@@ -139,6 +297,7 @@ bool runGpuBench() {
   for (bool memberLast : {true, false})
     for (int64_t m : {2, 4, 16, 51})
       for (bool gradients : {false, true}) ok = benchOne(stream, memberLast, m, 1000000, gradients, copyRate) && ok;
+  if (margin) ok = runMarginBench(stream) && ok;  // printed last
   cudaStreamDestroy(stream);
   return ok;
 }

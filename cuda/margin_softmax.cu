@@ -112,8 +112,9 @@ int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 int64_t roundUp(int64_t a, int64_t b) { return ceilDiv(a, b) * b; }
 size_t aligned(size_t bytes) { return (bytes + 255) & ~size_t{255}; }
 
-// The launch plan: a function of the shape and options only, so the reduction orders (hence the
-// bits) are fixed for a call.
+// The launch plan.  Partitions and reduction orders depend on the shape and options only, so the
+// bits are fixed for a call; gxDirect/gwDirect (accumulate the unit gradients in the outputs when
+// D is a multiple of 4 and they are 16-byte aligned) change where sums live, not how they are formed.
 struct Plan {
   int64_t dimPad, centers, slabRows, slabClasses, ld, rowSlabs, classSlabs;
   int64_t parts, partLen, splits, splitLen;

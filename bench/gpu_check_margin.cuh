@@ -1,0 +1,464 @@
+// Margin-softmax part of bench/gpu_check (included by gpu_check.cu; see ../../shared/spec/gpu.md):
+// marginSoftmaxCuda against marginSoftmaxCpu on fresh random inputs, over every margin type and
+// scale mode, filter, curricular, label smoothing, row margins and weights, ignored rows, sub-centers,
+// classIds subsets, the columns layout, small work budgets (class and row slabs), and sizes that are
+// multiples of no tile.  Tolerances: loss relative 1e-5; each gradient ‖cuda − cpu‖/‖cpu‖ ≤ 1e-4;
+// per-row losses and LSE 1e-5; predictions exact except on float near-ties (the two classes'
+// float64 cosines within 1e-5); NaN, Inf or an unwritten element never passes.  Near-zero
+// references (C = 1: the exact gradient is 0) are compared against a floor of 1e-2 of the natural
+// scale (s·coef·√rows), i.e. absolute differences below 1e-6 of it pass.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "../native/kernels/margin_softmax.h"
+
+namespace margin_check {
+using namespace fusedloss;
+
+constexpr double kLossTolerance = 1e-5, kRowTolerance = 1e-5, kGradTolerance = 1e-4, kTieTolerance = 1e-5;
+constexpr float kPoison = -1.234567e31f;
+constexpr double kNone = -9.0;  // no interclass filter
+
+struct Rng {
+  uint64_t state;
+  uint64_t next() {
+    uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+  }
+  double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
+  double normal() { return std::sqrt(-2.0 * std::log(1.0 - uniform())) * std::cos(6.283185307179586 * uniform()); }
+};
+
+struct Variant {
+  const char* name;
+  MarginType type;
+  double m1, m2, m3;
+  bool easy, straight;
+  ScaleMode mode;
+  double scale, smoothing, filter;
+  bool curricular, rowAngular, rowAdditive, rowWeights;
+  Reduction reduction;
+};
+
+constexpr MarginType kArc = MarginType::Combined;
+constexpr ScaleMode kFixed = ScaleMode::Fixed, kFeature = ScaleMode::FeatureNorm, kProduct = ScaleMode::ProductNorm;
+constexpr Reduction kMean = Reduction::Mean, kSum = Reduction::Sum;
+const Variant kVariants[] = {
+    {"arcface", kArc, 1, 0.5, 0, false, false, kFixed, 64, 0, kNone, false, false, false, false, kMean},
+    {"arcface-easy", kArc, 1, 0.5, 0, true, false, kFixed, 64, 0, kNone, false, false, false, false, kMean},
+    {"arcface-st-smooth", kArc, 1, 0.5, 0, false, true, kFixed, 32, 0.1, kNone, false, false, false, true, kMean},
+    {"cosface-featnorm", MarginType::CosFace, 1, 0, 0.35, false, false, kFeature, 30, 0, kNone, false, false, false, false, kMean},
+    {"combined-prodnorm", kArc, 1, 0.3, 0.2, false, false, kProduct, 10, 0.1, kNone, false, false, false, false, kMean},
+    {"sphereface4-featnorm", MarginType::SphereFace, 4, 0, 0, false, false, kFeature, 16, 0, kNone, false, false, false, false, kMean},
+    {"normface-sum", MarginType::None, 1, 0, 0, false, false, kFixed, 16, 0.2, kNone, false, false, false, true, kSum},
+    {"arcface-filter", kArc, 1, 0.5, 0, false, false, kFixed, 64, 0, 0.2, false, false, false, false, kMean},
+    {"curricular", kArc, 1, 0.5, 0, false, false, kFixed, 64, 0, kNone, true, false, false, false, kMean},
+    {"elastic-adaface", kArc, 1, 0.3, 0.2, false, false, kFixed, 64, 0, kNone, false, true, true, true, kMean},
+    {"cosface-rowadditive", MarginType::CosFace, 1, 0, 0.35, false, false, kFixed, 64, 0.05, kNone, false, false, true, false, kSum},
+    {"combined-easy-st", kArc, 1.2, 0.2, 0.1, true, true, kFeature, 20, 0, kNone, false, false, false, true, kMean},
+    {"sphereface2-prodnorm", MarginType::SphereFace, 2, 0, 0, false, false, kProduct, 8, 0, kNone, false, false, false, false, kMean},
+    {"everything", kArc, 1.1, 0.3, 0.1, false, false, kProduct, 30, 0.05, 0.5, true, true, true, true, kSum},
+};
+constexpr int kVariantCount = sizeof kVariants / sizeof kVariants[0];
+
+struct Case {
+  int64_t rows = 1, dim = 1, classes = 1, subCenters = 1;
+  int variant = 0;
+  bool subset = false, columns = false, gradients = true, allIgnored = false, zeroRow = false;
+  double ignoredRate = 0.1;
+  int64_t workBytes = int64_t{64} << 20;
+  uint64_t seed = 1;
+  std::string describe() const {
+    char text[256];
+    std::snprintf(text, sizeof text, "N=%lld D=%lld C=%lld K=%lld %s%s%s%s%s%s%s", static_cast<long long>(rows),
+                  static_cast<long long>(dim), static_cast<long long>(classes), static_cast<long long>(subCenters),
+                  kVariants[variant].name, subset ? " classIds" : "", columns ? " columns" : "", gradients ? "" : " no-grad",
+                  allIgnored ? " all-ignored" : "", zeroRow ? " zero-row" : "",
+                  workBytes < (int64_t{64} << 20) ? " small-work" : "");
+    return text;
+  }
+};
+
+struct Data {
+  MarginSoftmaxShape shape;
+  MarginSoftmaxOptions options;
+  std::vector<float> embeddings, weights, rowWeights, rowAngular, rowAdditive;
+  std::vector<int32_t> targets, classIds;
+  MarginSoftmaxInputs inputs() const {
+    MarginSoftmaxInputs in;
+    in.embeddings = embeddings.data(), in.weights = weights.data(), in.targets = targets.data();
+    in.classIds = classIds.empty() ? nullptr : classIds.data();
+    in.rowWeights = rowWeights.empty() ? nullptr : rowWeights.data();
+    in.rowAngular = rowAngular.empty() ? nullptr : rowAngular.data();
+    in.rowAdditive = rowAdditive.empty() ? nullptr : rowAdditive.data();
+    return in;
+  }
+  // Center k of computed class j, element d (whatever the layout).
+  float center(int64_t j, int64_t k, int64_t d) const {
+    const int64_t id = classIds.empty() ? j : classIds[j], row = id * shape.subCenters + k;
+    return options.weightsColumns ? weights[d * shape.weightRows + row] : weights[row * shape.dim + d];
+  }
+};
+
+// Embeddings pulled towards their target's first center by a random amount (so target cosines
+// cover about [−0.6, 1]: every margin branch), norms in [0.5, 2] for the norm-based scales.
+Data generate(const Case& c) {
+  const Variant& v = kVariants[c.variant];
+  Rng rng{c.seed * 0x2545f4914f6cdd1dULL + 777};
+  Data d;
+  const int64_t N = c.rows, D = c.dim, C = c.classes, K = c.subCenters;
+  const int64_t total = c.subset ? C + C / 2 + 3 : C;
+  d.shape.rows = N, d.shape.dim = D, d.shape.classes = C, d.shape.subCenters = K, d.shape.weightRows = total * K;
+  MarginSoftmaxOptions& o = d.options;
+  o.margin = v.type, o.m1 = v.m1, o.m2 = v.m2, o.m3 = v.m3, o.easyMargin = v.easy, o.straightThrough = v.straight;
+  o.scale = v.scale, o.scaleMode = v.mode, o.labelSmoothing = v.smoothing, o.reduction = v.reduction;
+  o.interclassFilter = v.filter > -2, o.filterThreshold = v.filter > -2 ? v.filter : 1.0;
+  o.curricular = v.curricular, o.curricularT = 0.05 + 0.3 * rng.uniform(), o.curricularMomentum = 0.01 + 0.5 * rng.uniform();
+  o.gradients = c.gradients, o.weightsColumns = c.columns, o.workBytes = c.workBytes;
+  const bool norms = v.mode != kFixed;
+  d.weights.resize(static_cast<size_t>(total * K * D));
+  const double invRoot = 1.0 / std::sqrt(static_cast<double>(D));
+  for (int64_t r = 0; r < total * K; ++r) {
+    const double length = norms ? 0.5 + 1.5 * rng.uniform() : 1.0;
+    for (int64_t e = 0; e < D; ++e) {
+      (c.columns ? d.weights[e * total * K + r] : d.weights[r * D + e]) = static_cast<float>(length * invRoot * rng.normal());
+    }
+  }
+  if (c.subset) {
+    std::vector<int32_t> ids(static_cast<size_t>(total));
+    for (int64_t j = 0; j < total; ++j) ids[j] = static_cast<int32_t>(j);
+    for (int64_t j = total - 1; j > 0; --j) std::swap(ids[j], ids[rng.next() % (j + 1)]);
+    d.classIds.assign(ids.begin(), ids.begin() + C);
+  }
+  d.targets.resize(N);
+  d.embeddings.resize(static_cast<size_t>(N * D));
+  for (int64_t i = 0; i < N; ++i) {
+    const bool ignored = c.allIgnored || rng.uniform() < c.ignoredRate;
+    const int32_t y = static_cast<int32_t>(rng.next() % C);
+    d.targets[i] = ignored ? -1 : y;
+    const double pull = (D > 8 ? 0.4 : 1.0) * (4.0 * rng.uniform() - 1.0);
+    const double length = norms ? 0.5 + 1.5 * rng.uniform() : 1.0;
+    const bool zero = c.zeroRow && i == N / 2;  // the 1e-12 norm floor (its gradient is huge)
+    for (int64_t e = 0; e < D; ++e) {
+      const double x = invRoot * rng.normal() + pull * d.center(y, 0, e);
+      d.embeddings[i * D + e] = zero ? 0.0f : static_cast<float>(length * x);
+    }
+  }
+  if (v.rowWeights) for (int64_t i = 0; i < N; ++i) d.rowWeights.push_back(static_cast<float>(2.0 * rng.uniform()));
+  if (v.rowAngular) for (int64_t i = 0; i < N; ++i) d.rowAngular.push_back(static_cast<float>(0.2 + 0.5 * rng.uniform()));
+  if (v.rowAdditive) for (int64_t i = 0; i < N; ++i) d.rowAdditive.push_back(static_cast<float>(0.3 * rng.uniform()));
+  return d;
+}
+
+struct Result {
+  KernelStatus status;
+  std::vector<float> losses, logSumExp, gradEmbeddings, gradWeights;
+  std::vector<int32_t> predictions;
+  double loss = 0.0, curricularT = 0.0;
+};
+
+Result run(bool cuda, const Data& d) {
+  const MarginSoftmaxShape& s = d.shape;
+  Result r;
+  r.losses.assign(s.rows, kPoison), r.logSumExp.assign(s.rows, kPoison);
+  r.predictions.assign(s.rows, INT32_MIN);
+  if (d.options.gradients) {
+    r.gradEmbeddings.assign(static_cast<size_t>(s.rows * s.dim), kPoison);
+    r.gradWeights.assign(static_cast<size_t>(s.classes * s.subCenters * s.dim), kPoison);
+  }
+  MarginSoftmaxOutputs out;
+  out.losses = r.losses.data(), out.logSumExp = r.logSumExp.data(), out.predictions = r.predictions.data();
+  out.gradEmbeddings = r.gradEmbeddings.empty() ? nullptr : r.gradEmbeddings.data();
+  out.gradWeights = r.gradWeights.empty() ? nullptr : r.gradWeights.data();
+  out.loss = out.curricularT = kPoison;
+  const MarginSoftmaxInputs in = d.inputs();
+  r.status = cuda ? marginSoftmaxCuda(s, d.options, in, out) : marginSoftmaxCpu(s, d.options, in, out);
+  r.loss = out.loss, r.curricularT = out.curricularT;
+  return r;
+}
+
+// ‖a − b‖ ≤ tolerance·max(‖b‖, floor); any NaN, Inf or poison fails.
+bool compareVector(const char* name, const std::vector<float>& a, const std::vector<float>& b, double tolerance,
+                   double floor, std::string& why, double& worst) {
+  if (a.size() != b.size()) return why = std::string(name) + ": sizes differ", false;
+  double diff2 = 0.0, ref2 = 0.0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (!std::isfinite(a[i]) || !std::isfinite(b[i]) || a[i] == kPoison || b[i] == kPoison) {
+      char text[200];
+      std::snprintf(text, sizeof text, "%s[%zu]: cuda %g, cpu %g (NaN, Inf or unwritten)", name, i, a[i], b[i]);
+      return why = text, false;
+    }
+    const double e = static_cast<double>(a[i]) - b[i];
+    diff2 += e * e, ref2 += static_cast<double>(b[i]) * b[i];
+  }
+  const double rel = std::sqrt(diff2) / std::max(std::sqrt(ref2), floor > 0 ? floor : 1e-300);
+  worst = std::max(worst, rel);
+  if (rel <= tolerance) return true;
+  char text[200];
+  std::snprintf(text, sizeof text, "%s: ‖cuda − cpu‖/‖cpu‖ = %.3g > %g", name, rel, tolerance);
+  return why = text, false;
+}
+
+// float64 cosine of row i with computed class j (max over its centers), from the raw inputs.
+double classCosine(const Data& d, int64_t i, int64_t j) {
+  const int64_t D = d.shape.dim;
+  double xx = 0.0, best = -2.0;
+  for (int64_t e = 0; e < D; ++e) xx += static_cast<double>(d.embeddings[i * D + e]) * d.embeddings[i * D + e];
+  for (int64_t k = 0; k < d.shape.subCenters; ++k) {
+    double xw = 0.0, ww = 0.0;
+    for (int64_t e = 0; e < D; ++e) {
+      const double w = d.center(j, k, e);
+      xw += d.embeddings[i * D + e] * w, ww += w * w;
+    }
+    best = std::max(best, xw / (std::max(std::sqrt(xx), 1e-12) * std::max(std::sqrt(ww), 1e-12)));
+  }
+  return best;
+}
+
+int64_t positionOf(const Data& d, int32_t id) {
+  if (d.classIds.empty()) return id;
+  return std::find(d.classIds.begin(), d.classIds.end(), id) - d.classIds.begin();
+}
+
+bool compare(const Case& c, const Data& d, const Result& gpu, const Result& cpu, std::string& why, double& worst,
+             int& ties) {
+  if (!gpu.status.ok || !cpu.status.ok) {
+    why = "status: cuda '" + gpu.status.message + "', cpu '" + cpu.status.message + "'";
+    return false;
+  }
+  const int64_t N = d.shape.rows;
+  const double lossDiff = std::fabs(gpu.loss - cpu.loss);
+  if (!std::isfinite(gpu.loss) || !std::isfinite(cpu.loss) || lossDiff > kLossTolerance * std::max(std::fabs(cpu.loss), 1.0)) {
+    char text[200];
+    std::snprintf(text, sizeof text, "loss: cuda %.17g, cpu %.17g", gpu.loss, cpu.loss);
+    return why = text, false;
+  }
+  worst = std::max(worst, lossDiff / std::max(std::fabs(cpu.loss), 1.0));
+  const double rowsFloor = std::sqrt(static_cast<double>(N));
+  if (!compareVector("losses", gpu.losses, cpu.losses, kRowTolerance, rowsFloor, why, worst)) return false;
+  if (!compareVector("logSumExp", gpu.logSumExp, cpu.logSumExp, kRowTolerance, rowsFloor, why, worst)) return false;
+  if (d.options.curricular && !(std::fabs(gpu.curricularT - cpu.curricularT) <= 1e-6 * std::max(1.0, std::fabs(cpu.curricularT)))) {
+    char text[200];
+    std::snprintf(text, sizeof text, "curricularT: cuda %.17g, cpu %.17g", gpu.curricularT, cpu.curricularT);
+    return why = text, false;
+  }
+  for (int64_t i = 0; i < N; ++i) {
+    if (gpu.predictions[i] == cpu.predictions[i]) continue;
+    const int64_t a = positionOf(d, gpu.predictions[i]), b = positionOf(d, cpu.predictions[i]);
+    if (a < 0 || a >= d.shape.classes || b >= d.shape.classes ||
+        std::fabs(classCosine(d, i, a) - classCosine(d, i, b)) > kTieTolerance) {
+      char text[200];
+      std::snprintf(text, sizeof text, "predictions[%lld]: cuda %d, cpu %d (not a near-tie)", static_cast<long long>(i),
+                    gpu.predictions[i], cpu.predictions[i]);
+      return why = text, false;
+    }
+    ++ties;
+  }
+  if (!c.gradients) return true;
+  double maxCoef = 0.0, counted = 0.0;
+  for (int64_t i = 0; i < N; ++i) {
+    if (d.targets[i] < 0) continue;
+    counted += 1.0;
+    maxCoef = std::max(maxCoef, d.rowWeights.empty() ? 1.0 : static_cast<double>(d.rowWeights[i]));
+  }
+  if (d.options.reduction == Reduction::Mean && counted > 0) maxCoef /= counted;
+  const double floor = 1e-2 * d.options.scale * maxCoef * std::sqrt(std::max(counted, 1.0));
+  if (!compareVector("gradEmbeddings", gpu.gradEmbeddings, cpu.gradEmbeddings, kGradTolerance, floor, why, worst)) return false;
+  return compareVector("gradWeights", gpu.gradWeights, cpu.gradWeights, kGradTolerance, floor, why, worst);
+}
+
+struct Tally {
+  int passed = 0, failed = 0;
+};
+
+void runGroup(const std::string& label, const std::vector<Case>& cases, Tally& tally) {
+  int failures = 0, ties = 0;
+  double worst = 0.0;
+  for (const Case& c : cases) {
+    const Data d = generate(c);
+    const Result cpu = run(false, d), gpu = run(true, d);
+    std::string why;
+    if (!compare(c, d, gpu, cpu, why, worst, ties)) {
+      if (++failures <= 20) std::printf("FAIL margin %s: %s\n", c.describe().c_str(), why.c_str());
+    }
+  }
+  if (failures) {
+    std::printf("FAIL margin %s: %d of %zu cases\n", label.c_str(), failures, cases.size());
+    ++tally.failed;
+  } else {
+    std::printf("PASS margin %s: %zu cases, worst relative error %.3g, %d prediction near-ties\n", label.c_str(),
+                cases.size(), worst, ties);
+    ++tally.passed;
+  }
+}
+
+Case makeCase(int64_t n, int64_t d, int64_t c, int64_t k, int index, uint64_t& seed) {
+  Case x;
+  x.rows = n, x.dim = d, x.classes = c, x.subCenters = k;
+  x.variant = index % kVariantCount;
+  x.subset = index % 3 == 1;
+  x.columns = index % 4 == 2;
+  x.ignoredRate = index % 5 == 4 ? 0.0 : 0.15;
+  x.seed = ++seed;
+  return x;
+}
+
+// Two runs of one input give the same bits.
+void checkDeterminism(const Case& c, Tally& tally) {
+  const Data d = generate(c);
+  const Result a = run(true, d), b = run(true, d);
+  auto same = [](const auto& x, const auto& y) { return x.size() == y.size() && std::memcmp(x.data(), y.data(), sizeof(x[0]) * x.size()) == 0; };
+  const bool ok = a.status.ok && b.status.ok && std::memcmp(&a.loss, &b.loss, sizeof a.loss) == 0 && same(a.losses, b.losses) &&
+                  same(a.logSumExp, b.logSumExp) && same(a.predictions, b.predictions) &&
+                  same(a.gradEmbeddings, b.gradEmbeddings) && same(a.gradWeights, b.gradWeights);
+  std::printf("%s margin determinism %s: %s\n", ok ? "PASS" : "FAIL", c.describe().c_str(),
+              ok ? "two runs bit-identical" : (a.status.ok ? "runs differ" : a.status.message.c_str()));
+  ++(ok ? tally.passed : tally.failed);
+}
+
+// Invalid arguments: the CUDA entry points answer like the CPU; labels on the device are checked there.
+void checkArguments(Tally& tally) {
+  Case c;
+  c.rows = 4, c.dim = 5, c.classes = 6, c.subset = true;
+  const Data good = generate(c);
+  int failures = 0, count = 0;
+  auto expect = [&](const char* what, Data d, bool dropGradients) {
+    Result r;
+    for (int backend = 0; backend < 2; ++backend) {
+      MarginSoftmaxOutputs out;
+      std::vector<float> rows(d.shape.rows), ge(d.shape.rows * d.shape.dim);
+      std::vector<int32_t> pred(d.shape.rows);
+      out.losses = rows.data(), out.logSumExp = rows.data(), out.predictions = pred.data();
+      out.gradEmbeddings = dropGradients ? nullptr : ge.data();
+      out.gradWeights = nullptr;
+      d.options.gradients = dropGradients;
+      const KernelStatus s = backend ? marginSoftmaxCuda(d.shape, d.options, d.inputs(), out)
+                                     : marginSoftmaxCpu(d.shape, d.options, d.inputs(), out);
+      if (backend == 0) r.status = s;
+      else if (s.ok || r.status.ok || s.message != r.status.message) {
+        ++failures;
+        std::printf("FAIL margin arguments %s: cpu '%s', cuda '%s'\n", what, r.status.message.c_str(), s.message.c_str());
+      }
+    }
+    ++count;
+  };
+  Data d = good;
+  d.targets[2] = 6;
+  expect("target out of range", d, false);
+  d = good, d.classIds[1] = 1000;
+  expect("class id out of range", d, false);
+  expect("gradients without buffers", good, true);
+  d = good, d.options.scale = 0.0;
+  expect("scale 0", d, false);
+  d = good, d.shape.rows = 0;
+  expect("empty shape", d, false);
+  d = good, d.options.margin = MarginType::SphereFace, d.options.m1 = 2.5;
+  expect("sphereface m 2.5", d, false);
+
+  // The device entry point validates device-resident labels itself.
+  Data bad = good;
+  bad.targets[3] = -2;
+  int32_t* targets = nullptr;
+  float *x = nullptr, *w = nullptr, *o = nullptr;
+  int32_t* pred = nullptr;
+  std::string message = "cudaMalloc failed";
+  if (cudaMalloc(&targets, 4 * bad.targets.size()) == cudaSuccess && cudaMalloc(&x, 4 * bad.embeddings.size()) == cudaSuccess &&
+      cudaMalloc(&w, 4 * bad.weights.size()) == cudaSuccess && cudaMalloc(&o, 4 * 64) == cudaSuccess &&
+      cudaMalloc(&pred, 4 * 64) == cudaSuccess) {
+    cudaMemcpy(targets, bad.targets.data(), 4 * bad.targets.size(), cudaMemcpyHostToDevice);
+    cudaMemcpy(x, bad.embeddings.data(), 4 * bad.embeddings.size(), cudaMemcpyHostToDevice);
+    cudaMemcpy(w, bad.weights.data(), 4 * bad.weights.size(), cudaMemcpyHostToDevice);
+    MarginSoftmaxInputs in;
+    in.embeddings = x, in.weights = w, in.targets = targets;
+    MarginSoftmaxOutputs out;
+    out.losses = o, out.logSumExp = o + 16, out.predictions = pred;
+    MarginSoftmaxOptions options = bad.options;
+    options.gradients = false;
+    MarginSoftmaxShape shape = bad.shape;
+    shape.weightRows = shape.classes * shape.subCenters;
+    message = marginSoftmaxCudaDevice(shape, options, in, out, nullptr).message;
+  }
+  for (void* ptr : {static_cast<void*>(targets), static_cast<void*>(x), static_cast<void*>(w), static_cast<void*>(o), static_cast<void*>(pred)}) cudaFree(ptr);
+  ++count;
+  if (message != "marginSoftmax: target out of range") {
+    ++failures;
+    std::printf("FAIL margin arguments device labels: '%s'\n", message.c_str());
+  }
+  std::printf("%s margin argument checks: %d cases\n", failures ? "FAIL" : "PASS", count);
+  ++(failures ? tally.failed : tally.passed);
+}
+
+void runMarginChecks(bool quick, int& passed, int& failed) {
+  Tally tally;
+  uint64_t seed = 1000;
+  int index = 0;
+  // Every variant, with and without sub-centers, subsets and the columns layout.
+  for (int64_t k : {int64_t{1}, int64_t{3}}) {
+    std::vector<Case> cases;
+    for (int v = 0; v < kVariantCount; ++v)
+      for (int layout = 0; layout < 4; ++layout) {
+        Case c = makeCase(quick ? 37 : 129, quick ? 24 : 64, quick ? 300 : 1000, k, index++, seed);
+        c.variant = v, c.subset = layout & 1, c.columns = layout & 2;
+        cases.push_back(c);
+      }
+    runGroup("all variants K=" + std::to_string(k), cases, tally);
+  }
+  // The size grid, options rotating.
+  const std::vector<int64_t> dims = quick ? std::vector<int64_t>{3, 64} : std::vector<int64_t>{3, 64, 512};
+  for (int64_t n : {1, 7, 129})
+    for (int64_t d : dims) {
+      std::vector<Case> cases;
+      for (int64_t c : {1, 7, 1000})
+        for (int64_t k : {1, 3}) cases.push_back(makeCase(n, d, c, k, index++, seed));
+      runGroup("N=" + std::to_string(n) + " D=" + std::to_string(d) + " C=1,7,1000 K=1,3", cases, tally);
+    }
+  {
+    std::vector<Case> cases;
+    for (int64_t n : quick ? std::vector<int64_t>{7} : std::vector<int64_t>{1, 7, 129})
+      for (int64_t d : quick ? std::vector<int64_t>{64} : std::vector<int64_t>{3, 64, 512})
+        for (int64_t k : quick ? std::vector<int64_t>{3} : std::vector<int64_t>{1, 3}) cases.push_back(makeCase(n, d, 100003, k, index++, seed));
+    runGroup("C=100003", cases, tally);
+  }
+  // Small work budgets: many class slabs, row slabs, split partials; no gradients; all rows ignored.
+  {
+    std::vector<Case> cases;
+    const int64_t mib = int64_t{1} << 20;
+    for (int v : {0, 4, 13}) {
+      Case c = makeCase(quick ? 129 : 1000, 64, quick ? 20011 : 100003, 1, index++, seed);
+      c.variant = v, c.workBytes = mib;
+      cases.push_back(c);
+      c = makeCase(2000, 16, 1000, 2, index++, seed);
+      c.variant = v, c.workBytes = mib;
+      cases.push_back(c);
+    }
+    for (int v : {0, 3, 4}) {
+      Case c = makeCase(33, 64, 1000, 2, index++, seed);
+      c.variant = v, c.zeroRow = true, c.ignoredRate = 0.0;
+      cases.push_back(c);
+    }
+    Case c = makeCase(129, 64, 1000, 3, index++, seed);
+    c.gradients = false;
+    cases.push_back(c);
+    c = makeCase(129, 64, 1000, 1, index++, seed);
+    c.allIgnored = true;
+    cases.push_back(c);
+    runGroup("work budget, zero rows, no gradients, all ignored", cases, tally);
+  }
+  checkArguments(tally);
+  Case det = makeCase(quick ? 129 : 1000, quick ? 64 : 512, quick ? 5003 : 50021, 1, 13, seed);
+  checkDeterminism(det, tally);
+  passed += tally.passed, failed += tally.failed;
+}
+
+}  // namespace margin_check
