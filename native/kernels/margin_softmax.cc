@@ -28,6 +28,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <numeric>
 #include <new>
 #include <vector>
 
@@ -42,7 +43,7 @@ namespace fusedloss {
 namespace {
 
 constexpr int64_t kMaxChunks = 16;
-constexpr int64_t kTileBytes = 256 << 10;  // one ŵ tile: about half of L2
+constexpr int64_t kTileBytes = 192 << 10;  // one ŵ tile, with its gŵ tile and the block's x̂, in L2
 constexpr int64_t kMaxTileClasses = 512;
 constexpr int64_t kRecomputeRowBlock = 512;
 constexpr int64_t kNormChunkRows = 256;
@@ -70,6 +71,9 @@ Plan makePlan(const MarginSoftmaxShape& shape, const MarginSoftmaxOptions& optio
   p.centers = shape.classes * shape.subCenters;
   const int64_t bytesPerClass = p.subCenters * p.dimPad * 4;
   p.tileClasses = std::max<int64_t>(1, std::min<int64_t>({kMaxTileClasses, kTileBytes / bytesPerClass, p.classes}));
+  // Whole register tiles of centers: a partial one computes its full height anyway.
+  const int64_t step = gemmRowTile() / std::gcd<int64_t>(gemmRowTile(), p.subCenters);
+  if (p.tileClasses > step) p.tileClasses -= p.tileClasses % step;
   p.tiles = (p.classes + p.tileClasses - 1) / p.tileClasses;
   p.chunks = std::min(kMaxChunks, p.tiles);
   const int64_t budget = std::max<int64_t>(options.workBytes, 1 << 20);

@@ -208,6 +208,8 @@ void gemm(const GemmOperands& op) {
 
 const char* gemmLevel() { return level().name; }
 
+int64_t gemmRowTile() { return level().rows; }
+
 namespace {
 
 #ifdef FL_GEMM_X86

@@ -43,6 +43,9 @@ void gemm(const GemmOperands& op);
 int64_t packedSize(int64_t k, int64_t n);
 void packB(const float* b, int64_t ldb, int64_t k, int64_t n, float* out);
 
+// Rows of gemm()'s register tile (12, 6 or 4): m in whole multiples of it wastes nothing.
+int64_t gemmRowTile();
+
 // The instruction set gemm() uses: "avx512", "avx2" or "scalar".
 const char* gemmLevel();
 
