@@ -23,6 +23,7 @@
 #include "../native/kernels/crps.h"
 #include "../native/kernels/cuda_info.h"
 #include "../native/math/crps_math.h"
+#include "device_memory.cuh"
 
 // Overridable so the kernels can also run under a host emulator when developing without a GPU.
 #ifndef FL_LAUNCH
@@ -367,64 +368,6 @@ KernelStatus cudaFailure(const char* what, cudaError_t err) {
     const cudaError_t flErr = (expr);                          \
     if (flErr != cudaSuccess) return cudaFailure(what, flErr); \
   } while (0)
-
-// Per device, a memory pool that keeps up to kPoolKeepBytes between calls: the default pool gives
-// its memory back at every synchronization, and scratch is needed per call.  Null where the device
-// has no memory pools (then plain cudaMalloc).
-constexpr uint64_t kPoolKeepBytes = uint64_t{64} << 20;
-
-cudaError_t scratchPool(cudaMemPool_t& pool) {
-  static std::mutex mutex;
-  static std::vector<std::pair<int, cudaMemPool_t>> pools;
-  int device = 0, supported = 0;
-  cudaError_t err = cudaGetDevice(&device);
-  if (err != cudaSuccess) return err;
-  std::lock_guard<std::mutex> lock(mutex);
-  for (const auto& entry : pools) {
-    if (entry.first == device) return pool = entry.second, cudaSuccess;
-  }
-  err = cudaDeviceGetAttribute(&supported, cudaDevAttrMemoryPoolsSupported, device);
-  if (err != cudaSuccess) return err;
-  pool = nullptr;
-  if (supported) {
-    cudaMemPoolProps props{};
-    props.allocType = cudaMemAllocationTypePinned;
-    props.location.type = cudaMemLocationTypeDevice;
-    props.location.id = device;
-    err = cudaMemPoolCreate(&pool, &props);
-    if (err != cudaSuccess) return err;
-    uint64_t keep = kPoolKeepBytes;
-    err = cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep);
-    if (err != cudaSuccess) return err;
-  }
-  pools.emplace_back(device, pool);
-  return cudaSuccess;
-}
-
-// One device allocation, freed (stream-ordered where pooled) on every path out.
-class DeviceBuffer {
- public:
-  explicit DeviceBuffer(cudaStream_t stream) : stream_(stream) {}
-  DeviceBuffer(const DeviceBuffer&) = delete;
-  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-  ~DeviceBuffer() {
-    if (!ptr_) return;
-    if (pooled_) cudaFreeAsync(ptr_, stream_); else cudaFree(ptr_);
-  }
-  cudaError_t allocate(size_t bytes) {
-    cudaMemPool_t pool = nullptr;
-    const cudaError_t err = scratchPool(pool);
-    if (err != cudaSuccess) return err;
-    pooled_ = pool != nullptr;
-    return pooled_ ? cudaMallocFromPoolAsync(&ptr_, bytes, pool, stream_) : cudaMalloc(&ptr_, bytes);
-  }
-  char* get() const { return static_cast<char*>(ptr_); }
-
- private:
-  cudaStream_t stream_;
-  void* ptr_ = nullptr;
-  bool pooled_ = false;
-};
 
 size_t alignUp(size_t bytes) { return (bytes + 255) & ~size_t{255}; }
 
