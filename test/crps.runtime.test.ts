@@ -5,12 +5,11 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Worker } from 'node:worker_threads';
 
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { backendInfo, crps, crpsAsync, setThreads, type CrpsArgs, type CrpsResult } from './api';
-import { backendCases, checkAgainstRef, makeEnsemble, memberIndex, pairStats, randomVector, refFinish, resultBitwiseDiff, Rng, testSeed, type EnsembleData } from './helpers';
+import { backendCases, checkAgainstRef, makeEnsemble, memberIndex, pairStats, randomVector, refFinish, resultBitwiseDiff, Rng, runWorkerOnce, testSeed, type EnsembleData } from './helpers';
 
 const SEED = testSeed('crps.runtime');
 const BACKENDS = backendCases();
@@ -166,17 +165,7 @@ describe('worker_threads', () => {
     error?: string;
   }
 
-  function runWorker(workerData: Record<string, unknown>): Promise<WorkerReply> {
-    return new Promise((resolve, reject) => {
-      const worker = new Worker(workerCode, { eval: true, workerData });
-      worker.once('message', (message: WorkerReply) => {
-        resolve(message);
-        void worker.terminate();
-      });
-      worker.once('error', reject);
-      worker.once('exit', (code) => (code !== 0 && code !== 1 ? reject(new Error(`worker exited with ${code}`)) : undefined));
-    });
-  }
+  const runWorker = (workerData: Record<string, unknown>) => runWorkerOnce<WorkerReply>(workerCode, workerData);
 
   it('two workers at once load the package and match the main thread', async () => {
     const rng = new Rng(SEED + 6);

@@ -3,6 +3,7 @@
 // sorting), and comparisons that implement the spec's tolerances and report every failure.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { Worker } from 'node:worker_threads';
 
 import { backendInfo, type CrpsResult } from './api';
 
@@ -568,4 +569,17 @@ export function checkGradientNorm(actual: ArrayLike<number> | undefined, ref: Ar
     failures.unshift(`${label}: relative error ${Math.sqrt(diff2 / ref2)} over ${tol}`);
   }
   return capped(failures, label);
+}
+
+/** Runs `code` (CommonJS source) in a fresh worker thread with `workerData`; resolves with its first message. */
+export function runWorkerOnce<Reply>(code: string, workerData: Record<string, unknown>): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(code, { eval: true, workerData });
+    worker.once('message', (message: Reply) => {
+      resolve(message);
+      void worker.terminate();
+    });
+    worker.once('error', reject);
+    worker.once('exit', (exitCode) => (exitCode !== 0 && exitCode !== 1 ? reject(new Error(`worker exited with ${exitCode}`)) : undefined));
+  });
 }

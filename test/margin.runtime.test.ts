@@ -3,12 +3,11 @@
 // flight, worker_threads, and both module systems.  Worker and child-process tests load the built
 // package from the repository root (process.cwd()), so they need `node scripts/build-ts.js`.
 import { spawnSync } from 'node:child_process';
-import { Worker } from 'node:worker_threads';
 
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { backendInfo, marginSoftmax, marginSoftmaxAsync, setThreads, type MarginSoftmaxResult } from './api';
-import { backendCases, Rng, testSeed } from './helpers';
+import { backendCases, Rng, runWorkerOnce, testSeed } from './helpers';
 import { checkMargin, drawCase, makeCase, marginArgs, marginBitwiseDiff, type MarginCase, type Spec } from './margin-reference';
 
 const SEED = testSeed('margin.runtime');
@@ -155,17 +154,7 @@ describe('worker_threads (built package)', () => {
     error?: string;
   }
 
-  function runWorker(workerData: Record<string, unknown>): Promise<WorkerReply> {
-    return new Promise((resolve, reject) => {
-      const worker = new Worker(workerCode, { eval: true, workerData });
-      worker.once('message', (message: WorkerReply) => {
-        resolve(message);
-        void worker.terminate();
-      });
-      worker.once('error', reject);
-      worker.once('exit', (code) => (code !== 0 && code !== 1 ? reject(new Error(`worker exited with ${code}`)) : undefined));
-    });
-  }
+  const runWorker = (workerData: Record<string, unknown>) => runWorkerOnce<WorkerReply>(workerCode, workerData);
 
   it('two workers at once load the package, run sync and async, and match the main thread', async () => {
     const jobs = problems(SEED + 6).slice(0, 2);
