@@ -9,21 +9,7 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 import { backendInfo, crps, crpsAsync, setThreads, type CrpsArgs } from './api';
-
-type Code = 'ERR_FUSEDLOSS_INVALID_ARG' | 'ERR_FUSEDLOSS_SHAPE' | 'ERR_FUSEDLOSS_OPTION' | 'ERR_FUSEDLOSS_TOO_LARGE' | 'ERR_FUSEDLOSS_BACKEND';
-const INVALID: Code = 'ERR_FUSEDLOSS_INVALID_ARG';
-const SHAPE: Code = 'ERR_FUSEDLOSS_SHAPE';
-const OPTION: Code = 'ERR_FUSEDLOSS_OPTION';
-const TOO_LARGE: Code = 'ERR_FUSEDLOSS_TOO_LARGE';
-const BACKEND: Code = 'ERR_FUSEDLOSS_BACKEND';
-
-const CLASS: Record<Code, ErrorConstructor | TypeErrorConstructor | RangeErrorConstructor> = {
-  ERR_FUSEDLOSS_INVALID_ARG: TypeError,
-  ERR_FUSEDLOSS_SHAPE: RangeError,
-  ERR_FUSEDLOSS_OPTION: RangeError,
-  ERR_FUSEDLOSS_TOO_LARGE: RangeError,
-  ERR_FUSEDLOSS_BACKEND: Error,
-};
+import { BACKEND, catchSync, checkBothForms, checkError, INVALID, OPTION, SHAPE, TOO_LARGE, type Caught, type Code, type ErrorRow } from './error-checks';
 
 /** A Float32Array whose buffer has been transferred away. */
 function detached(n: number): Float32Array {
@@ -38,19 +24,7 @@ const obs = () => new Float32Array([0.5, 1, 2, 3]);
 const valid = (extra: Record<string, unknown> = {}) => ({ ensemble: ens(), observations: obs(), ...extra });
 const oneMember = (extra: Record<string, unknown>) => ({ ensemble: ens(new Float32Array(4), [4, 1]), observations: obs(), ...extra });
 
-interface Row {
-  what: string;
-  args: () => unknown;
-  code: Code;
-  /** The message must name this argument. */
-  names: string;
-  /** The row sets backend itself (don't add one). */
-  ownBackend?: boolean;
-  /** args is not an object: run as is. */
-  raw?: boolean;
-}
-
-const ROWS: Row[] = [
+const ROWS: ErrorRow[] = [
   // ERR_FUSEDLOSS_INVALID_ARG — TypeError
   { what: 'no args', args: () => undefined, code: INVALID, names: 'args', raw: true },
   { what: 'null args', args: () => null, code: INVALID, names: 'args', raw: true },
@@ -144,74 +118,25 @@ const ROWS: Row[] = [
   },
 ];
 
-interface Caught {
-  error: unknown;
-}
-
-function catchSync(fn: () => unknown): Caught | null {
-  try {
-    fn();
-    return null;
-  } catch (error) {
-    return { error };
-  }
-}
-
-function describeError(error: unknown): string {
-  if (!(error instanceof Error)) return `non-error ${String(error)}`;
-  return `${error.constructor.name} ${(error as { code?: string }).code}: ${error.message}`;
-}
-
-function checkError(caught: Caught | null, code: Code, names: string | null, label: string): string[] {
-  if (!caught) return [`${label}: did not throw`];
-  const error = caught.error as Error & { code?: string };
-  const failures: string[] = [];
-  if (!(error instanceof Error)) return [`${label}: threw ${describeError(error)}`];
-  if (error.code !== code || error.constructor !== CLASS[code]) failures.push(`${label}: ${describeError(error)}; expected ${CLASS[code].name} ${code}`);
-  if (names && !error.message.includes(names)) failures.push(`${label}: message "${error.message}" does not name ${names}`);
-  return failures;
-}
-
 const info = backendInfo();
 
 describe.each(['auto', 'js', 'cpu', 'cuda'])('bad arguments with backend %s', (backend) => {
-  const argsFor = (row: Row): unknown => {
+  const argsFor = (row: ErrorRow): unknown => {
     const args = row.args();
     if (row.raw || row.ownBackend) return args;
     return { ...(args as object), backend };
   };
 
   it.each(ROWS.map((row) => [row.what, row] as const))('%s', async (_what, row) => {
-    const failures = checkError(catchSync(() => crps(argsFor(row) as CrpsArgs)), row.code, row.names, 'crps');
-    let promise: unknown;
-    const thrown = catchSync(() => {
-      promise = crpsAsync(argsFor(row) as CrpsArgs);
-    });
-    if (thrown) {
-      failures.push(`crpsAsync threw synchronously: ${describeError(thrown.error)}`);
-    } else if (!(promise instanceof Promise)) {
-      failures.push('crpsAsync did not return a Promise');
-    } else {
-      const rejected = await promise.then(
-        () => null,
-        (error: unknown) => ({ error }),
-      );
-      failures.push(...checkError(rejected, row.code, row.names, 'crpsAsync'));
-    }
+    const failures = await checkBothForms('crps', () => crps(argsFor(row) as CrpsArgs), () => crpsAsync(argsFor(row) as CrpsArgs), row.code, row.names);
     expect(failures).toEqual([]);
   });
 });
 
 describe('unavailable backends', () => {
   it.skipIf(info.cuda.available)("backend 'cuda' without a device: ERR_FUSEDLOSS_BACKEND (Error), sync and async", async () => {
-    const failures = checkError(catchSync(() => crps(valid({ backend: 'cuda' }) as CrpsArgs)), BACKEND, 'cuda', 'crps');
-    let promise: Promise<unknown> | undefined;
-    const thrown = catchSync(() => {
-      promise = crpsAsync(valid({ backend: 'cuda' }) as CrpsArgs);
-    });
-    expect(thrown).toBeNull();
-    failures.push(...checkError(await promise!.then(() => null, (error: unknown) => ({ error })), BACKEND, 'cuda', 'crpsAsync'));
-    expect(failures).toEqual([]);
+    const args = () => valid({ backend: 'cuda' }) as CrpsArgs;
+    expect(await checkBothForms('crps', () => crps(args()), () => crpsAsync(args()), BACKEND, 'cuda')).toEqual([]);
   });
 
   it.skipIf(info.native)("backend 'cpu' without the native addon: ERR_FUSEDLOSS_BACKEND", async () => {

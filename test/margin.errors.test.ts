@@ -6,30 +6,8 @@
 import { describe, expect, it } from 'vitest';
 
 import { backendInfo, marginSoftmax, marginSoftmaxAsync, type MarginSoftmaxArgs } from './api';
+import { BACKEND, checkBothForms, INVALID, LABEL, OPTION, SHAPE, TOO_LARGE, type Code, type ErrorRow } from './error-checks';
 import { backendCases, bitwiseDiff } from './helpers';
-
-type Code =
-  | 'ERR_FUSEDLOSS_INVALID_ARG'
-  | 'ERR_FUSEDLOSS_SHAPE'
-  | 'ERR_FUSEDLOSS_LABEL'
-  | 'ERR_FUSEDLOSS_OPTION'
-  | 'ERR_FUSEDLOSS_TOO_LARGE'
-  | 'ERR_FUSEDLOSS_BACKEND';
-const INVALID: Code = 'ERR_FUSEDLOSS_INVALID_ARG';
-const SHAPE: Code = 'ERR_FUSEDLOSS_SHAPE';
-const LABEL: Code = 'ERR_FUSEDLOSS_LABEL';
-const OPTION: Code = 'ERR_FUSEDLOSS_OPTION';
-const TOO_LARGE: Code = 'ERR_FUSEDLOSS_TOO_LARGE';
-const BACKEND: Code = 'ERR_FUSEDLOSS_BACKEND';
-
-const CLASS: Record<Code, ErrorConstructor | TypeErrorConstructor | RangeErrorConstructor> = {
-  ERR_FUSEDLOSS_INVALID_ARG: TypeError,
-  ERR_FUSEDLOSS_SHAPE: RangeError,
-  ERR_FUSEDLOSS_LABEL: RangeError,
-  ERR_FUSEDLOSS_OPTION: RangeError,
-  ERR_FUSEDLOSS_TOO_LARGE: RangeError,
-  ERR_FUSEDLOSS_BACKEND: Error,
-};
 
 /** A typed array whose buffer has been transferred away. */
 function detached<T extends Float32Array | Int32Array>(array: T): T {
@@ -46,19 +24,7 @@ const wts = (data: unknown = new Float32Array(C * D).map((_, i) => Math.cos(i * 
 const labels = () => new Int32Array([0, 3, 4, 1]);
 const valid = (extra: Record<string, unknown> = {}) => ({ embeddings: emb(), weights: wts(), labels: labels(), ...extra });
 
-interface Row {
-  what: string;
-  args: () => unknown;
-  code: Code;
-  /** The message must name this. */
-  names: string;
-  /** The row sets backend itself. */
-  ownBackend?: boolean;
-  /** args is not an object: run as is. */
-  raw?: boolean;
-}
-
-const ROWS: Row[] = [
+const ROWS: ErrorRow[] = [
   // ERR_FUSEDLOSS_INVALID_ARG — TypeError
   { what: 'no args', args: () => undefined, code: INVALID, names: 'args', raw: true },
   { what: 'null args', args: () => null, code: INVALID, names: 'args', raw: true },
@@ -155,44 +121,8 @@ const ROWS: Row[] = [
   { what: 'weights shape product 2^60, tiny data', args: () => valid({ weights: wts(new Float32Array(3), [2 ** 57, D]) }), code: TOO_LARGE, names: 'weights' },
 ];
 
-interface Caught {
-  error: unknown;
-}
-
-function catchSync(fn: () => unknown): Caught | null {
-  try {
-    fn();
-    return null;
-  } catch (error) {
-    return { error };
-  }
-}
-
-function describeError(error: unknown): string {
-  if (!(error instanceof Error)) return `non-error ${String(error)}`;
-  return `${error.constructor.name} ${(error as { code?: string }).code}: ${error.message}`;
-}
-
-function checkError(caught: Caught | null, code: Code, names: string, label: string): string[] {
-  if (!caught) return [`${label}: did not throw`];
-  const error = caught.error as Error & { code?: string };
-  if (!(error instanceof Error)) return [`${label}: threw ${describeError(error)}`];
-  const failures: string[] = [];
-  if (error.code !== code || error.constructor !== CLASS[code]) failures.push(`${label}: ${describeError(error)}; expected ${CLASS[code].name} ${code}`);
-  if (!error.message.includes(names)) failures.push(`${label}: message "${error.message}" does not name ${names}`);
-  return failures;
-}
-
-async function bothWays(args: () => unknown, code: Code, names: string): Promise<string[]> {
-  const failures = checkError(catchSync(() => marginSoftmax(args() as MarginSoftmaxArgs)), code, names, 'marginSoftmax');
-  let promise: unknown;
-  const thrown = catchSync(() => {
-    promise = marginSoftmaxAsync(args() as MarginSoftmaxArgs);
-  });
-  if (thrown) failures.push(`marginSoftmaxAsync threw synchronously: ${describeError(thrown.error)}`);
-  else if (!(promise instanceof Promise)) failures.push('marginSoftmaxAsync did not return a Promise');
-  else failures.push(...checkError(await promise.then(() => null, (error: unknown) => ({ error })), code, names, 'marginSoftmaxAsync'));
-  return failures;
+function bothWays(args: () => unknown, code: Code, names: string): Promise<string[]> {
+  return checkBothForms('marginSoftmax', () => marginSoftmax(args() as MarginSoftmaxArgs), () => marginSoftmaxAsync(args() as MarginSoftmaxArgs), code, names);
 }
 
 const info = backendInfo();
