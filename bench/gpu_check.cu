@@ -17,6 +17,7 @@
 
 #include "../native/kernels/crps.h"
 #include "../native/kernels/cuda_info.h"
+#include "gpu_check_common.cuh"
 #include "gpu_check_margin.cuh"
 
 using namespace fusedloss;
@@ -28,23 +29,8 @@ namespace {
 constexpr double kTolerance = 1e-6;         // ‖cuda − cpu‖/‖cpu‖ per output, and the mean
 constexpr double kElementTolerance = 1e-5;  // per element, against max(|cpu|, rms(cpu)): catches a
                                             // few wrong elements that a norm over 1e6 would hide
-constexpr float kSentinel = -1.234567e31f;  // poison: no kernel output can be this
-
-// splitmix64: fast, and the same stream on every machine.
-struct Rng {
-  uint64_t state;
-  uint64_t next() {
-    uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-  }
-  double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
-  double normal() {
-    const double u = 1.0 - uniform(), v = uniform();
-    return std::sqrt(-2.0 * std::log(u)) * std::cos(6.283185307179586 * v);
-  }
-};
+using check::Rng;
+using check::kPoison;
 
 enum class Layout { MemberLast, MemberFirst, Middle };
 const char* layoutName(Layout layout) {
@@ -160,14 +146,14 @@ Result runBackend(bool cuda, const Case& c, const Data& d) {
   in.gradOutput = d.gradOutput.empty() ? nullptr : d.gradOutput.data();
   Result r;
   const size_t points = static_cast<size_t>(shape.points());
-  r.scores.assign(points, kSentinel);
+  r.scores.assign(points, kPoison);
   if (options.gradients) {
-    r.gradEnsemble.assign(static_cast<size_t>(shape.elements()), kSentinel);
-    r.gradObservations.assign(points, kSentinel);
+    r.gradEnsemble.assign(static_cast<size_t>(shape.elements()), kPoison);
+    r.gradObservations.assign(points, kPoison);
   }
   if (options.components) {
-    r.skill.assign(points, kSentinel);
-    r.spread.assign(points, kSentinel);
+    r.skill.assign(points, kPoison);
+    r.spread.assign(points, kPoison);
   }
   CrpsOutputs out;
   out.scores = r.scores.data();
@@ -175,7 +161,7 @@ Result runBackend(bool cuda, const Case& c, const Data& d) {
   out.gradObservations = r.gradObservations.empty() ? nullptr : r.gradObservations.data();
   out.skill = r.skill.empty() ? nullptr : r.skill.data();
   out.spread = r.spread.empty() ? nullptr : r.spread.data();
-  out.mean = kSentinel;
+  out.mean = kPoison;
   r.status = cuda ? crpsCuda(shape, options, in, out) : crpsCpu(shape, options, in, out);
   r.mean = out.mean;
   return r;
@@ -191,9 +177,9 @@ bool compareArray(const char* name, const std::vector<float>& a, const std::vect
   double diff2 = 0.0, ref2 = 0.0;
   int64_t finite = 0;
   for (size_t i = 0; i < a.size(); ++i) {
-    if (a[i] == kSentinel || b[i] == kSentinel) {
+    if (a[i] == kPoison || b[i] == kPoison) {
       return why = std::string(name) + ": element " + std::to_string(i) + " not written (" +
-                   (a[i] == kSentinel ? "cuda" : "cpu") + ")", false;
+                   (a[i] == kPoison ? "cuda" : "cpu") + ")", false;
     }
     const bool nanA = std::isnan(a[i]), nanB = std::isnan(b[i]);
     if (nanA != nanB || ((std::isinf(a[i]) || std::isinf(b[i])) && a[i] != b[i])) {

@@ -20,25 +20,16 @@
 #include <vector>
 
 #include "../native/kernels/margin_softmax.h"
+#include "gpu_check_common.cuh"
 
 namespace margin_check {
 using namespace fusedloss;
 
 constexpr double kLossTolerance = 1e-5, kRowTolerance = 1e-5, kGradTolerance = 1e-4, kTieTolerance = 1e-5;
-constexpr float kPoison = -1.234567e31f;
 constexpr double kNone = -9.0;  // no interclass filter
 
-struct Rng {
-  uint64_t state;
-  uint64_t next() {
-    uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-  }
-  double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
-  double normal() { return std::sqrt(-2.0 * std::log(1.0 - uniform())) * std::cos(6.283185307179586 * uniform()); }
-};
+using check::kPoison;
+using check::Rng;
 
 struct Variant {
   const char* name;
