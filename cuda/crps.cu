@@ -359,17 +359,7 @@ __global__ void __launch_bounds__(kReduceThreads) sumPartialsKernel(const double
 
 // --- host side ----------------------------------------------------------------------------------
 
-KernelStatus cudaFailure(const char* what, cudaError_t err) {
-  return KernelStatus::failure(std::string("crps (CUDA): ") + what + ": " + cudaGetErrorString(err));
-}
-
-#define FL_CUDA_TRY(what, expr)                                \
-  do {                                                         \
-    const cudaError_t flErr = (expr);                          \
-    if (flErr != cudaSuccess) return cudaFailure(what, flErr); \
-  } while (0)
-
-size_t alignUp(size_t bytes) { return (bytes + 255) & ~size_t{255}; }
+constexpr const char* kKernelName = "crps (CUDA)";
 
 // The shared argument checks, plus the CUDA kernels' own member limit.
 KernelStatus validate(const CrpsShape& shape, const CrpsOptions& options, const CrpsInputs& inputs,
@@ -418,8 +408,8 @@ KernelStatus crpsCudaDevice(const CrpsShape& shape, const CrpsOptions& options, 
 
   // Scratch: two totals (Σw, then Σw·s and Σw), the per-block partials, the large path's sort slices.
   const int64_t partialCount = std::max(blocks, weightBlocks);
-  const size_t totalsBytes = alignUp(2 * sizeof(double2));
-  const size_t partialBytes = alignUp(sizeof(double2) * partialCount);
+  const size_t totalsBytes = alignedBytes(2 * sizeof(double2));
+  const size_t partialBytes = alignedBytes(sizeof(double2) * partialCount);
   DeviceBuffer scratch(stream);
   FL_CUDA_TRY("allocating scratch", scratch.allocate(totalsBytes + partialBytes + sizeof(float) * scratchFloats));
   double2* totals = reinterpret_cast<double2*>(scratch.get());
@@ -460,51 +450,24 @@ KernelStatus crpsCuda(const CrpsShape& shape, const CrpsOptions& options, const 
   // One allocation holds every device array; a null host array gets no device twin.
   const size_t pointBytes = sizeof(float) * static_cast<size_t>(shape.points());
   const size_t elementBytes = sizeof(float) * static_cast<size_t>(shape.elements());
-  struct Slot {
-    const float* hostIn;
-    float* hostOut;
-    size_t bytes;
-    size_t offset;
-  };
-  Slot slots[] = {
-      {inputs.ensemble, nullptr, elementBytes, 0},
-      {inputs.observations, nullptr, pointBytes, 0},
-      {inputs.weights, nullptr, inputs.weights ? pointBytes : 0, 0},
-      {inputs.gradOutput, nullptr, inputs.gradOutput ? pointBytes : 0, 0},
-      {nullptr, outputs.scores, pointBytes, 0},
-      {nullptr, outputs.gradEnsemble, options.gradients ? elementBytes : 0, 0},
-      {nullptr, outputs.gradObservations, options.gradients ? pointBytes : 0, 0},
-      {nullptr, outputs.skill, options.components ? pointBytes : 0, 0},
-      {nullptr, outputs.spread, options.components ? pointBytes : 0, 0},
-  };
-  size_t totalBytes = 0;
-  for (Slot& slot : slots) {
-    slot.offset = totalBytes;
-    totalBytes += alignUp(slot.bytes);
-  }
-  cudaStream_t stream = cudaStreamPerThread;
-  DeviceBuffer buffer(stream);
-  FL_CUDA_TRY("allocating device buffers", buffer.allocate(totalBytes));
-  auto device = [&](const Slot& slot) {
-    return slot.bytes ? reinterpret_cast<float*>(buffer.get() + slot.offset) : nullptr;
-  };
-  for (const Slot& slot : slots) {
-    if (slot.hostIn && slot.bytes) {
-      FL_CUDA_TRY("copying inputs", cudaMemcpyAsync(device(slot), slot.hostIn, slot.bytes, cudaMemcpyHostToDevice,
-                                                    stream));
-    }
-  }
-  CrpsInputs deviceIn{device(slots[0]), device(slots[1]), device(slots[2]), device(slots[3])};
-  CrpsOutputs deviceOut{device(slots[4]), device(slots[5]), device(slots[6]), device(slots[7]), device(slots[8])};
-  status = crpsCudaDevice(shape, options, deviceIn, deviceOut, stream);
+  HostStaging staging(cudaStreamPerThread);
+  const int ensemble = staging.input(inputs.ensemble, elementBytes);
+  const int observations = staging.input(inputs.observations, pointBytes);
+  const int weights = staging.input(inputs.weights, pointBytes);
+  const int gradOutput = staging.input(inputs.gradOutput, pointBytes);
+  const int scores = staging.output(outputs.scores, pointBytes);
+  const int gradEnsemble = staging.output(outputs.gradEnsemble, options.gradients ? elementBytes : 0);
+  const int gradObservations = staging.output(outputs.gradObservations, options.gradients ? pointBytes : 0);
+  const int skill = staging.output(outputs.skill, options.components ? pointBytes : 0);
+  const int spread = staging.output(outputs.spread, options.components ? pointBytes : 0);
+  FL_CUDA_TRY("staging inputs", staging.copyIn());
+  CrpsInputs deviceIn{staging.device<float>(ensemble), staging.device<float>(observations), staging.device<float>(weights),
+                      staging.device<float>(gradOutput)};
+  CrpsOutputs deviceOut{staging.device<float>(scores), staging.device<float>(gradEnsemble), staging.device<float>(gradObservations),
+                        staging.device<float>(skill), staging.device<float>(spread)};
+  status = crpsCudaDevice(shape, options, deviceIn, deviceOut, cudaStreamPerThread);
   if (!status.ok) return status;
-  for (const Slot& slot : slots) {
-    if (slot.hostOut && slot.bytes) {
-      FL_CUDA_TRY("copying outputs", cudaMemcpyAsync(slot.hostOut, device(slot), slot.bytes, cudaMemcpyDeviceToHost,
-                                                     stream));
-    }
-  }
-  FL_CUDA_TRY("copying outputs", cudaStreamSynchronize(stream));
+  FL_CUDA_TRY("copying outputs", staging.copyOut());
   outputs.mean = deviceOut.mean;
   return KernelStatus::success();
 }

@@ -1,6 +1,7 @@
 #include "device_memory.cuh"
 
 #include <mutex>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -32,6 +33,38 @@ cudaError_t scratchPool(cudaMemPool_t& pool) {
   }
   pools.emplace_back(device, pool);
   return cudaSuccess;
+}
+
+KernelStatus cudaFailure(const char* kernel, const char* what, cudaError_t err) {
+  std::string message = std::string(kernel) + ": " + what + ": " + cudaGetErrorString(err);
+  return err == cudaErrorMemoryAllocation ? KernelStatus::memoryFailure(message) : KernelStatus::failure(message);
+}
+
+int HostStaging::add(const void* in, void* out, size_t bytes) {
+  if (!in && !out) bytes = 0;
+  slots_.push_back({in, out, bytes, total_});
+  total_ += alignedBytes(bytes);
+  return static_cast<int>(slots_.size()) - 1;
+}
+
+cudaError_t HostStaging::copyIn() {
+  cudaError_t err = buffer_.allocate(total_);
+  for (const Slot& slot : slots_) {
+    if (err != cudaSuccess) break;
+    if (slot.hostIn && slot.bytes) {
+      err = cudaMemcpyAsync(buffer_.get() + slot.offset, slot.hostIn, slot.bytes, cudaMemcpyHostToDevice, stream_);
+    }
+  }
+  return err;
+}
+
+cudaError_t HostStaging::copyOut() {
+  for (const Slot& slot : slots_) {
+    if (!slot.hostOut || !slot.bytes) continue;
+    const cudaError_t err = cudaMemcpyAsync(slot.hostOut, buffer_.get() + slot.offset, slot.bytes, cudaMemcpyDeviceToHost, stream_);
+    if (err != cudaSuccess) return err;
+  }
+  return cudaStreamSynchronize(stream_);
 }
 
 }  // namespace fusedloss

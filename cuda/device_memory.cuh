@@ -1,12 +1,16 @@
-// Device scratch memory shared by the CUDA kernels: a per-device pool that keeps up to
-// kPoolKeepBytes between calls (the default pool gives its memory back at every synchronization,
-// and scratch is needed on every call), and an RAII buffer freed on every path out.
+// Device memory shared by the CUDA kernels: a per-device pool that keeps up to kPoolKeepBytes
+// between calls (the default pool gives its memory back at every synchronization, and scratch is
+// needed on every call), an RAII buffer freed on every path out, the staging of a host call's
+// arrays in one allocation, and the error reporting of the host side.
 #pragma once
 
 #include <cuda_runtime.h>
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
+
+#include "../native/kernels/status.h"
 
 namespace fusedloss {
 
@@ -38,6 +42,49 @@ class DeviceBuffer {
   cudaStream_t stream_;
   void* ptr_ = nullptr;
   bool pooled_ = false;
+};
+
+// Sizes rounded up so every array in a shared allocation starts 256-byte aligned.
+inline size_t alignedBytes(size_t bytes) { return (bytes + 255) & ~size_t{255}; }
+
+// "<kernel>: <what>: <CUDA's message>"; an allocation failure is a memory failure (the bindings
+// report ERR_FUSEDLOSS_TOO_LARGE).
+KernelStatus cudaFailure(const char* kernel, const char* what, cudaError_t err);
+
+// Returns cudaFailure(kKernelName, what, err) from the calling function when expr fails; each .cu
+// file names its kernel in kKernelName.
+#define FL_CUDA_TRY(what, expr)                                             \
+  do {                                                                      \
+    const cudaError_t flErr = (expr);                                       \
+    if (flErr != cudaSuccess) return cudaFailure(kKernelName, what, flErr); \
+  } while (0)
+
+// The host entry points' arrays mirrored in one device allocation: declare every input (copied
+// in) and output (copied back) — a null host pointer or 0 bytes gets a null device pointer — then
+// copyIn(), run the device kernel on device(slot), copyOut() (which synchronizes).
+class HostStaging {
+ public:
+  explicit HostStaging(cudaStream_t stream) : stream_(stream), buffer_(stream) {}
+  int input(const void* host, size_t bytes) { return add(host, nullptr, bytes); }
+  int output(void* host, size_t bytes) { return add(nullptr, host, bytes); }
+  cudaError_t copyIn();
+  cudaError_t copyOut();
+  template <typename T>
+  T* device(int slot) const {
+    return slots_[slot].bytes ? reinterpret_cast<T*>(buffer_.get() + slots_[slot].offset) : nullptr;
+  }
+
+ private:
+  struct Slot {
+    const void* hostIn;
+    void* hostOut;
+    size_t bytes, offset;
+  };
+  int add(const void* in, void* out, size_t bytes);
+  cudaStream_t stream_;
+  DeviceBuffer buffer_;
+  std::vector<Slot> slots_;
+  size_t total_ = 0;
 };
 
 }  // namespace fusedloss

@@ -43,20 +43,10 @@ namespace {
 
 // --- host side ----------------------------------------------------------------------------------
 
-KernelStatus cudaFailure(const char* what, cudaError_t err) {
-  std::string message = std::string("marginSoftmax (CUDA): ") + what + ": " + cudaGetErrorString(err);
-  return err == cudaErrorMemoryAllocation ? KernelStatus::memoryFailure(message) : KernelStatus::failure(message);
-}
-
-#define FL_CUDA_TRY(what, expr)                                \
-  do {                                                         \
-    const cudaError_t flErr = (expr);                          \
-    if (flErr != cudaSuccess) return cudaFailure(what, flErr); \
-  } while (0)
+constexpr const char* kKernelName = "marginSoftmax (CUDA)";
 
 int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 int64_t roundUp(int64_t a, int64_t b) { return ceilDiv(a, b) * b; }
-size_t aligned(size_t bytes) { return (bytes + 255) & ~size_t{255}; }
 
 // The launch plan.  Partitions and reduction orders depend on the shape and options only, so the
 // bits are fixed for a call; gxDirect/gwDirect (accumulate the unit gradients in the outputs when
@@ -117,7 +107,7 @@ Plan makePlan(const MarginSoftmaxShape& s, const MarginSoftmaxOptions& o, const 
   }
 
   size_t at = 0;
-  auto take = [&at](size_t bytes) { const size_t offset = at; at += aligned(bytes); return offset; };
+  auto take = [&at](size_t bytes) { const size_t offset = at; at += alignedBytes(bytes); return offset; };
   p.xh = take(4 * N * p.dimPad);
   p.wh = take(4 * p.centers * p.dimPad);
   p.wNorm = take(4 * p.centers);
@@ -339,61 +329,37 @@ KernelStatus marginSoftmaxCuda(const MarginSoftmaxShape& shape, const MarginSoft
   const size_t N = static_cast<size_t>(shape.rows), D = static_cast<size_t>(shape.dim);
   const size_t centers = static_cast<size_t>(shape.classes * shape.subCenters);
   const bool g = options.gradients;
-  struct Slot {
-    const void* hostIn;
-    void* hostOut;
-    size_t bytes;
-    size_t offset;
-  };
-  Slot slots[] = {
-      {inputs.embeddings, nullptr, 4 * N * D, 0},
-      {inputs.weights, nullptr, 4 * static_cast<size_t>(shape.weightRows) * D, 0},
-      {inputs.targets, nullptr, 4 * N, 0},
-      {inputs.classIds, nullptr, inputs.classIds ? 4 * static_cast<size_t>(shape.classes) : 0, 0},
-      {inputs.rowWeights, nullptr, inputs.rowWeights ? 4 * N : 0, 0},
-      {inputs.rowAngular, nullptr, inputs.rowAngular ? 4 * N : 0, 0},
-      {inputs.rowAdditive, nullptr, inputs.rowAdditive ? 4 * N : 0, 0},
-      {nullptr, outputs.losses, 4 * N, 0},
-      {nullptr, outputs.logSumExp, 4 * N, 0},
-      {nullptr, outputs.predictions, 4 * N, 0},
-      {nullptr, outputs.gradEmbeddings, g ? 4 * N * D : 0, 0},
-      {nullptr, outputs.gradWeights, g ? 4 * centers * D : 0, 0},
-  };
-  size_t total = 0;
-  for (Slot& slot : slots) slot.offset = total, total += aligned(slot.bytes);
-  cudaStream_t stream = cudaStreamPerThread;
-  DeviceBuffer buffer(stream);
-  FL_CUDA_TRY("allocating device buffers", buffer.allocate(total));
-  auto device = [&](int index) -> void* { return slots[index].bytes ? buffer.get() + slots[index].offset : nullptr; };
-  for (const Slot& slot : slots) {
-    if (slot.hostIn && slot.bytes) {
-      FL_CUDA_TRY("copying inputs", cudaMemcpyAsync(buffer.get() + slot.offset, slot.hostIn, slot.bytes,
-                                                    cudaMemcpyHostToDevice, stream));
-    }
-  }
+  HostStaging staging(cudaStreamPerThread);
   MarginSoftmaxInputs in;
-  in.embeddings = static_cast<const float*>(device(0));
-  in.weights = static_cast<const float*>(device(1));
-  in.targets = static_cast<const int32_t*>(device(2));
-  in.classIds = static_cast<const int32_t*>(device(3));
-  in.rowWeights = static_cast<const float*>(device(4));
-  in.rowAngular = static_cast<const float*>(device(5));
-  in.rowAdditive = static_cast<const float*>(device(6));
   MarginSoftmaxOutputs out;
-  out.losses = static_cast<float*>(device(7));
-  out.logSumExp = static_cast<float*>(device(8));
-  out.predictions = static_cast<int32_t*>(device(9));
-  out.gradEmbeddings = static_cast<float*>(device(10));
-  out.gradWeights = static_cast<float*>(device(11));
-  status = marginSoftmaxCudaDevice(shape, options, in, out, stream);
+  const int embeddings = staging.input(inputs.embeddings, 4 * N * D);
+  const int weights = staging.input(inputs.weights, 4 * static_cast<size_t>(shape.weightRows) * D);
+  const int targets = staging.input(inputs.targets, 4 * N);
+  const int classIds = staging.input(inputs.classIds, 4 * static_cast<size_t>(shape.classes));
+  const int rowWeights = staging.input(inputs.rowWeights, 4 * N);
+  const int rowAngular = staging.input(inputs.rowAngular, 4 * N);
+  const int rowAdditive = staging.input(inputs.rowAdditive, 4 * N);
+  const int losses = staging.output(outputs.losses, 4 * N);
+  const int logSumExp = staging.output(outputs.logSumExp, 4 * N);
+  const int predictions = staging.output(outputs.predictions, 4 * N);
+  const int gradEmbeddings = staging.output(outputs.gradEmbeddings, g ? 4 * N * D : 0);
+  const int gradWeights = staging.output(outputs.gradWeights, g ? 4 * centers * D : 0);
+  FL_CUDA_TRY("staging inputs", staging.copyIn());
+  in.embeddings = staging.device<const float>(embeddings);
+  in.weights = staging.device<const float>(weights);
+  in.targets = staging.device<const int32_t>(targets);
+  in.classIds = staging.device<const int32_t>(classIds);
+  in.rowWeights = staging.device<const float>(rowWeights);
+  in.rowAngular = staging.device<const float>(rowAngular);
+  in.rowAdditive = staging.device<const float>(rowAdditive);
+  out.losses = staging.device<float>(losses);
+  out.logSumExp = staging.device<float>(logSumExp);
+  out.predictions = staging.device<int32_t>(predictions);
+  out.gradEmbeddings = staging.device<float>(gradEmbeddings);
+  out.gradWeights = staging.device<float>(gradWeights);
+  status = marginSoftmaxCudaDevice(shape, options, in, out, cudaStreamPerThread);
   if (!status.ok) return status;
-  for (const Slot& slot : slots) {
-    if (slot.hostOut && slot.bytes) {
-      FL_CUDA_TRY("copying outputs", cudaMemcpyAsync(slot.hostOut, buffer.get() + slot.offset, slot.bytes,
-                                                     cudaMemcpyDeviceToHost, stream));
-    }
-  }
-  FL_CUDA_TRY("copying outputs", cudaStreamSynchronize(stream));
+  FL_CUDA_TRY("copying outputs", staging.copyOut());
   outputs.loss = out.loss;
   outputs.curricularT = out.curricularT;
   return KernelStatus::success();
