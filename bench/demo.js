@@ -1,7 +1,8 @@
 'use strict';
 // `npm run demo`: score a synthetic 51-member ensemble forecast on a 1.25° lat-lon grid with
 // latitude weights, on every backend available here, with all three CRPS estimators; then one
-// ArcFace training step (marginSoftmax with gradients) over 100,000 classes.
+// ArcFace training step (marginSoftmax with gradients) over 100,000 classes; then pair mining
+// and pair losses of a batch against a 65,536-entry memory bank (bench/demo_pairs.js).
 // Deterministic (seeded), runs in a few seconds on a 2-core machine.
 // `node bench/demo.js --unfused` also runs bench/margin_cpu_bench (if built) at the ArcFace size
 // for a measured fused-vs-unfused comparison (a few seconds more).
@@ -10,6 +11,7 @@ const fs = require('fs');
 const path = require('path');
 const { spawnSync } = require('child_process');
 const common = require('./common');
+const { memoryBankStep } = require('./demo_pairs');
 
 const GRID_DEGREES = 1.25;
 const MEMBERS = 51;
@@ -129,6 +131,7 @@ async function main() {
   console.log(`\nTimes are medians of 3 runs after a warm-up; CRPS part ${((common.nowSeconds() - start) * 1e3).toFixed(0)} ms.`);
 
   await arcFaceStep(fusedloss, info);
+  await memoryBankStep(fusedloss, info);
   console.log(`\nTotal demo time ${((common.nowSeconds() - start) * 1e3).toFixed(0)} ms.`);
 }
 

@@ -3,7 +3,7 @@
 # and runs it: the CUDA-vs-CPU checks, then the timing table.  For a GPU machine with nvcc and g++;
 # see ../../shared/spec/gpu.md.  The full log goes to $OUT/gpu-check.log when OUT is set.
 #
-#   bench/gpu-check.sh [--quick] [--no-bench] [--only crps|margin]   (arguments go to gpu_check)
+#   bench/gpu-check.sh [--quick] [--no-bench] [--only crps|margin|pairs]   (arguments go to gpu_check)
 #   env: CUDA_ARCH (default sm_90), BUILD_DIR (default build/gpu-check), NVCC, CXX,
 #        SANITIZE=1 to also run compute-sanitizer memcheck and racecheck on `gpu_check --quick`,
 #        TORCH_BASELINE=0 to skip the unfused PyTorch ArcFace timings (bench/torch_margin_baseline.py,
@@ -57,7 +57,7 @@ main() {
   "$BUILD/gpu_check" "$@"
   local rc=$?
   echo "gpu_check exited $rc after $((SECONDS - start)) s"
-  case " $* " in *" --no-bench "*|*" --only crps "*) ;; *)
+  case " $* " in *" --no-bench "*|*" --only crps "*|*" --only pairs "*) ;; *)
     if [ "${TORCH_BASELINE:-1}" != 0 ] && python3 -c 'import torch, sys; sys.exit(not torch.cuda.is_available())' 2>/dev/null; then
       echo "== PyTorch baseline (unfused ArcFace)"
       python3 bench/torch_margin_baseline.py || echo "torch baseline failed"

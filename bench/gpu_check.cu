@@ -1,8 +1,9 @@
-// GPU check of the CUDA backends (CRPS here, the margin softmax in gpu_check_margin.cuh) against the
+// GPU check of the CUDA backends (CRPS here, the margin softmax in gpu_check_margin.cuh, pair mining
+// and pair losses in gpu_check_pairs.cuh) against the
 // CPU kernels (../../shared/spec/gpu.md), then timing tables (gpu_check_bench.cu).  Needs no Node:
 // links native/kernels/*.cc, native/runtime/*.cc and cuda/*.cu.
 //
-//   gpu_check [--quick] [--no-bench] [--only crps|margin]
+//   gpu_check [--quick] [--no-bench] [--only crps|margin|pairs]
 // --quick: small sizes only; --no-bench: skip the timings; --only: one kernel family (checks and
 // timings).  Exit 0 when every check passes, 1 on any failure, 2 when CUDA is unusable here.
 #include <cuda_runtime.h>
@@ -19,10 +20,12 @@
 #include "../native/kernels/cuda_info.h"
 #include "gpu_check_common.cuh"
 #include "gpu_check_margin.cuh"
+#include "gpu_check_pairs.cuh"
 
 using namespace fusedloss;
 
 bool runGpuBench(bool crps, bool margin);  // gpu_check_bench.cu
+bool runPairBench(bool quick);            // gpu_check_bench.cu
 
 namespace {
 
@@ -435,13 +438,14 @@ void runChecks(bool quick, Tally& tally) {
 
 int main(int argc, char** argv) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
-  bool quick = false, bench = true, crps = true, margin = true;
+  bool quick = false, bench = true, crps = true, margin = true, pairs = true;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--quick")) quick = true;
     else if (!std::strcmp(argv[i], "--no-bench")) bench = false;
-    else if (!std::strcmp(argv[i], "--only") && i + 1 < argc && !std::strcmp(argv[i + 1], "crps")) margin = false, ++i;
-    else if (!std::strcmp(argv[i], "--only") && i + 1 < argc && !std::strcmp(argv[i + 1], "margin")) crps = false, ++i;
-    else return std::fprintf(stderr, "usage: gpu_check [--quick] [--no-bench] [--only crps|margin]\n"), 2;
+    else if (!std::strcmp(argv[i], "--only") && i + 1 < argc && !std::strcmp(argv[i + 1], "crps")) margin = pairs = false, ++i;
+    else if (!std::strcmp(argv[i], "--only") && i + 1 < argc && !std::strcmp(argv[i + 1], "margin")) crps = pairs = false, ++i;
+    else if (!std::strcmp(argv[i], "--only") && i + 1 < argc && !std::strcmp(argv[i + 1], "pairs")) crps = margin = false, ++i;
+    else return std::fprintf(stderr, "usage: gpu_check [--quick] [--no-bench] [--only crps|margin|pairs]\n"), 2;
   }
   const CudaInfo& info = cudaInfo();
   if (!info.available) {
@@ -455,7 +459,9 @@ int main(int argc, char** argv) {
   Tally tally;
   if (crps) runChecks(quick, tally);
   if (margin) margin_check::runMarginChecks(quick, tally.passed, tally.failed);
-  if (bench && !runGpuBench(crps, margin)) ++tally.failed;
+  if (pairs) pair_check::runPairChecks(quick, tally.passed, tally.failed);
+  if (bench && (crps || margin) && !runGpuBench(crps, margin)) ++tally.failed;
+  if (bench && pairs && !runPairBench(quick)) ++tally.failed;
   std::printf("\n%d passed, %d failed\n", tally.passed, tally.failed);
   return tally.failed ? 1 : 0;
 }

@@ -1,6 +1,6 @@
 // Timings for bench/gpu_check (see gpu_check.cu), with CUDA events: crpsCudaDevice next to the
 // device-to-device copy rate, marginSoftmaxCudaDevice next to the FP32 FMA peak, both measured in
-// the same run (../../shared/spec/gpu.md).
+// the same run, and the pair workloads (mineCudaDevice, pairLossCudaDevice) (../../shared/spec/gpu.md).
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -11,6 +11,7 @@
 
 #include "../native/kernels/crps.h"
 #include "../native/kernels/margin_softmax.h"
+#include "../native/kernels/pair_mining.h"
 
 #ifndef FL_LAUNCH  // overridable, as in cuda/*.cu, for a host emulator
 #define FL_LAUNCH(kernel, grid, block, sharedBytes, stream) kernel<<<(grid), (block), (sharedBytes), (stream)>>>
@@ -21,6 +22,12 @@ using namespace fusedloss;
 namespace fusedloss {
 // cuda/margin_softmax.cu: the bytes marginSoftmaxCudaDevice allocates for a call.
 int64_t marginSoftmaxCudaScratchBytes(const MarginSoftmaxShape&, const MarginSoftmaxOptions&, const MarginSoftmaxOutputs&);
+// cuda/pair_mining.cu: the device entry points and the bytes they allocate (loss null: mining).
+KernelStatus mineCudaDevice(const PairShape&, const PairSimilarityOptions&, const MinerOptions&, int64_t,
+                            const PairInputs&, MineOutputs&, void*);
+KernelStatus pairLossCudaDevice(const PairShape&, const PairSimilarityOptions&, const MinerOptions&, const PairLossOptions&,
+                                const PairInputs&, PairLossOutputs&, void*);
+int64_t pairCudaScratchBytes(const PairShape&, const PairSimilarityOptions&, const MinerOptions&, const PairLossOptions*, bool);
 }
 
 namespace {
@@ -302,3 +309,110 @@ bool runGpuBench(bool crps, bool margin) {
   return ok;
 }
 
+
+// --- pair mining and pair losses ---------------------------------------------------------------
+
+// Times one pair workload (0: multi-similarity miner + loss + gradients, cosine; 1: batch-hard
+// mining, euclidean; 2: all-triplets margin loss + gradients, euclidean) on device inputs: the
+// whole call (allocation from the pool, every kernel, the host-side scan or loss sum, mined
+// arrays copied back).  Labels: about 16 rows per class.  M > N: a memory bank (ref) of M rows.
+bool benchPairs(cudaStream_t stream, int64_t N, int64_t M, int64_t D, int workload, int runs) {
+  const bool ref = M != N;
+  PairShape shape;
+  shape.rows = N, shape.refs = M, shape.dim = D;
+  std::vector<int32_t> labels(N), refLabels(ref ? M : 0);
+  const int32_t classes = static_cast<int32_t>(std::max<int64_t>(2, M / 16));
+  uint64_t state = 5;
+  auto draw = [&state, classes] {
+    return static_cast<int32_t>((state = state * 6364136223846793005ULL + 1442695040888963407ULL) >> 33) % classes;
+  };
+  for (int32_t& l : labels) l = draw();
+  for (int32_t& l : refLabels) l = draw();
+  float *x = nullptr, *y = nullptr, *gx = nullptr, *gy = nullptr;
+  int32_t *lx = nullptr, *ly = nullptr;
+  BENCH_TRY(cudaMalloc(&x, 4 * N * D));
+  BENCH_TRY(cudaMalloc(&lx, 4 * N));
+  BENCH_TRY(cudaMalloc(&gx, 4 * N * D));
+  if (ref) {
+    BENCH_TRY(cudaMalloc(&y, 4 * M * D));
+    BENCH_TRY(cudaMalloc(&ly, 4 * M));
+    BENCH_TRY(cudaMalloc(&gy, 4 * M * D));
+    FL_LAUNCH(fillKernel, 4096, 256, 0, stream)(y, M * D, 22, 1.0f);
+    BENCH_TRY(cudaMemcpyAsync(ly, refLabels.data(), 4 * M, cudaMemcpyHostToDevice, stream));
+  }
+  FL_LAUNCH(fillKernel, 1024, 256, 0, stream)(x, N * D, 21, 1.0f);
+  BENCH_TRY(cudaMemcpyAsync(lx, labels.data(), 4 * N, cudaMemcpyHostToDevice, stream));
+  PairInputs in;
+  in.embeddings = x, in.labels = lx, in.ref = y, in.refLabels = ly;
+  PairSimilarityOptions similarity;
+  MinerOptions miner;
+  PairLossOptions loss;
+  const char* name = "ms miner+loss+grad";
+  if (workload == 0) {
+    miner.type = MinerType::MultiSimilarity, miner.distance = PairDistance::Cosine;
+    loss.type = PairLossType::MultiSimilarity, loss.distance = PairDistance::Cosine;
+  } else if (workload == 1) {
+    name = "batch-hard mine";
+    miner.type = MinerType::BatchHard, miner.distance = PairDistance::Euclidean;
+  } else {
+    name = "triplet all+grad";
+    loss.type = PairLossType::TripletMargin, loss.distance = PairDistance::Euclidean;
+  }
+  cudaEvent_t start, stop;
+  BENCH_TRY(cudaEventCreate(&start));
+  BENCH_TRY(cudaEventCreate(&stop));
+  std::vector<float> ms;
+  size_t outputs = 0;
+  double value = 0.0;
+  for (int run = 0; run < runs + 1; ++run) {
+    BENCH_TRY(cudaEventRecord(start, stream));
+    KernelStatus status;
+    if (workload == 1) {
+      MineOutputs mined;
+      status = mineCudaDevice(shape, similarity, miner, int64_t{1} << 26, in, mined, stream);
+      outputs = mined.triplets.anchors.size();
+    } else {
+      PairLossOutputs out;
+      out.gradEmbeddings = gx, out.gradRef = gy;
+      status = pairLossCudaDevice(shape, similarity, miner, loss, in, out, stream);
+      value = out.loss;
+    }
+    if (!status.ok) return std::printf("FAIL bench pairs: %s\n", status.message.c_str()), false;
+    BENCH_TRY(cudaEventRecord(stop, stream));
+    BENCH_TRY(cudaEventSynchronize(stop));
+    float t = 0.0f;
+    BENCH_TRY(cudaEventElapsedTime(&t, start, stop));
+    if (run >= 1) ms.push_back(t);  // one warm-up
+  }
+  const double extra = static_cast<double>(pairCudaScratchBytes(shape, similarity, miner, workload == 1 ? nullptr : &loss, ref));
+  char result[64];
+  if (workload == 1) std::snprintf(result, sizeof result, "%zu triplets", outputs);
+  else std::snprintf(result, sizeof result, "loss %.6g", value);
+  std::printf("%6lld %6lld %4lld %-20s %10.3f %10.1f %10.1f  %s\n", static_cast<long long>(N), static_cast<long long>(M),
+              static_cast<long long>(D), name, median(ms), extra / 1048576.0, 4.0 * N * M / 1048576.0, result);
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  for (void* ptr : {static_cast<void*>(x), static_cast<void*>(y), static_cast<void*>(gx), static_cast<void*>(gy),
+                    static_cast<void*>(lx), static_cast<void*>(ly)}) cudaFree(ptr);
+  return true;
+}
+
+bool runPairBench(bool quick) {
+  cudaStream_t stream;
+  BENCH_TRY(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  const int runs = quick ? 3 : 5;
+  std::printf("\npairs (CUDA, thread-per-row pair_math), default workBytes 64 MiB, median of %d after 1 warm-up, whole\n"
+              "call on device inputs; 'extra' = device memory the call allocates beyond inputs, outputs and mined arrays;\n"
+              "'N×M' = one float32 similarity matrix, what an unfused formulation stores\n", runs);
+  std::printf("%6s %6s %4s %-20s %10s %10s %10s\n", "N", "M", "D", "workload", "ms", "extra MiB", "N×M MiB");
+  bool ok = true;
+  struct Size {
+    int64_t n, m;
+  };
+  const std::vector<Size> sizes = quick ? std::vector<Size>{{1024, 1024}} : std::vector<Size>{{1024, 1024}, {4096, 4096}, {512, 65536}};
+  for (const Size& size : sizes)
+    for (int64_t d : {128, 512})
+      for (int workload = 0; workload < 3; ++workload) ok = benchPairs(stream, size.n, size.m, d, workload, runs) && ok;
+  cudaStreamDestroy(stream);
+  return ok;
+}

@@ -1,4 +1,4 @@
-// fusedloss: fused loss kernels (CRPS of ensembles, margin softmax; pair mining to follow)
+// fusedloss: fused loss kernels (CRPS of ensembles, margin softmax, pair mining and pair losses)
 // on CUDA, native CPU and pure TypeScript, with one validation layer for all three.
 export { crps, crpsAsync } from './crps';
 export type { CrpsArgs, CrpsEstimator, CrpsResult, CrpsResultOf, NanPolicy } from './crps';
@@ -12,6 +12,22 @@ export type {
   MarginType,
   ScaleMode,
 } from './margin-softmax';
+export { mine, mineAsync, pairLoss, pairLossAsync } from './pair-mining';
+export type {
+  MineArgs,
+  MinedPairs,
+  MinedTriplets,
+  MineResultOf,
+  MinerSpec,
+  MinerType,
+  PairArgs,
+  PairDistance,
+  PairLossArgs,
+  PairLossResult,
+  PairLossResultOf,
+  PairLossSpec,
+  PairLossType,
+} from './pair-mining';
 export { adaFaceMargins, elasticFaceMargins, magFaceMargins, targetCosines } from './row-margins';
 export type {
   AdaFaceOptions,

@@ -3,6 +3,7 @@
 #include "crps.h"
 #include "cuda_info.h"
 #include "margin_softmax.h"
+#include "pair_mining.h"
 
 namespace fusedloss {
 
@@ -30,6 +31,16 @@ KernelStatus marginSoftmaxCuda(const MarginSoftmaxShape&, const MarginSoftmaxOpt
 
 KernelStatus marginSoftmaxCudaDevice(const MarginSoftmaxShape&, const MarginSoftmaxOptions&, const MarginSoftmaxInputs&,
                                      MarginSoftmaxOutputs&, void*) {
+  return KernelStatus::failure("CUDA backend not built");
+}
+
+KernelStatus mineCuda(const PairShape&, const PairSimilarityOptions&, const MinerOptions&, int64_t, const PairInputs&,
+                      MineOutputs&) {
+  return KernelStatus::failure("CUDA backend not built");
+}
+
+KernelStatus pairLossCuda(const PairShape&, const PairSimilarityOptions&, const MinerOptions&, const PairLossOptions&,
+                          const PairInputs&, PairLossOutputs&) {
   return KernelStatus::failure("CUDA backend not built");
 }
 

@@ -79,6 +79,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("fmaPeak", Napi::Function::New(env, fmaPeak, "fmaPeak"));
   registerCrps(env, exports);
   registerMarginSoftmax(env, exports);
+  registerPairMining(env, exports);
   return exports;
 }
 

@@ -1,5 +1,6 @@
 #include "args.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -95,8 +96,23 @@ int32_t enumArg(const Napi::Object& args, const char* name, int32_t count) {
   return static_cast<int32_t>(v);
 }
 
+namespace {
+
+constexpr size_t kExternalFrom = size_t{2} << 20;  // bytes: below this V8's allocator is as good
+
+// Drops the exception a refused napi_create_external_arraybuffer may leave pending, so the
+// caller's fallback allocation can proceed.
+void clearPendingException(napi_env env) {
+  bool pending = false;
+  if (napi_is_exception_pending(env, &pending) == napi_ok && pending) {
+    napi_value ignored;
+    napi_get_and_clear_last_exception(env, &ignored);
+  }
+}
+
+}  // namespace
+
 Napi::Float32Array newOutputArray(Napi::Env env, size_t length) {
-  constexpr size_t kExternalFrom = size_t{2} << 20;  // bytes: below this V8's allocator is as good
   const size_t bytes = length * sizeof(float);
   if (bytes >= kExternalFrom) {
     auto* buffer = new FloatBuffer(length);
@@ -118,13 +134,38 @@ Napi::Float32Array newOutputArray(Napi::Env env, size_t length) {
       return Napi::Float32Array::New(env, length, Napi::ArrayBuffer(env, arrayBuffer), 0);
     }
     delete buffer;  // external buffers not allowed here: fall through
-    bool pending = false;
-    if (napi_is_exception_pending(env, &pending) == napi_ok && pending) {
-      napi_value ignored;
-      napi_get_and_clear_last_exception(env, &ignored);
-    }
+    clearPendingException(env);
   }
   return Napi::Float32Array::New(env, length);
+}
+
+Napi::Int32Array int32ArrayFromVector(Napi::Env env, std::vector<int32_t>&& values) {
+  const size_t length = values.size();
+  const size_t bytes = length * sizeof(int32_t);
+  if (bytes >= kExternalFrom) {
+    auto* owned = new std::vector<int32_t>(std::move(values));
+    napi_value arrayBuffer = nullptr;
+    const napi_status status = napi_create_external_arraybuffer(
+        env, owned->data(), bytes,
+        [](napi_env finalizeEnv, void*, void* hint) {
+          auto* vector = static_cast<std::vector<int32_t>*>(hint);
+          int64_t ignored = 0;
+          napi_adjust_external_memory(finalizeEnv, -static_cast<int64_t>(vector->size() * sizeof(int32_t)), &ignored);
+          delete vector;
+        },
+        owned, &arrayBuffer);
+    if (status == napi_ok) {
+      int64_t ignored = 0;
+      napi_adjust_external_memory(env, static_cast<int64_t>(bytes), &ignored);
+      return Napi::Int32Array::New(env, length, Napi::ArrayBuffer(env, arrayBuffer), 0);
+    }
+    values = std::move(*owned);  // external buffers not allowed here: copy below
+    delete owned;
+    clearPendingException(env);
+  }
+  Napi::Int32Array array = Napi::Int32Array::New(env, length);
+  std::copy(values.begin(), values.end(), array.Data());
+  return array;
 }
 
 size_t checkedProduct(Napi::Env env, const char* what, int64_t a, int64_t b, int64_t c) {

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace fusedloss {
 namespace napi {
@@ -14,6 +15,7 @@ namespace napi {
 // Error codes of ../../../shared/spec/README.md.
 constexpr const char* kInvalidArg = "ERR_FUSEDLOSS_INVALID_ARG";
 constexpr const char* kShape = "ERR_FUSEDLOSS_SHAPE";
+constexpr const char* kLabel = "ERR_FUSEDLOSS_LABEL";
 constexpr const char* kOption = "ERR_FUSEDLOSS_OPTION";
 constexpr const char* kTooLarge = "ERR_FUSEDLOSS_TOO_LARGE";
 constexpr const char* kBackend = "ERR_FUSEDLOSS_BACKEND";
@@ -53,6 +55,12 @@ int32_t enumArg(const Napi::Object& args, const char* name, int32_t count);
 // ArrayBuffer (freed by its finalizer), so filling them does not fault page by page; where
 // external buffers are not allowed (sandboxed runtimes) V8 allocates it as usual.
 Napi::Float32Array newOutputArray(Napi::Env env, size_t length);
+
+// An Int32Array holding `values`, for outputs whose size only the kernel knew (mined indices).
+// Large ones hand the vector's memory to JavaScript as an external ArrayBuffer (freed by its
+// finalizer), so nothing is copied; small ones, and any where external buffers are not allowed,
+// are copied into a V8 allocation.
+Napi::Int32Array int32ArrayFromVector(Napi::Env env, std::vector<int32_t>&& values);
 
 // a·b·c without overflow, or throws kTooLarge naming `what`.
 size_t checkedProduct(Napi::Env env, const char* what, int64_t a, int64_t b, int64_t c);

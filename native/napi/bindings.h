@@ -8,6 +8,7 @@ namespace napi {
 
 void registerCrps(Napi::Env env, Napi::Object exports);
 void registerMarginSoftmax(Napi::Env env, Napi::Object exports);
+void registerPairMining(Napi::Env env, Napi::Object exports);
 
 }  // namespace napi
 }  // namespace fusedloss

@@ -23,7 +23,8 @@ class KernelCall {
   virtual ~KernelCall() = default;
   // Runs the kernel; called on the JS thread (sync) or a libuv worker (async).
   virtual KernelStatus run() = 0;
-  // Adds the scalar results (reductions) to the result object.
+  // Adds the results known only once the kernel has run to the result object: scalars
+  // (reductions) and outputs the kernel sized itself (mined indices).  On the JS thread.
   virtual void addScalars(Napi::Env env, Napi::Object& result) = 0;
 
   const float* adopt(const FloatView& view, bool copy);

@@ -1,0 +1,482 @@
+// Pair mining and pair losses, CUDA backend.  Same contract, passes and per-row arithmetic as the
+// CPU kernels (../native/kernels/pair_mining.h, ../native/math/pair_math.h).
+//
+// Plan (N query rows, M reference rows, D features; never an N×M buffer beyond the work budget):
+//  1. x̂ [N, Dp] and ŷ [M, Dp] (Dp = D rounded up to 4, zero padded; ŷ is x̂ without a reference
+//     set), ‖v‖ in float64 and ‖v̂‖² in float32 per vector.
+//  2. Rows in blocks of R: the block's value rows (R × M floats, the loss' distance and the
+//     miner's when it differs, plus the coefficients with gradients) take at most half of
+//     workBytes.  Per block: GEMM x̂[block]·ŷᵀ → dot products → values in place.  The per-row
+//     decisions are pair_math.h's, one thread per row, in waves of rows whose rowScratchBytes(M)
+//     scratch fits a quarter of the budget (at least one row).
+//  3. Mining: per-row counts → host: row-order offsets, the maxOutputs check, exactly-sized output
+//     arrays → filling pass at those offsets → copied back.
+//     Losses: per-row LossPartial → host: summed in row order (addPartial) → lossScale (the loss
+//     and the global normalizers) → backward pass per block: coefficients, H row and column sums,
+//     G in place, gx̂[block] = G·Ŷ, gŶ (+)= Gᵀ·X̂[block] (each split over its k range into
+//     partials summed in order when it has few tiles: at most a quarter of the budget).
+//  4. gx̂ += (Σ_j H)·x̂, gŷ += (Σ_i H)·ŷ, then back through the normalization; without a reference
+//     set both roles land in gradEmbeddings.
+// The second pass recomputes the block's values unless one block held every row.  Determinism:
+// no atomics; every sum has a fixed order that depends only on the shape and workBytes.
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "../native/kernels/cuda_info.h"
+#include "../native/kernels/pair_mining.h"
+
+// Overridable so the kernels can also run under a host emulator when developing without a GPU.
+#ifndef FL_LAUNCH
+#define FL_LAUNCH(kernel, grid, block, sharedBytes, stream) kernel<<<(grid), (block), (sharedBytes), (stream)>>>
+#endif
+
+#include "device_memory.cuh"
+#include "pair_mining_kernels.cuh"
+
+namespace fusedloss {
+using namespace pair_cuda;
+namespace {
+
+constexpr const char* kKernelName = "pairs (CUDA)";
+
+int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+int64_t roundUp(int64_t a, int64_t b) { return ceilDiv(a, b) * b; }
+unsigned blocksFor(int64_t count, int64_t per) { return static_cast<unsigned>(std::max<int64_t>(1, ceilDiv(count, per))); }
+unsigned gridFor(int64_t elements) { return static_cast<unsigned>(std::min<int64_t>(ceilDiv(elements, kThreads), 4096)); }
+
+// One k split of a GEMM: how many and how long (a multiple of kStep).
+struct Split {
+  int64_t count = 1, length = 0;
+};
+
+// Splits the k range of an m × n product with kLen terms into partials when it has too few tiles
+// to fill the GPU, within `partsFloats` floats of partials and at least 256 terms per split.
+Split splitFor(int64_t m, int64_t n, int64_t kLen, int64_t partsFloats) {
+  Split s;
+  s.length = roundUp(std::max<int64_t>(kLen, 1), kStep);
+  const int64_t tiles = ceilDiv(m, kTile) * ceilDiv(n, kTile);
+  const int64_t splits = std::min({ceilDiv(kTargetBlocks, tiles), partsFloats / std::max<int64_t>(1, m * n), kLen / 256});
+  if (splits > 1) {
+    s.length = roundUp(ceilDiv(kLen, splits), kStep);
+    s.count = ceilDiv(kLen, s.length);
+  }
+  return s;
+}
+
+// The launch plan: block and wave sizes and the byte offsets of every array in the one scratch
+// allocation.  Depends only on the shape, the options and workBytes.
+struct Plan {
+  int64_t dimPad, ld, blockRows, blocks, waveRows, scratchStride;
+  bool ref, secondValues, gradients;
+  Split gxSplit, gySplit;
+  size_t xh, yh, xLen, yLen, xSq, ySq, rowData, values, minerValues, coef, scratch, parts, gx, gy, hRows, hCols, total;
+};
+
+Plan makePlan(const PairShape& s, const PairSimilarityOptions& similarity, bool secondValues, bool gradients,
+              bool ref) {
+  Plan p{};
+  const int64_t N = s.rows, M = s.refs;
+  p.dimPad = roundUp(s.dim, 4);
+  p.ld = roundUp(M, 4);
+  p.ref = ref, p.secondValues = secondValues, p.gradients = gradients;
+  const int64_t budget = std::max<int64_t>(similarity.workBytes, 1);
+  const int64_t buffers = 1 + (secondValues ? 1 : 0) + (gradients ? 1 : 0);
+  p.blockRows = std::max<int64_t>(1, std::min<int64_t>(N, (budget / 2) / (buffers * 4 * p.ld)));
+  p.blocks = ceilDiv(N, p.blockRows);
+  p.blockRows = ceilDiv(N, p.blocks);  // even blocks
+  p.scratchStride = pairs::rowScratchBytes(M);
+  const int64_t scratchBudget = gradients ? budget / 4 : budget / 2;
+  p.waveRows = std::max<int64_t>(1, std::min<int64_t>(p.blockRows, scratchBudget / p.scratchStride));
+  int64_t partsFloats = 0;
+  if (gradients) {
+    const int64_t capacity = budget / 16;
+    p.gxSplit = splitFor(p.blockRows, p.dimPad, p.ld, capacity);
+    p.gySplit = splitFor(M, p.dimPad, p.blockRows, capacity);
+    if (p.gxSplit.count > 1) partsFloats = p.gxSplit.count * p.blockRows * p.dimPad;
+    if (p.gySplit.count > 1) partsFloats = std::max(partsFloats, p.gySplit.count * M * p.dimPad);
+  }
+
+  size_t at = 0;
+  auto take = [&at](size_t bytes) { const size_t offset = at; at += alignedBytes(bytes); return offset; };
+  const size_t blockFloats = static_cast<size_t>(p.blockRows * p.ld);
+  p.xh = take(4 * N * p.dimPad);
+  p.yh = take(ref ? 4 * M * p.dimPad : 0);
+  p.xLen = take(8 * N);
+  p.yLen = take(ref ? 8 * M : 0);
+  p.xSq = take(4 * N);
+  p.ySq = take(ref ? 4 * M : 0);
+  p.rowData = take(std::max(sizeof(pairs::LossPartial), 2 * sizeof(int64_t)) * N);  // partials or counts/offsets
+  p.values = take(4 * blockFloats);
+  p.minerValues = take(secondValues ? 4 * blockFloats : 0);
+  p.coef = take(gradients ? 4 * blockFloats : 0);
+  p.scratch = take(static_cast<size_t>(p.waveRows * p.scratchStride));
+  p.parts = take(4 * static_cast<size_t>(partsFloats));
+  p.gx = take(gradients ? 4 * N * p.dimPad : 0);
+  p.gy = take(gradients ? 4 * M * p.dimPad : 0);
+  p.hRows = take(gradients ? 8 * N : 0);
+  p.hCols = take(gradients ? 8 * M : 0);
+  p.total = at;
+  return p;
+}
+
+Gemm gemmArgs(const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc, int64_t m, int64_t n,
+              int64_t aM, int64_t bN, int64_t aK, int64_t bK, int64_t kLen, int64_t splitLen, int64_t cSplit,
+              bool accumulate) {
+  Gemm g;
+  g.a = a, g.b = b, g.c = c, g.lda = lda, g.ldb = ldb, g.ldc = ldc, g.cSplit = cSplit;
+  g.m = static_cast<int>(m), g.n = static_cast<int>(n), g.aM = static_cast<int>(aM), g.bN = static_cast<int>(bN);
+  g.aK = static_cast<int>(aK), g.bK = static_cast<int>(bK), g.kLen = static_cast<int>(kLen);
+  g.splitLen = static_cast<int>(splitLen);
+  g.tilesM = static_cast<int>(ceilDiv(m, kTile)), g.tilesN = static_cast<int>(ceilDiv(n, kTile));
+  g.accumulate = accumulate;
+  return g;
+}
+
+unsigned gemmBlocks(const Gemm& g) {
+  return static_cast<unsigned>(int64_t{g.tilesM} * g.tilesN * ceilDiv(g.kLen, g.splitLen));
+}
+
+// Device state of one call: the plan's arrays resolved, and the block loop's helpers.
+class Engine {
+ public:
+  Engine(const PairShape& shape, const PairSimilarityOptions& similarity, const PairInputs& in, const Plan& plan,
+         char* base, cudaStream_t stream)
+      : s_(shape), sim_(similarity), in_(in), p_(plan), base_(base), stream_(stream) {
+    xh_ = floats(p_.xh), yh_ = p_.ref ? floats(p_.yh) : xh_;
+    xLen_ = doubles(p_.xLen), yLen_ = p_.ref ? doubles(p_.yLen) : xLen_;
+    xSq_ = floats(p_.xSq), ySq_ = p_.ref ? floats(p_.ySq) : xSq_;
+    values_ = floats(p_.values), minerValues_ = p_.secondValues ? floats(p_.minerValues) : values_;
+    src_.labels = in.labels, src_.refLabels = in.ref ? in.refLabels : nullptr, src_.selfIndex = in.selfIndex;
+    src_.refs = shape.refs, src_.ld = p_.ld;
+  }
+  float* floats(size_t offset) const { return reinterpret_cast<float*>(base_ + offset); }
+  double* doubles(size_t offset) const { return reinterpret_cast<double*>(base_ + offset); }
+  const RowSource& source() const { return src_; }
+  int64_t rowsOf(int64_t block) const { return std::min(p_.blockRows, s_.rows - block * p_.blockRows); }
+  float* values() const { return values_; }
+  float* minerValues() const { return minerValues_; }
+
+  void normalize() {
+    const int n = sim_.normalize ? 1 : 0;
+    FL_LAUNCH(normalizeKernel, static_cast<unsigned>(s_.rows), kRowThreads, 0, stream_)(in_.embeddings, s_.dim, xh_, p_.dimPad, n,
+                                                                                      xLen_, xSq_);
+    if (p_.ref) {
+      FL_LAUNCH(normalizeKernel, static_cast<unsigned>(s_.refs), kRowThreads, 0, stream_)(in_.ref, s_.dim, yh_, p_.dimPad, n,
+                                                                                        yLen_, ySq_);
+    }
+  }
+
+  // The block's values: `distance` in values(), `second` (when the plan has it) in minerValues().
+  void blockValues(int64_t block, PairDistance distance, PairDistance second) {
+    const int64_t row0 = block * p_.blockRows, rows = rowsOf(block), Dp = p_.dimPad, M = s_.refs;
+    const Gemm g = gemmArgs(xh_ + row0 * Dp, Dp, yh_, Dp, values_, p_.ld, rows, M, rows, M, Dp, Dp, Dp,
+                            roundUp(Dp, kStep), 0, false);
+    FL_LAUNCH((gemmKernel<true, true>), gemmBlocks(g), kGemmThreads, 0, stream_)(g);
+    FL_LAUNCH(valuesKernel, gridFor(rows * p_.ld), kThreads, 0, stream_)(values_, p_.ld, static_cast<int>(rows),
+                                                                         static_cast<int>(M), xSq_ + row0, ySq_, xh_ + row0 * Dp, yh_,
+                                                                         s_.dim, Dp, distance,
+                                                                         p_.secondValues ? minerValues_ : nullptr, second);
+  }
+
+  // Calls launch(wave) for each wave of the block's rows.
+  template <typename Launch>
+  void waves(int64_t block, Launch launch) {
+    const int64_t rows = rowsOf(block);
+    for (int64_t first = 0; first < rows; first += p_.waveRows) {
+      Wave w;
+      w.row0 = block * p_.blockRows, w.first = static_cast<int>(first);
+      w.count = static_cast<int>(std::min(p_.waveRows, rows - first));
+      w.scratch = base_ + p_.scratch, w.scratchStride = p_.scratchStride;
+      launch(w, blocksFor(w.count, kRowKernelThreads));
+    }
+  }
+
+  // Backward of one block whose coefficients are in floats(p.coef): H sums, G, both GEMMs.
+  void blockGradients(int64_t block, PairDistance distance) {
+    const int64_t row0 = block * p_.blockRows, rows = rowsOf(block), Dp = p_.dimPad, M = s_.refs, ld = p_.ld;
+    float *coef = floats(p_.coef), *parts = floats(p_.parts), *gx = floats(p_.gx), *gy = floats(p_.gy);
+    FL_LAUNCH(hRowKernel, static_cast<unsigned>(rows), kRowThreads, 0, stream_)(coef, values_, ld, static_cast<int>(M), distance,
+                                                                               doubles(p_.hRows) + row0);
+    FL_LAUNCH(hColumnKernel, blocksFor(M, kThreads), kThreads, 0, stream_)(coef, values_, ld, static_cast<int>(rows),
+                                                                           static_cast<int>(M), distance, doubles(p_.hCols),
+                                                                           block == 0 ? 1 : 0);
+    FL_LAUNCH(gradTransformKernel, gridFor(rows * ld), kThreads, 0, stream_)(coef, values_, ld, static_cast<int>(rows),
+                                                                             static_cast<int>(M), distance);
+    // gx̂[block] = G·Ŷ: A = G (k = column, contiguous), B = ŷ rows (n = feature, contiguous).
+    const bool gxSplit = p_.gxSplit.count > 1;
+    const Gemm rowsGemm = gemmArgs(coef, ld, yh_, Dp, gxSplit ? parts : gx + row0 * Dp, Dp, rows, Dp, rows, Dp, ld, M, ld,
+                                   p_.gxSplit.length, rows * Dp, false);
+    FL_LAUNCH((gemmKernel<true, false>), gemmBlocks(rowsGemm), kGemmThreads, 0, stream_)(rowsGemm);
+    if (gxSplit) {
+      FL_LAUNCH(splitSumKernel, blocksFor(rows * Dp, kThreads), kThreads, 0, stream_)(
+          parts, static_cast<int>(ceilDiv(ld, p_.gxSplit.length)), rows * Dp, gx + row0 * Dp, 0);
+    }
+    // gŶ (+)= Gᵀ·X̂[block]: A = Gᵀ (m = column, contiguous), B = x̂ rows (n contiguous), k = rows.
+    const bool gySplit = p_.gySplit.count > 1;
+    const int64_t gyLength = gySplit ? p_.gySplit.length : roundUp(rows, kStep);
+    const Gemm colsGemm = gemmArgs(coef, ld, xh_ + row0 * Dp, Dp, gySplit ? parts : gy, Dp, M, Dp, ld, Dp, rows, rows,
+                                   rows, gyLength, M * Dp, !gySplit && block > 0);
+    FL_LAUNCH((gemmKernel<false, false>), gemmBlocks(colsGemm), kGemmThreads, 0, stream_)(colsGemm);
+    if (gySplit) {
+      FL_LAUNCH(splitSumKernel, blocksFor(M * Dp, kThreads), kThreads, 0, stream_)(
+          parts, static_cast<int>(ceilDiv(rows, gyLength)), M * Dp, gy, block > 0 ? 1 : 0);
+    }
+  }
+
+  // gradEmbeddings (and gradRef) from the unit-vector gradients.
+  void unnormalize(PairLossOutputs& out) {
+    const int n = sim_.normalize ? 1 : 0, D = static_cast<int>(s_.dim);
+    const float *gx = floats(p_.gx), *gy = floats(p_.gy);
+    const double *hRows = doubles(p_.hRows), *hCols = doubles(p_.hCols);
+    FL_LAUNCH(unnormalizeKernel, static_cast<unsigned>(s_.rows), kRowThreads, 0, stream_)(gx, hRows, xh_, p_.dimPad, xLen_, n, D,
+                                                                                        out.gradEmbeddings, 0);
+    float* refOut = p_.ref ? out.gradRef : out.gradEmbeddings;
+    FL_LAUNCH(unnormalizeKernel, static_cast<unsigned>(s_.refs), kRowThreads, 0, stream_)(gy, hCols, yh_, p_.dimPad, yLen_, n, D,
+                                                                                        refOut, p_.ref ? 0 : 1);
+  }
+
+ private:
+  const PairShape& s_;
+  const PairSimilarityOptions& sim_;
+  const PairInputs& in_;
+  const Plan& p_;
+  char* base_;
+  cudaStream_t stream_;
+  float *xh_, *yh_, *xSq_, *ySq_, *values_, *minerValues_;
+  double *xLen_, *yLen_;
+  RowSource src_;
+};
+
+// Sizes every index of the kernels can hold.
+KernelStatus checkLimits(const PairShape& shape) {
+  if (shape.rows > 0x7fffffff || shape.refs > 0x7ffffff0 || shape.dim > (int64_t{1} << 28)) {
+    return KernelStatus::failure("pairs (CUDA): too many rows, reference rows or features");
+  }
+  return KernelStatus::success();
+}
+
+}  // namespace
+
+// --- device entry points (inputs and loss outputs in device memory) ---------------------------------
+
+// Mining on device-resident inputs (already validated: checkPairCall); outputs in host vectors.
+KernelStatus mineCudaDevice(const PairShape& shape, const PairSimilarityOptions& similarity, const MinerOptions& miner,
+                            int64_t maxOutputs, const PairInputs& inputs, MineOutputs& outputs, void* streamHandle) {
+  if (miner.type == MinerType::None) return KernelStatus::failure("mine: a miner type is required");
+  KernelStatus status = checkLimits(shape);
+  if (!status.ok) return status;
+  cudaStream_t stream = static_cast<cudaStream_t>(streamHandle);
+  const Plan plan = makePlan(shape, similarity, false, false, inputs.ref != nullptr);
+  DeviceBuffer buffer(stream);
+  FL_CUDA_TRY("allocating device memory", buffer.allocate(plan.total));
+  Engine engine(shape, similarity, inputs, plan, buffer.get(), stream);
+  const int64_t N = shape.rows;
+  int64_t* counts = reinterpret_cast<int64_t*>(buffer.get() + plan.rowData);
+  engine.normalize();
+  for (int64_t b = 0; b < plan.blocks; ++b) {
+    engine.blockValues(b, miner.distance, miner.distance);
+    engine.waves(b, [&](const Wave& w, unsigned grid) {
+      FL_LAUNCH(mineCountKernel, grid, kRowKernelThreads, 0, stream)(engine.source(), miner, engine.values(), w, counts);
+    });
+    FL_CUDA_TRY("launching the counting pass", cudaGetLastError());
+  }
+  std::vector<int64_t> offsets(static_cast<size_t>(2 * N));
+  FL_CUDA_TRY("reading the counts", cudaMemcpyAsync(offsets.data(), counts, 16 * N, cudaMemcpyDeviceToHost, stream));
+  FL_CUDA_TRY("counting", cudaStreamSynchronize(stream));
+  int64_t first = 0, second = 0;  // positives (or triplets), negatives: exclusive scan in row order
+  for (int64_t i = 0; i < N; ++i) {
+    const int64_t a = offsets[2 * i], b = offsets[2 * i + 1];
+    offsets[2 * i] = first, offsets[2 * i + 1] = second;
+    first += a, second += b;
+  }
+  const bool triplets = minesTriplets(miner.type);
+  const int64_t total = first + second;
+  if (total > maxOutputs) {
+    return KernelStatus::memoryFailure("mine: " + std::to_string(total) + (triplets ? " triplets" : " pairs") +
+                                       " exceed maxOutputs = " + std::to_string(maxOutputs));
+  }
+  MinedPairs& pairOut = outputs.pairs;
+  MinedTriplets& trip = outputs.triplets;
+  if (triplets) {
+    trip.anchors.assign(first, 0), trip.positives.assign(first, 0), trip.negatives.assign(first, 0);
+  } else {
+    pairOut.positiveAnchors.assign(first, 0), pairOut.positives.assign(first, 0);
+    pairOut.negativeAnchors.assign(second, 0), pairOut.negatives.assign(second, 0);
+  }
+  if (total == 0) return KernelStatus::success();
+  DeviceBuffer mined(stream);
+  const size_t firstBytes = alignedBytes(4 * first), secondBytes = alignedBytes(4 * second);
+  FL_CUDA_TRY("allocating the mined arrays", mined.allocate(triplets ? 3 * firstBytes : 2 * (firstBytes + secondBytes)));
+  char* m = mined.get();
+  MinedArrays out{};
+  if (triplets) {
+    out.anchors = reinterpret_cast<int32_t*>(m), out.tripletPositives = reinterpret_cast<int32_t*>(m + firstBytes);
+    out.tripletNegatives = reinterpret_cast<int32_t*>(m + 2 * firstBytes);
+  } else {
+    out.positiveAnchors = reinterpret_cast<int32_t*>(m), out.positives = reinterpret_cast<int32_t*>(m + firstBytes);
+    out.negativeAnchors = reinterpret_cast<int32_t*>(m + 2 * firstBytes);
+    out.negatives = reinterpret_cast<int32_t*>(m + 2 * firstBytes + secondBytes);
+  }
+  FL_CUDA_TRY("writing the offsets", cudaMemcpyAsync(counts, offsets.data(), 16 * N, cudaMemcpyHostToDevice, stream));
+  for (int64_t b = 0; b < plan.blocks; ++b) {
+    if (plan.blocks > 1) engine.blockValues(b, miner.distance, miner.distance);
+    engine.waves(b, [&](const Wave& w, unsigned grid) {
+      FL_LAUNCH(mineFillKernel, grid, kRowKernelThreads, 0, stream)(engine.source(), miner, engine.values(), w, counts, out);
+    });
+    FL_CUDA_TRY("launching the filling pass", cudaGetLastError());
+  }
+  auto back = [&](std::vector<int32_t>& host, const int32_t* device) {
+    return host.empty() ? cudaSuccess
+                        : cudaMemcpyAsync(host.data(), device, 4 * host.size(), cudaMemcpyDeviceToHost, stream);
+  };
+  if (triplets) {
+    FL_CUDA_TRY("reading the triplets", back(trip.anchors, out.anchors));
+    FL_CUDA_TRY("reading the triplets", back(trip.positives, out.tripletPositives));
+    FL_CUDA_TRY("reading the triplets", back(trip.negatives, out.tripletNegatives));
+  } else {
+    FL_CUDA_TRY("reading the pairs", back(pairOut.positiveAnchors, out.positiveAnchors));
+    FL_CUDA_TRY("reading the pairs", back(pairOut.positives, out.positives));
+    FL_CUDA_TRY("reading the pairs", back(pairOut.negativeAnchors, out.negativeAnchors));
+    FL_CUDA_TRY("reading the pairs", back(pairOut.negatives, out.negatives));
+  }
+  FL_CUDA_TRY("running the kernels", cudaStreamSynchronize(stream));
+  return KernelStatus::success();
+}
+
+// Loss (and gradients into device outputs) on device-resident inputs (already validated).
+KernelStatus pairLossCudaDevice(const PairShape& shape, const PairSimilarityOptions& similarity,
+                                const MinerOptions& miner, const PairLossOptions& loss, const PairInputs& inputs,
+                                PairLossOutputs& outputs, void* streamHandle) {
+  KernelStatus status = checkLimits(shape);
+  if (!status.ok) return status;
+  cudaStream_t stream = static_cast<cudaStream_t>(streamHandle);
+  const bool ref = inputs.ref != nullptr;
+  const bool gradients = loss.gradients && outputs.gradEmbeddings && (!ref || outputs.gradRef);
+  if (loss.gradients && !gradients) return KernelStatus::failure("pairLoss: missing gradient outputs");
+  const bool second = miner.type != MinerType::None && miner.distance != loss.distance;
+  const Plan plan = makePlan(shape, similarity, second, gradients, ref);
+  DeviceBuffer buffer(stream);
+  FL_CUDA_TRY("allocating device memory", buffer.allocate(plan.total));
+  Engine engine(shape, similarity, inputs, plan, buffer.get(), stream);
+  const int64_t N = shape.rows;
+  pairs::LossPartial* partials = reinterpret_cast<pairs::LossPartial*>(buffer.get() + plan.rowData);
+  engine.normalize();
+  const PairDistance minerDistance = second ? miner.distance : loss.distance;
+  auto rowPass = [&](int64_t b, const pairs::LossScale& scale, float* coef) {
+    engine.waves(b, [&](const Wave& w, unsigned grid) {
+      FL_LAUNCH(lossRowKernel, grid, kRowKernelThreads, 0, stream)(engine.source(), miner, loss, engine.minerValues(),
+                                                                   engine.values(), w, partials, scale, coef);
+    });
+  };
+  for (int64_t b = 0; b < plan.blocks; ++b) {
+    engine.blockValues(b, loss.distance, minerDistance);
+    rowPass(b, pairs::LossScale(), nullptr);
+    FL_CUDA_TRY("launching the forward pass", cudaGetLastError());
+  }
+  std::vector<pairs::LossPartial> rows(static_cast<size_t>(N));
+  FL_CUDA_TRY("reading the partials",
+              cudaMemcpyAsync(rows.data(), partials, sizeof(pairs::LossPartial) * N, cudaMemcpyDeviceToHost, stream));
+  FL_CUDA_TRY("running the forward pass", cudaStreamSynchronize(stream));
+  pairs::LossPartial total;
+  for (const pairs::LossPartial& row : rows) pairs::addPartial(total, row);
+  const pairs::LossScale scale = pairs::lossScale(total, N, loss);
+  outputs.loss = scale.loss;
+  if (!gradients) return KernelStatus::success();
+
+  for (int64_t b = 0; b < plan.blocks; ++b) {
+    if (plan.blocks > 1) engine.blockValues(b, loss.distance, minerDistance);
+    rowPass(b, scale, engine.floats(plan.coef));
+    engine.blockGradients(b, loss.distance);
+    FL_CUDA_TRY("launching the backward pass", cudaGetLastError());
+  }
+  engine.unnormalize(outputs);
+  FL_CUDA_TRY("launching the gradients", cudaGetLastError());
+  FL_CUDA_TRY("running the backward pass", cudaStreamSynchronize(stream));
+  return KernelStatus::success();
+}
+
+// Bytes the device entry points allocate for a call beyond inputs, outputs and mined arrays.
+// loss null: mining.
+int64_t pairCudaScratchBytes(const PairShape& shape, const PairSimilarityOptions& similarity, const MinerOptions& miner,
+                             const PairLossOptions* loss, bool ref) {
+  const bool second = loss && miner.type != MinerType::None && miner.distance != loss->distance;
+  return static_cast<int64_t>(makePlan(shape, similarity, second, loss && loss->gradients, ref).total);
+}
+
+// --- host entry points ------------------------------------------------------------------------------
+
+namespace {
+
+// The inputs mirrored on the device.
+struct StagedInputs {
+  int embeddings, labels, ref, refLabels, selfIndex;
+};
+
+StagedInputs stageInputs(HostStaging& staging, const PairShape& shape, const PairInputs& inputs) {
+  const size_t N = static_cast<size_t>(shape.rows), M = static_cast<size_t>(shape.refs), D = static_cast<size_t>(shape.dim);
+  StagedInputs s;
+  s.embeddings = staging.input(inputs.embeddings, 4 * N * D);
+  s.labels = staging.input(inputs.labels, 4 * N);
+  s.ref = staging.input(inputs.ref, inputs.ref ? 4 * M * D : 0);
+  s.refLabels = staging.input(inputs.refLabels, inputs.refLabels ? 4 * M : 0);
+  s.selfIndex = staging.input(inputs.selfIndex, inputs.selfIndex ? 4 * N : 0);
+  return s;
+}
+
+PairInputs deviceInputs(const HostStaging& staging, const StagedInputs& s) {
+  PairInputs in;
+  in.embeddings = staging.device<const float>(s.embeddings);
+  in.labels = staging.device<const int32_t>(s.labels);
+  in.ref = staging.device<const float>(s.ref);
+  in.refLabels = staging.device<const int32_t>(s.refLabels);
+  in.selfIndex = staging.device<const int32_t>(s.selfIndex);
+  return in;
+}
+
+}  // namespace
+
+KernelStatus mineCuda(const PairShape& shape, const PairSimilarityOptions& similarity, const MinerOptions& miner,
+                      int64_t maxOutputs, const PairInputs& inputs, MineOutputs& outputs) {
+  KernelStatus status = checkPairCall(shape, inputs);
+  if (!status.ok) return status;
+  if (miner.type == MinerType::None) return KernelStatus::failure("mine: a miner type is required");
+  const CudaInfo& info = cudaInfo();
+  if (!info.available) return KernelStatus::failure("mine (CUDA): " + info.reason);
+  HostStaging staging(cudaStreamPerThread);
+  const StagedInputs staged = stageInputs(staging, shape, inputs);
+  FL_CUDA_TRY("staging inputs", staging.copyIn());
+  outputs = MineOutputs();
+  return mineCudaDevice(shape, similarity, miner, maxOutputs, deviceInputs(staging, staged), outputs, cudaStreamPerThread);
+}
+
+KernelStatus pairLossCuda(const PairShape& shape, const PairSimilarityOptions& similarity, const MinerOptions& miner,
+                          const PairLossOptions& loss, const PairInputs& inputs, PairLossOutputs& outputs) {
+  KernelStatus status = checkPairCall(shape, inputs);
+  if (!status.ok) return status;
+  const bool g = loss.gradients, ref = inputs.ref != nullptr;
+  if (g && (!outputs.gradEmbeddings || (ref && !outputs.gradRef))) {
+    return KernelStatus::failure("pairLoss: missing gradient outputs");
+  }
+  const CudaInfo& info = cudaInfo();
+  if (!info.available) return KernelStatus::failure("pairLoss (CUDA): " + info.reason);
+  const size_t N = static_cast<size_t>(shape.rows), M = static_cast<size_t>(shape.refs), D = static_cast<size_t>(shape.dim);
+  HostStaging staging(cudaStreamPerThread);
+  const StagedInputs staged = stageInputs(staging, shape, inputs);
+  const int gradEmbeddings = staging.output(g ? outputs.gradEmbeddings : nullptr, g ? 4 * N * D : 0);
+  const int gradRef = staging.output(g && ref ? outputs.gradRef : nullptr, g && ref ? 4 * M * D : 0);
+  FL_CUDA_TRY("staging inputs", staging.copyIn());
+  PairLossOutputs out;
+  out.gradEmbeddings = staging.device<float>(gradEmbeddings);
+  out.gradRef = staging.device<float>(gradRef);
+  status = pairLossCudaDevice(shape, similarity, miner, loss, deviceInputs(staging, staged), out, cudaStreamPerThread);
+  if (!status.ok) return status;
+  if (g) FL_CUDA_TRY("copying outputs", staging.copyOut());
+  outputs.loss = out.loss;
+  return KernelStatus::success();
+}
+
+}  // namespace fusedloss

@@ -1,0 +1,380 @@
+// Device code of the CUDA pair mining / pair losses: the GEMM, normalization, the value and
+// gradient transforms and the reductions the engine owns, and the thread-per-row kernels that call
+// the per-row decisions of ../native/math/pair_math.h (mining counts and fills, loss partials and
+// coefficients: the CPU's very arithmetic).  Included by pair_mining.cu only (one translation unit, no device
+// linking); the plan is described there.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cmath>
+#include <cstdint>
+
+#include "../native/kernels/pair_mining.h"
+#include "../native/math/pair_math.h"
+
+namespace fusedloss {
+namespace pair_cuda {
+namespace {
+
+constexpr int kTile = 128, kStep = 8, kGemmThreads = 256, kPad = 4;  // GEMM block tile
+constexpr int kThreads = 256;     // element-wise and column kernels
+constexpr int kRowThreads = 128;  // one block per row: normalization, H row sums, un-normalization
+constexpr int kRowKernelThreads = 64;  // thread-per-row kernels (each thread works a whole row)
+constexpr int64_t kTargetBlocks = 264;  // enough blocks to fill a large GPU twice
+
+// Fixed-tree block sum (blockDim.x == n, a power of two); every thread gets the result.
+__device__ double blockSum(double v, double* scratch) {
+  const int t = threadIdx.x, n = blockDim.x;
+  scratch[t] = v;
+  __syncthreads();
+  for (int s = n / 2; s > 0; s >>= 1) {
+    if (t < s) scratch[t] += scratch[t + s];
+    __syncthreads();
+  }
+  const double r = scratch[0];
+  __syncthreads();
+  return r;
+}
+
+// --- GEMM: C[m, n] (+)= Σ_k A(m, k)·B(n, k) ----------------------------------------------------
+// The margin softmax's FP32 SIMT tile (cuda/margin_softmax_kernels.cuh), repeated here because that
+// header is its own translation unit's.  A(m, k) = a[m·lda + k] when kAKMajor, else a[k·lda + m];
+// B likewise.  Loads are float4 along the contiguous axis, whose bound (and ld) must be a multiple
+// of 4; the other axis is checked per element, out-of-range values load as 0.  Split s covers k in
+// [s·splitLen, (s+1)·splitLen) and writes c + s·cSplit.  Every C element is one fmaf chain in k
+// order, so a vector gives the same bits wherever it sits.
+struct Gemm {
+  const float *a, *b;
+  float* c;
+  int64_t lda, ldb, ldc, cSplit;
+  int m, n, aM, bN, aK, bK, kLen, splitLen, tilesM, tilesN, accumulate;
+};
+
+template <bool kKMajor>
+__device__ __forceinline__ float4 loadTile(const float* base, int64_t ld, int rc0, int rcEnd, int k, int kEnd) {
+  const int t = threadIdx.x;
+  const int rc = kKMajor ? rc0 + (t >> 1) : rc0 + (t & 31) * 4;
+  const int kk = kKMajor ? k + (t & 1) * 4 : k + (t >> 5);
+  if (rc < rcEnd && kk < kEnd) {
+    return *reinterpret_cast<const float4*>(kKMajor ? base + rc * ld + kk : base + kk * ld + rc);
+  }
+  return make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+}
+
+template <bool kKMajor>
+__device__ __forceinline__ void storeTile(float (*s)[kTile + kPad], float4 v) {
+  const int t = threadIdx.x;
+  if (kKMajor) {
+    const int r = t >> 1, k = (t & 1) * 4;
+    s[k][r] = v.x, s[k + 1][r] = v.y, s[k + 2][r] = v.z, s[k + 3][r] = v.w;
+  } else {
+    *reinterpret_cast<float4*>(&s[t >> 5][(t & 31) * 4]) = v;
+  }
+}
+
+template <bool kAKMajor, bool kBKMajor>
+__global__ void __launch_bounds__(kGemmThreads, 2) gemmKernel(Gemm g) {
+  __shared__ __align__(16) float as[2][kStep][kTile + kPad];
+  __shared__ __align__(16) float bs[2][kStep][kTile + kPad];
+  const int t = threadIdx.x, tx = t & 15, ty = t >> 4;
+  int64_t block = blockIdx.x;
+  const int m0 = static_cast<int>(block % g.tilesM) * kTile;
+  block /= g.tilesM;
+  const int n0 = static_cast<int>(block % g.tilesN) * kTile;
+  const int split = static_cast<int>(block / g.tilesN);
+  const int kBegin = split * g.splitLen, kEnd = min(g.kLen, kBegin + g.splitLen);
+  const int aKEnd = min(g.aK, kEnd), bKEnd = min(g.bK, kEnd);
+  float acc[8][8];
+#pragma unroll
+  for (int i = 0; i < 8; ++i)
+#pragma unroll
+    for (int j = 0; j < 8; ++j) acc[i][j] = 0.0f;
+
+  const int steps = (kEnd - kBegin + kStep - 1) / kStep;
+  float4 ra = loadTile<kAKMajor>(g.a, g.lda, m0, g.aM, kBegin, aKEnd);
+  float4 rb = loadTile<kBKMajor>(g.b, g.ldb, n0, g.bN, kBegin, bKEnd);
+  storeTile<kAKMajor>(as[0], ra);
+  storeTile<kBKMajor>(bs[0], rb);
+  __syncthreads();
+  for (int s = 0; s < steps; ++s) {
+    const int cur = s & 1;
+    if (s + 1 < steps) {
+      const int k = kBegin + (s + 1) * kStep;
+      ra = loadTile<kAKMajor>(g.a, g.lda, m0, g.aM, k, aKEnd);
+      rb = loadTile<kBKMajor>(g.b, g.ldb, n0, g.bN, k, bKEnd);
+    }
+#pragma unroll
+    for (int kk = 0; kk < kStep; ++kk) {
+      const float4 a0 = *reinterpret_cast<const float4*>(&as[cur][kk][ty * 4]);
+      const float4 a1 = *reinterpret_cast<const float4*>(&as[cur][kk][64 + ty * 4]);
+      const float4 b0 = *reinterpret_cast<const float4*>(&bs[cur][kk][tx * 4]);
+      const float4 b1 = *reinterpret_cast<const float4*>(&bs[cur][kk][64 + tx * 4]);
+      const float av[8] = {a0.x, a0.y, a0.z, a0.w, a1.x, a1.y, a1.z, a1.w};
+      const float bv[8] = {b0.x, b0.y, b0.z, b0.w, b1.x, b1.y, b1.z, b1.w};
+#pragma unroll
+      for (int i = 0; i < 8; ++i)
+#pragma unroll
+        for (int j = 0; j < 8; ++j) acc[i][j] = fmaf(av[i], bv[j], acc[i][j]);
+    }
+    if (s + 1 < steps) {
+      storeTile<kAKMajor>(as[cur ^ 1], ra);
+      storeTile<kBKMajor>(bs[cur ^ 1], rb);
+    }
+    __syncthreads();
+  }
+
+  float* c = g.c + split * g.cSplit;
+#pragma unroll
+  for (int i = 0; i < 8; ++i) {
+    const int row = m0 + (i < 4 ? ty * 4 + i : 64 + ty * 4 + i - 4);
+    if (row >= g.m) continue;
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const int col = n0 + h * 64 + tx * 4;
+      float* dst = c + row * g.ldc + col;
+      const float* v = &acc[i][h * 4];
+      if (col + 3 < g.n) {
+        float4 out = make_float4(v[0], v[1], v[2], v[3]);
+        if (g.accumulate) {
+          const float4 old = *reinterpret_cast<const float4*>(dst);
+          out.x += old.x, out.y += old.y, out.z += old.z, out.w += old.w;
+        }
+        *reinterpret_cast<float4*>(dst) = out;
+      } else {
+        for (int e = 0; e < 4 && col + e < g.n; ++e) dst[e] = g.accumulate ? dst[e] + v[e] : v[e];
+      }
+    }
+  }
+}
+
+// Σ_s parts[s] (in split order) into out, or added to it.
+__global__ void splitSumKernel(const float* parts, int splits, int64_t stride, float* out, int accumulate) {
+  const int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (e >= stride) return;
+  float sum = parts[e];
+  for (int s = 1; s < splits; ++s) sum += parts[s * stride + e];
+  out[e] = accumulate ? out[e] + sum : sum;
+}
+
+// --- vectors -------------------------------------------------------------------------------------
+
+// One block per row: v̂ = normalize ? v / max(‖v‖, 1e-12) : v (norm in float64, NaN kept), zero
+// padding to dimPad, ‖v‖ (float64, unfloored, for the backward) and ‖v̂‖² (float32, for the distances).
+__global__ void __launch_bounds__(kRowThreads) normalizeKernel(const float* src, int64_t dim, float* dst,
+                                                               int64_t dimPad, int normalize, double* norms,
+                                                               float* squares) {
+  __shared__ double scratch[kRowThreads];
+  const int64_t r = blockIdx.x;
+  const float* s = src + r * dim;
+  float* d = dst + r * dimPad;
+  double sum = 0.0;
+  for (int64_t e = threadIdx.x; e < dim; e += blockDim.x) sum += static_cast<double>(s[e]) * s[e];
+  const double length = sqrt(blockSum(sum, scratch));
+  const double inverse = 1.0 / (length < 1e-12 ? 1e-12 : length);  // NaN stays NaN; ×inverse as the CPU
+  double squared = 0.0;
+  for (int64_t e = threadIdx.x; e < dimPad; e += blockDim.x) {
+    const float v = e < dim ? (normalize ? static_cast<float>(s[e] * inverse) : s[e]) : 0.0f;
+    d[e] = v;
+    squared += static_cast<double>(v) * v;
+  }
+  squared = blockSum(squared, scratch);
+  if (threadIdx.x == 0) {
+    norms[r] = length;
+    squares[r] = static_cast<float>(squared);
+  }
+}
+
+// Block values from the dot products [rows, ld] (pairs::guardedPairValue, as the CPU: near pairs
+// of distances recomputed from the rows xRows [rows, dimPad], yRows [cols, dimPad]): `values` in place
+// with `distance`; `second` (when not null) gets those of `secondDistance` (the miner's, when it
+// differs from the loss').  Padding columns [cols, ld) become 0.
+__global__ void valuesKernel(float* values, int64_t ld, int rows, int cols, const float* xSquares,
+                             const float* ySquares, const float* xRows, const float* yRows, int64_t dim, int64_t dimPad,
+                             PairDistance distance, float* second, PairDistance secondDistance) {
+  const int64_t total = static_cast<int64_t>(rows) * ld;
+  for (int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < total;
+       e += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int r = static_cast<int>(e / ld), j = static_cast<int>(e % ld);
+    if (j >= cols) {
+      values[e] = 0.0f;
+      if (second) second[e] = 0.0f;
+      continue;
+    }
+    const float dot = values[e];
+    const float* x = xRows + r * dimPad;
+    const float* y = yRows + j * dimPad;
+    if (second) second[e] = pairs::guardedPairValue(secondDistance, dot, xSquares[r], ySquares[j], x, y, dim);
+    values[e] = pairs::guardedPairValue(distance, dot, xSquares[r], ySquares[j], x, y, dim);
+  }
+}
+
+// --- gradient through the values ---------------------------------------------------------------
+// coef = ∂loss/∂v → pairs::valueGradient's G (dot weight) and H (squared-norm weight):
+// gx̂_i = Σ_j G_ij ŷ_j + (Σ_j H_ij) x̂_i and gŷ_j = Σ_i G_ij x̂_i + (Σ_i H_ij) ŷ_j.
+
+__device__ __forceinline__ float hOf(PairDistance distance, float value, float coef) {
+  float g, h;
+  pairs::valueGradient(distance, value, coef, &g, &h);
+  return h;
+}
+
+// One block per row of the block: H row sums (fixed tree), written to hRows[row].  Runs before
+// gradTransformKernel overwrites the coefficients.
+__global__ void __launch_bounds__(kRowThreads) hRowKernel(const float* coef, const float* values, int64_t ld, int cols,
+                                                          PairDistance distance, double* hRows) {
+  __shared__ double scratch[kRowThreads];
+  const int64_t r = blockIdx.x;
+  double sum = 0.0;
+  for (int j = threadIdx.x; j < cols; j += blockDim.x) sum += hOf(distance, values[r * ld + j], coef[r * ld + j]);
+  sum = blockSum(sum, scratch);
+  if (threadIdx.x == 0) hRows[r] = sum;
+}
+
+// Thread per column: H column sums over the block's rows in order, added to the running sums
+// (first block: assigned).  Runs before gradTransformKernel.
+__global__ void hColumnKernel(const float* coef, const float* values, int64_t ld, int rows, int cols,
+                              PairDistance distance, double* hColumns, int first) {
+  const int j = blockIdx.x * blockDim.x + threadIdx.x;
+  if (j >= cols) return;
+  double sum = 0.0;
+  for (int r = 0; r < rows; ++r) sum += hOf(distance, values[r * ld + j], coef[r * ld + j]);
+  hColumns[j] = first ? sum : hColumns[j] + sum;
+}
+
+// G in place of the coefficients; padding columns [cols, ld) become 0 (the GEMMs read them).
+__global__ void gradTransformKernel(float* coef, const float* values, int64_t ld, int rows, int cols,
+                                    PairDistance distance) {
+  const int64_t total = static_cast<int64_t>(rows) * ld;
+  for (int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < total;
+       e += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    float g = 0.0f, h;
+    if (e % ld < cols) pairs::valueGradient(distance, values[e], coef[e], &g, &h);
+    coef[e] = g;
+  }
+}
+
+// One block per row r of a unit-vector gradient: g = grad[r] + hSum[r]·unit[r], then through the
+// normalization, (g − (g·v̂)v̂)/‖v‖ (‖v‖ < 1e-12: g/1e-12; norms hold ‖v‖ unfloored), or g as
+// is without it.  Written to out[r] (ld dim), or added to it when `add`.
+__global__ void __launch_bounds__(kRowThreads) unnormalizeKernel(const float* grad, const double* hSums,
+                                                                 const float* unit, int64_t dimPad, const double* norms,
+                                                                 int normalize, int dim, float* out, int add) {
+  __shared__ double scratch[kRowThreads];
+  const int64_t r = blockIdx.x;
+  const float *g = grad + r * dimPad, *u = unit + r * dimPad;
+  float* o = out + r * dim;
+  const double h = hSums ? hSums[r] : 0.0;
+  double radial = 0.0;
+  const double length = norms[r];
+  const bool projected = normalize && !(length < 1e-12);  // NaN: projected, NaN out
+  if (projected) {
+    for (int d = threadIdx.x; d < dim; d += blockDim.x) {
+      const double gd = static_cast<double>(g[d]) + h * u[d];
+      radial += gd * u[d];
+    }
+  }
+  radial = blockSum(radial, scratch);  // uniform: every thread reaches it
+  const double inverse = normalize ? 1.0 / (length < 1e-12 ? 1e-12 : length) : 1.0;
+  for (int d = threadIdx.x; d < dim; d += blockDim.x) {
+    const double gd = static_cast<double>(g[d]) + h * u[d];
+    const float v = static_cast<float>((gd - radial * u[d]) * inverse);
+    o[d] = add ? o[d] + v : v;
+  }
+}
+
+// --- per-row decisions (pairs:: row functions, one thread per row) -----------------------------
+
+// minesTriplets (host-only) for the device.
+__device__ __forceinline__ bool tripletMiner(MinerType type) {
+  return type == MinerType::TripletMargin || type == MinerType::BatchHard;
+}
+
+// What a row kernel needs to build a row's PairRow; device pointers.
+struct RowSource {
+  const int32_t *labels, *refLabels, *selfIndex;  // refLabels null: the batch itself
+  int64_t refs, ld;
+};
+
+__device__ __forceinline__ pairs::PairRow makeRow(const RowSource& src, int64_t i, const float* minerValues,
+                                                  const float* lossValues) {
+  pairs::PairRow row;
+  row.minerValues = minerValues, row.lossValues = lossValues;
+  row.refLabels = src.refLabels ? src.refLabels : src.labels;
+  row.refs = src.refs;
+  row.label = src.labels[i];
+  row.excluded = src.refLabels ? (src.selfIndex ? src.selfIndex[i] : -1) : i;
+  return row;
+}
+
+// Rows [first, first + count) of a block that starts at query row `row0` (a wave: each thread
+// has its own scratch slot).
+struct Wave {
+  int64_t row0;
+  int first, count;
+  char* scratch;
+  int64_t scratchStride;
+};
+
+// Mining, counting pass: counts[2i] = positives (or triplets), counts[2i + 1] = negatives.
+__global__ void __launch_bounds__(kRowKernelThreads) mineCountKernel(RowSource src, MinerOptions miner,
+                                                                     const float* values, Wave w, int64_t* counts) {
+  const int t = blockIdx.x * blockDim.x + threadIdx.x;
+  if (t >= w.count) return;
+  const int local = w.first + t;
+  const int64_t i = w.row0 + local;
+  const float* v = values + local * src.ld;
+  const pairs::MineCounts c = pairs::mineRowCounts(makeRow(src, i, v, v), miner, w.scratch + t * w.scratchStride);
+  const bool triplets = tripletMiner(miner.type);
+  counts[2 * i] = triplets ? c.triplets : c.positives;
+  counts[2 * i + 1] = triplets ? 0 : c.negatives;
+}
+
+// Mining, filling pass at the row's offsets (offsets[2i], offsets[2i + 1] as the counts).
+struct MinedArrays {
+  int32_t *positiveAnchors, *positives, *negativeAnchors, *negatives;  // pair miners
+  int32_t *anchors, *tripletPositives, *tripletNegatives;              // triplet miners
+};
+
+__global__ void __launch_bounds__(kRowKernelThreads) mineFillKernel(RowSource src, MinerOptions miner,
+                                                                    const float* values, Wave w, const int64_t* offsets,
+                                                                    MinedArrays out) {
+  const int t = blockIdx.x * blockDim.x + threadIdx.x;
+  if (t >= w.count) return;
+  const int local = w.first + t;
+  const int64_t i = w.row0 + local;
+  const float* v = values + local * src.ld;
+  const int64_t a = offsets[2 * i], b = offsets[2 * i + 1];
+  pairs::MineRowOutput o;
+  if (tripletMiner(miner.type)) {
+    o.anchors = out.anchors + a, o.tripletPositives = out.tripletPositives + a, o.tripletNegatives = out.tripletNegatives + a;
+  } else {
+    o.positiveAnchors = out.positiveAnchors + a, o.positives = out.positives + a;
+    o.negativeAnchors = out.negativeAnchors + b, o.negatives = out.negatives + b;
+  }
+  pairs::mineRowFill(makeRow(src, i, v, v), miner, static_cast<int32_t>(i), w.scratch + t * w.scratchStride, o);
+}
+
+// Losses: the forward pass writes partials[i]; the backward pass (scale given) writes the row's
+// coefficients ∂loss/∂v_ij into coef[local·ld + j].  minerValues == lossValues when the miner
+// uses the loss' distance (pair_math relies on that identity).
+__global__ void __launch_bounds__(kRowKernelThreads) lossRowKernel(RowSource src, MinerOptions miner, PairLossOptions loss,
+                                                                   const float* minerValues, const float* lossValues,
+                                                                   Wave w, pairs::LossPartial* partials,
+                                                                   pairs::LossScale scale, float* coef) {
+  const int t = blockIdx.x * blockDim.x + threadIdx.x;
+  if (t >= w.count) return;
+  const int local = w.first + t;
+  const int64_t i = w.row0 + local;
+  const pairs::PairRow row = makeRow(src, i, minerValues + local * src.ld, lossValues + local * src.ld);
+  char* scratch = w.scratch + t * w.scratchStride;
+  if (coef) {
+    pairs::lossRowBackward(row, miner, loss, scale, scratch, coef + local * src.ld);
+  } else {
+    partials[i] = pairs::lossRowForward(row, miner, loss, scratch);
+  }
+}
+
+}  // namespace
+}  // namespace pair_cuda
+}  // namespace fusedloss

@@ -1,0 +1,309 @@
+// Engine shared by the CPU pair miner (pair_mining.cc) and pair losses (pair_loss.cc): the
+// normalized copies, the row blocks' values by the GEMM micro-kernel, per-row work over the
+// thread pool, and the gradient GEMMs.  Internal to those two files.
+//
+// Work plan (N rows, M reference rows, D features; never more than a block of R×M values):
+//  • x̂ [N, Dp] and ŷ [M, Dp] (Dp = D rounded up to 16, zero padded; ŷ is x̂ without a reference
+//    set), their squared norms for the distances, and ŷᵀ packed once for the GEMM.
+//  • Rows in blocks of R, R·M floats (twice that when the miner's and the loss' distances
+//    differ) within similarity.workBytes; R depends on the sizes only.  A block's dots are one
+//    GEMM cut into column tiles, turned into values row by row.
+//  • Gradients per block: G (∂loss/∂dot) in place of the values, then gx̂[block] = G·Ŷ and
+//    gŶ += Gᵀ·X̂[block] (Gᵀ copied per column tile), blocks in order; the norm terms H of the
+//    distances are −G, summed per row and per column in fixed order.
+// Every sum has an order fixed by the sizes, so the bits do not depend on the thread count.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+#include "../math/pair_math.h"
+#include "../runtime/gemm.h"
+#include "../runtime/memory.h"
+#include "../runtime/thread_pool.h"
+#include "pair_mining.h"
+
+namespace fusedloss {
+namespace pairblocks {
+
+constexpr int64_t kColumnTile = 256;      // reference columns per GEMM task
+constexpr int64_t kRowSlice = 64;         // block rows per gx̂ GEMM task
+constexpr int64_t kRowChunks = 64;        // per-row work: at most this many tasks per block
+constexpr int64_t kNormChunkRows = 256;   // rows per normalization task
+constexpr int64_t kMinWorkBytes = 1;  // any budget gives at least one row per block
+
+inline int64_t roundUp(int64_t x, int64_t to) { return (x + to - 1) / to * to; }
+
+struct Plan {
+  int64_t rows = 0, refs = 0, dim = 0, dimPad = 0, refsPad = 0;
+  int64_t rowBlock = 0;  // R
+  int64_t blocks = 0;
+  bool hasRef = false, normalize = true;
+  bool squaredNorms = false;  // a distance needs ‖x̂‖², ‖ŷ‖²
+};
+
+// valueRows: value rows of M floats kept per block row (1, or 2 when the miner's and the loss'
+// distances differ).
+inline Plan makePlan(const PairShape& shape, const PairSimilarityOptions& similarity, const PairInputs& inputs,
+                     int64_t valueRows, bool squaredNorms) {
+  Plan p;
+  p.rows = shape.rows, p.refs = shape.refs, p.dim = shape.dim;
+  p.dimPad = roundUp(shape.dim, kGemmColumnAlign);
+  p.refsPad = roundUp(shape.refs, kGemmColumnAlign);
+  p.hasRef = inputs.ref != nullptr;
+  p.normalize = similarity.normalize;
+  p.squaredNorms = squaredNorms;
+  const int64_t budget = std::max<int64_t>(similarity.workBytes, kMinWorkBytes);
+  int64_t r = budget / (4 * p.refsPad * valueRows);
+  // Whole multiples of gemm's depth block (256) where possible: gŶ sums a block's rows in one
+  // call, and gemm adds partial sums every 256 rows of depth, so such blocks give gŶ the very
+  // bits of a single block.  Smaller blocks: whole lane groups.
+  if (r >= 256) {
+    r = r / 256 * 256;
+  } else if (r >= 32) {
+    r = r / 16 * 16;
+  }
+  p.rowBlock = std::max<int64_t>(1, std::min(r, p.rows));
+  p.blocks = (p.rows + p.rowBlock - 1) / p.rowBlock;
+  return p;
+}
+
+inline bool isDistance(PairDistance d) { return !pairs::similarity(d); }
+
+// Normalized (or plain, padded) copies and the packed ŷᵀ.
+struct Embeddings {
+  FloatBuffer x;        // [N, Dp]
+  FloatBuffer yCopy;    // [M, Dp] with a reference set
+  const float* y = nullptr;
+  FloatBuffer yPacked;  // ŷᵀ [Dp, Mp] in gemm's packed panels
+  std::vector<double> xNorm, yNorm;         // ‖x‖, ‖y‖ (the normalization's backward)
+  std::vector<float> xSquared, ySquared;    // ‖x̂‖², ‖ŷ‖² (distances)
+  Embeddings(const Plan& p)
+      : x(p.rows * p.dimPad), yCopy(p.hasRef ? p.refs * p.dimPad : 0), yPacked(packedSize(p.dimPad, p.refsPad)),
+        xNorm(p.rows), yNorm(p.refs), xSquared(p.rows, 0.0f), ySquared(p.refs, 0.0f) {
+    y = p.hasRef ? yCopy.data() : x.data();
+  }
+};
+
+inline void prepareRow(const Plan& p, const float* row, float* out, double* norm, float* squared) {
+  double sum = 0.0;
+  for (int64_t d = 0; d < p.dim; ++d) sum += static_cast<double>(row[d]) * row[d];
+  const double length = std::sqrt(sum);
+  *norm = length;
+  const double inverse = p.normalize ? 1.0 / std::max(length, 1e-12) : 1.0;
+  double outSum = 0.0;
+  for (int64_t d = 0; d < p.dim; ++d) {
+    out[d] = p.normalize ? static_cast<float>(row[d] * inverse) : row[d];
+    outSum += static_cast<double>(out[d]) * out[d];
+  }
+  for (int64_t d = p.dim; d < p.dimPad; ++d) out[d] = 0.0f;
+  *squared = static_cast<float>(outSum);
+}
+
+inline void prepareEmbeddings(const Plan& p, const PairInputs& in, Embeddings& e) {
+  const int64_t rowChunks = (p.rows + kNormChunkRows - 1) / kNormChunkRows;
+  const int64_t refChunks = p.hasRef ? (p.refs + kNormChunkRows - 1) / kNormChunkRows : 0;
+  parallelFor(rowChunks + refChunks, [&](int64_t chunk) {
+    const bool isRef = chunk >= rowChunks;
+    const int64_t first = (isRef ? chunk - rowChunks : chunk) * kNormChunkRows;
+    const int64_t end = std::min(isRef ? p.refs : p.rows, first + kNormChunkRows);
+    for (int64_t i = first; i < end; ++i) {
+      if (isRef) {
+        prepareRow(p, in.ref + i * p.dim, e.yCopy.data() + i * p.dimPad, &e.yNorm[i], &e.ySquared[i]);
+      } else {
+        prepareRow(p, in.embeddings + i * p.dim, e.x.data() + i * p.dimPad, &e.xNorm[i], &e.xSquared[i]);
+      }
+    }
+  });
+  if (!p.hasRef) e.yNorm = e.xNorm, e.ySquared = e.xSquared;
+  // ŷᵀ as gemm's packed B: panel of 32 columns (reference rows), Dp rows of 32 floats.
+  const int64_t panels = (p.refsPad + 31) / 32;
+  parallelFor((panels + 7) / 8, [&](int64_t group) {
+    for (int64_t panel = group * 8; panel < std::min(panels, group * 8 + 8); ++panel) {
+      float* out = e.yPacked.data() + panel * 32 * p.dimPad;
+      for (int64_t c = 0; c < 32; ++c) {
+        const int64_t j = panel * 32 + c;
+        if (j < p.refs) {
+          const float* row = e.y + j * p.dimPad;
+          for (int64_t d = 0; d < p.dimPad; ++d) out[d * 32 + c] = row[d];
+        } else {
+          for (int64_t d = 0; d < p.dimPad; ++d) out[d * 32 + c] = 0.0f;
+        }
+      }
+    }
+  });
+}
+
+// dots[r, j] = x̂_{blockStart+r}·ŷ_j for the block, rows refsPad apart.
+inline void blockDots(const Plan& p, const Embeddings& e, int64_t blockStart, int64_t blockRows, float* dots) {
+  const int64_t tiles = (p.refsPad + kColumnTile - 1) / kColumnTile;
+  parallelFor(tiles, [&](int64_t tile) {
+    const int64_t first = tile * kColumnTile;
+    GemmOperands op;
+    op.m = blockRows, op.n = std::min(kColumnTile, p.refsPad - first), op.k = p.dimPad;
+    op.a = e.x.data() + blockStart * p.dimPad, op.aRowStride = p.dimPad, op.aDepthStride = 1;
+    op.b = e.yPacked.data() + first * p.dimPad, op.bPacked = true;
+    op.c = dots + first, op.ldc = p.refsPad;
+    gemm(op);
+  });
+}
+
+// The row's values from its dots: the miner's into minerOut (when given), then the loss' (or
+// the only) distance in place.
+inline void rowValues(const Plan& p, const Embeddings& e, int64_t i, PairDistance distance, float* row,
+                      PairDistance minerDistance, float* minerOut) {
+  const float xs = e.xSquared[i];
+  const float* x = e.x.data() + i * p.dimPad;
+  if (minerOut) {
+    for (int64_t j = 0; j < p.refs; ++j) {
+      minerOut[j] = pairs::guardedPairValue(minerDistance, row[j], xs, e.ySquared[j], x, e.y + j * p.dimPad, p.dim);
+    }
+  }
+  if (isDistance(distance)) {
+    for (int64_t j = 0; j < p.refs; ++j) {
+      row[j] = pairs::guardedPairValue(distance, row[j], xs, e.ySquared[j], x, e.y + j * p.dimPad, p.dim);
+    }
+  }
+}
+
+// The pair view of row i over the values `lossValues` / `minerValues`.
+inline pairs::PairRow pairRow(const Plan& p, const PairInputs& in, int64_t i, const float* minerValues,
+                              const float* lossValues) {
+  pairs::PairRow row;
+  row.minerValues = minerValues;
+  row.lossValues = lossValues;
+  row.refLabels = in.ref ? in.refLabels : in.labels;
+  row.refs = p.refs;
+  row.label = in.labels[i];
+  row.excluded = in.ref ? (in.selfIndex ? in.selfIndex[i] : -1) : i;
+  return row;
+}
+
+// body(r, scratch, coefRow) for each row r of the block, over the pool.  Scratch and the
+// coefficient row are per thread; the row functions depend on neither's history.
+template <typename Body>
+void forRows(const Plan& p, int64_t blockRows, const Body& body) {
+  const int64_t chunks = std::min(kRowChunks, blockRows);
+  const size_t scratchDoubles = static_cast<size_t>((pairs::rowScratchBytes(p.refs) + 7) / 8);
+  parallelFor(chunks, [&](int64_t chunk) {
+    thread_local std::vector<double> scratch;
+    thread_local std::vector<float> coef;
+    if (scratch.size() < scratchDoubles) scratch.resize(scratchDoubles);
+    if (coef.size() < static_cast<size_t>(p.refs)) coef.resize(p.refs);
+    for (int64_t r = chunk * blockRows / chunks; r < (chunk + 1) * blockRows / chunks; ++r) {
+      body(r, static_cast<void*>(scratch.data()), coef.data());
+    }
+  });
+}
+
+// Gradient sums of the dot products' operands.
+struct Gradients {
+  FloatBuffer gx;                   // [N, Dp]: Σ_j G_ij ŷ_j
+  FloatBuffer gy;                   // [M, Dp]: Σ_i G_ij x̂_i
+  FloatBuffer xBlockPacked;         // the block's x̂ as gemm's packed B [R, Dp]
+  FloatBuffer yRowsPacked;          // ŷ as gemm's packed B [M, Dp], packed once for every block
+  std::vector<double> hRow, hColumn;  // Σ_j H_ij, Σ_i H_ij (distances)
+  Gradients(const Plan& p, const Embeddings& e)
+      : gx(p.rows * p.dimPad), gy(p.refs * p.dimPad), xBlockPacked(packedSize(p.rowBlock, p.dimPad)),
+        yRowsPacked(packedSize(p.refs, p.dimPad)), hRow(p.rows, 0.0), hColumn(p.refs, 0.0) {
+    const int64_t panels = p.dimPad / 32 + (p.dimPad % 32 != 0);
+    parallelFor(panels, [&](int64_t panel) {
+      const int64_t width = std::min<int64_t>(32, p.dimPad - panel * 32);
+      packB(e.y + panel * 32, p.dimPad, p.refs, width, yRowsPacked.data() + panel * 32 * p.refs);
+    });
+  }
+};
+
+// gx̂[block] = G·Ŷ, gŶ (+)= Gᵀ·X̂[block], Σ_i H_ij += −G_ij (distances): one parallel call.
+inline void blockGradients(const Plan& p, const Embeddings& e, int64_t blockStart, int64_t blockRows, const float* g,
+                           bool distance, Gradients& out) {
+  packB(e.x.data() + blockStart * p.dimPad, p.dimPad, blockRows, p.dimPad, out.xBlockPacked.data());
+  const int64_t slices = (blockRows + kRowSlice - 1) / kRowSlice;
+  const int64_t tiles = (p.refs + kColumnTile - 1) / kColumnTile;
+  parallelFor(slices + tiles, [&](int64_t task) {
+    if (task < slices) {
+      const int64_t first = task * kRowSlice;
+      GemmOperands op;
+      op.m = std::min(kRowSlice, blockRows - first), op.n = p.dimPad, op.k = p.refs;
+      op.a = g + first * p.refsPad, op.aRowStride = p.refsPad, op.aDepthStride = 1;
+      op.b = out.yRowsPacked.data(), op.bPacked = true;
+      op.c = out.gx.data() + (blockStart + first) * p.dimPad, op.ldc = p.dimPad;
+      gemm(op);
+      return;
+    }
+    const int64_t first = (task - slices) * kColumnTile;
+    const int64_t count = std::min(kColumnTile, p.refs - first);
+    // Gᵀ of the tile, copied once: read in place, its rows are refsPad floats apart, and the
+    // micro-kernel would walk that stride (one page per step for large M) for every panel of D.
+    thread_local std::vector<float> transposed;
+    if (transposed.size() < static_cast<size_t>(count * blockRows)) transposed.resize(count * blockRows);
+    for (int64_t r = 0; r < blockRows; ++r) {
+      const float* row = g + r * p.refsPad + first;
+      for (int64_t j = 0; j < count; ++j) transposed[j * blockRows + r] = row[j];
+    }
+    GemmOperands op;
+    op.m = count, op.n = p.dimPad, op.k = blockRows;
+    op.a = transposed.data(), op.aRowStride = blockRows, op.aDepthStride = 1;
+    op.b = out.xBlockPacked.data(), op.bPacked = true;
+    op.c = out.gy.data() + first * p.dimPad, op.ldc = p.dimPad;
+    op.accumulate = blockStart > 0;
+    gemm(op);
+    if (distance) {
+      for (int64_t r = 0; r < blockRows; ++r) {
+        const float* row = g + r * p.refsPad;
+        for (int64_t j = first; j < first + count; ++j) out.hColumn[j] -= row[j];
+      }
+    }
+  });
+}
+
+// g (Dp floats, float64 sums) through v̂ = v/max(‖v‖, 1e-12) into out (D floats).
+inline void unnormalize(const Plan& p, const double* g, const float* unit, double norm, float* out) {
+  if (!p.normalize) {
+    for (int64_t d = 0; d < p.dim; ++d) out[d] = static_cast<float>(g[d]);
+    return;
+  }
+  if (norm < 1e-12) {
+    for (int64_t d = 0; d < p.dim; ++d) out[d] = static_cast<float>(g[d] / 1e-12);
+    return;
+  }
+  double along = 0.0;
+  for (int64_t d = 0; d < p.dim; ++d) along += g[d] * unit[d];
+  for (int64_t d = 0; d < p.dim; ++d) out[d] = static_cast<float>((g[d] - along * unit[d]) / norm);
+}
+
+// The H terms and the normalization backward into the outputs; without a reference set the two
+// roles of each embedding are summed first.
+inline void finishGradients(const Plan& p, const Embeddings& e, const Gradients& g, float* gradEmbeddings,
+                            float* gradRef) {
+  const int64_t rowChunks = (p.rows + kNormChunkRows - 1) / kNormChunkRows;
+  const int64_t refChunks = p.hasRef && gradRef ? (p.refs + kNormChunkRows - 1) / kNormChunkRows : 0;
+  parallelFor(rowChunks + refChunks, [&](int64_t chunk) {
+    std::vector<double> sum(p.dimPad);
+    const bool isRef = chunk >= rowChunks;
+    const int64_t first = (isRef ? chunk - rowChunks : chunk) * kNormChunkRows;
+    const int64_t end = std::min(isRef ? p.refs : p.rows, first + kNormChunkRows);
+    for (int64_t i = first; i < end; ++i) {
+      if (isRef) {
+        const float* gy = g.gy.data() + i * p.dimPad;
+        const float* unit = e.y + i * p.dimPad;
+        for (int64_t d = 0; d < p.dim; ++d) sum[d] = static_cast<double>(gy[d]) + g.hColumn[i] * unit[d];
+        unnormalize(p, sum.data(), unit, e.yNorm[i], gradRef + i * p.dim);
+        continue;
+      }
+      const float* gx = g.gx.data() + i * p.dimPad;
+      const float* unit = e.x.data() + i * p.dimPad;
+      for (int64_t d = 0; d < p.dim; ++d) sum[d] = static_cast<double>(gx[d]) + g.hRow[i] * unit[d];
+      if (!p.hasRef) {
+        const float* gy = g.gy.data() + i * p.dimPad;
+        for (int64_t d = 0; d < p.dim; ++d) sum[d] += static_cast<double>(gy[d]) + g.hColumn[i] * unit[d];
+      }
+      unnormalize(p, sum.data(), unit, e.xNorm[i], gradEmbeddings + i * p.dim);
+    }
+  });
+}
+
+}  // namespace pairblocks
+}  // namespace fusedloss

@@ -1,0 +1,110 @@
+// Pair losses (and their gradients), native CPU backend.  See pair_mining.h for the interface,
+// ../math/pair_math.h for the per-row formulas and pair_blocks.h for the row-block engine.
+//
+//  pass 1  per block: values (the loss' distance, and the miner's when it differs), each row's
+//          float64 partial sums and counts; summed in row order → the loss and the global
+//          normalizers (K⁺, K⁻, active triplets, …).
+//  pass 2  (gradients) per block: values again unless one block held every row; each row's
+//          coefficients ∂loss/∂v → G = ∂loss/∂dot in place of the values (and Σ_j H_ij); then
+//          the block's gradient GEMMs.  Last, the norm terms and the normalization backward.
+#include <exception>
+#include <new>
+#include <string>
+#include <vector>
+
+#include "pair_blocks.h"
+#include "pair_mining.h"
+
+namespace fusedloss {
+namespace {
+
+using pairblocks::Plan;
+
+// The miner's own values are needed only when a miner runs on another distance.
+bool separateMinerValues(const MinerOptions& miner, const PairLossOptions& loss) {
+  return miner.type != MinerType::None && miner.distance != loss.distance;
+}
+
+struct BlockValues {
+  FloatBuffer loss;   // [R, Mp]: values, then G in pass 2
+  FloatBuffer miner;  // [R, Mp] when separate
+  BlockValues(const Plan& p, bool separate) : loss(p.rowBlock * p.refsPad), miner(separate ? p.rowBlock * p.refsPad : 0) {}
+};
+
+KernelStatus lossBlocks(const PairShape& shape, const PairSimilarityOptions& similarity, const MinerOptions& miner,
+                        const PairLossOptions& loss, const PairInputs& inputs, PairLossOutputs& outputs) {
+  const bool separate = separateMinerValues(miner, loss);
+  const bool distance = pairblocks::isDistance(loss.distance);
+  const bool norms = distance || (separate && pairblocks::isDistance(miner.distance));
+  const Plan p = pairblocks::makePlan(shape, similarity, inputs, separate ? 2 : 1, norms);
+  pairblocks::Embeddings e(p);
+  pairblocks::prepareEmbeddings(p, inputs, e);
+  BlockValues values(p, separate);
+
+  // The block's values (computed when `compute`) and the row views over them.
+  auto rowAt = [&](int64_t blockStart, int64_t r, bool compute) {
+    float* row = values.loss.data() + r * p.refsPad;
+    float* minerRow = separate ? values.miner.data() + r * p.refsPad : row;
+    if (compute) pairblocks::rowValues(p, e, blockStart + r, loss.distance, row, miner.distance, separate ? minerRow : nullptr);
+    return pairblocks::pairRow(p, inputs, blockStart + r, minerRow, row);
+  };
+
+  std::vector<pairs::LossPartial> partials(p.rows);
+  for (int64_t blockStart = 0; blockStart < p.rows; blockStart += p.rowBlock) {
+    const int64_t blockRows = std::min(p.rowBlock, p.rows - blockStart);
+    pairblocks::blockDots(p, e, blockStart, blockRows, values.loss.data());
+    pairblocks::forRows(p, blockRows, [&](int64_t r, void* scratch, float*) {
+      partials[blockStart + r] = pairs::lossRowForward(rowAt(blockStart, r, true), miner, loss, scratch);
+    });
+  }
+  pairs::LossPartial total;
+  for (const pairs::LossPartial& partial : partials) pairs::addPartial(total, partial);
+  const pairs::LossScale scale = pairs::lossScale(total, p.rows, loss);
+  outputs.loss = scale.loss;
+  if (!loss.gradients) return KernelStatus::success();
+
+  pairblocks::Gradients g(p, e);
+  const bool reuse = p.blocks == 1;
+  for (int64_t blockStart = 0; blockStart < p.rows; blockStart += p.rowBlock) {
+    const int64_t blockRows = std::min(p.rowBlock, p.rows - blockStart);
+    if (!reuse) pairblocks::blockDots(p, e, blockStart, blockRows, values.loss.data());
+    pairblocks::forRows(p, blockRows, [&](int64_t r, void* scratch, float* coef) {
+      const pairs::PairRow row = rowAt(blockStart, r, !reuse);
+      pairs::lossRowBackward(row, miner, loss, scale, scratch, coef);
+      float* out = values.loss.data() + r * p.refsPad;  // G replaces the values
+      double hSum = 0.0;
+      for (int64_t j = 0; j < p.refs; ++j) {
+        float gj, hj;
+        pairs::valueGradient(loss.distance, out[j], coef[j], &gj, &hj);
+        out[j] = gj;
+        hSum += hj;
+      }
+      for (int64_t j = p.refs; j < p.refsPad; ++j) out[j] = 0.0f;
+      g.hRow[blockStart + r] = hSum;
+    });
+    // Column sums of H = −G (distances) are formed in blockGradients, rows in order.
+    pairblocks::blockGradients(p, e, blockStart, blockRows, values.loss.data(), distance, g);
+  }
+  pairblocks::finishGradients(p, e, g, outputs.gradEmbeddings, outputs.gradRef);
+  return KernelStatus::success();
+}
+
+}  // namespace
+
+KernelStatus pairLossCpu(const PairShape& shape, const PairSimilarityOptions& similarity, const MinerOptions& miner,
+                         const PairLossOptions& loss, const PairInputs& inputs, PairLossOutputs& outputs) {
+  const KernelStatus check = checkPairCall(shape, inputs);
+  if (!check.ok) return check;
+  if (loss.gradients && (!outputs.gradEmbeddings || (inputs.ref && !outputs.gradRef))) {
+    return KernelStatus::failure("pairLoss: missing gradient outputs");
+  }
+  try {
+    return lossBlocks(shape, similarity, miner, loss, inputs, outputs);
+  } catch (const std::bad_alloc&) {
+    return KernelStatus::memoryFailure("pairLoss: not enough memory for the normalized copies and work buffers");
+  } catch (const std::exception& error) {
+    return KernelStatus::failure(std::string("pairLoss: ") + error.what());
+  }
+}
+
+}  // namespace fusedloss

@@ -1,0 +1,573 @@
+// pair_math.h interface: stable
+//
+// Per-row math of pair mining and pair losses, shared by the CPU kernels (g++) and the CUDA
+// kernels (nvcc), so the CPU tests cover the GPU's arithmetic.  Contract:
+// shared/spec/pair-mining.md; semantics in ../kernels/pair_mining.h.
+//
+// Every function works on ONE query row i given as plain pointers (PairRow): its miner values and
+// loss values v_ij for all M reference columns j, the reference labels, its label and the column
+// it never pairs with.  Nothing allocates: the caller gives rowScratchBytes(M) bytes of scratch
+// (8-byte aligned) per row in flight.
+//
+// The engine's protocol:
+//  mining   mineRowCounts → offsets (row order) → mineRowFill at the row's offsets;
+//  losses   lossRowForward per row → LossPartial summed in row order (addPartial) → lossScale →
+//           lossRowBackward per row, coef_j = ∂loss/∂v_ij → valueGradient turns coef into the
+//           G/H weights of the dot products.
+//
+// Triplets are never enumerated unless they are the output: t = sim ? s_ap − s_an : d_an − d_ap
+// (float64 difference of the float32 values) is monotone in either value for a fixed other one,
+// so one side (the smaller of positives and negatives) is sorted once, and each element of the
+// other side finds its partners as a contiguous range by binary search, evaluating the very same
+// predicate on t: the sets equal those of an enumeration bit for bit.  Sums come from prefix sums
+// over the sorted side, per-element counts from a difference array: O(M log M) per row.  That
+// machinery, the row view (PairRow) and its scratch live in pair_row_math.h, included here.
+#pragma once
+
+#include <math.h>
+#include <stdint.h>
+
+#include "../kernels/pair_mining.h"
+#include "common.h"
+#include "pair_row_math.h"
+
+namespace fusedloss {
+namespace pairs {
+
+// ---------------------------------------------------------------------------------------------
+// Values and their gradient (engine helpers)
+
+FL_HD bool similarity(PairDistance distance) {
+  return distance == PairDistance::Cosine || distance == PairDistance::Dot;
+}
+
+// The value of a pair from its dot product and the squared norms of the two (normalized or raw)
+// vectors.  Distances are formed in float64 and rounded once.
+FL_HD float pairValue(PairDistance distance, float dot, float rowNormSquared, float refNormSquared) {
+  if (distance == PairDistance::Cosine || distance == PairDistance::Dot) return dot;
+  double squared = (double)rowNormSquared + (double)refNormSquared - 2.0 * (double)dot;
+  if (!(squared > 0.0) && squared == squared) squared = 0.0;  // clamp, NaN stays NaN
+  return distance == PairDistance::SquaredEuclidean ? (float)squared : (float)sqrt(squared);
+}
+
+// ‖x‖² + ‖y‖² − 2x·y loses the digits of a distance that is small against the vectors' lengths
+// (near-duplicates, raw features): below 1/16 of ‖x‖² + ‖y‖² the engines recompute it directly.
+FL_HD bool distanceCancels(float dot, float rowNormSquared, float refNormSquared) {
+  const double lengths = (double)rowNormSquared + (double)refNormSquared;
+  return lengths - 2.0 * (double)dot < lengths * 0.0625;
+}
+
+// The distance of two rows of `dim` floats from their difference, summed in float64 (exact zero
+// for identical vectors, so repeated vectors tie at 0).
+FL_HD float directPairValue(PairDistance distance, const float* x, const float* y, int64_t dim) {
+  double squared = 0.0;
+  for (int64_t k = 0; k < dim; ++k) {
+    const double difference = (double)x[k] - (double)y[k];
+    squared += difference * difference;
+  }
+  return distance == PairDistance::SquaredEuclidean ? (float)squared : (float)sqrt(squared);
+}
+
+// pairValue with the cancellation guard: x and y are the two (normalized or raw) rows.
+FL_HD float guardedPairValue(PairDistance distance, float dot, float rowNormSquared, float refNormSquared,
+                             const float* x, const float* y, int64_t dim) {
+  if (distance == PairDistance::Cosine || distance == PairDistance::Dot) return dot;
+  if (distanceCancels(dot, rowNormSquared, refNormSquared)) return directPairValue(distance, x, y, dim);
+  return pairValue(distance, dot, rowNormSquared, refNormSquared);
+}
+
+// ∂loss/∂v = coef → weights of the dot product (g) and of the squared norms (h), so that
+// gx̂_i = Σ_j g_ij ŷ_j + (Σ_j h_ij) x̂_i and gŷ_j = Σ_i g_ij x̂_i + (Σ_i h_ij) ŷ_j.
+FL_HD void valueGradient(PairDistance distance, float value, float coef, float* g, float* h) {
+  if (distance == PairDistance::Cosine || distance == PairDistance::Dot) {
+    *g = coef;
+    *h = 0.0f;
+  } else if (distance == PairDistance::SquaredEuclidean) {
+    *g = -2.0f * coef;
+    *h = 2.0f * coef;
+  } else if (value > 0.0f) {  // d = sqrt(q): ∂d/∂q = 1/(2d)
+    *g = -coef / value;
+    *h = coef / value;
+  } else {  // d = 0: no gradient (as torch.cdist)
+    *g = 0.0f;
+    *h = 0.0f;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Miners
+
+// Multi-similarity's per-row extremes and batch-hard's arg-extremes of the miner values.
+struct RowExtremes {
+  double minPositive, maxPositive, minNegative, maxNegative;
+  int64_t hardestPositive, hardestNegative;  // −1: none
+};
+
+FL_HD RowExtremes rowExtremes(const PairRow& row, bool sim) {
+  const double inf = INFINITY;
+  RowExtremes e{inf, -inf, inf, -inf, -1, -1};
+  const float* v = row.minerValues;
+  for (int64_t j = 0; j < row.refs; ++j) {
+    const int kind = pairKind(row, j);
+    if (kind == 0) continue;
+    const double x = v[j];
+    if (kind == 1) {
+      if (x < e.minPositive) e.minPositive = x;
+      if (x > e.maxPositive) e.maxPositive = x;
+      // Hardest positive: the least similar / farthest; strict, so ties keep the lowest column.
+      if (e.hardestPositive < 0 || (sim ? v[j] < v[e.hardestPositive] : v[j] > v[e.hardestPositive])) e.hardestPositive = j;
+    } else {
+      if (x < e.minNegative) e.minNegative = x;
+      if (x > e.maxNegative) e.maxNegative = x;
+      if (e.hardestNegative < 0 || (sim ? v[j] > v[e.hardestNegative] : v[j] < v[e.hardestNegative])) e.hardestNegative = j;
+    }
+  }
+  return e;
+}
+
+// Pair miners: is pair (i, j) kept?  kind 1 or 2.
+FL_HD bool keepPair(const MinerOptions& miner, bool sim, const RowExtremes& e, int kind, float value) {
+  const double v = value;
+  if (miner.type == MinerType::MultiSimilarity) {
+    const double eps = miner.epsilon;
+    if (kind == 1) return sim ? v - eps < e.maxNegative : v + eps > e.minNegative;
+    return sim ? v + eps > e.minPositive : v - eps < e.maxPositive;
+  }
+  // Pair margin.
+  if (kind == 1) return sim ? v < miner.posMargin : v > miner.posMargin;
+  return sim ? v > miner.negMargin : v < miner.negMargin;
+}
+
+// The pairs a miner gives a loss, as multiplicities in s.weight (0: not given): every pair
+// without a miner, kept pairs once for a pair miner, and for a triplet miner the number of mined
+// triplets (a, j, ·) or (a, ·, j).
+FL_HD void minedWeights(const PairRow& row, const MinerOptions& miner, RowScratch& s) {
+  const bool sim = similarity(miner.distance);
+  if (miner.type == MinerType::TripletMargin) {
+    sweepTriplets(row, row.minerValues, sim, nullptr, minerBounds(miner), 0.0, s, s.weight);
+    return;
+  }
+  RowExtremes e{};
+  if (miner.type != MinerType::None) e = rowExtremes(row, sim);
+  for (int64_t j = 0; j < row.refs; ++j) {
+    const int kind = pairKind(row, j);
+    int32_t w = kind == 0 ? 0 : 1;
+    if (w && (miner.type == MinerType::MultiSimilarity || miner.type == MinerType::PairMargin)) {
+      w = keepPair(miner, sim, e, kind, row.minerValues[j]) ? 1 : 0;
+    } else if (w && miner.type == MinerType::BatchHard) {
+      const bool complete = e.hardestPositive >= 0 && e.hardestNegative >= 0;
+      w = complete && (j == e.hardestPositive || j == e.hardestNegative) ? 1 : 0;
+    }
+    s.weight[j] = w;
+  }
+}
+
+struct MineCounts {
+  int64_t positives = 0, negatives = 0;  // pair miners
+  int64_t triplets = 0;                  // triplet miners
+};
+
+FL_HD MineCounts mineRowCounts(const PairRow& row, const MinerOptions& miner, void* scratch) {
+  RowScratch s = carveScratch(scratch, row.refs);
+  MineCounts c;
+  const bool sim = similarity(miner.distance);
+  if (miner.type == MinerType::TripletMargin) {
+    c.triplets = (int64_t)sweepTriplets(row, row.minerValues, sim, nullptr, minerBounds(miner), 0.0, s, nullptr).triplets;
+  } else if (miner.type == MinerType::BatchHard) {
+    const RowExtremes e = rowExtremes(row, sim);
+    c.triplets = e.hardestPositive >= 0 && e.hardestNegative >= 0 ? 1 : 0;
+  } else {
+    minedWeights(row, miner, s);
+    for (int64_t j = 0; j < row.refs; ++j) {
+      if (s.weight[j] <= 0) continue;
+      if (pairKind(row, j) == 1) ++c.positives; else ++c.negatives;
+    }
+  }
+  return c;
+}
+
+// Where this row's output goes: each pointer already at the row's offset (from mineRowCounts
+// summed over the rows before it).  Pair miners write the four pair arrays, triplet miners the
+// three triplet arrays.
+struct MineRowOutput {
+  int32_t* positiveAnchors = nullptr;
+  int32_t* positives = nullptr;
+  int32_t* negativeAnchors = nullptr;
+  int32_t* negatives = nullptr;
+  int32_t* anchors = nullptr;
+  int32_t* tripletPositives = nullptr;
+  int32_t* tripletNegatives = nullptr;
+};
+
+// The row's mined pairs / triplets in canonical order (partner(s) ascending).
+FL_HD void mineRowFill(const PairRow& row, const MinerOptions& miner, int32_t anchor, void* scratch,
+                       const MineRowOutput& out) {
+  RowScratch s = carveScratch(scratch, row.refs);
+  const bool sim = similarity(miner.distance);
+  if (miner.type == MinerType::BatchHard) {
+    const RowExtremes e = rowExtremes(row, sim);
+    if (e.hardestPositive >= 0 && e.hardestNegative >= 0) {
+      out.anchors[0] = anchor;
+      out.tripletPositives[0] = (int32_t)e.hardestPositive;
+      out.tripletNegatives[0] = (int32_t)e.hardestNegative;
+    }
+    return;
+  }
+  if (miner.type != MinerType::TripletMargin) {
+    minedWeights(row, miner, s);
+    int64_t p = 0, n = 0;
+    for (int64_t j = 0; j < row.refs; ++j) {
+      if (s.weight[j] <= 0) continue;
+      if (pairKind(row, j) == 1) {
+        out.positiveAnchors[p] = anchor, out.positives[p] = (int32_t)j, ++p;
+      } else {
+        out.negativeAnchors[n] = anchor, out.negatives[n] = (int32_t)j, ++n;
+      }
+    }
+    return;
+  }
+  // Triplet margin: the negatives sorted once; per positive (ascending) its range, emitted in
+  // column order — by a scan of the row when the range is large, else by sorting the range.
+  const TripletBounds bounds = minerBounds(miner);
+  const float* v = row.minerValues;
+  int64_t sorted = 0;
+  for (int64_t j = 0; j < row.refs; ++j) {
+    if (pairKind(row, j) == 2 && v[j] == v[j]) s.keys[sorted].value = v[j], s.keys[sorted].index = (int32_t)j, ++sorted;
+  }
+  sortRange(s.keys, sorted, KeyLess());
+  int64_t written = 0;
+  for (int64_t p = 0; p < row.refs; ++p) {
+    if (pairKind(row, p) != 1 || v[p] != v[p]) continue;
+    const Range r = tripletRange(s.keys, sorted, sim, false, v[p], bounds);
+    const int64_t n = r.end - r.begin;
+    if (n == 0) continue;
+    int32_t* negatives = out.tripletNegatives + written;
+    if (4 * n >= sorted) {
+      int64_t k = 0;
+      for (int64_t j = 0; j < row.refs; ++j) {
+        if (pairKind(row, j) == 2 && inBounds(bounds, tripletT(sim, v[p], v[j]))) negatives[k++] = (int32_t)j;
+      }
+    } else {
+      for (int64_t k = 0; k < n; ++k) negatives[k] = s.keys[r.begin + k].index;
+      sortRange(negatives, n, IndexLess());
+    }
+    for (int64_t k = 0; k < n; ++k) out.anchors[written + k] = anchor, out.tripletPositives[written + k] = (int32_t)p;
+    written += n;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Losses
+
+// A row's contribution, float64.  part 0: positives (the whole loss for multi-similarity,
+// triplet-margin, circle, NT-Xent), part 1: negatives (contrastive, threshold-consistent).
+struct LossPartial {
+  double sum[2] = {0.0, 0.0};
+  double count[2] = {0.0, 0.0};  // the normalizers: K⁺/K⁻, active triplets, non-zero rows, Σ w⁺
+};
+
+FL_HD void addPartial(LossPartial& total, const LossPartial& row) {
+  for (int k = 0; k < 2; ++k) total.sum[k] += row.sum[k], total.count[k] += row.count[k];
+}
+
+// The loss and the factor of each part's per-row gradient.
+struct LossScale {
+  double loss = 0.0;
+  double scale[2] = {0.0, 0.0};
+};
+
+FL_HD LossScale lossScale(const LossPartial& total, int64_t rows, const PairLossOptions& loss) {
+  LossScale r;
+  if (loss.type == PairLossType::MultiSimilarity) {
+    r.scale[0] = 1.0 / (double)rows;
+    r.loss = total.sum[0] * r.scale[0];
+    return r;
+  }
+  const bool twoParts = loss.type == PairLossType::Contrastive || loss.type == PairLossType::ThresholdConsistent;
+  const bool tc = loss.type == PairLossType::ThresholdConsistent;
+  for (int k = 0; k < (twoParts ? 2 : 1); ++k) {
+    const double lambda = tc ? (k == 0 ? loss.lambdaPlus : loss.lambdaMinus) : 1.0;
+    if (total.count[k] > 0.0) {
+      r.scale[k] = lambda / total.count[k];
+      r.loss += total.sum[k] * r.scale[k];
+    }
+  }
+  return r;
+}
+
+// log(1 + e^x) and 1/(1 + e^−x), stable.
+FL_HD double softplus(double x) { return x > 0.0 ? x + log1p(exp(-x)) : log1p(exp(x)); }
+FL_HD double sigmoid(double x) {
+  if (x >= 0.0) return 1.0 / (1.0 + exp(-x));
+  const double e = exp(x);
+  return e / (1.0 + e);
+}
+
+// Multi-similarity: L = (1/α)·log(1 + Σ_P e^{x_p}) + (1/β)·log(1 + Σ_N e^{x_n}) over the SET of
+// given pairs.  With coef, writes ∂L/∂v·scale.
+FL_HD LossPartial multiSimilarityRow(const PairRow& row, const PairLossOptions& loss, const int32_t* weight, double scale,
+                                     float* coef) {
+  const bool sim = similarity(loss.distance);
+  const float* v = row.lossValues;
+  double shift[2] = {0.0, 0.0};  // max exponent, the implicit 0 included
+  const double factor[2] = {loss.alpha, loss.beta};
+  for (int pass = 0; pass < 2; ++pass) {
+    double total[2] = {0.0, 0.0};
+    for (int64_t j = 0; j < row.refs; ++j) {
+      const int kind = pairKind(row, j);
+      if (kind == 0 || weight[j] <= 0) continue;
+      const int part = kind - 1;
+      const double x = part == 0 ? loss.alpha * (sim ? loss.base - v[j] : v[j] - loss.base)
+                                 : loss.beta * (sim ? v[j] - loss.base : loss.base - v[j]);
+      if (pass == 0) {
+        if (x > shift[part] || x != x) shift[part] = x;
+      } else {
+        total[part] += exp(x - shift[part]);
+      }
+    }
+    if (pass == 0) continue;
+    LossPartial out;
+    double denominator[2];
+    for (int part = 0; part < 2; ++part) {
+      denominator[part] = exp(-shift[part]) + total[part];
+      out.sum[0] += (log(denominator[part]) + shift[part]) / factor[part];
+    }
+    if (coef) {
+      for (int64_t j = 0; j < row.refs; ++j) {
+        const int kind = pairKind(row, j);
+        if (kind == 0 || weight[j] <= 0) continue;
+        const int part = kind - 1;
+        const double x = part == 0 ? loss.alpha * (sim ? loss.base - v[j] : v[j] - loss.base)
+                                   : loss.beta * (sim ? v[j] - loss.base : loss.base - v[j]);
+        const double share = exp(x - shift[part]) / denominator[part];
+        // ∂x_p/∂v = α·(sim ? −1 : 1), ∂x_n/∂v = β·(sim ? 1 : −1); the 1/α, 1/β cancel.
+        const double sign = (part == 0) == sim ? -1.0 : 1.0;
+        coef[j] = (float)(share * sign * scale);
+      }
+    }
+    return out;
+  }
+  return LossPartial();
+}
+
+// Contrastive (multiplicities): relu(sim ? m⁺ − s : d − m⁺), relu(sim ? s − m⁻ : m⁻ − d).
+// Threshold-consistent (cosine, multiplicities): s ≤ m⁺: m⁺ − s; s ≥ m⁻: s − m⁻.
+FL_HD LossPartial marginPairsRow(const PairRow& row, const PairLossOptions& loss, const int32_t* weight,
+                                 const double* scale, float* coef) {
+  const bool sim = similarity(loss.distance);
+  const bool tc = loss.type == PairLossType::ThresholdConsistent;
+  const float* v = row.lossValues;
+  LossPartial out;
+  for (int64_t j = 0; j < row.refs; ++j) {
+    const int kind = pairKind(row, j);
+    if (kind == 0 || weight[j] <= 0) continue;
+    const int part = kind - 1;
+    const double x = v[j], w = weight[j];
+    double term, slope;  // slope: ∂term/∂v
+    bool counted;
+    if (tc) {
+      term = part == 0 ? loss.marginPlus - x : x - loss.marginMinus;
+      counted = term >= 0.0;
+      slope = part == 0 ? -1.0 : 1.0;
+    } else {
+      term = part == 0 ? (sim ? loss.posMargin - x : x - loss.posMargin) : (sim ? x - loss.negMargin : loss.negMargin - x);
+      counted = term > 0.0;
+      slope = (part == 0) == sim ? -1.0 : 1.0;
+    }
+    if (x != x) out.sum[part] += x;  // NaN propagates
+    if (!counted) {
+      if (coef) coef[j] = 0.0f;
+      continue;
+    }
+    out.sum[part] += w * term;
+    out.count[part] += w;
+    if (coef) coef[j] = (float)(w * slope * scale[part]);
+  }
+  return out;
+}
+
+// Circle (cosine, set): softplus(LSE_P + LSE_N), 0 for a row lacking either part.
+FL_HD LossPartial circleRow(const PairRow& row, const PairLossOptions& loss, const int32_t* weight, double scale,
+                            float* coef) {
+  const float* v = row.lossValues;
+  const double m = loss.circleM, gamma = loss.gamma;
+  double shift[2] = {-INFINITY, -INFINITY};
+  bool any[2] = {false, false};
+  for (int64_t j = 0; j < row.refs; ++j) {
+    const int kind = pairKind(row, j);
+    if (kind == 0 || weight[j] <= 0) continue;
+    const double s = v[j];
+    const double logit = kind == 1 ? -gamma * fmax(1.0 + m - s, 0.0) * (s - (1.0 - m)) : gamma * fmax(s + m, 0.0) * (s - m);
+    any[kind - 1] = true;
+    if (logit > shift[kind - 1] || logit != logit) shift[kind - 1] = logit;
+  }
+  LossPartial out;
+  if (!any[0] || !any[1]) return out;
+  double total[2] = {0.0, 0.0};
+  for (int64_t j = 0; j < row.refs; ++j) {
+    const int kind = pairKind(row, j);
+    if (kind == 0 || weight[j] <= 0) continue;
+    const double s = v[j];
+    const double logit = kind == 1 ? -gamma * fmax(1.0 + m - s, 0.0) * (s - (1.0 - m)) : gamma * fmax(s + m, 0.0) * (s - m);
+    total[kind - 1] += exp(logit - shift[kind - 1]);
+  }
+  const double lse[2] = {shift[0] + log(total[0]), shift[1] + log(total[1])};
+  const double z = lse[0] + lse[1];
+  const double rowLoss = softplus(z);
+  out.sum[0] = rowLoss;
+  out.count[0] = rowLoss > 0.0 ? 1.0 : (rowLoss != rowLoss ? 1.0 : 0.0);
+  if (coef && rowLoss > 0.0) {
+    const double outer = sigmoid(z) * scale;
+    for (int64_t j = 0; j < row.refs; ++j) {
+      const int kind = pairKind(row, j);
+      if (kind == 0 || weight[j] <= 0) continue;
+      const double s = v[j];
+      const double relu = kind == 1 ? fmax(1.0 + m - s, 0.0) : fmax(s + m, 0.0);
+      const double logit = kind == 1 ? -gamma * relu * (s - (1.0 - m)) : gamma * relu * (s - m);
+      const double share = exp(logit - lse[kind - 1]);
+      coef[j] = (float)(outer * share * (kind == 1 ? -gamma : gamma) * relu);
+    }
+  }
+  return out;
+}
+
+// NT-Xent (multiplicities): per positive pair softplus(Z − s_p/τ), Z = LSE_n(s_n/τ + log w_n).
+FL_HD LossPartial ntXentRow(const PairRow& row, const PairLossOptions& loss, const int32_t* weight, double scale,
+                            float* coef) {
+  const bool sim = similarity(loss.distance);
+  const double sign = sim ? 1.0 : -1.0;  // s = −d for distances
+  const double tau = loss.temperature;
+  const float* v = row.lossValues;
+  double shift = -INFINITY;
+  for (int64_t j = 0; j < row.refs; ++j) {
+    if (pairKind(row, j) != 2 || weight[j] <= 0) continue;
+    const double x = sign * v[j] / tau + log((double)weight[j]);
+    if (x > shift || x != x) shift = x;
+  }
+  double total = 0.0;
+  if (shift != -INFINITY) {
+    for (int64_t j = 0; j < row.refs; ++j) {
+      if (pairKind(row, j) != 2 || weight[j] <= 0) continue;
+      total += exp(sign * v[j] / tau + log((double)weight[j]) - shift);
+    }
+  }
+  const double z = shift == -INFINITY ? -INFINITY : shift + log(total);
+  LossPartial out;
+  double positiveWeight = 0.0;  // Σ_p w_p·sigmoid(r_p)
+  for (int64_t j = 0; j < row.refs; ++j) {
+    if (pairKind(row, j) != 1 || weight[j] <= 0) continue;
+    const double w = weight[j];
+    const double r = z - sign * v[j] / tau;
+    out.sum[0] += w * softplus(r);
+    out.count[0] += w;
+    const double g = sigmoid(r);
+    positiveWeight += w * g;
+    if (coef) coef[j] = (float)(-w * g / tau * sign * scale);
+  }
+  if (coef) {
+    for (int64_t j = 0; j < row.refs; ++j) {
+      if (pairKind(row, j) != 2 || weight[j] <= 0) continue;
+      const double share = z == -INFINITY ? 0.0 : exp(sign * v[j] / tau + log((double)weight[j]) - z);
+      coef[j] = (float)(share / tau * positiveWeight * sign * scale);
+    }
+  }
+  return out;
+}
+
+// Triplet margin: Σ over the given triplets with t < margin of (margin − t); count = how many.
+// s.counts: per column, the active triplets it is in.
+FL_HD LossPartial tripletRow(const PairRow& row, const MinerOptions& miner, const PairLossOptions& loss, RowScratch& s) {
+  const bool sim = similarity(loss.distance);
+  const float* v = row.lossValues;
+  const TripletBounds active = lossBounds(loss.margin);
+  LossPartial out;
+  for (int64_t j = 0; j < row.refs; ++j) s.counts[j] = 0;
+  if (miner.type == MinerType::BatchHard) {
+    const RowExtremes e = rowExtremes(row, similarity(miner.distance));
+    if (e.hardestPositive < 0 || e.hardestNegative < 0) return out;
+    const double t = tripletT(sim, v[e.hardestPositive], v[e.hardestNegative]);
+    if (t != t) out.sum[0] += t;
+    if (!inBounds(active, t)) return out;
+    out.sum[0] += loss.margin - t;
+    out.count[0] = 1.0;
+    s.counts[e.hardestPositive] = 1, s.counts[e.hardestNegative] = 1;
+    return out;
+  }
+  if (miner.type == MinerType::TripletMargin && miner.distance != loss.distance) {
+    // The miner's and the loss' values differ (the public API gives both the same distance, so
+    // only direct C++ callers get here): enumerate the row's (p, n).  With one distance both
+    // value rows are equal wherever they live, and the loss' row serves both conditions.
+    const TripletBounds mined = minerBounds(miner);
+    const bool minerSim = similarity(miner.distance);
+    const float* mv = row.minerValues;
+    for (int64_t p = 0; p < row.refs; ++p) {
+      if (pairKind(row, p) != 1) continue;
+      for (int64_t n = 0; n < row.refs; ++n) {
+        if (pairKind(row, n) != 2 || !inBounds(mined, tripletT(minerSim, mv[p], mv[n]))) continue;
+        const double t = tripletT(sim, v[p], v[n]);
+        if (t != t) out.sum[0] += t;
+        if (!inBounds(active, t)) continue;
+        out.sum[0] += loss.margin - t;
+        out.count[0] += 1.0;
+        s.counts[p] += 1, s.counts[n] += 1;
+      }
+    }
+    return out;
+  }
+  const int32_t* member = nullptr;
+  TripletBounds bounds = active;
+  if (miner.type == MinerType::TripletMargin) {
+    bounds = intersectBounds(minerBounds(miner), active);
+  } else if (miner.type != MinerType::None) {
+    minedWeights(row, miner, s);
+    member = s.weight;
+  }
+  const TripletSweep sweep = sweepTriplets(row, v, sim, member, bounds, loss.margin, s, s.counts);
+  out.sum[0] = sweep.nan ? (double)NAN : sweep.marginSum;
+  out.count[0] = sweep.triplets;
+  return out;
+}
+
+FL_HD LossPartial lossRow(const PairRow& row, const MinerOptions& miner, const PairLossOptions& loss, void* scratch,
+                          const LossScale* scale, float* coef) {
+  RowScratch s = carveScratch(scratch, row.refs);
+  if (coef) {
+    for (int64_t j = 0; j < row.refs; ++j) coef[j] = 0.0f;
+  }
+  if (loss.type == PairLossType::TripletMargin) {
+    const LossPartial out = tripletRow(row, miner, loss, s);
+    if (coef) {
+      // ∂(margin − t)/∂v_p = −σ, ∂/∂v_n = +σ.
+      const double sigma = similarity(loss.distance) ? 1.0 : -1.0;
+      for (int64_t j = 0; j < row.refs; ++j) {
+        if (s.counts[j] == 0) continue;
+        coef[j] = (float)((pairKind(row, j) == 1 ? -sigma : sigma) * (double)s.counts[j] * scale->scale[0]);
+      }
+    }
+    return out;
+  }
+  minedWeights(row, miner, s);
+  const double noScale[2] = {0.0, 0.0};
+  const double* k = scale ? scale->scale : noScale;
+  switch (loss.type) {
+    case PairLossType::MultiSimilarity: return multiSimilarityRow(row, loss, s.weight, k[0], coef);
+    case PairLossType::Circle: return circleRow(row, loss, s.weight, k[0], coef);
+    case PairLossType::NtXent: return ntXentRow(row, loss, s.weight, k[0], coef);
+    default: return marginPairsRow(row, loss, s.weight, k, coef);
+  }
+}
+
+// The row's partial sums (forward pass).
+FL_HD LossPartial lossRowForward(const PairRow& row, const MinerOptions& miner, const PairLossOptions& loss, void* scratch) {
+  return lossRow(row, miner, loss, scratch, nullptr, nullptr);
+}
+
+// coef[j] = ∂loss/∂v_ij for every column (0 where the pair plays no part), given the global
+// normalizers.  Recomputes the row exactly as the forward pass did.
+FL_HD void lossRowBackward(const PairRow& row, const MinerOptions& miner, const PairLossOptions& loss,
+                           const LossScale& scale, void* scratch, float* coef) {
+  lossRow(row, miner, loss, scratch, &scale, coef);
+}
+
+}  // namespace pairs
+}  // namespace fusedloss

@@ -1,0 +1,303 @@
+// Per-row building blocks of pair_math.h (which includes this file; use that one): one row's view
+// of the pairs, its scratch, the NaN-safe total-order sort that runs on host and device alike,
+// and the triplet machinery — t's bounds, binary-searched ranges over the sorted side, and the
+// sweep that counts (and sums) a row's triplets without enumerating them.
+#pragma once
+
+#include <math.h>
+#include <stdint.h>
+
+#ifndef __CUDA_ARCH__
+#include <algorithm>
+#endif
+
+#include "../kernels/pair_mining.h"
+#include "common.h"
+
+namespace fusedloss {
+namespace pairs {
+
+// ---------------------------------------------------------------------------------------------
+// One row
+
+struct PairRow {
+  const float* minerValues = nullptr;  // [refs]; may be the same pointer as lossValues (same distance)
+  const float* lossValues = nullptr;   // [refs]; unused by mining
+  const int32_t* refLabels = nullptr;  // [refs]
+  int64_t refs = 0;
+  int32_t label = 0;
+  int64_t excluded = -1;  // the column never paired with this row (−1: none)
+};
+
+// 0: not paired (the excluded column), 1: positive, 2: negative.
+FL_HD int pairKind(const PairRow& row, int64_t j) {
+  if (j == row.excluded) return 0;
+  return row.refLabels[j] == row.label ? 1 : 2;
+}
+
+// A (value, column) pair of the sorted side.
+struct SortKey {
+  float value;
+  int32_t index;
+};
+
+// Scratch of one row, carved from the caller's bytes.
+struct RowScratch {
+  SortKey* keys;    // [refs]
+  double* prefix;   // [refs + 1]
+  int32_t* diff;    // [refs + 1]
+  int32_t* weight;  // [refs]: pair multiplicities given by the miner
+  int32_t* counts;  // [refs]: triplets each column takes part in
+};
+
+FL_HD int64_t alignScratch(int64_t bytes) { return (bytes + 15) / 16 * 16; }
+
+FL_HD int64_t rowScratchBytes(int64_t refs) {
+  return alignScratch(refs * (int64_t)sizeof(SortKey)) + alignScratch((refs + 1) * 8) + alignScratch((refs + 1) * 4) +
+         2 * alignScratch(refs * 4);
+}
+
+FL_HD RowScratch carveScratch(void* scratch, int64_t refs) {
+  char* p = (char*)scratch;
+  RowScratch s;
+  s.keys = (SortKey*)p;
+  p += alignScratch(refs * (int64_t)sizeof(SortKey));
+  s.prefix = (double*)p;
+  p += alignScratch((refs + 1) * 8);
+  s.diff = (int32_t*)p;
+  p += alignScratch((refs + 1) * 4);
+  s.weight = (int32_t*)p;
+  p += alignScratch(refs * 4);
+  s.counts = (int32_t*)p;
+  return s;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sorting: a strict total order (value ascending, NaN after every number, ties by column), so the
+// sorted permutation is unique and std::sort (host) and the heapsort (device) agree exactly.
+
+struct KeyLess {
+  FL_HD bool operator()(const SortKey& a, const SortKey& b) const {
+    const bool aNan = a.value != a.value, bNan = b.value != b.value;
+    if (aNan || bNan) return aNan == bNan ? a.index < b.index : bNan;
+    if (a.value < b.value) return true;
+    if (b.value < a.value) return false;
+    return a.index < b.index;
+  }
+};
+
+struct IndexLess {
+  FL_HD bool operator()(int32_t a, int32_t b) const { return a < b; }
+};
+
+template <typename T, typename Less>
+FL_HD void siftDown(T* a, int64_t root, int64_t count, Less less) {
+  for (;;) {
+    int64_t child = 2 * root + 1;
+    if (child >= count) return;
+    if (child + 1 < count && less(a[child], a[child + 1])) ++child;
+    if (!less(a[root], a[child])) return;
+    const T t = a[root];
+    a[root] = a[child];
+    a[child] = t;
+    root = child;
+  }
+}
+
+template <typename T, typename Less>
+FL_HD void sortRange(T* a, int64_t count, Less less) {
+#ifndef __CUDA_ARCH__
+  std::sort(a, a + count, less);
+#else
+  for (int64_t i = count / 2 - 1; i >= 0; --i) siftDown(a, i, count, less);
+  for (int64_t end = count - 1; end > 0; --end) {
+    const T t = a[0];
+    a[0] = a[end];
+    a[end] = t;
+    siftDown(a, 0, end, less);
+  }
+#endif
+}
+
+// ---------------------------------------------------------------------------------------------
+// Triplet ranges
+
+// t ∈ (low, high] — or (low, high) when !highInclusive; a missing bound is ±∞.
+struct TripletBounds {
+  bool hasLow = false, hasHigh = false, highInclusive = true;
+  double low = 0.0, high = 0.0;
+};
+
+FL_HD TripletBounds minerBounds(const MinerOptions& miner) {
+  TripletBounds b;
+  const double margin = miner.margin;
+  if (miner.triplets == TripletSelect::All) {
+    b.hasHigh = true, b.high = margin;
+  } else if (miner.triplets == TripletSelect::Hard) {
+    b.hasHigh = true, b.high = margin < 0.0 ? margin : 0.0;
+  } else if (miner.triplets == TripletSelect::Semihard) {
+    b.hasLow = true, b.low = 0.0, b.hasHigh = true, b.high = margin;
+  } else {
+    b.hasLow = true, b.low = margin;
+  }
+  return b;
+}
+
+// The triplet loss' active triplets: t < margin.
+FL_HD TripletBounds lossBounds(double margin) {
+  TripletBounds b;
+  b.hasHigh = true, b.high = margin, b.highInclusive = false;
+  return b;
+}
+
+// Both conditions at once (exact: both test the same t).
+FL_HD TripletBounds intersectBounds(const TripletBounds& a, const TripletBounds& b) {
+  TripletBounds r;
+  r.hasLow = a.hasLow || b.hasLow;
+  r.low = !a.hasLow ? b.low : (!b.hasLow ? a.low : (a.low > b.low ? a.low : b.low));
+  r.hasHigh = a.hasHigh || b.hasHigh;
+  if (!a.hasHigh || !b.hasHigh) {
+    const TripletBounds& h = a.hasHigh ? a : b;
+    r.high = h.high, r.highInclusive = h.highInclusive;
+  } else if (a.high != b.high) {
+    const TripletBounds& h = a.high < b.high ? a : b;
+    r.high = h.high, r.highInclusive = h.highInclusive;
+  } else {
+    r.high = a.high, r.highInclusive = a.highInclusive && b.highInclusive;
+  }
+  return r;
+}
+
+FL_HD double tripletT(bool sim, float positive, float negative) {
+  return sim ? (double)positive - (double)negative : (double)negative - (double)positive;
+}
+
+FL_HD bool inBounds(const TripletBounds& b, double t) {
+  if (b.hasLow && !(t > b.low)) return false;
+  if (b.hasHigh && !(b.highInclusive ? t <= b.high : t < b.high)) return false;
+  return true;
+}
+
+enum class Compare { Greater, GreaterEqual, LessEqual, Less };
+
+FL_HD bool compareT(double t, Compare op, double c) {
+  switch (op) {
+    case Compare::Greater: return t > c;
+    case Compare::GreaterEqual: return t >= c;
+    case Compare::LessEqual: return t <= c;
+    default: return t < c;
+  }
+}
+
+// First position of the sorted side where `t op c` holds, given it holds on a suffix.
+FL_HD int64_t firstWhere(const SortKey* keys, int64_t count, bool sim, bool sortedArePositives, float other,
+                         Compare op, double c) {
+  int64_t lo = 0, hi = count;
+  while (lo < hi) {
+    const int64_t mid = lo + (hi - lo) / 2;
+    const double t = sortedArePositives ? tripletT(sim, keys[mid].value, other) : tripletT(sim, other, keys[mid].value);
+    if (compareT(t, op, c)) hi = mid; else lo = mid + 1;
+  }
+  return lo;
+}
+
+struct Range {
+  int64_t begin, end;
+};
+
+// Positions of the sorted side (finite values, ascending) forming a triplet in `b` with `other`.
+// Along ascending sorted values t increases when the sorted side is the negatives of a distance
+// or the positives of a similarity, and decreases otherwise.
+FL_HD Range tripletRange(const SortKey* keys, int64_t count, bool sim, bool sortedArePositives, float other,
+                         const TripletBounds& b) {
+  const bool increasing = sortedArePositives == sim;
+  Range r;
+  if (increasing) {
+    r.begin = b.hasLow ? firstWhere(keys, count, sim, sortedArePositives, other, Compare::Greater, b.low) : 0;
+    r.end = b.hasHigh ? firstWhere(keys, count, sim, sortedArePositives, other,
+                                   b.highInclusive ? Compare::Greater : Compare::GreaterEqual, b.high)
+                      : count;
+  } else {
+    r.begin = b.hasHigh ? firstWhere(keys, count, sim, sortedArePositives, other,
+                                     b.highInclusive ? Compare::LessEqual : Compare::Less, b.high)
+                        : 0;
+    r.end = b.hasLow ? firstWhere(keys, count, sim, sortedArePositives, other, Compare::LessEqual, b.low) : count;
+  }
+  if (r.end < r.begin) r.end = r.begin;
+  return r;
+}
+
+// Result of a sweep over the triplets (p, n) of a row with p, n members and t in the bounds.
+struct TripletSweep {
+  double triplets = 0.0;  // how many
+  double marginSum = 0.0;  // Σ (margin − t), when asked
+  bool nan = false;        // a member value was NaN (such triplets are never counted)
+};
+
+// Sorts the smaller side, binary-searches from the other.  member: weight array (> 0 = member)
+// or null (every positive and negative).  counts (or null): per column, the number of counted
+// triplets it is part of.  margin: for marginSum.
+FL_HD TripletSweep sweepTriplets(const PairRow& row, const float* values, bool sim, const int32_t* member,
+                                 const TripletBounds& bounds, double margin, RowScratch& s, int32_t* counts) {
+  TripletSweep out;
+  int64_t positives = 0, negatives = 0;
+  for (int64_t j = 0; j < row.refs; ++j) {
+    const int kind = pairKind(row, j);
+    if (kind == 0 || (member && member[j] <= 0)) continue;
+    if (kind == 1) ++positives; else ++negatives;
+  }
+  if (counts) {
+    for (int64_t j = 0; j < row.refs; ++j) counts[j] = 0;
+  }
+  if (positives == 0 || negatives == 0) return out;
+  const bool sortedArePositives = positives < negatives;
+  const int sortedKind = sortedArePositives ? 1 : 2;
+  int64_t sorted = 0;
+  for (int64_t j = 0; j < row.refs; ++j) {
+    const int kind = pairKind(row, j);
+    if (kind == 0 || (member && member[j] <= 0)) continue;
+    const float v = values[j];
+    if (v != v) {
+      out.nan = true;
+      continue;
+    }
+    if (kind == sortedKind) s.keys[sorted].value = v, s.keys[sorted].index = (int32_t)j, ++sorted;
+  }
+  sortRange(s.keys, sorted, KeyLess());
+  s.prefix[0] = 0.0;
+  for (int64_t k = 0; k < sorted; ++k) s.prefix[k + 1] = s.prefix[k] + (double)s.keys[k].value;
+  if (counts) {
+    for (int64_t k = 0; k <= sorted; ++k) s.diff[k] = 0;
+  }
+  // margin − t = margin − σ·v_p + σ·v_n with σ = +1 for similarities, −1 for distances.
+  const double sigma = sim ? 1.0 : -1.0;
+  for (int64_t j = 0; j < row.refs; ++j) {
+    const int kind = pairKind(row, j);
+    if (kind == 0 || kind == sortedKind || (member && member[j] <= 0)) continue;
+    const float v = values[j];
+    if (v != v) continue;
+    const Range r = tripletRange(s.keys, sorted, sim, sortedArePositives, v, bounds);
+    const int64_t n = r.end - r.begin;
+    if (n == 0) continue;
+    const double sum = s.prefix[r.end] - s.prefix[r.begin];
+    out.triplets += (double)n;
+    out.marginSum += sortedArePositives ? (double)n * (margin + sigma * v) - sigma * sum
+                                        : (double)n * (margin - sigma * v) + sigma * sum;
+    if (counts) {
+      counts[j] = (int32_t)n;
+      s.diff[r.begin] += 1;
+      s.diff[r.end] -= 1;
+    }
+  }
+  if (counts) {
+    int32_t running = 0;
+    for (int64_t k = 0; k < sorted; ++k) {
+      running += s.diff[k];
+      counts[s.keys[k].index] = running;
+    }
+  }
+  return out;
+}
+
+}  // namespace pairs
+}  // namespace fusedloss

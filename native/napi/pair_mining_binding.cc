@@ -1,0 +1,227 @@
+// N-API glue for mine and pairLoss: reads the plan lib/pair-mining.ts prepared (validated there;
+// field names of lib/pair-types.ts), re-checks every length and range it relies on, and runs the
+// kernel sync or on the libuv pool (kernel_call.h).  Mined outputs are sized by the kernel's
+// counting pass, so they become Int32Arrays on the JS thread once the call completes.
+#include <napi.h>
+
+#include <cmath>
+#include <string>
+
+#include "../kernels/pair_mining.h"
+#include "args.h"
+#include "bindings.h"
+#include "kernel_call.h"
+
+namespace fusedloss {
+namespace napi {
+namespace {
+
+constexpr int32_t kMinerTypes = 5;  // MinerType: None + four miners
+constexpr int32_t kDistances = 4;
+constexpr int32_t kTripletSelects = 4;
+constexpr int32_t kLossTypes = 6;
+
+// What mine and pairLoss share: sizes, inputs (adopted: copied for the async form), options.
+struct PairCall {
+  PairShape shape;
+  PairSimilarityOptions similarity;
+  PairInputs inputs;
+  MinerOptions miner;
+  bool cuda = false;
+  size_t embeddingCount = 0;
+  size_t refCount = 0;  // ref floats; 0 without a reference set
+};
+
+double finiteArg(const Napi::Object& args, const char* name) {
+  const double v = numberArg(args, name);
+  if (!std::isfinite(v)) throw codedError(args.Env(), kOption, std::string(name) + " must be finite");
+  return v;
+}
+
+double positiveArg(const Napi::Object& args, const char* name) {
+  const double v = numberArg(args, name);
+  if (!(v > 0.0 && std::isfinite(v))) throw codedError(args.Env(), kOption, std::string(name) + " must be finite and > 0");
+  return v;
+}
+
+bool isPresent(const Napi::Object& args, const char* name) {
+  Napi::Value value = args.Get(name);
+  return !value.IsUndefined() && !value.IsNull();
+}
+
+void readMiner(const Napi::Object& args, MinerOptions& m) {
+  Napi::Env env = args.Env();
+  m.type = static_cast<MinerType>(enumArg(args, "minerType", kMinerTypes));
+  m.distance = static_cast<PairDistance>(enumArg(args, "minerDistance", kDistances));
+  m.epsilon = finiteArg(args, "epsilon");
+  if (m.epsilon < 0.0) throw codedError(env, kOption, "epsilon must be >= 0");
+  m.margin = finiteArg(args, "minerMargin");
+  m.triplets = static_cast<TripletSelect>(enumArg(args, "triplets", kTripletSelects));
+  m.posMargin = finiteArg(args, "minerPosMargin");
+  m.negMargin = finiteArg(args, "minerNegMargin");
+}
+
+// Shapes, inputs and the options mine and pairLoss share; the inputs are adopted by `owner`.
+void readPairCall(Napi::Env env, const Napi::Object& args, bool copyInputs, KernelCall& owner, PairCall& call) {
+  PairShape& s = call.shape;
+  s.rows = positiveIntArg(args, "rows");
+  s.dim = positiveIntArg(args, "dim");
+  s.refs = positiveIntArg(args, "refs");
+  call.similarity.normalize = boolArg(args, "normalize");
+  call.cuda = enumArg(args, "device", 2) == 1;
+  readMiner(args, call.miner);
+
+  call.embeddingCount = checkedProduct(env, "embeddings", s.rows, s.dim, 1);
+  const bool hasRef = isPresent(args, "ref");
+  if (hasRef) {
+    call.refCount = checkedProduct(env, "ref", s.refs, s.dim, 1);
+  } else {
+    if (s.refs != s.rows) throw codedError(env, kShape, "refs must equal rows without a reference set");
+    if (isPresent(args, "refLabels") || isPresent(args, "selfIndex")) {
+      throw codedError(env, kInvalidArg, "refLabels and selfIndex apply only with ref");
+    }
+  }
+  const FloatView embeddings = floatArrayArg(args, "embeddings", call.embeddingCount, false);
+  const FloatView ref = floatArrayArg(args, "ref", call.refCount, true);
+  const Int32View labels = int32ArrayArg(args, "labels", static_cast<size_t>(s.rows), false);
+  const Int32View refLabels = int32ArrayArg(args, "refLabels", static_cast<size_t>(s.refs), !hasRef);
+  const Int32View selfIndex = int32ArrayArg(args, "selfIndex", static_cast<size_t>(s.rows), true);
+  for (size_t i = 0; i < selfIndex.length; ++i) {
+    if (selfIndex.data[i] < -1 || selfIndex.data[i] >= s.refs) {
+      throw codedError(env, kLabel, "selfIndex[" + std::to_string(i) + "] = " + std::to_string(selfIndex.data[i]) +
+                                        " is outside [-1, " + std::to_string(s.refs) + ")");
+    }
+  }
+
+  PairInputs& in = call.inputs;
+  in.embeddings = owner.adopt(embeddings, copyInputs);
+  in.ref = owner.adopt(ref, copyInputs);
+  in.labels = owner.adopt(labels, copyInputs);
+  in.refLabels = owner.adopt(refLabels, copyInputs);
+  in.selfIndex = owner.adopt(selfIndex, copyInputs);
+}
+
+// 'cosine' always normalizes: the kernels derive it from the same dot products as 'dot'.
+void checkNormalized(Napi::Env env, const PairCall& call, bool lossUsesCosine) {
+  const bool minerUsesCosine = call.miner.type != MinerType::None && call.miner.distance == PairDistance::Cosine;
+  if (!call.similarity.normalize && (minerUsesCosine || lossUsesCosine)) {
+    throw codedError(env, kOption, "normalize must be true with distance 'cosine'");
+  }
+}
+
+class MineCall : public KernelCall {
+ public:
+  PairCall pair;
+  int64_t maxOutputs = 0;
+  MineOutputs outputs;
+
+  KernelStatus run() override {
+    return pair.cuda ? mineCuda(pair.shape, pair.similarity, pair.miner, maxOutputs, pair.inputs, outputs)
+                     : mineCpu(pair.shape, pair.similarity, pair.miner, maxOutputs, pair.inputs, outputs);
+  }
+
+  // The mined indices, moved into JavaScript (see int32ArrayFromVector).
+  void addScalars(Napi::Env env, Napi::Object& result) override {
+    if (minesTriplets(pair.miner.type)) {
+      MinedTriplets& t = outputs.triplets;
+      result.Set("anchors", int32ArrayFromVector(env, std::move(t.anchors)));
+      result.Set("positives", int32ArrayFromVector(env, std::move(t.positives)));
+      result.Set("negatives", int32ArrayFromVector(env, std::move(t.negatives)));
+    } else {
+      MinedPairs& p = outputs.pairs;
+      result.Set("positiveAnchors", int32ArrayFromVector(env, std::move(p.positiveAnchors)));
+      result.Set("positives", int32ArrayFromVector(env, std::move(p.positives)));
+      result.Set("negativeAnchors", int32ArrayFromVector(env, std::move(p.negativeAnchors)));
+      result.Set("negatives", int32ArrayFromVector(env, std::move(p.negatives)));
+    }
+  }
+};
+
+std::unique_ptr<KernelCall> prepareMine(Napi::Env env, const Napi::Object& args, bool copyInputs) {
+  auto call = std::make_unique<MineCall>();
+  readPairCall(env, args, copyInputs, *call, call->pair);
+  if (call->pair.miner.type == MinerType::None) throw codedError(env, kOption, "minerType must name a miner");
+  checkNormalized(env, call->pair, false);
+  const double maxOutputs = numberArg(args, "maxOutputs");
+  if (!(maxOutputs >= 0.0 && maxOutputs <= 2147483647.0) || std::floor(maxOutputs) != maxOutputs) {
+    throw codedError(env, kOption, "maxOutputs must be an integer in [0, 2147483647]");
+  }
+  call->maxOutputs = static_cast<int64_t>(maxOutputs);
+  return call;
+}
+
+class PairLossCall : public KernelCall {
+ public:
+  PairCall pair;
+  PairLossOptions loss;
+  PairLossOutputs outputs;
+
+  KernelStatus run() override {
+    return pair.cuda ? pairLossCuda(pair.shape, pair.similarity, pair.miner, loss, pair.inputs, outputs)
+                     : pairLossCpu(pair.shape, pair.similarity, pair.miner, loss, pair.inputs, outputs);
+  }
+
+  void addScalars(Napi::Env env, Napi::Object& result) override { result.Set("loss", Napi::Number::New(env, outputs.loss)); }
+};
+
+void readLoss(const Napi::Object& args, PairLossOptions& o) {
+  Napi::Env env = args.Env();
+  o.type = static_cast<PairLossType>(enumArg(args, "lossType", kLossTypes));
+  o.distance = static_cast<PairDistance>(enumArg(args, "lossDistance", kDistances));
+  o.alpha = positiveArg(args, "alpha");
+  o.beta = positiveArg(args, "beta");
+  o.base = finiteArg(args, "base");
+  o.posMargin = finiteArg(args, "posMargin");
+  o.negMargin = finiteArg(args, "negMargin");
+  o.margin = finiteArg(args, "margin");
+  o.circleM = finiteArg(args, "circleM");
+  o.gamma = positiveArg(args, "gamma");
+  o.temperature = positiveArg(args, "temperature");
+  o.lambdaPlus = finiteArg(args, "lambdaPlus");
+  o.lambdaMinus = finiteArg(args, "lambdaMinus");
+  o.marginPlus = finiteArg(args, "marginPlus");
+  o.marginMinus = finiteArg(args, "marginMinus");
+  o.gradients = boolArg(args, "gradients");
+  const bool cosineOnly = o.type == PairLossType::Circle || o.type == PairLossType::ThresholdConsistent;
+  if (cosineOnly && o.distance != PairDistance::Cosine) {
+    throw codedError(env, kOption, "circle and threshold-consistent losses need lossDistance 'cosine'");
+  }
+}
+
+std::unique_ptr<KernelCall> preparePairLoss(Napi::Env env, const Napi::Object& args, bool copyInputs) {
+  auto call = std::make_unique<PairLossCall>();
+  readPairCall(env, args, copyInputs, *call, call->pair);
+  readLoss(args, call->loss);
+  checkNormalized(env, call->pair, call->loss.distance == PairDistance::Cosine);
+  if (call->loss.gradients) {
+    call->outputs.gradEmbeddings = call->newFloatOutput(env, "gradEmbeddings", call->pair.embeddingCount);
+    if (call->pair.inputs.ref) call->outputs.gradRef = call->newFloatOutput(env, "gradRef", call->pair.refCount);
+  }
+  return call;
+}
+
+Napi::Value mineSync(const Napi::CallbackInfo& info) { return runSync(info.Env(), prepareCall(info, "mine", false, prepareMine)); }
+
+Napi::Value mineAsync(const Napi::CallbackInfo& info) {
+  return runAsync(info.Env(), prepareCall(info, "mine", true, prepareMine), "fusedloss:mine");
+}
+
+Napi::Value pairLossSync(const Napi::CallbackInfo& info) {
+  return runSync(info.Env(), prepareCall(info, "pairLoss", false, preparePairLoss));
+}
+
+Napi::Value pairLossAsync(const Napi::CallbackInfo& info) {
+  return runAsync(info.Env(), prepareCall(info, "pairLoss", true, preparePairLoss), "fusedloss:pairLoss");
+}
+
+}  // namespace
+
+void registerPairMining(Napi::Env env, Napi::Object exports) {
+  exports.Set("mine", Napi::Function::New(env, mineSync, "mine"));
+  exports.Set("mineAsync", Napi::Function::New(env, mineAsync, "mineAsync"));
+  exports.Set("pairLoss", Napi::Function::New(env, pairLossSync, "pairLoss"));
+  exports.Set("pairLossAsync", Napi::Function::New(env, pairLossAsync, "pairLossAsync"));
+}
+
+}  // namespace napi
+}  // namespace fusedloss

@@ -1,0 +1,745 @@
+// An independent float64 reference for mine() / pairLoss() (shared/spec/pair-mining.md and the
+// design notes every backend follows): it materializes the N×M value matrices, mines by the
+// rules literally (triplets enumerated), builds the full multiset of pairs / triplets a loss sees,
+// and differentiates by the chain rule pair by pair (no GEMM form).  It also records how close
+// each discrete decision (a threshold, a tie) came to flipping, so the tests can tell a float32
+// kernel's legitimate choice at a near-tie from a wrong answer; plus case generation and checks.
+import type { MinerSpec, PairDistance, PairLossSpec } from '../lib/pair-types';
+import { checkGradientNorm, type Rng } from './helpers';
+
+export interface PairCase {
+  N: number;
+  D: number;
+  embeddings: ArrayLike<number>;
+  labels: Int32Array;
+  /** Rows of `ref` (with a reference set). */
+  M?: number;
+  ref?: ArrayLike<number>;
+  refLabels?: Int32Array;
+  selfIndex?: Int32Array;
+  distance?: PairDistance;
+  normalize?: boolean;
+  miner?: MinerSpec;
+  loss?: PairLossSpec;
+}
+
+export const MINER_DISTANCE: Record<MinerSpec['type'], PairDistance> = {
+  'multi-similarity': 'cosine',
+  'triplet-margin': 'euclidean',
+  'batch-hard': 'euclidean',
+  'pair-margin': 'euclidean',
+};
+export const LOSS_DISTANCE: Record<PairLossSpec['type'], PairDistance> = {
+  'multi-similarity': 'cosine',
+  contrastive: 'euclidean',
+  'triplet-margin': 'euclidean',
+  circle: 'cosine',
+  ntxent: 'cosine',
+  'threshold-consistent': 'cosine',
+};
+export const isSimilarity = (d: PairDistance): boolean => d === 'cosine' || d === 'dot';
+const isTripletMiner = (m: MinerSpec): boolean => m.type === 'triplet-margin' || m.type === 'batch-hard';
+
+// ---------------------------------------------------------------------------------------------
+// Geometry: x̂, ŷ and the value matrices
+
+interface Geometry {
+  N: number;
+  M: number;
+  D: number;
+  hasRef: boolean;
+  normalize: boolean;
+  x: ArrayLike<number>;
+  y: ArrayLike<number>;
+  xh: Float64Array;
+  yh: Float64Array;
+  labels: Int32Array;
+  refLabels: Int32Array;
+  /** Column never paired with row i (−1: none). */
+  excluded: Int32Array;
+  cache: Map<PairDistance, Float64Array>;
+}
+
+function unitRows(data: ArrayLike<number>, rows: number, D: number, normalize: boolean): Float64Array {
+  const out = new Float64Array(rows * D);
+  for (let r = 0; r < rows; r++) {
+    let n2 = 0;
+    for (let d = 0; d < D; d++) n2 += data[r * D + d] * data[r * D + d];
+    const norm = normalize ? Math.max(Math.sqrt(n2), 1e-12) : 1;
+    for (let d = 0; d < D; d++) out[r * D + d] = data[r * D + d] / norm;
+  }
+  return out;
+}
+
+function geometry(c: PairCase): Geometry {
+  const hasRef = c.ref !== undefined;
+  const M = hasRef ? (c.M ?? 0) : c.N;
+  const normalize = c.normalize ?? c.distance !== 'dot';
+  const xh = unitRows(c.embeddings, c.N, c.D, normalize);
+  const excluded = new Int32Array(c.N).fill(-1);
+  for (let i = 0; i < c.N; i++) excluded[i] = hasRef ? (c.selfIndex ? c.selfIndex[i] : -1) : i;
+  return {
+    N: c.N,
+    M,
+    D: c.D,
+    hasRef,
+    normalize,
+    x: c.embeddings,
+    y: hasRef ? c.ref! : c.embeddings,
+    xh,
+    yh: hasRef ? unitRows(c.ref!, M, c.D, normalize) : xh,
+    labels: c.labels,
+    refLabels: hasRef ? c.refLabels! : c.labels,
+    excluded,
+    cache: new Map(),
+  };
+}
+
+/** dot (cosine/dot), Σ(x̂ − ŷ)² or its square root: the literal definitions, N×M row-major. */
+function values(g: Geometry, distance: PairDistance): Float64Array {
+  const hit = g.cache.get(distance);
+  if (hit) return hit;
+  const v = new Float64Array(g.N * g.M);
+  const { N, M, D, xh, yh } = g;
+  const sim = isSimilarity(distance);
+  for (let i = 0; i < N; i++) {
+    for (let j = 0; j < M; j++) {
+      let s = 0;
+      for (let d = 0; d < D; d++) {
+        const a = xh[i * D + d];
+        const b = yh[j * D + d];
+        s += sim ? a * b : (a - b) * (a - b);
+      }
+      v[i * M + j] = distance === 'euclidean' ? Math.sqrt(s) : s;
+    }
+  }
+  g.cache.set(distance, v);
+  return v;
+}
+
+/** 1 positive, −1 negative, 0 the excluded column. */
+function relation(g: Geometry, i: number, j: number): number {
+  if (j === g.excluded[i]) return 0;
+  return g.refLabels[j] === g.labels[i] ? 1 : -1;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decisions near a flip.  A comparison of a value with a constant is ambiguous in float32 when
+// it is within `tol` of it (an exact hit included); a comparison of two values (plus a nonzero
+// offset) likewise, but two exactly equal values with no offset are a real tie (exactly repeated
+// vectors give identical float32 values too) and resolve the same way in every precision.
+
+class Decisions {
+  nearest = Infinity;
+  constructor(readonly tol: number) {}
+  constant(v: number, threshold: number): boolean {
+    return this.note(Math.abs(v - threshold));
+  }
+  /** a + offset against b. */
+  values(a: number, b: number, offset = 0): boolean {
+    if (offset === 0 && a === b) return false;
+    return this.note(Math.abs(a + offset - b));
+  }
+  private note(margin: number): boolean {
+    if (!Number.isFinite(margin)) return false;
+    this.nearest = Math.min(this.nearest, margin);
+    return margin < this.tol;
+  }
+}
+
+/** 1e-5 of the values' scale: float32 values of normalized rows are good to ~1e-6. */
+function tolerance(g: Geometry, distance: PairDistance): number {
+  const v = values(g, distance);
+  let big = 1;
+  for (let k = 0; k < v.length; k++) big = Math.max(big, Math.abs(v[k]));
+  return 1e-5 * big;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Miners
+
+export interface MinedRef {
+  kind: 'pairs' | 'triplets';
+  /** The mined elements in canonical order: 'p a j', 'n a j' (positives first) or 't a p n'. */
+  keys: string[];
+  /** Elements float32 may decide either way. */
+  ambiguous: Set<string>;
+  /** Smallest distance of any decision from its flip point, and the float32 ambiguity margin. */
+  nearest: number;
+  tol: number;
+  /** batch-hard: exactly one triplet per anchor with a positive and a negative. */
+  anchors?: number[];
+  /** What the miner gives a loss: pair multiplicities and the triplet list (flat a, p, n). */
+  wPos: Float64Array;
+  wNeg: Float64Array;
+  triplets: number[];
+}
+
+function emptyMined(g: Geometry, kind: 'pairs' | 'triplets', tol: number): MinedRef {
+  const [wPos, wNeg] = [new Float64Array(g.N * g.M), new Float64Array(g.N * g.M)];
+  return { kind, keys: [], ambiguous: new Set(), nearest: Infinity, tol, wPos, wNeg, triplets: [] };
+}
+
+function partners(g: Geometry, i: number): { pos: number[]; neg: number[] } {
+  const pos: number[] = [];
+  const neg: number[] = [];
+  for (let j = 0; j < g.M; j++) {
+    const r = relation(g, i, j);
+    if (r === 1) pos.push(j);
+    else if (r === -1) neg.push(j);
+  }
+  return { pos, neg };
+}
+
+function addTriplet(out: MinedRef, a: number, p: number, n: number, M: number): void {
+  out.keys.push(`t ${a} ${p} ${n}`);
+  out.triplets.push(a, p, n);
+  out.wPos[a * M + p] += 1;
+  out.wNeg[a * M + n] += 1;
+}
+
+function mineRef(g: Geometry, miner: MinerSpec, distance: PairDistance): MinedRef {
+  const sim = isSimilarity(distance);
+  const V = values(g, distance);
+  const dec = new Decisions(tolerance(g, distance));
+  const M = g.M;
+  const out = emptyMined(g, isTripletMiner(miner) ? 'triplets' : 'pairs', dec.tol);
+  const negKeys: string[] = [];
+  const addPair = (sign: 'p' | 'n', i: number, j: number, keep: boolean, near: boolean) => {
+    if (near) out.ambiguous.add(`${sign} ${i} ${j}`);
+    if (!keep) return;
+    (sign === 'p' ? out.keys : negKeys).push(`${sign} ${i} ${j}`);
+    (sign === 'p' ? out.wPos : out.wNeg)[i * M + j] = 1;
+  };
+  if (miner.type === 'batch-hard') out.anchors = [];
+  for (let i = 0; i < g.N; i++) {
+    const { pos, neg } = partners(g, i);
+    const v = (j: number) => V[i * M + j];
+    if (miner.type === 'multi-similarity') {
+      const eps = miner.epsilon ?? 0.1;
+      // sim: maxNeg, minPos; distance: minNeg, maxPos (empty: ∓∞)
+      const negExt = neg.reduce((e, n) => (sim ? Math.max(e, v(n)) : Math.min(e, v(n))), sim ? -Infinity : Infinity);
+      const posExt = pos.reduce((e, p) => (sim ? Math.min(e, v(p)) : Math.max(e, v(p))), sim ? Infinity : -Infinity);
+      for (const p of pos) {
+        const keep = sim ? v(p) - eps < negExt : v(p) + eps > negExt;
+        addPair('p', i, p, keep, dec.values(v(p), negExt, sim ? -eps : eps));
+      }
+      for (const n of neg) {
+        const keep = sim ? v(n) + eps > posExt : v(n) - eps < posExt;
+        addPair('n', i, n, keep, dec.values(v(n), posExt, sim ? eps : -eps));
+      }
+    } else if (miner.type === 'pair-margin') {
+      const pm = miner.posMargin ?? 0.2;
+      const nm = miner.negMargin ?? 0.8;
+      for (const p of pos) addPair('p', i, p, sim ? v(p) < pm : v(p) > pm, dec.constant(v(p), pm));
+      for (const n of neg) addPair('n', i, n, sim ? v(n) > nm : v(n) < nm, dec.constant(v(n), nm));
+    } else if (miner.type === 'triplet-margin') {
+      const margin = miner.margin ?? 0.2;
+      const select = miner.triplets ?? 'all';
+      for (const p of pos) {
+        for (const n of neg) {
+          // t = s_ap − s_an (sim) or d_an − d_ap, as the float64 difference of the two values
+          const [hi, lo] = sim ? [v(p), v(n)] : [v(n), v(p)];
+          const t = hi - lo;
+          let keep: boolean;
+          let near = false;
+          if (select === 'all' || select === 'easy') {
+            keep = select === 'all' ? t <= margin : t > margin;
+            near = dec.values(hi, lo, -margin);
+          } else {
+            keep = select === 'hard' ? t <= 0 && t <= margin : t > 0 && t <= margin;
+            near = dec.values(hi, lo, 0) || dec.values(hi, lo, -margin);
+          }
+          if (near) out.ambiguous.add(`t ${i} ${p} ${n}`);
+          if (keep) addTriplet(out, i, p, n, M);
+        }
+      }
+    } else {
+      if (pos.length === 0 || neg.length === 0) continue;
+      // ties → lowest index: ascending scan with strict comparisons
+      const pick = (js: number[], better: (a: number, b: number) => boolean) => js.reduce((best, j) => (better(v(j), v(best)) ? j : best), js[0]);
+      const p = pick(pos, (a, b) => (sim ? a < b : a > b));
+      const n = pick(neg, (a, b) => (sim ? a > b : a < b));
+      const accP = pos.filter((j) => j === p || dec.values(v(j), v(p)));
+      const accN = neg.filter((j) => j === n || dec.values(v(j), v(n)));
+      if (accP.length > 1 || accN.length > 1) for (const q of accP) for (const m of accN) out.ambiguous.add(`t ${i} ${q} ${m}`);
+      addTriplet(out, i, p, n, M);
+      out.anchors!.push(i);
+    }
+  }
+  out.keys.push(...negKeys);
+  out.nearest = dec.nearest;
+  return out;
+}
+
+/** What a loss sees: no miner → every pair once and every (a, p, n); else the miner's (see the design notes). */
+function selection(g: Geometry, miner: MinerSpec | undefined, minerDistance: PairDistance, needTriplets: boolean): MinedRef {
+  if (miner) {
+    const mined = mineRef(g, miner, minerDistance);
+    if (mined.kind === 'pairs' && needTriplets) {
+      for (let a = 0; a < g.N; a++) {
+        for (let p = 0; p < g.M; p++) {
+          if (!mined.wPos[a * g.M + p]) continue;
+          for (let n = 0; n < g.M; n++) if (mined.wNeg[a * g.M + n]) mined.triplets.push(a, p, n);
+        }
+      }
+    }
+    return mined;
+  }
+  const all = emptyMined(g, 'pairs', 0);
+  for (let a = 0; a < g.N; a++) {
+    const { pos, neg } = partners(g, a);
+    for (const p of pos) all.wPos[a * g.M + p] = 1;
+    for (const n of neg) all.wNeg[a * g.M + n] = 1;
+    if (needTriplets) for (const p of pos) for (const n of neg) all.triplets.push(a, p, n);
+  }
+  return all;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Losses: the value and coef_ij = ∂loss/∂v_ij
+
+const softplus = (z: number): number => (z > 0 ? z + Math.log1p(Math.exp(-z)) : Math.log1p(Math.exp(z)));
+const sigmoid = (z: number): number => (z >= 0 ? 1 / (1 + Math.exp(-z)) : Math.exp(z) / (1 + Math.exp(z)));
+function logSumExp(xs: number[]): number {
+  const m = xs.reduce((a, b) => Math.max(a, b), -Infinity);
+  if (m === -Infinity) return -Infinity;
+  return m + Math.log(xs.reduce((s, x) => s + Math.exp(x - m), 0));
+}
+
+interface LossParts {
+  loss: number;
+  coef: Float64Array;
+  /** circle: the relu weights used. */
+  weights?: Float64Array;
+}
+
+/** circleWeights: γ·relu(…) per pair to hold fixed (for finite differences: the gradient treats them as constants). */
+function lossRef(g: Geometry, spec: PairLossSpec, distance: PairDistance, sel: MinedRef, dec: Decisions, circleWeights?: Float64Array): LossParts {
+  const { N, M } = g;
+  const sim = isSimilarity(distance);
+  const V = values(g, distance);
+  const coef = new Float64Array(N * M);
+  const wP = sel.wPos;
+  const wN = sel.wNeg;
+  const rowPairs = (i: number, w: Float64Array) => {
+    const js: number[] = [];
+    for (let j = 0; j < M; j++) if (w[i * M + j] > 0) js.push(j);
+    return js;
+  };
+  /** Σ_parts λ·Σ w·term / Σ w over the active pairs, term = sign·(v − m), active when term > 0 (≥ 0 inclusive). */
+  const thresholdedMeans = (parts: [Float64Array, number, number, number, boolean][]): LossParts => {
+    let loss = 0;
+    for (const [w, sign, m, lambda, inclusive] of parts) {
+      let sum = 0;
+      let count = 0;
+      const active: number[] = [];
+      for (let k = 0; k < N * M; k++) {
+        if (!w[k]) continue;
+        dec.constant(V[k], m);
+        const term = sign * (V[k] - m);
+        if (!(term > 0 || (inclusive && term === 0))) continue;
+        sum += w[k] * term;
+        count += w[k];
+        active.push(k);
+      }
+      for (const k of active) coef[k] = (lambda * w[k] * sign) / count;
+      if (count > 0) loss += (lambda * sum) / count;
+    }
+    return { loss, coef };
+  };
+  switch (spec.type) {
+    case 'multi-similarity': {
+      const alpha = spec.alpha ?? 2;
+      const beta = spec.beta ?? 50;
+      const base = spec.base ?? 0.5;
+      let sum = 0;
+      for (let i = 0; i < N; i++) {
+        // each part: (1/k)·log(1 + Σ e^{x}); ∂/∂v = σ·(∂x/∂v)/k
+        const part = (js: number[], k: number, sign: number) => {
+          if (js.length === 0) return;
+          const xs = js.map((j) => k * sign * (V[i * M + j] - base));
+          const lse = logSumExp([0, ...xs]);
+          sum += lse / k;
+          js.forEach((j, t) => (coef[i * M + j] += (Math.exp(xs[t] - lse) * sign) / N));
+        };
+        part(rowPairs(i, wP), alpha, sim ? -1 : 1);
+        part(rowPairs(i, wN), beta, sim ? 1 : -1);
+      }
+      return { loss: sum / N, coef };
+    }
+    case 'contrastive': {
+      const mp = spec.posMargin ?? 0;
+      const mn = spec.negMargin ?? 1;
+      // relu(sim ? m⁺ − s : d − m⁺), relu(sim ? s − m⁻ : m⁻ − d): each part the mean of its > 0 terms
+      return thresholdedMeans([[wP, sim ? -1 : 1, mp, 1, false], [wN, sim ? 1 : -1, mn, 1, false]]);
+    }
+    case 'triplet-margin': {
+      const margin = spec.margin ?? 0.05;
+      let sum = 0;
+      let count = 0;
+      const t3 = sel.triplets;
+      for (let k = 0; k < t3.length; k += 3) {
+        const ap = t3[k] * M + t3[k + 1];
+        const an = t3[k] * M + t3[k + 2];
+        const [hi, lo] = sim ? [V[ap], V[an]] : [V[an], V[ap]];
+        const t = hi - lo;
+        dec.values(hi, lo, -margin);
+        if (t < margin) {
+          sum += margin - t;
+          count++;
+          coef[ap] += sim ? -1 : 1;
+          coef[an] += sim ? 1 : -1;
+        }
+      }
+      if (count > 0) for (let k = 0; k < N * M; k++) coef[k] /= count;
+      return { loss: count > 0 ? sum / count : 0, coef };
+    }
+    case 'circle': {
+      const m = spec.m ?? 0.4;
+      const gamma = spec.gamma ?? 80;
+      let sum = 0;
+      let rows = 0;
+      const weights = new Float64Array(N * M);
+      for (let i = 0; i < N; i++) {
+        const P = rowPairs(i, wP);
+        const Q = rowPairs(i, wN);
+        if (P.length === 0 || Q.length === 0) continue;
+        const s = (j: number) => V[i * M + j];
+        const ap = P.map((p) => circleWeights?.[i * M + p] ?? gamma * Math.max(1 + m - s(p), 0));
+        const an = Q.map((n) => circleWeights?.[i * M + n] ?? gamma * Math.max(s(n) + m, 0));
+        P.forEach((p, t) => (weights[i * M + p] = ap[t]));
+        Q.forEach((n, t) => (weights[i * M + n] = an[t]));
+        const lp = P.map((p, t) => -ap[t] * (s(p) - (1 - m)));
+        const ln = Q.map((n, t) => an[t] * (s(n) - m));
+        const lseP = logSumExp(lp);
+        const lseN = logSumExp(ln);
+        const z = lseP + lseN;
+        const L = softplus(z);
+        if (!(L > 0)) continue;
+        sum += L;
+        rows++;
+        const sg = sigmoid(z);
+        P.forEach((p, t) => (coef[i * M + p] = -sg * Math.exp(lp[t] - lseP) * ap[t]));
+        Q.forEach((n, t) => (coef[i * M + n] = sg * Math.exp(ln[t] - lseN) * an[t]));
+      }
+      if (rows > 0) for (let k = 0; k < N * M; k++) coef[k] /= rows;
+      return { loss: rows > 0 ? sum / rows : 0, coef, weights };
+    }
+    case 'ntxent': {
+      const tau = spec.temperature ?? 0.07;
+      const dir = sim ? 1 : -1; // s = −d with a distance
+      let sum = 0;
+      let weight = 0;
+      for (let a = 0; a < N; a++) {
+        const s = (j: number) => dir * V[a * M + j];
+        const Q = rowPairs(a, wN);
+        const Z = logSumExp(Q.map((n) => s(n) / tau + Math.log(wN[a * M + n])));
+        let acc = 0;
+        for (const p of rowPairs(a, wP)) {
+          const w = wP[a * M + p];
+          const r = Z - s(p) / tau;
+          sum += w * softplus(r);
+          weight += w;
+          const sg = r === -Infinity ? 0 : sigmoid(r);
+          coef[a * M + p] += (-w * sg) / tau;
+          acc += w * sg;
+        }
+        if (Z > -Infinity) for (const n of Q) coef[a * M + n] += ((wN[a * M + n] * Math.exp(s(n) / tau - Z)) / tau) * acc;
+      }
+      for (let k = 0; k < N * M; k++) coef[k] = weight > 0 ? (dir * coef[k]) / weight : 0;
+      return { loss: weight > 0 ? sum / weight : 0, coef };
+    }
+    case 'threshold-consistent': {
+      const [lp, lm] = [spec.lambdaPlus ?? 1, spec.lambdaMinus ?? 1];
+      const [mp, mm] = [spec.marginPlus ?? 0.9, spec.marginMinus ?? 0.5];
+      // positives with s ≤ m⁺ (term m⁺ − s), negatives with s ≥ m⁻ (term s − m⁻), 0 included
+      return thresholdedMeans([[wP, -1, mp, lp, true], [wN, 1, mm, lm, true]]);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Chain rule: ∂v_ij/∂x̂_i, ∂v_ij/∂ŷ_j per pair, then through the normalization
+
+function backprop(g: Geometry, distance: PairDistance, coef: Float64Array): { gradEmbeddings: Float64Array; gradRef?: Float64Array } {
+  const { N, M, D } = g;
+  const V = values(g, distance);
+  const gx = new Float64Array(N * D);
+  const gy = new Float64Array(M * D);
+  for (let i = 0; i < N; i++) {
+    for (let j = 0; j < M; j++) {
+      const c = coef[i * M + j];
+      if (c === 0) continue;
+      // similarities: ∂v/∂x̂ = ŷ, ∂v/∂ŷ = x̂; d²: ±2(x̂ − ŷ); d: ±(x̂ − ŷ)/d, 0 at d = 0 (as torch.cdist)
+      const v = V[i * M + j];
+      const sim = isSimilarity(distance);
+      const k = distance === 'squared-euclidean' ? 2 : v > 0 ? 1 / v : 0;
+      for (let d = 0; d < D; d++) {
+        const a = g.xh[i * D + d];
+        const b = g.yh[j * D + d];
+        gx[i * D + d] += c * (sim ? b : k * (a - b));
+        gy[j * D + d] += c * (sim ? a : -k * (a - b));
+      }
+    }
+  }
+  const unnormalize = (gh: Float64Array, raw: ArrayLike<number>, hat: Float64Array, rows: number) => {
+    if (!g.normalize) return gh;
+    const out = new Float64Array(rows * D);
+    for (let r = 0; r < rows; r++) {
+      let n2 = 0;
+      let proj = 0;
+      for (let d = 0; d < D; d++) {
+        n2 += raw[r * D + d] * raw[r * D + d];
+        proj += gh[r * D + d] * hat[r * D + d];
+      }
+      const norm = Math.sqrt(n2);
+      for (let d = 0; d < D; d++) out[r * D + d] = norm >= 1e-12 ? (gh[r * D + d] - proj * hat[r * D + d]) / norm : gh[r * D + d] / 1e-12;
+    }
+    return out;
+  };
+  if (!g.hasRef) {
+    for (let k = 0; k < gx.length; k++) gx[k] += gy[k];
+    return { gradEmbeddings: unnormalize(gx, g.x, g.xh, N) };
+  }
+  return { gradEmbeddings: unnormalize(gx, g.x, g.xh, N), gradRef: unnormalize(gy, g.y, g.yh, M) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Entry points
+
+export function refMine(c: PairCase): MinedRef {
+  if (!c.miner) throw new Error('refMine: no miner');
+  return mineRef(geometry(c), c.miner, c.distance ?? MINER_DISTANCE[c.miner.type]);
+}
+
+export interface LossRef {
+  loss: number;
+  gradEmbeddings: Float64Array;
+  gradRef?: Float64Array;
+  /** Smallest distance of a mining or loss decision (threshold, tie) from its flip point. */
+  nearest: number;
+  /** Decisions that float32 could take either way (nearest < tol). */
+  ambiguous: boolean;
+  circleWeights?: Float64Array;
+}
+
+export function refPairLoss(c: PairCase, circleWeights?: Float64Array): LossRef {
+  if (!c.loss) throw new Error('refPairLoss: no loss');
+  const g = geometry(c);
+  const lossDistance = c.distance ?? LOSS_DISTANCE[c.loss.type];
+  const sel = selection(g, c.miner, c.distance ?? (c.miner ? MINER_DISTANCE[c.miner.type] : lossDistance), c.loss.type === 'triplet-margin');
+  const dec = new Decisions(tolerance(g, lossDistance));
+  const { loss, coef, weights } = lossRef(g, c.loss, lossDistance, sel, dec, circleWeights);
+  const nearest = Math.min(dec.nearest, sel.nearest);
+  return { loss, ...backprop(g, lossDistance, coef), nearest, ambiguous: dec.nearest < dec.tol || sel.ambiguous.size > 0, circleWeights: weights };
+}
+
+/** Central differences of the reference's loss (step h on every input; circle's relu weights held at the point, as its gradient does). */
+export function refFiniteDifferences(c: PairCase, h = 1e-6): { gradEmbeddings: Float64Array; gradRef?: Float64Array } {
+  const e = Float64Array.from(c.embeddings);
+  const r = c.ref ? Float64Array.from(c.ref) : undefined;
+  const frozen = c.loss?.type === 'circle' ? refPairLoss(c).circleWeights : undefined;
+  const at = () => refPairLoss({ ...c, embeddings: e, ref: r }, frozen).loss;
+  const diff = (v: Float64Array) =>
+    Float64Array.from(v, (keep, k) => {
+      v[k] = keep + h;
+      const up = at();
+      v[k] = keep - h;
+      const down = at();
+      v[k] = keep;
+      return (up - down) / (2 * h);
+    });
+  return { gradEmbeddings: diff(e), gradRef: r ? diff(r) : undefined };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Calls and checks
+
+export function pairArgs(c: PairCase, backend: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    embeddings: { data: c.embeddings, shape: [c.N, c.D] },
+    labels: c.labels,
+    ...(c.ref ? { ref: { data: c.ref, shape: [c.M, c.D] }, refLabels: c.refLabels } : {}),
+    ...(c.selfIndex ? { selfIndex: c.selfIndex } : {}),
+    ...(c.distance ? { distance: c.distance } : {}),
+    ...(c.normalize !== undefined ? { normalize: c.normalize } : {}),
+    ...(c.miner ? { miner: c.miner } : {}),
+    ...(c.loss ? { loss: c.loss } : {}),
+    backend,
+    ...extra,
+  };
+}
+
+interface AnyMined {
+  backend?: string;
+  positiveAnchors?: Int32Array;
+  positives?: Int32Array;
+  negativeAnchors?: Int32Array;
+  negatives?: Int32Array;
+  anchors?: Int32Array;
+}
+
+const PAIR_LISTS = ['positiveAnchors', 'positives', 'negativeAnchors', 'negatives'] as const;
+const TRIPLET_LISTS = ['anchors', 'positives', 'negatives'] as const;
+
+/** A mined result's elements as keys (see MinedRef.keys), with failures for wrong types, lengths or order. */
+export function minedKeys(result: AnyMined, kind: 'pairs' | 'triplets', label: string): { keys: string[]; failures: string[] } {
+  const failures: string[] = [];
+  const r = result as Record<string, unknown>;
+  const lists = kind === 'pairs' ? PAIR_LISTS : TRIPLET_LISTS;
+  for (const key of lists) if (!(r[key] instanceof Int32Array)) failures.push(`${label}: ${key} is not an Int32Array`);
+  for (const key of kind === 'pairs' ? ['anchors'] : ['positiveAnchors', 'negativeAnchors']) if (key in r) failures.push(`${label}: ${key} in a ${kind} result`);
+  if (failures.length) return { keys: [], failures };
+  const keys: string[] = [];
+  const groups: [string, Int32Array[]][] =
+    kind === 'pairs'
+      ? [['p', [result.positiveAnchors!, result.positives!]], ['n', [result.negativeAnchors!, result.negatives!]]]
+      : [['t', [result.anchors!, result.positives!, result.negatives!]]];
+  for (const [prefix, cols] of groups) {
+    if (cols.some((col) => col.length !== cols[0].length)) failures.push(`${label}: ${prefix} lists of different lengths`);
+    for (let k = 0; k < cols[0].length; k++) {
+      keys.push(`${prefix} ${cols.map((col) => col[k]).join(' ')}`);
+      if (k === 0) continue;
+      const at = cols.findIndex((col) => col[k - 1] !== col[k]);
+      if ((at < 0 || cols[at][k - 1] > cols[at][k]) && !failures.some((f) => f.includes('canonical'))) {
+        failures.push(`${label}: ${prefix} not in canonical order at ${k} (${cols.map((col) => col[k - 1])} then ${cols.map((col) => col[k])})`);
+      }
+    }
+  }
+  return { keys, failures };
+}
+
+/** Mined sets equal except for the elements the reference marks ambiguous (returned in `near`). */
+export function checkMined(result: AnyMined, ref: MinedRef, backend: string | null, label: string): { failures: string[]; near: string[] } {
+  const { keys: got, failures } = minedKeys(result, ref.kind, label);
+  if (backend && result.backend !== backend) failures.push(`${label}: ran on ${result.backend}, asked ${backend}`);
+  const gotSet = new Set(got);
+  const wantSet = new Set(ref.keys);
+  const missing = ref.keys.filter((k) => !gotSet.has(k) && !ref.ambiguous.has(k));
+  const extra = got.filter((k) => !wantSet.has(k) && !ref.ambiguous.has(k));
+  if (missing.length) failures.push(`${label}: ${missing.length} missing (${missing.slice(0, 5).join(', ')})`);
+  if (extra.length) failures.push(`${label}: ${extra.length} extra (${extra.slice(0, 5).join(', ')})`);
+  if (ref.anchors && result.anchors && Array.from(result.anchors).join() !== ref.anchors.join()) failures.push(`${label}: batch-hard anchors differ`);
+  const near = [...got.filter((k) => !wantSet.has(k)), ...ref.keys.filter((k) => !gotSet.has(k))].filter((k) => ref.ambiguous.has(k));
+  return { failures, near };
+}
+
+interface AnyLossResult {
+  loss: number;
+  gradEmbeddings?: Float32Array;
+  gradRef?: Float32Array;
+  backend?: string;
+}
+
+/** Loss |a − r| ≤ 1e-5·|r| (+1e-12), gradients ‖g − r‖ ≤ tol·‖r‖; presence and types of every field. */
+export function checkLoss(
+  result: AnyLossResult,
+  ref: { loss: number; gradEmbeddings?: ArrayLike<number>; gradRef?: ArrayLike<number> },
+  want: { gradients: boolean; hasRef: boolean; backend: string | null; lossTol?: number; gradTol?: number },
+  label: string,
+): string[] {
+  const failures: string[] = [];
+  if (want.backend && result.backend !== want.backend) failures.push(`${label}: ran on ${result.backend}, asked ${want.backend}`);
+  const lossTol = (want.lossTol ?? 1e-5) * Math.abs(ref.loss) + 1e-12;
+  if (typeof result.loss !== 'number' || !(Math.abs(result.loss - ref.loss) <= lossTol)) failures.push(`${label}: loss ${result.loss}, expected ${ref.loss}`);
+  if (!want.gradients) {
+    if (result.gradEmbeddings !== undefined || result.gradRef !== undefined) failures.push(`${label}: gradients returned with gradients: false`);
+    return failures;
+  }
+  if (!(result.gradEmbeddings instanceof Float32Array)) failures.push(`${label}: gradEmbeddings is not a Float32Array`);
+  failures.push(...checkGradientNorm(result.gradEmbeddings, ref.gradEmbeddings!, `${label} gradEmbeddings`, want.gradTol ?? 1e-4));
+  if (want.hasRef) {
+    if (!(result.gradRef instanceof Float32Array)) failures.push(`${label}: gradRef is not a Float32Array`);
+    failures.push(...checkGradientNorm(result.gradRef, ref.gradRef!, `${label} gradRef`, want.gradTol ?? 1e-4));
+  } else if (result.gradRef !== undefined) failures.push(`${label}: gradRef without a reference set`);
+  return failures;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Random cases
+
+export interface DrawSpec {
+  N: number;
+  D: number;
+  /** A reference set of M rows. */
+  M?: number;
+  /** Labels in [0, classes) (default 5). */
+  classes?: number;
+  /** 'same': one class; 'distinct': every row (and reference row) its own; 'singletons': a third of the rows alone in their class. */
+  labels?: 'random' | 'same' | 'distinct' | 'singletons';
+  /** The reference set holds exact copies of most queries, named by selfIndex (−1 for the rest). */
+  selfIndex?: boolean;
+  /** Rows are exact copies of a few base vectors. */
+  duplicates?: boolean;
+  /** Rows of norm 0.5…2 (for normalize false). */
+  raw?: boolean;
+}
+
+export function drawCase(rng: Rng, s: DrawSpec, extra: Partial<PairCase> = {}): PairCase {
+  const { N, D } = s;
+  const classes = s.classes ?? 5;
+  const centers = new Map<number, Float64Array>();
+  const center = (label: number) => {
+    let c = centers.get(label);
+    if (!c) centers.set(label, (c = Float64Array.from({ length: D }, () => rng.normal())));
+    return c;
+  };
+  const labelOf = (k: number, refRow: boolean) => {
+    switch (s.labels ?? 'random') {
+      case 'same':
+        return 7;
+      case 'distinct':
+        return refRow ? 1000 + k : k;
+      case 'singletons':
+        return !refRow && k % 3 === 0 ? 100 + k : rng.int(Math.max(1, classes));
+      default:
+        return rng.int(classes);
+    }
+  };
+  const bases: Float32Array[] = [];
+  const vector = (label: number) => {
+    if (s.duplicates && bases.length >= 3 && rng.next() < 0.7) return bases[rng.int(bases.length)];
+    const c = center(label);
+    const rowScale = s.raw ? rng.uniform(0.5, 2) / Math.sqrt(D) : 1;
+    const v = Float32Array.from({ length: D }, (_, d) => Math.fround((0.8 * c[d] + rng.normal()) * rowScale));
+    if (s.duplicates) bases.push(v);
+    return v;
+  };
+  const labels = Int32Array.from({ length: N }, (_, i) => labelOf(i, false));
+  const embeddings = new Float32Array(N * D);
+  for (let i = 0; i < N; i++) embeddings.set(vector(labels[i]), i * D);
+  const out: PairCase = { N, D, embeddings, labels, ...extra };
+  if (s.M !== undefined) {
+    const M = s.M;
+    const refLabels = Int32Array.from({ length: M }, (_, j) => labelOf(j, true));
+    const ref = new Float32Array(M * D);
+    for (let j = 0; j < M; j++) ref.set(vector(refLabels[j]), j * D);
+    if (s.selfIndex) {
+      const slots = Array.from({ length: M }, (_, j) => j);
+      for (let j = M - 1; j > 0; j--) {
+        const k = rng.int(j + 1);
+        [slots[j], slots[k]] = [slots[k], slots[j]];
+      }
+      // Queries without a slot have no copy in the set (a copy would be an exact duplicate pair).
+      out.selfIndex = Int32Array.from({ length: N }, (_, i) => (i < M && rng.next() < 0.85 ? slots[i] : -1));
+      out.selfIndex.forEach((slot, i) => {
+        if (slot < 0) return;
+        ref.set(embeddings.subarray(i * D, (i + 1) * D), slot * D);
+        refLabels[slot] = labels[i];
+      });
+    }
+    Object.assign(out, { M, ref, refLabels });
+  }
+  return out;
+}
+
+/** Draws until no decision is within the float32 ambiguity margin, or within `clearance` (finite differences). */
+export function drawClearLoss(rng: Rng, s: DrawSpec, extra: Partial<PairCase>, tries = 40, clearance = 0): { c: PairCase; ref: LossRef } {
+  for (let t = 0; t < tries; t++) {
+    const c = drawCase(rng, s, extra);
+    const ref = refPairLoss(c);
+    if (!ref.ambiguous && !(ref.nearest < clearance)) return { c, ref };
+  }
+  throw new Error(`no draw without a near-tie decision in ${tries} tries (${JSON.stringify({ ...s, ...extra })})`);
+}
