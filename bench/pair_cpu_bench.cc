@@ -10,7 +10,7 @@
 //     M = N: the batch against itself; M ≠ N: against a reference set (memory bank).
 //
 // Inputs: class-structured random vectors (label (i >> 2) mod max(1, N/4), a random center per
-// class plus unit noise), the same in bench/pair.bench.js.  Prints one JSON line last.  Memory
+// class plus noise 3× its scale), the same in bench/pair.bench.js and bench/pml_pairs.py.  Prints one JSON line last.  Memory
 // is the growth of the peak resident set (VmHWM, reset before each method) over the inputs.
 #include <algorithm>
 #include <chrono>
@@ -62,6 +62,10 @@ struct Problem {
   std::vector<int32_t> labels, refLabels;
 };
 
+// Noise per coordinate around the class centers (unit normal): same-class cosines ≈ 0.1 and a
+// spread of negatives around 0, so a good share of triplets violate the margin.
+constexpr float kNoise = 3.0f;
+
 Problem makeProblem(int64_t n, int64_t m, int64_t d) {
   Problem p{n, m, d, n == m, {}, {}, {}, {}};
   const int64_t classes = std::max<int64_t>(1, n / 4);
@@ -74,7 +78,7 @@ Problem makeProblem(int64_t n, int64_t m, int64_t d) {
     labels.resize(rows);
     for (int64_t i = 0; i < rows; ++i) {
       labels[i] = static_cast<int32_t>((i >> 2) % classes);
-      for (int64_t k = 0; k < d; ++k) out[i * d + k] = centers[labels[i] * d + k] + normal(rng);
+      for (int64_t k = 0; k < d; ++k) out[i * d + k] = centers[labels[i] * d + k] + kNoise * normal(rng);
     }
   };
   fill(n, p.x, p.labels);

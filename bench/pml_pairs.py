@@ -11,7 +11,7 @@ Workloads (PML defaults otherwise):
   batch-hard  BatchHardMiner()
   triplets    TripletMarginLoss(margin=0.05) over all triplets, loss.backward()
 M = N: the batch itself; M ≠ N: ref_emb / ref_labels (a memory bank).  Inputs: label
-(i >> 2) mod max(1, N/4), a random center per class plus unit noise (as bench/pair_cpu_bench.cc).
+(i >> 2) mod max(1, N/4), a random center per class plus noise 3× its scale (as bench/pair_cpu_bench.cc).
 """
 import argparse
 import json
@@ -47,7 +47,7 @@ def main():
 
     def rows(count):
         labels = (np.arange(count) >> 2) % classes
-        return centers[labels] + rng.standard_normal((count, d)).astype(np.float32), labels
+        return centers[labels] + 3 * rng.standard_normal((count, d)).astype(np.float32), labels
 
     x_np, labels_np = rows(n)
     x = torch.tensor(x_np, requires_grad=True)

@@ -30,6 +30,7 @@ namespace pairblocks {
 
 constexpr int64_t kColumnTile = 256;      // reference columns per GEMM task
 constexpr int64_t kRowSlice = 64;         // block rows per gx̂ GEMM task
+constexpr int64_t kTransposeTile = 16;    // Gᵀ copied in tiles of this many rows and columns
 constexpr int64_t kRowChunks = 64;        // per-row work: at most this many tasks per block
 constexpr int64_t kNormChunkRows = 256;   // rows per normalization task
 constexpr int64_t kMinWorkBytes = 1;  // any budget gives at least one row per block
@@ -237,11 +238,22 @@ inline void blockGradients(const Plan& p, const Embeddings& e, int64_t blockStar
     const int64_t count = std::min(kColumnTile, p.refs - first);
     // Gᵀ of the tile, copied once: read in place, its rows are refsPad floats apart, and the
     // micro-kernel would walk that stride (one page per step for large M) for every panel of D.
+    // Copied in 16×16 tiles so the 16 destination lines stay in L1; the H column sums ride along
+    // (rows ascending for each column, the order a single block would use).
     thread_local std::vector<float> transposed;
     if (transposed.size() < static_cast<size_t>(count * blockRows)) transposed.resize(count * blockRows);
-    for (int64_t r = 0; r < blockRows; ++r) {
-      const float* row = g + r * p.refsPad + first;
-      for (int64_t j = 0; j < count; ++j) transposed[j * blockRows + r] = row[j];
+    for (int64_t r0 = 0; r0 < blockRows; r0 += kTransposeTile) {
+      const int64_t r1 = std::min(blockRows, r0 + kTransposeTile);
+      for (int64_t j0 = 0; j0 < count; j0 += kTransposeTile) {
+        const int64_t j1 = std::min(count, j0 + kTransposeTile);
+        for (int64_t r = r0; r < r1; ++r) {
+          const float* row = g + r * p.refsPad + first;
+          for (int64_t j = j0; j < j1; ++j) transposed[j * blockRows + r] = row[j];
+          if (distance) {
+            for (int64_t j = j0; j < j1; ++j) out.hColumn[first + j] -= row[j];
+          }
+        }
+      }
     }
     GemmOperands op;
     op.m = count, op.n = p.dimPad, op.k = blockRows;
@@ -250,12 +262,6 @@ inline void blockGradients(const Plan& p, const Embeddings& e, int64_t blockStar
     op.c = out.gy.data() + first * p.dimPad, op.ldc = p.dimPad;
     op.accumulate = blockStart > 0;
     gemm(op);
-    if (distance) {
-      for (int64_t r = 0; r < blockRows; ++r) {
-        const float* row = g + r * p.refsPad;
-        for (int64_t j = first; j < first + count; ++j) out.hColumn[j] -= row[j];
-      }
-    }
   });
 }
 

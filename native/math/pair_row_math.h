@@ -192,13 +192,23 @@ FL_HD bool compareT(double t, Compare op, double c) {
 // First position of the sorted side where `t op c` holds, given it holds on a suffix.
 FL_HD int64_t firstWhere(const SortKey* keys, int64_t count, bool sim, bool sortedArePositives, float other,
                          Compare op, double c) {
-  int64_t lo = 0, hi = count;
-  while (lo < hi) {
-    const int64_t mid = lo + (hi - lo) / 2;
-    const double t = sortedArePositives ? tripletT(sim, keys[mid].value, other) : tripletT(sim, other, keys[mid].value);
-    if (compareT(t, op, c)) hi = mid; else lo = mid + 1;
+  auto holds = [&](int64_t k) {
+    const double t = sortedArePositives ? tripletT(sim, keys[k].value, other) : tripletT(sim, other, keys[k].value);
+    return compareT(t, op, c);
+  };
+  // Most partners lie wholly on one side of the range (far negatives, say): the two ends decide
+  // them in O(1), the same answer the search would give.
+  if (count == 0 || holds(0)) return 0;
+  if (!holds(count - 1)) return count;
+  // Branch-free lower bound over [1, count − 1] (the answer lies there): a data-dependent branch
+  // per step mispredicts half the time, which cost more than the comparisons.
+  int64_t base = 1, n = count - 1;
+  while (n > 1) {
+    const int64_t half = n / 2;
+    base = holds(base + half - 1) ? base : base + half;
+    n -= half;
   }
-  return lo;
+  return base + (holds(base) ? 0 : 1);
 }
 
 struct Range {
