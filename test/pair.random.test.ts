@@ -12,18 +12,8 @@ import { describe, expect, it } from 'vitest';
 
 import { mine, mineAsync, pairLoss, pairLossAsync, type MinerSpec, type PairDistance, type PairLossArgs, type PairLossSpec } from './api';
 import { backendCases, checkGradientNorm, Rng, testSeed } from './helpers';
-import {
-  checkLoss,
-  checkMined,
-  drawCase,
-  drawClearLoss,
-  pairArgs,
-  refFiniteDifferences,
-  refMine,
-  type DrawSpec,
-  type MinedRef,
-  type PairCase,
-} from './pair-reference';
+import { checkLoss, checkMined, drawCase, drawClearLoss, pairArgs, type DrawSpec } from './pair-cases';
+import { refFiniteDifferences, refMine, type MinedRef, type PairCase } from './pair-reference';
 
 const SEED = testSeed('pair.random');
 const BACKENDS = backendCases();

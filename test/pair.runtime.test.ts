@@ -8,7 +8,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 import { backendInfo, mine, mineAsync, pairLoss, pairLossAsync, setThreads, type MinerSpec, type PairLossSpec } from './api';
 import { backendCases, bitwiseDiff, Rng, runWorkerOnce, testSeed } from './helpers';
-import { checkLoss, drawCase, pairArgs, type DrawSpec, type PairCase } from './pair-reference';
+import { checkLoss, drawCase, pairArgs, type DrawSpec } from './pair-cases';
+import type { PairCase } from './pair-reference';
 
 const SEED = testSeed('pair.runtime');
 const BACKENDS = backendCases();
