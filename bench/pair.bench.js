@@ -72,16 +72,42 @@ function parseArgs(argv) {
 
 // ---------------------------------------------------------------- child: one API configuration
 
+/**
+ * Standard normals from a counter-based hash (lowbias32 of the index, Box–Muller on pairs), so
+ * bench/pml_pairs.py draws the very same float32 inputs with NumPy and the two losses compare.
+ */
+function hashUniform(index) {
+  let x = (Math.imul(index, 0x9e3779b9) + 0x632be5ab) >>> 0;
+  x ^= x >>> 16;
+  x = Math.imul(x, 0x7feb352d) >>> 0;
+  x ^= x >>> 15;
+  x = Math.imul(x, 0x846ca68b) >>> 0;
+  x ^= x >>> 16;
+  return ((x >>> 0) + 0.5) / 4294967296;
+}
+
+function hashNormals(count, offset) {
+  const out = new Float32Array(count);
+  for (let k = 0; k < count; k++) {
+    const i = offset + k;
+    out[k] = Math.sqrt(-2 * Math.log(hashUniform(2 * i))) * Math.cos(2 * Math.PI * hashUniform(2 * i + 1));
+  }
+  return out;
+}
+
+/** Rows (label (i >> 2) mod classes) = class center + NOISE · normal; queries, then the reference set. */
 function makeInputs(n, m, d) {
   const classes = Math.max(1, Math.floor(n / 4));
-  const normal = common.seededNormal(11);
-  const centers = Float32Array.from({ length: classes * d }, normal);
+  const centers = hashNormals(classes * d, 0);
+  let offset = classes * d;
   const rows = (count) => {
+    const noise = hashNormals(count * d, offset);
+    offset += count * d;
     const data = new Float32Array(count * d);
     const labels = new Int32Array(count);
     for (let i = 0; i < count; i++) {
       labels[i] = (i >> 2) % classes;
-      for (let k = 0; k < d; k++) data[i * d + k] = centers[labels[i] * d + k] + NOISE * normal();
+      for (let k = 0; k < d; k++) data[i * d + k] = centers[labels[i] * d + k] + NOISE * noise[i * d + k];
     }
     return { data, labels };
   };
@@ -236,7 +262,8 @@ async function main() {
     }
   }
 
-  const headers = ['workload', 'N', 'M', 'D', 'ours s', 'extra MiB', 'beyond outputs MiB', 'N×M MiB', 'js s', 'unfused C++ s (MiB)', 'vs unfused', 'PML s (MiB)', 'vs PML'];
+  const headers = ['workload', 'N', 'M', 'D', 'ours s', 'extra MiB', 'beyond outputs MiB', 'N×M MiB', 'js s', 'unfused C++ s (MiB)', 'vs unfused', 'PML s (MiB)', 'vs PML', 'value rel. Δ vs PML'];
+  const relDiff = (a, b) => (Number.isFinite(a) && Number.isFinite(b) && b !== 0 ? Math.abs(a - b) / Math.abs(b) : NaN);
   console.log('');
   console.log(common.table(headers, rows.map((r) => {
     const a = r.api || {};
@@ -247,12 +274,14 @@ async function main() {
       u ? times(u.seconds, a.medianSeconds) : '—',
       r.pml && Number.isFinite(r.pml.medianSeconds) ? `${common.fixed(r.pml.medianSeconds, 4)} (${r.pml.peakExtraMiB.toFixed(0)})` : r.pml ? (r.pml.skipped ? 'OOM (skipped)' : 'failed') : '—',
       r.pml ? times(r.pml.medianSeconds, a.medianSeconds) : '—',
+      r.pml && Number.isFinite(r.pml.value) ? relDiff(a.value, r.pml.value).toExponential(1) : '—',
     ];
   })));
   console.log('\nours = the public API on the native CPU backend (median after one warm-up); "extra" = peak RSS growth of its child');
   console.log('process during the first call, returned arrays included; "beyond outputs" subtracts them; "N×M" = one float32');
   console.log('similarity matrix, what the unfused forms hold (several times). unfused C++ = bench/pair_cpu_bench (one run);');
-  console.log('PML = pytorch-metric-learning on the PyTorch CPU (bench/pml_pairs.py), same threads, its own inputs of the same kind.');
+  console.log('PML = pytorch-metric-learning on the PyTorch CPU (bench/pml_pairs.py), same threads, the same float32 inputs (a counter-based');
+  console.log('hash both sides draw); "value" = the loss (ms, triplets) or the number of mined triplets (batch-hard). The C++ harness draws its own.');
   const firstPml = rows.find((r) => r.pml && r.pml.torch);
   if (firstPml) console.log(`PML ${firstPml.pml.pml}, torch ${firstPml.pml.torch}, Python ${firstPml.pml.python}.`);
   for (const r of rows) {

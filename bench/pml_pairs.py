@@ -11,7 +11,8 @@ Workloads (PML defaults otherwise):
   batch-hard  BatchHardMiner()
   triplets    TripletMarginLoss(margin=0.05) over all triplets, loss.backward()
 M = N: the batch itself; M ≠ N: ref_emb / ref_labels (a memory bank).  Inputs: label
-(i >> 2) mod max(1, N/4), a random center per class plus noise 3× its scale (as bench/pair_cpu_bench.cc).
+(i >> 2) mod max(1, N/4), a center per class plus noise 3× its scale, drawn from the same
+counter-based hash as bench/pair.bench.js, so both see the same float32 numbers.
 """
 import argparse
 import json
@@ -42,12 +43,30 @@ def main():
         torch.set_num_threads(args.threads)
     n, m, d = args.n, args.m, args.d
     classes = max(1, n // 4)
-    rng = np.random.default_rng(11)
-    centers = rng.standard_normal((classes, d)).astype(np.float32)
+
+    def hash_uniform(index):
+        # lowbias32 of the index, as bench/pair.bench.js: the same inputs bit for bit (up to libm)
+        x = (index.astype(np.uint32) * np.uint32(0x9E3779B9) + np.uint32(0x632BE5AB)).astype(np.uint32)
+        x ^= x >> np.uint32(16)
+        x *= np.uint32(0x7FEB352D)
+        x ^= x >> np.uint32(15)
+        x *= np.uint32(0x846CA68B)
+        x ^= x >> np.uint32(16)
+        return (x.astype(np.float64) + 0.5) / 4294967296.0
+
+    def hash_normals(count, offset):
+        i = np.arange(offset, offset + count, dtype=np.uint64)
+        u1, u2 = hash_uniform(2 * i), hash_uniform(2 * i + 1)
+        return (np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)).astype(np.float32)
+
+    centers = hash_normals(classes * d, 0).reshape(classes, d)
+    offset = [classes * d]
 
     def rows(count):
         labels = (np.arange(count) >> 2) % classes
-        return centers[labels] + 3 * rng.standard_normal((count, d)).astype(np.float32), labels
+        noise = hash_normals(count * d, offset[0]).reshape(count, d)
+        offset[0] += count * d
+        return (centers[labels] + np.float32(3) * noise).astype(np.float32), labels
 
     x_np, labels_np = rows(n)
     x = torch.tensor(x_np, requires_grad=True)

@@ -26,6 +26,8 @@ interface Spec {
   miner?: MinerSpec;
   loss?: PairLossSpec;
   gradients?: boolean;
+  /** Redraw (up to 50 times) until the reference mines at least this many elements. */
+  atLeast?: number;
 }
 
 // Shapes: odd sizes that match no tile (N 33, M 70, D 130), small D, and the degenerate ones.
@@ -40,14 +42,14 @@ const BH: MinerSpec = { type: 'batch-hard' };
 const PM = (posMargin?: number, negMargin?: number): MinerSpec => ({ type: 'pair-margin', ...(posMargin !== undefined ? { posMargin, negMargin } : {}) });
 
 const MINE_SPECS: Spec[] = [
-  { name: 'multi-similarity cosine (default)', draw: big, miner: MS },
+  { name: 'multi-similarity cosine (default)', draw: big, miner: MS, atLeast: 1 },
   { name: 'multi-similarity cosine, ref + selfIndex', draw: selfRef, miner: { type: 'multi-similarity', epsilon: 0.05 } },
   { name: 'multi-similarity euclidean, ref', draw: withRef, distance: 'euclidean', miner: MS },
   { name: 'multi-similarity squared-euclidean', draw: { N: 33, D: 17 }, distance: 'squared-euclidean', miner: { type: 'multi-similarity', epsilon: 0.3 } },
   { name: 'multi-similarity dot raw, ref', draw: { ...withRef, ...raw }, distance: 'dot', miner: { type: 'multi-similarity', epsilon: 0.2 } },
   { name: 'multi-similarity euclidean normalize false', draw: { ...big, ...raw }, distance: 'euclidean', normalize: false, miner: MS },
   { name: 'multi-similarity ε 0, repeated vectors', draw: { N: 33, D: 9, classes: 3, duplicates: true }, miner: { type: 'multi-similarity', epsilon: 0 } },
-  { name: 'triplet all euclidean (default)', draw: big, miner: { type: 'triplet-margin' } },
+  { name: 'triplet all euclidean (default)', draw: big, miner: { type: 'triplet-margin' }, atLeast: 51 },
   { name: 'triplet all euclidean normalize false, ref', draw: { ...withRef, ...raw }, normalize: false, miner: TM('all', 0.1) },
   { name: 'triplet hard cosine, ref + selfIndex', draw: selfRef, distance: 'cosine', miner: TM('hard') },
   { name: 'triplet semihard squared-euclidean, ref', draw: withRef, distance: 'squared-euclidean', miner: TM('semihard', 0.4) },
@@ -99,8 +101,13 @@ function optionsOf(s: Spec): Partial<PairCase> {
 
 const mineRng = new Rng(SEED);
 const MINE_CASES = MINE_SPECS.map((s) => {
-  const c = drawCase(mineRng, s.draw, optionsOf(s));
-  return { s, c, ref: refMine(c) };
+  let c = drawCase(mineRng, s.draw, optionsOf(s));
+  let ref = refMine(c);
+  for (let tries = 1; tries < 50 && ref.keys.length < (s.atLeast ?? 0); tries++) {
+    c = drawCase(mineRng, s.draw, optionsOf(s));
+    ref = refMine(c);
+  }
+  return { s, c, ref };
 });
 
 function minedFailures(result: unknown, ref: MinedRef, backend: string, label: string): string[] {
