@@ -13,7 +13,7 @@ import { describe, expect, it } from 'vitest';
 import { mine, mineAsync, pairLoss, pairLossAsync, type MinerSpec, type PairDistance, type PairLossArgs, type PairLossSpec } from './api';
 import { backendCases, checkGradientNorm, Rng, testSeed } from './helpers';
 import { checkLoss, checkMined, drawCase, drawClearLoss, pairArgs, type DrawSpec } from './pair-cases';
-import { refFiniteDifferences, refMine, type MinedRef, type PairCase } from './pair-reference';
+import { refFiniteDifferences, refMine, refPairLoss, type MinedRef, type PairCase } from './pair-reference';
 
 const SEED = testSeed('pair.random');
 const BACKENDS = backendCases();
@@ -238,6 +238,25 @@ describe('the random loss cases exercise what they are named for', () => {
     for (const name of ['N 1: multi-similarity (no pairs, loss 0)', 'N 1: triplet', 'one class: ntxent (loss 0)', 'one class: circle (loss 0)', 'all distinct: triplet (loss 0)']) expect(loss(name)).toBe(0);
     for (const name of ['multi-similarity cosine (defaults)', 'contrastive euclidean (defaults)', 'triplet euclidean (defaults, all triplets)', 'circle (defaults)', 'ntxent cosine (defaults)', 'threshold-consistent (defaults)']) {
       expect(loss(name), name).toBeGreaterThan(0);
+    }
+  });
+});
+
+// Exact duplicates are at euclidean distance exactly 0 (what the float64 reference and PML give):
+// ‖x‖² + ‖y‖² − 2x·y alone would leave ~1e-4 of rounding, which a 0 margin turns into kept
+// pairs and loss terms.  The kernels recompute such near distances from the difference.
+const DUPLICATE_CASE = drawCase(new Rng(SEED + 2), { N: 30, M: 45, D: 33, classes: 3, duplicates: true }, {});
+
+describe.each(BACKENDS)('exact duplicates on backend $name', ({ name, available }) => {
+  it.skipIf(!available)('pair-margin with posMargin 0 keeps no duplicate positive; euclidean losses match the reference', () => {
+    const c = { ...DUPLICATE_CASE, distance: 'euclidean' as const };
+    const mined = { ...c, miner: PM(0, 0.5) };
+    const ref = refMine(mined);
+    expect(minedFailures(mine(pairArgs(mined, name) as never), ref, name, `${name} duplicates pair-margin`)).toEqual([]);
+    for (const loss of [{ type: 'contrastive' as const }, { type: 'triplet-margin' as const, margin: 0 }]) {
+      const lossCase = { ...c, loss };
+      const label = `${name} duplicates ${loss.type}`;
+      expect(checkLoss(pairLoss(pairArgs(lossCase, name) as never), refPairLoss(lossCase), { gradients: true, hasRef: true, backend: name }, label)).toEqual([]);
     }
   });
 });
