@@ -199,21 +199,22 @@ void forRows(const Plan& p, int64_t blockRows, const Body& body) {
   });
 }
 
-// Gradient sums of the dot products' operands.
+// Gradient sums of the dot products' operands.  With a reference set whose rows need no padding,
+// Σ_i G_ij x̂_i accumulates in the caller's gradRef itself (finishGradients then works row by row
+// in place), sparing an M×D buffer.
 struct Gradients {
   FloatBuffer gx;                   // [N, Dp]: Σ_j G_ij ŷ_j
-  FloatBuffer gy;                   // [M, Dp]: Σ_i G_ij x̂_i
+  FloatBuffer gyOwned;              // [M, Dp] unless gradRef serves
+  float* gy = nullptr;              // [M, Dp]: Σ_i G_ij x̂_i
   FloatBuffer xBlockPacked;         // the block's x̂ as gemm's packed B [R, Dp]
-  FloatBuffer yRowsPacked;          // ŷ as gemm's packed B [M, Dp], packed once for every block
   std::vector<double> hRow, hColumn;  // Σ_j H_ij, Σ_i H_ij (distances)
-  Gradients(const Plan& p, const Embeddings& e)
-      : gx(p.rows * p.dimPad), gy(p.refs * p.dimPad), xBlockPacked(packedSize(p.rowBlock, p.dimPad)),
-        yRowsPacked(packedSize(p.refs, p.dimPad)), hRow(p.rows, 0.0), hColumn(p.refs, 0.0) {
-    const int64_t panels = p.dimPad / 32 + (p.dimPad % 32 != 0);
-    parallelFor(panels, [&](int64_t panel) {
-      const int64_t width = std::min<int64_t>(32, p.dimPad - panel * 32);
-      packB(e.y + panel * 32, p.dimPad, p.refs, width, yRowsPacked.data() + panel * 32 * p.refs);
-    });
+  Gradients(const Plan& p, float* gradRef)
+      : gx(p.rows * p.dimPad),
+        gyOwned(p.hasRef && gradRef && p.dim == p.dimPad ? 0 : p.refs * p.dimPad),
+        xBlockPacked(packedSize(p.rowBlock, p.dimPad)),
+        hRow(p.rows, 0.0),
+        hColumn(p.refs, 0.0) {
+    gy = gyOwned.size() > 0 ? gyOwned.data() : gradRef;
   }
 };
 
@@ -229,7 +230,7 @@ inline void blockGradients(const Plan& p, const Embeddings& e, int64_t blockStar
       GemmOperands op;
       op.m = std::min(kRowSlice, blockRows - first), op.n = p.dimPad, op.k = p.refs;
       op.a = g + first * p.refsPad, op.aRowStride = p.refsPad, op.aDepthStride = 1;
-      op.b = out.yRowsPacked.data(), op.bPacked = true;
+      op.b = e.y, op.ldb = p.dimPad;
       op.c = out.gx.data() + (blockStart + first) * p.dimPad, op.ldc = p.dimPad;
       gemm(op);
       return;
@@ -259,7 +260,7 @@ inline void blockGradients(const Plan& p, const Embeddings& e, int64_t blockStar
     op.m = count, op.n = p.dimPad, op.k = blockRows;
     op.a = transposed.data(), op.aRowStride = blockRows, op.aDepthStride = 1;
     op.b = out.xBlockPacked.data(), op.bPacked = true;
-    op.c = out.gy.data() + first * p.dimPad, op.ldc = p.dimPad;
+    op.c = out.gy + first * p.dimPad, op.ldc = p.dimPad;
     op.accumulate = blockStart > 0;
     gemm(op);
   });
@@ -293,7 +294,7 @@ inline void finishGradients(const Plan& p, const Embeddings& e, const Gradients&
     const int64_t end = std::min(isRef ? p.refs : p.rows, first + kNormChunkRows);
     for (int64_t i = first; i < end; ++i) {
       if (isRef) {
-        const float* gy = g.gy.data() + i * p.dimPad;
+        const float* gy = g.gy + i * p.dimPad;
         const float* unit = e.y + i * p.dimPad;
         for (int64_t d = 0; d < p.dim; ++d) sum[d] = static_cast<double>(gy[d]) + g.hColumn[i] * unit[d];
         unnormalize(p, sum.data(), unit, e.yNorm[i], gradRef + i * p.dim);
@@ -303,7 +304,7 @@ inline void finishGradients(const Plan& p, const Embeddings& e, const Gradients&
       const float* unit = e.x.data() + i * p.dimPad;
       for (int64_t d = 0; d < p.dim; ++d) sum[d] = static_cast<double>(gx[d]) + g.hRow[i] * unit[d];
       if (!p.hasRef) {
-        const float* gy = g.gy.data() + i * p.dimPad;
+        const float* gy = g.gy + i * p.dimPad;
         for (int64_t d = 0; d < p.dim; ++d) sum[d] += static_cast<double>(gy[d]) + g.hColumn[i] * unit[d];
       }
       unnormalize(p, sum.data(), unit, e.xNorm[i], gradEmbeddings + i * p.dim);

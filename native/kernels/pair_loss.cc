@@ -63,7 +63,7 @@ KernelStatus lossBlocks(const PairShape& shape, const PairSimilarityOptions& sim
   outputs.loss = scale.loss;
   if (!loss.gradients) return KernelStatus::success();
 
-  pairblocks::Gradients g(p, e);
+  pairblocks::Gradients g(p, outputs.gradRef);
   const bool reuse = p.blocks == 1;
   for (int64_t blockStart = 0; blockStart < p.rows; blockStart += p.rowBlock) {
     const int64_t blockRows = std::min(p.rowBlock, p.rows - blockStart);
