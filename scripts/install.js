@@ -2,7 +2,12 @@
 // `npm install` hook.  Order: a prebuilt binary that loads (prebuilds/) → a source build with
 // cmake-js (CUDA too when nvcc is found) → a CPU-only node-gyp source build → nothing.  It never
 // fails the install: without a native addon the pure-TypeScript backend serves, and
-// backendInfo().loadError says why.
+// backendInfo().loadError says why.  The prebuilt binary does not need this script (node-gyp-build
+// finds it at load time; installs with --ignore-scripts or pnpm work); it exists for the source
+// build, and because without an install script npm would run `node-gyp rebuild` itself (the
+// package has a binding.gyp).  PREBUILDS_ONLY=1: never compile.  --build-from-source (npm config)
+// or FUSEDLOSS_BUILD_FROM_SOURCE=1: compile even when a prebuilt binary loads (cmake-js and
+// node-addon-api are optional dependencies: present unless the install was offline or omitted them).
 'use strict';
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -55,6 +60,11 @@ function main() {
   if (process.env.FUSEDLOSS_SKIP_BUILD === '1') return log('FUSEDLOSS_SKIP_BUILD=1: not building; the TypeScript backend will serve');
   const fromSource = process.env.FUSEDLOSS_BUILD_FROM_SOURCE === '1' || process.env.npm_config_build_from_source === 'true';
   if (!fromSource && prebuiltLoads()) return log('using the prebuilt binary');
+  if (process.env.PREBUILDS_ONLY === '1') {
+    return log(fromSource && prebuiltLoads()
+      ? 'PREBUILDS_ONLY=1: not compiling although a source build was asked for; using the prebuilt binary'
+      : 'PREBUILDS_ONLY=1: not compiling, and no prebuilt binary loads here; the TypeScript backend will serve');
+  }
   if (buildWithCmakeJs()) return log('native addon built');
   if (buildWithNodeGyp()) return log('native addon built (CPU only)');
   log('WARNING: no native addon could be built or loaded; the pure-TypeScript backend will be used. ' +
