@@ -1,0 +1,124 @@
+// The FP32 SIMT GEMM tile shared by the CUDA kernels (margin softmax, pair mining), each in its
+// own translation unit, so it lives in an anonymous namespace here.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+namespace fusedloss {
+namespace {
+
+constexpr int kTile = 128, kStep = 8, kGemmThreads = 256, kPad = 4;  // GEMM block tile
+
+// --- GEMM: C[m, n] (+)= Σ_k A(m, k)·B(n, k) ----------------------------------------------------
+// A(m, k) = a[m·lda + k] when kAKMajor, else a[k·lda + m]; B likewise.  Loads are float4 along the
+// contiguous axis, whose bound (and ld) must be a multiple of 4; the other axis is checked per
+// element, out-of-range values load as 0.  Split s covers k in [s·splitLen, (s+1)·splitLen) and
+// writes c + s·cSplit.
+struct Gemm {
+  const float *a, *b;
+  float* c;
+  int64_t lda, ldb, ldc, cSplit;
+  int m, n, aM, bN, aK, bK, kLen, splitLen, tilesM, tilesN, accumulate;
+};
+
+template <bool kKMajor>
+__device__ __forceinline__ float4 loadTile(const float* base, int64_t ld, int rc0, int rcEnd, int k, int kEnd) {
+  const int t = threadIdx.x;
+  const int rc = kKMajor ? rc0 + (t >> 1) : rc0 + (t & 31) * 4;
+  const int kk = kKMajor ? k + (t & 1) * 4 : k + (t >> 5);
+  if (rc < rcEnd && kk < kEnd) {
+    return *reinterpret_cast<const float4*>(kKMajor ? base + rc * ld + kk : base + kk * ld + rc);
+  }
+  return make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+}
+
+template <bool kKMajor>
+__device__ __forceinline__ void storeTile(float (*s)[kTile + kPad], float4 v) {
+  const int t = threadIdx.x;
+  if (kKMajor) {
+    const int r = t >> 1, k = (t & 1) * 4;
+    s[k][r] = v.x, s[k + 1][r] = v.y, s[k + 2][r] = v.z, s[k + 3][r] = v.w;
+  } else {
+    *reinterpret_cast<float4*>(&s[t >> 5][(t & 31) * 4]) = v;
+  }
+}
+
+template <bool kAKMajor, bool kBKMajor>
+__global__ void __launch_bounds__(kGemmThreads, 2) gemmKernel(Gemm g) {
+  __shared__ __align__(16) float as[2][kStep][kTile + kPad];
+  __shared__ __align__(16) float bs[2][kStep][kTile + kPad];
+  const int t = threadIdx.x, tx = t & 15, ty = t >> 4;
+  int64_t block = blockIdx.x;
+  const int m0 = static_cast<int>(block % g.tilesM) * kTile;
+  block /= g.tilesM;
+  const int n0 = static_cast<int>(block % g.tilesN) * kTile;
+  const int split = static_cast<int>(block / g.tilesN);
+  const int kBegin = split * g.splitLen, kEnd = min(g.kLen, kBegin + g.splitLen);
+  const int aKEnd = min(g.aK, kEnd), bKEnd = min(g.bK, kEnd);
+  float acc[8][8];
+#pragma unroll
+  for (int i = 0; i < 8; ++i)
+#pragma unroll
+    for (int j = 0; j < 8; ++j) acc[i][j] = 0.0f;
+
+  const int steps = (kEnd - kBegin + kStep - 1) / kStep;
+  float4 ra = loadTile<kAKMajor>(g.a, g.lda, m0, g.aM, kBegin, aKEnd);
+  float4 rb = loadTile<kBKMajor>(g.b, g.ldb, n0, g.bN, kBegin, bKEnd);
+  storeTile<kAKMajor>(as[0], ra);
+  storeTile<kBKMajor>(bs[0], rb);
+  __syncthreads();
+  for (int s = 0; s < steps; ++s) {
+    const int cur = s & 1;
+    if (s + 1 < steps) {
+      const int k = kBegin + (s + 1) * kStep;
+      ra = loadTile<kAKMajor>(g.a, g.lda, m0, g.aM, k, aKEnd);
+      rb = loadTile<kBKMajor>(g.b, g.ldb, n0, g.bN, k, bKEnd);
+    }
+#pragma unroll
+    for (int kk = 0; kk < kStep; ++kk) {
+      const float4 a0 = *reinterpret_cast<const float4*>(&as[cur][kk][ty * 4]);
+      const float4 a1 = *reinterpret_cast<const float4*>(&as[cur][kk][64 + ty * 4]);
+      const float4 b0 = *reinterpret_cast<const float4*>(&bs[cur][kk][tx * 4]);
+      const float4 b1 = *reinterpret_cast<const float4*>(&bs[cur][kk][64 + tx * 4]);
+      const float av[8] = {a0.x, a0.y, a0.z, a0.w, a1.x, a1.y, a1.z, a1.w};
+      const float bv[8] = {b0.x, b0.y, b0.z, b0.w, b1.x, b1.y, b1.z, b1.w};
+#pragma unroll
+      for (int i = 0; i < 8; ++i)
+#pragma unroll
+        for (int j = 0; j < 8; ++j) acc[i][j] = fmaf(av[i], bv[j], acc[i][j]);
+    }
+    if (s + 1 < steps) {
+      storeTile<kAKMajor>(as[cur ^ 1], ra);
+      storeTile<kBKMajor>(bs[cur ^ 1], rb);
+    }
+    __syncthreads();
+  }
+
+  float* c = g.c + split * g.cSplit;
+#pragma unroll
+  for (int i = 0; i < 8; ++i) {
+    const int row = m0 + (i < 4 ? ty * 4 + i : 64 + ty * 4 + i - 4);
+    if (row >= g.m) continue;
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const int col = n0 + h * 64 + tx * 4;
+      float* dst = c + row * g.ldc + col;
+      const float* v = &acc[i][h * 4];
+      if (col + 3 < g.n) {
+        float4 out = make_float4(v[0], v[1], v[2], v[3]);
+        if (g.accumulate) {
+          const float4 old = *reinterpret_cast<const float4*>(dst);
+          out.x += old.x, out.y += old.y, out.z += old.z, out.w += old.w;
+        }
+        *reinterpret_cast<float4*>(dst) = out;
+      } else {
+        for (int e = 0; e < 4 && col + e < g.n; ++e) dst[e] = g.accumulate ? dst[e] + v[e] : v[e];
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace fusedloss
