@@ -25,35 +25,13 @@
 
 #include "kernels/pair_mining.h"
 #include "runtime/gemm.h"
+#include "bench_util.h"
 #include "runtime/thread_pool.h"
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
 using namespace fusedloss;
-
-double statusKiB(const char* key) {
-  std::ifstream status("/proc/self/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind(key, 0) == 0) return std::atof(line.c_str() + std::string(key).size());
-  }
-  return 0.0;
-}
-
-void resetPeak() { std::ofstream("/proc/self/clear_refs") << "5"; }
-
-template <typename Fn>
-double medianSeconds(Fn&& fn, int runs) {
-  std::vector<double> times;
-  for (int r = 0; r < runs; ++r) {
-    const auto start = Clock::now();
-    fn();
-    times.push_back(std::chrono::duration<double>(Clock::now() - start).count());
-  }
-  std::sort(times.begin(), times.end());
-  return times[times.size() / 2];
-}
+using namespace benchutil;
 
 struct Problem {
   int64_t n, m, d;

@@ -1,5 +1,6 @@
-// The FP32 SIMT GEMM tile shared by the CUDA kernels (margin softmax, pair mining), each in its
-// own translation unit, so it lives in an anonymous namespace here.
+// What the CUDA kernels (margin softmax, pair mining) share: the FP32 SIMT GEMM tile with its
+// launch arguments, and a fixed-tree block sum.  Each kernel is its own translation unit, so this
+// lives in an anonymous namespace.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -10,6 +11,22 @@ namespace fusedloss {
 namespace {
 
 constexpr int kTile = 128, kStep = 8, kGemmThreads = 256, kPad = 4;  // GEMM block tile
+
+inline int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// Fixed-tree block sum (blockDim.x == n, a power of two); every thread gets the result.
+__device__ double blockSum(double v, double* scratch) {
+  const int t = threadIdx.x, n = blockDim.x;
+  scratch[t] = v;
+  __syncthreads();
+  for (int s = n / 2; s > 0; s >>= 1) {
+    if (t < s) scratch[t] += scratch[t + s];
+    __syncthreads();
+  }
+  const double r = scratch[0];
+  __syncthreads();
+  return r;
+}
 
 // --- GEMM: C[m, n] (+)= Σ_k A(m, k)·B(n, k) ----------------------------------------------------
 // A(m, k) = a[m·lda + k] when kAKMajor, else a[k·lda + m]; B likewise.  Loads are float4 along the
@@ -118,6 +135,24 @@ __global__ void __launch_bounds__(kGemmThreads, 2) gemmKernel(Gemm g) {
       }
     }
   }
+}
+
+// Launch arguments of gemmKernel (host side).
+Gemm gemmArgs(const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc, int64_t m, int64_t n,
+              int64_t aM, int64_t bN, int64_t aK, int64_t bK, int64_t kLen, int64_t splitLen, int64_t cSplit,
+              bool accumulate) {
+  Gemm g;
+  g.a = a, g.b = b, g.c = c, g.lda = lda, g.ldb = ldb, g.ldc = ldc, g.cSplit = cSplit;
+  g.m = static_cast<int>(m), g.n = static_cast<int>(n), g.aM = static_cast<int>(aM), g.bN = static_cast<int>(bN);
+  g.aK = static_cast<int>(aK), g.bK = static_cast<int>(bK), g.kLen = static_cast<int>(kLen);
+  g.splitLen = static_cast<int>(splitLen);
+  g.tilesM = static_cast<int>(ceilDiv(m, kTile)), g.tilesN = static_cast<int>(ceilDiv(n, kTile));
+  g.accumulate = accumulate;
+  return g;
+}
+
+unsigned gemmBlocks(const Gemm& g) {
+  return static_cast<unsigned>(int64_t{g.tilesM} * g.tilesN * ceilDiv(g.kLen, g.splitLen));
 }
 
 }  // namespace

@@ -45,7 +45,6 @@ namespace {
 
 constexpr const char* kKernelName = "marginSoftmax (CUDA)";
 
-int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 int64_t roundUp(int64_t a, int64_t b) { return ceilDiv(a, b) * b; }
 
 // The launch plan.  Partitions and reduction orders depend on the shape and options only, so the
@@ -129,22 +128,6 @@ Plan makePlan(const MarginSoftmaxShape& s, const MarginSoftmaxOptions& o, const 
   return p;
 }
 
-Gemm gemmArgs(const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc, int64_t m, int64_t n,
-              int64_t aM, int64_t bN, int64_t aK, int64_t bK, int64_t kLen, int64_t splitLen, int64_t cSplit,
-              bool accumulate) {
-  Gemm g;
-  g.a = a, g.b = b, g.c = c, g.lda = lda, g.ldb = ldb, g.ldc = ldc, g.cSplit = cSplit;
-  g.m = static_cast<int>(m), g.n = static_cast<int>(n), g.aM = static_cast<int>(aM), g.bN = static_cast<int>(bN);
-  g.aK = static_cast<int>(aK), g.bK = static_cast<int>(bK), g.kLen = static_cast<int>(kLen);
-  g.splitLen = static_cast<int>(splitLen);
-  g.tilesM = static_cast<int>(ceilDiv(m, kTile)), g.tilesN = static_cast<int>(ceilDiv(n, kTile));
-  g.accumulate = accumulate;
-  return g;
-}
-
-unsigned gemmBlocks(const Gemm& g) {
-  return static_cast<unsigned>(int64_t{g.tilesM} * g.tilesN * ceilDiv(g.kLen, g.splitLen));
-}
 
 unsigned blocksFor(int64_t count, int64_t per) { return static_cast<unsigned>(ceilDiv(count, per)); }
 

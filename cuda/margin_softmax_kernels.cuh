@@ -58,19 +58,6 @@ struct Problem {
 
 __device__ __forceinline__ bool pnMode(const Problem& p) { return p.o.scaleMode == ScaleMode::ProductNorm; }
 
-// Fixed-tree block sum (blockDim.x == n, a power of two); every thread gets the result.
-__device__ double blockSum(double v, double* scratch) {
-  const int t = threadIdx.x, n = blockDim.x;
-  scratch[t] = v;
-  __syncthreads();
-  for (int s = n / 2; s > 0; s >>= 1) {
-    if (t < s) scratch[t] += scratch[t + s];
-    __syncthreads();
-  }
-  const double r = scratch[0];
-  __syncthreads();
-  return r;
-}
 
 
 // --- normalization and prepass -------------------------------------------------------------------

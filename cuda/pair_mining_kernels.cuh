@@ -23,19 +23,6 @@ constexpr int kRowThreads = 128;  // one block per row: normalization, H row sum
 constexpr int kRowKernelThreads = 64;  // thread-per-row kernels (each thread works a whole row)
 constexpr int64_t kTargetBlocks = 264;  // enough blocks to fill a large GPU twice
 
-// Fixed-tree block sum (blockDim.x == n, a power of two); every thread gets the result.
-__device__ double blockSum(double v, double* scratch) {
-  const int t = threadIdx.x, n = blockDim.x;
-  scratch[t] = v;
-  __syncthreads();
-  for (int s = n / 2; s > 0; s >>= 1) {
-    if (t < s) scratch[t] += scratch[t + s];
-    __syncthreads();
-  }
-  const double r = scratch[0];
-  __syncthreads();
-  return r;
-}
 
 
 // Σ_s parts[s] (in split order) into out, or added to it.
