@@ -39,9 +39,11 @@ export type {
   MagFaceResult,
   TargetCosinesArgs,
 } from './row-margins';
+export { toOrtTensor } from './ort';
+export type { OrtCompatibleArray, OrtNamespace, OrtTensorType } from './ort';
 export { backendInfo, setThreads } from './info';
 export type { BackendInfo } from './info';
 export { ErrorCode } from './errors';
 export type { ErrorCodeValue, FusedLossError } from './errors';
-export type { TensorLike, VectorLike } from './tensor';
+export type { OrtTensorLike, TensorLike, VectorLike } from './tensor';
 export type { Backend } from './validate';

@@ -2,7 +2,7 @@
 // (BigInt64Array from onnxruntime's int64 tensors included), or a tensor-like of integers
 // (TensorFlow.js int32 tensors; float data whose values are all integers, as labels often are).
 import { invalidArg, shapeError } from './errors';
-import { isDetached, shapeSize } from './tensor';
+import { isDetached, ortTensorData, shapeSize } from './tensor';
 
 const INT32_MIN = -0x80000000;
 const INT32_MAX = 0x7fffffff;
@@ -40,7 +40,7 @@ export function toLabels(value: unknown, name: string): Int32Array {
       data = (tensor.dataSync as () => unknown)();
     } else if ('data' in tensor && ('shape' in tensor || 'dims' in tensor)) {
       shape = 'shape' in tensor ? tensor.shape : tensor.dims;
-      data = tensor.data;
+      data = 'shape' in tensor ? tensor.data : ortTensorData(tensor, name);
     } else {
       throw invalidArg(`${name} must be an Int32Array, number[] or tensor-like of integers`);
     }

@@ -11,10 +11,24 @@ export interface Float32Tensor {
   shape: number[];
 }
 
+/**
+ * An onnxruntime `Tensor` (onnxruntime-node, -web, -common), structurally: `data` is typed as
+ * onnxruntime types it (any element type), and checked at run time: float inputs take 'float32'
+ * (read in place) or 'float64' tensors, integer inputs (labels) 'int32' / 'int64' / any integer
+ * type; the tensor must be on the CPU (location 'cpu' or 'cpu-pinned') and not disposed.
+ */
+export interface OrtTensorLike {
+  readonly data: ArrayLike<unknown>;
+  readonly dims: readonly number[];
+  readonly type: string;
+  readonly location?: string;
+}
+
 /** What the API accepts wherever the spec says "tensor-like". */
 export type TensorLike =
   | { data: Float32Array | Float64Array | ArrayLike<number>; shape: readonly number[] }
   | { data: Float32Array | Float64Array | ArrayLike<number>; dims: readonly number[]; type?: string }
+  | OrtTensorLike
   | { shape: readonly number[]; dtype?: string; isDisposed?: boolean; dataSync(): ArrayLike<number> };
 
 /** What the API accepts wherever the spec says "vector". */
@@ -35,6 +49,25 @@ export function isDetached(buffer: ArrayBufferLike): boolean {
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null;
+}
+
+/**
+ * The data of an onnxruntime tensor ({ data, dims, type, location }), read once (`data` is a
+ * getter returning the tensor's own typed array: no copy).  A tensor on a GPU ('gpu-buffer',
+ * 'texture', 'ml-tensor') or disposed ('none') has no CPU data and its getter throws; that
+ * becomes ERR_FUSEDLOSS_INVALID_ARG naming the argument.
+ */
+export function ortTensorData(value: Record<string, unknown>, name: string): unknown {
+  const location = value.location;
+  if (location === 'none') throw invalidArg(`${name} is a disposed onnxruntime tensor`);
+  if (location !== undefined && location !== 'cpu' && location !== 'cpu-pinned') {
+    throw invalidArg(`${name} is an onnxruntime tensor on '${String(location)}': download it first (await tensor.getData()) or request CPU outputs`);
+  }
+  try {
+    return value.data;
+  } catch (error) {
+    throw invalidArg(`${name}.data cannot be read: ${error instanceof Error ? error.message : String(error)}`);
+  }
 }
 
 /** Product of a shape, rejecting non-positive, fractional or overflowing dimensions. */
@@ -104,7 +137,7 @@ export function toTensor(value: unknown, name: string): Float32Tensor {
     if (value.type !== undefined && value.type !== 'float32' && value.type !== 'float64') {
       throw invalidArg(`${name} must be a float32 or float64 tensor, got type ${String(value.type)}`);
     }
-    rawData = value.data;
+    rawData = ortTensorData(value, name);
   } else if ('data' in value && 'shape' in value) {
     rawShape = value.shape;
     rawData = value.data;

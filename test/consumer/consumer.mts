@@ -3,6 +3,7 @@
 // consumer.test.ts checks that the two stay identical below this header.
 
 import * as tf from '@tensorflow/tfjs';
+import * as ort from 'onnxruntime-node';
 import {
   adaFaceMargins,
   backendInfo,
@@ -13,6 +14,7 @@ import {
   mine,
   pairLoss,
   setThreads,
+  toOrtTensor,
   type BackendInfo,
   type CrpsArgs,
   type FusedLossError,
@@ -77,4 +79,15 @@ export function tfjsTypes(): tf.Scalar[] {
   marginSoftmaxLoss(x, W, labels, { margin: { type: 'arc' } });
   const bound = withTf(tf);
   return [pair, score, bound.crpsLoss(tf.zeros([1, 2]), tf.zeros([1]))];
+}
+
+export async function ortTypes(session: ort.InferenceSession, pixels: Float32Array): Promise<ort.Tensor[]> {
+  const { embeddings } = await session.run({ pixels: toOrtTensor(ort, pixels, [pixels.length / 64, 64]) });
+  const labels = new ort.Tensor('int64', new BigInt64Array(embeddings.dims[0]), [embeddings.dims[0]]);
+  const mined = mine({ embeddings, labels, miner: { type: 'multi-similarity' } });
+  const scored = pairLoss({ embeddings, labels, loss: { type: 'contrastive' }, gradients: true });
+  const gradient: ort.Tensor = toOrtTensor(ort, scored.gradEmbeddings, embeddings.dims);
+  // @ts-expect-error a plain array is not a typed array
+  toOrtTensor(ort, [1, 2, 3]);
+  return [toOrtTensor(ort, mined.positives), gradient];
 }
