@@ -6,11 +6,21 @@ import { addon, resolveBackend, type ResolvedBackend } from './native';
 import { toTensor, toVector, type TensorLike, type VectorLike } from './tensor';
 import { axisOption, backendOption, booleanOption, checkArgsObject, checkKnownKeys, enumOption, numberOption, type Backend } from './validate';
 
+/**
+ * CRPS estimator: 'standard' (empirical CDF, S − Q/(2M²)), 'fair' (S − Q/(2M(M−1)), needs M ≥ 2),
+ * 'almost-fair' (α·fair + (1 − α)·standard). Aliases: 'nrg', 'ecdf', 'qd', 'int' → standard; 'pwm' → fair.
+ */
 export type CrpsEstimator = 'standard' | 'fair' | 'almost-fair' | 'nrg' | 'ecdf' | 'qd' | 'int' | 'pwm';
+/**
+ * NaN handling: 'propagate' (a NaN member or observation makes its score and the mean NaN), 'omit'
+ * (NaN members dropped per point; a point left unscorable gets NaN and leaves the mean), 'zero' (a
+ * point with any NaN scores 0 with gradient 0 and still counts in the mean's denominator).
+ */
 export type NanPolicy = 'propagate' | 'omit' | 'zero';
 
+/** Arguments of crps() / crpsAsync() (spec: crps.md). P is the number of points, M of members. */
 export interface CrpsArgs {
-  /** Forecasts; one axis (memberAxis) holds the members. */
+  /** Forecasts, any rank ≥ 1, row-major; one axis (memberAxis) holds the M members. */
   ensemble: TensorLike;
   /** One value per point: a flat vector of P, or a tensor shaped like the ensemble without its member axis. */
   observations: VectorLike;
@@ -18,29 +28,37 @@ export interface CrpsArgs {
   memberAxis?: number;
   /** Default 'standard'. Aliases: nrg, ecdf, qd, int → standard; pwm → fair. */
   estimator?: CrpsEstimator;
-  /** Weight of the fair part for 'almost-fair' only. Default 0.95. */
+  /** Weight of the fair part, in [0, 1]; for 'almost-fair' only (an error with other estimators). Default 0.95. */
   alpha?: number;
-  /** Point weights (≥ 0, finite) for the mean. Default all 1. */
+  /** Point weights (≥ 0, finite) for the mean: P values, flat or point-shaped. Default all 1. */
   weights?: VectorLike;
-  /** Default 'propagate'. */
+  /** How NaN members or observations are handled (see NanPolicy). Default 'propagate'. */
   nanPolicy?: NanPolicy;
   /** Also return gradients of `mean` (or of Σ gradOutput·scores). Default false. */
   gradients?: boolean;
-  /** With gradients: return the vector–Jacobian product Σ_p gradOutput_p ∂s_p/∂x instead. */
+  /** With gradients: return the vector–Jacobian product Σ_p gradOutput_p·∂s_p/∂x instead (P values; weights then unused). */
   gradOutput?: VectorLike;
   /** Also return skill and spread per point. Default false. */
   components?: boolean;
-  /** Default 'auto'. */
+  /** Backend to run on. Default 'auto'. */
   backend?: Backend;
 }
 
+/** Result of crps() / crpsAsync(). Per-point arrays have P values in the order of `observations`. */
 export interface CrpsResult {
+  /** CRPS per point, Float32Array(P), in the unit of the observations (see nanPolicy for NaN inputs). */
   scores: Float32Array;
+  /** Σ w_p·s_p / Σ w_p over the counted points (float64 accumulation); NaN when Σw = 0. */
   mean: number;
+  /** ∂mean/∂ensemble (or the gradOutput product), in the shape and layout of `ensemble`; with `gradients: true`. */
   gradEnsemble?: Float32Array;
+  /** ∂mean/∂observations (or the gradOutput product), Float32Array(P); with `gradients: true`. */
   gradObservations?: Float32Array;
+  /** Skill S = (1/M)·Σ_i |x_i − y| per point, Float32Array(P); with `components: true`. */
   skill?: Float32Array;
+  /** Spread Q/(2M²) per point (standard CRPS = skill − spread), Float32Array(P); with `components: true`. */
   spread?: Float32Array;
+  /** The backend that ran: 'cuda', 'cpu' or 'js'. */
   backend: ResolvedBackend;
 }
 

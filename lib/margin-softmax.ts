@@ -8,21 +8,63 @@ import { addon, resolveBackend, type ResolvedBackend } from './native';
 import { toTensor, toVector, type TensorLike, type VectorLike } from './tensor';
 import { backendOption, booleanOption, checkArgsObject, checkKnownKeys, enumOption, type Backend } from './validate';
 
+/**
+ * The margin ψ(c) on each row's target cosine c = cos θ (non-targets keep c); angles in radians.
+ * Default `{ type: 'arcface' }` (m 0.5). Parameters must be finite. See spec margin-softmax.md.
+ */
 export type MarginSpec =
-  | { type: 'none' }
-  /** ψ = c − m. Default m 0.35. */
-  | { type: 'cosface'; m?: number }
-  /** ψ = cos(θ + m) (radians; PML's degrees ÷ 57.2958). Defaults m 0.5, easyMargin false, gradient 'exact'. */
-  | { type: 'arcface'; m?: number; easyMargin?: boolean; gradient?: 'exact' | 'straight-through' }
-  /** ψ = cos(m1·θ + m2) − m3. Defaults m1 1, m2 0.3, m3 0.2. */
-  | { type: 'combined'; m1?: number; m2?: number; m3?: number; easyMargin?: boolean; gradient?: 'exact' | 'straight-through' }
-  /** ψ = (−1)^k cos(mθ) − 2k, k = ⌊mθ/π⌋ (A-Softmax / L-Softmax). Default m 4 (integer ≥ 1). */
-  | { type: 'sphereface'; m?: number };
+  | {
+      /** NormFace: no margin, ψ = c. */
+      type: 'none';
+    }
+  | {
+      /** CosFace / AM-Softmax: ψ = c − m. */
+      type: 'cosface';
+      /** Additive cosine margin, ≥ 0. Default 0.35. */
+      m?: number;
+    }
+  | {
+      /** ArcFace: ψ = cos(θ + m), or c − m·sin m where θ + m > π. */
+      type: 'arcface';
+      /** Additive angular margin in radians, ≥ 0 (PML's degrees ÷ 57.2958). Default 0.5. */
+      m?: number;
+      /** Apply the margin only where c > 0 (else ψ = c), instead of the θ + m > π fallback. Default false. */
+      easyMargin?: boolean;
+      /** ψ'(c) used in the gradient: 'exact' (default; PML, classic insightface) or 'straight-through' (ψ' = 1, insightface arcface_torch). */
+      gradient?: 'exact' | 'straight-through';
+    }
+  | {
+      /** Combined margin (insightface): ψ = cos(m1·θ + m2) − m3, or c − m2·sin m2 − m3 where m1·θ + m2 > π. */
+      type: 'combined';
+      /** Multiplicative angular margin m1. Default 1. */
+      m1?: number;
+      /** Additive angular margin m2, radians. Default 0.3. */
+      m2?: number;
+      /** Additive cosine margin m3. Default 0.2. */
+      m3?: number;
+      /** Apply the angular margin only where c > 0 (else ψ = c − m3), instead of the π fallback. Default false. */
+      easyMargin?: boolean;
+      /** ψ'(c) used in the gradient: 'exact' (default) or 'straight-through' (ψ' = 1). */
+      gradient?: 'exact' | 'straight-through';
+    }
+  | {
+      /** SphereFace / A-Softmax / L-Softmax: ψ = (−1)^k cos(mθ) − 2k, k = ⌊mθ/π⌋. */
+      type: 'sphereface';
+      /** Multiplicative angular margin, an integer ≥ 1. Default 4. */
+      m?: number;
+    };
 
+/** The `type` of a MarginSpec: 'none', 'cosface', 'arcface', 'combined' or 'sphereface'. */
 export type MarginType = MarginSpec['type'];
+/** Logit multiplier: 'fixed' s, 'feature-norm' s·‖x_i‖ (SphereFace), 'product-norm' s·‖x_i‖·‖w_j‖ (L-Softmax). */
 export type ScaleMode = 'fixed' | 'feature-norm' | 'product-norm';
+/**
+ * Integer labels or ids (int32 range): Int32Array (used as is), number[] of integers, another
+ * integer typed array (BigInt64Array from int64 tensors too), or a tensor-like of integers.
+ */
 export type LabelsLike = Int32Array | readonly number[] | ArrayLike<number> | TensorLike;
 
+/** Arguments of marginSoftmax() / marginSoftmaxAsync() (spec: margin-softmax.md). N rows, D features, C classes, K sub-centers. */
 export interface MarginSoftmaxArgs {
   /** Raw features [N, D] (normalized inside). */
   embeddings: TensorLike;
@@ -35,7 +77,12 @@ export interface MarginSoftmaxArgs {
   /** Default { type: 'arcface' } (m 0.5 rad). */
   margin?: MarginSpec;
   /** Per-row m2 (angular: arcface, combined) and m3 (additive: cosface, arcface, combined) replacing the margin's own. */
-  rowMargins?: { angular?: VectorLike; additive?: VectorLike };
+  rowMargins?: {
+    /** N per-row angular margins in radians: m (arcface) or m2 (combined); arcface and combined only. */
+    angular?: VectorLike;
+    /** N per-row additive margins: m (cosface), m3 (combined; arcface then acts as combined(1, m, m3_i)). */
+    additive?: VectorLike;
+  };
   /** s > 0. Default 64. */
   scale?: number;
   /** Logit multiplier: s (default 'fixed'), s·‖x_i‖ ('feature-norm', SphereFace), s·‖x_i‖·‖w_j‖ ('product-norm', L-Softmax). */
@@ -47,27 +94,33 @@ export interface MarginSoftmaxArgs {
   /** τ in (−1, 1]: negatives with cosine > τ count as cosine 0 (insightface). Default none. */
   interclassFilter?: number;
   /** CurricularFace: t in, updated t out (result.curricularT). momentum in [0, 1], default 0.01. */
-  curricular?: { t: number; momentum?: number };
+  curricular?: {
+    /** The running t (the previous result's curricularT; finite, required). */
+    t: number;
+    /** EMA weight of this batch's mean target cosine in t's update, in [0, 1]. Default 0.01. */
+    momentum?: number;
+  };
   /** Partial FC: compute over these distinct class ids only; every non-ignored label must be among them. */
   classIndices?: Int32Array | readonly number[] | TensorLike;
-  /** Per-row multipliers before the reduction (e.g. the upstream gradient with reduction 'sum'). Default all 1. */
+  /** N per-row multipliers before the reduction (e.g. the upstream gradient with reduction 'sum'). Default all 1. */
   rowWeights?: VectorLike;
   /** 'mean' (default): Σ w_i·loss_i / (non-ignored rows); 'sum': Σ w_i·loss_i. */
   reduction?: 'mean' | 'sum';
   /** Return gradEmbeddings and gradWeights. Default true. */
   gradients?: boolean;
-  /** Default 'auto'. */
+  /** Backend to run on. Default 'auto'. */
   backend?: Backend;
 }
 
+/** Result of marginSoftmax() / marginSoftmaxAsync(). */
 export interface MarginSoftmaxResult {
-  /** The reduced loss; the gradients are of this number. */
+  /** The reduced loss (nats); the gradients are of this number. */
   loss: number;
-  /** Per-row loss before rowWeights (0 for ignored rows). */
+  /** Per-row loss before rowWeights, Float32Array(N), in nats (0 for ignored rows). */
   losses: Float32Array;
-  /** LSE_i over the computed classes (ignored rows: over plain s·c). */
+  /** LSE_i = log Σ_j exp z_ij over the computed classes, Float32Array(N) (ignored rows: over plain s·c). */
   logSumExp: Float32Array;
-  /** Class id of the largest unmargined cosine, first on ties. */
+  /** Class id (not position in classIndices) of each row's largest unmargined cosine, first on ties; Int32Array(N). */
   predictions: Int32Array;
   /** ∂loss/∂embeddings [N, D]. */
   gradEmbeddings?: Float32Array;
@@ -75,6 +128,7 @@ export interface MarginSoftmaxResult {
   gradWeights?: Float32Array;
   /** CurricularFace's updated t (when `curricular` is given). */
   curricularT?: number;
+  /** The backend that ran: 'cuda', 'cpu' or 'js'. */
   backend: ResolvedBackend;
 }
 

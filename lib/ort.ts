@@ -12,6 +12,7 @@ export type OrtTensorType = 'float32' | 'float64' | 'int32' | 'int64' | 'uint8' 
 
 /** The part of an onnxruntime namespace toOrtTensor() uses: its Tensor constructor. */
 export interface OrtNamespace<T> {
+  /** onnxruntime's Tensor constructor, called as new Tensor(type, data, dims). */
   Tensor: new (type: OrtTensorType, data: never, dims?: readonly number[]) => T;
 }
 

@@ -6,34 +6,101 @@ import type { LabelsLike } from './margin-softmax';
 import type { TensorLike } from './tensor';
 import type { Backend } from './validate';
 
+/** 'cosine' and 'dot' are similarities (larger = closer); 'euclidean' and 'squared-euclidean' are distances. */
 export type PairDistance = 'cosine' | 'dot' | 'euclidean' | 'squared-euclidean';
 
+/**
+ * A miner (pytorch-metric-learning's defaults): which pairs or triplets to keep. Margins are in the
+ * unit of the distance in use (for similarities the inequalities flip). See spec pair-mining.md.
+ */
 export type MinerSpec =
-  /** Default distance cosine. ε ≥ 0, default 0.1. */
-  | { type: 'multi-similarity'; epsilon?: number }
-  /** Default distance euclidean. margin default 0.2, triplets default 'all'. */
-  | { type: 'triplet-margin'; margin?: number; triplets?: 'all' | 'hard' | 'semihard' | 'easy' }
-  /** Default distance euclidean: the farthest positive and closest negative per anchor (ties: lowest index). */
-  | { type: 'batch-hard' }
-  /** Default distance euclidean. posMargin default 0.2, negMargin default 0.8. */
-  | { type: 'pair-margin'; posMargin?: number; negMargin?: number };
+  | {
+      /** Multi-similarity miner (default distance cosine); yields pairs. */
+      type: 'multi-similarity';
+      /** ε ≥ 0: keeps a positive with d_ip + ε > the closest negative, a negative with d_in − ε < the farthest positive. Default 0.1. */
+      epsilon?: number;
+    }
+  | {
+      /** Triplet-margin miner (default distance euclidean); yields triplets, by t = d_an − d_ap. */
+      type: 'triplet-margin';
+      /** The margin on t, finite. Default 0.2. */
+      margin?: number;
+      /** Which triplets: 'all' (t ≤ margin; default), 'hard' (t ≤ 0), 'semihard' (0 < t ≤ margin), 'easy' (t > margin). */
+      triplets?: 'all' | 'hard' | 'semihard' | 'easy';
+    }
+  | {
+      /** Batch-hard miner (default distance euclidean): per anchor the farthest positive and closest negative (ties: lowest index); yields triplets. */
+      type: 'batch-hard';
+    }
+  | {
+      /** Pair-margin miner (default distance euclidean); yields pairs. */
+      type: 'pair-margin';
+      /** Keeps positives with d > posMargin (strict), finite. Default 0.2. */
+      posMargin?: number;
+      /** Keeps negatives with d < negMargin (strict), finite. Default 0.8. */
+      negMargin?: number;
+    };
 
+/** The `type` of a MinerSpec. */
 export type MinerType = MinerSpec['type'];
 
+/**
+ * A pair loss (pytorch-metric-learning's defaults and reducers). Margins are in the unit of the
+ * distance in use; s below is a similarity, d a distance. See spec pair-mining.md.
+ */
 export type PairLossSpec =
-  /** Default distance cosine. alpha 2, beta 50, base 0.5. */
-  | { type: 'multi-similarity'; alpha?: number; beta?: number; base?: number }
-  /** Default distance euclidean. posMargin 0, negMargin 1 (with cosine use 1 and 0). */
-  | { type: 'contrastive'; posMargin?: number; negMargin?: number }
-  /** Default distance euclidean. margin 0.05; all triplets without a miner. */
-  | { type: 'triplet-margin'; margin?: number }
-  /** Cosine only. m 0.4, gamma 80. */
-  | { type: 'circle'; m?: number; gamma?: number }
-  /** Default distance cosine. temperature 0.07. */
-  | { type: 'ntxent'; temperature?: number }
-  /** Cosine only. lambdaPlus 1, lambdaMinus 1, marginPlus 0.9, marginMinus 0.5. */
-  | { type: 'threshold-consistent'; lambdaPlus?: number; lambdaMinus?: number; marginPlus?: number; marginMinus?: number };
+  | {
+      /** Multi-similarity loss (default distance cosine); mean over all N rows. */
+      type: 'multi-similarity';
+      /** α > 0, the positive pairs' weight. Default 2. */
+      alpha?: number;
+      /** β > 0, the negative pairs' weight. Default 50. */
+      beta?: number;
+      /** λ, the similarity threshold (finite). Default 0.5. */
+      base?: number;
+    }
+  | {
+      /** Contrastive loss (default distance euclidean): relu(d − posMargin) per positive, relu(negMargin − d) per negative pair. */
+      type: 'contrastive';
+      /** m_pos, finite. Default 0 (with cosine use 1). */
+      posMargin?: number;
+      /** m_neg, finite. Default 1 (with cosine use 0). */
+      negMargin?: number;
+    }
+  | {
+      /** Triplet-margin loss (default distance euclidean): relu(d_ap − d_an + margin), over all triplets without a miner. */
+      type: 'triplet-margin';
+      /** The margin, finite. Default 0.05. */
+      margin?: number;
+    }
+  | {
+      /** Circle loss (cosine only). */
+      type: 'circle';
+      /** Relaxation margin m, finite. Default 0.4. */
+      m?: number;
+      /** Scale γ > 0. Default 80. */
+      gamma?: number;
+    }
+  | {
+      /** NT-Xent (InfoNCE) loss (default distance cosine); mean over positive pairs. */
+      type: 'ntxent';
+      /** Temperature τ > 0. Default 0.07. */
+      temperature?: number;
+    }
+  | {
+      /** Threshold-consistent margin (TCM) regularizer (cosine only). */
+      type: 'threshold-consistent';
+      /** λ⁺, weight of the positive term, finite. Default 1. */
+      lambdaPlus?: number;
+      /** λ⁻, weight of the negative term, finite. Default 1. */
+      lambdaMinus?: number;
+      /** m⁺: positives with s ≤ m⁺ cost m⁺ − s (finite). Default 0.9. */
+      marginPlus?: number;
+      /** m⁻: negatives with s ≥ m⁻ cost s − m⁻ (finite). Default 0.5. */
+      marginMinus?: number;
+    };
 
+/** The `type` of a PairLossSpec. */
 export type PairLossType = PairLossSpec['type'];
 
 /** Arguments shared by mine() and pairLoss(). */
@@ -52,28 +119,41 @@ export interface PairArgs {
   distance?: PairDistance;
   /** L2-normalize rows first. Default true (false for 'dot'); 'cosine' always normalizes. */
   normalize?: boolean;
-  /** Default 'auto'. */
+  /** Backend to run on. Default 'auto'. */
   backend?: Backend;
 }
 
+/** Arguments of mine() / mineAsync() (spec: pair-mining.md). */
 export interface MineArgs extends PairArgs {
+  /** The miner and its parameters (required). */
   miner: MinerSpec;
-  /** Cap on pairs (positives + negatives) or triplets; more throws ERR_FUSEDLOSS_TOO_LARGE. Default 2^26. */
+  /** Cap on pairs (positives + negatives) or triplets, an integer in [0, 2^31 − 1]; more throws ERR_FUSEDLOSS_TOO_LARGE. Default 2^26. */
   maxOutputs?: number;
 }
 
+/** Mined pairs (multi-similarity, pair-margin), in canonical order: anchor ascending, then partner ascending. */
 export interface MinedPairs {
+  /** Row in `embeddings` of each positive pair's anchor. */
   positiveAnchors: Int32Array;
+  /** Row in `ref` (or the batch) of each positive pair's partner; as long as positiveAnchors. */
   positives: Int32Array;
+  /** Row in `embeddings` of each negative pair's anchor. */
   negativeAnchors: Int32Array;
+  /** Row in `ref` (or the batch) of each negative pair's partner; as long as negativeAnchors. */
   negatives: Int32Array;
+  /** The backend that ran: 'cuda', 'cpu' or 'js'. */
   backend: ResolvedBackend;
 }
 
+/** Mined triplets (triplet-margin, batch-hard), in canonical order: sorted by (anchor, positive, negative). */
 export interface MinedTriplets {
+  /** Row in `embeddings` of each triplet's anchor. */
   anchors: Int32Array;
+  /** Row in `ref` (or the batch) of each triplet's positive; one per anchor entry. */
   positives: Int32Array;
+  /** Row in `ref` (or the batch) of each triplet's negative; one per anchor entry. */
   negatives: Int32Array;
+  /** The backend that ran: 'cuda', 'cpu' or 'js'. */
   backend: ResolvedBackend;
 }
 
@@ -84,7 +164,9 @@ export type MineResultOf<A extends MineArgs> = A['miner']['type'] extends 'tripl
     ? MinedPairs
     : MinedPairs | MinedTriplets;
 
+/** Arguments of pairLoss() / pairLossAsync() (spec: pair-mining.md). */
 export interface PairLossArgs extends PairArgs {
+  /** The loss and its parameters (required). */
   loss: PairLossSpec;
   /** Restricts the pairs / triplets first (as PML's indices_tuple). */
   miner?: MinerSpec;
@@ -92,15 +174,19 @@ export interface PairLossArgs extends PairArgs {
   gradients?: boolean;
 }
 
+/** Result of pairLoss() / pairLossAsync(). */
 export interface PairLossResult {
+  /** The reduced loss (as the loss type's reduction says); the gradients are of this number. */
   loss: number;
   /** ∂loss/∂embeddings [N, D]; without ref it sums the query and reference roles. */
   gradEmbeddings?: Float32Array;
   /** ∂loss/∂ref [M, D], with ref. */
   gradRef?: Float32Array;
+  /** The backend that ran: 'cuda', 'cpu' or 'js'. */
   backend: ResolvedBackend;
 }
 
+/** The result for given arguments: gradEmbeddings typed as present unless `gradients: false`, gradRef too with `ref`. */
 export type PairLossResultOf<A extends PairLossArgs> = PairLossResult &
   (A extends { gradients: false }
     ? unknown

@@ -86,6 +86,7 @@ function normalDraws(count: number, mean: number, std: number, seed: number): { 
 // ---------------------------------------------------------------------------------------------
 // Target cosines (for ElasticFace+)
 
+/** Arguments of targetCosines(). */
 export interface TargetCosinesArgs {
   /** Raw features [N, D]. */
   embeddings: TensorLike;
@@ -152,6 +153,7 @@ export function targetCosines(args: TargetCosinesArgs): Float32Array {
 // ---------------------------------------------------------------------------------------------
 // ElasticFace (Boutros et al., CVPRW 2022)
 
+/** Options of elasticFaceMargins(). */
 export interface ElasticFaceOptions {
   /** Labels of the batch, as given to marginSoftmax; rows labelled −1 draw nothing and get `mean`. */
   labels: LabelsLike;
@@ -167,11 +169,20 @@ export interface ElasticFaceOptions {
   targetCosines?: VectorLike;
 }
 
+/** Result of elasticFaceMargins(). */
 export interface ElasticFaceResult {
-  /** One margin per row (radians for 'arc'). */
+  /** One margin per row, Float32Array(N) (radians for 'arc'). */
   margins: Float32Array;
   /** `{ angular: margins }` ('arc') or `{ additive: margins }` ('cos'), ready for marginSoftmax. */
-  rowMargins: { angular: Float32Array } | { additive: Float32Array };
+  rowMargins:
+    | {
+        /** The margins (radians), for rowMargins.angular with margin arcface ('arc'). */
+        angular: Float32Array;
+      }
+    | {
+        /** The margins, for rowMargins.additive with margin cosface ('cos'). */
+        additive: Float32Array;
+      };
   /** Generator state after the draws: the seed of the next call. */
   nextSeed: number;
 }
@@ -220,12 +231,13 @@ export function elasticFaceMargins(options: ElasticFaceOptions): ElasticFaceResu
 
 /** AdaFace's running statistics of the clipped feature norms. */
 export interface AdaFaceState {
-  /** Running mean μ. Initial value 20 (official head.py). */
+  /** Running mean μ of the clipped norms, finite. Initial value 20 (official head.py). */
   mean: number;
-  /** Running standard deviation σ. Initial value 100 (official head.py). */
+  /** Running standard deviation σ, finite and ≥ 0. Initial value 100 (official head.py). */
   std: number;
 }
 
+/** Options of adaFaceMargins(). */
 export interface AdaFaceOptions {
   /** Raw features [N, D] (N ≥ 2); their L2 norms are the quality proxy. Give this or `norms`. */
   embeddings?: TensorLike;
@@ -233,7 +245,7 @@ export interface AdaFaceOptions {
   norms?: VectorLike;
   /** Running statistics from the previous call. Default { mean: 20, std: 100 } (the official initial buffers). */
   state?: AdaFaceState;
-  /** Margin m. Default 0.4 (the official training scripts). */
+  /** Margin m, finite (radians in g_angle). Default 0.4 (the official training scripts). */
   m?: number;
   /** Concentration h > 0: the scaler is h·(‖x‖ − μ)/(σ + eps). Default 0.333. */
   h?: number;
@@ -243,13 +255,19 @@ export interface AdaFaceOptions {
   eps?: number;
 }
 
+/** Result of adaFaceMargins(). */
 export interface AdaFaceResult {
-  /** g_angle = −m·ĝ_i per row: rowMargins.angular with margin arcface. */
+  /** g_angle = −m·ĝ_i per row, Float32Array(N), radians: rowMargins.angular with margin arcface. */
   angular: Float32Array;
-  /** g_add = m + m·ĝ_i per row: rowMargins.additive with margin arcface. */
+  /** g_add = m + m·ĝ_i per row, Float32Array(N): rowMargins.additive with margin arcface. */
   additive: Float32Array;
   /** `{ angular, additive }`, ready for marginSoftmax({ margin: { type: 'arcface' }, rowMargins }). */
-  rowMargins: { angular: Float32Array; additive: Float32Array };
+  rowMargins: {
+    /** The same array as `angular` (radians). */
+    angular: Float32Array;
+    /** The same array as `additive`. */
+    additive: Float32Array;
+  };
   /** ĝ_i = clip(h·(n_i − μ)/(σ + eps), −1, 1), n_i the clipped norm: the image-quality proxy. */
   marginScaler: Float32Array;
   /** The updated running statistics (already used for this batch): pass them to the next call. */
@@ -316,6 +334,7 @@ export function adaFaceMargins(options: AdaFaceOptions): AdaFaceResult {
 // ---------------------------------------------------------------------------------------------
 // MagFace (Meng et al., CVPR 2021)
 
+/** Options of magFaceMargins(). */
 export interface MagFaceOptions {
   /** Raw features [N, D]. */
   embeddings: TensorLike;
@@ -335,11 +354,15 @@ export interface MagFaceOptions {
   gradients?: boolean;
 }
 
+/** Result of magFaceMargins(). */
 export interface MagFaceResult {
   /** m(a_i) = (u_m − l_m)/(u_a − l_a)·(a_i − l_a) + l_m with a_i = clamp(‖x_i‖, l_a, u_a): rowMargins.angular. */
   angular: Float32Array;
   /** `{ angular }`, for marginSoftmax({ margin: { type: 'arcface', easyMargin: true }, rowMargins }). */
-  rowMargins: { angular: Float32Array };
+  rowMargins: {
+    /** The same array as `angular` (radians). */
+    angular: Float32Array;
+  };
   /** Mean (or with reduction 'sum', sum) over rows of g(a_i) = a_i/u_a² + 1/a_i, unscaled: the official loss_g. */
   lossG: number;
   /** λ_g·lossG: the term the official total loss adds (loss = loss_id + λ_g·loss_g). */

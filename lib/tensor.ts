@@ -18,18 +18,43 @@ export interface Float32Tensor {
  * type; the tensor must be on the CPU (location 'cpu' or 'cpu-pinned') and not disposed.
  */
 export interface OrtTensorLike {
+  /** The elements, row-major (onnxruntime's typed array; float32 data is read in place). */
   readonly data: ArrayLike<unknown>;
+  /** The shape: positive integers whose product is the element count. */
   readonly dims: readonly number[];
+  /** Element type: 'float32' or 'float64' for float inputs, an integer type ('int32', 'int64', ...) for labels. */
   readonly type: string;
+  /** Where the data lives: 'cpu' or 'cpu-pinned' (or absent); GPU locations and 'none' (disposed) are rejected. */
   readonly location?: string;
 }
 
 /** What the API accepts wherever the spec says "tensor-like". */
 export type TensorLike =
-  | { data: Float32Array | Float64Array | ArrayLike<number>; shape: readonly number[] }
-  | { data: Float32Array | Float64Array | ArrayLike<number>; dims: readonly number[]; type?: string }
+  | {
+      /** The elements, row-major: Float32Array (used without copying), Float64Array or number[] (converted). */
+      data: Float32Array | Float64Array | ArrayLike<number>;
+      /** The shape: positive integers whose product is data.length. */
+      shape: readonly number[];
+    }
+  | {
+      /** The elements, row-major: Float32Array (used without copying), Float64Array or number[] (converted). */
+      data: Float32Array | Float64Array | ArrayLike<number>;
+      /** The shape (onnxruntime's name): positive integers whose product is data.length. */
+      dims: readonly number[];
+      /** Element type, 'float32' or 'float64' for float inputs. Default: taken from `data`. */
+      type?: string;
+    }
   | OrtTensorLike
-  | { shape: readonly number[]; dtype?: string; isDisposed?: boolean; dataSync(): ArrayLike<number> };
+  | {
+      /** The shape (TensorFlow.js): positive integers. */
+      shape: readonly number[];
+      /** 'float32' for float inputs (tfjs's dtype); labels may be 'int32'. */
+      dtype?: string;
+      /** A disposed tensor is rejected. */
+      isDisposed?: boolean;
+      /** The elements, row-major (read once per call; no copy on tfjs's cpu backend). */
+      dataSync(): ArrayLike<number>;
+    };
 
 /** What the API accepts wherever the spec says "vector". */
 export type VectorLike = Float32Array | Float64Array | readonly number[] | TensorLike;

@@ -20,10 +20,15 @@ import type { PairLossArgs, PairLossResult } from './pair-types';
 
 /** The parts of a TensorFlow.js namespace these losses use (`import * as tf from '@tensorflow/tfjs'` has them). */
 export interface TfNamespace {
+  /** tf.Tensor, to check that inputs are tensors of this TensorFlow.js. */
   Tensor: typeof tfjs.Tensor;
+  /** tf.customGrad, which hands the kernels' gradients to tf's autodiff. */
   customGrad: typeof tfjs.customGrad;
+  /** tf.tensor, to wrap the gradients. */
   tensor: typeof tfjs.tensor;
+  /** tf.scalar, to wrap the loss. */
   scalar: typeof tfjs.scalar;
+  /** tf.mul, to scale the gradients by the upstream dy. */
   mul: typeof tfjs.mul;
 }
 
@@ -66,8 +71,11 @@ export type CrpsLossOptions = Omit<CrpsArgs, 'ensemble' | 'observations' | 'grad
 
 /** The three losses bound to one TensorFlow.js namespace. */
 export interface TfLosses {
+  /** {@link marginSoftmaxLoss} on this namespace. */
   marginSoftmaxLoss: typeof marginSoftmaxLoss;
+  /** {@link pairwiseLoss} on this namespace. */
   pairwiseLoss: typeof pairwiseLoss;
+  /** {@link crpsLoss} on this namespace. */
   crpsLoss: typeof crpsLoss;
 }
 

@@ -2,6 +2,11 @@
 // depth, enums, numbers in range, booleans, integer axes.
 import { invalidArg, optionError } from './errors';
 
+/**
+ * Where a call runs: 'auto' (default: FUSEDLOSS_BACKEND when set, else CUDA when built and a device
+ * is present, else native CPU, else TypeScript), 'cuda', 'cpu' (native addon) or 'js' (TypeScript).
+ * An unavailable explicit backend throws ERR_FUSEDLOSS_BACKEND.
+ */
 export type Backend = 'auto' | 'cuda' | 'cpu' | 'js';
 export const BACKENDS: readonly Backend[] = ['auto', 'cuda', 'cpu', 'js'];
 
