@@ -45,5 +45,5 @@ export { backendInfo, setThreads } from './info';
 export type { BackendInfo } from './info';
 export { ErrorCode } from './errors';
 export type { ErrorCodeValue, FusedLossError } from './errors';
-export type { OrtTensorLike, TensorLike, VectorLike } from './tensor';
+export type { IntegerArrayLike, OrtTensorLike, TensorLike, TfTensorLike, VectorLike } from './tensor';
 export type { Backend } from './validate';

@@ -5,7 +5,7 @@ import { backendError, invalidArg, labelError, optionError, shapeError, tooLarge
 import { marginSoftmaxFallback } from './fallback/margin-softmax';
 import { toLabels } from './labels';
 import { addon, resolveBackend, type ResolvedBackend } from './native';
-import { toTensor, toVector, type TensorLike, type VectorLike } from './tensor';
+import { toTensor, toVector, type IntegerArrayLike, type OrtTensorLike, type TensorLike, type TfTensorLike, type VectorLike } from './tensor';
 import { backendOption, booleanOption, checkArgsObject, checkKnownKeys, enumOption, type Backend } from './validate';
 
 /**
@@ -62,7 +62,16 @@ export type ScaleMode = 'fixed' | 'feature-norm' | 'product-norm';
  * Integer labels or ids (int32 range): Int32Array (used as is), number[] of integers, another
  * integer typed array (BigInt64Array from int64 tensors too), or a tensor-like of integers.
  */
-export type LabelsLike = Int32Array | readonly number[] | ArrayLike<number> | TensorLike;
+export type LabelsLike =
+  | IntegerArrayLike
+  | {
+      /** The labels: an integer typed array or number[]. */
+      data: IntegerArrayLike;
+      /** The shape: positive integers whose product is data.length. */
+      shape: readonly number[];
+    }
+  | OrtTensorLike
+  | TfTensorLike;
 
 /** Arguments of marginSoftmax() / marginSoftmaxAsync() (spec: margin-softmax.md). N rows, D features, C classes, K sub-centers. */
 export interface MarginSoftmaxArgs {

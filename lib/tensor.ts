@@ -28,33 +28,51 @@ export interface OrtTensorLike {
   readonly location?: string;
 }
 
+/** A TensorFlow.js tensor, structurally (anything with `shape` and `dataSync()`). */
+export interface TfTensorLike {
+  /** The shape (TensorFlow.js): positive integers. */
+  readonly shape: readonly number[];
+  /** 'float32' for float inputs (tfjs's dtype); labels may be 'int32'. */
+  readonly dtype?: string;
+  /** A disposed tensor is rejected. */
+  readonly isDisposed?: boolean;
+  /** The elements, row-major (read once per call; no copy on tfjs's cpu backend). */
+  dataSync(): ArrayLike<number>;
+}
+
 /** What the API accepts wherever the spec says "tensor-like". */
 export type TensorLike =
   | {
       /** The elements, row-major: Float32Array (used without copying), Float64Array or number[] (converted). */
-      data: Float32Array | Float64Array | ArrayLike<number>;
+      data: Float32Array | Float64Array | readonly number[];
       /** The shape: positive integers whose product is data.length. */
       shape: readonly number[];
     }
   | {
       /** The elements, row-major: Float32Array (used without copying), Float64Array or number[] (converted). */
-      data: Float32Array | Float64Array | ArrayLike<number>;
+      data: Float32Array | Float64Array | readonly number[];
       /** The shape (onnxruntime's name): positive integers whose product is data.length. */
       dims: readonly number[];
       /** Element type, 'float32' or 'float64' for float inputs. Default: taken from `data`. */
       type?: string;
     }
   | OrtTensorLike
-  | {
-      /** The shape (TensorFlow.js): positive integers. */
-      shape: readonly number[];
-      /** 'float32' for float inputs (tfjs's dtype); labels may be 'int32'. */
-      dtype?: string;
-      /** A disposed tensor is rejected. */
-      isDisposed?: boolean;
-      /** The elements, row-major (read once per call; no copy on tfjs's cpu backend). */
-      dataSync(): ArrayLike<number>;
-    };
+  | TfTensorLike;
+
+/** Typed arrays accepted for labels and ids (their values must be integers in the int32 range). */
+export type IntegerArrayLike =
+  | Int32Array
+  | readonly number[]
+  | Int8Array
+  | Uint8Array
+  | Uint8ClampedArray
+  | Int16Array
+  | Uint16Array
+  | Uint32Array
+  | BigInt64Array
+  | BigUint64Array
+  | Float32Array
+  | Float64Array;
 
 /** What the API accepts wherever the spec says "vector". */
 export type VectorLike = Float32Array | Float64Array | readonly number[] | TensorLike;
