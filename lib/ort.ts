@@ -12,7 +12,11 @@ export type OrtTensorType = 'float32' | 'float64' | 'int32' | 'int64' | 'uint8' 
 
 /** The part of an onnxruntime namespace toOrtTensor() uses: its Tensor constructor. */
 export interface OrtNamespace<T> {
-  /** onnxruntime's Tensor constructor, called as new Tensor(type, data, dims). */
+  /**
+   * onnxruntime's Tensor constructor, called as new Tensor(type, data, dims).  (`data: never`:
+   * the real constructor is overloaded per element type, and any such constructor is assignable
+   * to this one; toOrtTensor() pairs each array with its own type.)
+   */
   Tensor: new (type: OrtTensorType, data: never, dims?: readonly number[]) => T;
 }
 
@@ -64,8 +68,8 @@ export function toOrtTensor<T>(ort: OrtNamespace<T>, array: OrtCompatibleArray, 
     throw invalidArg(`array must be a typed array (Float32Array, Int32Array, BigInt64Array, ...), got ${got}`);
   }
   if (isDetached(array.buffer)) throw invalidArg('array is backed by a detached ArrayBuffer');
-  const dims = shape === undefined ? [array.length] : Array.from(shape as ArrayLike<unknown>);
   if (shape !== undefined && !Array.isArray(shape)) throw invalidArg('shape must be an array of positive integers');
+  const dims: unknown[] = shape === undefined ? [array.length] : [...shape];
   const size = dims.length === 0 ? 1 : shapeSize(dims, 'shape');
   if (size !== array.length) {
     throw shapeError(`array has ${array.length} elements but shape [${dims.join(', ')}] needs ${size}`);
