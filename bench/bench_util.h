@@ -1,9 +1,11 @@
 // What the C++ kernel benchmarks (margin_cpu_bench, pair_cpu_bench) share: the process' memory
-// from /proc and a median timer.
+// from /proc, a median timer and the unfused baselines' row normalization.
 #pragma once
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <cstdint>
 #include <cstdlib>
 #include <fstream>
 #include <string>
@@ -35,6 +37,19 @@ double medianSeconds(Fn&& fn, int runs) {
   }
   std::sort(times.begin(), times.end());
   return times[times.size() / 2];
+}
+
+// Rows of `in` ([rows, d]) scaled to unit L2 norm (norm floored at 1e-12, sum in float64), as
+// the Python references normalize before their dense products.
+inline std::vector<float> normalizedRows(const std::vector<float>& in, int64_t rows, int64_t d) {
+  std::vector<float> out(in.size());
+  for (int64_t r = 0; r < rows; ++r) {
+    double s = 0;
+    for (int64_t k = 0; k < d; ++k) s += double(in[r * d + k]) * in[r * d + k];
+    const double inv = 1.0 / std::max(std::sqrt(s), 1e-12);
+    for (int64_t k = 0; k < d; ++k) out[r * d + k] = float(in[r * d + k] * inv);
+  }
+  return out;
 }
 
 }  // namespace benchutil

@@ -4,32 +4,24 @@
 //
 //   crps_cpu_bench [points=1000000] [threads=all]
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <random>
 #include <vector>
 
+#include "bench_util.h"
 #include "kernels/crps.h"
 #include "runtime/simd.h"
 #include "runtime/thread_pool.h"
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
+// Median of `runs` timed calls after one warm-up call (which faults the outputs in), in ms.
 template <typename Fn>
 double medianMilliseconds(Fn&& fn, int runs) {
-  fn();  // warm-up: faults the outputs in
-  std::vector<double> times;
-  for (int r = 0; r < runs; ++r) {
-    const auto start = Clock::now();
-    fn();
-    times.push_back(std::chrono::duration<double, std::milli>(Clock::now() - start).count());
-  }
-  std::sort(times.begin(), times.end());
-  return times[times.size() / 2];
+  fn();
+  return 1e3 * benchutil::medianSeconds(fn, runs);
 }
 
 }  // namespace

@@ -1,9 +1,14 @@
-// What every part of bench/gpu_check shares: the random stream and the poison value outputs are
-// filled with before a kernel runs (an element still equal to it was never written).
+// What every part of bench/gpu_check shares: the random stream, the poison value outputs are
+// filled with before a kernel runs (an element still equal to it was never written), and the
+// CUDA-vs-CPU comparison of an output vector.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
+#include <string>
+#include <vector>
 
 namespace check {
 
@@ -24,5 +29,27 @@ struct Rng {
     return std::sqrt(-2.0 * std::log(u)) * std::cos(6.283185307179586 * v);
   }
 };
+
+// ‖a − b‖ ≤ tolerance·max(‖b‖, floor); any NaN, Inf or poison fails.
+bool compareVector(const char* name, const std::vector<float>& a, const std::vector<float>& b, double tolerance,
+                   double floor, std::string& why, double& worst) {
+  if (a.size() != b.size()) return why = std::string(name) + ": sizes differ", false;
+  double diff2 = 0.0, ref2 = 0.0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (!std::isfinite(a[i]) || !std::isfinite(b[i]) || a[i] == kPoison || b[i] == kPoison) {
+      char text[200];
+      std::snprintf(text, sizeof text, "%s[%zu]: cuda %g, cpu %g (NaN, Inf or unwritten)", name, i, a[i], b[i]);
+      return why = text, false;
+    }
+    const double e = static_cast<double>(a[i]) - b[i];
+    diff2 += e * e, ref2 += static_cast<double>(b[i]) * b[i];
+  }
+  const double rel = std::sqrt(diff2) / std::max(std::sqrt(ref2), floor > 0 ? floor : 1e-300);
+  worst = std::max(worst, rel);
+  if (rel <= tolerance) return true;
+  char text[200];
+  std::snprintf(text, sizeof text, "%s: ‖cuda − cpu‖/‖cpu‖ = %.3g > %g", name, rel, tolerance);
+  return why = text, false;
+}
 
 }  // namespace check

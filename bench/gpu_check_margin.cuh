@@ -29,6 +29,7 @@ constexpr double kLossTolerance = 1e-5, kRowTolerance = 1e-5, kGradTolerance = 1
 constexpr double kNone = -9.0;  // no interclass filter
 
 using check::kPoison;
+using check::compareVector;
 using check::Rng;
 
 struct Variant {
@@ -177,28 +178,6 @@ Result run(bool cuda, const Data& d) {
   r.status = cuda ? marginSoftmaxCuda(s, d.options, in, out) : marginSoftmaxCpu(s, d.options, in, out);
   r.loss = out.loss, r.curricularT = out.curricularT;
   return r;
-}
-
-// ‖a − b‖ ≤ tolerance·max(‖b‖, floor); any NaN, Inf or poison fails.
-bool compareVector(const char* name, const std::vector<float>& a, const std::vector<float>& b, double tolerance,
-                   double floor, std::string& why, double& worst) {
-  if (a.size() != b.size()) return why = std::string(name) + ": sizes differ", false;
-  double diff2 = 0.0, ref2 = 0.0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (!std::isfinite(a[i]) || !std::isfinite(b[i]) || a[i] == kPoison || b[i] == kPoison) {
-      char text[200];
-      std::snprintf(text, sizeof text, "%s[%zu]: cuda %g, cpu %g (NaN, Inf or unwritten)", name, i, a[i], b[i]);
-      return why = text, false;
-    }
-    const double e = static_cast<double>(a[i]) - b[i];
-    diff2 += e * e, ref2 += static_cast<double>(b[i]) * b[i];
-  }
-  const double rel = std::sqrt(diff2) / std::max(std::sqrt(ref2), floor > 0 ? floor : 1e-300);
-  worst = std::max(worst, rel);
-  if (rel <= tolerance) return true;
-  char text[200];
-  std::snprintf(text, sizeof text, "%s: ‖cuda − cpu‖/‖cpu‖ = %.3g > %g", name, rel, tolerance);
-  return why = text, false;
 }
 
 // float64 cosine of row i with computed class j (max over its centers), from the raw inputs.

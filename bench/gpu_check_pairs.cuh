@@ -308,28 +308,6 @@ LossResult lossOf(bool cuda, const Case& c, const Data& d) {
   return r;
 }
 
-// ‖a − b‖ ≤ tolerance·‖b‖ (both exactly 0 passes); NaN, Inf or poison fails.
-bool compareGrad(const char* name, const std::vector<float>& a, const std::vector<float>& b, std::string& why, double& worst) {
-  if (a.size() != b.size()) return why = std::string(name) + ": sizes differ", false;
-  double diff2 = 0.0, ref2 = 0.0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (!std::isfinite(a[i]) || !std::isfinite(b[i]) || a[i] == kPoison || b[i] == kPoison) {
-      char text[200];
-      std::snprintf(text, sizeof text, "%s[%zu]: cuda %g, cpu %g (NaN, Inf or unwritten)", name, i, a[i], b[i]);
-      return why = text, false;
-    }
-    const double e = static_cast<double>(a[i]) - b[i];
-    diff2 += e * e, ref2 += static_cast<double>(b[i]) * b[i];
-  }
-  if (diff2 == 0.0) return true;
-  const double rel = std::sqrt(diff2 / ref2);
-  worst = std::max(worst, rel);
-  if (rel <= kGradTolerance) return true;
-  char text[200];
-  std::snprintf(text, sizeof text, "%s: ‖cuda − cpu‖/‖cpu‖ = %.3g > %g", name, rel, kGradTolerance);
-  return why = text, false;
-}
-
 bool compareLoss(const LossResult& gpu, const LossResult& cpu, std::string& why, double& worst) {
   if (!gpu.status.ok || !cpu.status.ok) {
     why = "status: cuda '" + gpu.status.message + "', cpu '" + cpu.status.message + "'";
@@ -342,8 +320,8 @@ bool compareLoss(const LossResult& gpu, const LossResult& cpu, std::string& why,
     return why = text, false;
   }
   if (cpu.loss != 0.0) worst = std::max(worst, diff / std::fabs(cpu.loss));
-  return compareGrad("gradEmbeddings", gpu.gradEmbeddings, cpu.gradEmbeddings, why, worst) &&
-         compareGrad("gradRef", gpu.gradRef, cpu.gradRef, why, worst);
+  return check::compareVector("gradEmbeddings", gpu.gradEmbeddings, cpu.gradEmbeddings, kGradTolerance, 0.0, why, worst) &&
+         check::compareVector("gradRef", gpu.gradRef, cpu.gradRef, kGradTolerance, 0.0, why, worst);
 }
 
 // --- groups ----------------------------------------------------------------------------------------

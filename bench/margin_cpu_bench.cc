@@ -31,17 +31,7 @@ using namespace benchutil;
 // [N, C], softmax, then the two gradient products — same GEMM, same margin (ArcFace 0.5, s 64).
 double unfused(int64_t n, int64_t d, int64_t c, const std::vector<float>& x, const std::vector<float>& w,
                const std::vector<int32_t>& labels, std::vector<float>& gradX, std::vector<float>& gradW) {
-  auto normalize = [d](const std::vector<float>& in, int64_t rows) {
-    std::vector<float> out(in.size());
-    for (int64_t r = 0; r < rows; ++r) {
-      double s = 0;
-      for (int64_t k = 0; k < d; ++k) s += double(in[r * d + k]) * in[r * d + k];
-      const double inv = 1.0 / std::max(std::sqrt(s), 1e-12);
-      for (int64_t k = 0; k < d; ++k) out[r * d + k] = float(in[r * d + k] * inv);
-    }
-    return out;
-  };
-  const std::vector<float> xn = normalize(x, n), wn = normalize(w, c);
+  const std::vector<float> xn = benchutil::normalizedRows(x, n, d), wn = benchutil::normalizedRows(w, c, d);
   std::vector<float> wT(d * c);
   for (int64_t j = 0; j < c; ++j)
     for (int64_t k = 0; k < d; ++k) wT[k * c + j] = wn[j * d + k];

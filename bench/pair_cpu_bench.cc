@@ -66,17 +66,6 @@ Problem makeProblem(int64_t n, int64_t m, int64_t d) {
 
 // ---------------------------------------------------------------- unfused (PML's way)
 
-std::vector<float> normalized(const std::vector<float>& in, int64_t rows, int64_t d) {
-  std::vector<float> out(in.size());
-  for (int64_t r = 0; r < rows; ++r) {
-    double s = 0;
-    for (int64_t k = 0; k < d; ++k) s += double(in[r * d + k]) * in[r * d + k];
-    const double inv = 1.0 / std::max(std::sqrt(s), 1e-12);
-    for (int64_t k = 0; k < d; ++k) out[r * d + k] = float(in[r * d + k] * inv);
-  }
-  return out;
-}
-
 struct Unfused {
   int64_t n, m, d;
   std::vector<float> xn, yn;  // normalized
@@ -321,8 +310,8 @@ int main(int argc, char** argv) {
   const double unfusedBytes = 12.0 * n * m + (workload == "triplets" ? 16.0 * triplets : 0.0);
   std::string unfusedJson = "null";
   if (!fusedOnly && unfusedBytes < 8e9) {
-    Unfused u{n, m, d, normalized(problem.x, n, d), {}, {}, {}, {}, {}};
-    u.yn = problem.self ? u.xn : normalized(problem.y, m, d);
+    Unfused u{n, m, d, benchutil::normalizedRows(problem.x, n, d), {}, {}, {}, {}, {}};
+    u.yn = problem.self ? u.xn : benchutil::normalizedRows(problem.y, m, d);
     double value = 0;
     const double before = statusKiB("VmRSS:");
     resetPeak();
