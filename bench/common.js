@@ -1,9 +1,13 @@
 'use strict';
-// Shared helpers for bench/crps.bench.js and bench/demo.js: seeded random numbers, timing,
-// memory-copy baseline, number formatting and plain-text tables.  No dependencies.
+// Shared helpers for the benches (crps, margin, pair) and the demo: seeded random numbers,
+// timing, memory-copy baseline, child processes that report JSON, a free-memory check, number
+// formatting and plain-text tables.  No dependencies.
 
+const { spawnSync } = require('child_process');
 const os = require('os');
 const path = require('path');
+
+const MiB = 2 ** 20;
 
 /** The built package (dist/cjs + build/Release addon), as a user would require it. */
 function loadFusedloss() {
@@ -110,6 +114,40 @@ function firstTouchBandwidth(length, runs = 3) {
   return { bytes, seconds, bestSeconds: best, gbPerSecond: bytes / best / 1e9 };
 }
 
+/**
+ * Runs `command args` and parses the last line of its stdout as JSON; { failed: why } when it
+ * fails, times out or prints no JSON (the last stderr lines say why).
+ */
+function runJson(command, args, timeoutMinutes = 20) {
+  const run = spawnSync(command, args, {
+    cwd: path.join(__dirname, '..'), encoding: 'utf8', maxBuffer: 16 << 20, timeout: timeoutMinutes * 60e3, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  if (run.error || run.status !== 0) {
+    const why = run.error ? run.error.message : (run.stderr || '').trim().split('\n').filter(Boolean).slice(-3).join(' / ') || `exit ${run.status}, signal ${run.signal}`;
+    return { failed: why };
+  }
+  const lines = run.stdout.trim().split('\n');
+  try {
+    return JSON.parse(lines[lines.length - 1]);
+  } catch {
+    return { failed: `no JSON in output: ${lines.slice(-1)[0]}` };
+  }
+}
+
+/** One measurement in a fresh Node process (`script --child spec`, with --expose-gc), so sizes do not share a heap. */
+function runBenchChild(script, spec) {
+  return runJson(process.execPath, ['--expose-gc', script, '--child', JSON.stringify(spec)]);
+}
+
+/** Whether `bytes` fit in 80 % of the free memory, with a note for skipped rows. */
+function memoryAllows(bytes) {
+  const free = Math.min(os.freemem(), os.totalmem());
+  return { ok: bytes <= 0.8 * free, note: `needs ≈${(bytes / 2 ** 30).toFixed(1)} GiB, ${(free / 2 ** 30).toFixed(1)} GiB free of ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB` };
+}
+
+/** Whole MiB, or '—'. */
+const mib = (bytes) => (Number.isFinite(bytes) ? (bytes / MiB).toFixed(0) : '—');
+
 function machineInfo() {
   const cpus = os.cpus();
   return {
@@ -160,6 +198,11 @@ function table(headers, rows, align = []) {
 }
 
 module.exports = {
+  MiB,
+  runJson,
+  runBenchChild,
+  memoryAllows,
+  mib,
   loadFusedloss,
   seededRandom,
   seededNormal,

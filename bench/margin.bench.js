@@ -14,8 +14,9 @@ const path = require('path');
 const { spawnSync } = require('child_process');
 const common = require('./common');
 
+const { mib, MiB } = common;
+
 const ROOT = path.join(__dirname, '..');
-const MiB = 2 ** 20;
 const DEFAULT_SIZES = [256, 1024].flatMap((n) => [10000, 100000, 1000000].map((c) => ({ n, c })));
 const QUICK_SIZES = [{ n: 64, c: 10000 }, { n: 256, c: 10000 }];
 /** The spec's bound on extra memory: normalized copies O((N + C)·D) plus a work buffer ≤ 64 MiB. */
@@ -146,18 +147,6 @@ async function child(spec) {
 
 // ---------------------------------------------------------------- parent: baselines and report
 
-function runChild(spec) {
-  const run = spawnSync(process.execPath, ['--expose-gc', __filename, '--child', JSON.stringify(spec)], {
-    cwd: ROOT, encoding: 'utf8', maxBuffer: 16 << 20, timeout: 20 * 60 * 1000, stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const lines = (run.stdout || '').trim().split('\n');
-  if (run.error || run.status !== 0) {
-    const why = run.error ? run.error.message : (run.stderr || '').trim().split('\n').filter(Boolean).slice(-3).join(' / ') || `exit ${run.status}, signal ${run.signal}`;
-    return { failed: why };
-  }
-  return JSON.parse(lines[lines.length - 1]);
-}
-
 /** Bytes the API child needs: inputs, returned gradients, the kernel's normalized copies, slack. */
 function apiBytes({ n, c }, d) {
   return 4 * 3 * (n + c) * d + 256 * MiB;
@@ -166,11 +155,6 @@ function apiBytes({ n, c }, d) {
 /** Bytes margin_cpu_bench needs (its unfused baseline holds x̂, Ŵ, Ŵᵀ, the logits and both gradients twice). */
 function harnessBytes({ n, c }, d) {
   return 4 * (5 * c * d + 4 * n * d + n * c) + 256 * MiB;
-}
-
-function memoryAllows(bytes) {
-  const free = Math.min(os.freemem(), os.totalmem());
-  return { ok: bytes <= 0.85 * free, note: `needs ≈${(bytes / 2 ** 30).toFixed(1)} GiB, ${(free / 2 ** 30).toFixed(1)} GiB free of ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB` };
 }
 
 function runPlan(flops, quick) {
@@ -228,7 +212,6 @@ function runNumpy(size, d, threads, quick, heavy) {
   return JSON.parse(run.stdout);
 }
 
-const mib = (bytes) => (Number.isFinite(bytes) ? (bytes / MiB).toFixed(0) : '—');
 const ratio = (value, digits = 1) => (Number.isFinite(value) ? `${common.fixed(value, digits)}×` : '—');
 const sizeTag = (r) => `N=${r.n} C=${common.si(r.c)}`;
 
@@ -315,14 +298,14 @@ async function main() {
     const row = { n: size.n, c: size.c, d, flops: flopsOf(size.n, size.c, d) };
     rows.push(row);
     const heavy = row.flops >= HEAVY_FLOPS;
-    const memory = memoryAllows(apiBytes(size, d));
+    const memory = common.memoryAllows(apiBytes(size, d));
     if (!memory.ok) {
       row.api = { skipped: `memory: ${memory.note}` };
       console.error(`  N=${size.n} C=${common.si(size.c)}: skipped (${memory.note})`);
       continue;
     }
     const spec = { n: size.n, c: size.c, d, backend: 'cpu', plan: runPlan(row.flops, options.quick), fmaSeconds: options.quick ? 0.2 : 0.3 };
-    row.api = runChild(spec);
+    row.api = common.runBenchChild(__filename, spec);
     if (row.api.failed) {
       console.error(`  N=${size.n} C=${common.si(size.c)}: API run failed: ${row.api.failed}`);
       continue;
@@ -330,7 +313,7 @@ async function main() {
     row.api.percentOfPeak = row.api.fmaPeakGflops ? (100 * row.api.gflops) / row.api.fmaPeakGflops : NaN;
     let note = `API ${common.fixed(row.api.medianSeconds, 3)} s (${common.fixed(row.api.gflops, 1)} GFLOP/s)`;
     if (harnessBinary) {
-      const harnessMemory = memoryAllows(harnessBytes(size, d));
+      const harnessMemory = common.memoryAllows(harnessBytes(size, d));
       if (!options.harnessAll && size.n * size.c > HARNESS_DEFAULT_MAX_LOGITS) {
         row.harness = { skipped: `N·C > ${HARNESS_DEFAULT_MAX_LOGITS / 1e6}M, left out to keep the default run short (its unfused form needs ≈${(harnessBytes(size, d) / 2 ** 30).toFixed(0)} GiB and minutes here); --harness-all includes it` };
       } else {
@@ -341,7 +324,7 @@ async function main() {
       note += row.harness.unfused ? `, unfused C++ ${common.fixed(row.harness.unfused.seconds, 3)} s` : `, C++ harness: ${row.harness.skipped || 'no unfused row'}`;
     }
     if (numpyOk) {
-      const numpyMemory = memoryAllows(4 * (size.n * d + size.c * d + size.n * size.c) + 256 * MiB);
+      const numpyMemory = common.memoryAllows(4 * (size.n * d + size.c * d + size.n * size.c) + 256 * MiB);
       row.numpy = numpyMemory.ok ? runNumpy(size, d, runtime.threads, options.quick, heavy) : { skipped: `memory: ${numpyMemory.note}` };
       if (row.numpy.gflops) {
         row.oursOverNumpy = row.api.gflops / row.numpy.gflops;
@@ -356,8 +339,8 @@ async function main() {
     const c = Math.min(10000, Math.min(...options.sizes.map((s) => s.c)));
     const n = options.jsRows;
     const plan = options.quick ? { minRuns: 1, maxRuns: 1, budgetSeconds: 0 } : { minRuns: 2, maxRuns: 3, budgetSeconds: 4 };
-    const nativeSmall = runChild({ n, c, d, backend: 'cpu', plan: runPlan(flopsOf(n, c, d), options.quick), fmaSeconds: 0.1 });
-    const fallback = runChild({ n, c, d, backend: 'js', plan, fmaSeconds: 0.1 });
+    const nativeSmall = common.runBenchChild(__filename, { n, c, d, backend: 'cpu', plan: runPlan(flopsOf(n, c, d), options.quick), fmaSeconds: 0.1 });
+    const fallback = common.runBenchChild(__filename, { n, c, d, backend: 'js', plan, fmaSeconds: 0.1 });
     js = { n, c, d, native: nativeSmall, js: fallback };
     if (!nativeSmall.failed && !fallback.failed) {
       js.ratio = fallback.medianSeconds / nativeSmall.medianSeconds;

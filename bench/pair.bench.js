@@ -14,13 +14,13 @@
 // center per class plus 3× noise; M = N is the batch against itself, else a memory bank.
 
 const fs = require('fs');
-const os = require('os');
 const path = require('path');
 const { spawnSync } = require('child_process');
 const common = require('./common');
 
+const { mib, MiB } = common;
+
 const ROOT = path.join(__dirname, '..');
-const MiB = 2 ** 20;
 const WORK_BUFFER_BYTES = 64 * MiB;
 const MEMORY_SLACK_BYTES = 48 * MiB;
 const WORKLOADS = ['ms', 'batch-hard', 'triplets'];
@@ -151,24 +151,6 @@ async function child({ workload, n, m, d, backend, plan }) {
 
 // ---------------------------------------------------------------- parent
 
-function runJson(command, args, timeoutMinutes = 20) {
-  const run = spawnSync(command, args, { cwd: ROOT, encoding: 'utf8', maxBuffer: 16 << 20, timeout: timeoutMinutes * 60e3 });
-  if (run.error || run.status !== 0) {
-    const why = run.error ? run.error.message : (run.stderr || '').trim().split('\n').filter(Boolean).slice(-2).join(' / ') || `exit ${run.status}, signal ${run.signal}`;
-    return { failed: why };
-  }
-  const lines = run.stdout.trim().split('\n');
-  try {
-    return JSON.parse(lines[lines.length - 1]);
-  } catch {
-    return { failed: `no JSON in output: ${lines.slice(-1)[0]}` };
-  }
-}
-
-function runChild(spec) {
-  return runJson(process.execPath, ['--expose-gc', __filename, '--child', JSON.stringify(spec)]);
-}
-
 function findHarness() {
   const candidates = ['build/pair_cpu_bench', 'build-bench/pair_cpu_bench'].map((p) => path.join(ROOT, p)).filter((p) => fs.existsSync(p));
   candidates.sort((a, b) => fs.statSync(b).mtimeMs - fs.statSync(a).mtimeMs);
@@ -191,17 +173,11 @@ function pmlBytes(workload, n, m, pairsPerRow) {
   return 12 * 4 * n * m;
 }
 
-function memoryAllows(bytes) {
-  const free = os.freemem();
-  return { ok: bytes <= 0.8 * free, note: `needs ≈${(bytes / 2 ** 30).toFixed(1)} GiB, ${(free / 2 ** 30).toFixed(1)} GiB free` };
-}
-
 function runPlan(quick, n, m, d) {
   if (quick) return { minRuns: 2, maxRuns: 3, budgetSeconds: 1 };
   return n * m * d > 2 ** 33 ? { minRuns: 2, maxRuns: 3, budgetSeconds: 3 } : { minRuns: 3, maxRuns: 7, budgetSeconds: 3 };
 }
 
-const mib = (bytes) => (Number.isFinite(bytes) ? (bytes / MiB).toFixed(0) : '—');
 const secs = (r) => (r && Number.isFinite(r.medianSeconds) ? common.fixed(r.medianSeconds, 4) : r && r.failed ? 'failed' : r && r.skipped ? 'skipped' : '—');
 const times = (slow, fast) => (Number.isFinite(slow) && Number.isFinite(fast) ? `${common.fixed(slow / fast, 1)}×` : '—');
 
@@ -243,17 +219,17 @@ async function main() {
         const row = { workload, n, m, d };
         rows.push(row);
         const tag = `${workload} N=${n} M=${m} D=${d}`;
-        row.api = runChild({ workload, n, m, d, backend: 'cpu', plan: runPlan(options.quick, n, m, d) });
-        if (options.js && n * m * d <= JS_MAX_WORK) row.js = runChild({ workload, n, m, d, backend: 'js', plan: { minRuns: 1, maxRuns: 2, budgetSeconds: 2 } });
+        row.api = common.runBenchChild(__filename, { workload, n, m, d, backend: 'cpu', plan: runPlan(options.quick, n, m, d) });
+        if (options.js && n * m * d <= JS_MAX_WORK) row.js = common.runBenchChild(__filename, { workload, n, m, d, backend: 'js', plan: { minRuns: 1, maxRuns: 2, budgetSeconds: 2 } });
         if (harness) {
-          const h = runJson(harness, [workload, n, m, d, threads, options.quick ? 1 : 3].map(String));
+          const h = common.runJson(harness, [workload, n, m, d, threads, options.quick ? 1 : 3].map(String));
           row.harness = h.failed ? h : { fused: h.fused, unfused: h.unfused, triplets: h.triplets };
         }
         if (python) {
-          const memory = memoryAllows(pmlBytes(workload, n, m, pairsPerRow));
+          const memory = common.memoryAllows(pmlBytes(workload, n, m, pairsPerRow));
           const runs = options.quick || n * m * d > 2 ** 31 ? 1 : 3;
           row.pml = memory.ok
-            ? runJson(python, [path.join(__dirname, 'pml_pairs.py'), '--workload', workload, '--n', n, '--m', m, '--d', d, '--threads', threads, '--runs', runs,
+            ? common.runJson(python, [path.join(__dirname, 'pml_pairs.py'), '--workload', workload, '--n', n, '--m', m, '--d', d, '--threads', threads, '--runs', runs,
                 ...(options.pmlSrc ? ['--pml-src', options.pmlSrc] : [])].map(String))
             : { skipped: `out of memory: ${memory.note}` };
         }
