@@ -303,6 +303,14 @@ FL_HD double sigmoid(double x) {
   return e / (1.0 + e);
 }
 
+// Multi-similarity exponent of one pair with value v: a positive (part 0) gives x_p = α·(base − v)
+// for a similarity, α·(v − base) for a distance; a negative (part 1) x_n = β·(v − base), or
+// β·(base − v) for a distance.
+FL_HD double multiSimilarityExponent(const PairLossOptions& loss, bool sim, int part, float value) {
+  return part == 0 ? loss.alpha * (sim ? loss.base - value : value - loss.base)
+                   : loss.beta * (sim ? value - loss.base : loss.base - value);
+}
+
 // Multi-similarity: L = (1/α)·log(1 + Σ_P e^{x_p}) + (1/β)·log(1 + Σ_N e^{x_n}) over the SET of
 // given pairs.  With coef, writes ∂L/∂v·scale.
 FL_HD LossPartial multiSimilarityRow(const PairRow& row, const PairLossOptions& loss, const int32_t* weight, double scale,
@@ -317,8 +325,7 @@ FL_HD LossPartial multiSimilarityRow(const PairRow& row, const PairLossOptions& 
       const int kind = pairKind(row, j);
       if (kind == 0 || weight[j] <= 0) continue;
       const int part = kind - 1;
-      const double x = part == 0 ? loss.alpha * (sim ? loss.base - v[j] : v[j] - loss.base)
-                                 : loss.beta * (sim ? v[j] - loss.base : loss.base - v[j]);
+      const double x = multiSimilarityExponent(loss, sim, part, v[j]);
       if (pass == 0) {
         if (x > shift[part] || x != x) shift[part] = x;
       } else {
@@ -337,8 +344,7 @@ FL_HD LossPartial multiSimilarityRow(const PairRow& row, const PairLossOptions& 
         const int kind = pairKind(row, j);
         if (kind == 0 || weight[j] <= 0) continue;
         const int part = kind - 1;
-        const double x = part == 0 ? loss.alpha * (sim ? loss.base - v[j] : v[j] - loss.base)
-                                   : loss.beta * (sim ? v[j] - loss.base : loss.base - v[j]);
+        const double x = multiSimilarityExponent(loss, sim, part, v[j]);
         const double share = exp(x - shift[part]) / denominator[part];
         // ∂x_p/∂v = α·(sim ? −1 : 1), ∂x_n/∂v = β·(sim ? 1 : −1); the 1/α, 1/β cancel.
         const double sign = (part == 0) == sim ? -1.0 : 1.0;
