@@ -180,9 +180,9 @@ bool compareArray(const char* name, const std::vector<float>& a, const std::vect
   double diff2 = 0.0, ref2 = 0.0;
   int64_t finite = 0;
   for (size_t i = 0; i < a.size(); ++i) {
-    if (a[i] == kPoison || b[i] == kPoison) {
+    if (a[i] == kPoison || b[i] == kPoison || check::unwrittenOnDevice(a[i])) {
       return why = std::string(name) + ": element " + std::to_string(i) + " not written (" +
-                   (a[i] == kPoison ? "cuda" : "cpu") + ")", false;
+                   (b[i] == kPoison ? "cpu" : "cuda") + ")", false;
     }
     const bool nanA = std::isnan(a[i]), nanB = std::isnan(b[i]);
     if (nanA != nanB || ((std::isinf(a[i]) || std::isinf(b[i])) && a[i] != b[i])) {
@@ -377,6 +377,55 @@ void checkArguments(Tally& tally) {
   ++(failures ? tally.failed : tally.passed);
 }
 
+// A handled CUDA failure must not fail the thread's next call (the runtime keeps one last error
+// per thread, and launches are checked by reading it): with nearly all device memory taken, a
+// call whose arrays cannot be allocated is refused as out of memory; once it is freed, a good
+// call must succeed and match the CPU.
+void checkRecoveryAfterFailure(Tally& tally) {
+  constexpr size_t kSlack = size_t{64} << 20;
+  CrpsShape big;
+  big.outer = int64_t{1} << 23;  // 8M points × 16 members: 1 GiB of device arrays, past any pool reserve
+  big.members = 16;
+  std::vector<float> ensemble(static_cast<size_t>(big.elements()), 1.0f), observations(static_cast<size_t>(big.points()), 0.5f);
+  std::vector<float> scores(observations.size()), gradEnsemble(ensemble.size()), gradObservations(observations.size());
+  CrpsOptions options;
+  options.gradients = true;
+  CrpsInputs in;
+  in.ensemble = ensemble.data(), in.observations = observations.data();
+  CrpsOutputs out;
+  out.scores = scores.data(), out.gradEnsemble = gradEnsemble.data(), out.gradObservations = gradObservations.data();
+
+  size_t freeBytes = 0, totalBytes = 0;
+  void* hog = nullptr;
+  if (cudaMemGetInfo(&freeBytes, &totalBytes) == cudaSuccess) {
+    for (size_t bytes = freeBytes > 2 * kSlack ? freeBytes - kSlack : 0; bytes > kSlack; bytes -= kSlack) {
+      if (cudaMalloc(&hog, bytes) == cudaSuccess) break;
+      hog = nullptr;
+    }
+  }
+  cudaGetLastError();  // this check's own refused attempts: only the kernel's failure may be pending
+  const KernelStatus refused = crpsCuda(big, options, in, out);
+  if (hog) cudaFree(hog);
+  if (!hog || refused.ok || !refused.outOfMemory) {
+    std::printf("SKIP crps recovery after a failure: could not make the allocation fail (%s)\n",
+                refused.ok ? "the call ran" : refused.message.c_str());
+    return;
+  }
+  Case c;
+  c.members = 16;
+  c.points = 1000;
+  c.gradMode = 1;
+  c.seed = 777;
+  const Data d = generate(c);
+  const Result cpu = runBackend(false, c, d), gpu = runBackend(true, c, d);
+  std::string why;
+  double worst = 0.0;
+  const bool ok = compareResults(c, gpu, cpu, why, worst);
+  std::printf("%s crps recovery after a failure ('%s'): %s\n", ok ? "PASS" : "FAIL", refused.message.c_str(),
+              ok ? "the next call succeeds" : why.c_str());
+  ++(ok ? tally.passed : tally.failed);
+}
+
 void runChecks(bool quick, Tally& tally) {
   uint64_t seed = 0;
   const std::vector<int64_t> members = quick ? std::vector<int64_t>{1, 2, 3, 4, 16, 51, 129}
@@ -419,6 +468,7 @@ void runChecks(bool quick, Tally& tally) {
     }
   runGroup("crps zero weights", weightless, tally);
   checkArguments(tally);
+  checkRecoveryAfterFailure(tally);
   if (quick) return;
 
   for (int64_t m : {1, 2, 3, 4, 16, 51, 64, 100, 129, 300}) {

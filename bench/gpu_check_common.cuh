@@ -1,18 +1,30 @@
-// What every part of bench/gpu_check shares: the random stream, the poison value outputs are
-// filled with before a kernel runs (an element still equal to it was never written), and the
-// CUDA-vs-CPU comparison of an output vector.
+// What every part of bench/gpu_check shares: the random stream, the poison value host outputs are
+// filled with before a kernel runs and the device poison (an element still equal to either was
+// never written), and the CUDA-vs-CPU comparison of an output vector.
 #pragma once
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <string>
 #include <vector>
+
+#include "../cuda/device_memory.cuh"
 
 namespace check {
 
 constexpr float kPoison = -1.234567e31f;  // no kernel output can be this
+
+// The CUDA entry points fill their device outputs with kOutputPoisonByte before the kernels run
+// (cuda/device_memory.cuh), and the host arrays above are overwritten by the copy back: so an
+// element the GPU never wrote arrives as this NaN bit pattern, which no kernel writes.
+inline bool unwrittenOnDevice(float v) {
+  uint32_t bits;
+  std::memcpy(&bits, &v, sizeof bits);
+  return bits == 0x01010101u * static_cast<uint32_t>(fusedloss::kOutputPoisonByte);
+}
 
 // splitmix64: fast, and the same stream on every machine.
 struct Rng {
@@ -36,6 +48,7 @@ bool compareVector(const char* name, const std::vector<float>& a, const std::vec
   if (a.size() != b.size()) return why = std::string(name) + ": sizes differ", false;
   double diff2 = 0.0, ref2 = 0.0;
   for (size_t i = 0; i < a.size(); ++i) {
+    if (unwrittenOnDevice(a[i])) return why = std::string(name) + "[" + std::to_string(i) + "]: not written by the GPU", false;
     if (!std::isfinite(a[i]) || !std::isfinite(b[i]) || a[i] == kPoison || b[i] == kPoison) {
       char text[200];
       std::snprintf(text, sizeof text, "%s[%zu]: cuda %g, cpu %g (NaN, Inf or unwritten)", name, i, a[i], b[i]);

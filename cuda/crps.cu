@@ -374,6 +374,7 @@ KernelStatus validate(const CrpsShape& shape, const CrpsOptions& options, const 
 
 KernelStatus crpsCudaDevice(const CrpsShape& shape, const CrpsOptions& options, const CrpsInputs& inputs,
                             CrpsOutputs& outputs, void* streamHandle) {
+  const CudaErrorScope errorScope;
   KernelStatus status = validate(shape, options, inputs, outputs);
   if (!status.ok) return status;
   cudaStream_t stream = static_cast<cudaStream_t>(streamHandle);
@@ -442,6 +443,7 @@ KernelStatus crpsCudaDevice(const CrpsShape& shape, const CrpsOptions& options, 
 
 KernelStatus crpsCuda(const CrpsShape& shape, const CrpsOptions& options, const CrpsInputs& inputs,
                       CrpsOutputs& outputs) {
+  const CudaErrorScope errorScope;
   KernelStatus status = validate(shape, options, inputs, outputs);
   if (!status.ok) return status;
   const CudaInfo& info = cudaInfo();

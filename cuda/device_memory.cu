@@ -37,6 +37,7 @@ cudaError_t scratchPool(cudaMemPool_t& pool) {
 
 KernelStatus cudaFailure(const char* kernel, const char* what, cudaError_t err) {
   std::string message = std::string(kernel) + ": " + what + ": " + cudaGetErrorString(err);
+  cudaGetLastError();
   return err == cudaErrorMemoryAllocation ? KernelStatus::memoryFailure(message) : KernelStatus::failure(message);
 }
 
@@ -53,6 +54,8 @@ cudaError_t HostStaging::copyIn() {
     if (err != cudaSuccess) break;
     if (slot.hostIn && slot.bytes) {
       err = cudaMemcpyAsync(buffer_.get() + slot.offset, slot.hostIn, slot.bytes, cudaMemcpyHostToDevice, stream_);
+    } else if (slot.hostOut && slot.bytes) {
+      err = cudaMemsetAsync(buffer_.get() + slot.offset, kOutputPoisonByte, slot.bytes, stream_);
     }
   }
   return err;

@@ -19,6 +19,24 @@ constexpr uint64_t kPoolKeepBytes = uint64_t{64} << 20;
 // The current device's pool, or null where the device has no memory pools (then plain cudaMalloc).
 cudaError_t scratchPool(cudaMemPool_t& pool);
 
+// The CUDA runtime keeps one "last error" per host thread, and every launch is checked by reading
+// it (cudaGetLastError).  An error a call handled and reported (an allocation refused as out of
+// memory) would stay there and fail this thread's next good call.  Each host entry point holds
+// one of these: the error is cleared on entry and on every way out.  (A sticky error, a kernel
+// fault, cannot be cleared: then every later call reports it, as it should.)
+class CudaErrorScope {
+ public:
+  CudaErrorScope() { cudaGetLastError(); }
+  ~CudaErrorScope() { cudaGetLastError(); }
+  CudaErrorScope(const CudaErrorScope&) = delete;
+  CudaErrorScope& operator=(const CudaErrorScope&) = delete;
+};
+
+// Byte that output arrays are filled with before the kernels run: as float32 a NaN that no kernel
+// writes (kernels write the canonical 0x7fc00000 / 0x7fffffff), as int32 −1.  An element a kernel
+// leaves unwritten then comes back as that NaN, never as memory of an earlier call.
+constexpr int kOutputPoisonByte = 0xFF;
+
 // One device allocation, freed (stream-ordered where pooled) on every path out.
 class DeviceBuffer {
  public:
@@ -48,7 +66,7 @@ class DeviceBuffer {
 inline size_t alignedBytes(size_t bytes) { return (bytes + 255) & ~size_t{255}; }
 
 // "<kernel>: <what>: <CUDA's message>"; an allocation failure is a memory failure (the bindings
-// report ERR_FUSEDLOSS_TOO_LARGE).
+// report ERR_FUSEDLOSS_TOO_LARGE).  Clears the thread's last error: the failure is handled here.
 KernelStatus cudaFailure(const char* kernel, const char* what, cudaError_t err);
 
 // Returns cudaFailure(kKernelName, what, err) from the calling function when expr fails; each .cu
@@ -61,7 +79,8 @@ KernelStatus cudaFailure(const char* kernel, const char* what, cudaError_t err);
 
 // The host entry points' arrays mirrored in one device allocation: declare every input (copied
 // in) and output (copied back) — a null host pointer or 0 bytes gets a null device pointer — then
-// copyIn(), run the device kernel on device(slot), copyOut() (which synchronizes).
+// copyIn() (which also fills the outputs with kOutputPoisonByte), run the device kernel on
+// device(slot), copyOut() (which synchronizes).
 class HostStaging {
  public:
   explicit HostStaging(cudaStream_t stream) : stream_(stream), buffer_(stream) {}

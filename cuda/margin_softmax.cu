@@ -136,6 +136,7 @@ unsigned blocksFor(int64_t count, int64_t per) { return static_cast<unsigned>(ce
 KernelStatus marginSoftmaxCudaDevice(const MarginSoftmaxShape& shape, const MarginSoftmaxOptions& options,
                                      const MarginSoftmaxInputs& inputs, MarginSoftmaxOutputs& outputs,
                                      void* streamHandle) {
+  const CudaErrorScope errorScope;
   // The shared checks, minus the label loops (the labels live on the device: checked there).
   {
     if (shape.rows < 1 || shape.rows > (int64_t{1} << 31) - 1) {
@@ -303,6 +304,7 @@ int64_t marginSoftmaxCudaScratchBytes(const MarginSoftmaxShape& shape, const Mar
 
 KernelStatus marginSoftmaxCuda(const MarginSoftmaxShape& shape, const MarginSoftmaxOptions& options,
                                const MarginSoftmaxInputs& inputs, MarginSoftmaxOutputs& outputs) {
+  const CudaErrorScope errorScope;
   KernelStatus status = checkMarginSoftmaxCall(shape, options, inputs, outputs);
   if (!status.ok) return status;
   const CudaInfo& info = cudaInfo();

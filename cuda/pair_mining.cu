@@ -249,6 +249,7 @@ KernelStatus checkLimits(const PairShape& shape) {
 // Mining on device-resident inputs (already validated: checkPairCall); outputs in host vectors.
 KernelStatus mineCudaDevice(const PairShape& shape, const PairSimilarityOptions& similarity, const MinerOptions& miner,
                             int64_t maxOutputs, const PairInputs& inputs, MineOutputs& outputs, void* streamHandle) {
+  const CudaErrorScope errorScope;
   if (miner.type == MinerType::None) return KernelStatus::failure("mine: a miner type is required");
   KernelStatus status = checkLimits(shape);
   if (!status.ok) return status;
@@ -293,7 +294,10 @@ KernelStatus mineCudaDevice(const PairShape& shape, const PairSimilarityOptions&
   if (total == 0) return KernelStatus::success();
   DeviceBuffer mined(stream);
   const size_t firstBytes = alignedBytes(4 * first), secondBytes = alignedBytes(4 * second);
-  FL_CUDA_TRY("allocating the mined arrays", mined.allocate(triplets ? 3 * firstBytes : 2 * (firstBytes + secondBytes)));
+  const size_t minedBytes = triplets ? 3 * firstBytes : 2 * (firstBytes + secondBytes);
+  FL_CUDA_TRY("allocating the mined arrays", mined.allocate(minedBytes));
+  // Poisoned (−1, never an index) so that an index the filling pass leaves unwritten shows.
+  FL_CUDA_TRY("clearing the mined arrays", cudaMemsetAsync(mined.get(), kOutputPoisonByte, minedBytes, stream));
   char* m = mined.get();
   MinedArrays out{};
   if (triplets) {
@@ -334,6 +338,7 @@ KernelStatus mineCudaDevice(const PairShape& shape, const PairSimilarityOptions&
 KernelStatus pairLossCudaDevice(const PairShape& shape, const PairSimilarityOptions& similarity,
                                 const MinerOptions& miner, const PairLossOptions& loss, const PairInputs& inputs,
                                 PairLossOutputs& outputs, void* streamHandle) {
+  const CudaErrorScope errorScope;
   KernelStatus status = checkLimits(shape);
   if (!status.ok) return status;
   cudaStream_t stream = static_cast<cudaStream_t>(streamHandle);
@@ -424,6 +429,7 @@ PairInputs deviceInputs(const HostStaging& staging, const StagedInputs& s) {
 
 KernelStatus mineCuda(const PairShape& shape, const PairSimilarityOptions& similarity, const MinerOptions& miner,
                       int64_t maxOutputs, const PairInputs& inputs, MineOutputs& outputs) {
+  const CudaErrorScope errorScope;
   KernelStatus status = checkPairCall(shape, inputs);
   if (!status.ok) return status;
   if (miner.type == MinerType::None) return KernelStatus::failure("mine: a miner type is required");
@@ -438,6 +444,7 @@ KernelStatus mineCuda(const PairShape& shape, const PairSimilarityOptions& simil
 
 KernelStatus pairLossCuda(const PairShape& shape, const PairSimilarityOptions& similarity, const MinerOptions& miner,
                           const PairLossOptions& loss, const PairInputs& inputs, PairLossOutputs& outputs) {
+  const CudaErrorScope errorScope;
   KernelStatus status = checkPairCall(shape, inputs);
   if (!status.ok) return status;
   const bool g = loss.gradients, ref = inputs.ref != nullptr;
