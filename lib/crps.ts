@@ -181,7 +181,7 @@ function copyPlanInputs(plan: CrpsPlan): CrpsPlan {
 /** CRPS scores, weighted mean and (optionally) gradients. See the README's CRPS section. */
 export function crps<A extends CrpsArgs>(args: A): CrpsResultOf<A> {
   const { plan, backend: requested } = planCrps(args);
-  const backend = resolveBackend(requested);
+  const backend = resolveBackend(requested, 'crps');
   const outputs = backend === 'js' ? crpsFallback(plan) : nativeFunction<NativeCrps>('crps')({ ...plan, device: backend === 'cuda' ? 1 : 0 });
   return { ...outputs, backend } as CrpsResultOf<A>;
 }
@@ -189,7 +189,7 @@ export function crps<A extends CrpsArgs>(args: A): CrpsResultOf<A> {
 /** crps() off the JavaScript thread (libuv pool). Never throws: invalid arguments reject. */
 export async function crpsAsync<A extends CrpsArgs>(args: A): Promise<CrpsResultOf<A>> {
   const { plan, backend: requested } = planCrps(args);
-  const backend = resolveBackend(requested);
+  const backend = resolveBackend(requested, 'crps');
   if (backend === 'js') {
     // The TypeScript backend has no thread of its own: it yields once, then runs on this thread.
     // Like the native async path it works on copies, so the caller may reuse or transfer buffers.

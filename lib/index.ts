@@ -42,7 +42,8 @@ export type {
 export { toOrtTensor } from './ort';
 export type { OrtCompatibleArray, OrtNamespace, OrtTensorType } from './ort';
 export { backendInfo, setThreads } from './info';
-export type { BackendInfo } from './info';
+export type { BackendInfo, CudaSelfTest } from './info';
+export type { KernelFamily } from './cuda-self-test';
 export { ErrorCode } from './errors';
 export type { ErrorCodeValue, FusedLossError } from './errors';
 export type { IntegerArrayLike, OrtTensorLike, TensorLike, TfTensorLike, VectorLike } from './tensor';

@@ -1,6 +1,7 @@
 // backendInfo() and setThreads(): what this process can run on, and the native thread count.
 import { invalidArg, optionError } from './errors';
-import { cudaInfo, native } from './native';
+import { KERNEL_FAMILIES, type KernelFamily } from './cuda-self-test';
+import { cudaInfo, cudaSelfTestRecord, native } from './native';
 import { packageVersion as version } from './package-root';
 
 /** What this process can run on: the result of backendInfo(). */
@@ -13,7 +14,7 @@ export interface BackendInfo {
   loadError: string | null;
   /** The CUDA backend (probed on first use). */
   cuda: {
-    /** CUDA can run here: the addon was built with CUDA and a device is present. */
+    /** CUDA can run here: the addon was built with CUDA and a device is present (a family then still needs its selfTest to pass). */
     available: boolean;
     /** Why CUDA is not available (no CUDA in this build, no device, the CUDA error, or the addon's loadError); null when it is. */
     reason: string | null;
@@ -28,6 +29,13 @@ export interface BackendInfo {
       /** Global memory, in bytes. */
       totalMemory: number;
     }[];
+    /**
+     * Per kernel family, its CUDA self-test: small known-answer problems run on CUDA and on the
+     * native CPU kernel and compared, once per process at the family's first CUDA use. 'auto'
+     * uses CUDA for a family only once it has 'passed'; after 'failed' it uses the CPU, and an
+     * explicit backend 'cuda' throws ERR_FUSEDLOSS_BACKEND with the reason.
+     */
+    selfTest: Record<KernelFamily, CudaSelfTest>;
   };
   /** Instruction set the native CPU kernels run with: 'avx512' | 'avx2' | 'scalar', or null without the addon. */
   simd: string | null;
@@ -38,6 +46,23 @@ export interface BackendInfo {
 }
 
 
+/** The CUDA self-test of one kernel family (crps; marginSoftmax; pairs: mine and pairLoss). */
+export interface CudaSelfTest {
+  /** 'untested' until the family's first CUDA use (always without CUDA), then 'passed' or 'failed'. */
+  status: 'untested' | 'passed' | 'failed';
+  /** Why it failed: the problem and the first output where CUDA and the CPU differ, or the CUDA error; null otherwise. */
+  reason: string | null;
+}
+
+function selfTests(): Record<KernelFamily, CudaSelfTest> {
+  const entries = KERNEL_FAMILIES.map((family): [KernelFamily, CudaSelfTest] => {
+    const record = cudaSelfTestRecord(family);
+    if (!record) return [family, { status: 'untested', reason: null }];
+    return [family, record.passed ? { status: 'passed', reason: null } : { status: 'failed', reason: record.reason }];
+  });
+  return Object.fromEntries(entries) as Record<KernelFamily, CudaSelfTest>;
+}
+
 /** What this process can run on: the native addon, CUDA devices, SIMD level, thread count and version. */
 export function backendInfo(): BackendInfo {
   const { addon, binary, loadError } = native();
@@ -47,7 +72,7 @@ export function backendInfo(): BackendInfo {
     native: addon !== null,
     binary,
     loadError,
-    cuda: { available: cuda.available, reason: cuda.reason, devices: cuda.devices },
+    cuda: { available: cuda.available, reason: cuda.reason, devices: cuda.devices, selfTest: selfTests() },
     simd: runtime ? runtime.simd : null,
     threads: runtime ? runtime.threads : 1,
     version,

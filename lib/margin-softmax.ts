@@ -408,7 +408,7 @@ function finish<A extends MarginSoftmaxArgs>(outputs: MarginSoftmaxOutputs, plan
 /** Fused margin softmax loss (ArcFace family) and its gradients. See the README's marginSoftmax section. */
 export function marginSoftmax<A extends MarginSoftmaxArgs>(args: A): MarginSoftmaxResultOf<A> {
   const { plan, backend: requested } = planMarginSoftmax(args);
-  const backend = resolveBackend(requested);
+  const backend = resolveBackend(requested, 'marginSoftmax');
   const outputs =
     backend === 'js'
       ? marginSoftmaxFallback(plan)
@@ -419,7 +419,7 @@ export function marginSoftmax<A extends MarginSoftmaxArgs>(args: A): MarginSoftm
 /** marginSoftmax() off the JavaScript thread (libuv pool). Never throws: invalid arguments reject. */
 export async function marginSoftmaxAsync<A extends MarginSoftmaxArgs>(args: A): Promise<MarginSoftmaxResultOf<A>> {
   const { plan, backend: requested } = planMarginSoftmax(args);
-  const backend = resolveBackend(requested);
+  const backend = resolveBackend(requested, 'marginSoftmax');
   if (backend === 'js') {
     // Like the native async path it works on copies, so the caller may reuse or transfer buffers.
     const owned = copyPlanInputs(plan);

@@ -1,12 +1,15 @@
 // Finding the native addon and choosing a backend.  The addon is loaded on first use (never at
 // import), CUDA is probed on first use too, and a failure to load is recorded, not thrown: the
-// TypeScript fallback then serves and backendInfo().loadError says what was tried and why.
+// TypeScript fallback then serves and backendInfo().loadError says what was tried and why.  A
+// kernel family runs on CUDA only after its self-test (./cuda-self-test.ts) has passed.
 import * as path from 'node:path';
 
+import { runCudaSelfTest, type KernelFamily } from './cuda-self-test';
 import { backendError, optionError } from './errors';
 import { packageRoot } from './package-root';
 import { BACKENDS, type Backend } from './validate';
 
+export type { KernelFamily } from './cuda-self-test';
 export type ResolvedBackend = 'cuda' | 'cpu' | 'js';
 
 export interface NativeCudaInfo {
@@ -16,14 +19,21 @@ export interface NativeCudaInfo {
   devices: { index: number; name: string; computeCapability: string; totalMemory: number }[];
 }
 
+/** A family's CUDA self-test as recorded: passed, or failed with the reason. */
+export interface SelfTestRecord {
+  passed: boolean;
+  reason: string | null;
+}
+
 /** The addon's surface; kernels add their own functions (see each lib/<kernel>.ts). */
 export interface NativeAddon {
   runtimeInfo(): { simd: string; threads: number; cores: number };
   cudaInfo(): NativeCudaInfo;
   setThreads(n: number): void;
+  /** Process-wide record of the self-tests (shared by worker threads); absent in older builds. */
+  cudaSelfTestRecord?(family: string, passed?: boolean, reason?: string | null): SelfTestRecord | undefined;
   [kernel: string]: unknown;
 }
-
 
 interface LoadState {
   addon: NativeAddon | null;
@@ -32,31 +42,42 @@ interface LoadState {
 }
 
 let state: LoadState | null = null;
+let searchRoot = packageRoot;
+
+function firstLine(error: unknown): string {
+  return error instanceof Error ? error.message.split('\n')[0] : String(error);
+}
 
 function load(): LoadState {
   if (process.env.FUSEDLOSS_BACKEND === 'js') {
     return { addon: null, binary: null, loadError: 'not loaded: FUSEDLOSS_BACKEND=js' };
   }
-  let binary: string | null = null;
+  const where = `${process.platform}-${process.arch} (Node ${process.versions.node}, Node-API ${process.versions.napi})`;
+  let binary: string;
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const nodeGypBuild = require('node-gyp-build') as { path(dir: string): string };
-    binary = nodeGypBuild.path(packageRoot);
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const addon = require(binary) as NativeAddon;
-    return { addon, binary, loadError: null };
+    binary = nodeGypBuild.path(searchRoot);
   } catch (error) {
-    const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);
+    // No binary at all: the documented install without a compiler, so no warning, only the advice.
     return {
       addon: null,
       binary: null,
       loadError:
-        `no native addon loaded for ${process.platform}-${process.arch} (Node ${process.versions.node}, ` +
-        `Node-API ${process.versions.napi}); looked in ${path.join(packageRoot, 'build', 'Release')} and ` +
-        `${path.join(packageRoot, 'prebuilds')}${binary ? ` and failed to load ${binary}` : ''}: ${reason}. ` +
-        'The TypeScript backend is serving. To build the addon, install cmake and a C++17 compiler ' +
-        '(nvcc for CUDA) and run `npm rebuild fusedloss`.',
+        `no native addon for ${where}; looked in ${path.join(searchRoot, 'build', 'Release')} and ` +
+        `${path.join(searchRoot, 'prebuilds')}: ${firstLine(error)}. The TypeScript backend is serving. To build ` +
+        'the addon, install cmake and a C++17 compiler (nvcc for CUDA) and run `npm rebuild fusedloss`.',
     };
+  }
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return { addon: require(binary) as NativeAddon, binary, loadError: null };
+  } catch (error) {
+    // A binary that is there but does not load (wrong glibc, corrupt file, missing library) is a
+    // broken install the user did not choose: say so once, with the loader's own words.
+    const loadError = `the native addon ${binary} failed to load on ${where}: ${firstLine(error)}. The TypeScript backend is serving.`;
+    process.emitWarning(loadError, { type: 'FusedlossWarning', code: 'FUSEDLOSS_NATIVE_LOAD_FAILED' });
+    return { addon: null, binary: null, loadError };
   }
 }
 
@@ -74,6 +95,45 @@ export function cudaInfo(): NativeCudaInfo {
   return cudaCache;
 }
 
+// --- the CUDA self-tests ---------------------------------------------------------------------
+
+// This context's copy of the records.  The addon keeps the process-wide one, so that worker
+// threads share one self-test per family: the first to finish records it, and later ones (and
+// any that raced it) use that record.
+const selfTests = new Map<KernelFamily, SelfTestRecord>();
+
+function storedSelfTest(addon: NativeAddon, family: KernelFamily): SelfTestRecord | undefined {
+  let record = selfTests.get(family);
+  if (!record && typeof addon.cudaSelfTestRecord === 'function') {
+    record = addon.cudaSelfTestRecord(family);
+    if (record) selfTests.set(family, record);
+  }
+  return record;
+}
+
+/** The family's self-test record, running the self-test first if no context has yet (CUDA must be available). */
+function cudaSelfTest(addon: NativeAddon, family: KernelFamily): SelfTestRecord {
+  const known = storedSelfTest(addon, family);
+  if (known) return known;
+  const failure = runCudaSelfTest(family, addon);
+  let record: SelfTestRecord = { passed: failure === null, reason: failure };
+  if (typeof addon.cudaSelfTestRecord === 'function') record = addon.cudaSelfTestRecord(family, record.passed, record.reason) ?? record;
+  selfTests.set(family, record);
+  if (!record.passed) {
+    process.emitWarning(`fusedloss: CUDA is not used for ${family}: ${record.reason}. The native CPU backend serves it.`, {
+      type: 'FusedlossWarning',
+      code: 'FUSEDLOSS_CUDA_SELF_TEST_FAILED',
+    });
+  }
+  return record;
+}
+
+/** The recorded self-test of a family (never runs it): null when no context has run it yet. */
+export function cudaSelfTestRecord(family: KernelFamily): SelfTestRecord | null {
+  const { addon } = native();
+  return addon ? (storedSelfTest(addon, family) ?? null) : null;
+}
+
 function defaultBackend(): Backend {
   const forced = process.env.FUSEDLOSS_BACKEND;
   if (forced === undefined || forced === '') return 'auto';
@@ -84,11 +144,11 @@ function defaultBackend(): Backend {
 }
 
 /**
- * The backend a call runs on.  An explicit per-call backend wins; 'auto' (the default) follows
- * FUSEDLOSS_BACKEND when set, else CUDA when built and a device is present, else native CPU, else
- * the TypeScript fallback.
+ * The backend a call of `family` runs on.  An explicit per-call backend wins; 'auto' (the
+ * default) follows FUSEDLOSS_BACKEND when set, else CUDA when built, a device is present and the
+ * family's self-test passed, else native CPU, else the TypeScript fallback.
  */
-export function resolveBackend(requested: Backend): ResolvedBackend {
+export function resolveBackend(requested: Backend, family: KernelFamily): ResolvedBackend {
   const backend = requested === 'auto' ? defaultBackend() : requested;
   const { addon, loadError } = native();
   switch (backend) {
@@ -101,10 +161,12 @@ export function resolveBackend(requested: Backend): ResolvedBackend {
       if (!addon) throw backendError(`backend 'cuda' is not available: ${loadError}`);
       const cuda = cudaInfo();
       if (!cuda.available) throw backendError(`backend 'cuda' is not available: ${cuda.reason}`);
+      const selfTest = cudaSelfTest(addon, family);
+      if (!selfTest.passed) throw backendError(`backend 'cuda' is not available for ${family}: its self-test failed: ${selfTest.reason}`);
       return 'cuda';
     }
     default:
-      if (addon && cudaInfo().available) return 'cuda';
+      if (addon && cudaInfo().available && cudaSelfTest(addon, family).passed) return 'cuda';
       return addon ? 'cpu' : 'js';
   }
 }
@@ -114,4 +176,16 @@ export function addon(): NativeAddon {
   const { addon: loaded } = native();
   if (!loaded) throw backendError('native addon not loaded');
   return loaded;
+}
+
+/**
+ * Internal, for tests only (not exported by the package): forget the loaded addon, the CUDA probe
+ * and this context's self-test records; then load from `root` (default: the package), or use
+ * `addon` as if it had loaded from `binary`.
+ */
+export function resetNativeForTesting(options: { root?: string; addon?: NativeAddon; binary?: string } = {}): void {
+  searchRoot = options.root ?? packageRoot;
+  state = options.addon ? { addon: options.addon, binary: options.binary ?? '(test addon)', loadError: null } : null;
+  cudaCache = null;
+  selfTests.clear();
 }

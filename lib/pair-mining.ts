@@ -362,7 +362,7 @@ function finishPairLoss<A extends PairLossArgs>(outputs: PairLossOutputs, plan: 
 /** Mined pairs or triplets (canonical order). See the README's mine section. */
 export function mine<A extends MineArgs>(args: A): MineResultOf<A> {
   const { plan, backend: requested } = planMine(args);
-  const backend = resolveBackend(requested);
+  const backend = resolveBackend(requested, 'pairs');
   const outputs = backend === 'js' ? mineFallback(plan) : nativeFunction<NativeMine>('mine')({ ...plan, ...device(backend) });
   return finishMine<A>(outputs, plan, backend);
 }
@@ -370,7 +370,7 @@ export function mine<A extends MineArgs>(args: A): MineResultOf<A> {
 /** mine() off the JavaScript thread (libuv pool). Never throws: invalid arguments reject. */
 export async function mineAsync<A extends MineArgs>(args: A): Promise<MineResultOf<A>> {
   const { plan, backend: requested } = planMine(args);
-  const backend = resolveBackend(requested);
+  const backend = resolveBackend(requested, 'pairs');
   if (backend === 'js') {
     // Like the native async path it works on copies, so the caller may reuse or transfer buffers.
     const owned = copyPlanInputs(plan);
@@ -384,7 +384,7 @@ export async function mineAsync<A extends MineArgs>(args: A): Promise<MineResult
 /** A pair loss (over the pairs/triplets `miner` keeps, or all) and its gradients. See the README's pairLoss section. */
 export function pairLoss<A extends PairLossArgs>(args: A): PairLossResultOf<A> {
   const { plan, backend: requested } = planPairLoss(args);
-  const backend = resolveBackend(requested);
+  const backend = resolveBackend(requested, 'pairs');
   const outputs =
     backend === 'js' ? pairLossFallback(plan) : nativeFunction<NativePairLoss>('pairLoss')({ ...plan, ...device(backend) });
   return finishPairLoss<A>(outputs, plan, backend);
@@ -393,7 +393,7 @@ export function pairLoss<A extends PairLossArgs>(args: A): PairLossResultOf<A> {
 /** pairLoss() off the JavaScript thread (libuv pool). Never throws: invalid arguments reject. */
 export async function pairLossAsync<A extends PairLossArgs>(args: A): Promise<PairLossResultOf<A>> {
   const { plan, backend: requested } = planPairLoss(args);
-  const backend = resolveBackend(requested);
+  const backend = resolveBackend(requested, 'pairs');
   if (backend === 'js') {
     const owned = copyPlanInputs(plan);
     await new Promise((resolve) => setImmediate(resolve));

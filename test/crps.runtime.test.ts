@@ -209,7 +209,12 @@ describe('backendInfo()', () => {
       expect(info.loadError!.length).toBeGreaterThan(0);
       expect(info.simd).toBeNull();
     }
-    expect(Object.keys(info.cuda).sort()).toEqual(['available', 'devices', 'reason']);
+    expect(Object.keys(info.cuda).sort()).toEqual(['available', 'devices', 'reason', 'selfTest']);
+    expect(Object.keys(info.cuda.selfTest).sort()).toEqual(['crps', 'marginSoftmax', 'pairs']);
+    for (const test of Object.values(info.cuda.selfTest)) {
+      expect(['untested', 'passed', 'failed']).toContain(test.status);
+      expect(test.reason === null).toBe(test.status !== 'failed');
+    }
     expect(typeof info.cuda.available).toBe('boolean');
     expect(Array.isArray(info.cuda.devices)).toBe(true);
     if (info.cuda.available) {

@@ -4,6 +4,9 @@
 #include <napi.h>
 
 #include <algorithm>
+#include <map>
+#include <mutex>
+#include <string>
 #include <vector>
 
 #include "../kernels/cuda_info.h"
@@ -36,6 +39,34 @@ Napi::Value cudaInfoValue(const Napi::CallbackInfo& info) {
     devices.Set(static_cast<uint32_t>(i), device);
   }
   result.Set("devices", devices);
+  return result;
+}
+
+// The CUDA self-tests' results (lib/cuda-self-test.ts), kept for the whole process so that worker
+// threads, each with its own JavaScript state, share one self-test per kernel family.
+// cudaSelfTestRecord(family) reads it (undefined when none); cudaSelfTestRecord(family, passed,
+// reason) records it unless one is there already, and returns the one kept.
+Napi::Value cudaSelfTestRecord(const Napi::CallbackInfo& info) {
+  static std::mutex mutex;
+  static std::map<std::string, std::pair<bool, std::string>> records;
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) throw codedError(env, kInvalidArg, "family must be a string");
+  const std::string family = info[0].As<Napi::String>().Utf8Value();
+  std::pair<bool, std::string> record;
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    auto found = records.find(family);
+    if (found == records.end() && info.Length() >= 2) {
+      if (!info[1].IsBoolean()) throw codedError(env, kInvalidArg, "passed must be a boolean");
+      const std::string reason = info.Length() >= 3 && info[2].IsString() ? info[2].As<Napi::String>().Utf8Value() : "";
+      found = records.emplace(family, std::make_pair(info[1].As<Napi::Boolean>().Value(), reason)).first;
+    }
+    if (found == records.end()) return env.Undefined();
+    record = found->second;
+  }
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("passed", record.first);
+  result.Set("reason", record.first ? env.Null() : Napi::String::New(env, record.second));
   return result;
 }
 
@@ -75,6 +106,7 @@ Napi::Value setThreads(const Napi::CallbackInfo& info) {
 Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("runtimeInfo", Napi::Function::New(env, runtimeInfo, "runtimeInfo"));
   exports.Set("cudaInfo", Napi::Function::New(env, cudaInfoValue, "cudaInfo"));
+  exports.Set("cudaSelfTestRecord", Napi::Function::New(env, cudaSelfTestRecord, "cudaSelfTestRecord"));
   exports.Set("setThreads", Napi::Function::New(env, setThreads, "setThreads"));
   exports.Set("fmaPeak", Napi::Function::New(env, fmaPeak, "fmaPeak"));
   registerCrps(env, exports);
