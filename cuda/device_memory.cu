@@ -29,7 +29,10 @@ cudaError_t scratchPool(cudaMemPool_t& pool) {
     if (err != cudaSuccess) return err;
     uint64_t keep = kPoolKeepBytes;
     err = cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep);
-    if (err != cudaSuccess) return err;
+    if (err != cudaSuccess) {
+      cudaMemPoolDestroy(pool);  // not kept: the next call tries again
+      return err;
+    }
   }
   pools.emplace_back(device, pool);
   return cudaSuccess;

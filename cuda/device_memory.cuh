@@ -49,10 +49,14 @@ class DeviceBuffer {
   }
   cudaError_t allocate(size_t bytes) {
     cudaMemPool_t pool = nullptr;
-    const cudaError_t err = scratchPool(pool);
+    cudaError_t err = scratchPool(pool);
     if (err != cudaSuccess) return err;
     pooled_ = pool != nullptr;
-    return pooled_ ? cudaMallocFromPoolAsync(&ptr_, bytes, pool, stream_) : cudaMalloc(&ptr_, bytes);
+    // Kept only on success: the destructor must never free what a failed call left behind.
+    void* ptr = nullptr;
+    err = pooled_ ? cudaMallocFromPoolAsync(&ptr, bytes, pool, stream_) : cudaMalloc(&ptr, bytes);
+    if (err == cudaSuccess) ptr_ = ptr;
+    return err;
   }
   char* get() const { return static_cast<char*>(ptr_); }
 
