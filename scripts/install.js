@@ -21,11 +21,20 @@ function loads(file) {
   return probe.status === 0;
 }
 
+// A prebuilt binary for this platform that is there but does not load (wrong glibc, a corrupt
+// file) is reported once with the loader's error, so that a source build that follows, or its
+// absence, is not a mystery.
+let prebuiltReported = false;
 function prebuiltLoads() {
   if (!fs.existsSync(path.join(root, 'prebuilds'))) return false;
   const probe = spawnSync(process.execPath,
-    ['-e', `const p=require('node-gyp-build').path(${JSON.stringify(root)}); if(!p.includes('prebuilds')) process.exit(1); require(p)`],
-    { cwd: root, stdio: 'pipe' });
+    ['-e', `const p=require('node-gyp-build').path(${JSON.stringify(root)}); if(!p.includes('prebuilds')) process.exit(1);
+            try { require(p) } catch (e) { const m = e.message.split('\\n')[0]; process.stderr.write(m.includes(p) ? m : p + ': ' + m); process.exit(3) }`],
+    { cwd: root, stdio: 'pipe', encoding: 'utf8' });
+  if (probe.status === 3 && !prebuiltReported) {
+    prebuiltReported = true;
+    log(`the prebuilt binary does not load here: ${probe.stderr}`);
+  }
   return probe.status === 0;
 }
 

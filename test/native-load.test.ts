@@ -84,6 +84,26 @@ describe('a native binary that is present but cannot load', () => {
   });
 });
 
+describe('npm install with a prebuilt binary that does not load', () => {
+  it.skipIf(process.platform !== 'linux' || process.arch !== 'x64')('scripts/install.js says which binary and why, then goes on', () => {
+    const { root } = packageWith(null);
+    fs.mkdirSync(path.join(root, 'scripts'));
+    fs.copyFileSync(path.join(ROOT, 'scripts', 'install.js'), path.join(root, 'scripts', 'install.js'));
+    fs.copyFileSync(path.join(ROOT, 'package.json'), path.join(root, 'package.json'));
+    fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(root, 'node_modules'));
+    const binary = path.join(root, 'prebuilds', 'linux-x64', 'fusedloss.glibc.node');
+    fs.mkdirSync(path.dirname(binary), { recursive: true });
+    fs.writeFileSync(binary, 'not a shared library\n');
+    const expected = loaderError(binary);
+    // PREBUILDS_ONLY: no compiler run in the test.
+    const out = spawnSync(process.execPath, [path.join(root, 'scripts', 'install.js')], { cwd: root, env: { ...process.env, PREBUILDS_ONLY: '1' }, encoding: 'utf8', timeout: 60000 });
+    expect(out.status, out.stderr).toBe(0);
+    expect(out.stdout).toContain(`the prebuilt binary does not load here: ${expected}`);
+    expect(out.stdout).toContain(binary);
+    expect(out.stdout).toMatch(/no prebuilt binary loads here; the TypeScript backend will serve/);
+  });
+});
+
 describe('no native binary at all', () => {
   it('falls back to js silently; loadError gives the build advice', async () => {
     const { root } = packageWith(null);
