@@ -64,6 +64,21 @@ main() {
       python3 bench/torch_margin_baseline.py --tf32 || echo "torch baseline (TF32) failed"
     fi ;;
   esac
+  # The Node package's per-family CUDA self-tests (lib/cuda-self-test.ts), when the addon and the
+  # TypeScript build are there: each family called once, then the self-test records printed.
+  if command -v node >/dev/null && [ -f dist/cjs/index.js ] && [ -f build/Release/fusedloss.node ]; then
+    echo "== CUDA self-tests through Node"
+    node -e "
+      const f = require('./dist/cjs/index.js');
+      if (!f.backendInfo().cuda.available) { console.log('CUDA unavailable: ' + f.backendInfo().cuda.reason); process.exit(0); }
+      f.crps({ ensemble: { data: [1, 2, 3, 4], shape: [2, 2] }, observations: [1, 2] });
+      f.marginSoftmax({ embeddings: { data: [1, 0, 0, 1], shape: [2, 2] }, weights: { data: [1, 0, 0, 1], shape: [2, 2] }, labels: [0, 1] });
+      f.mine({ embeddings: { data: [1, 0, 0, 1], shape: [2, 2] }, labels: [0, 1], miner: { type: 'batch-hard' } });
+      const tests = f.backendInfo().cuda.selfTest;
+      console.log(JSON.stringify(tests, null, 1));
+      process.exit(Object.values(tests).every((t) => t.status === 'passed') ? 0 : 1);
+    " || { echo "FAIL a CUDA self-test"; rc=1; }
+  fi
   if [ "${SANITIZE:-0}" = 1 ] && command -v compute-sanitizer >/dev/null; then
     for tool in memcheck racecheck; do
       echo "== compute-sanitizer --tool $tool (gpu_check --quick --no-bench)"
