@@ -57,7 +57,10 @@ function load(): LoadState {
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const nodeGypBuild = require('node-gyp-build') as { path(dir: string): string };
-    binary = nodeGypBuild.path(searchRoot);
+    // FUSEDLOSS_ADDON_PATH: one given binary instead of the package's (the sanitizer build); a
+    // test's own root still wins.
+    const forced = searchRoot === packageRoot ? process.env.FUSEDLOSS_ADDON_PATH : undefined;
+    binary = forced ? path.resolve(forced) : nodeGypBuild.path(searchRoot);
   } catch (error) {
     // No binary at all: the documented install without a compiler, so no warning, only the advice.
     return {

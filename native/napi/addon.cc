@@ -3,6 +3,13 @@
 // worker_threads as well as on the main thread.
 #include <napi.h>
 
+#if defined(_WIN32)
+#define NOMINMAX  // std::min / std::max below
+#include <windows.h>
+#else
+#include <dlfcn.h>
+#endif
+
 #include <algorithm>
 #include <map>
 #include <mutex>
@@ -103,7 +110,26 @@ Napi::Value setThreads(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// Keeps this library mapped until the process ends.  Node unloads an addon when the last
+// environment that loaded it goes away (a worker_thread exiting), but the CPU thread pool, the
+// output-block cache and the finalizers of output buffers handed to other threads all run this
+// library's code after that, so unloading it would crash them.
+bool pinLibrary() {
+#if defined(_WIN32)
+  HMODULE self = nullptr;
+  return GetModuleHandleExW(GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS | GET_MODULE_HANDLE_EX_FLAG_PIN,
+                            reinterpret_cast<LPCWSTR>(&pinLibrary), &self) != 0;
+#else
+  Dl_info self;
+  // RTLD_NOLOAD: only takes a reference to the mapping already there, with NODELETE set on it.
+  return dladdr(reinterpret_cast<void*>(&pinLibrary), &self) != 0 && self.dli_fname &&
+         dlopen(self.dli_fname, RTLD_LAZY | RTLD_NOLOAD | RTLD_NODELETE) != nullptr;
+#endif
+}
+
 Napi::Object init(Napi::Env env, Napi::Object exports) {
+  static const bool pinned = pinLibrary();  // once per process: every load is the same mapping
+  (void)pinned;
   exports.Set("runtimeInfo", Napi::Function::New(env, runtimeInfo, "runtimeInfo"));
   exports.Set("cudaInfo", Napi::Function::New(env, cudaInfoValue, "cudaInfo"));
   exports.Set("cudaSelfTestRecord", Napi::Function::New(env, cudaSelfTestRecord, "cudaSelfTestRecord"));

@@ -51,44 +51,98 @@ Napi::Value runSync(Napi::Env env, std::unique_ptr<KernelCall> call) {
 
 namespace {
 
-class KernelWorker : public Napi::AsyncWorker {
- public:
-  KernelWorker(Napi::Env env, std::unique_ptr<KernelCall> call, const char* resourceName)
-      : Napi::AsyncWorker(env, resourceName), call_(std::move(call)), deferred_(Napi::Promise::Deferred::New(env)) {}
-
-  Napi::Promise promise() { return deferred_.Promise(); }
-
-  void Execute() override {
-    try {
-      status_ = call_->run();
-    } catch (const std::bad_alloc&) {
-      status_ = KernelStatus::memoryFailure("not enough memory for the kernel's work buffers");
-    } catch (const std::exception& error) {
-      status_ = KernelStatus::failure(error.what());
-    }
-  }
-
-  void OnOK() override {
-    if (status_.ok) {
-      deferred_.Resolve(call_->result(Env()));
-    } else {
-      deferred_.Reject(statusError(Env(), status_).Value());
-    }
-  }
-
- private:
-  std::unique_ptr<KernelCall> call_;
-  Napi::Promise::Deferred deferred_;
-  KernelStatus status_;
+// One async call, from runAsync until its completion callback.  Raw Node-API rather than
+// Napi::AsyncWorker: when a worker_thread ends, Node lets the queued work finish and then runs
+// the completion in an environment that can no longer run JavaScript.  Every call that needs
+// JavaScript fails there; AsyncWorker turned that into a C++ exception it could not rethrow,
+// and the process aborted.  Here nothing escapes the completion, and a Promise that can no
+// longer be settled is left alone (nobody is left to observe it).
+struct AsyncCall {
+  std::unique_ptr<KernelCall> call;
+  napi_deferred deferred = nullptr;
+  napi_async_work work = nullptr;
+  KernelStatus status;
 };
+
+// On a libuv worker.  The call owns its input copies and holds references to its outputs, so
+// nothing it touches belongs to the JavaScript side until the completion frees it.
+void executeCall(napi_env, void* data) {
+  auto* async = static_cast<AsyncCall*>(data);
+  try {
+    async->status = async->call->run();
+  } catch (const std::bad_alloc&) {
+    async->status = KernelStatus::memoryFailure("not enough memory for the kernel's work buffers");
+  } catch (const std::exception& error) {
+    async->status = KernelStatus::failure(error.what());
+  } catch (...) {
+    async->status = KernelStatus::failure("the kernel failed with an unknown exception");
+  }
+}
+
+// The result object, or the error to reject with; nullptr when not even an error could be made
+// (only in an environment that is going away).  Never throws.
+napi_value outcomeOf(napi_env env, AsyncCall& async, bool& resolve) {
+  resolve = false;
+  try {
+    if (async.status.ok) {
+      napi_value result = async.call->result(env);
+      resolve = true;
+      return result;
+    }
+    return statusError(env, async.status).Value();
+  } catch (const Napi::Error& error) {
+    try {
+      return error.Value();
+    } catch (...) {
+      return nullptr;
+    }
+  } catch (const std::bad_alloc&) {
+    try {
+      return codedError(env, kTooLarge, "not enough memory for the async call's result").Value();
+    } catch (...) {
+      return nullptr;
+    }
+  } catch (...) {
+    return nullptr;
+  }
+}
+
+// On the JavaScript thread, once per call, whatever state the environment is in.
+void completeCall(napi_env env, napi_status workStatus, void* data) {
+  std::unique_ptr<AsyncCall> async(static_cast<AsyncCall*>(data));
+  napi_delete_async_work(env, async->work);
+  if (workStatus != napi_ok) return;  // cancelled: the environment is going away
+  bool resolve = false;
+  napi_value outcome = outcomeOf(env, *async, resolve);
+  if (!outcome) return;
+  // Fails only when the environment can no longer run JavaScript; then nothing awaits the Promise.
+  if (resolve) {
+    napi_resolve_deferred(env, async->deferred, outcome);
+  } else {
+    napi_reject_deferred(env, async->deferred, outcome);
+  }
+}
 
 }  // namespace
 
 Napi::Value runAsync(Napi::Env env, std::unique_ptr<KernelCall> call, const char* resourceName) {
-  auto* worker = new KernelWorker(env, std::move(call), resourceName);
-  Napi::Promise promise = worker->promise();
-  worker->Queue();
-  return promise;
+  auto async = std::make_unique<AsyncCall>();
+  async->call = std::move(call);
+  napi_value promise = nullptr;
+  NAPI_THROW_IF_FAILED(env, napi_create_promise(env, &async->deferred, &promise), Napi::Value());
+  napi_value name = Napi::String::New(env, resourceName);
+  napi_status status = napi_create_async_work(env, nullptr, name, executeCall, completeCall, async.get(), &async->work);
+  if (status == napi_ok) {
+    status = napi_queue_async_work(env, async->work);
+    if (status == napi_ok) {
+      async.release();  // owned by the queued work until completeCall
+      return Napi::Value(env, promise);
+    }
+    napi_delete_async_work(env, async->work);
+  }
+  // Async entry points report failures through their Promise, never by throwing.
+  napi_reject_deferred(env, async->deferred, codedError(env, kBackend, std::string(resourceName) + ": could not queue the call on the libuv pool").Value());
+  return Napi::Value(env, promise);
 }
 
 }  // namespace napi

@@ -58,7 +58,9 @@ std::unique_ptr<KernelCall> prepareCall(const Napi::CallbackInfo& info, const ch
 }
 
 Napi::Value runSync(Napi::Env env, std::unique_ptr<KernelCall> call);
-// Queues the call on the libuv pool and returns its Promise.
+// Queues the call on the libuv pool and returns its Promise.  Safe when the environment ends
+// while the call is in flight (worker.terminate()): the work finishes, the call's memory is freed,
+// and the Promise is left unsettled since nothing can observe it (kernel_call.cc).
 Napi::Value runAsync(Napi::Env env, std::unique_ptr<KernelCall> call, const char* resourceName);
 
 }  // namespace napi
