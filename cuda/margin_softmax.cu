@@ -109,11 +109,11 @@ Plan makePlan(const MarginSoftmaxShape& s, const MarginSoftmaxOptions& o, const 
   auto take = [&at](size_t bytes) { const size_t offset = at; at += alignedBytes(bytes); return offset; };
   p.xh = take(4 * N * p.dimPad);
   p.wh = take(4 * p.centers * p.dimPad);
-  p.wNorm = take(4 * p.centers);
+  p.wNorm = take(8 * p.centers);
   p.colTerm = take(p.productNorm ? 8 * p.centers : 0);
-  p.rowFloats = take(4 * 8 * N);
+  p.rowFloats = take(4 * 7 * N);
   p.rowInts = take(4 * N);
-  p.rowDoubles = take(8 * 4 * N);
+  p.rowDoubles = take(8 * 5 * N);
   p.run = take(sizeof(Stats) * N);
   p.globals = take(sizeof(Globals));
   p.gx = take(o.gradients && !p.gxDirect ? 4 * N * p.dimPad : 0);
@@ -168,13 +168,13 @@ KernelStatus marginSoftmaxCudaDevice(const MarginSoftmaxShape& shape, const Marg
   p.in = inputs, p.out = outputs, p.o = options;
   p.rows = N, p.dim = D, p.dimPad = Dp, p.classes = shape.classes, p.K = K, p.centers = CK;
   p.weightRows = shape.weightRows;
-  p.xh = floats(plan.xh), p.wh = floats(plan.wh), p.wNorm = floats(plan.wNorm), p.colTerm = doubles(plan.colTerm);
+  p.xh = floats(plan.xh), p.wh = floats(plan.wh), p.wNorm = doubles(plan.wNorm), p.colTerm = doubles(plan.colTerm);
   float* rf = floats(plan.rowFloats);
-  p.r.norm = rf, p.r.scale = rf + N, p.r.tZ = rf + 2 * N, p.r.tDeriv = rf + 3 * N, p.r.thr = rf + 4 * N;
-  p.r.tScale = rf + 5 * N, p.r.logS = rf + 6 * N, p.r.coef = rf + 7 * N;
+  p.r.scale = rf, p.r.tZ = rf + N, p.r.tDeriv = rf + 2 * N, p.r.thr = rf + 3 * N;
+  p.r.tScale = rf + 4 * N, p.r.logS = rf + 5 * N, p.r.coef = rf + 6 * N;
   p.r.tCenter = reinterpret_cast<int*>(base + plan.rowInts);
   double* rd = doubles(plan.rowDoubles);
-  p.r.tCos = rd, p.r.lse = rd + N, p.r.normTerm = rd + 2 * N, p.r.weighted = rd + 3 * N;
+  p.r.tCos = rd, p.r.lse = rd + N, p.r.normTerm = rd + 2 * N, p.r.weighted = rd + 3 * N, p.r.norm = rd + 4 * N;
   p.r.run = reinterpret_cast<Stats*>(base + plan.run);
   p.g = reinterpret_cast<Globals*>(base + plan.globals);
   float* gx = plan.gxDirect ? outputs.gradEmbeddings : floats(plan.gx);
@@ -238,6 +238,7 @@ KernelStatus marginSoftmaxCudaDevice(const MarginSoftmaxShape& shape, const Marg
   FL_CUDA_TRY("launching the loss", cudaGetLastError());
 
   if (options.gradients) {
+    FL_LAUNCH(zeroIgnoredKernel, rowBlocks, kRowThreads, 0, stream)(p);
     for (int64_t s = 0; s < plan.classSlabs; ++s) {
       for (int64_t q = 0; q < plan.rowSlabs; ++q) {
         const Slab sl = slab(q, s);
@@ -290,6 +291,11 @@ KernelStatus marginSoftmaxCudaDevice(const MarginSoftmaxShape& shape, const Marg
   }
   FL_CUDA_TRY("reading the loss", cudaMemcpyAsync(&host, p.g, sizeof host, cudaMemcpyDeviceToHost, stream));
   FL_CUDA_TRY("running the kernels", cudaStreamSynchronize(stream));
+  if (options.gradients && std::isnan(host.loss)) {
+    // A NaN loss makes every gradWeights entry NaN, as on the CPU (all-ones bytes are a NaN).
+    FL_CUDA_TRY("writing NaN gradients", cudaMemsetAsync(outputs.gradWeights, 0xFF, 4 * static_cast<size_t>(CK) * D, stream));
+    FL_CUDA_TRY("writing NaN gradients", cudaStreamSynchronize(stream));
+  }
   outputs.loss = host.loss;
   outputs.curricularT = options.curricular ? host.t : options.curricularT;
   return KernelStatus::success();

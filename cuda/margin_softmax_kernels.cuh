@@ -39,9 +39,9 @@ struct Globals {
 
 // Per-row values (device arrays).
 struct RowArrays {
-  float *norm, *scale, *tZ, *tDeriv, *thr, *tScale, *logS, *coef;
+  float *scale, *tZ, *tDeriv, *thr, *tScale, *logS, *coef;
   int* tCenter;
-  double *tCos, *lse, *normTerm, *weighted;
+  double *norm, *tCos, *lse, *normTerm, *weighted;  // norm in double: huge rows' norms pass float32's range
   Stats* run;
 };
 
@@ -50,7 +50,8 @@ struct Problem {
   MarginSoftmaxOutputs out;  // device pointers
   MarginSoftmaxOptions o;
   int64_t rows, dim, dimPad, classes, K, centers, weightRows;
-  float *xh, *wh, *wNorm;  // x̂, ŵ, ‖w‖
+  float *xh, *wh;  // x̂, ŵ
+  double* wNorm;    // ‖w‖
   double* colTerm;         // Σ_i ∂loss/∂z·z per center (product-norm)
   RowArrays r;
   Globals* g;
@@ -89,7 +90,7 @@ __global__ void gatherColumnsKernel(Problem p) {
   }
 }
 
-// One block per row: v/max(‖v‖, 1e-12) (NaN kept), zero padding, the float norm.  which = 0: the
+// One block per row: v/max(‖v‖, 1e-12) (NaN kept), zero padding, the norm.  which = 0: the
 // embeddings (also the row scale); 1: centers from rows-layout weights; 2: ŵ in place (columns).
 __global__ void __launch_bounds__(kRowThreads) normalizeKernel(Problem p, int which) {
   __shared__ double scratch[kRowThreads];
@@ -113,12 +114,11 @@ __global__ void __launch_bounds__(kRowThreads) normalizeKernel(Problem p, int wh
     dst[d] = d < p.dim ? static_cast<float>(src[d] * inverse) : 0.0f;
   }
   if (threadIdx.x == 0) {
-    const float n = static_cast<float>(norm);
     if (which == 0) {
-      p.r.norm[r] = n;
-      p.r.scale[r] = static_cast<float>(p.o.scale * (p.o.scaleMode == ScaleMode::Fixed ? 1.0 : static_cast<double>(n)));
+      p.r.norm[r] = norm;
+      p.r.scale[r] = margin::logitScale(p.o.scale * (p.o.scaleMode == ScaleMode::Fixed ? 1.0 : norm));
     } else {
-      p.wNorm[r] = n;
+      p.wNorm[r] = norm;
     }
   }
 }
@@ -137,7 +137,7 @@ __global__ void __launch_bounds__(kRowThreads) prepassKernel(Problem p) {
     double sum = 0.0;
     for (int64_t d = threadIdx.x; d < p.dimPad; d += blockDim.x) sum += static_cast<double>(x[d]) * w[d];
     const double c = blockSum(sum, scratch);
-    if (k == 0 || c > best) best = c, bestK = k;
+    if (k == 0 || c > best || (c != c && best == best)) best = c, bestK = k;  // a NaN center sticks
   }
   if (threadIdx.x != 0) return;
   const double c = best > 1.0 ? 1.0 : best < -1.0 ? -1.0 : best;
@@ -146,7 +146,7 @@ __global__ void __launch_bounds__(kRowThreads) prepassKernel(Problem p) {
   const margin::Target t =
       margin::targetMargin(static_cast<int>(p.o.margin), c, p.o.m1, m2, m3, p.o.easyMargin, p.o.straightThrough);
   double scale = p.r.scale[i];
-  if (pnMode(p)) scale *= p.wNorm[y * p.K + bestK];
+  if (pnMode(p)) scale = margin::logitScale(scale * p.wNorm[y * p.K + bestK]);
   p.r.tCos[i] = c;
   p.r.tCenter[i] = bestK;
   p.r.tZ[i] = static_cast<float>(scale * t.value);
@@ -188,14 +188,14 @@ __device__ __forceinline__ RowCtx rowCtx(const Problem& p, int64_t i, bool backw
   return r;
 }
 
-// A class's cosine: the max over its K centers (first on ties; a NaN first center sticks), clamped
-// with NaN kept; k receives the arg-max center.
+// A class's cosine: the max over its K centers (first on ties; a NaN center makes it NaN, the first
+// NaN sticks), clamped with NaN kept; k receives the arg-max center.
 __device__ __forceinline__ float classCosine(const float* row, int64_t j, int K, int& k) {
   float best = row[j * K];
   k = 0;
   for (int c = 1; c < K; ++c) {
     const float v = row[j * K + c];
-    if (v > best) best = v, k = c;
+    if (v > best || (v != v && best == best)) best = v, k = c;
   }
   return best > 1.0f ? 1.0f : best < -1.0f ? -1.0f : best;
 }
@@ -208,7 +208,7 @@ __device__ __forceinline__ float logitOf(const Problem& p, const RowCtx& r, int6
     k = r.tCenter, S = r.tScale, dv = r.tDeriv;
     return r.tZ;
   }
-  S = pnMode(p) ? r.scale * p.wNorm[pos * p.K + k] : r.scale;
+  S = pnMode(p) ? margin::logitScale(static_cast<double>(r.scale) * p.wNorm[pos * p.K + k]) : r.scale;
   float v = c;
   dv = 1.0f;
   if (r.target >= 0) {
@@ -290,6 +290,14 @@ __global__ void mergeKernel(Problem p, const Stats* partials, Slab sl, int first
   for (int part = 1; part < sl.parts; ++part) mergeStats(st, partials[static_cast<int64_t>(local) * sl.parts + part]);
   Stats& run = p.r.run[sl.q0 + local];
   if (first) run = st; else mergeStats(run, st);
+}
+
+// Before the backward pass: x̂ of ignored rows becomes 0.  Their G is 0, but gŵ = Gᵀ·x̂ reads every
+// row, and 0·NaN from a NaN in an ignored row would turn every gŵ entry NaN.
+__global__ void zeroIgnoredKernel(Problem p) {
+  const int64_t i = blockIdx.x;
+  if (p.in.targets[i] >= 0) return;  // block-uniform
+  for (int64_t d = threadIdx.x; d < p.dimPad; d += blockDim.x) p.xh[i * p.dimPad + d] = 0.0f;
 }
 
 // Thread per row: LSE, loss, prediction, the backward's coefficients.
@@ -400,7 +408,7 @@ __global__ void splitSumKernel(const float* parts, int splits, int64_t stride, f
 // One block per row of a unit-gradient matrix g: ((g − (g·v̂)v̂) + term·v̂)/‖v‖, written to out
 // (row-major, ld outLd; may alias g), or for the columns layout only `along` = term − g·v̂.
 __global__ void __launch_bounds__(kRowThreads) unnormalizeKernel(const float* grad, int64_t gradLd, const float* unit,
-                                                                 int64_t unitLd, const float* norms, const double* term,
+                                                                 int64_t unitLd, const double* norms, const double* term,
                                                                  const int* targets, int dim, float* out, int64_t outLd,
                                                                  double* along) {
   __shared__ double scratch[kRowThreads];

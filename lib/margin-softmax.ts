@@ -26,7 +26,7 @@ export type MarginSpec =
   | {
       /** ArcFace: ψ = cos(θ + m), or c − m·sin m where θ + m > π. */
       type: 'arcface';
-      /** Additive angular margin in radians, ≥ 0 (PML's degrees ÷ 57.2958). Default 0.5. */
+      /** Additive angular margin in radians, in [0, π) (PML's degrees ÷ 57.2958; 28.6 is refused as degrees). Default 0.5. */
       m?: number;
       /** Apply the margin only where c > 0 (else ψ = c), instead of the θ + m > π fallback. Default false. */
       easyMargin?: boolean;
@@ -38,7 +38,7 @@ export type MarginSpec =
       type: 'combined';
       /** Multiplicative angular margin m1. Default 1. */
       m1?: number;
-      /** Additive angular margin m2, radians. Default 0.3. */
+      /** Additive angular margin m2, radians, in (−π, π). Default 0.3. */
       m2?: number;
       /** Additive cosine margin m3. Default 0.2. */
       m3?: number;
@@ -50,7 +50,7 @@ export type MarginSpec =
   | {
       /** SphereFace / A-Softmax / L-Softmax: ψ = (−1)^k cos(mθ) − 2k, k = ⌊mθ/π⌋. */
       type: 'sphereface';
-      /** Multiplicative angular margin, an integer ≥ 1. Default 4. */
+      /** Multiplicative angular margin, an integer in [1, 1000]. Default 4. */
       m?: number;
     };
 
@@ -87,9 +87,9 @@ export interface MarginSoftmaxArgs {
   margin?: MarginSpec;
   /** Per-row m2 (angular: arcface, combined) and m3 (additive: cosface, arcface, combined) replacing the margin's own. */
   rowMargins?: {
-    /** N per-row angular margins in radians: m (arcface) or m2 (combined); arcface and combined only. */
+    /** N per-row angular margins in radians, each in (−π, π) or NaN: m (arcface) or m2 (combined); arcface and combined only. */
     angular?: VectorLike;
-    /** N per-row additive margins: m (cosface), m3 (combined; arcface then acts as combined(1, m, m3_i)). */
+    /** N per-row additive margins: m (cosface), m3 (combined; arcface then acts as combined(1, m, m3_i)). ±Inf counts as NaN. */
     additive?: VectorLike;
   };
   /** s > 0. Default 64. */
@@ -111,7 +111,7 @@ export interface MarginSoftmaxArgs {
   };
   /** Partial FC: compute over these distinct class ids only; every non-ignored label must be among them. */
   classIndices?: Int32Array | readonly number[] | TensorLike;
-  /** N per-row multipliers before the reduction (e.g. the upstream gradient with reduction 'sum'). Default all 1. */
+  /** N per-row multipliers before the reduction (e.g. the upstream gradient with reduction 'sum'). Default all 1. ±Inf counts as NaN. */
   rowWeights?: VectorLike;
   /** 'mean' (default): Σ w_i·loss_i / (non-ignored rows); 'sum': Σ w_i·loss_i. */
   reduction?: 'mean' | 'sum';
@@ -214,6 +214,47 @@ function finiteNumber(value: unknown, name: string, fallback: number, check?: (v
   return value;
 }
 
+/** The largest SphereFace m: float32 cosines resolve m·θ to ~m·1e-7 rad, and published m are 1–4. */
+const SPHEREFACE_MAX_M = 1000;
+
+/**
+ * Why an angular margin was refused: margins are radians below π, and the common mistake is
+ * degrees (pytorch-metric-learning's ArcFaceLoss takes margin=28.6).
+ */
+function angleRangeMessage(name: string, value: number, allowNegative: boolean): string {
+  const range = allowNegative ? '(−π, π)' : '[0, π)';
+  const degrees = Number.isFinite(value) && Math.abs(value) >= Math.PI
+    ? `; if ${value} is in degrees (pytorch-metric-learning's convention), pass ${value} · π / 180 = ${((value * Math.PI) / 180).toPrecision(5)}`
+    : '';
+  return `${name} = ${value} is not an angle in radians in ${range}: angular margins are radians${degrees}`;
+}
+
+/** An angular margin (arcface m, combined m2): finite, in radians, |m| < π (and ≥ 0 unless allowNegative). */
+export function angleOption(value: unknown, name: string, fallback: number, allowNegative: boolean): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number') throw invalidArg(`${name} must be a number (radians)`);
+  if (!(Math.abs(value) < Math.PI) || (!allowNegative && value < 0)) throw optionError(angleRangeMessage(name, value, allowNegative));
+  return value;
+}
+
+/** Per-row angular margins: each in (−π, π) radians, or NaN (which makes its row NaN). */
+export function checkRowAngles(values: ArrayLike<number>, name: string): void {
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (Math.abs(v) >= Math.PI) throw optionError(angleRangeMessage(`${name}[${i}]`, v, true));
+  }
+}
+
+/**
+ * A per-row vector with ±Inf entries made NaN (a copy; the caller's array is never written): an
+ * infinite row weight or additive margin has no limit the backends could agree on (Inf·0, Inf − Inf
+ * in float32 and float64 alike), so it counts as NaN, which makes its row NaN everywhere.
+ */
+function infinityAsNaN(values: Float32Array): Float32Array {
+  if (values.every((v) => !(Math.abs(v) === Infinity))) return values;
+  return values.map((v) => (Math.abs(v) === Infinity ? NaN : v));
+}
+
 type MarginFields = Pick<MarginSoftmaxPlan, 'marginType' | 'm1' | 'm2' | 'm3' | 'easyMargin' | 'straightThrough'>;
 
 function planMargin(value: unknown): { fields: MarginFields; type: MarginType } {
@@ -231,24 +272,43 @@ function planMargin(value: unknown): { fields: MarginFields; type: MarginType } 
     case 'cosface':
       return { type, fields: { ...base, marginType: 1, m3: finiteNumber(margin.m, 'margin.m', 0.35, nonNegative, 'finite and >= 0') } };
     case 'arcface':
-      return { type, fields: { ...base, marginType: 2, m2: finiteNumber(margin.m, 'margin.m', 0.5, nonNegative, 'finite and >= 0'), easyMargin, straightThrough } };
+      return { type, fields: { ...base, marginType: 2, m2: angleOption(margin.m, 'margin.m', 0.5, false), easyMargin, straightThrough } };
     case 'combined':
       return {
         type,
         fields: {
           marginType: 2,
           m1: finiteNumber(margin.m1, 'margin.m1', 1),
-          m2: finiteNumber(margin.m2, 'margin.m2', 0.3),
+          m2: angleOption(margin.m2, 'margin.m2', 0.3, true),
           m3: finiteNumber(margin.m3, 'margin.m3', 0.2),
           easyMargin,
           straightThrough,
         },
       };
     default: {
-      const m = finiteNumber(margin.m, 'margin.m', 4, (v) => Number.isInteger(v) && v >= 1, 'an integer >= 1');
+      const m = finiteNumber(
+        margin.m, 'margin.m', 4, (v) => Number.isInteger(v) && v >= 1 && v <= SPHEREFACE_MAX_M,
+        `an integer in [1, ${SPHEREFACE_MAX_M}] (SphereFace's multiplicative angular margin: published values are 1 to 4)`,
+      );
       return { type, fields: { ...base, marginType: 3, m1: m } };
     }
   }
+}
+
+/**
+ * The shape error for weights whose feature axis does not match the embeddings, naming
+ * weightsLayout: [D, C] storage (pytorch-metric-learning's W, a dense layer's kernel) passed as
+ * rows is the usual cause.
+ */
+export function weightsShapeMessage(shape: readonly number[], columns: boolean, rows: number, dim: number): string {
+  const expected = columns ? `[${dim}, C·K] (weightsLayout 'columns')` : `[C·K, ${dim}] (weightsLayout 'rows', the default)`;
+  const [first, second] = shape;
+  const hint = !columns && first === dim
+    ? `: these weights look like [D, C·K]; pass weightsLayout: 'columns'`
+    : columns && second === dim
+      ? `: these weights look like [C·K, D]; pass weightsLayout: 'rows' or leave it out`
+      : `; weightsLayout says which axis holds the ${dim} features ('rows': [C·K, D], 'columns': [D, C·K])`;
+  return `weights has shape [${shape.join(', ')}], expected ${expected} to match embeddings [${rows}, ${dim}]${hint}`;
 }
 
 function rowVector(value: unknown, name: string, rows: number): Float32Array {
@@ -305,10 +365,7 @@ export function planMarginSoftmax(rawArgs: unknown): { plan: MarginSoftmaxPlan; 
   const weights = toTensor(args.weights, 'weights');
   if (weights.shape.length !== 2) throw shapeError(`weights must be rank 2, got shape [${weights.shape.join(', ')}]`);
   const [weightRows, weightDim] = weightsColumns ? [weights.shape[1], weights.shape[0]] : weights.shape;
-  if (weightDim !== dim) {
-    const expected = weightsColumns ? `[${dim}, C·K]` : `[C·K, ${dim}]`;
-    throw shapeError(`weights has shape [${weights.shape.join(', ')}], expected ${expected} to match embeddings [${rows}, ${dim}]`);
-  }
+  if (weightDim !== dim) throw shapeError(weightsShapeMessage(weights.shape, weightsColumns, rows, dim));
   if (weightRows % subCenters !== 0) throw shapeError(`weights has ${weightRows} centers, not a multiple of subCenters = ${subCenters}`);
   const totalClasses = weightRows / subCenters;
   if (totalClasses > 0x7fffffff) throw tooLarge(`weights describe ${totalClasses} classes, more than int32 class ids address`);
@@ -335,15 +392,16 @@ export function planMarginSoftmax(rawArgs: unknown): { plan: MarginSoftmaxPlan; 
     if (options.angular !== undefined) {
       if (marginType !== 'arcface' && marginType !== 'combined') throw optionError(`rowMargins.angular applies to arcface and combined margins, not '${marginType}'`);
       rowAngular = rowVector(options.angular, 'rowMargins.angular', rows);
+      checkRowAngles(rowAngular, 'rowMargins.angular');
     }
     if (options.additive !== undefined) {
       if (marginType !== 'cosface' && marginType !== 'arcface' && marginType !== 'combined') {
         throw optionError(`rowMargins.additive applies to cosface, arcface and combined margins, not '${marginType}'`);
       }
-      rowAdditive = rowVector(options.additive, 'rowMargins.additive', rows);
+      rowAdditive = infinityAsNaN(rowVector(options.additive, 'rowMargins.additive', rows));
     }
   }
-  const rowWeights = args.rowWeights === undefined ? null : rowVector(args.rowWeights, 'rowWeights', rows);
+  const rowWeights = args.rowWeights === undefined ? null : infinityAsNaN(rowVector(args.rowWeights, 'rowWeights', rows));
 
   return {
     plan: {

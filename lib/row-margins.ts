@@ -5,7 +5,7 @@
 // float64; the returned vectors are Float32Arrays.
 import { invalidArg, labelError, optionError, shapeError } from './errors';
 import { toLabels } from './labels';
-import type { LabelsLike } from './margin-softmax';
+import { angleOption, weightsShapeMessage, type LabelsLike } from './margin-softmax';
 import { toTensor, toVector, type Float32Tensor, type TensorLike, type VectorLike } from './tensor';
 import { checkArgsObject, checkKnownKeys, enumOption } from './validate';
 
@@ -115,7 +115,7 @@ export function targetCosines(args: TargetCosinesArgs): Float32Array {
   const [rows, dim] = embeddings.shape;
   if (weights.shape.length !== 2) throw shapeError(`weights must be rank 2, got shape [${weights.shape.join(', ')}]`);
   const [centers, weightDim] = columns ? [weights.shape[1], weights.shape[0]] : weights.shape;
-  if (weightDim !== dim) throw shapeError(`weights has shape [${weights.shape.join(', ')}], which does not match embeddings [${rows}, ${dim}]`);
+  if (weightDim !== dim) throw shapeError(weightsShapeMessage(weights.shape, columns, rows, dim));
   if (centers % subCenters !== 0) throw shapeError(`weights has ${centers} centers, not a multiple of subCenters = ${subCenters}`);
   if (labels.length !== rows) throw shapeError(`labels has ${labels.length} values, expected one per embeddings row (${rows})`);
   const classes = centers / subCenters;
@@ -159,7 +159,7 @@ export interface ElasticFaceOptions {
   labels: LabelsLike;
   /** 'arc' (default): ElasticFace-Arc, margins for rowMargins.angular (radians, margin arcface). 'cos': ElasticFace-Cos, rowMargins.additive (margin cosface). */
   variant?: 'arc' | 'cos';
-  /** Mean m of the normal. Default 0.5 ('arc', radians) or 0.35 ('cos'). */
+  /** Mean m of the normal. Default 0.5 ('arc', radians in (−π, π)) or 0.35 ('cos'). */
   mean?: number;
   /** Standard deviation σ ≥ 0. Default 0.05; with targetCosines (ElasticFace+) 0.0175 ('arc') or 0.02 ('cos'), the official config.py values. */
   std?: number;
@@ -202,7 +202,7 @@ export function elasticFaceMargins(options: ElasticFaceOptions): ElasticFaceResu
   const seed = seedOption(requireOption(args, 'seed', 'elasticFaceMargins'), 'seed');
   const variant = enumOption(args.variant, 'variant', ['arc', 'cos'] as const, 'arc');
   const plus = args.targetCosines !== undefined;
-  const mean = finiteOption(args.mean, 'mean', variant === 'arc' ? 0.5 : 0.35, () => true, 'finite');
+  const mean = variant === 'arc' ? angleOption(args.mean, 'mean', 0.5, true) : finiteOption(args.mean, 'mean', 0.35, () => true, 'finite');
   const defaultStd = plus ? (variant === 'arc' ? 0.0175 : 0.02) : 0.05;
   const std = finiteOption(args.std, 'std', defaultStd, (v) => v >= 0, 'finite and >= 0');
   const cosines = plus ? rowVector(args.targetCosines, 'targetCosines', labels.length) : null;
@@ -245,7 +245,7 @@ export interface AdaFaceOptions {
   norms?: VectorLike;
   /** Running statistics from the previous call. Default { mean: 20, std: 100 } (the official initial buffers). */
   state?: AdaFaceState;
-  /** Margin m, finite (radians in g_angle). Default 0.4 (the official training scripts). */
+  /** Margin m, radians in (−π, π) (it is g_angle's bound). Default 0.4 (the official training scripts). */
   m?: number;
   /** Concentration h > 0: the scaler is h·(‖x‖ − μ)/(σ + eps). Default 0.333. */
   h?: number;
@@ -298,7 +298,7 @@ export function adaFaceMargins(options: AdaFaceOptions): AdaFaceResult {
   if (args.embeddings === undefined && args.norms === undefined) throw invalidArg('adaFaceMargins: embeddings or norms is required');
   if (args.embeddings !== undefined && args.norms !== undefined) throw optionError('adaFaceMargins: give embeddings or norms, not both');
   const state = adaFaceState(args.state);
-  const m = finiteOption(args.m, 'm', 0.4, () => true, 'finite');
+  const m = angleOption(args.m, 'm', 0.4, true);
   const h = finiteOption(args.h, 'h', 0.333, (v) => v > 0, 'finite and > 0');
   const momentum = finiteOption(args.momentum, 'momentum', 0.01, (v) => v >= 0 && v <= 1, 'in [0, 1]');
   const eps = finiteOption(args.eps, 'eps', 1e-3, (v) => v > 0, 'finite and > 0');
@@ -342,9 +342,9 @@ export interface MagFaceOptions {
   lowerNorm?: number;
   /** u_a > l_a: upper clamp of the norm. Default 110. */
   upperNorm?: number;
-  /** l_m: the margin (radians) at a = l_a. Default 0.45. */
+  /** l_m: the margin (radians, in (−π, π)) at a = l_a. Default 0.45. */
   lowerMargin?: number;
-  /** u_m: the margin (radians) at a = u_a. Default 0.8. */
+  /** u_m: the margin (radians, in (−π, π)) at a = u_a. Default 0.8. */
   upperMargin?: number;
   /** λ_g ≥ 0 multiplying the regularizer. Default 35 (the official run.sh; trainer.py's flag default is 20). */
   lambdaG?: number;
@@ -384,8 +384,8 @@ export function magFaceMargins(options: MagFaceOptions): MagFaceResult {
   const embeddings = matrix(requireOption(args, 'embeddings', 'magFaceMargins'), 'embeddings');
   const lowerNorm = finiteOption(args.lowerNorm, 'lowerNorm', 10, (v) => v > 0, 'finite and > 0');
   const upperNorm = finiteOption(args.upperNorm, 'upperNorm', 110, (v) => v > lowerNorm, `finite and > lowerNorm (${lowerNorm})`);
-  const lowerMargin = finiteOption(args.lowerMargin, 'lowerMargin', 0.45, () => true, 'finite');
-  const upperMargin = finiteOption(args.upperMargin, 'upperMargin', 0.8, () => true, 'finite');
+  const lowerMargin = angleOption(args.lowerMargin, 'lowerMargin', 0.45, true);
+  const upperMargin = angleOption(args.upperMargin, 'upperMargin', 0.8, true);
   const lambdaG = finiteOption(args.lambdaG, 'lambdaG', 35, (v) => v >= 0, 'finite and >= 0');
   const reduction = enumOption(args.reduction, 'reduction', ['mean', 'sum'] as const, 'mean');
   if (args.gradients !== undefined && typeof args.gradients !== 'boolean') throw invalidArg('gradients must be a boolean');

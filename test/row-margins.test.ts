@@ -285,6 +285,8 @@ describe('invalid inputs', () => {
     expectCode(call(elasticFaceMargins, { labels: [0], seed: 1, std: -0.1 }), OPTION, /std/);
     expectCode(call(elasticFaceMargins, { labels: [0], seed: 1, mean: NaN }), OPTION, /mean/);
     expectCode(call(elasticFaceMargins, { labels: [0], seed: 1, variant: 'sphere' }), OPTION, /variant/);
+    expectCode(call(elasticFaceMargins, { labels: [0], seed: 1, mean: 28.6 }), OPTION, /mean = 28.6 .*radians/); // degrees
+    expect(elasticFaceMargins({ labels: [0], seed: 1, variant: 'cos', mean: 28.6 }).margins[0]).toBeGreaterThan(20); // cosine units: no angle rule
     expectCode(call(elasticFaceMargins, { labels: [0, 1], seed: 1, targetCosines: [0.5] }), SHAPE, /targetCosines/);
     expectCode(call(elasticFaceMargins, { labels: [0, -2], seed: 1 }), LABEL, /labels\[1\]/);
     expectCode(call(elasticFaceMargins, { labels: [0.5], seed: 1 }), INVALID, /labels/);
@@ -301,6 +303,7 @@ describe('invalid inputs', () => {
     expectCode(call(adaFaceMargins, { norms: [1, 2], state: { mean: 1, std: -2 } }), OPTION, /state\.std/);
     expectCode(call(adaFaceMargins, { norms: [1, 2], momentum: 1.5 }), OPTION, /momentum/);
     expectCode(call(adaFaceMargins, { norms: [1, 2], h: 0 }), OPTION, /\bh\b/);
+    expectCode(call(adaFaceMargins, { norms: [1, 2], m: 22.9 }), OPTION, /m = 22.9 .*radians/);
     expectCode(call(adaFaceMargins, { norms: [1, 2], t_alpha: 0.1 }), INVALID, /t_alpha/);
     expectCode(call(adaFaceMargins, { norms: new Int32Array(2) }), INVALID, /norms/);
   });
@@ -313,10 +316,13 @@ describe('invalid inputs', () => {
     expectCode(call(magFaceMargins, { embeddings: x, reduction: 'none' }), OPTION, /reduction/);
     expectCode(call(magFaceMargins, { embeddings: x, gradients: 1 }), INVALID, /gradients/);
     expectCode(call(magFaceMargins, { embeddings: x, l_a: 1 }), INVALID, /l_a/);
+    expectCode(call(magFaceMargins, { embeddings: x, upperMargin: 45.8 }), OPTION, /upperMargin = 45.8 .*radians/);
+    expectCode(call(magFaceMargins, { embeddings: x, lowerMargin: -4 }), OPTION, /lowerMargin/);
     const w = { data: new Float32Array(6).fill(1), shape: [2, 3] };
     expectCode(call(targetCosines, { embeddings: x, weights: w, labels: [0, 1, 2, 0] }), LABEL, /labels\[2\]/);
     expectCode(call(targetCosines, { embeddings: x, weights: w, labels: [0, 1] }), SHAPE, /labels/);
     expectCode(call(targetCosines, { embeddings: x, weights: { data: new Float32Array(8), shape: [2, 4] }, labels: [0, 0, 0, 0] }), SHAPE, /weights/);
+    expectCode(call(targetCosines, { embeddings: x, weights: { data: new Float32Array(6), shape: [3, 2] }, labels: [0, 0, 0, 0] }), SHAPE, /weightsLayout: 'columns'/);
     expectCode(call(targetCosines, { embeddings: x, weights: w, labels: [0, 0, 0, 0], subCenters: 4 }), SHAPE, /subCenters/);
     expectCode(call(targetCosines, { embeddings: x, weights: w, labels: [0, 0, 0, 0], weightsLayout: 'cols' }), OPTION, /weightsLayout/);
   });

@@ -97,9 +97,25 @@ function curricularUpdate(t: number, momentum: number, meanTargetCosine: number)
   return momentum * meanTargetCosine + (1 - momentum) * t;
 }
 
-function rowLoss(logSumExp: number, targetLogit: number, sumLogits: number, classes: number, smoothing: number): number {
-  return (1 - smoothing) * (logSumExp - targetLogit) + smoothing * (logSumExp - sumLogits / classes);
+/** log(1 + e^a) without overflow (a cross entropy of 1e5 has e^a far beyond double) and with log1p's digits for tiny results. */
+function logOnePlusExp(a: number): number {
+  return a > 0 ? a + Math.log1p(Math.exp(-a)) : Math.log1p(Math.exp(a));
 }
+
+/**
+ * The row's loss from its non-target mass `others` = Σ_{j≠y} e^{z_j − max}: the cross entropy
+ * LSE − z_y is log(1 + others·e^{max − z_y}), written as a sum of logs, not as a difference of
+ * two logits of ~40 that a confident row's loss of ~1e-8 would vanish into.
+ */
+function rowLoss(
+  logSumExp: number, max: number, others: number, targetLogit: number, sumLogits: number, classes: number, smoothing: number,
+): number {
+  const crossEntropy = logOnePlusExp(Math.log(others) + (max - targetLogit));
+  return (1 - smoothing) * crossEntropy + smoothing * (logSumExp - sumLogits / classes);
+}
+
+/** Largest finite float32: the native kernels hold logit scales in float32, and a scale past it makes the row NaN on every backend. */
+const FLOAT32_MAX = 3.4028234663852886e38;
 
 // ---- unit vectors ----
 
@@ -188,10 +204,11 @@ function tileCosines(problem: Problem, row: number, first: number, count: number
   }
 }
 
-/** S_ij: the row's scale, times the arg-max center's norm under 'product-norm'. */
+/** S_ij: the row's scale, times the arg-max center's norm under 'product-norm'; NaN past float32's range (see FLOAT32_MAX). */
 function logitScale(problem: Problem, row: number, center: number): number {
-  const scale = problem.rowScale[row];
-  return problem.plan.scaleMode === SCALE_PRODUCT_NORM ? scale * problem.centers.norms[center] : scale;
+  const rowScale = problem.rowScale[row];
+  const scale = problem.plan.scaleMode === SCALE_PRODUCT_NORM ? rowScale * problem.centers.norms[center] : rowScale;
+  return Math.fround(scale) > FLOAT32_MAX ? NaN : scale;
 }
 
 /** v_ij: ψ on the target, the modulated cosine elsewhere, the plain cosine for ignored rows. */
@@ -256,6 +273,11 @@ function prepare(plan: MarginSoftmaxPlan): Problem {
 
 interface RowStatistics {
   logSumExp: Float64Array;
+  /** Per row: the largest logit and the non-target mass Σ_{j≠y} e^{z_j − max} (all classes for ignored rows). */
+  maxLogit: Float64Array;
+  others: Float64Array;
+  /** Σ_{j≠y} p_j = 1 − p_y without the cancellation of 1 − p_y. */
+  otherProbability: Float64Array;
   targetLogit: Float64Array;
   sumLogits: Float64Array;
   /** Computed-class position of the largest unmargined cosine. */
@@ -265,10 +287,10 @@ interface RowStatistics {
 function rowStatistics(problem: Problem): RowStatistics {
   const { rows, classes } = problem.plan;
   const maxLogit = new Float64Array(rows).fill(-Infinity);
-  const expSum = new Float64Array(rows);
+  const others = new Float64Array(rows);
   const sumLogits = new Float64Array(rows);
   const targetLogit = new Float64Array(rows);
-  const bestCosine = new Float64Array(rows);
+  const bestCosine = new Float64Array(rows).fill(-Infinity);
   const bestPosition = new Int32Array(rows);
   const cosines = new Float64Array(TILE_CLASSES);
   const centers = new Int32Array(TILE_CLASSES);
@@ -280,27 +302,33 @@ function rowStatistics(problem: Problem): RowStatistics {
       for (let t = 0; t < count; t++) {
         const position = first + t;
         const c = cosines[t];
-        // Classes arrive in increasing order, so strictly greater keeps the first of ties.
-        if (position === 0 || c > bestCosine[i]) {
+        // Classes arrive in increasing order, so strictly greater keeps the first of ties; a NaN
+        // cosine never wins, and a row of NaN cosines predicts the first class.
+        if (c > bestCosine[i]) {
           bestCosine[i] = c;
           bestPosition[i] = position;
         }
         const z = logitScale(problem, i, centers[t]) * logitCosine(problem, i, position, c);
         if (z > maxLogit[i]) {
-          expSum[i] = expSum[i] * Math.exp(maxLogit[i] - z) + 1;
+          others[i] *= Math.exp(maxLogit[i] - z);
           maxLogit[i] = z;
-        } else {
-          // Also the NaN path: exp(NaN) makes the sum, hence LSE and the loss, NaN.
-          expSum[i] += Math.exp(z - maxLogit[i]);
         }
-        sumLogits[i] += z;
+        // The target stays out of the sum (see rowLoss).  A NaN z makes the sum (or the target
+        // logit), hence LSE and the loss, NaN.
         if (position === target) targetLogit[i] = z;
+        else others[i] += Math.exp(z - maxLogit[i]);
+        sumLogits[i] += z;
       }
     }
   }
   const logSumExp = new Float64Array(rows);
-  for (let i = 0; i < rows; i++) logSumExp[i] = maxLogit[i] + Math.log(expSum[i]);
-  return { logSumExp, targetLogit, sumLogits, bestPosition };
+  const otherProbability = new Float64Array(rows);
+  for (let i = 0; i < rows; i++) {
+    const total = others[i] + (problem.plan.targets[i] >= 0 ? Math.exp(targetLogit[i] - maxLogit[i]) : 0);
+    logSumExp[i] = maxLogit[i] + Math.log(total);
+    otherProbability[i] = others[i] / total;
+  }
+  return { logSumExp, maxLogit, others, otherProbability, targetLogit, sumLogits, bestPosition };
 }
 
 // ---- pass 2: gradients with respect to the unit vectors and the norms ----
@@ -314,7 +342,8 @@ interface UnitGradients {
   centerNorms: Float64Array;
 }
 
-function unitGradients(problem: Problem, logSumExp: Float64Array, rowCoefficient: Float64Array): UnitGradients {
+function unitGradients(problem: Problem, statistics: RowStatistics, rowCoefficient: Float64Array): UnitGradients {
+  const { logSumExp, otherProbability } = statistics;
   const { rows, dim, classes, subCenters, targets, labelSmoothing, scaleMode } = problem.plan;
   const x = problem.embeddings.unit;
   const w = problem.centers.unit;
@@ -343,9 +372,9 @@ function unitGradients(problem: Problem, logSumExp: Float64Array, rowCoefficient
         const center = centers[t];
         const scale = logitScale(problem, i, center);
         const z = scale * logitCosine(problem, i, position, c);
-        const probability = Math.exp(z - logSumExp[i]);
-        const onehot = position === target ? 1 - labelSmoothing : 0;
-        const gradLogit = rowCoefficient[i] * (probability - onehot - smoothingShare);
+        // On the target p − (1 − ε) = ε − Σ_{j≠y} p_j: no 1 − p cancellation for a confident row.
+        const fromProbability = position === target ? labelSmoothing - otherProbability[i] : Math.exp(z - logSumExp[i]);
+        const gradLogit = rowCoefficient[i] * (fromProbability - smoothingShare);
         const gradCosine = gradLogit * scale * logitDerivative(problem, i, position, c);
         const wBase = center * dim;
         for (let d = 0; d < dim; d++) {
@@ -399,7 +428,10 @@ export function marginSoftmaxFallback(plan: MarginSoftmaxPlan): MarginSoftmaxOut
     predictions[i] = plan.classIds ? plan.classIds[position] : position;
     logSumExp[i] = statistics.logSumExp[i];
     if (targets[i] < 0) continue;
-    const loss = rowLoss(statistics.logSumExp[i], statistics.targetLogit[i], statistics.sumLogits[i], classes, labelSmoothing);
+    const loss = rowLoss(
+      statistics.logSumExp[i], statistics.maxLogit[i], statistics.others[i], statistics.targetLogit[i], statistics.sumLogits[i], classes,
+      labelSmoothing,
+    );
     const weight = rowWeights ? rowWeights[i] : 1;
     losses[i] = loss;
     weightedLoss += weight * loss;
@@ -414,13 +446,16 @@ export function marginSoftmaxFallback(plan: MarginSoftmaxPlan): MarginSoftmaxOut
   if (plan.curricular) outputs.curricularT = problem.modulation.curricularT;
   if (!plan.gradients) return outputs;
 
-  const gradients = unitGradients(problem, statistics.logSumExp, rowCoefficient);
+  const gradients = unitGradients(problem, statistics, rowCoefficient);
   const gradEmbeddings = new Float32Array(rows * dim);
   const gradWeights = new Float32Array(classes * subCenters * dim);
   throughNormalization(problem.embeddings, gradients.embeddings, gradients.embeddingNorms, rows, dim, gradEmbeddings, false);
   throughNormalization(problem.centers, gradients.centers, gradients.centerNorms, classes * subCenters, dim, gradWeights, plan.weightsColumns);
   // Ignored rows get exact zeros, even when their features are NaN (0 · NaN would leak in).
   for (let i = 0; i < rows; i++) if (targets[i] < 0) gradEmbeddings.fill(0, i * dim, (i + 1) * dim);
+  // A NaN loss makes every gradWeights entry NaN, as on the native backends (whose gŵ product
+  // would otherwise decide by accident which centers a NaN reaches).
+  if (Number.isNaN(outputs.loss)) gradWeights.fill(NaN);
   outputs.gradEmbeddings = gradEmbeddings;
   outputs.gradWeights = gradWeights;
   return outputs;

@@ -103,13 +103,16 @@ Plan makePlan(const MarginSoftmaxShape& shape, const MarginSoftmaxOptions& optio
   return p;
 }
 
+// Product-norm: the row's scale times the center's norm (margin::logitScale's range rule).
+inline float productScale(float rowScale, double centerNorm) { return margin::logitScale(rowScale * centerNorm); }
+
 // Per-row values every tile's epilogue reads, padded to whole lane groups.
 struct RowData {
-  std::vector<float> norm, scale, targetValue, targetDerivative, targetLogit, threshold, coef, logSumExp;
+  std::vector<float> scale, targetValue, targetDerivative, targetLogit, threshold, coef, logSumExp;
   std::vector<float> targetGrad;  // ∂loss/∂z of the target, from Σ_{j≠y} p_j (no 1 − p cancellation)
   std::vector<int32_t> target, targetCenter;  // target class position or −1; its arg-max center k
   explicit RowData(int64_t rowsPad)
-      : norm(rowsPad, 1.0f), scale(rowsPad, 0.0f), targetValue(rowsPad), targetDerivative(rowsPad), targetLogit(rowsPad),
+      : scale(rowsPad, 0.0f), targetValue(rowsPad), targetDerivative(rowsPad), targetLogit(rowsPad),
         threshold(rowsPad), coef(rowsPad, 0.0f), logSumExp(rowsPad), targetGrad(rowsPad, 0.0f), target(rowsPad, -1), targetCenter(rowsPad, 0) {}
 };
 
@@ -118,7 +121,7 @@ struct TileContext {
   const Plan* plan;
   const MarginSoftmaxOptions* options;
   const RowData* rowData;
-  const float* centerNorm;     // [C·K]
+  const double* centerNorm;    // [C·K]
   const float* centerInverse;  // [C·K]: 1/‖w‖ when the GEMMs read raw weights, else 1
   int64_t blockStart;       // first row of the block
   int64_t firstClass, classCount;
@@ -147,7 +150,8 @@ FL_SIMD_CLONES inline Lanes laneLogits(const TileContext& ctx, int64_t localClas
   l.center = splatInt(0);
   for (int64_t k = 1; k < K; ++k) {
     const Floats c = loadFloats(base + k * plan.rowBlockPad) * inverse[k];
-    const Ints better = c > l.cosine;
+    // A NaN center makes the class NaN (the first NaN sticks), as in margin_math's rule.
+    const Ints better = (c > l.cosine) | ((c != c) & (l.cosine == l.cosine));
     l.cosine = select(better, c, l.cosine);
     l.center = better ? splatInt(static_cast<int32_t>(k)) : l.center;
   }
@@ -177,10 +181,8 @@ FL_SIMD_CLONES inline Lanes laneLogits(const TileContext& ctx, int64_t localClas
   l.center = l.isTarget ? loadInts(rows.targetCenter.data() + row0) : l.center;
   l.scale = loadFloats(rows.scale.data() + row0);
   if (options.scaleMode == ScaleMode::ProductNorm) {
-    Floats norm;
     const int64_t center0 = (ctx.firstClass + localClass) * K;
-    for (int lane = 0; lane < kLanes; ++lane) norm[lane] = ctx.centerNorm[center0 + l.center[lane]];
-    l.scale = l.scale * norm;
+    for (int lane = 0; lane < kLanes; ++lane) l.scale[lane] = productScale(l.scale[lane], ctx.centerNorm[center0 + l.center[lane]]);
   }
   l.logit = l.scale * value;
   return l;
@@ -208,7 +210,7 @@ FL_SIMD_CLONES void foldTileStatistics(const TileContext& ctx, ChunkStats& stats
     for (int64_t j = 0; j < ctx.classCount; ++j) {
       const Lanes l = laneLogits(ctx, j, group);
       storeFloats(logits + j * kLanes, l.logit);
-      tileMax = maxFloats(l.logit, tileMax);
+      tileMax = maxFloatsNaN(l.logit, tileMax);  // a NaN logit must reach the row's LSE, not be skipped
       sumLogit += l.logit;
       const Ints better = l.cosine > best;
       best = select(better, l.cosine, best);
@@ -226,7 +228,7 @@ FL_SIMD_CLONES void foldTileStatistics(const TileContext& ctx, ChunkStats& stats
       sumExpLogit += e * z;
     }
     const Floats oldMax = loadFloats(stats.max.data() + r);
-    const Floats newMax = maxFloats(tileMax, oldMax);
+    const Floats newMax = maxFloatsNaN(tileMax, oldMax);
     // exp(−inf − −inf) is NaN: an empty running sum (first tile) contributes 0, not NaN.
     const Floats oldScale = select(oldMax == -std::numeric_limits<float>::infinity(), splat(0.0f), expFloats(oldMax - newMax));
     const Floats tileScale = expFloats(tileMax - newMax);
@@ -255,24 +257,33 @@ FL_SIMD_CLONES void tileGradient(const TileContext& ctx, double* centerScaleTerm
       const int64_t row0 = ctx.blockStart + group * kLanes;
       const Lanes l = laneLogits(ctx, j, group);
       const Floats p = expFloats(l.logit - loadFloats(rows.logSumExp.data() + row0));
-      const Floats dLogit = select(l.isTarget, loadFloats(rows.targetGrad.data() + row0), loadFloats(rows.coef.data() + row0) * (p - uniform));
-      const Floats g = dLogit * l.scale * l.derivative;
+      // Ignored rows give exact zeros: 0·NaN would carry a NaN in their features into every gŵ.
+      const Ints active = loadInts(rows.target.data() + row0) >= 0;
+      const Floats dLogit = select(active, select(l.isTarget, loadFloats(rows.targetGrad.data() + row0), loadFloats(rows.coef.data() + row0) * (p - uniform)),
+                                   splat(0.0f));
+      const Floats g = select(active, dLogit * l.scale * l.derivative, splat(0.0f));
       const float* inverse = ctx.centerInverse + (ctx.firstClass + j) * K;
       for (int64_t k = 0; k < K; ++k) {
         const Ints mine = l.center == static_cast<int32_t>(k);
         storeFloats(classTile + k * plan.rowBlockPad + group * kLanes, select(mine, g * inverse[k], splat(0.0f)));
-        if (productNorm) centerScaleTerm[(ctx.firstClass + j) * K + k] += sumLanes(select(mine, dLogit * l.logit, splat(0.0f)));
+        if (productNorm) centerScaleTerm[(ctx.firstClass + j) * K + k] += sumLanes(select(mine & active, dLogit * l.logit, splat(0.0f)));
       }
     }
   }
 }
 
 // x̂ and norms of `count` rows of `stride` floats (or gathered through `source`).
-void normalizeRow(const float* row, int64_t dim, int64_t step, float* out, int64_t dimPad, float* norm) {
+// The norm stays double: a float32 row of huge entries has a norm past float32's range (and its
+// square past it long before), and 1/‖x‖ is taken of it for the gradient.
+double rowLength(const float* row, int64_t dim, int64_t step) {
   double sum = 0.0;
   for (int64_t d = 0; d < dim; ++d) sum += static_cast<double>(row[d * step]) * row[d * step];
-  const double length = std::max(std::sqrt(sum), 1e-12);
-  *norm = static_cast<float>(length);
+  return std::max(std::sqrt(sum), 1e-12);  // NaN stays NaN
+}
+
+void normalizeRow(const float* row, int64_t dim, int64_t step, float* out, int64_t dimPad, double* norm) {
+  const double length = rowLength(row, dim, step);
+  *norm = length;
   const double inverse = 1.0 / length;
   for (int64_t d = 0; d < dim; ++d) out[d] = static_cast<float>(row[d * step] * inverse);
   std::fill(out + dim, out + dimPad, 0.0f);
@@ -283,24 +294,34 @@ struct Normalized {
   FloatBuffer centerCopy;  // ŵ [C·K, Dp], unless the weights are used in place
   const float* centers = nullptr;  // the rows the GEMMs read (ŵ, or raw w with stride D)
   bool centersRaw = false;
-  std::vector<float> embeddingNorm, centerNorm, centerInverse;
-  Normalized(const Plan& p, bool raw)
-      : embeddings(p.rows * p.dimPad), centerCopy(raw ? 0 : p.centers * p.dimPad), centersRaw(raw),
-        embeddingNorm(p.rows), centerNorm(p.centers), centerInverse(p.centers, 1.0f) {}
+  std::vector<double> embeddingNorm, centerNorm;
+  std::vector<float> centerInverse;
+  explicit Normalized(const Plan& p)
+      : embeddings(p.rows * p.dimPad), centerCopy(0), embeddingNorm(p.rows), centerNorm(p.centers), centerInverse(p.centers, 1.0f) {}
 };
 
-// The weights serve the GEMMs in place when they are exactly the computed centers' rows, D floats
-// apart with D a multiple of the GEMM's column alignment.
-bool weightsInPlace(const Plan& p, const MarginSoftmaxOptions& options, const MarginSoftmaxInputs& in) {
+// The weights can serve the GEMMs in place when they are exactly the computed centers' rows, D
+// floats apart with D a multiple of the GEMM's column alignment.
+bool layoutInPlace(const Plan& p, const MarginSoftmaxOptions& options, const MarginSoftmaxInputs& in) {
   return !options.weightsColumns && !in.classIds && p.dimPad == p.dim;
 }
+
+// Raw weights are read in place only while their norms keep the float32 dot products x̂·w far from
+// overflow and 1/‖w‖ a normal float; other magnitudes (up to 3.4e38 per entry) go through the
+// float64-normalized copy, so they cost a copy, never accuracy.
+constexpr double kRawNormMin = 1e-15, kRawNormMax = 1e15;
 
 void normalizeInputs(const Plan& p, const MarginSoftmaxShape& shape, const MarginSoftmaxOptions& options,
                      const MarginSoftmaxInputs& in, Normalized& out) {
   const int64_t rowChunks = (p.rows + kNormChunkRows - 1) / kNormChunkRows;
   const int64_t centerChunks = (p.centers + kNormChunkRows - 1) / kNormChunkRows;
-  out.centers = out.centersRaw ? in.weights : out.centerCopy.data();
-  parallelFor(rowChunks + centerChunks, [&](int64_t chunk) {
+  const bool inPlace = layoutInPlace(p, options, in);
+  auto sourceRow = [&](int64_t r) {
+    const int64_t classId = in.classIds ? in.classIds[r / p.subCenters] : r / p.subCenters;
+    const int64_t source = classId * p.subCenters + r % p.subCenters;
+    return options.weightsColumns ? in.weights + source : in.weights + source * p.dim;
+  };
+  parallelFor(rowChunks + (inPlace ? centerChunks : 0), [&](int64_t chunk) {
     if (chunk < rowChunks) {
       for (int64_t i = chunk * kNormChunkRows; i < std::min(p.rows, (chunk + 1) * kNormChunkRows); ++i) {
         normalizeRow(in.embeddings + i * p.dim, p.dim, 1, out.embeddings.data() + i * p.dimPad, p.dimPad, &out.embeddingNorm[i]);
@@ -308,19 +329,20 @@ void normalizeInputs(const Plan& p, const MarginSoftmaxShape& shape, const Margi
       return;
     }
     const int64_t first = (chunk - rowChunks) * kNormChunkRows;
-    for (int64_t r = first; r < std::min(p.centers, first + kNormChunkRows); ++r) {
-      const int64_t classId = in.classIds ? in.classIds[r / p.subCenters] : r / p.subCenters;
-      const int64_t source = classId * p.subCenters + r % p.subCenters;
-      const float* row = options.weightsColumns ? in.weights + source : in.weights + source * p.dim;
-      if (out.centersRaw) {
-        double sum = 0.0;
-        for (int64_t d = 0; d < p.dim; ++d) sum += static_cast<double>(row[d]) * row[d];
-        const double length = std::max(std::sqrt(sum), 1e-12);
-        out.centerNorm[r] = static_cast<float>(length);
-        out.centerInverse[r] = static_cast<float>(1.0 / length);
-        continue;
-      }
-      normalizeRow(row, p.dim, options.weightsColumns ? shape.weightRows : 1, out.centerCopy.data() + r * p.dimPad, p.dimPad,
+    for (int64_t r = first; r < std::min(p.centers, first + kNormChunkRows); ++r) out.centerNorm[r] = rowLength(sourceRow(r), p.dim, 1);
+  });
+  out.centersRaw = inPlace && std::all_of(out.centerNorm.begin(), out.centerNorm.end(),
+                                          [](double norm) { return norm >= kRawNormMin && norm <= kRawNormMax; });
+  if (out.centersRaw) {
+    for (int64_t r = 0; r < p.centers; ++r) out.centerInverse[r] = static_cast<float>(1.0 / out.centerNorm[r]);
+    out.centers = in.weights;
+    return;
+  }
+  out.centerCopy = FloatBuffer(p.centers * p.dimPad);
+  out.centers = out.centerCopy.data();
+  parallelFor(centerChunks, [&](int64_t chunk) {
+    for (int64_t r = chunk * kNormChunkRows; r < std::min(p.centers, (chunk + 1) * kNormChunkRows); ++r) {
+      normalizeRow(sourceRow(r), p.dim, options.weightsColumns ? shape.weightRows : 1, out.centerCopy.data() + r * p.dimPad, p.dimPad,
                    &out.centerNorm[r]);
     }
   });
@@ -342,16 +364,14 @@ int64_t prepareRows(const Plan& p, const MarginSoftmaxOptions& options, const Ma
   for (int64_t i = 0; i < p.rows; ++i) {
     const int32_t target = in.targets[i];
     rows.target[i] = target;
-    rows.norm[i] = n.embeddingNorm[i];
-    const double rowScale = options.scale * (options.scaleMode == ScaleMode::Fixed ? 1.0 : n.embeddingNorm[i]);
-    rows.scale[i] = static_cast<float>(rowScale);
+    rows.scale[i] = margin::logitScale(options.scale * (options.scaleMode == ScaleMode::Fixed ? 1.0 : n.embeddingNorm[i]));
     if (target < 0) continue;
     double best = -std::numeric_limits<double>::infinity();
     int32_t bestCenter = 0;
     for (int64_t k = 0; k < p.subCenters; ++k) {
       const int64_t center = target * p.subCenters + k;
       const double c = dotPadded(n.embeddings.data() + i * p.dimPad, n.centers + center * p.dimPad, p.dimPad) * n.centerInverse[center];
-      if (c > best || k == 0) best = c, bestCenter = static_cast<int32_t>(k);
+      if (k == 0 || c > best || (c != c && best == best)) best = c, bestCenter = static_cast<int32_t>(k);  // a NaN center sticks
     }
     rows.targetCenter[i] = bestCenter;
     targetCosine[i] = margin::clampCosine(best);
@@ -367,7 +387,7 @@ int64_t prepareRows(const Plan& p, const MarginSoftmaxOptions& options, const Ma
     const margin::Target t = margin::targetMargin(static_cast<int>(options.margin), targetCosine[i], options.m1, m2, m3,
                                                   options.easyMargin, options.straightThrough);
     double scale = rows.scale[i];
-    if (options.scaleMode == ScaleMode::ProductNorm) scale *= n.centerNorm[target * p.subCenters + rows.targetCenter[i]];
+    if (options.scaleMode == ScaleMode::ProductNorm) scale = productScale(rows.scale[i], n.centerNorm[target * p.subCenters + rows.targetCenter[i]]);
     rows.targetValue[i] = static_cast<float>(t.value);
     rows.targetDerivative[i] = static_cast<float>(t.derivative);
     rows.threshold[i] = static_cast<float>(t.threshold);
@@ -462,7 +482,7 @@ void tileCenterGradient(const Plan& p, const Normalized& n, const TileContext& c
 
 // The block's x̂ packed for the GEMMs: x̂ᵀ (k = Dp, n = rows) for the cosines and, with
 // gradients, x̂ (k = rows, n = Dp) for gŵ.  Once per block instead of once per tile.
-void packBlock(const Plan& p, const Normalized& n, int64_t blockStart, int64_t blockRows, Workspace& ws) {
+void packBlock(const Plan& p, const Normalized& n, const RowData& rowData, int64_t blockStart, int64_t blockRows, Workspace& ws) {
   const float* rows = n.embeddings.data() + blockStart * p.dimPad;
   float* transposed = ws.embeddingsT.data();
   std::fill(transposed, transposed + packedSize(p.dimPad, p.rowBlockPad), 0.0f);
@@ -470,7 +490,13 @@ void packBlock(const Plan& p, const Normalized& n, int64_t blockStart, int64_t b
     float* column = transposed + (r / 32) * 32 * p.dimPad + r % 32;
     for (int64_t d = 0; d < p.dimPad; ++d) column[d * 32] = rows[r * p.dimPad + d];
   }
-  if (ws.embeddingRows.size() > 0) packB(rows, p.dimPad, blockRows, p.dimPad, ws.embeddingRows.data());
+  if (ws.embeddingRows.size() == 0) return;
+  packB(rows, p.dimPad, blockRows, p.dimPad, ws.embeddingRows.data());
+  // gŵ = Gᵀ·x̂ reads every row of the block: an ignored row's G is 0, and its x̂ must be too, or a
+  // NaN there turns every gŵ entry NaN (0·NaN).
+  for (int64_t r = 0; r < blockRows; ++r) {
+    if (rowData.target[blockStart + r] < 0) zeroPackedRow(ws.embeddingRows.data(), blockRows, p.dimPad, r);
+  }
 }
 
 // Chunk partials → LSE, loss, prediction of each row of the block; coefficients for pass 2.
@@ -480,7 +506,10 @@ void combineRows(const Plan& p, const MarginSoftmaxOptions& options, const Margi
   for (int64_t r = 0; r < blockRows; ++r) {
     const int64_t i = blockStart + r;
     double max = -std::numeric_limits<double>::infinity();
-    for (const ChunkStats& s : ws.stats) max = std::max(max, static_cast<double>(s.max[r]));
+    for (const ChunkStats& s : ws.stats) {
+      const double chunkMax = s.max[r];
+      if (chunkMax > max || chunkMax != chunkMax) max = max != max ? max : chunkMax;  // NaN sticks
+    }
     double others = 0.0, othersLogit = 0.0, sumLogit = 0.0;
     float best = ws.stats[0].bestCosine[r];
     int32_t bestClass = ws.stats[0].bestClass[r];
@@ -522,13 +551,17 @@ void unnormalize(const float* grad, const float* unit, double gradFactor, double
   for (int64_t d = 0; d < dim; ++d) out[d * step] = static_cast<float>((grad[d] - along * unit[d]) * gradFactor + alongUnit * unit[d]);
 }
 
-void embeddingGradients(const Plan& p, const Normalized& n, int64_t blockStart, int64_t blockRows, Workspace& ws,
-                        float* gradEmbeddings) {
+void embeddingGradients(const Plan& p, const Normalized& n, const RowData& rowData, int64_t blockStart, int64_t blockRows,
+                        Workspace& ws, float* gradEmbeddings) {
   const int64_t groups = (blockRows + kNormChunkRows - 1) / kNormChunkRows;
   parallelFor(groups, [&](int64_t group) {
     std::vector<float> sum(p.dimPad);
     for (int64_t r = group * kNormChunkRows; r < std::min(blockRows, (group + 1) * kNormChunkRows); ++r) {
       const int64_t i = blockStart + r;
+      if (rowData.target[i] < 0) {  // no gradient, even through a NaN x̂ or norm
+        std::fill(gradEmbeddings + i * p.dim, gradEmbeddings + (i + 1) * p.dim, 0.0f);
+        continue;
+      }
       std::fill(sum.begin(), sum.end(), 0.0f);
       for (int64_t c = 0; c < p.chunks; ++c) {
         const float* part = ws.gradientParts.data() + (c * p.rowBlockPad + r) * p.dimPad;
@@ -572,7 +605,7 @@ void runBlocks(const Plan& p, const MarginSoftmaxOptions& options, const MarginS
   double lossSum = 0.0;
   for (int64_t blockStart = 0; blockStart < p.rows; blockStart += p.rowBlock) {
     const int64_t blockRows = std::min(p.rowBlock, p.rows - blockStart);
-    packBlock(p, n, blockStart, blockRows, ws);
+    packBlock(p, n, rows, blockStart, blockRows, ws);
     for (ChunkStats& s : ws.stats) s = ChunkStats(p.rowBlockPad);
     // Pass 1 over (chunk, slice) tasks.
     parallelFor(p.chunks * p.slices, [&](int64_t task) {
@@ -619,10 +652,15 @@ void runBlocks(const Plan& p, const MarginSoftmaxOptions& options, const MarginS
                            ws.embeddingRows.data(), gradCenters);
       });
     }
-    embeddingGradients(p, n, blockStart, blockRows, ws, out.gradEmbeddings);
+    embeddingGradients(p, n, rows, blockStart, blockRows, ws, out.gradEmbeddings);
   }
   out.loss = lossSum * (options.reduction == Reduction::Sum ? 1.0 : countScale);
-  if (gradients) centerGradients(p, options, n, ws, direct, out.gradWeights);
+  if (!gradients) return;
+  centerGradients(p, options, n, ws, direct, out.gradWeights);
+  // A NaN loss makes every gradWeights entry NaN on every backend.  Left alone, which centers get
+  // NaN would be an accident of the arithmetic: a NaN row reaches every center through 0·NaN in
+  // the gŵ product, a NaN center only the arg-max centers of the rows it spoils.
+  if (std::isnan(out.loss)) std::fill(out.gradWeights, out.gradWeights + p.centers * p.dim, std::numeric_limits<float>::quiet_NaN());
 }
 
 }  // namespace
@@ -633,7 +671,7 @@ KernelStatus marginSoftmaxCpu(const MarginSoftmaxShape& shape, const MarginSoftm
   if (!check.ok) return check;
   try {
     const Plan plan = makePlan(shape, options);
-    Normalized normalized(plan, weightsInPlace(plan, options, inputs));
+    Normalized normalized(plan);
     normalizeInputs(plan, shape, options, inputs, normalized);
     RowData rows(plan.rows + plan.rowBlockPad);
     double curricularT = options.curricularT;

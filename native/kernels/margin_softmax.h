@@ -5,6 +5,7 @@
 // tests, benchmarks and other bindings alike.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 
 #include "status.h"
@@ -92,7 +93,8 @@ inline KernelStatus checkMarginSoftmaxCall(const MarginSoftmaxShape& shape, cons
   if (!(options.scale > 0.0) || !(options.labelSmoothing >= 0.0 && options.labelSmoothing < 1.0)) {
     return KernelStatus::failure("marginSoftmax: scale or labelSmoothing out of range");
   }
-  if (options.margin == MarginType::SphereFace && !(options.m1 >= 1.0 && options.m1 == static_cast<int64_t>(options.m1))) {
+  // floor, not a cast to an integer: casting a huge or NaN double is undefined behaviour.
+  if (options.margin == MarginType::SphereFace && !(options.m1 >= 1.0 && std::isfinite(options.m1) && std::floor(options.m1) == options.m1)) {
     return KernelStatus::failure("marginSoftmax: sphereface margin must be a positive integer");
   }
   for (int64_t i = 0; i < shape.rows; ++i) {

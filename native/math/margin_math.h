@@ -14,6 +14,15 @@
 namespace fusedloss {
 namespace margin {
 
+// A logit scale S (s, s·‖x‖ or s·‖x‖·‖w‖, computed in double) as the float32 epilogues hold it.
+// Past float32's range it is NaN rather than Inf: an infinite S would make some of the row's logits
+// ±Inf and others NaN (S·0), so the row is NaN, identically on every backend (the TypeScript
+// backend's logitScale applies the same rule).
+FL_HD float logitScale(double scale) {
+  const float s = static_cast<float>(scale);
+  return fabsf(s) <= 3.402823466e38f ? s : NAN;
+}
+
 // The margined target cosine ψ(c), its derivative, and the CurricularFace threshold (the target's
 // margined cosine before the past-π / easy-margin fallback).  Evaluated in double: there is one
 // target per row, so this costs nothing and keeps ψ accurate near |c| = 1.
@@ -105,6 +114,10 @@ struct RowResult {
   double otherProbability;  // Σ_{j≠y} p_j = 1 − p_y, exact where 1 − p_y would cancel
 };
 
+// log(1 + e^a) without overflow: for a > 0 it is a + log(1 + e^−a), so a cross entropy of 1e5
+// (e^a far beyond double) stays finite; for a ≤ 0 log1p keeps a tiny result's digits.
+FL_HD double logOnePlusExp(double a) { return a > 0.0 ? a + log1p(exp(-a)) : log1p(exp(a)); }
+
 FL_HD RowResult rowResult(double max, double others, bool hasTarget, double targetLogit, double sumLogits, double classes,
                           double smoothing) {
   RowResult r;
@@ -114,7 +127,8 @@ FL_HD RowResult rowResult(double max, double others, bool hasTarget, double targ
   r.loss = 0.0;
   r.otherProbability = 0.0;
   if (hasTarget) {
-    const double crossEntropy = log1p(others * exp(max - targetLogit));
+    // log(others·e^{max − z_y}) as a sum of logs: e^{max − z_y} overflows once max − z_y > 709.
+    const double crossEntropy = logOnePlusExp(log(others) + (max - targetLogit));
     r.loss = (1.0 - smoothing) * crossEntropy + smoothing * (r.logSumExp - sumLogits / classes);
     r.otherProbability = others / total;
   }

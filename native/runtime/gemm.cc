@@ -167,6 +167,10 @@ void packB(const float* b, int64_t ldb, int64_t k, int64_t n, float* out) {
   }
 }
 
+void zeroPackedRow(float* packed, int64_t k, int64_t n, int64_t row) {
+  for (int64_t j0 = 0; j0 < n; j0 += 32) std::fill_n(packed + j0 * k + row * 32, 32, 0.0f);
+}
+
 void gemm(const GemmOperands& op) {
   const Level& lv = level();
   // Unpacked B panels are copied into a contiguous buffer first: B rows are often a power-of-two

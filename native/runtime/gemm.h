@@ -42,6 +42,8 @@ void gemm(const GemmOperands& op);
 // (the last panel zero-padded): the layout gemm() streams.  packedSize floats.
 int64_t packedSize(int64_t k, int64_t n);
 void packB(const float* b, int64_t ldb, int64_t k, int64_t n, float* out);
+// Sets row `row` (of k) of a packB layout with n columns to zero.
+void zeroPackedRow(float* packed, int64_t k, int64_t n, int64_t row);
 
 // Rows of gemm()'s register tile (12, 6 or 4): m in whole multiples of it wastes nothing.
 int64_t gemmRowTile();
