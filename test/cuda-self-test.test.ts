@@ -37,11 +37,14 @@ function tamper(out: Outputs, mode: Mode, rng: Rng): Outputs {
       else if (typeof v === 'number') out[key] = v * (1 + (rng.next() - 0.5) * 2e-9);
     }
   } else if (mode === 'wrong') {
-    // One element off: 1 % for floats (a real bug is usually worse), one index for mined pairs.
+    // One element off by 1 % of its scale, max(|v|, rms) (a real bug is usually worse), or one index.
     const floats = largestArray(out, Float32Array);
     if (floats) {
+      let sum = 0;
+      let count = 0;
+      for (const v of floats) if (Number.isFinite(v)) (sum += v * v), count++;
       const i = Math.floor(rng.next() * floats.length);
-      floats[i] = Number.isFinite(floats[i]) && floats[i] !== 0 ? floats[i] * 1.01 : 1;
+      floats[i] = Number.isFinite(floats[i]) ? floats[i] + 0.01 * (Math.max(Math.abs(floats[i]), Math.sqrt(sum / count)) || 1) : 1;
     } else {
       const ints = largestArray(out, Int32Array)!;
       ints[Math.floor(rng.next() * ints.length)] += 1;
