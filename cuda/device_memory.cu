@@ -1,5 +1,6 @@
 #include "device_memory.cuh"
 
+#include <algorithm>
 #include <mutex>
 #include <string>
 #include <utility>
@@ -36,6 +37,25 @@ cudaError_t scratchPool(cudaMemPool_t& pool) {
   }
   pools.emplace_back(device, pool);
   return cudaSuccess;
+}
+
+namespace {
+
+__global__ void fillNaNKernel(float* data, size_t count) {
+  const float nan = __int_as_float(0x7fc00000);
+  for (size_t i = static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < count; i += size_t{gridDim.x} * blockDim.x) {
+    data[i] = nan;
+  }
+}
+
+}  // namespace
+
+cudaError_t fillNaN(float* data, size_t count, cudaStream_t stream) {
+  if (count == 0) return cudaSuccess;
+  constexpr size_t kThreads = 256, kMaxBlocks = 4096;
+  const unsigned blocks = static_cast<unsigned>(std::min(kMaxBlocks, (count + kThreads - 1) / kThreads));
+  fillNaNKernel<<<blocks, kThreads, 0, stream>>>(data, count);
+  return cudaGetLastError();
 }
 
 KernelStatus cudaFailure(const char* kernel, const char* what, cudaError_t err) {

@@ -37,6 +37,10 @@ class CudaErrorScope {
 // leaves unwritten then comes back as that NaN, never as memory of an earlier call.
 constexpr int kOutputPoisonByte = 0xFF;
 
+// Writes the canonical quiet NaN (0x7fc00000, the NaN the kernels write) to `count` floats: a NaN
+// that is meant must not look like the kOutputPoisonByte fill of an element never written.
+cudaError_t fillNaN(float* data, size_t count, cudaStream_t stream);
+
 // One device allocation, freed (stream-ordered where pooled) on every path out.
 class DeviceBuffer {
  public:

@@ -292,8 +292,8 @@ KernelStatus marginSoftmaxCudaDevice(const MarginSoftmaxShape& shape, const Marg
   FL_CUDA_TRY("reading the loss", cudaMemcpyAsync(&host, p.g, sizeof host, cudaMemcpyDeviceToHost, stream));
   FL_CUDA_TRY("running the kernels", cudaStreamSynchronize(stream));
   if (options.gradients && std::isnan(host.loss)) {
-    // A NaN loss makes every gradWeights entry NaN, as on the CPU (all-ones bytes are a NaN).
-    FL_CUDA_TRY("writing NaN gradients", cudaMemsetAsync(outputs.gradWeights, 0xFF, 4 * static_cast<size_t>(CK) * D, stream));
+    // A NaN loss makes every gradWeights entry NaN, as on the CPU.
+    FL_CUDA_TRY("writing NaN gradients", fillNaN(outputs.gradWeights, static_cast<size_t>(CK) * D, stream));
     FL_CUDA_TRY("writing NaN gradients", cudaStreamSynchronize(stream));
   }
   outputs.loss = host.loss;
