@@ -49,6 +49,23 @@ function rowNorms(data: Float32Array, rows: number, dim: number): Float64Array {
 
 const clip = (v: number, lo: number, hi: number): number => (v < lo ? lo : v > hi ? hi : v); // keeps NaN
 
+/**
+ * Which rows count in a helper's batch statistics: those whose label is not −1, as marginSoftmax
+ * counts them (an ignored row, whatever its features hold, must not reach the other rows' margins
+ * through a batch mean); every row when no labels are given.
+ */
+function countedRows(value: unknown, rows: number): Uint8Array {
+  const counted = new Uint8Array(rows).fill(1);
+  if (value === undefined) return counted;
+  const labels = toLabels(value, 'labels');
+  if (labels.length !== rows) throw shapeError(`labels has ${labels.length} values, expected one per row (${rows})`);
+  labels.forEach((label, i) => {
+    if (label < -1) throw labelError(`labels[${i}] = ${label} is negative (only −1, which ignores a row, is allowed)`);
+    counted[i] = label === -1 ? 0 : 1;
+  });
+  return counted;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Seeded normal draws: mulberry32 (32-bit state, period 2^32) feeding Box–Muller.
 
@@ -243,6 +260,8 @@ export interface AdaFaceOptions {
   embeddings?: TensorLike;
   /** Precomputed ‖x_i‖ [N] instead of `embeddings`. */
   norms?: VectorLike;
+  /** The batch's labels as given to marginSoftmax: rows labelled −1 are left out of the batch statistics (their margins are still computed, and ignored there). Default: every row counts. */
+  labels?: LabelsLike;
   /** Running statistics from the previous call. Default { mean: 20, std: 100 } (the official initial buffers). */
   state?: AdaFaceState;
   /** Margin m, radians in (−π, π) (it is g_angle's bound). Default 0.4 (the official training scripts). */
@@ -272,7 +291,7 @@ export interface AdaFaceResult {
   marginScaler: Float32Array;
   /** The updated running statistics (already used for this batch): pass them to the next call. */
   state: AdaFaceState;
-  /** This batch's mean and unbiased (N − 1) standard deviation of the clipped norms. */
+  /** This batch's mean and unbiased (N − 1) standard deviation of the clipped norms (of the counted rows when labels are given). */
   batch: AdaFaceState;
 }
 
@@ -294,7 +313,7 @@ function adaFaceState(value: unknown): AdaFaceState {
  */
 export function adaFaceMargins(options: AdaFaceOptions): AdaFaceResult {
   const args = checkArgsObject(options, 'adaFaceMargins');
-  checkKnownKeys(args, ['embeddings', 'norms', 'state', 'm', 'h', 'momentum', 'eps'], 'adaFaceMargins');
+  checkKnownKeys(args, ['embeddings', 'norms', 'labels', 'state', 'm', 'h', 'momentum', 'eps'], 'adaFaceMargins');
   if (args.embeddings === undefined && args.norms === undefined) throw invalidArg('adaFaceMargins: embeddings or norms is required');
   if (args.embeddings !== undefined && args.norms !== undefined) throw optionError('adaFaceMargins: give embeddings or norms, not both');
   const state = adaFaceState(args.state);
@@ -310,11 +329,13 @@ export function adaFaceMargins(options: AdaFaceOptions): AdaFaceResult {
     norms = toVector(args.norms, 'norms').data;
   }
   const rows = norms.length;
-  if (rows < 2) throw shapeError(`adaFaceMargins needs at least 2 rows for the batch standard deviation, got ${rows}`);
+  const counted = countedRows(args.labels, rows);
+  const count = counted.reduce((s, c) => s + c, 0);
+  if (count < 2) throw shapeError(`adaFaceMargins needs at least 2 counted rows for the batch standard deviation, got ${count}`);
 
   const clipped = Float64Array.from(norms, (n) => clip(n, 0.001, 100));
-  const batchMean = clipped.reduce((s, n) => s + n, 0) / rows;
-  const batchStd = Math.sqrt(clipped.reduce((s, n) => s + (n - batchMean) ** 2, 0) / (rows - 1));
+  const batchMean = clipped.reduce((s, n, i) => (counted[i] ? s + n : s), 0) / count;
+  const batchStd = Math.sqrt(clipped.reduce((s, n, i) => (counted[i] ? s + (n - batchMean) ** 2 : s), 0) / (count - 1));
   const next = {
     mean: batchMean * momentum + (1 - momentum) * state.mean,
     std: batchStd * momentum + (1 - momentum) * state.std,
@@ -338,6 +359,8 @@ export function adaFaceMargins(options: AdaFaceOptions): AdaFaceResult {
 export interface MagFaceOptions {
   /** Raw features [N, D]. */
   embeddings: TensorLike;
+  /** The batch's labels as given to marginSoftmax: rows labelled −1 are left out of lossG (and its mean's count) and get a zero gradEmbeddings row. Default: every row counts. */
+  labels?: LabelsLike;
   /** l_a > 0: lower clamp of the norm. Default 10. */
   lowerNorm?: number;
   /** u_a > l_a: upper clamp of the norm. Default 110. */
@@ -380,7 +403,7 @@ export interface MagFaceResult {
  */
 export function magFaceMargins(options: MagFaceOptions): MagFaceResult {
   const args = checkArgsObject(options, 'magFaceMargins');
-  checkKnownKeys(args, ['embeddings', 'lowerNorm', 'upperNorm', 'lowerMargin', 'upperMargin', 'lambdaG', 'reduction', 'gradients'], 'magFaceMargins');
+  checkKnownKeys(args, ['embeddings', 'labels', 'lowerNorm', 'upperNorm', 'lowerMargin', 'upperMargin', 'lambdaG', 'reduction', 'gradients'], 'magFaceMargins');
   const embeddings = matrix(requireOption(args, 'embeddings', 'magFaceMargins'), 'embeddings');
   const lowerNorm = finiteOption(args.lowerNorm, 'lowerNorm', 10, (v) => v > 0, 'finite and > 0');
   const upperNorm = finiteOption(args.upperNorm, 'upperNorm', 110, (v) => v > lowerNorm, `finite and > lowerNorm (${lowerNorm})`);
@@ -393,15 +416,18 @@ export function magFaceMargins(options: MagFaceOptions): MagFaceResult {
 
   const [rows, dim] = embeddings.shape;
   const x = embeddings.data;
+  const counted = countedRows(args.labels, rows);
   const norms = rowNorms(x, rows, dim);
   const slope = (upperMargin - lowerMargin) / (upperNorm - lowerNorm);
-  const divisor = reduction === 'mean' ? rows : 1;
+  // With every row ignored lossG is 0, as marginSoftmax's mean loss is then.
+  const divisor = reduction === 'mean' ? Math.max(1, counted.reduce((s, c) => s + c, 0)) : 1;
   const angular = new Float32Array(rows);
   const gradEmbeddings = gradients ? new Float32Array(rows * dim) : undefined;
   let sumG = 0;
   for (let i = 0; i < rows; i++) {
     const a = clip(norms[i], lowerNorm, upperNorm);
     angular[i] = slope * (a - lowerNorm) + lowerMargin;
+    if (!counted[i]) continue;
     sumG += a / (upperNorm * upperNorm) + 1 / a;
     // torch.clamp passes the gradient for l_a ≤ ‖x‖ ≤ u_a (bounds included) and blocks it outside.
     // A NaN norm takes this branch too, so the NaN reaches its gradient row.

@@ -210,6 +210,57 @@ describe('adaFaceMargins', () => {
   });
 });
 
+describe('ignored rows (label −1) in the batch statistics', () => {
+  /** A batch with rows marked ignored holding NaN, ±Inf and a huge norm, and the same batch without them. */
+  function batchWithIgnored(rng: Rng, n: number, d: number) {
+    const labels = Int32Array.from({ length: n }, (_, i) => (i % 3 === 1 ? -1 : i));
+    const data = Float32Array.from({ length: n * d }, () => rng.normal() * rng.uniform(1, 60));
+    const poison = [NaN, Infinity, -Infinity, 3e38];
+    labels.forEach((l, i) => l === -1 && (data[i * d + rng.int(d)] = poison[i % poison.length]));
+    const kept = Array.from(labels.keys()).filter((i) => labels[i] !== -1);
+    const keptData = Float32Array.from(kept.flatMap((i) => Array.from(data.subarray(i * d, (i + 1) * d))));
+    return { labels, data, kept, keptData };
+  }
+
+  it('adaFaceMargins: the statistics and the counted rows’ margins are those of the counted rows alone', () => {
+    const rng = new Rng(SEED + 7);
+    const [n, d] = [11, 6];
+    const { labels, data, kept, keptData } = batchWithIgnored(rng, n, d);
+    const got = adaFaceMargins({ embeddings: { data, shape: [n, d] }, labels, state: { mean: 30, std: 20 } });
+    const alone = adaFaceMargins({ embeddings: { data: keptData, shape: [kept.length, d] }, state: { mean: 30, std: 20 } });
+    expect(got.state).toEqual(alone.state);
+    expect(got.batch).toEqual(alone.batch);
+    expect(kept.map((i) => got.angular[i])).toEqual(Array.from(alone.angular));
+    expect(kept.map((i) => got.additive[i])).toEqual(Array.from(alone.additive));
+    // Without labels the NaN row poisons every row's margins: what labels are for.
+    expect(Number.isNaN(adaFaceMargins({ embeddings: { data, shape: [n, d] } }).state.mean)).toBe(true);
+  });
+
+  it('magFaceMargins: lossG over the counted rows, zero gradient rows for the ignored ones', () => {
+    const rng = new Rng(SEED + 8);
+    const [n, d] = [10, 4];
+    const { labels, data, kept, keptData } = batchWithIgnored(rng, n, d);
+    const got = magFaceMargins({ embeddings: { data, shape: [n, d] }, labels });
+    const alone = magFaceMargins({ embeddings: { data: keptData, shape: [kept.length, d] } });
+    expect(got.lossG).toBe(alone.lossG);
+    expect(got.regularizer).toBe(alone.regularizer);
+    kept.forEach((i, k) => {
+      expect(got.angular[i]).toBe(alone.angular[k]);
+      expect(Array.from(got.gradEmbeddings!.subarray(i * d, (i + 1) * d))).toEqual(Array.from(alone.gradEmbeddings!.subarray(k * d, (k + 1) * d)));
+    });
+    labels.forEach((l, i) => l === -1 && expect(Array.from(got.gradEmbeddings!.subarray(i * d, (i + 1) * d))).toEqual(new Array(d).fill(0)));
+    // Every row ignored: nothing to average, lossG 0 (marginSoftmax's mean loss is 0 too).
+    expect(magFaceMargins({ embeddings: { data, shape: [n, d] }, labels: new Int32Array(n).fill(-1) }).lossG).toBe(0);
+  });
+
+  it('labels of the wrong length or below −1 are refused', () => {
+    const x = { data: new Float32Array(12).fill(1), shape: [4, 3] };
+    expectCode(() => adaFaceMargins({ embeddings: x, labels: [0, 1, 2] }), 'ERR_FUSEDLOSS_SHAPE', /labels/);
+    expectCode(() => magFaceMargins({ embeddings: x, labels: [0, -2, 1, 1] }), 'ERR_FUSEDLOSS_LABEL', /labels\[1\]/);
+    expectCode(() => adaFaceMargins({ embeddings: x, labels: [0, -1, -1, -1] }), 'ERR_FUSEDLOSS_SHAPE', /2 counted rows/);
+  });
+});
+
 // ---- MagFace --------------------------------------------------------------------------------
 
 const MAG = { la: 10, ua: 110, lm: 0.45, um: 0.8, lambda: 35 };
