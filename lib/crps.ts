@@ -1,6 +1,7 @@
 // crps() / crpsAsync(): CRPS of ensemble forecasts (the project's spec: crps.md).  Validation happens
 // here, once, for every backend; the backends receive a CrpsPlan.
 import { backendError, invalidArg, optionError, shapeError } from './errors';
+import type { Exact } from './exact';
 import { crpsFallback } from './fallback/crps';
 import { addon, resolveBackend, type ResolvedBackend } from './native';
 import { toTensor, toVector, type TensorLike, type VectorLike } from './tensor';
@@ -179,7 +180,7 @@ function copyPlanInputs(plan: CrpsPlan): CrpsPlan {
 }
 
 /** CRPS scores, weighted mean and (optionally) gradients. See the README's CRPS section. */
-export function crps<A extends CrpsArgs>(args: A): CrpsResultOf<A> {
+export function crps<A extends CrpsArgs>(args: Exact<A, CrpsArgs>): CrpsResultOf<A> {
   const { plan, backend: requested } = planCrps(args);
   const backend = resolveBackend(requested, 'crps');
   const outputs = backend === 'js' ? crpsFallback(plan) : nativeFunction<NativeCrps>('crps')({ ...plan, device: backend === 'cuda' ? 1 : 0 });
@@ -187,7 +188,7 @@ export function crps<A extends CrpsArgs>(args: A): CrpsResultOf<A> {
 }
 
 /** crps() off the JavaScript thread (libuv pool). Never throws: invalid arguments reject. */
-export async function crpsAsync<A extends CrpsArgs>(args: A): Promise<CrpsResultOf<A>> {
+export async function crpsAsync<A extends CrpsArgs>(args: Exact<A, CrpsArgs>): Promise<CrpsResultOf<A>> {
   const { plan, backend: requested } = planCrps(args);
   const backend = resolveBackend(requested, 'crps');
   if (backend === 'js') {

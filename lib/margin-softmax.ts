@@ -2,6 +2,7 @@
 // the project's spec: margin-softmax.md).  Validation happens here, once, for every backend; the
 // backends receive a MarginSoftmaxPlan (the same fields as native/kernels/margin_softmax.h).
 import { backendError, invalidArg, labelError, optionError, shapeError, tooLarge } from './errors';
+import type { Exact } from './exact';
 import { marginSoftmaxFallback } from './fallback/margin-softmax';
 import { toLabels } from './labels';
 import { addon, resolveBackend, type ResolvedBackend } from './native';
@@ -120,6 +121,9 @@ export interface MarginSoftmaxArgs {
   /** Backend to run on. Default 'auto'. */
   backend?: Backend;
 }
+
+/** The option objects of MarginSoftmaxArgs whose keys are checked at compile time too (see Exact). */
+type MarginSoftmaxNested = 'margin' | 'rowMargins' | 'curricular';
 
 /** Result of marginSoftmax() / marginSoftmaxAsync(). */
 export interface MarginSoftmaxResult {
@@ -464,7 +468,7 @@ function finish<A extends MarginSoftmaxArgs>(outputs: MarginSoftmaxOutputs, plan
 }
 
 /** Fused margin softmax loss (ArcFace family) and its gradients. See the README's marginSoftmax section. */
-export function marginSoftmax<A extends MarginSoftmaxArgs>(args: A): MarginSoftmaxResultOf<A> {
+export function marginSoftmax<A extends MarginSoftmaxArgs>(args: Exact<A, MarginSoftmaxArgs, MarginSoftmaxNested>): MarginSoftmaxResultOf<A> {
   const { plan, backend: requested } = planMarginSoftmax(args);
   const backend = resolveBackend(requested, 'marginSoftmax');
   const outputs =
@@ -475,7 +479,7 @@ export function marginSoftmax<A extends MarginSoftmaxArgs>(args: A): MarginSoftm
 }
 
 /** marginSoftmax() off the JavaScript thread (libuv pool). Never throws: invalid arguments reject. */
-export async function marginSoftmaxAsync<A extends MarginSoftmaxArgs>(args: A): Promise<MarginSoftmaxResultOf<A>> {
+export async function marginSoftmaxAsync<A extends MarginSoftmaxArgs>(args: Exact<A, MarginSoftmaxArgs, MarginSoftmaxNested>): Promise<MarginSoftmaxResultOf<A>> {
   const { plan, backend: requested } = planMarginSoftmax(args);
   const backend = resolveBackend(requested, 'marginSoftmax');
   if (backend === 'js') {

@@ -3,6 +3,7 @@
 // for every backend; the backends receive a MinePlan / PairLossPlan (lib/pair-types.ts, the
 // fields of native/kernels/pair_mining.h).
 import { backendError, invalidArg, labelError, optionError, shapeError } from './errors';
+import type { Exact } from './exact';
 import { mineFallback, pairLossFallback } from './fallback/pair-mining';
 import { toLabels } from './labels';
 import { addon, resolveBackend, type ResolvedBackend } from './native';
@@ -360,7 +361,7 @@ function finishPairLoss<A extends PairLossArgs>(outputs: PairLossOutputs, plan: 
 }
 
 /** Mined pairs or triplets (canonical order). See the README's mine section. */
-export function mine<A extends MineArgs>(args: A): MineResultOf<A> {
+export function mine<A extends MineArgs>(args: Exact<A, MineArgs, 'miner'>): MineResultOf<A> {
   const { plan, backend: requested } = planMine(args);
   const backend = resolveBackend(requested, 'pairs');
   const outputs = backend === 'js' ? mineFallback(plan) : nativeFunction<NativeMine>('mine')({ ...plan, ...device(backend) });
@@ -368,7 +369,7 @@ export function mine<A extends MineArgs>(args: A): MineResultOf<A> {
 }
 
 /** mine() off the JavaScript thread (libuv pool). Never throws: invalid arguments reject. */
-export async function mineAsync<A extends MineArgs>(args: A): Promise<MineResultOf<A>> {
+export async function mineAsync<A extends MineArgs>(args: Exact<A, MineArgs, 'miner'>): Promise<MineResultOf<A>> {
   const { plan, backend: requested } = planMine(args);
   const backend = resolveBackend(requested, 'pairs');
   if (backend === 'js') {
@@ -382,7 +383,7 @@ export async function mineAsync<A extends MineArgs>(args: A): Promise<MineResult
 }
 
 /** A pair loss (over the pairs/triplets `miner` keeps, or all) and its gradients. See the README's pairLoss section. */
-export function pairLoss<A extends PairLossArgs>(args: A): PairLossResultOf<A> {
+export function pairLoss<A extends PairLossArgs>(args: Exact<A, PairLossArgs, 'miner' | 'loss'>): PairLossResultOf<A> {
   const { plan, backend: requested } = planPairLoss(args);
   const backend = resolveBackend(requested, 'pairs');
   const outputs =
@@ -391,7 +392,7 @@ export function pairLoss<A extends PairLossArgs>(args: A): PairLossResultOf<A> {
 }
 
 /** pairLoss() off the JavaScript thread (libuv pool). Never throws: invalid arguments reject. */
-export async function pairLossAsync<A extends PairLossArgs>(args: A): Promise<PairLossResultOf<A>> {
+export async function pairLossAsync<A extends PairLossArgs>(args: Exact<A, PairLossArgs, 'miner' | 'loss'>): Promise<PairLossResultOf<A>> {
   const { plan, backend: requested } = planPairLoss(args);
   const backend = resolveBackend(requested, 'pairs');
   if (backend === 'js') {

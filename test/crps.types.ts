@@ -23,3 +23,18 @@ export async function asyncResultsAreTypedAlike(): Promise<Float32Array[]> {
   const result = await crpsAsync({ ensemble: { data, dims: [2, 4], type: 'float32' }, observations: [1, 2], gradients: true, components: true });
   return [result.gradEnsemble, result.gradObservations, result.skill, result.spread];
 }
+
+// Issue 10, point 10: crps is generic in its argument (so the result type follows the call), and
+// a generic parameter alone would accept unknown keys; Exact<A, CrpsArgs> makes them errors.
+export function misspelledOptionsAreCompileErrors(): unknown[] {
+  const ensemble = { data, shape: [2, 4] };
+  const withExtraKey = { ensemble, observations: [1, 2], memberaxis: 0 };
+  return [
+    // @ts-expect-error estimater is not an option (estimator)
+    crps({ ensemble, observations: [1, 2], estimater: 'fair' }),
+    // @ts-expect-error gradient is not an option (gradients)
+    crpsAsync({ ensemble, observations: [1, 2], gradient: true }),
+    // @ts-expect-error unknown keys are errors in a variable too, as at run time
+    crps(withExtraKey),
+  ];
+}

@@ -78,6 +78,30 @@ export function wrongOptionsAreRejected(): unknown[] {
   ];
 }
 
+// Issue 10, point 10: misspelled keys are compile errors at the top level and inside the margin,
+// rowMargins and curricular objects (a margin key is checked against the member its type names).
+export function misspelledOptionsAreCompileErrors(): unknown[] {
+  return [
+    // @ts-expect-error weightLayout is not an option (weightsLayout)
+    marginSoftmax({ embeddings, weights, labels, weightLayout: 'columns' }),
+    // @ts-expect-error scaleModes is not an option (scaleMode)
+    marginSoftmaxAsync({ embeddings, weights, labels, scaleModes: 'fixed' }),
+    // @ts-expect-error margin is not a margin key (m)
+    marginSoftmax({ embeddings, weights, labels, margin: { type: 'arcface', margin: 0.5 } }),
+    // @ts-expect-error m1 belongs to the combined margin, not to arcface
+    marginSoftmax({ embeddings, weights, labels, margin: { type: 'arcface', m1: 1 } }),
+    // @ts-expect-error momentun is not a curricular key (momentum)
+    marginSoftmax({ embeddings, weights, labels, curricular: { t: 0, momentun: 0.1 } }),
+    // @ts-expect-error angle is not a rowMargins key (angular)
+    marginSoftmax({ embeddings, weights, labels, rowMargins: { angle: [0.1, 0.2] } }),
+  ];
+}
+
+export function correctNestedOptionsStillInferTheResult(): number {
+  const result = marginSoftmax({ embeddings, weights, labels, margin: { type: 'combined', m1: 1, m2: 0.3 }, curricular: { t: 0, momentum: 0.1 }, rowMargins: { angular: [0.1, 0.2] } });
+  return result.curricularT + result.gradWeights.length;
+}
+
 /** A generic caller that only knows MarginSoftmaxArgs gets the optional-gradient result type. */
 export function genericCaller(args: MarginSoftmaxArgs): Float32Array | undefined {
   return marginSoftmax(args).gradEmbeddings;

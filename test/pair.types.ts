@@ -120,6 +120,25 @@ export function wrongOptionsAreRejected(): unknown[] {
   ];
 }
 
+// Issue 10, point 10: misspelled keys are compile errors at the top level and inside miner and
+// loss (checked against the member their type names).
+export function misspelledOptionsAreCompileErrors(): unknown[] {
+  return [
+    // @ts-expect-error minr is not an option (miner)
+    pairLoss({ embeddings, labels, loss: { type: 'ntxent' }, minr: { type: 'batch-hard' } }),
+    // @ts-expect-error refLabel is not an option (refLabels)
+    mine({ embeddings, labels, ref, refLabel: [0, 1, 1], miner: { type: 'batch-hard' } }),
+    // @ts-expect-error maxOutput is not an option (maxOutputs)
+    mineAsync({ embeddings, labels, miner: { type: 'batch-hard' }, maxOutput: 10 }),
+    // @ts-expect-error gradient is not an option (gradients)
+    pairLossAsync({ embeddings, labels, loss: { type: 'ntxent' }, gradient: false }),
+    // @ts-expect-error epsilon belongs to the multi-similarity miner, not to batch-hard
+    mine({ embeddings, labels, miner: { type: 'batch-hard', epsilon: 0.1 } }),
+    // @ts-expect-error temprature is not an ntxent key (temperature)
+    pairLoss({ embeddings, labels, loss: { type: 'ntxent', temprature: 0.1 } }),
+  ];
+}
+
 /** Generic callers that only know the argument types get the optional-gradient result and either mined kind. */
 export function genericCallers(m: MineArgs, l: PairLossArgs): [MinedPairs | MinedTriplets, PairLossResult, Float32Array | undefined] {
   const loss = pairLoss(l);
