@@ -5,6 +5,7 @@
 // types degrade to `any`.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { describe, expect, it } from 'vitest';
@@ -21,6 +22,17 @@ function hasTfjs(): boolean {
   }
 }
 
+/** Runs tsc on a tsconfig with --traceResolution; returns its error lines and the resolved file of a specifier. */
+function compile(tsconfig: string, cwd: string): { errors: string[]; status: number | null; stderr: string; targets: (specifier: string) => string[] } {
+  const tsc = require.resolve('typescript/bin/tsc', { paths: [ROOT] });
+  const out = spawnSync(process.execPath, [tsc, '-p', tsconfig, '--traceResolution'], { cwd, encoding: 'utf8', timeout: 120_000, maxBuffer: 256 * 1024 * 1024 });
+  const targets = (specifier: string): string[] => {
+    const re = new RegExp(`Module name '${specifier}' was successfully resolved to '([^']+)'`, 'g');
+    return [...new Set([...out.stdout.matchAll(re)].map((m) => path.relative(ROOT, fs.realpathSync(m[1])).split(path.sep).join('/')))].sort();
+  };
+  return { errors: out.stdout.split('\n').filter((line) => /error TS\d+/.test(line)), status: out.status, stderr: out.stderr, targets };
+}
+
 const body = (file: string): string => fs.readFileSync(path.join(DIR, file), 'utf8').split('\n\n').slice(1).join('\n\n');
 
 describe('typed consumer (test/consumer)', () => {
@@ -29,22 +41,29 @@ describe('typed consumer (test/consumer)', () => {
   });
 
   it.skipIf(!hasTfjs())('tsc --noEmit compiles it as ESM and as CJS, resolving the built types through package.json exports', () => {
-    const tsc = require.resolve('typescript/bin/tsc', { paths: [ROOT] });
-    const out = spawnSync(process.execPath, [tsc, '-p', path.join(DIR, 'tsconfig.json'), '--traceResolution'], {
-      cwd: ROOT,
-      encoding: 'utf8',
-      timeout: 120_000,
-      maxBuffer: 256 * 1024 * 1024,
-    });
-    const errors = out.stdout.split('\n').filter((line) => /error TS\d+/.test(line));
-    expect(errors).toEqual([]);
+    const out = compile(path.join(DIR, 'tsconfig.json'), ROOT);
+    expect(out.errors).toEqual([]);
     expect(out.status, out.stderr).toBe(0);
     // Which file each package specifier resolved to (once per module kind).
-    const targets = (specifier: string): string[] => {
-      const re = new RegExp(`Module name '${specifier}' was successfully resolved to '([^']+)'`, 'g');
-      return [...new Set([...out.stdout.matchAll(re)].map((m) => path.relative(ROOT, m[1]).split(path.sep).join('/')))].sort();
-    };
-    expect(targets('fusedloss')).toEqual(['dist/cjs/index.d.ts', 'dist/esm/index.d.mts']);
-    expect(targets('fusedloss/tfjs')).toEqual(['dist/cjs/tfjs.d.ts', 'dist/esm/tfjs.d.mts']);
+    expect(out.targets('fusedloss')).toEqual(['dist/cjs/index.d.ts', 'dist/esm/index.d.mts']);
+    expect(out.targets('fusedloss/tfjs')).toEqual(['dist/cjs/tfjs.d.ts', 'dist/esm/tfjs.d.mts']);
+  });
+
+  // Issue 10, point 10: node10 resolution ignores "exports"; without package.json "typesVersions"
+  // `fusedloss/tfjs` does not resolve there (TS2307).
+  it.skipIf(!hasTfjs())('tsc compiles a CommonJS consumer on moduleResolution node10: fusedloss/tfjs resolves through typesVersions', () => {
+    const project = fs.mkdtempSync(path.join(os.tmpdir(), 'fusedloss-node10-'));
+    try {
+      for (const file of ['consumer.ts', 'tsconfig.json']) fs.copyFileSync(path.join(DIR, 'node10', file), path.join(project, file));
+      fs.mkdirSync(path.join(project, 'node_modules'));
+      fs.symlinkSync(ROOT, path.join(project, 'node_modules', 'fusedloss'), 'dir');
+      const out = compile(path.join(project, 'tsconfig.json'), project);
+      expect(out.errors).toEqual([]);
+      expect(out.status, out.stderr).toBe(0);
+      expect(out.targets('fusedloss')).toEqual(['dist/cjs/index.d.ts']);
+      expect(out.targets('fusedloss/tfjs')).toEqual(['dist/cjs/tfjs.d.ts']);
+    } finally {
+      fs.rmSync(project, { recursive: true, force: true });
+    }
   });
 });
