@@ -6,7 +6,6 @@
 // whose variables are created on its first call (after W) the second minimize applied W's moments
 // to the model's kernel and threw "Operands could not be broadcast together".
 import * as fs from 'node:fs';
-import { createRequire } from 'node:module';
 import * as path from 'node:path';
 
 import type * as TF from '@tensorflow/tfjs';
@@ -14,15 +13,9 @@ import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
 
 import { crps } from './api';
+import { loadTf } from './load-tf';
 import * as fusedlossTfjs from '../lib/tfjs';
 
-function loadTf(): typeof TF | null {
-  try {
-    return createRequire(__filename)('@tensorflow/tfjs') as typeof TF;
-  } catch {
-    return null;
-  }
-}
 const tfOrNull = loadTf();
 
 /** The first ```ts block under the heading that starts with `heading`. */

@@ -6,26 +6,19 @@
 // loads tfjs only when a loss is called, and a missing tfjs gives a clear error.
 // Skips everything that needs tfjs when @tensorflow/tfjs (a dev dependency) is not installed.
 import { spawnSync } from 'node:child_process';
-import { createRequire } from 'node:module';
 
 import type * as TF from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 
 import { crps, marginSoftmax, pairLoss } from './api';
 import { backendCases, Rng, testSeed } from './helpers';
+import { loadTf } from './load-tf';
 import { crpsLoss, marginSoftmaxLoss, pairwiseLoss, withTf } from '../lib/tfjs';
 
 const SEED = testSeed('tfjs');
 const ROOT = process.cwd();
 const BACKENDS = backendCases();
 
-function loadTf(): typeof TF | null {
-  try {
-    return createRequire(__filename)('@tensorflow/tfjs') as typeof TF;
-  } catch {
-    return null;
-  }
-}
 const tfOrNull = loadTf();
 const HAVE_TF = tfOrNull !== null;
 const tf = tfOrNull as typeof TF;
@@ -417,8 +410,7 @@ describe('package boundary (built dist/)', () => {
 
   it('import of the main entry never loads @tensorflow/tfjs; import of fusedloss/tfjs gives the CommonJS functions', () => {
     const r = node(['--input-type=module'], `
-      import { createRequire } from 'node:module';
-      const req = createRequire(process.cwd() + '/');
+            const req = createRequire(process.cwd() + '/');
       const main = await import('fusedloss');
       const afterMain = Object.keys(req.cache).some((k) => k.includes('@tensorflow'));
       const esm = await import('fusedloss/tfjs');
