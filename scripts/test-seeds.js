@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// npm run test:seeds -- K [--seeds a,b,…] [--files name,…]
+// npm run test:seeds -- K [--seeds a,b,…] [--files name,…] [--jobs J]
 //
 // Runs the randomized test files under K fresh seeds (or the given ones) and prints, per seed,
 // the tests that failed, then the failing seeds; exits 1 if any seed failed. Every randomized
@@ -8,7 +8,7 @@
 // added later are picked up without editing a list. Each seed is one vitest process, because
 // testSeed() reads FUSEDLOSS_TEST_SEED when the file loads.
 'use strict';
-const { spawnSync } = require('node:child_process');
+const { spawn } = require('node:child_process');
 const crypto = require('node:crypto');
 const fs = require('node:fs');
 const os = require('node:os');
@@ -18,18 +18,21 @@ const root = path.resolve(__dirname, '..');
 
 function usage(message) {
   if (message) console.error(`test:seeds: ${message}`);
-  console.error('usage: npm run test:seeds -- K [--seeds a,b,...] [--files substring,...]');
+  console.error('usage: npm run test:seeds -- K [--seeds a,b,...] [--files substring,...] [--jobs J (seeds run at once, default 1)]');
   process.exit(2);
 }
 
 function parseArgs(argv) {
-  const args = { count: undefined, seeds: undefined, files: undefined };
+  const args = { count: undefined, seeds: undefined, files: undefined, jobs: 1 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--seeds' || a === '--files') {
       const value = argv[++i];
       if (value === undefined) usage(`${a} needs a value`);
       args[a.slice(2)] = value.split(',').filter((s) => s !== '');
+    } else if (a === '--jobs') {
+      args.jobs = Number(argv[++i]);
+      if (!Number.isInteger(args.jobs) || args.jobs < 1) usage('--jobs needs a positive integer');
     } else if (/^\d+$/.test(a) && args.count === undefined) {
       args.count = Number(a);
     } else {
@@ -67,7 +70,7 @@ function randomizedFiles(filters) {
 /** Failed tests of one vitest run, from its JSON report: [{ file, test, message }]. */
 function failuresOf(report, run) {
   if (!report) {
-    const tail = `${run.stdout}\n${run.stderr}`.trim().split('\n').slice(-15).join('\n');
+    const tail = run.output.trim().split('\n').slice(-15).join('\n');
     return [{ file: '(vitest)', test: `no report, exit ${run.status}`, message: tail }];
   }
   const failures = [];
@@ -78,57 +81,91 @@ function failuresOf(report, run) {
     // A file that fails outside any test (an import, a hook) has no failed assertion to show.
     if (file.status === 'failed' && failed.length === 0) failures.push({ file: name, test: '(file)', message: (file.message ?? '').split('\n')[0] });
   }
+  // Errors outside any test fail the run too, except vitest's own worker-to-main messages timing
+  // out on a starved machine ("Timeout calling onTaskUpdate"), which say nothing of the seed.
+  const errors = unhandled(run.output).filter((e) => !/Timeout calling "/.test(e));
+  for (const e of errors) failures.push({ file: '(vitest)', test: 'unhandled error', message: e });
+  if (failures.length === 0 && run.status !== 0 && unhandled(run.output).length === 0) {
+    failures.push({ file: '(vitest)', test: `exit ${run.status}`, message: run.output.trim().split('\n').slice(-5).join(' | ') });
+  }
   return failures;
 }
 
-function main() {
+/** One vitest run of `files` under `seed`; resolves with its exit status, output and JSON report. */
+function runSeed(vitest, files, seed, out) {
+  // The JSON report names the failed tests; the default reporter's output (kept for a failing
+  // seed) has the assertion diffs that the JSON report leaves out. No test timeout: a sweep runs
+  // niced on a busy machine, and what it looks for is wrong answers, not slow ones.
+  const reporters = ['--reporter=default', '--reporter=json', `--outputFile.json=${out}`];
+  const child = spawn(process.execPath, [vitest, 'run', ...reporters, '--testTimeout=0', '--hookTimeout=0', ...files], {
+    cwd: root,
+    env: { ...process.env, FUSEDLOSS_TEST_SEED: String(seed), NO_COLOR: '1' },
+  });
+  let output = '';
+  child.stdout.on('data', (chunk) => (output += chunk));
+  child.stderr.on('data', (chunk) => (output += chunk));
+  return new Promise((resolve) => {
+    child.on('close', (status) => {
+      const report = fs.existsSync(out) ? JSON.parse(fs.readFileSync(out, 'utf8')) : undefined;
+      resolve({ status, output, report });
+    });
+  });
+}
+
+async function main() {
   const args = parseArgs(process.argv.slice(2));
   const files = randomizedFiles(args.files);
   if (files.length === 0) usage('no randomized test files (none calls testSeed())');
-  console.log(`test:seeds: ${args.seeds.length} seed(s) over ${files.length} randomized files: ${files.join(' ')}`);
+  console.log(`test:seeds: ${args.seeds.length} seed(s) over ${files.length} randomized files, ${args.jobs} at a time: ${files.join(' ')}`);
   const vitest = require.resolve('vitest/vitest.mjs', { paths: [root] });
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'fusedloss-seeds-'));
   const failing = new Map(); // seed → failures
-  args.seeds.forEach((seed, n) => {
+  let done = 0;
+  const one = async (seed) => {
     const out = path.join(tmp, `${seed}.json`);
     const started = Date.now();
-    // The JSON report names the failed tests; the default reporter's output (kept for a failing
-    // seed) has the assertion diffs that the JSON report leaves out. No test timeout: a sweep runs
-    // niced on a busy machine, and what it looks for is wrong answers, not slow ones.
-    const reporters = ['--reporter=default', '--reporter=json', `--outputFile.json=${out}`];
-    const run = spawnSync(process.execPath, [vitest, 'run', ...reporters, '--testTimeout=0', '--hookTimeout=0', ...files], {
-      cwd: root,
-      env: { ...process.env, FUSEDLOSS_TEST_SEED: String(seed), NO_COLOR: '1' },
-      encoding: 'utf8',
-      maxBuffer: 256 * 1024 * 1024,
-    });
-    const report = fs.existsSync(out) ? JSON.parse(fs.readFileSync(out, 'utf8')) : undefined;
-    const failures = failuresOf(report, run);
+    const run = await runSeed(vitest, files, seed, out);
+    const failures = failuresOf(run.report, run);
     const seconds = ((Date.now() - started) / 1000).toFixed(0);
-    const label = `[${n + 1}/${args.seeds.length}] seed ${seed}`;
-    if (failures.length === 0 && run.status === 0) {
-      console.log(`${label}: ${report.numPassedTests} passed, ${report.numPendingTests + report.numTodoTests} skipped (${seconds} s)`);
+    const label = `[${++done}/${args.seeds.length}] seed ${seed}`;
+    if (failures.length === 0) {
+      const { numPassedTests, numPendingTests, numTodoTests } = run.report;
+      // vitest exits 1 when a worker's progress message to the main process times out on a
+      // starved machine ("Timeout calling onTaskUpdate") even though every test passed: that is
+      // no failure of the seed, but it is said.
+      const note = run.status === 0 ? '' : `; vitest exited ${run.status}: ${unhandled(run.output).join('; ')}`;
+      console.log(`${label}: ${numPassedTests} passed, ${numPendingTests + numTodoTests} skipped (${seconds} s${note})`);
+      fs.rmSync(out, { force: true });
       return;
     }
-    if (failures.length === 0) failures.push({ file: '(vitest)', test: `exit ${run.status}`, message: run.stderr.trim().split('\n').slice(-5).join(' | ') });
     failing.set(seed, failures);
     const log = path.join(tmp, `${seed}.log`);
-    fs.writeFileSync(log, `${run.stdout}\n${run.stderr}`);
+    fs.writeFileSync(log, run.output);
     console.log(`${label}: ${failures.length} FAILED (${seconds} s; vitest output in ${log})`);
     for (const f of failures) console.log(`    ${f.file} > ${f.test}\n        ${f.message}`);
-  });
+  };
+  const queue = [...args.seeds];
+  await Promise.all(Array.from({ length: Math.min(args.jobs, queue.length) }, async () => {
+    while (queue.length > 0) await one(queue.shift());
+  }));
   console.log('');
   if (failing.size === 0) {
     fs.rmSync(tmp, { recursive: true, force: true });
     console.log(`test:seeds: all ${args.seeds.length} seeds passed`);
     return;
   }
-  for (const seed of args.seeds) if (!failing.has(seed)) fs.rmSync(path.join(tmp, `${seed}.json`), { force: true });
   console.log(`test:seeds: ${failing.size} of ${args.seeds.length} seeds failed (rerun one with FUSEDLOSS_TEST_SEED=<seed> npx vitest run <file>):`);
   for (const [seed, failures] of failing) {
     console.log(`  ${seed}: ${[...new Set(failures.map((f) => `${f.file} > ${f.test}`))].join('; ')}`);
   }
   process.exitCode = 1;
+}
+
+/** The first line of each error vitest reports outside the tests, once each. */
+function unhandled(output) {
+  const lines = output.split('\n');
+  const errors = lines.filter((line, i) => i > 0 && /Unhandled (Error|Rejection)/.test(lines[i - 1]) && line.trim() !== '');
+  return [...new Set(errors.map((line) => line.trim()))];
 }
 
 main();

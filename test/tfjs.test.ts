@@ -410,7 +410,8 @@ describe('package boundary (built dist/)', () => {
 
   it('import of the main entry never loads @tensorflow/tfjs; import of fusedloss/tfjs gives the CommonJS functions', () => {
     const r = node(['--input-type=module'], `
-            const req = createRequire(process.cwd() + '/');
+      import { createRequire } from 'node:module';
+      const req = createRequire(process.cwd() + '/');
       const main = await import('fusedloss');
       const afterMain = Object.keys(req.cache).some((k) => k.includes('@tensorflow'));
       const esm = await import('fusedloss/tfjs');
