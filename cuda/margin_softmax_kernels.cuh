@@ -149,7 +149,7 @@ __global__ void __launch_bounds__(kRowThreads) prepassKernel(Problem p) {
   if (pnMode(p)) scale = margin::logitScale(scale * p.wNorm[y * p.K + bestK]);
   p.r.tCos[i] = c;
   p.r.tCenter[i] = bestK;
-  p.r.tZ[i] = static_cast<float>(scale * t.value);
+  p.r.tZ[i] = margin::float32OrNaN(scale * t.value);
   p.r.tDeriv[i] = static_cast<float>(t.derivative);
   p.r.thr[i] = static_cast<float>(t.threshold);
   p.r.tScale[i] = static_cast<float>(scale);
@@ -215,7 +215,7 @@ __device__ __forceinline__ float logitOf(const Problem& p, const RowCtx& r, int6
     v = margin::nonTargetCosine(c, p.o.interclassFilter, static_cast<float>(p.o.filterThreshold), p.o.curricular, r.t,
                                 r.thr, &dv);
   }
-  return S * v;
+  return margin::float32OrNaN(S * v);
 }
 
 // ∂loss/∂z_ij from the row's forward statistics (expm1 on the target keeps p − 1 accurate).

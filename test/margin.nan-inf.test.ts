@@ -16,6 +16,8 @@
 //                                                        losses, logSumExp, predictions and other rows unchanged
 //   NaN in rowMargins.angular[i]; NaN / ±Inf in        → losses[i], logSumExp[i], loss, gradEmbeddings row i,
 //   rowMargins.additive[i] (counted row)                 all gradWeights NaN; other rows unchanged
+//   a logit past float32's range (s·(c − m3) with a     → that row as a NaN row (logits are float32 on
+//   huge m3, s·ψ with a huge scale)                       every backend)
 //   logit scale s·‖x_i‖ (·‖w_j‖) past float32's range  → row i as a NaN row (above); with ‖w_j‖ every row
 //   CurricularFace with a NaN counted row              → curricularT NaN; rows with a negative harder than
 //                                                        their target NaN, the others unchanged
@@ -221,9 +223,11 @@ describe.each(backendCases())('NaN/Inf table on backend $name', ({ name, availab
     expect(failures).toEqual([]);
   });
 
-  it.skipIf(!available)('NaN in rowMargins.angular[i], NaN/±Inf in rowMargins.additive[i]: row i NaN, other rows unchanged', () => {
+  it.skipIf(!available)('NaN in rowMargins.angular[i], NaN/±Inf or a target logit past float32 from rowMargins.additive[i]: row i NaN, other rows unchanged', () => {
     const failures: string[] = [];
-    for (const [key, bad] of [['rowAngular', NaN], ['rowAdditive', NaN], ['rowAdditive', Infinity], ['rowAdditive', -Infinity]] as const) {
+    // 1e38 is a finite float32 margin whose target logit s·(c − 1e38) = −1.6e39 at s = 16 is not.
+    const cases = [['rowAngular', NaN], ['rowAdditive', NaN], ['rowAdditive', Infinity], ['rowAdditive', -Infinity], ['rowAdditive', 1e38]] as const;
+    for (const [key, bad] of cases) {
       const { c, ref } = makeCase(rng, VARIANTS[5]);
       const i = countedRow(rng, c);
       const broken = copyCase(c);

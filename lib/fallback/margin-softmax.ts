@@ -114,8 +114,13 @@ function rowLoss(
   return (1 - smoothing) * crossEntropy + smoothing * (logSumExp - sumLogits / classes);
 }
 
-/** Largest finite float32: the native kernels hold logit scales in float32, and a scale past it makes the row NaN on every backend. */
-const FLOAT32_MAX = 3.4028234663852886e38;
+/**
+ * The native kernels hold logits and their scales in float32: one past float32's range is NaN on
+ * every backend, so its row is NaN (native/math/margin_math.h, float32OrNaN).
+ */
+function float32Logit(value: number): number {
+  return Math.abs(Math.fround(value)) === Infinity ? NaN : value;
+}
 
 // ---- unit vectors ----
 
@@ -204,11 +209,10 @@ function tileCosines(problem: Problem, row: number, first: number, count: number
   }
 }
 
-/** S_ij: the row's scale, times the arg-max center's norm under 'product-norm'; NaN past float32's range (see FLOAT32_MAX). */
+/** S_ij: the row's scale, times the arg-max center's norm under 'product-norm'; NaN past float32's range. */
 function logitScale(problem: Problem, row: number, center: number): number {
-  const rowScale = problem.rowScale[row];
-  const scale = problem.plan.scaleMode === SCALE_PRODUCT_NORM ? rowScale * problem.centers.norms[center] : rowScale;
-  return Math.fround(scale) > FLOAT32_MAX ? NaN : scale;
+  const rowScale = float32Logit(problem.rowScale[row]);
+  return float32Logit(problem.plan.scaleMode === SCALE_PRODUCT_NORM ? rowScale * problem.centers.norms[center] : rowScale);
 }
 
 /** v_ij: ψ on the target, the modulated cosine elsewhere, the plain cosine for ignored rows. */
@@ -308,7 +312,7 @@ function rowStatistics(problem: Problem): RowStatistics {
           bestCosine[i] = c;
           bestPosition[i] = position;
         }
-        const z = logitScale(problem, i, centers[t]) * logitCosine(problem, i, position, c);
+        const z = float32Logit(logitScale(problem, i, centers[t]) * logitCosine(problem, i, position, c));
         if (z > maxLogit[i]) {
           others[i] *= Math.exp(maxLogit[i] - z);
           maxLogit[i] = z;
@@ -371,7 +375,7 @@ function unitGradients(problem: Problem, statistics: RowStatistics, rowCoefficie
         const c = cosines[t];
         const center = centers[t];
         const scale = logitScale(problem, i, center);
-        const z = scale * logitCosine(problem, i, position, c);
+        const z = float32Logit(scale * logitCosine(problem, i, position, c));
         // On the target p − (1 − ε) = ε − Σ_{j≠y} p_j: no 1 − p cancellation for a confident row.
         const fromProbability = position === target ? labelSmoothing - otherProbability[i] : Math.exp(z - logSumExp[i]);
         const gradLogit = rowCoefficient[i] * (fromProbability - smoothingShare);

@@ -185,6 +185,8 @@ FL_SIMD_CLONES inline Lanes laneLogits(const TileContext& ctx, int64_t localClas
     for (int lane = 0; lane < kLanes; ++lane) l.scale[lane] = productScale(l.scale[lane], ctx.centerNorm[center0 + l.center[lane]]);
   }
   l.logit = l.scale * value;
+  // Past float32's range a logit is NaN (margin::float32OrNaN's rule): S·ψ with a large scale.
+  l.logit = select((l.logit > 3.402823466e38f) | (l.logit < -3.402823466e38f), splat(__builtin_nanf("")), l.logit);
   return l;
 }
 
@@ -391,7 +393,7 @@ int64_t prepareRows(const Plan& p, const MarginSoftmaxOptions& options, const Ma
     rows.targetValue[i] = static_cast<float>(t.value);
     rows.targetDerivative[i] = static_cast<float>(t.derivative);
     rows.threshold[i] = static_cast<float>(t.threshold);
-    rows.targetLogit[i] = static_cast<float>(scale * t.value);
+    rows.targetLogit[i] = margin::float32OrNaN(scale * t.value);
   }
   return counted;
 }

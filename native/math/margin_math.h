@@ -14,14 +14,16 @@
 namespace fusedloss {
 namespace margin {
 
-// A logit scale S (s, s·‖x‖ or s·‖x‖·‖w‖, computed in double) as the float32 epilogues hold it.
-// Past float32's range it is NaN rather than Inf: an infinite S would make some of the row's logits
-// ±Inf and others NaN (S·0), so the row is NaN, identically on every backend (the TypeScript
-// backend's logitScale applies the same rule).
-FL_HD float logitScale(double scale) {
-  const float s = static_cast<float>(scale);
-  return fabsf(s) <= 3.402823466e38f ? s : NAN;
+// Logits and their scales are float32 on every backend (the CPU and CUDA epilogues hold them so):
+// a scale S (s, s·‖x‖ or s·‖x‖·‖w‖, computed in double) or a logit past float32's range is NaN
+// rather than ±Inf, so its row is NaN identically everywhere (an infinite S would make some of
+// the row's logits ±Inf and others NaN, and the TypeScript backend, in double, would not overflow
+// at all; it applies the same rule: lib/fallback/margin-softmax.ts, float32Logit).
+FL_HD float float32OrNaN(double value) {
+  const float f = static_cast<float>(value);
+  return fabsf(f) <= 3.402823466e38f ? f : NAN;
 }
+FL_HD float logitScale(double scale) { return float32OrNaN(scale); }
 
 // The margined target cosine ψ(c), its derivative, and the CurricularFace threshold (the target's
 // margined cosine before the past-π / easy-margin fallback).  Evaluated in double: there is one
