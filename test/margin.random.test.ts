@@ -270,15 +270,25 @@ describe.each(BACKENDS)('edge cases on backend $name', ({ name, available }) => 
     const N = 6;
     const D = 64;
     const C = 10;
-    const weights = Float32Array.from({ length: C * D }, () => Math.fround(r.normal() / 8));
-    const labels = Int32Array.from({ length: N }, () => r.int(C));
-    const embeddings = new Float32Array(N * D);
-    for (let i = 0; i < N; i++) for (let d = 0; d < D; d++) embeddings[i * D + d] = Math.fround(weights[labels[i] * D + d] + r.normal() / 40);
-    for (const [margin, scale] of [[{ type: 'cosface' }, 40], [{ type: 'none' }, 24], [{ type: 'arcface' }, 32]] as [MarginSpec, number][]) {
-      const c: MarginCase = { N, D, C, K: 1, embeddings, weights, labels, margin, scale };
-      const ref = refMarginSoftmax(c);
-      expect(ref.loss > 1e-11 && ref.loss < 1e-5).toBe(true); // the regime this test is about
-      expect(checkMargin(marginSoftmax(marginArgs(c, name)), expectedOf(ref), c, { gradients: true, backend: name }, `${name} confident ${margin.type}`)).toEqual([]);
+    const settings = [[{ type: 'cosface' }, 40], [{ type: 'none' }, 24], [{ type: 'arcface' }, 32]] as [MarginSpec, number][];
+    const draw = () => {
+      const weights = Float32Array.from({ length: C * D }, () => Math.fround(r.normal() / 8));
+      const labels = Int32Array.from({ length: N }, () => r.int(C));
+      const embeddings = new Float32Array(N * D);
+      for (let i = 0; i < N; i++) for (let d = 0; d < D; d++) embeddings[i * D + d] = Math.fround(weights[labels[i] * D + d] + r.normal() / 40);
+      return settings.map(([margin, scale]) => {
+        const c: MarginCase = { N, D, C, K: 1, embeddings, weights, labels, margin, scale };
+        return { c, ref: refMarginSoftmax(c) };
+      });
+    };
+    // Two close class centres can leave a draw outside the regime this test is about (seed
+    // 487577460 did): draw again until every setting's float64 loss is in it.
+    const inRegime = (cases: ReturnType<typeof draw>) => cases.every(({ ref }) => ref.loss > 1e-11 && ref.loss < 1e-5);
+    let cases = draw();
+    for (let attempt = 0; attempt < 100 && !inRegime(cases); attempt++) cases = draw();
+    expect(inRegime(cases)).toBe(true);
+    for (const { c, ref } of cases) {
+      expect(checkMargin(marginSoftmax(marginArgs(c, name)), expectedOf(ref), c, { gradients: true, backend: name }, `${name} confident ${c.margin?.type}`)).toEqual([]);
     }
   });
 
