@@ -74,6 +74,19 @@ __device__ __forceinline__ double gradientFactor(const Params& p, int64_t point)
   return pointWeight(p, point) / *p.weightSum;
 }
 
+// Gradient of a point whose own derivative is undefined: NaN, except that a factor of exactly 0
+// (weight 0, gradOutput 0) leaves the point out (the CPU's undefinedGradient).
+__device__ __forceinline__ float undefinedGradient(const Params& p, int64_t point) {
+  if (!p.options.gradients) return nanFloat();
+  return gradientFactor(p, point) == 0.0 ? 0.0f : nanFloat();
+}
+
+// A point's (w·s, w) terms of the mean; weight 0 leaves the point out even when s is NaN/Inf.
+__device__ __forceinline__ void meanTerms(double w, double score, double& weighted, double& weight) {
+  weight = w;
+  weighted = w != 0.0 ? w * score : 0.0;
+}
+
 // Sums (a, b) over the block in a fixed tree (blockDim.x a power of two); every thread gets the
 // result.  scratch holds 2·blockDim.x doubles.  Shared-memory only, so the order never varies.
 __device__ __forceinline__ void blockSum2(double& a, double& b, double* scratch) {
@@ -91,12 +104,12 @@ __device__ __forceinline__ void blockSum2(double& a, double& b, double* scratch)
 // A point with a NaN (member or observation), as the CPU's scorePoint treats it: returns false
 // when 'omit' leaves enough members to score; else the fill for its outputs and gradients, and
 // its (w·s, w) terms of the mean.
-__device__ __forceinline__ bool unscored(const Params& p, bool nanObservation, int used, double w, float& fill,
-                                         float& gradFill, double& weighted, double& weight) {
+__device__ __forceinline__ bool unscored(const Params& p, int64_t point, bool nanObservation, int used, double w,
+                                         float& fill, float& gradFill, double& weighted, double& weight) {
   switch (p.options.nanPolicy) {
     case NanPolicy::Propagate:
-      fill = gradFill = nanFloat();
-      weight = w, weighted = w * static_cast<double>(nanFloat());
+      fill = nanFloat(), gradFill = undefinedGradient(p, point);
+      meanTerms(w, static_cast<double>(nanFloat()), weighted, weight);
       return true;
     case NanPolicy::Zero:
       fill = gradFill = 0.0f;
@@ -127,11 +140,11 @@ __device__ void writeUnscored(const Params& p, int64_t point, float* grads, int6
 }
 
 // The per-point outputs of a scored point.
-__device__ void writeScore(const Params& p, int64_t point, double skill, double halfPairs, int used, double score) {
+__device__ void writeScore(const Params& p, int64_t point, double skill, double spread, double score) {
   p.out.scores[point] = static_cast<float>(score);
   if (p.options.components) {
     p.out.skill[point] = static_cast<float>(skill);
-    p.out.spread[point] = static_cast<float>(halfPairs / (static_cast<double>(used) * used));
+    p.out.spread[point] = static_cast<float>(spread);
   }
 }
 
@@ -142,7 +155,7 @@ __device__ float memberGrad(float v, float observation, const float* sorted, int
   if (isNan(v)) return 0.0f;
   const int below = crps::countBelow(sorted, used, v);
   const int above = used - crps::countAtMost(sorted, used, v);
-  signSum += crps::signOf(v - observation);
+  signSum += crps::compareSign(v, observation);
   return static_cast<float>(factor * crps::memberGradient(v, observation, below, above, weights));
 }
 
@@ -161,33 +174,28 @@ __device__ void scoreTilePoint(const Params& p, int64_t point, float* column, in
     if (isNan(v)) anyNan = true; else sorted[used++] = v;
   }
   float fill, gradFill;
-  if (anyNan && unscored(p, isNan(observation), used, w, fill, gradFill, weighted, weight)) {
+  if (anyNan && unscored(p, point, isNan(observation), used, w, fill, gradFill, weighted, weight)) {
     writeUnscored(p, point, column, stride, 0, 1, true, fill, gradFill);
     return;
   }
 
   crps::insertionSort(sorted, used);
-  double absoluteErrors = 0.0;
-  for (int k = 0; k < members; ++k) {
-    const float v = column[k * stride];
-    if (!isNan(v)) absoluteErrors += fabs(static_cast<double>(v) - observation);
-  }
-  const double skill = absoluteErrors / used;
-  const double halfPairs = crps::halfPairSumSorted(sorted, used);
-  const double coefficient = crps::pairCoefficient(used, p.options.alpha);
-  const double score = skill - coefficient * halfPairs;
+  const crps::PointValues values = crps::scoreSorted(sorted, used, observation, p.options.alpha);
+  const crps::ScoreLimit limit = values.limit;
 
-  writeScore(p, point, skill, halfPairs, used, score);
-  if (p.options.gradients) {
+  writeScore(p, point, values.skill, values.spread, values.score);
+  if (p.options.gradients && limit == crps::ScoreLimit::Undefined) {
+    writeUnscored(p, point, column, stride, 0, 1, false, 0.0f, undefinedGradient(p, point));
+    p.out.gradObservations[point] = undefinedGradient(p, point);
+  } else if (p.options.gradients) {
     const double factor = gradientFactor(p, point);
     double signSum = 0.0;
     for (int k = 0; k < members; ++k) {
       column[k * stride] = memberGrad(column[k * stride], observation, sorted, used, crps::gradientWeights(used, p.options.alpha), factor, signSum);
     }
-    p.out.gradObservations[point] = static_cast<float>(-factor * signSum / used);
+    p.out.gradObservations[point] = static_cast<float>(-factor * (signSum / used));
   }
-  weight = w;
-  weighted = w * score;
+  meanTerms(w, values.score, weighted, weight);
 }
 
 // Shared memory: tile [members][T + 1] (the +1 keeps the transposing load free of bank conflicts)
@@ -288,7 +296,7 @@ __global__ void __launch_bounds__(kLargeThreads) crpsLargeKernel(Params p, doubl
     float fill, gradFill;
     double weighted, weight;
     if ((isNan(observation) || used < members) &&
-        unscored(p, isNan(observation), used, w, fill, gradFill, weighted, weight)) {
+        unscored(p, point, isNan(observation), used, w, fill, gradFill, weighted, weight)) {
       writeUnscored(p, point, grads, p.inner, t, threads, t == 0, fill, gradFill);
       blockWeight += weight, blockWeighted += weighted;
       continue;  // block-uniform: every thread saw the same sums
@@ -301,11 +309,23 @@ __global__ void __launch_bounds__(kLargeThreads) crpsLargeKernel(Params p, doubl
       halfPairs += static_cast<double>(k) * static_cast<double>(used - k) * gap;
     }
     blockSum2(halfPairs, unused, reduceScratch);
-    const double skill = absoluteErrors / used;
-    const double coefficient = crps::pairCoefficient(used, p.options.alpha);
-    const double score = skill - coefficient * halfPairs;
-    if (t == 0) writeScore(p, point, skill, halfPairs, used, score);
-    if (p.options.gradients) {
+    // Every thread sees the same sorted values, so the limit case is block-uniform.
+    const crps::Infinities infinities = crps::countInfinities(sorted, used);
+    const crps::ScoreLimit limit = crps::scoreLimit(used, infinities, observation, p.options.alpha);
+    double skill = absoluteErrors / used, spread = halfPairs / (static_cast<double>(used) * used);
+    double score = skill - crps::pairCoefficient(used, p.options.alpha) * halfPairs;
+    if (limit != crps::ScoreLimit::Finite) {
+      // Rare: one thread, serially (finiteLimitScore is O(M) over the sorted values).
+      if (t == 0) {
+        const crps::LimitValues values = crps::limitValues(sorted, used, infinities, limit, observation);
+        skill = values.skill, spread = values.spread, score = values.score;
+      }
+    }
+    if (t == 0) writeScore(p, point, skill, spread, score);
+    if (p.options.gradients && limit == crps::ScoreLimit::Undefined) {
+      writeUnscored(p, point, grads, p.inner, t, threads, false, 0.0f, undefinedGradient(p, point));
+      if (t == 0) p.out.gradObservations[point] = undefinedGradient(p, point);
+    } else if (p.options.gradients) {
       const double factor = gradientFactor(p, point);
       double signSum = 0.0;
       for (int64_t k = t; k < members; k += threads) {
@@ -313,10 +333,11 @@ __global__ void __launch_bounds__(kLargeThreads) crpsLargeKernel(Params p, doubl
         grads[k * p.inner] = memberGrad(v, observation, sorted, used, crps::gradientWeights(used, p.options.alpha), factor, signSum);
       }
       blockSum2(signSum, unused, reduceScratch);
-      if (t == 0) p.out.gradObservations[point] = static_cast<float>(-factor * signSum / used);
+      if (t == 0) p.out.gradObservations[point] = static_cast<float>(-factor * (signSum / used));
     }
-    blockWeight += w;
-    blockWeighted += w * score;
+    meanTerms(w, score, weighted, weight);
+    blockWeight += weight;
+    blockWeighted += weighted;  // thread 0's sums are the ones kept
   }
   if (t == 0) partials[blockIdx.x] = make_double2(blockWeighted, blockWeight);
 }
@@ -342,6 +363,16 @@ __global__ void __launch_bounds__(kReduceThreads) countedWeightKernel(Params p, 
   }
   blockSum2(unused, weight, reduceScratch);
   if (threadIdx.x == 0) partials[blockIdx.x] = make_double2(unused, weight);
+}
+
+// Σw = 0: the mean is undefined, and so is every entry of its gradient (the CPU's runCrpsCpu).
+__global__ void __launch_bounds__(kReduceThreads) undefinedMeanGradientKernel(const double* weightSum, float* values,
+                                                                             int64_t count) {
+  if (*weightSum > 0.0) return;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < count;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    values[i] = nanFloat();
+  }
 }
 
 // One block: each thread adds a fixed strided subset in order, then the fixed tree.
@@ -431,6 +462,12 @@ KernelStatus crpsCudaDevice(const CrpsShape& shape, const CrpsOptions& options, 
                                                                                              sortSize);
   }
   FL_CUDA_TRY("launching the scoring pass", cudaGetLastError());
+  if (needWeightSum) {
+    const unsigned fillBlocks = static_cast<unsigned>(std::min<int64_t>(1024, (shape.elements() + kReduceThreads - 1) / kReduceThreads));
+    FL_LAUNCH(undefinedMeanGradientKernel, fillBlocks, kReduceThreads, 0, stream)(p.weightSum, outputs.gradEnsemble, shape.elements());
+    FL_LAUNCH(undefinedMeanGradientKernel, fillBlocks, kReduceThreads, 0, stream)(p.weightSum, outputs.gradObservations, points);
+    FL_CUDA_TRY("launching the undefined-mean fill", cudaGetLastError());
+  }
   FL_LAUNCH(sumPartialsKernel, 1, kReduceThreads, 0, stream)(partials, blocks, totals + 1);
   FL_CUDA_TRY("launching the mean", cudaGetLastError());
 

@@ -36,6 +36,60 @@ function countAtMost(sorted: Float64Array, n: number, v: number): number {
   return lo;
 }
 
+/** sign(a − b) by comparison: equal infinities tie (0), as native/math/crps_math.h compareSign. */
+function compareSign(a: number, b: number): number {
+  return (a > b ? 1 : 0) - (a < b ? 1 : 0);
+}
+
+/** Half pair sum Σ_k k(m−k)·gap_k of ascending sorted[from, from + n). */
+function halfPairSum(sorted: Float64Array, from: number, n: number): number {
+  let total = 0;
+  for (let k = 1; k < n; k++) total += k * (n - k) * (sorted[from + k] - sorted[from + k - 1]);
+  return total;
+}
+
+// ±Inf inputs: the limit rule of native/math/crps_math.h (scoreLimit and its helpers, where the
+// derivation is); the same cases, in the same order.
+const FINITE = 0;
+const PLUS_INFINITY = 1;
+const UNDEFINED = 2;
+const FINITE_LIMIT = 3;
+
+function scoreLimit(used: number, minus: number, plus: number, y: number, alpha: number): number {
+  const fair = alpha === 1;
+  if (Number.isFinite(y)) {
+    if (minus === 0 && plus === 0) return FINITE;
+    return fair && minus <= 1 && plus <= 1 ? FINITE_LIMIT : PLUS_INFINITY;
+  }
+  const same = y > 0 ? plus : minus;
+  if (same === 0) return PLUS_INFINITY;
+  const rest = used - same;
+  return rest === 0 || (fair && rest === 1) ? UNDEFINED : PLUS_INFINITY;
+}
+
+function skillLimit(used: number, minus: number, plus: number, y: number): number {
+  if (Number.isFinite(y)) return Infinity;
+  return (y > 0 ? plus : minus) === used ? NaN : Infinity;
+}
+
+function spreadLimit(sorted: Float64Array, used: number, minus: number, plus: number): number {
+  if (minus === 0 && plus === 0) return halfPairSum(sorted, 0, used) / (used * used);
+  const kinds = (minus > 0 ? 1 : 0) + (plus > 0 ? 1 : 0) + (used - minus - plus > 0 ? 1 : 0);
+  if (kinds >= 2) return Infinity;
+  return used === 1 ? 0 : NaN;
+}
+
+function finiteLimitScore(sorted: Float64Array, used: number, minus: number, plus: number, y: number): number {
+  const tilt = (plus - minus) / (used - 1);
+  const count = used - minus - plus;
+  let errors = 0;
+  for (let k = 0; k < count; k++) {
+    const d = sorted[minus + k] - y;
+    errors += Math.abs(d) + tilt * d;
+  }
+  return errors / used - halfPairSum(sorted, minus, count) / (used * (used - 1));
+}
+
 /** Σw over the points the mean counts (only 'omit' drops points). */
 function countedWeightSum(plan: CrpsPlan): number {
   const { outer, members, inner, ensemble, observations, weights } = plan;
@@ -69,6 +123,8 @@ export function crpsFallback(plan: CrpsPlan): CrpsOutputs {
   let weightedScores = 0;
   let countedWeights = 0;
 
+  // A factor of exactly 0 (weight 0, gradOutput 0) leaves the point out: gradient 0 whatever it holds.
+  const undefinedGradient = (p: number, w: number) => ((gradOutput ? gradOutput[p] : w / weightSum) === 0 ? 0 : NaN);
   const fillPoint = (p: number, base: number, fill: number, gradFill: number) => {
     scores[p] = fill;
     if (skillOut && spreadOut) {
@@ -95,9 +151,9 @@ export function crpsFallback(plan: CrpsPlan): CrpsOutputs {
     }
     if (anyNaN) {
       if (nanPolicy === PROPAGATE) {
-        fillPoint(p, base, NaN, NaN);
+        fillPoint(p, base, NaN, gradients ? undefinedGradient(p, w) : NaN);
         countedWeights += w;
-        weightedScores = NaN;
+        if (w !== 0) weightedScores = NaN; // weight 0 leaves the point out of the mean
         continue;
       }
       if (nanPolicy !== OMIT) {
@@ -112,19 +168,36 @@ export function crpsFallback(plan: CrpsPlan): CrpsOutputs {
     }
     const view = sorted.subarray(0, used);
     view.sort();
-    let absoluteErrors = 0;
-    for (let k = 0; k < members; k++) if (!Number.isNaN(values[k])) absoluteErrors += Math.abs(values[k] - y);
-    let halfPairs = 0;
-    for (let k = 1; k < used; k++) halfPairs += k * (used - k) * (sorted[k] - sorted[k - 1]);
-    const skill = absoluteErrors / used;
-    const coefficient = pairCoefficient(used, alpha);
-    const score = skill - coefficient * halfPairs;
+    let minus = 0;
+    while (minus < used && sorted[minus] === -Infinity) minus++;
+    let plus = 0;
+    while (plus < used - minus && sorted[used - 1 - plus] === Infinity) plus++;
+    const limit = scoreLimit(used, minus, plus, y, alpha);
+    let skill: number;
+    let spread: number;
+    let score: number;
+    if (limit === FINITE) {
+      let absoluteErrors = 0;
+      for (let k = 0; k < members; k++) if (!Number.isNaN(values[k])) absoluteErrors += Math.abs(values[k] - y);
+      const halfPairs = halfPairSum(sorted, 0, used);
+      skill = absoluteErrors / used;
+      spread = halfPairs / (used * used);
+      score = skill - pairCoefficient(used, alpha) * halfPairs;
+    } else {
+      skill = skillLimit(used, minus, plus, y);
+      spread = spreadLimit(sorted, used, minus, plus);
+      score = limit === PLUS_INFINITY ? Infinity : limit === UNDEFINED ? NaN : finiteLimitScore(sorted, used, minus, plus, y);
+    }
     scores[p] = score;
     if (skillOut && spreadOut) {
       skillOut[p] = skill;
-      spreadOut[p] = halfPairs / (used * used);
+      spreadOut[p] = spread;
     }
-    if (gradEnsemble && gradObservations) {
+    if (gradEnsemble && gradObservations && limit === UNDEFINED) {
+      const fill = undefinedGradient(p, w);
+      for (let k = 0; k < members; k++) gradEnsemble[base + k * inner] = fill;
+      gradObservations[p] = fill;
+    } else if (gradEnsemble && gradObservations) {
       const factor = gradOutput ? gradOutput[p] : w / weightSum;
       // sign/M − c·(L − G) over one denominator, as native/math/crps_math.h gradientWeights.
       const signWeight = used < 2 ? 1 : used * (used - 1);
@@ -135,18 +208,24 @@ export function crpsFallback(plan: CrpsPlan): CrpsOutputs {
         const v = values[k];
         let grad = 0;
         if (!Number.isNaN(v)) {
-          const sign = Math.sign(v - y);
+          const sign = compareSign(v, y);
           const below = countBelow(sorted, used, v);
           const above = used - countAtMost(sorted, used, v);
-          grad = factor * (sign * signWeight - (below - above) * rankWeight) * gradScale;
+          // ∂s first (|∂s| ≤ 2), then the factor, as the native kernels.
+          grad = factor * ((sign * signWeight - (below - above) * rankWeight) * gradScale);
           signSum += sign;
         }
         gradEnsemble[base + k * inner] = grad;
       }
-      gradObservations[p] = (-factor * signSum) / used;
+      gradObservations[p] = -factor * (signSum / used);
     }
     countedWeights += w;
-    weightedScores += w * score;
+    if (w !== 0) weightedScores += w * score;
+  }
+  // Σw = 0: the mean is undefined, and so is every entry of its gradient (native: runCrpsCpu).
+  if (gradEnsemble && gradObservations && !gradOutput && !(weightSum > 0)) {
+    gradEnsemble.fill(NaN);
+    gradObservations.fill(NaN);
   }
   const result: CrpsOutputs = { scores, mean: weightedScores / countedWeights };
   if (gradEnsemble && gradObservations) {

@@ -90,6 +90,18 @@ inline double gradientFactor(const Plan& plan, int64_t point) {
   return pointWeight(plan, point) / plan.weightSum;
 }
 
+// Gradient of a point whose own derivative is undefined: NaN, except that a factor of exactly 0
+// (weight 0, gradOutput 0) leaves the point out: 0 whatever it holds.
+inline float undefinedGradient(const Plan& plan, int64_t point) {
+  return gradientFactor(plan, point) == 0.0 ? 0.0f : std::numeric_limits<float>::quiet_NaN();
+}
+
+// Adds a point's terms to the mean; weight 0 leaves the point out even when its score is NaN/Inf.
+inline void addToMean(Accumulator& acc, double weight, double score) {
+  acc.weights += weight;
+  if (weight != 0.0) acc.weightedScores += weight * score;
+}
+
 struct PointScratch {
   std::vector<float> members;
   std::vector<float> sorted;
@@ -130,9 +142,8 @@ void scorePoint(const Plan& plan, int64_t point, PointScratch& scratch, Accumula
   if (anyNan) {
     switch (plan.options.nanPolicy) {
       case NanPolicy::Propagate:
-        writeUnscoredPoint(plan, point, base, kNaN, kNaN);
-        acc.weights += weight;
-        acc.weightedScores += weight * std::numeric_limits<double>::quiet_NaN();
+        writeUnscoredPoint(plan, point, base, kNaN, plan.options.gradients ? undefinedGradient(plan, point) : kNaN);
+        addToMean(acc, weight, std::numeric_limits<double>::quiet_NaN());
         return;
       case NanPolicy::Zero:
         writeUnscoredPoint(plan, point, base, 0.0f, 0.0f);
@@ -149,23 +160,21 @@ void scorePoint(const Plan& plan, int64_t point, PointScratch& scratch, Accumula
 
   float* sorted = scratch.sorted.data();
   if (used <= kInsertionSortMembers) crps::insertionSort(sorted, used); else std::sort(sorted, sorted + used);
-  double absoluteErrors = 0.0;
-  for (int64_t k = 0; k < members; ++k) {
-    const float v = scratch.members[k];
-    if (!std::isnan(v)) absoluteErrors += std::fabs(static_cast<double>(v) - observation);
-  }
-  const double skill = absoluteErrors / used;
-  const double halfPairs = crps::halfPairSumSorted(sorted, used);
-  const double coefficient = crps::pairCoefficient(used, plan.options.alpha);
-  const double score = skill - coefficient * halfPairs;
+  const crps::PointValues values = crps::scoreSorted(sorted, used, observation, plan.options.alpha);
+  const crps::ScoreLimit limit = values.limit;
+  const double score = values.score;
 
   const CrpsOutputs& out = plan.out;
   out.scores[point] = static_cast<float>(score);
   if (plan.options.components) {
-    out.skill[point] = static_cast<float>(skill);
-    out.spread[point] = static_cast<float>(halfPairs / (static_cast<double>(used) * used));
+    out.skill[point] = static_cast<float>(values.skill);
+    out.spread[point] = static_cast<float>(values.spread);
   }
-  if (plan.options.gradients) {
+  if (plan.options.gradients && limit == crps::ScoreLimit::Undefined) {
+    const float fill = undefinedGradient(plan, point);
+    for (int64_t k = 0; k < members; ++k) out.gradEnsemble[base + k * inner] = fill;
+    out.gradObservations[point] = fill;
+  } else if (plan.options.gradients) {
     const double factor = gradientFactor(plan, point);
     const crps::GradientWeights gradientWeights = crps::gradientWeights(used, plan.options.alpha);
     double signSum = 0.0;
@@ -176,14 +185,13 @@ void scorePoint(const Plan& plan, int64_t point, PointScratch& scratch, Accumula
         const int below = crps::countBelow(sorted, used, v);
         const int above = used - crps::countAtMost(sorted, used, v);
         grad = static_cast<float>(factor * crps::memberGradient(v, observation, below, above, gradientWeights));
-        signSum += crps::signOf(v - observation);
+        signSum += crps::compareSign(v, observation);
       }
       out.gradEnsemble[base + k * inner] = grad;
     }
-    out.gradObservations[point] = static_cast<float>(-factor * signSum / used);
+    out.gradObservations[point] = static_cast<float>(-factor * (signSum / used));
   }
-  acc.weights += weight;
-  acc.weightedScores += weight * score;
+  addToMean(acc, weight, score);
 }
 
 // Lane vectors (GCC/Clang vector extensions): each clone of scoreLaneBlock lowers them to its own
@@ -240,11 +248,13 @@ FL_LANE_INLINE uint32_t accumulateBlock(const Plan& plan, int64_t firstPoint, La
   return redo;
 }
 
-// Multipliers of ∂s_p for the block's lanes (gradientFactor, in float32).
+// Multipliers of ∂s_p for the block's lanes: gradientFactor rounded to float32 (w/Σw is divided
+// in float64: 1/Σw alone can underflow float32 when the weights are large).
 FL_LANE_INLINE Floats blockGradientFactor(const Plan& plan, int64_t firstPoint) {
   if (plan.in.gradOutput) return loadFloats(plan.in.gradOutput + firstPoint);
-  const Floats weights = plan.in.weights ? loadFloats(plan.in.weights + firstPoint) : Floats{} + 1.0f;
-  return weights * static_cast<float>(1.0 / plan.weightSum);
+  Floats factor;
+  for (int lane = 0; lane < kLanes; ++lane) factor[lane] = static_cast<float>(gradientFactor(plan, firstPoint + lane));
+  return factor;
 }
 
 // Transposes kLanes consecutive points into [member][lane]: contiguous rows when the 16 points
@@ -366,7 +376,7 @@ FL_LANE_INLINE uint32_t finishLaneBlock(const Plan& plan, int64_t firstPoint, La
   const Floats one = Floats{} + 1.0f, zero = Floats{};
   const crps::GradientWeights weights = crps::gradientWeights(members, plan.options.alpha);
   const float signWeight = static_cast<float>(weights.sign), rankWeight = static_cast<float>(weights.rank);
-  const Floats gradScale = factor * static_cast<float>(weights.scale);
+  const float gradScale = static_cast<float>(weights.scale);
   Floats signSum = {};
   Ints tieEnd = Ints{} + (members - 1);
   for (int k = members - 1; k >= 0; --k) {
@@ -374,10 +384,11 @@ FL_LANE_INLINE uint32_t finishLaneBlock(const Plan& plan, int64_t firstPoint, La
     const Floats sign = (values[k] > observation ? one : zero) - (values[k] < observation ? one : zero);
     const Floats rankTerm = __builtin_convertvector(tieStart[k] + tieEnd - (members - 1), Floats);
     signSum += sign;
-    const Floats grad = gradScale * (sign * signWeight - rankWeight * rankTerm);
+    // ∂s (|∂s| ≤ 2) first, then the factor: one product that can under/overflow only as the result does.
+    const Floats grad = factor * ((sign * signWeight - rankWeight * rankTerm) * gradScale);
     for (int lane = 0; lane < kLanes; ++lane) out.gradEnsemble[base[lane] + index[k][lane] * inner] = grad[lane];
   }
-  storeFloats(out.gradObservations + firstPoint, -factor * signSum * static_cast<float>(inverseMembers));
+  storeFloats(out.gradObservations + firstPoint, -factor * (signSum * static_cast<float>(inverseMembers)));
   return redo;
 }
 
@@ -460,7 +471,7 @@ FL_LANE_INLINE uint32_t scoreSmallBlock(const Plan& plan, int64_t firstPoint, La
   if (!plan.options.gradients) return redo;
   const Floats factor = blockGradientFactor(plan, firstPoint);
   const crps::GradientWeights weights = crps::gradientWeights(M, plan.options.alpha);
-  const Floats gradScale = factor * static_cast<float>(weights.scale);
+  const float gradScale = static_cast<float>(weights.scale);
   Floats grad[M];
   Floats signSum = {};
   for (int k = 0; k < M; ++k) {
@@ -468,9 +479,9 @@ FL_LANE_INLINE uint32_t scoreSmallBlock(const Plan& plan, int64_t firstPoint, La
     for (int j = 0; j < M; ++j) rankTerm += signOf(x[k] - x[j]);
     const Floats sign = signOf(x[k] - observation);
     signSum += sign;
-    grad[k] = gradScale * (sign * static_cast<float>(weights.sign) - static_cast<float>(weights.rank) * rankTerm);
+    grad[k] = factor * ((sign * static_cast<float>(weights.sign) - static_cast<float>(weights.rank) * rankTerm) * gradScale);
   }
-  storeFloats(plan.out.gradObservations + firstPoint, -factor * signSum * (1.0f / M));
+  storeFloats(plan.out.gradObservations + firstPoint, -factor * (signSum * (1.0f / M)));
   float* out = plan.out.gradEnsemble + firstPoint * M;
   if (M == 2) {
     storeFloats(out, interleaveLow(grad[0], grad[1]));
@@ -588,6 +599,12 @@ KernelStatus runCrpsCpu(const CrpsShape& shape, const CrpsOptions& options, cons
     total.weights += acc.weights;
   }
   outputs.mean = total.weightedScores / total.weights;
+  // Σw = 0: the mean is undefined (NaN), and so is every entry of its gradient, whatever 'omit'
+  // excluded or the weights zeroed.
+  if (options.gradients && !inputs.gradOutput && !(plan.weightSum > 0.0)) {
+    std::fill(outputs.gradEnsemble, outputs.gradEnsemble + shape.elements(), std::numeric_limits<float>::quiet_NaN());
+    std::fill(outputs.gradObservations, outputs.gradObservations + points, std::numeric_limits<float>::quiet_NaN());
+  }
   return KernelStatus::success();
 }
 
