@@ -31,7 +31,7 @@ export interface CrpsArgs {
   estimator?: CrpsEstimator;
   /** Weight of the fair part, in [0, 1]; for 'almost-fair' only (an error with other estimators). Default 0.95. */
   alpha?: number;
-  /** Point weights (≥ 0, finite) for the mean: P values, flat or point-shaped. Default all 1. */
+  /** Point weights (≥ 0, finite) for the mean: P values, or a shape that broadcasts against the points as NumPy does (e.g. [lat, 1] for points [lat, lon]); weight 0 leaves a point out of the mean. Default all 1. */
   weights?: VectorLike;
   /** How NaN members or observations are handled (see NanPolicy). Default 'propagate'. */
   nanPolicy?: NanPolicy;
@@ -96,16 +96,92 @@ function estimatorAlpha(estimator: CrpsEstimator, alphaOption: unknown): number 
   return estimator === 'fair' || estimator === 'pwm' ? 1 : 0;
 }
 
-function pointVector(value: unknown, name: string, pointShape: number[], points: number): Float32Array {
+const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
+const shapeText = (shape: readonly number[]) => `[${shape.join(', ')}]`;
+
+/**
+ * The likely cause when a per-point vector of shape `shape` does not fit: it fits the ensemble
+ * without another axis than memberAxis (the members are on that axis), said as the fix.
+ */
+function memberAxisHint(shape: readonly number[], ensembleShape: readonly number[], memberAxis: number): string {
+  const length = shape.reduce((a, b) => a * b, 1);
+  for (let axis = 0; axis < ensembleShape.length; axis++) {
+    if (axis === memberAxis) continue;
+    const without = ensembleShape.filter((_, i) => i !== axis);
+    const points = without.reduce((a, b) => a * b, 1);
+    if (sameShape(shape, without) || (shape.length === 1 && length === points)) {
+      return `; it fits the ensemble ${shapeText(ensembleShape)} without axis ${axis}: if the members are on axis ${axis}, pass memberAxis: ${axis} (the members are now taken from axis ${memberAxis})`;
+    }
+  }
+  return '';
+}
+
+/** A vector with one value per point: P values flat, or shaped like the points. */
+function pointVector(value: unknown, name: string, pointShape: number[], points: number, ensembleShape: number[], memberAxis: number): Float32Array {
   const vector = toVector(value, name);
   const flat = vector.shape.length === 1 && vector.shape[0] === points;
-  const sameShape = vector.shape.length === pointShape.length && vector.shape.every((d, i) => d === pointShape[i]);
-  if (!flat && !sameShape) {
+  if (!flat && !sameShape(vector.shape, pointShape)) {
     throw shapeError(
-      `${name} has shape [${vector.shape.join(', ')}], expected ${points} value${points === 1 ? '' : 's'} or shape [${pointShape.join(', ')}]`,
+      `${name} has shape ${shapeText(vector.shape)}, expected ${points} value${points === 1 ? '' : 's'} or shape ${shapeText(pointShape)}` +
+        memberAxisHint(vector.shape, ensembleShape, memberAxis),
     );
   }
   return vector.data;
+}
+
+/**
+ * Point weights: P values flat, or any shape that broadcasts against the points as NumPy
+ * broadcasts (trailing axes aligned, each 1 or equal; extra leading axes only of size 1), e.g.
+ * [lat, 1] latitude weights for points [lat, lon].  Expanded to P values (the kernels read one
+ * weight per point); checked finite and ≥ 0 before expanding.
+ */
+function pointWeights(value: unknown, pointShape: number[], points: number, ensembleShape: number[], memberAxis: number): Float32Array {
+  const vector = toVector(value, 'weights');
+  const shape = vector.shape;
+  const checked = () => {
+    for (let i = 0; i < vector.data.length; i++) {
+      const w = vector.data[i];
+      if (!(w >= 0 && w < Infinity)) throw optionError(`weights[${i}] = ${w} must be finite and >= 0`);
+    }
+    return vector.data;
+  };
+  if (shape.length === 1 && shape[0] === points) return checked();
+  const offset = shape.length - pointShape.length; // weight axis i + offset ↔ point axis i
+  const fits = shape.every((d, i) => (i < offset ? d === 1 : d === 1 || d === pointShape[i - offset]));
+  if (!fits) {
+    const latitudeHint =
+      shape.length === 1 && pointShape.length >= 2 && shape[0] === pointShape[0]
+        ? `; weights along the first point axis (e.g. latitude) need shape [${pointShape[0]}${', 1'.repeat(pointShape.length - 1)}]`
+        : '';
+    throw shapeError(
+      `weights has shape ${shapeText(shape)}, which does not broadcast against the points ${shapeText(pointShape)}: ` +
+        `give ${points} value${points === 1 ? '' : 's'} or a shape whose trailing axes are each 1 or the point axis` +
+        (latitudeHint || memberAxisHint(shape, ensembleShape, memberAxis)),
+    );
+  }
+  checked();
+  if (offset >= 0 && sameShape(shape.slice(offset), pointShape)) return vector.data;
+  // Strides of the weights over the point axes (0 where broadcast).
+  const strides = new Array<number>(pointShape.length).fill(0);
+  let stride = 1;
+  for (let i = shape.length - 1; i >= Math.max(offset, 0); i--) {
+    if (shape[i] !== 1) strides[i - offset] = stride;
+    stride *= shape[i];
+  }
+  const expanded = new Float32Array(points);
+  const index = new Array<number>(pointShape.length).fill(0);
+  let source = 0;
+  for (let p = 0; p < points; p++) {
+    expanded[p] = vector.data[source];
+    for (let axis = pointShape.length - 1; axis >= 0; axis--) {
+      index[axis]++;
+      source += strides[axis];
+      if (index[axis] < pointShape[axis]) break;
+      source -= strides[axis] * index[axis];
+      index[axis] = 0;
+    }
+  }
+  return expanded;
 }
 
 export function planCrps(rawArgs: unknown): { plan: CrpsPlan; backend: Backend } {
@@ -132,16 +208,9 @@ export function planCrps(rawArgs: unknown): { plan: CrpsPlan; backend: Backend }
     throw shapeError(`ensemble has ${members} member along memberAxis ${memberAxis}; estimator '${estimator}' needs at least 2`);
   }
   const pointShape = ensemble.shape.filter((_, axis) => axis !== memberAxis);
-  const observations = pointVector(args.observations, 'observations', pointShape, points);
-  let weights: Float32Array | null = null;
-  if (args.weights !== undefined) {
-    weights = pointVector(args.weights, 'weights', pointShape, points);
-    for (let p = 0; p < points; p++) {
-      const w = weights[p];
-      if (!(w >= 0 && w < Infinity)) throw optionError(`weights[${p}] = ${w} must be finite and >= 0`);
-    }
-  }
-  const gradOutput = args.gradOutput === undefined ? null : pointVector(args.gradOutput, 'gradOutput', pointShape, points);
+  const observations = pointVector(args.observations, 'observations', pointShape, points, ensemble.shape, memberAxis);
+  const weights = args.weights === undefined ? null : pointWeights(args.weights, pointShape, points, ensemble.shape, memberAxis);
+  const gradOutput = args.gradOutput === undefined ? null : pointVector(args.gradOutput, 'gradOutput', pointShape, points, ensemble.shape, memberAxis);
   return {
     plan: {
       ensemble: ensemble.data,
