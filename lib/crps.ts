@@ -4,8 +4,8 @@ import { backendError, invalidArg, optionError, shapeError } from './errors';
 import type { Exact } from './exact';
 import { crpsFallback } from './fallback/crps';
 import { addon, resolveBackend, type ResolvedBackend } from './native';
-import { toTensor, toVector, type TensorLike, type VectorLike } from './tensor';
-import { axisOption, backendOption, booleanOption, checkArgsObject, checkKnownKeys, enumOption, numberOption, type Backend } from './validate';
+import { stillAttached, toTensor, toVector, type TensorLike, type VectorLike } from './tensor';
+import { axisOption, backendOption, booleanOption, checkArgsObject, enumOption, numberOption, readOptions, type Backend } from './validate';
 
 /**
  * CRPS estimator: 'standard' (empirical CDF, S − Q/(2M²)), 'fair' (S − Q/(2M(M−1)), needs M ≥ 2),
@@ -86,7 +86,7 @@ export type CrpsResultOf<A extends CrpsArgs> = CrpsResult &
   (A extends { gradients: true } ? { gradEnsemble: Float32Array; gradObservations: Float32Array } : unknown) &
   (A extends { components: true } ? { skill: Float32Array; spread: Float32Array } : unknown);
 
-const KEYS = ['ensemble', 'observations', 'memberAxis', 'estimator', 'alpha', 'weights', 'nanPolicy', 'gradients', 'gradOutput', 'components', 'backend'] as const;
+export const CRPS_KEYS = ['ensemble', 'observations', 'memberAxis', 'estimator', 'alpha', 'weights', 'nanPolicy', 'gradients', 'gradOutput', 'components', 'backend'] as const;
 const ESTIMATORS: readonly CrpsEstimator[] = ['standard', 'fair', 'almost-fair', 'nrg', 'ecdf', 'qd', 'int', 'pwm'];
 const NAN_POLICIES: readonly NanPolicy[] = ['propagate', 'omit', 'zero'];
 
@@ -185,8 +185,7 @@ function pointWeights(value: unknown, pointShape: number[], points: number, ense
 }
 
 export function planCrps(rawArgs: unknown): { plan: CrpsPlan; backend: Backend } {
-  const args = checkArgsObject(rawArgs, 'crps');
-  checkKnownKeys(args, KEYS, 'crps');
+  const args = readOptions(checkArgsObject(rawArgs, 'crps'), CRPS_KEYS, 'crps');
   if (args.ensemble === undefined) throw invalidArg('ensemble is required');
   if (args.observations === undefined) throw invalidArg('observations is required');
   const ensemble = toTensor(args.ensemble, 'ensemble');
@@ -213,13 +212,14 @@ export function planCrps(rawArgs: unknown): { plan: CrpsPlan; backend: Backend }
   const gradOutput = args.gradOutput === undefined ? null : pointVector(args.gradOutput, 'gradOutput', pointShape, points, ensemble.shape, memberAxis);
   return {
     plan: {
-      ensemble: ensemble.data,
+      // Checked once every argument has been read: a later getter may have detached one.
+      ensemble: stillAttached(ensemble.data, 'ensemble'),
       outer,
       members,
       inner,
-      observations,
-      weights,
-      gradOutput,
+      observations: stillAttached(observations, 'observations'),
+      weights: weights && stillAttached(weights, 'weights'),
+      gradOutput: gradOutput && stillAttached(gradOutput, 'gradOutput'),
       alpha,
       nanPolicy: NAN_POLICIES.indexOf(nanPolicy) as 0 | 1 | 2,
       gradients,

@@ -1,56 +1,52 @@
-// Integer inputs (labels, class ids): Int32Array, number[] of integers, any integer typed array
-// (BigInt64Array from onnxruntime's int64 tensors included), or a tensor-like of integers
-// (TensorFlow.js int32 tensors; float data whose values are all integers, as labels often are).
-import { invalidArg, shapeError } from './errors';
-import { isDetached, ortTensorData, shapeSize } from './tensor';
+// Integer inputs (labels, class ids, self indices): Int32Array, number[] of integers, any integer
+// typed array (BigInt64Array from onnxruntime's int64 tensors included), or a tensor-like of
+// integers (TensorFlow.js int32 tensors; float data whose values are all integers, as labels often
+// are).  Whatever the input, the result is a private Int32Array: copied first, then validated,
+// then the only thing used, so a thread writing shared memory or a getter cannot change the
+// values between their check and their use.
+import { invalidArg, labelError, shapeError } from './errors';
+import { copyTypedArray, describe, elementOnce, isDetachedView, ownIndicesOnly, typedArrayName, type AnyTypedArray } from './read-once';
+import { detachedError, readShape, readTensorFields, shapeSize } from './tensor';
 
 const INT32_MIN = -0x80000000;
 const INT32_MAX = 0x7fffffff;
 
+/** The values as a new Int32Array: a snapshot of the caller's array, validated element by element. */
 function integerData(data: unknown, name: string): Int32Array {
-  if (ArrayBuffer.isView(data) && !(data instanceof DataView)) {
-    if (isDetached(data.buffer)) throw invalidArg(`${name} is backed by a detached ArrayBuffer`);
-  } else if (!Array.isArray(data)) {
-    throw invalidArg(`${name} must be an Int32Array, an integer typed array or number[]`);
+  const kind = typedArrayName(data);
+  if (kind === undefined && !Array.isArray(data)) {
+    throw invalidArg(`${name} must be an Int32Array, an integer typed array or number[], got ${describe(data)}`);
   }
-  if (data instanceof Int32Array) return data;
-  const values = data as ArrayLike<number | bigint>;
-  const out = new Int32Array(values.length);
-  for (let i = 0; i < values.length; i++) {
-    const raw = values[i];
+  let copy: AnyTypedArray | null = null;
+  if (kind !== undefined) {
+    if (isDetachedView(data as AnyTypedArray)) throw detachedError(name);
+    copy = copyTypedArray(data as AnyTypedArray);
+    if (kind === 'Int32Array') return copy as Int32Array;
+  }
+  const length = copy ? copy.length : (data as unknown[]).length;
+  const ownOnly = copy !== null || ownIndicesOnly(data as unknown[]);
+  const out = new Int32Array(length);
+  for (let i = 0; i < length; i++) {
+    const raw = copy ? copy[i] : elementOnce(data as unknown[], i, ownOnly);
     const v = typeof raw === 'bigint' ? Number(raw) : raw;
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < INT32_MIN || v > INT32_MAX) {
-      throw invalidArg(`${name}[${i}] = ${String(raw)} is not an integer`);
-    }
+    if (typeof v !== 'number' || !Number.isInteger(v)) throw invalidArg(`${name}[${i}] = ${String(raw)} is not an integer`);
+    if (v < INT32_MIN || v > INT32_MAX) throw labelError(`${name}[${i}] = ${String(raw)} is outside the int32 range labels and ids are held in`);
     out[i] = v;
   }
   return out;
 }
 
-/** A flat Int32Array from any accepted integer vector. */
+/** A flat, private Int32Array from any accepted integer vector. */
 export function toLabels(value: unknown, name: string): Int32Array {
-  if (typeof value !== 'object' || value === null) throw invalidArg(`${name} must be an Int32Array, number[] or tensor-like of integers`);
-  let data: unknown = value;
-  const tensor = value as Record<string, unknown>;
-  if (!Array.isArray(value) && !ArrayBuffer.isView(value)) {
-    let shape: unknown;
-    if (typeof tensor.dataSync === 'function' && 'shape' in tensor) {
-      if (tensor.isDisposed === true) throw invalidArg(`${name} is a disposed tensor`);
-      shape = tensor.shape;
-      data = (tensor.dataSync as () => unknown)();
-    } else if ('data' in tensor && ('shape' in tensor || 'dims' in tensor)) {
-      shape = 'shape' in tensor ? tensor.shape : tensor.dims;
-      data = 'shape' in tensor ? tensor.data : ortTensorData(tensor, name);
-    } else {
-      throw invalidArg(`${name} must be an Int32Array, number[] or tensor-like of integers`);
-    }
-    if (!Array.isArray(shape)) throw invalidArg(`${name}.shape must be an array of positive integers`);
-    const size = shapeSize(shape, `${name}.shape`);
-    const labels = integerData(data, `${name}.data`);
-    if (labels.length !== size) throw shapeError(`${name}.data has ${labels.length} elements but shape [${shape.join(', ')}] needs ${size}`);
+  if (Array.isArray(value) || typedArrayName(value) !== undefined) {
+    const labels = integerData(value, name);
+    if (labels.length === 0) throw shapeError(`${name} is empty`);
     return labels;
   }
-  const labels = integerData(data, name);
-  if (labels.length === 0) throw shapeError(`${name} is empty`);
+  const fields = readTensorFields(value, name, 'an Int32Array, number[] or tensor-like of integers');
+  const shape = readShape(fields.shape, `${name}.shape`);
+  const size = shapeSize(shape, `${name}.shape`);
+  const labels = integerData(fields.data, `${name}.data`);
+  if (labels.length !== size) throw shapeError(`${name}.data has ${labels.length} elements but shape [${shape.join(', ')}] needs ${size}`);
   return labels;
 }

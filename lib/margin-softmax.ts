@@ -6,8 +6,8 @@ import type { Exact } from './exact';
 import { marginSoftmaxFallback } from './fallback/margin-softmax';
 import { toLabels } from './labels';
 import { addon, resolveBackend, type ResolvedBackend } from './native';
-import { toTensor, toVector, type IntegerArrayLike, type OrtTensorLike, type TensorLike, type TfTensorLike, type VectorLike } from './tensor';
-import { backendOption, booleanOption, checkArgsObject, checkKnownKeys, enumOption, type Backend } from './validate';
+import { stillAttached, toTensor, toVector, type IntegerArrayLike, type OrtTensorLike, type TensorLike, type TfTensorLike, type VectorLike } from './tensor';
+import { backendOption, booleanOption, checkArgsObject, checkKnownKeys, enumOption, readOptions, type Backend } from './validate';
 
 /**
  * The margin ψ(c) on each row's target cosine c = cos θ (non-targets keep c); angles in radians.
@@ -190,7 +190,7 @@ export interface MarginSoftmaxPlan {
 
 export type MarginSoftmaxOutputs = Omit<MarginSoftmaxResult, 'backend'>;
 
-const KEYS = [
+export const MARGIN_SOFTMAX_KEYS = [
   'embeddings', 'weights', 'weightsLayout', 'labels', 'margin', 'rowMargins', 'scale', 'scaleMode', 'subCenters',
   'labelSmoothing', 'interclassFilter', 'curricular', 'classIndices', 'rowWeights', 'reduction', 'gradients', 'backend',
 ] as const;
@@ -202,6 +202,7 @@ const MARGIN_KEYS: Record<MarginType, readonly string[]> = {
   combined: ['type', 'm1', 'm2', 'm3', 'easyMargin', 'gradient'],
   sphereface: ['type', 'm'],
 };
+const ANY_MARGIN_KEYS = [...new Set(Object.values(MARGIN_KEYS).flat())];
 const SCALE_MODES: readonly ScaleMode[] = ['fixed', 'feature-norm', 'product-norm'];
 
 function objectOption(value: unknown, name: string): Record<string, unknown> {
@@ -262,7 +263,7 @@ function infinityAsNaN(values: Float32Array): Float32Array {
 type MarginFields = Pick<MarginSoftmaxPlan, 'marginType' | 'm1' | 'm2' | 'm3' | 'easyMargin' | 'straightThrough'>;
 
 function planMargin(value: unknown): { fields: MarginFields; type: MarginType } {
-  const margin = value === undefined ? { type: 'arcface' } : objectOption(value, 'margin');
+  const margin = readOptions(value === undefined ? { type: 'arcface' } : objectOption(value, 'margin'), ANY_MARGIN_KEYS, 'margin');
   if (margin.type === undefined) throw invalidArg('margin.type is required');
   const type = enumOption(margin.type, 'margin.type', MARGIN_TYPES, 'arcface');
   checkKnownKeys(margin, MARGIN_KEYS[type], 'margin');
@@ -334,8 +335,7 @@ function planClassIds(value: unknown, totalClasses: number): Int32Array {
 }
 
 export function planMarginSoftmax(rawArgs: unknown): { plan: MarginSoftmaxPlan; backend: Backend } {
-  const args = checkArgsObject(rawArgs, 'marginSoftmax');
-  checkKnownKeys(args, KEYS, 'marginSoftmax');
+  const args = readOptions(checkArgsObject(rawArgs, 'marginSoftmax'), MARGIN_SOFTMAX_KEYS, 'marginSoftmax');
   for (const required of ['embeddings', 'weights', 'labels'] as const) {
     if (args[required] === undefined) throw invalidArg(`${required} is required`);
   }
@@ -355,8 +355,7 @@ export function planMarginSoftmax(rawArgs: unknown): { plan: MarginSoftmaxPlan; 
   let curricularT = 0;
   let curricularMomentum = 0.01;
   if (args.curricular !== undefined) {
-    const options = objectOption(args.curricular, 'curricular');
-    checkKnownKeys(options, ['t', 'momentum'], 'curricular');
+    const options = readOptions(objectOption(args.curricular, 'curricular'), ['t', 'momentum'], 'curricular');
     if (options.t === undefined) throw invalidArg('curricular.t is required');
     curricular = true;
     curricularT = finiteNumber(options.t, 'curricular.t', 0);
@@ -391,8 +390,7 @@ export function planMarginSoftmax(rawArgs: unknown): { plan: MarginSoftmaxPlan; 
   let rowAngular: Float32Array | null = null;
   let rowAdditive: Float32Array | null = null;
   if (args.rowMargins !== undefined) {
-    const options = objectOption(args.rowMargins, 'rowMargins');
-    checkKnownKeys(options, ['angular', 'additive'], 'rowMargins');
+    const options = readOptions(objectOption(args.rowMargins, 'rowMargins'), ['angular', 'additive'], 'rowMargins');
     if (options.angular !== undefined) {
       if (marginType !== 'arcface' && marginType !== 'combined') throw optionError(`rowMargins.angular applies to arcface and combined margins, not '${marginType}'`);
       rowAngular = rowVector(options.angular, 'rowMargins.angular', rows);
@@ -409,8 +407,9 @@ export function planMarginSoftmax(rawArgs: unknown): { plan: MarginSoftmaxPlan; 
 
   return {
     plan: {
-      embeddings: embeddings.data,
-      weights: weights.data,
+      // Checked once every argument has been read: a later getter may have detached one.
+      embeddings: stillAttached(embeddings.data, 'embeddings'),
+      weights: stillAttached(weights.data, 'weights'),
       weightsColumns,
       rows,
       dim,
@@ -419,9 +418,9 @@ export function planMarginSoftmax(rawArgs: unknown): { plan: MarginSoftmaxPlan; 
       weightRows,
       targets,
       classIds,
-      rowWeights,
-      rowAngular,
-      rowAdditive,
+      rowWeights: rowWeights && stillAttached(rowWeights, 'rowWeights'),
+      rowAngular: rowAngular && stillAttached(rowAngular, 'rowMargins.angular'),
+      rowAdditive: rowAdditive && stillAttached(rowAdditive, 'rowMargins.additive'),
       ...marginFields,
       scale,
       scaleMode: SCALE_MODES.indexOf(scaleMode) as 0 | 1 | 2,

@@ -5,7 +5,8 @@
 // in (`require('onnxruntime-node')`, onnxruntime-web, onnxruntime-react-native...), so fusedloss
 // neither depends on nor loads any onnxruntime package itself.
 import { invalidArg, shapeError } from './errors';
-import { isDetached, shapeSize } from './tensor';
+import { describe, isDetachedView, lookup, typedArrayLength, typedArrayName, type AnyTypedArray, type TypedArrayName } from './read-once';
+import { detachedError, readShape, shapeSize } from './tensor';
 
 /** The element types toOrtTensor() maps, by typed-array class. */
 export type OrtTensorType = 'float32' | 'float64' | 'int32' | 'int64' | 'uint8' | 'int8' | 'uint16' | 'int16' | 'uint32' | 'uint64';
@@ -33,19 +34,18 @@ export type OrtCompatibleArray =
   | Uint32Array
   | BigUint64Array;
 
-function ortType(array: unknown): OrtTensorType | undefined {
-  if (array instanceof Float32Array) return 'float32';
-  if (array instanceof Float64Array) return 'float64';
-  if (array instanceof Int32Array) return 'int32';
-  if (array instanceof BigInt64Array) return 'int64';
-  if (array instanceof Uint8Array) return 'uint8';
-  if (array instanceof Int8Array) return 'int8';
-  if (array instanceof Uint16Array) return 'uint16';
-  if (array instanceof Int16Array) return 'int16';
-  if (array instanceof Uint32Array) return 'uint32';
-  if (array instanceof BigUint64Array) return 'uint64';
-  return undefined;
-}
+const ORT_TYPES: Partial<Record<TypedArrayName, OrtTensorType>> = {
+  Float32Array: 'float32',
+  Float64Array: 'float64',
+  Int32Array: 'int32',
+  BigInt64Array: 'int64',
+  Uint8Array: 'uint8',
+  Int8Array: 'int8',
+  Uint16Array: 'uint16',
+  Int16Array: 'int16',
+  Uint32Array: 'uint32',
+  BigUint64Array: 'uint64',
+};
 
 /**
  * `array` as an onnxruntime Tensor of the given shape, without copying: the tensor views the same
@@ -59,20 +59,21 @@ function ortType(array: unknown): OrtTensorType | undefined {
  *         ERR_FUSEDLOSS_SHAPE for a bad shape or a length that does not match it.
  */
 export function toOrtTensor<T>(ort: OrtNamespace<T>, array: OrtCompatibleArray, shape?: readonly number[]): T {
-  if (typeof ort !== 'object' || ort === null || typeof ort.Tensor !== 'function') {
+  const Tensor = typeof ort === 'object' && ort !== null ? lookup(ort, 'Tensor').value : undefined;
+  if (typeof Tensor !== 'function') {
     throw invalidArg('ort must be an onnxruntime namespace with a Tensor constructor (e.g. require(\'onnxruntime-node\'))');
   }
-  const type = ortType(array);
+  const kind = typedArrayName(array);
+  const type = kind === undefined ? undefined : ORT_TYPES[kind];
   if (type === undefined) {
-    const got = typeof array === 'object' && array !== null ? (array as object).constructor.name : typeof array;
-    throw invalidArg(`array must be a typed array (Float32Array, Int32Array, BigInt64Array, ...), got ${got}`);
+    throw invalidArg(`array must be a typed array (Float32Array, Int32Array, BigInt64Array, ...), got ${kind ?? describe(array)}`);
   }
-  if (isDetached(array.buffer)) throw invalidArg('array is backed by a detached ArrayBuffer');
-  if (shape !== undefined && !Array.isArray(shape)) throw invalidArg('shape must be an array of positive integers');
-  const dims: unknown[] = shape === undefined ? [array.length] : [...shape];
+  if (isDetachedView(array as AnyTypedArray)) throw detachedError('array');
+  const length = typedArrayLength(array as AnyTypedArray);
+  const dims = shape === undefined ? [length] : readShape(shape, 'shape');
   const size = dims.length === 0 ? 1 : shapeSize(dims, 'shape');
-  if (size !== array.length) {
-    throw shapeError(`array has ${array.length} elements but shape [${dims.join(', ')}] needs ${size}`);
+  if (size !== length) {
+    throw shapeError(`array has ${length} elements but shape [${dims.join(', ')}] needs ${size}`);
   }
-  return new ort.Tensor(type, array as never, dims as number[]);
+  return new (Tensor as OrtNamespace<T>['Tensor'])(type, array as never, dims as number[]);
 }

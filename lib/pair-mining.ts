@@ -29,8 +29,8 @@ import {
   type PairLossResultOf,
   type PairLossType,
 } from './pair-types';
-import { toTensor } from './tensor';
-import { backendOption, booleanOption, checkArgsObject, checkKnownKeys, enumOption, type Backend } from './validate';
+import { stillAttached, toTensor } from './tensor';
+import { backendOption, booleanOption, checkArgsObject, checkKnownKeys, enumOption, readOptions, type Backend } from './validate';
 
 export type {
   MineArgs,
@@ -50,7 +50,7 @@ export type {
 
 const SHARED_KEYS = ['embeddings', 'labels', 'ref', 'refLabels', 'selfIndex', 'distance', 'normalize', 'backend'] as const;
 const MINE_KEYS = [...SHARED_KEYS, 'miner', 'maxOutputs'] as const;
-const PAIR_LOSS_KEYS = [...SHARED_KEYS, 'loss', 'miner', 'gradients'] as const;
+export const PAIR_LOSS_KEYS = [...SHARED_KEYS, 'loss', 'miner', 'gradients'] as const;
 
 const MINER_KEYS: Record<MinerType, readonly string[]> = {
   'multi-similarity': ['type', 'epsilon'],
@@ -108,7 +108,7 @@ function numberParam(value: unknown, name: string, fallback: number, rule: Numbe
 
 /** The `type` of a miner or loss object, its known keys checked. */
 function specType<T extends string>(value: unknown, name: string, types: readonly T[], keys: Record<T, readonly string[]>): { spec: Record<string, unknown>; type: T } {
-  const spec = objectOption(value, name);
+  const spec = readOptions(objectOption(value, name), [...new Set(Object.values<readonly string[]>(keys).flat())], name);
   if (spec.type === undefined) throw invalidArg(`${name}.type is required`);
   const type = enumOption(spec.type, `${name}.type`, types, types[0]);
   checkKnownKeys(spec, keys[type], name);
@@ -246,7 +246,10 @@ function planInputs(args: Record<string, unknown>, normalize: boolean): PairInpu
       }
     }
   }
-  return { embeddings: embeddings.data, rows, dim, labels, ref: ref ? ref.data : null, refs, refLabels, selfIndex, normalize };
+  // Checked once every argument has been read: a later getter may have detached one.
+  const embeddingData = stillAttached(embeddings.data, 'embeddings');
+  const refData = ref ? stillAttached(ref.data, 'ref') : null;
+  return { embeddings: embeddingData, rows, dim, labels, ref: refData, refs, refLabels, selfIndex, normalize };
 }
 
 function requireKeys(args: Record<string, unknown>, keys: readonly string[]): void {
@@ -256,8 +259,7 @@ function requireKeys(args: Record<string, unknown>, keys: readonly string[]): vo
 }
 
 export function planMine(rawArgs: unknown): { plan: MinePlan; backend: Backend } {
-  const args = checkArgsObject(rawArgs, 'mine');
-  checkKnownKeys(args, MINE_KEYS, 'mine');
+  const args = readOptions(checkArgsObject(rawArgs, 'mine'), MINE_KEYS, 'mine');
   requireKeys(args, ['embeddings', 'labels', 'miner']);
   const backend = backendOption(args.backend);
   const { fields: minerFields, type: minerType } = planMiner(args.miner);
@@ -277,8 +279,7 @@ export function planMine(rawArgs: unknown): { plan: MinePlan; backend: Backend }
 }
 
 export function planPairLoss(rawArgs: unknown): { plan: PairLossPlan; backend: Backend } {
-  const args = checkArgsObject(rawArgs, 'pairLoss');
-  checkKnownKeys(args, PAIR_LOSS_KEYS, 'pairLoss');
+  const args = readOptions(checkArgsObject(rawArgs, 'pairLoss'), PAIR_LOSS_KEYS, 'pairLoss');
   requireKeys(args, ['embeddings', 'labels', 'loss']);
   const backend = backendOption(args.backend);
   const { fields: lossFields, type: lossType } = planLoss(args.loss);

@@ -6,8 +6,8 @@
 import { invalidArg, labelError, optionError, shapeError } from './errors';
 import { toLabels } from './labels';
 import { angleOption, weightsShapeMessage, type LabelsLike } from './margin-softmax';
-import { toTensor, toVector, type Float32Tensor, type TensorLike, type VectorLike } from './tensor';
-import { checkArgsObject, checkKnownKeys, enumOption } from './validate';
+import { stillAttached, toTensor, toVector, type Float32Tensor, type TensorLike, type VectorLike } from './tensor';
+import { checkArgsObject, enumOption, readOptions } from './validate';
 
 // ---------------------------------------------------------------------------------------------
 // Shared checks
@@ -122,11 +122,13 @@ export interface TargetCosinesArgs {
  * NaN for ignored rows. Plain TypeScript, O(N·K·D).
  */
 export function targetCosines(args: TargetCosinesArgs): Float32Array {
-  const options = checkArgsObject(args, 'targetCosines');
-  checkKnownKeys(options, ['embeddings', 'weights', 'weightsLayout', 'labels', 'subCenters'], 'targetCosines');
+  const options = readOptions(checkArgsObject(args, 'targetCosines'), ['embeddings', 'weights', 'weightsLayout', 'labels', 'subCenters'], 'targetCosines');
   const embeddings = matrix(requireOption(options, 'embeddings', 'targetCosines'), 'embeddings');
   const weights = toTensor(requireOption(options, 'weights', 'targetCosines'), 'weights');
   const labels = toLabels(requireOption(options, 'labels', 'targetCosines'), 'labels');
+  // Read in place: a getter of the labels may have detached them.
+  stillAttached(embeddings.data, 'embeddings');
+  stillAttached(weights.data, 'weights');
   const columns = enumOption(options.weightsLayout, 'weightsLayout', ['rows', 'columns'] as const, 'rows') === 'columns';
   const subCenters = finiteOption(options.subCenters, 'subCenters', 1, (v) => Number.isInteger(v) && v >= 1, 'an integer >= 1');
   const [rows, dim] = embeddings.shape;
@@ -213,8 +215,7 @@ export interface ElasticFaceResult {
  * equals this rank pairing only when the permutation is an involution; that is not reproduced.
  */
 export function elasticFaceMargins(options: ElasticFaceOptions): ElasticFaceResult {
-  const args = checkArgsObject(options, 'elasticFaceMargins');
-  checkKnownKeys(args, ['labels', 'variant', 'mean', 'std', 'seed', 'targetCosines'], 'elasticFaceMargins');
+  const args = readOptions(checkArgsObject(options, 'elasticFaceMargins'), ['labels', 'variant', 'mean', 'std', 'seed', 'targetCosines'], 'elasticFaceMargins');
   const labels = toLabels(requireOption(args, 'labels', 'elasticFaceMargins'), 'labels');
   const seed = seedOption(requireOption(args, 'seed', 'elasticFaceMargins'), 'seed');
   const variant = enumOption(args.variant, 'variant', ['arc', 'cos'] as const, 'arc');
@@ -298,8 +299,7 @@ export interface AdaFaceResult {
 function adaFaceState(value: unknown): AdaFaceState {
   if (value === undefined) return { mean: 20, std: 100 };
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalidArg('state must be an object { mean, std }');
-  const state = value as Record<string, unknown>;
-  checkKnownKeys(state, ['mean', 'std'], 'state');
+  const state = readOptions(value as Record<string, unknown>, ['mean', 'std'], 'state');
   const mean = finiteOption(requireOption(state, 'mean', 'state'), 'state.mean', 0, () => true, 'finite');
   const std = finiteOption(requireOption(state, 'std', 'state'), 'state.std', 0, (v) => v >= 0, 'finite and >= 0');
   return { mean, std };
@@ -312,8 +312,7 @@ function adaFaceState(value: unknown): AdaFaceState {
  * g_angle = −m·ĝ, g_add = m + m·ĝ; the target logit is cos(θ + g_angle) − g_add.
  */
 export function adaFaceMargins(options: AdaFaceOptions): AdaFaceResult {
-  const args = checkArgsObject(options, 'adaFaceMargins');
-  checkKnownKeys(args, ['embeddings', 'norms', 'labels', 'state', 'm', 'h', 'momentum', 'eps'], 'adaFaceMargins');
+  const args = readOptions(checkArgsObject(options, 'adaFaceMargins'), ['embeddings', 'norms', 'labels', 'state', 'm', 'h', 'momentum', 'eps'], 'adaFaceMargins');
   if (args.embeddings === undefined && args.norms === undefined) throw invalidArg('adaFaceMargins: embeddings or norms is required');
   if (args.embeddings !== undefined && args.norms !== undefined) throw optionError('adaFaceMargins: give embeddings or norms, not both');
   const state = adaFaceState(args.state);
@@ -330,6 +329,7 @@ export function adaFaceMargins(options: AdaFaceOptions): AdaFaceResult {
   }
   const rows = norms.length;
   const counted = countedRows(args.labels, rows);
+  if (args.norms !== undefined) stillAttached(norms as Float32Array, 'norms'); // read in place; a getter of the labels may have detached it
   const count = counted.reduce((s, c) => s + c, 0);
   if (count < 2) throw shapeError(`adaFaceMargins needs at least 2 counted rows for the batch standard deviation, got ${count}`);
 
@@ -402,8 +402,7 @@ export interface MagFaceResult {
  * treats rowMargins as constants and does not include that path.
  */
 export function magFaceMargins(options: MagFaceOptions): MagFaceResult {
-  const args = checkArgsObject(options, 'magFaceMargins');
-  checkKnownKeys(args, ['embeddings', 'labels', 'lowerNorm', 'upperNorm', 'lowerMargin', 'upperMargin', 'lambdaG', 'reduction', 'gradients'], 'magFaceMargins');
+  const args = readOptions(checkArgsObject(options, 'magFaceMargins'), ['embeddings', 'labels', 'lowerNorm', 'upperNorm', 'lowerMargin', 'upperMargin', 'lambdaG', 'reduction', 'gradients'], 'magFaceMargins');
   const embeddings = matrix(requireOption(args, 'embeddings', 'magFaceMargins'), 'embeddings');
   const lowerNorm = finiteOption(args.lowerNorm, 'lowerNorm', 10, (v) => v > 0, 'finite and > 0');
   const upperNorm = finiteOption(args.upperNorm, 'upperNorm', 110, (v) => v > lowerNorm, `finite and > lowerNorm (${lowerNorm})`);
@@ -415,8 +414,8 @@ export function magFaceMargins(options: MagFaceOptions): MagFaceResult {
   const gradients = args.gradients !== false;
 
   const [rows, dim] = embeddings.shape;
-  const x = embeddings.data;
   const counted = countedRows(args.labels, rows);
+  const x = stillAttached(embeddings.data, 'embeddings'); // read in place; a getter of the labels may have detached it
   const norms = rowNorms(x, rows, dim);
   const slope = (upperMargin - lowerMargin) / (upperNorm - lowerNorm);
   // With every row ignored lossG is 0, as marginSoftmax's mean loss is then.

@@ -1,10 +1,12 @@
 // Input adapters: everything a caller may pass for float data becomes a { data: Float32Array,
-// shape } view.  Float32Array data is used without copying; Float64Array and number[] are
-// converted.  Accepted as-is: { data, shape }, onnxruntime tensors ({ data, dims, type }) and
-// TensorFlow.js tensors (anything with `shape` and `dataSync()`).
+// shape } view.  Float32Array data is used without copying (unless it is shared with other
+// threads); Float64Array and number[] are converted.  Accepted as-is: { data, shape },
+// onnxruntime tensors ({ data, dims, type }) and TensorFlow.js tensors (anything with `shape` and
+// `dataSync()`).  Each property and element is read once (read-once.ts).
 import { constants as bufferConstants } from 'node:buffer';
 
-import { invalidArg, shapeError, tooLarge } from './errors';
+import { invalidArg, shapeError, tooLarge, type FusedLossError } from './errors';
+import { copyTypedArray, describe, elementOnce, isDetachedView, lookup, ownIndicesOnly, plainFloat32, readArray, toFloat32, typedArrayName, type AnyTypedArray } from './read-once';
 
 export interface Float32Tensor {
   data: Float32Array;
@@ -80,16 +82,6 @@ export type VectorLike = Float32Array | Float64Array | readonly number[] | Tenso
 // The most elements one typed array may hold in this Node.js (buffer.constants.MAX_LENGTH).
 const MAX_ELEMENTS = Math.min(Number.MAX_SAFE_INTEGER, bufferConstants.MAX_LENGTH);
 
-export function isDetached(buffer: ArrayBufferLike): boolean {
-  if (buffer.byteLength !== 0 || typeof SharedArrayBuffer !== 'undefined' && buffer instanceof SharedArrayBuffer) return false;
-  try {
-    new Uint8Array(buffer);
-    return false;
-  } catch {
-    return true;
-  }
-}
-
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null;
 }
@@ -100,17 +92,50 @@ function isObject(value: unknown): value is Record<string, unknown> {
  * 'texture', 'ml-tensor') or disposed ('none') has no CPU data and its getter throws; that
  * becomes ERR_FUSEDLOSS_INVALID_ARG naming the argument.
  */
-export function ortTensorData(value: Record<string, unknown>, name: string): unknown {
-  const location = value.location;
+function ortTensorData(value: object, name: string): unknown {
+  const location = lookup(value, 'location').value;
   if (location === 'none') throw invalidArg(`${name} is a disposed onnxruntime tensor`);
   if (location !== undefined && location !== 'cpu' && location !== 'cpu-pinned') {
     throw invalidArg(`${name} is an onnxruntime tensor on '${String(location)}': download it first (await tensor.getData()) or request CPU outputs`);
   }
   try {
-    return value.data;
+    return lookup(value, 'data').value;
   } catch (error) {
     throw invalidArg(`${name}.data cannot be read: ${error instanceof Error ? error.message : String(error)}`);
   }
+}
+
+/** A tensor-like's fields, each read once: its kind, shape (as given), data (as given) and element type, if it says. */
+export interface TensorFields {
+  kind: 'tfjs' | 'ort' | 'plain';
+  shape: unknown;
+  data: unknown;
+  /** tfjs `dtype` or onnxruntime `type`; undefined for { data, shape }. */
+  dtype: unknown;
+}
+
+/**
+ * Reads a tensor-like once: a TensorFlow.js tensor (`dataSync` a function and a `shape`; dataSync
+ * called once), an onnxruntime tensor ({ data, dims }) or { data, shape }.  Properties count when
+ * the object or its class has them, never when only Object.prototype does.
+ */
+export function readTensorFields(value: unknown, name: string, what: string): TensorFields {
+  if (!isObject(value)) throw invalidArg(`${name} must be ${what}`);
+  const dataSync = lookup(value, 'dataSync');
+  const shape = lookup(value, 'shape');
+  if (typeof dataSync.value === 'function' && shape.found) {
+    const dtype = lookup(value, 'dtype').value;
+    if (lookup(value, 'isDisposed').value === true) throw invalidArg(`${name} is a disposed tensor`);
+    return { kind: 'tfjs', shape: shape.value, dtype, data: Reflect.apply(dataSync.value, value, []) };
+  }
+  const dims = lookup(value, 'dims');
+  if (dims.found) {
+    const dtype = lookup(value, 'type').value;
+    return { kind: 'ort', shape: dims.value, dtype, data: ortTensorData(value, name) };
+  }
+  const data = lookup(value, 'data');
+  if (!data.found || !shape.found) throw invalidArg(`${name} must be ${what}`);
+  return { kind: 'plain', shape: shape.value, dtype: undefined, data: data.value };
 }
 
 /** Product of a shape, rejecting non-positive, fractional or overflowing dimensions. */
@@ -130,67 +155,60 @@ export function shapeSize(shape: readonly unknown[], name: string): number {
   return size;
 }
 
-function floatData(data: unknown, name: string): Float32Array {
-  if (data instanceof Float32Array) {
-    if (isDetached(data.buffer)) throw invalidArg(`${name} is backed by a detached ArrayBuffer`);
-    return data;
+/** A shape (an array or a typed array of dimensions), read once into a plain array. */
+export function readShape(shape: unknown, name: string): unknown[] {
+  if (Array.isArray(shape)) return readArray(shape);
+  const kind = typedArrayName(shape);
+  if (kind !== undefined) {
+    const dims = copyTypedArray(shape as AnyTypedArray);
+    return Array.from(dims as ArrayLike<number | bigint>, (d) => (typeof d === 'bigint' ? Number(d) : d));
   }
-  if (data instanceof Float64Array) {
-    if (isDetached(data.buffer)) throw invalidArg(`${name} is backed by a detached ArrayBuffer`);
-    return Float32Array.from(data);
-  }
-  if (ArrayBuffer.isView(data)) {
-    throw invalidArg(`${name} must be a Float32Array, Float64Array or number[], got ${data.constructor.name}`);
-  }
-  if (Array.isArray(data)) {
-    const out = new Float32Array(data.length);
-    for (let i = 0; i < data.length; i++) {
-      const v = data[i];
-      if (typeof v !== 'number') throw invalidArg(`${name}[${i}] is not a number`);
-      out[i] = v;
-    }
-    return out;
-  }
-  throw invalidArg(`${name} must be a Float32Array, Float64Array or number[]`);
+  throw invalidArg(`${name} must be an array of positive integers, got ${describe(shape)}`);
 }
 
-function shapeArray(shape: unknown, name: string): unknown[] {
-  if (!Array.isArray(shape) && !(ArrayBuffer.isView(shape) && !(shape instanceof DataView))) {
-    throw invalidArg(`${name} must be an array of positive integers`);
+export function detachedError(name: string): FusedLossError {
+  return invalidArg(`${name} is backed by a detached ArrayBuffer`);
+}
+
+/**
+ * Float data as a Float32Array the call may keep: a Float32Array is used in place (a plain view
+ * of its memory, so a subclass's accessors play no part; copied when shared with other threads),
+ * Float64Array and number[] are converted, each element read once.
+ */
+function floatData(data: unknown, name: string): Float32Array {
+  const kind = typedArrayName(data);
+  if (kind === 'Float32Array' || kind === 'Float64Array') {
+    const view = data as Float32Array | Float64Array;
+    if (isDetachedView(view)) throw detachedError(name);
+    return kind === 'Float32Array' ? plainFloat32(view as Float32Array) : toFloat32(view);
   }
-  return Array.from(shape as ArrayLike<unknown>);
+  if (kind !== undefined) throw invalidArg(`${name} must be a Float32Array, Float64Array or number[], got ${kind}`);
+  if (!Array.isArray(data)) throw invalidArg(`${name} must be a Float32Array, Float64Array or number[], got ${describe(data)}`);
+  const length = data.length;
+  const ownOnly = ownIndicesOnly(data);
+  const out = new Float32Array(length);
+  for (let i = 0; i < length; i++) {
+    const v = elementOnce(data, i, ownOnly);
+    if (typeof v !== 'number') throw invalidArg(`${name}[${i}] is not a number`);
+    out[i] = v;
+  }
+  return out;
 }
 
 /** A float tensor from any accepted tensor-like. */
 export function toTensor(value: unknown, name: string): Float32Tensor {
-  if (!isObject(value)) throw invalidArg(`${name} must be a tensor-like { data, shape }`);
-  if (ArrayBuffer.isView(value) || Array.isArray(value)) {
+  if (Array.isArray(value) || typedArrayName(value) !== undefined) {
     throw invalidArg(`${name} must be a tensor-like { data, shape }, not a bare array`);
   }
-  let rawShape: unknown;
-  let rawData: unknown;
-  if (typeof value.dataSync === 'function' && 'shape' in value) {
-    rawShape = value.shape; // TensorFlow.js
-    const dtype = value.dtype;
-    if (dtype !== undefined && dtype !== 'float32') throw invalidArg(`${name} must be a float32 tensor, got dtype ${String(dtype)}`);
-    if (value.isDisposed === true) throw invalidArg(`${name} is a disposed tensor`);
-    rawData = (value.dataSync as () => unknown)();
-  } else if ('dims' in value && 'data' in value) {
-    rawShape = value.dims; // onnxruntime
-    if (value.type !== undefined && value.type !== 'float32' && value.type !== 'float64') {
-      throw invalidArg(`${name} must be a float32 or float64 tensor, got type ${String(value.type)}`);
-    }
-    rawData = ortTensorData(value, name);
-  } else if ('data' in value && 'shape' in value) {
-    rawShape = value.shape;
-    rawData = value.data;
-  } else {
-    throw invalidArg(`${name} must be a tensor-like { data, shape }`);
+  const fields = readTensorFields(value, name, 'a tensor-like { data, shape }');
+  const isOrt = fields.kind === 'ort';
+  if (fields.dtype !== undefined && fields.dtype !== 'float32' && !(isOrt && fields.dtype === 'float64')) {
+    throw invalidArg(`${name} must be a float32${isOrt ? ' or float64' : ''} tensor, got ${isOrt ? 'type' : 'dtype'} ${String(fields.dtype)}`);
   }
-  const shape = shapeArray(rawShape, `${name}.shape`);
+  const shape = readShape(fields.shape, `${name}.shape`);
   if (shape.length === 0) throw shapeError(`${name}.shape must have at least one axis`);
   const size = shapeSize(shape, `${name}.shape`);
-  const data = floatData(rawData, `${name}.data`);
+  const data = floatData(fields.data, `${name}.data`);
   if (data.length !== size) {
     throw shapeError(`${name}.data has ${data.length} elements but shape [${shape.join(', ')}] needs ${size}`);
   }
@@ -199,11 +217,23 @@ export function toTensor(value: unknown, name: string): Float32Tensor {
 
 /** A float vector (typed array, number[] or tensor-like), flattened. */
 export function toVector(value: unknown, name: string): Float32Tensor {
-  if (value instanceof Float32Array || value instanceof Float64Array || Array.isArray(value)) {
+  const kind = typedArrayName(value);
+  if (kind !== undefined || Array.isArray(value)) {
     const data = floatData(value, name);
     if (data.length === 0) throw shapeError(`${name} is empty`);
     return { data, shape: [data.length] };
   }
-  if (ArrayBuffer.isView(value)) floatData(value, name); // throws the dtype error
   return toTensor(value, name);
+}
+
+/**
+ * `data` once every argument of the call has been read: a Float32Array used in place is empty
+ * when a getter or dataSync that ran after it was converted detached (transferred) or shrank its
+ * buffer.  The kernels never see such an array.
+ */
+export function stillAttached(data: Float32Array, name: string): Float32Array {
+  if (data.length === 0) {
+    throw invalidArg(`${name} was detached or shrunk while the call's arguments were read (a getter or dataSync transferred its buffer); keep it attached until the call returns`);
+  }
+  return data;
 }

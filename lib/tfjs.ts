@@ -11,12 +11,14 @@
 // (@tensorflow/tfjs-core with a backend of your choice, tfjs-node) pass its namespace to withTf().
 import type * as tfjs from '@tensorflow/tfjs';
 
-import { crps, type CrpsArgs, type CrpsResult } from './crps';
+import { crps, CRPS_KEYS, type CrpsArgs, type CrpsResult } from './crps';
 import { invalidArg, shapeError } from './errors';
 import { toLabels } from './labels';
-import { marginSoftmax, type LabelsLike, type MarginSoftmaxArgs, type MarginSoftmaxResult } from './margin-softmax';
-import { pairLoss } from './pair-mining';
+import { marginSoftmax, MARGIN_SOFTMAX_KEYS, type LabelsLike, type MarginSoftmaxArgs, type MarginSoftmaxResult } from './margin-softmax';
+import { pairLoss, PAIR_LOSS_KEYS } from './pair-mining';
 import type { PairLossArgs, PairLossResult } from './pair-types';
+import { lookup } from './read-once';
+import { readOptions } from './validate';
 
 /** The parts of a TensorFlow.js namespace these losses use (`import * as tf from '@tensorflow/tfjs'` has them). */
 export interface TfNamespace {
@@ -97,7 +99,7 @@ function loadTf(): TfNamespace {
 
 function checkTensor(tf: TfNamespace, value: unknown, name: string): tfjs.Tensor {
   if (!(value instanceof tf.Tensor)) {
-    const hint = typeof value === 'object' && value !== null && 'dataSync' in value
+    const hint = typeof value === 'object' && value !== null && lookup(value, 'dataSync').found
       ? ' from this TensorFlow.js (a tensor of another copy of tfjs-core? pass that tf to withTf(tf))'
       : '';
     throw invalidArg(`${name} must be a tf.Tensor${hint}`);
@@ -106,9 +108,27 @@ function checkTensor(tf: TfNamespace, value: unknown, name: string): tfjs.Tensor
   return value;
 }
 
-function splitOptions<T extends { onResult?: unknown }>(options: T | undefined): { rest: Omit<T, 'onResult'>; onResult: T['onResult'] } {
-  const { onResult, ...rest } = (options ?? {}) as T;
+/**
+ * A loss's options read once (readOptions: never from Object.prototype): the kernel's own options
+ * except those the loss supplies itself (`supplied`), plus onResult.
+ */
+function splitOptions<T extends { onResult?: unknown }>(
+  options: T | undefined,
+  kernelKeys: readonly string[],
+  supplied: readonly string[],
+): { rest: Omit<T, 'onResult'>; onResult: T['onResult'] } {
+  const known = [...kernelKeys.filter((key) => !supplied.includes(key)), 'onResult'];
+  const rest = options === undefined ? Object.create(null) : readOptions(checkOptionsObject(options), known, 'options');
+  const onResult = rest.onResult;
+  delete rest.onResult;
+  if (onResult !== undefined && typeof onResult !== 'function') throw invalidArg('options.onResult must be a function');
+  // `rest` keeps no prototype: reading an option it lacks gives undefined, whatever Object.prototype holds.
   return { rest, onResult };
+}
+
+function checkOptionsObject(options: unknown): Record<string, unknown> {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) throw invalidArg('options must be an object');
+  return options as Record<string, unknown>;
 }
 
 /**
@@ -142,15 +162,16 @@ function marginSoftmaxLossWith(
 ): tfjs.Scalar {
   checkTensor(tf, embeddings, 'embeddings');
   checkTensor(tf, weights, 'weights');
-  const { rest, onResult } = splitOptions(options);
+  const { rest, onResult } = splitOptions(options, MARGIN_SOFTMAX_KEYS, ['embeddings', 'weights', 'labels', 'gradients']);
+  // Read once: the kernel and the scatter of its gradient below must see the same class ids.
+  const classIds = rest.classIndices === undefined ? undefined : toLabels(rest.classIndices, 'classIndices');
   const loss = tf.customGrad((e, w) => {
     const x = e as tfjs.Tensor;
     const W = w as tfjs.Tensor;
-    const result = marginSoftmax({ ...rest, embeddings: x, weights: W, labels, gradients: true });
+    const result = marginSoftmax({ ...rest, classIndices: classIds, embeddings: x, weights: W, labels, gradients: true });
     onResult?.(result);
     let gradWeights = result.gradWeights;
-    if (rest.classIndices !== undefined) {
-      const classIds = toLabels(rest.classIndices, 'classIndices');
+    if (classIds !== undefined) {
       gradWeights = scatterClassRows(gradWeights, classIds, rest.subCenters ?? 1, W.shape, rest.weightsLayout === 'columns');
     }
     return {
@@ -167,7 +188,7 @@ function marginSoftmaxLossWith(
 function pairwiseLossWith(tf: TfNamespace, embeddings: tfjs.Tensor, labels: LabelsLike, options: PairwiseLossOptions): tfjs.Scalar {
   checkTensor(tf, embeddings, 'embeddings');
   if (typeof options !== 'object' || options === null) throw invalidArg('options must be an object with at least { loss }');
-  const { rest, onResult } = splitOptions(options);
+  const { rest, onResult } = splitOptions(options, PAIR_LOSS_KEYS, ['embeddings', 'labels', 'gradients']);
   const { ref, ...args } = rest;
   if (ref !== undefined) checkTensor(tf, ref, 'ref');
   const loss = tf.customGrad((...inputs) => {
@@ -193,7 +214,7 @@ function pairwiseLossWith(tf: TfNamespace, embeddings: tfjs.Tensor, labels: Labe
 function crpsLossWith(tf: TfNamespace, ensemble: tfjs.Tensor, observations: tfjs.Tensor, options?: CrpsLossOptions): tfjs.Scalar {
   checkTensor(tf, ensemble, 'ensemble');
   checkTensor(tf, observations, 'observations');
-  const { rest, onResult } = splitOptions(options);
+  const { rest, onResult } = splitOptions(options, CRPS_KEYS, ['ensemble', 'observations', 'gradients', 'gradOutput', 'components']);
   const loss = tf.customGrad((e, o) => {
     const x = e as tfjs.Tensor;
     const y = o as tfjs.Tensor;

@@ -1,6 +1,7 @@
 // Option checks shared by every kernel's validation (the spec's error table): unknown keys at any
 // depth, enums, numbers in range, booleans, integer axes.
 import { invalidArg, optionError } from './errors';
+import { lookup } from './read-once';
 
 /**
  * Where a call runs: 'auto' (default: FUSEDLOSS_BACKEND when set, else CUDA when built and a device
@@ -21,6 +22,21 @@ export function checkKnownKeys(obj: Record<string, unknown>, allowed: readonly s
   for (const key of Object.keys(obj)) {
     if (!allowed.includes(key)) throw invalidArg(`${name}: unknown option '${key}' (known: ${allowed.join(', ')})`);
   }
+}
+
+/**
+ * An option object read once: its unknown own keys rejected, then each `known` key read once from
+ * the object or its class (never from Object.prototype; see lookup()).  The snapshot has no
+ * prototype and holds exactly the keys found, so everything after reads only what was read here.
+ */
+export function readOptions(obj: Record<string, unknown>, known: readonly string[], name: string): Record<string, unknown> {
+  checkKnownKeys(obj, known, name);
+  const snapshot: Record<string, unknown> = Object.create(null);
+  for (const key of known) {
+    const { found, value } = lookup(obj, key);
+    if (found) snapshot[key] = value;
+  }
+  return snapshot;
 }
 
 export function enumOption<T extends string>(value: unknown, name: string, allowed: readonly T[], fallback: T): T {

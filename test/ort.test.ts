@@ -147,7 +147,11 @@ describe('onnxruntime-node session outputs, mined and scored', async () => {
   });
 
   it('float32 tensor data is read in place, not copied', () => {
-    expect(toTensor(embeddings, 'embeddings').data).toBe(embeddings.data);
+    // A plain view of the tensor's own memory (same buffer, offset and length), not a copy.
+    const data = toTensor(embeddings, 'embeddings').data;
+    const own = embeddings.data as Float32Array;
+    expect(data.buffer).toBe(own.buffer);
+    expect([data.byteOffset, data.length]).toEqual([own.byteOffset, own.length]);
   });
 
   for (const { name: backend, available } of BACKENDS) {
@@ -241,8 +245,9 @@ describe('onnxruntime-node session outputs, mined and scored', async () => {
     const goneLabels = new ort.Tensor('int64', BigInt64Array.from(labels, BigInt), [N]);
     goneLabels.dispose();
     expectCode(() => mine({ embeddings, labels: goneLabels, miner: valid.miner }), INVALID, 'labels');
+    // An int64 label beyond int32 is out of range, not "not an integer".
     const hugeLabels = new ort.Tensor('int64', BigInt64Array.from(labels, (v) => BigInt(v) + 2n ** 40n), [N]);
-    expectCode(() => mine({ embeddings, labels: hugeLabels, miner: valid.miner }), INVALID, 'labels');
+    expectCode(() => mine({ embeddings, labels: hugeLabels, miner: valid.miner }), LABEL, 'labels');
     const negative = new ort.Tensor('int64', BigInt64Array.from(labels, (v) => BigInt(v) - 20n), [N]);
     expectCode(() => marginSoftmax({ embeddings, weights: toOrtTensor(ort, new Float32Array(CLASSES * DIM).fill(1), [CLASSES, DIM]), labels: negative }), LABEL, 'labels');
     // The caller's tensors are untouched by all of this.

@@ -18,14 +18,30 @@ Napi::Error codedError(Napi::Env env, const char* code, const std::string& messa
   return error;
 }
 
+CallArgs::CallArgs(const Napi::Object& args, const std::vector<const char*>& names) : env_(args.Env()) {
+  values_.reserve(names.size());
+  for (const char* name : names) {
+    // One [[GetOwnProperty]] probe and one [[Get]] per name; an exception from the caller's
+    // getter or Proxy trap propagates as it is.
+    values_.emplace_back(name, args.HasOwnProperty(name) ? args.Get(name) : env_.Undefined());
+  }
+}
+
+Napi::Value CallArgs::get(const char* name) const {
+  for (const auto& [key, value] : values_) {
+    if (key == name) return value;
+  }
+  throw codedError(env_, kBackend, std::string("internal: argument ") + name + " was not read with the call");
+}
+
 namespace {
 
 // The typed array property `name` of type `type` and length `expectedLength`, or an empty
-// TypedArray when optional and absent.  Throws the spec's codes otherwise.
-Napi::TypedArray typedArrayArg(const Napi::Object& args, const char* name, napi_typedarray_type type, const char* typeName,
+// TypedArray when optional and absent.  Throws the spec's codes otherwise.  Runs no JavaScript.
+Napi::TypedArray typedArrayArg(const CallArgs& args, const char* name, napi_typedarray_type type, const char* typeName,
                                size_t expectedLength, bool optional) {
   Napi::Env env = args.Env();
-  Napi::Value value = args.Get(name);
+  Napi::Value value = args.get(name);
   if (value.IsUndefined() || value.IsNull()) {
     if (optional) return Napi::TypedArray();
     throw codedError(env, kInvalidArg, std::string(name) + " is required");
@@ -45,35 +61,42 @@ Napi::TypedArray typedArrayArg(const Napi::Object& args, const char* name, napi_
   return array;
 }
 
+// napi_is_arraybuffer is false for a SharedArrayBuffer.
+bool isShared(Napi::Env env, const Napi::TypedArray& array) {
+  bool plain = false;
+  return napi_is_arraybuffer(env, array.ArrayBuffer(), &plain) == napi_ok && !plain;
+}
+
 }  // namespace
 
-FloatView floatArrayArg(const Napi::Object& args, const char* name, size_t expectedLength, bool optional) {
+FloatView floatArrayArg(const CallArgs& args, const char* name, size_t expectedLength, bool optional) {
   FloatView view;
   Napi::TypedArray array = typedArrayArg(args, name, napi_float32_array, "Float32Array", expectedLength, optional);
   if (array.IsEmpty()) return view;
   view.array = array.As<Napi::Float32Array>();
   view.data = view.array.Data();
   view.length = view.array.ElementLength();
+  view.shared = isShared(args.Env(), array);
   return view;
 }
 
-Int32View int32ArrayArg(const Napi::Object& args, const char* name, size_t expectedLength, bool optional) {
-  Int32View view;
+Int32Copy int32ArrayArg(const CallArgs& args, const char* name, size_t expectedLength, bool optional) {
+  Int32Copy copy;
   Napi::TypedArray array = typedArrayArg(args, name, napi_int32_array, "Int32Array", expectedLength, optional);
-  if (array.IsEmpty()) return view;
-  view.array = array.As<Napi::Int32Array>();
-  view.data = view.array.Data();
-  view.length = view.array.ElementLength();
-  return view;
+  if (array.IsEmpty()) return copy;
+  Napi::Int32Array ints = array.As<Napi::Int32Array>();
+  copy.present = true;
+  copy.values.assign(ints.Data(), ints.Data() + ints.ElementLength());
+  return copy;
 }
 
-double numberArg(const Napi::Object& args, const char* name) {
-  Napi::Value value = args.Get(name);
+double numberArg(const CallArgs& args, const char* name) {
+  Napi::Value value = args.get(name);
   if (!value.IsNumber()) throw codedError(args.Env(), kInvalidArg, std::string(name) + " must be a number");
   return value.As<Napi::Number>().DoubleValue();
 }
 
-int64_t positiveIntArg(const Napi::Object& args, const char* name) {
+int64_t positiveIntArg(const CallArgs& args, const char* name) {
   const double v = numberArg(args, name);
   if (!(v >= 1.0 && v <= 9007199254740992.0) || std::floor(v) != v) {
     throw codedError(args.Env(), kShape, std::string(name) + " must be a positive integer, got " + std::to_string(v));
@@ -81,19 +104,24 @@ int64_t positiveIntArg(const Napi::Object& args, const char* name) {
   return static_cast<int64_t>(v);
 }
 
-bool boolArg(const Napi::Object& args, const char* name) {
-  Napi::Value value = args.Get(name);
+bool boolArg(const CallArgs& args, const char* name) {
+  Napi::Value value = args.get(name);
   if (value.IsUndefined()) return false;
   if (!value.IsBoolean()) throw codedError(args.Env(), kInvalidArg, std::string(name) + " must be a boolean");
   return value.As<Napi::Boolean>().Value();
 }
 
-int32_t enumArg(const Napi::Object& args, const char* name, int32_t count) {
+int32_t enumArg(const CallArgs& args, const char* name, int32_t count) {
   const double v = numberArg(args, name);
   if (!(v >= 0 && v < count) || std::floor(v) != v) {
     throw codedError(args.Env(), kOption, std::string(name) + " is not a known value");
   }
   return static_cast<int32_t>(v);
+}
+
+bool isPresent(const CallArgs& args, const char* name) {
+  Napi::Value value = args.get(name);
+  return !value.IsUndefined() && !value.IsNull();
 }
 
 namespace {

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace fusedloss {
@@ -24,31 +25,63 @@ constexpr const char* kBackend = "ERR_FUSEDLOSS_BACKEND";
 // `code` property is `code`.
 Napi::Error codedError(Napi::Env env, const char* code, const std::string& message);
 
+// The properties of one call, each read exactly once (own properties only: nothing inherited,
+// from Object.prototype or elsewhere, is seen), all of them before any data pointer is taken.
+// Reading runs the caller's getters, and a getter can detach or transfer an array whose pointer
+// was already taken, and let the memory be collected: so every read happens here, first, and the
+// accessors below run no JavaScript.
+class CallArgs {
+ public:
+  CallArgs(const Napi::Object& args, const std::vector<const char*>& names);
+  Napi::Env Env() const { return env_; }
+  // The value read for `name` (undefined when absent); `name` must be one of the constructor's.
+  Napi::Value get(const char* name) const;
+
+ private:
+  Napi::Env env_;
+  std::vector<std::pair<std::string, Napi::Value>> values_;
+};
+
 struct FloatView {
   float* data = nullptr;
   size_t length = 0;
+  // In a SharedArrayBuffer: another thread may write it while the kernel runs, so the call
+  // copies it first (KernelCall::adopt with copy) and the kernel sees one consistent snapshot.
+  bool shared = false;
   Napi::Float32Array array;  // keeps the JS object reachable while we hold the pointer
 };
 
-// A Float32Array property of `args` of exactly `expectedLength` elements (not detached).
+// A Float32Array property of exactly `expectedLength` elements (not detached).
 // Throws codedError when absent (unless optional, then data = nullptr), mistyped or mis-sized.
-FloatView floatArrayArg(const Napi::Object& args, const char* name, size_t expectedLength, bool optional);
+FloatView floatArrayArg(const CallArgs& args, const char* name, size_t expectedLength, bool optional);
 
+// A view of an Int32Array (KernelCall::adopt's other overload; the bindings now copy integer
+// inputs with int32ArrayArg instead).
 struct Int32View {
   int32_t* data = nullptr;
   size_t length = 0;
   Napi::Int32Array array;
 };
 
-// An Int32Array property of exactly `expectedLength` elements (not detached); optional like
-// floatArrayArg.
-Int32View int32ArrayArg(const Napi::Object& args, const char* name, size_t expectedLength, bool optional);
+// An Int32Array property copied out of the caller's memory (copy first, then validate the copy,
+// then use only the copy: the caller's array may be shared with a thread that writes it).
+struct Int32Copy {
+  bool present = false;
+  std::vector<int32_t> values;
+  const int32_t* data() const { return present ? values.data() : nullptr; }
+};
+
+// An Int32Array property of exactly `expectedLength` elements (not detached), copied; optional
+// like floatArrayArg.
+Int32Copy int32ArrayArg(const CallArgs& args, const char* name, size_t expectedLength, bool optional);
 
 // A positive integer property that is a safe integer (≤ 2^53).
-int64_t positiveIntArg(const Napi::Object& args, const char* name);
-double numberArg(const Napi::Object& args, const char* name);
-bool boolArg(const Napi::Object& args, const char* name);
-int32_t enumArg(const Napi::Object& args, const char* name, int32_t count);
+int64_t positiveIntArg(const CallArgs& args, const char* name);
+double numberArg(const CallArgs& args, const char* name);
+bool boolArg(const CallArgs& args, const char* name);
+int32_t enumArg(const CallArgs& args, const char* name, int32_t count);
+// Whether the property is present (neither undefined nor null).
+bool isPresent(const CallArgs& args, const char* name);
 
 // A new Float32Array for a kernel to overwrite completely.  Large ones
 // live in 2 MiB-aligned, huge-page-advised native memory handed to JavaScript as an external

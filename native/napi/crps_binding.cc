@@ -1,5 +1,5 @@
 // N-API glue for crps: reads the call the TypeScript layer prepared (already validated there),
-// re-checks every length it relies on, allocates the outputs on the JS thread and runs the
+// every property once before any data pointer (CallArgs), re-checks every length it relies on, allocates the outputs on the JS thread and runs the
 // kernel either right away (sync) or on the libuv pool (async; kernel_call.h).
 #include <napi.h>
 
@@ -27,7 +27,9 @@ class CrpsCall : public KernelCall {
   void addScalars(Napi::Env env, Napi::Object& result) override { result.Set("mean", Napi::Number::New(env, outputs.mean)); }
 };
 
-std::unique_ptr<KernelCall> prepare(Napi::Env env, const Napi::Object& args, bool copyInputs) {
+std::unique_ptr<KernelCall> prepare(Napi::Env env, const Napi::Object& object, bool copyInputs) {
+  const CallArgs args(object, {"outer", "members", "inner", "alpha", "nanPolicy", "gradients", "components", "device",
+                               "ensemble", "observations", "weights", "gradOutput"});
   auto call = std::make_unique<CrpsCall>();
   call->shape.outer = positiveIntArg(args, "outer");
   call->shape.members = positiveIntArg(args, "members");
@@ -45,12 +47,15 @@ std::unique_ptr<KernelCall> prepare(Napi::Env env, const Napi::Object& args, boo
     throw codedError(env, kShape, "ensemble needs at least 2 members for the fair and almost-fair estimators");
   }
 
+  const FloatView ensemble = floatArrayArg(args, "ensemble", elements, false);
+  const FloatView observations = floatArrayArg(args, "observations", points, false);
+  const FloatView weights = floatArrayArg(args, "weights", points, true);
   const FloatView gradOutput = floatArrayArg(args, "gradOutput", points, true);
   if (gradOutput.data && !call->options.gradients) throw codedError(env, kOption, "gradOutput requires gradients: true");
-  call->inputs.ensemble = call->adopt(floatArrayArg(args, "ensemble", elements, false), copyInputs);
-  call->inputs.observations = call->adopt(floatArrayArg(args, "observations", points, false), copyInputs);
-  call->inputs.weights = call->adopt(floatArrayArg(args, "weights", points, true), copyInputs);
-  call->inputs.gradOutput = call->adopt(gradOutput, copyInputs);
+  call->inputs.ensemble = call->adopt(ensemble, copyInputs || ensemble.shared);
+  call->inputs.observations = call->adopt(observations, copyInputs || observations.shared);
+  call->inputs.weights = call->adopt(weights, copyInputs || weights.shared);
+  call->inputs.gradOutput = call->adopt(gradOutput, copyInputs || gradOutput.shared);
 
   call->outputs.scores = call->newFloatOutput(env, "scores", points);
   if (call->options.gradients) {

@@ -1,5 +1,6 @@
 // N-API glue for marginSoftmax: reads the plan lib/margin-softmax.ts prepared (validated there),
-// re-checks every length and range it relies on, allocates the outputs and runs the kernel sync
+// every property once before any data pointer (CallArgs), copies the integer arrays and
+// re-checks every length and range on the copies, allocates the outputs and runs the kernel sync
 // or on the libuv pool (kernel_call.h).
 #include <napi.h>
 
@@ -21,6 +22,9 @@ class MarginSoftmaxCall : public KernelCall {
   MarginSoftmaxInputs inputs;
   MarginSoftmaxOutputs outputs;
   bool cuda = false;
+  // Private copies of the integer inputs, validated and then used by the kernel.
+  Int32Copy targets;
+  Int32Copy classIds;
 
   KernelStatus run() override {
     return cuda ? marginSoftmaxCuda(shape, options, inputs, outputs) : marginSoftmaxCpu(shape, options, inputs, outputs);
@@ -32,7 +36,7 @@ class MarginSoftmaxCall : public KernelCall {
   }
 };
 
-void readOptions(const Napi::Object& args, MarginSoftmaxOptions& o) {
+void readOptions(const CallArgs& args, MarginSoftmaxOptions& o) {
   Napi::Env env = args.Env();
   o.margin = static_cast<MarginType>(enumArg(args, "marginType", 4));
   o.m1 = numberArg(args, "m1");
@@ -58,7 +62,12 @@ void readOptions(const Napi::Object& args, MarginSoftmaxOptions& o) {
   }
 }
 
-std::unique_ptr<KernelCall> prepare(Napi::Env env, const Napi::Object& args, bool copyInputs) {
+std::unique_ptr<KernelCall> prepare(Napi::Env env, const Napi::Object& object, bool copyInputs) {
+  const CallArgs args(object, {"rows", "dim", "classes", "subCenters", "weightRows", "marginType", "m1", "m2", "m3",
+                               "easyMargin", "straightThrough", "scale", "scaleMode", "labelSmoothing", "interclassFilter",
+                               "filterThreshold", "curricular", "curricularT", "curricularMomentum", "reduction", "gradients",
+                               "weightsColumns", "device", "targets", "classIds", "embeddings", "weights", "rowWeights",
+                               "rowAngular", "rowAdditive"});
   auto call = std::make_unique<MarginSoftmaxCall>();
   MarginSoftmaxShape& s = call->shape;
   s.rows = positiveIntArg(args, "rows");
@@ -76,27 +85,32 @@ std::unique_ptr<KernelCall> prepare(Napi::Env env, const Napi::Object& args, boo
   if (s.weightRows % s.subCenters != 0 || centers > static_cast<size_t>(s.weightRows)) {
     throw codedError(env, kShape, "weights rows must be a multiple of subCenters and cover the computed classes");
   }
-  const Int32View targets = int32ArrayArg(args, "targets", s.rows, false);
-  const Int32View classIds = int32ArrayArg(args, "classIds", s.classes, true);
-  if (!classIds.data && static_cast<size_t>(s.weightRows) != centers) {
+  call->targets = int32ArrayArg(args, "targets", s.rows, false);
+  call->classIds = int32ArrayArg(args, "classIds", s.classes, true);
+  if (!call->classIds.present && static_cast<size_t>(s.weightRows) != centers) {
     throw codedError(env, kShape, "without classIds the weights must hold exactly classes * subCenters rows");
   }
   const int64_t totalClasses = s.weightRows / s.subCenters;
-  for (size_t i = 0; i < targets.length; ++i) {
-    if (targets.data[i] < -1 || targets.data[i] >= s.classes) throw codedError(env, "ERR_FUSEDLOSS_LABEL", "targets out of range");
+  for (int32_t target : call->targets.values) {
+    if (target < -1 || target >= s.classes) throw codedError(env, kLabel, "targets out of range");
   }
-  for (size_t j = 0; j < classIds.length; ++j) {
-    if (classIds.data[j] < 0 || classIds.data[j] >= totalClasses) throw codedError(env, "ERR_FUSEDLOSS_LABEL", "classIds out of range");
+  for (int32_t id : call->classIds.values) {
+    if (id < 0 || id >= totalClasses) throw codedError(env, kLabel, "classIds out of range");
   }
 
+  const FloatView embeddings = floatArrayArg(args, "embeddings", embeddingCount, false);
+  const FloatView weights = floatArrayArg(args, "weights", weightCount, false);
+  const FloatView rowWeights = floatArrayArg(args, "rowWeights", s.rows, true);
+  const FloatView rowAngular = floatArrayArg(args, "rowAngular", s.rows, true);
+  const FloatView rowAdditive = floatArrayArg(args, "rowAdditive", s.rows, true);
   MarginSoftmaxInputs& in = call->inputs;
-  in.embeddings = call->adopt(floatArrayArg(args, "embeddings", embeddingCount, false), copyInputs);
-  in.weights = call->adopt(floatArrayArg(args, "weights", weightCount, false), copyInputs);
-  in.targets = call->adopt(targets, copyInputs);
-  in.classIds = call->adopt(classIds, copyInputs);
-  in.rowWeights = call->adopt(floatArrayArg(args, "rowWeights", s.rows, true), copyInputs);
-  in.rowAngular = call->adopt(floatArrayArg(args, "rowAngular", s.rows, true), copyInputs);
-  in.rowAdditive = call->adopt(floatArrayArg(args, "rowAdditive", s.rows, true), copyInputs);
+  in.embeddings = call->adopt(embeddings, copyInputs || embeddings.shared);
+  in.weights = call->adopt(weights, copyInputs || weights.shared);
+  in.targets = call->targets.data();
+  in.classIds = call->classIds.data();
+  in.rowWeights = call->adopt(rowWeights, copyInputs || rowWeights.shared);
+  in.rowAngular = call->adopt(rowAngular, copyInputs || rowAngular.shared);
+  in.rowAdditive = call->adopt(rowAdditive, copyInputs || rowAdditive.shared);
 
   MarginSoftmaxOutputs& out = call->outputs;
   out.losses = call->newFloatOutput(env, "losses", s.rows);

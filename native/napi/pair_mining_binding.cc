@@ -1,11 +1,14 @@
 // N-API glue for mine and pairLoss: reads the plan lib/pair-mining.ts prepared (validated there;
-// field names of lib/pair-types.ts), re-checks every length and range it relies on, and runs the
+// field names of lib/pair-types.ts), every property once before any data pointer (CallArgs),
+// copies the integer arrays and re-checks every length and range on the copies, and runs the
 // kernel sync or on the libuv pool (kernel_call.h).  Mined outputs are sized by the kernel's
 // counting pass, so they become Int32Arrays on the JS thread once the call completes.
 #include <napi.h>
 
 #include <cmath>
+#include <initializer_list>
 #include <string>
+#include <vector>
 
 #include "../kernels/pair_mining.h"
 #include "args.h"
@@ -30,26 +33,34 @@ struct PairCall {
   bool cuda = false;
   size_t embeddingCount = 0;
   size_t refCount = 0;  // ref floats; 0 without a reference set
+  // Private copies of the integer inputs, validated and then used by the kernel.
+  Int32Copy labels;
+  Int32Copy refLabels;
+  Int32Copy selfIndex;
 };
 
-double finiteArg(const Napi::Object& args, const char* name) {
+// The names readPairCall reads, then those of mine or pairLoss (`more`).
+std::vector<const char*> pairArgNames(std::initializer_list<const char*> more) {
+  std::vector<const char*> names = {"rows", "dim", "refs", "normalize", "device", "minerType", "minerDistance", "epsilon",
+                                    "minerMargin", "triplets", "minerPosMargin", "minerNegMargin", "embeddings", "ref",
+                                    "labels", "refLabels", "selfIndex"};
+  names.insert(names.end(), more);
+  return names;
+}
+
+double finiteArg(const CallArgs& args, const char* name) {
   const double v = numberArg(args, name);
   if (!std::isfinite(v)) throw codedError(args.Env(), kOption, std::string(name) + " must be finite");
   return v;
 }
 
-double positiveArg(const Napi::Object& args, const char* name) {
+double positiveArg(const CallArgs& args, const char* name) {
   const double v = numberArg(args, name);
   if (!(v > 0.0 && std::isfinite(v))) throw codedError(args.Env(), kOption, std::string(name) + " must be finite and > 0");
   return v;
 }
 
-bool isPresent(const Napi::Object& args, const char* name) {
-  Napi::Value value = args.Get(name);
-  return !value.IsUndefined() && !value.IsNull();
-}
-
-void readMiner(const Napi::Object& args, MinerOptions& m) {
+void readMiner(const CallArgs& args, MinerOptions& m) {
   Napi::Env env = args.Env();
   m.type = static_cast<MinerType>(enumArg(args, "minerType", kMinerTypes));
   m.distance = static_cast<PairDistance>(enumArg(args, "minerDistance", kDistances));
@@ -62,7 +73,7 @@ void readMiner(const Napi::Object& args, MinerOptions& m) {
 }
 
 // Shapes, inputs and the options mine and pairLoss share; the inputs are adopted by `owner`.
-void readPairCall(Napi::Env env, const Napi::Object& args, bool copyInputs, KernelCall& owner, PairCall& call) {
+void readPairCall(Napi::Env env, const CallArgs& args, bool copyInputs, KernelCall& owner, PairCall& call) {
   PairShape& s = call.shape;
   s.rows = positiveIntArg(args, "rows");
   s.dim = positiveIntArg(args, "dim");
@@ -83,22 +94,23 @@ void readPairCall(Napi::Env env, const Napi::Object& args, bool copyInputs, Kern
   }
   const FloatView embeddings = floatArrayArg(args, "embeddings", call.embeddingCount, false);
   const FloatView ref = floatArrayArg(args, "ref", call.refCount, true);
-  const Int32View labels = int32ArrayArg(args, "labels", static_cast<size_t>(s.rows), false);
-  const Int32View refLabels = int32ArrayArg(args, "refLabels", static_cast<size_t>(s.refs), !hasRef);
-  const Int32View selfIndex = int32ArrayArg(args, "selfIndex", static_cast<size_t>(s.rows), true);
-  for (size_t i = 0; i < selfIndex.length; ++i) {
-    if (selfIndex.data[i] < -1 || selfIndex.data[i] >= s.refs) {
-      throw codedError(env, kLabel, "selfIndex[" + std::to_string(i) + "] = " + std::to_string(selfIndex.data[i]) +
-                                        " is outside [-1, " + std::to_string(s.refs) + ")");
+  call.labels = int32ArrayArg(args, "labels", static_cast<size_t>(s.rows), false);
+  call.refLabels = int32ArrayArg(args, "refLabels", static_cast<size_t>(s.refs), !hasRef);
+  call.selfIndex = int32ArrayArg(args, "selfIndex", static_cast<size_t>(s.rows), true);
+  for (size_t i = 0; i < call.selfIndex.values.size(); ++i) {
+    const int32_t j = call.selfIndex.values[i];
+    if (j < -1 || j >= s.refs) {
+      throw codedError(env, kLabel, "selfIndex[" + std::to_string(i) + "] = " + std::to_string(j) + " is outside [-1, " +
+                                        std::to_string(s.refs) + ")");
     }
   }
 
   PairInputs& in = call.inputs;
-  in.embeddings = owner.adopt(embeddings, copyInputs);
-  in.ref = owner.adopt(ref, copyInputs);
-  in.labels = owner.adopt(labels, copyInputs);
-  in.refLabels = owner.adopt(refLabels, copyInputs);
-  in.selfIndex = owner.adopt(selfIndex, copyInputs);
+  in.embeddings = owner.adopt(embeddings, copyInputs || embeddings.shared);
+  in.ref = owner.adopt(ref, copyInputs || ref.shared);
+  in.labels = call.labels.data();
+  in.refLabels = call.refLabels.data();
+  in.selfIndex = call.selfIndex.data();
 }
 
 // 'cosine' always normalizes: the kernels derive it from the same dot products as 'dot'.
@@ -137,7 +149,8 @@ class MineCall : public KernelCall {
   }
 };
 
-std::unique_ptr<KernelCall> prepareMine(Napi::Env env, const Napi::Object& args, bool copyInputs) {
+std::unique_ptr<KernelCall> prepareMine(Napi::Env env, const Napi::Object& object, bool copyInputs) {
+  const CallArgs args(object, pairArgNames({"maxOutputs"}));
   auto call = std::make_unique<MineCall>();
   readPairCall(env, args, copyInputs, *call, call->pair);
   if (call->pair.miner.type == MinerType::None) throw codedError(env, kOption, "minerType must name a miner");
@@ -164,7 +177,7 @@ class PairLossCall : public KernelCall {
   void addScalars(Napi::Env env, Napi::Object& result) override { result.Set("loss", Napi::Number::New(env, outputs.loss)); }
 };
 
-void readLoss(const Napi::Object& args, PairLossOptions& o) {
+void readLoss(const CallArgs& args, PairLossOptions& o) {
   Napi::Env env = args.Env();
   o.type = static_cast<PairLossType>(enumArg(args, "lossType", kLossTypes));
   o.distance = static_cast<PairDistance>(enumArg(args, "lossDistance", kDistances));
@@ -188,7 +201,10 @@ void readLoss(const Napi::Object& args, PairLossOptions& o) {
   }
 }
 
-std::unique_ptr<KernelCall> preparePairLoss(Napi::Env env, const Napi::Object& args, bool copyInputs) {
+std::unique_ptr<KernelCall> preparePairLoss(Napi::Env env, const Napi::Object& object, bool copyInputs) {
+  const CallArgs args(object, pairArgNames({"lossType", "lossDistance", "alpha", "beta", "base", "posMargin", "negMargin",
+                                            "margin", "circleM", "gamma", "temperature", "lambdaPlus", "lambdaMinus",
+                                            "marginPlus", "marginMinus", "gradients"}));
   auto call = std::make_unique<PairLossCall>();
   readPairCall(env, args, copyInputs, *call, call->pair);
   readLoss(args, call->loss);
