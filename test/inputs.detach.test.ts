@@ -4,7 +4,8 @@
 // the call must give the result of the untouched inputs (the array had already been copied) or
 // ERR_FUSEDLOSS_INVALID_ARG (detached), never NaN from an emptied array.  Called directly, the
 // native addon must read every property before it takes any data pointer, so a detached array is
-// always seen (ERR_FUSEDLOSS_INVALID_ARG), never read after its memory was handed back.
+// always seen (ERR_FUSEDLOSS_INVALID_ARG), never read after its memory was handed back; and its
+// sizes (zero, fractional, unsafe, with products beyond memory) are coded errors.
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
@@ -130,5 +131,32 @@ describe.skipIf(!BACKENDS[1].available)('the native addon called directly', () =
         expect(failures).toEqual([]);
       });
     }
+  });
+});
+
+const SIZE_FIELDS: Record<Family, string[]> = {
+  crps: ['outer', 'members', 'inner'],
+  marginSoftmax: ['rows', 'dim', 'classes', 'weightRows'],
+  mine: ['rows', 'dim', 'refs'],
+  pairLoss: ['rows', 'dim', 'refs'],
+};
+
+describe.skipIf(!BACKENDS[1].available)('the native addon called directly: sizes', () => {
+  it.each(FAMILIES)('%s: products beyond memory are ERR_FUSEDLOSS_TOO_LARGE or SHAPE, zero and unsafe sizes ERR_FUSEDLOSS_SHAPE', (family) => {
+    const native = addon()[family] as (args: unknown) => unknown;
+    const make = () => ({ ...PLANS[family](familyArgs(new Rng(SEED))[family]()).plan, device: 0 }) as Record<string, unknown>;
+    const failures: string[] = [];
+    const [first, second] = SIZE_FIELDS[family];
+    const overflow = outcomeOf(() => native({ ...make(), [first]: 2 ** 31, [second]: 2 ** 31 }));
+    if (!('error' in overflow) || !['ERR_FUSEDLOSS_TOO_LARGE', 'ERR_FUSEDLOSS_SHAPE'].includes(errorCode(overflow.error))) {
+      failures.push(`${first}, ${second} = 2^31: ${describeOutcome(overflow)}`);
+    }
+    for (const field of SIZE_FIELDS[family]) {
+      for (const bad of [0, -1, 0.5, 2 ** 53 + 2, NaN]) {
+        const outcome = outcomeOf(() => native({ ...make(), [field]: bad }));
+        if (!('error' in outcome) || errorCode(outcome.error) !== 'ERR_FUSEDLOSS_SHAPE') failures.push(`${field} = ${bad}: ${describeOutcome(outcome)}`);
+      }
+    }
+    expect(failures).toEqual([]);
   });
 });
