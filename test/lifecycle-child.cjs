@@ -10,8 +10,8 @@
 //       a worker whose results are checked against a synchronous reference keeps running while
 //       two more workers are terminated mid-call.
 //   node test/lifecycle-child.cjs exit <backend> <entries> <delay ms> <exit code>
-//       the main thread keeps calls of every entry point going, then process.exit(code) after
-//       `delay` ms
+//       the main thread keeps calls of every entry point going (and a worker those of the
+//       first), then process.exit(code) after `delay` ms
 // Prints progress lines and then one JSON line of counts; anything unexpected exits with 1.
 'use strict';
 const { Worker, isMainThread, parentPort, workerData } = require('node:worker_threads');
@@ -157,7 +157,10 @@ async function workers(backend, entries, delays) {
   return counts;
 }
 
-function exitMidCall(backend, entries, delay, code) {
+async function exitMidCall(backend, entries, delay, code) {
+  // A worker with calls in flight too: the exit stops it first.
+  const worker = new Worker(__filename, { workerData: { entry: entries[0], backend, check: false } });
+  await waitFor(worker, 'started');
   const api = require(ROOT);
   let settled = 0;
   for (const entry of entries) {
@@ -181,7 +184,7 @@ async function main() {
   const entries = entryText.split(',');
   const delays = delayText.split(',').map(Number);
   if (mode === 'workers') console.log(JSON.stringify(await workers(backend, entries, delays)));
-  else if (mode === 'exit') exitMidCall(backend, entries, delays[0], Number(codeText));
+  else if (mode === 'exit') await exitMidCall(backend, entries, delays[0], Number(codeText));
   else throw new Error(`unknown mode ${mode}`);
 }
 

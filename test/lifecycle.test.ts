@@ -23,6 +23,11 @@ const BACKENDS = backendCases();
 // call in some phase: being prepared, queued, running on the pool, completing.
 const DELAYS: Record<string, number[]> = { js: [2], cpu: [0, 3, 12], cuda: [0, 3, 12] };
 
+// Guards, not timings: a child normally takes seconds, but several times longer under
+// `npm run test:sanitize` on a busy 2-core machine.
+const CHILD_TIMEOUT_MS = 240_000;
+const TEST_TIMEOUT_MS = 2 * CHILD_TIMEOUT_MS + 10_000;
+
 interface ChildRun {
   status: number | null;
   signal: string | null;
@@ -32,7 +37,7 @@ interface ChildRun {
 
 function runChild(args: (string | number)[]): Promise<ChildRun> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [CHILD, ...args.map(String)], { timeout: 120_000, maxBuffer: 16 << 20 }, (error, stdout, stderr) => {
+    execFile(process.execPath, [CHILD, ...args.map(String)], { timeout: CHILD_TIMEOUT_MS, maxBuffer: 16 << 20 }, (error, stdout, stderr) => {
       const failure = error as (Error & { code?: unknown; signal?: string | null }) | null;
       resolve({ status: failure ? (typeof failure.code === 'number' ? failure.code : null) : 0, signal: failure?.signal ?? null, stdout, stderr });
     });
@@ -66,7 +71,7 @@ describe.each(BACKENDS.map((b) => [b.name, b] as const))('backend %s', (name, ba
     // beside the checked bystander.
     expect(lastJson(run)).toMatchObject({ terminations: entries * (delays.length + 2), selfExits: entries * delays.length, delays });
     expect(lastJson(run).checkedResults).toBeGreaterThanOrEqual(entries);
-  });
+  }, TEST_TIMEOUT_MS);
 
   it.skipIf(!backend.available)('process.exit(42) on the main thread with calls of every entry point in flight exits with 42', async () => {
     for (const delay of [0, 15]) {
@@ -74,5 +79,5 @@ describe.each(BACKENDS.map((b) => [b.name, b] as const))('backend %s', (name, ba
       expectClean(run, 42);
       expect(lastJson(run)).toMatchObject({ exitedWith: 42 });
     }
-  });
+  }, TEST_TIMEOUT_MS);
 });
