@@ -173,7 +173,10 @@ function compareResults(a: Record<string, unknown>, b: Record<string, unknown>, 
   const keys = new Set([...Object.keys(a), ...Object.keys(b)].filter((k) => k !== 'backend'));
   for (const key of keys) {
     const [x, y] = [a[key], b[key]];
-    if (describeArray(x) !== describeArray(y)) {
+    // How many pairs a miner keeps is itself a decision that a rounding may flip: where the
+    // similarities are not exact, mined arrays must agree in kind only.
+    const kind = (v: unknown) => (how.mode === 'shape' && c.family === 'mine' ? describeArray(v).replace(/\(\d+\)$/, '') : describeArray(v));
+    if (kind(x) !== kind(y)) {
       failures.push(`${label} ${key}: ${describeArray(x)} vs ${describeArray(y)}`);
       continue;
     }
