@@ -294,12 +294,15 @@ KernelStatus mineCudaDevice(const PairShape& shape, const PairSimilarityOptions&
   if (total == 0) return KernelStatus::success();
   DeviceBuffer mined(stream);
   const size_t firstBytes = alignedBytes(4 * first), secondBytes = alignedBytes(4 * second);
-  const size_t minedBytes = triplets ? 3 * firstBytes : 2 * (firstBytes + secondBytes);
-  FL_CUDA_TRY("allocating the mined arrays", mined.allocate(minedBytes));
+  const size_t arrayBytes = triplets ? 3 * firstBytes : 2 * (firstBytes + secondBytes);
+  FL_CUDA_TRY("allocating the mined arrays", mined.allocate(arrayBytes + alignedBytes(sizeof(int32_t))));
   // Poisoned (−1, never an index) so that an index the filling pass leaves unwritten shows.
-  FL_CUDA_TRY("clearing the mined arrays", cudaMemsetAsync(mined.get(), kOutputPoisonByte, minedBytes, stream));
+  FL_CUDA_TRY("clearing the mined arrays", cudaMemsetAsync(mined.get(), kOutputPoisonByte, arrayBytes, stream));
   char* m = mined.get();
   MinedArrays out{};
+  out.rows = N, out.totalFirst = first, out.totalSecond = second;
+  out.mismatch = reinterpret_cast<int32_t*>(m + arrayBytes);
+  FL_CUDA_TRY("clearing the fill check", cudaMemsetAsync(out.mismatch, 0, sizeof(int32_t), stream));
   if (triplets) {
     out.anchors = reinterpret_cast<int32_t*>(m), out.tripletPositives = reinterpret_cast<int32_t*>(m + firstBytes);
     out.tripletNegatives = reinterpret_cast<int32_t*>(m + 2 * firstBytes);
@@ -330,11 +333,19 @@ KernelStatus mineCudaDevice(const PairShape& shape, const PairSimilarityOptions&
     FL_CUDA_TRY("reading the pairs", back(pairOut.negativeAnchors, out.negativeAnchors));
     FL_CUDA_TRY("reading the pairs", back(pairOut.negatives, out.negatives));
   }
+  int32_t mismatch = 0;
+  FL_CUDA_TRY("reading the fill check", cudaMemcpyAsync(&mismatch, out.mismatch, sizeof(int32_t), cudaMemcpyDeviceToHost, stream));
   FL_CUDA_TRY("running the kernels", cudaStreamSynchronize(stream));
+  if (mismatch) {
+    outputs = MineOutputs();
+    return KernelStatus::failure("mine (CUDA): internal error: the filling pass found another count than the counting "
+                                 "pass (nothing was written out of bounds); please report it");
+  }
   return KernelStatus::success();
 }
 
-// Loss (and gradients into device outputs) on device-resident inputs (already validated).
+// Loss (and gradients into device outputs) on device-resident inputs (already validated, and
+// with unread non-finite rows zeroed: zeroUnreadNonFiniteRows, as pairLossCuda does).
 KernelStatus pairLossCudaDevice(const PairShape& shape, const PairSimilarityOptions& similarity,
                                 const MinerOptions& miner, const PairLossOptions& loss, const PairInputs& inputs,
                                 PairLossOutputs& outputs, void* streamHandle) {
@@ -374,6 +385,12 @@ KernelStatus pairLossCudaDevice(const PairShape& shape, const PairSimilarityOpti
   const pairs::LossScale scale = pairs::lossScale(total, N, loss);
   outputs.loss = scale.loss;
   if (!gradients) return KernelStatus::success();
+  if (total.nonFinite > 0.0) {  // the NaN contract (pairs::lossScale): every gradient entry NaN (all-ones bits)
+    FL_CUDA_TRY("writing NaN gradients", cudaMemsetAsync(outputs.gradEmbeddings, 0xff, 4 * N * shape.dim, stream));
+    if (ref) FL_CUDA_TRY("writing NaN gradients", cudaMemsetAsync(outputs.gradRef, 0xff, 4 * shape.refs * shape.dim, stream));
+    FL_CUDA_TRY("writing NaN gradients", cudaStreamSynchronize(stream));
+    return KernelStatus::success();
+  }
 
   for (int64_t b = 0; b < plan.blocks; ++b) {
     if (plan.blocks > 1) engine.blockValues(b, loss.distance, minerDistance);
@@ -454,8 +471,10 @@ KernelStatus pairLossCuda(const PairShape& shape, const PairSimilarityOptions& s
   const CudaInfo& info = cudaInfo();
   if (!info.available) return KernelStatus::failure("pairLoss (CUDA): " + info.reason);
   const size_t N = static_cast<size_t>(shape.rows), M = static_cast<size_t>(shape.refs), D = static_cast<size_t>(shape.dim);
+  // Rows that form no pair contribute nothing, whatever they hold (pair_mining.h).
+  const FiniteUnreadRows finite = zeroUnreadNonFiniteRows(shape, inputs);
   HostStaging staging(cudaStreamPerThread);
-  const StagedInputs staged = stageInputs(staging, shape, inputs);
+  const StagedInputs staged = stageInputs(staging, shape, finite.inputs);
   const int gradEmbeddings = staging.output(g ? outputs.gradEmbeddings : nullptr, g ? 4 * N * D : 0);
   const int gradRef = staging.output(g && ref ? outputs.gradRef : nullptr, g && ref ? 4 * M * D : 0);
   FL_CUDA_TRY("staging inputs", staging.copyIn());

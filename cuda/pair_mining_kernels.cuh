@@ -207,10 +207,15 @@ __global__ void __launch_bounds__(kRowKernelThreads) mineCountKernel(RowSource s
   counts[2 * i + 1] = triplets ? 0 : c.negatives;
 }
 
-// Mining, filling pass at the row's offsets (offsets[2i], offsets[2i + 1] as the counts).
+// Mining, filling pass at the row's offsets (offsets[2i], offsets[2i + 1] as the counts).  The
+// room of row i ends where row i + 1's output begins (the totals after the last row); a row whose
+// fill finds another count than that sets *mismatch (the host reports it) and writes nothing
+// beyond its room.
 struct MinedArrays {
   int32_t *positiveAnchors, *positives, *negativeAnchors, *negatives;  // pair miners
   int32_t *anchors, *tripletPositives, *tripletNegatives;              // triplet miners
+  int64_t rows, totalFirst, totalSecond;  // N, and the totals (positives or triplets, negatives)
+  int32_t* mismatch;
 };
 
 __global__ void __launch_bounds__(kRowKernelThreads) mineFillKernel(RowSource src, MinerOptions miner,
@@ -222,14 +227,21 @@ __global__ void __launch_bounds__(kRowKernelThreads) mineFillKernel(RowSource sr
   const int64_t i = w.row0 + local;
   const float* v = values + local * src.ld;
   const int64_t a = offsets[2 * i], b = offsets[2 * i + 1];
+  const int64_t aEnd = i + 1 < out.rows ? offsets[2 * i + 2] : out.totalFirst;
+  const int64_t bEnd = i + 1 < out.rows ? offsets[2 * i + 3] : out.totalSecond;
+  const bool triplets = tripletMiner(miner.type);
   pairs::MineRowOutput o;
-  if (tripletMiner(miner.type)) {
+  if (triplets) {
     o.anchors = out.anchors + a, o.tripletPositives = out.tripletPositives + a, o.tripletNegatives = out.tripletNegatives + a;
+    o.tripletRoom = aEnd - a;
   } else {
     o.positiveAnchors = out.positiveAnchors + a, o.positives = out.positives + a;
     o.negativeAnchors = out.negativeAnchors + b, o.negatives = out.negatives + b;
+    o.positiveRoom = aEnd - a, o.negativeRoom = bEnd - b;
   }
-  pairs::mineRowFill(makeRow(src, i, v, v), miner, static_cast<int32_t>(i), w.scratch + t * w.scratchStride, o);
+  const pairs::MineCounts found =
+      pairs::mineRowFill(makeRow(src, i, v, v), miner, static_cast<int32_t>(i), w.scratch + t * w.scratchStride, o);
+  if (!pairs::mineRowMatches(found, o, triplets)) *out.mismatch = 1;
 }
 
 // Losses: the forward pass writes partials[i]; the backward pass (scale given) writes the row's

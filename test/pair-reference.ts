@@ -110,7 +110,10 @@ function values(g: Geometry, distance: PairDistance): Float64Array {
         const b = yh[j * D + d];
         s += sim ? a * b : (a - b) * (a - b);
       }
-      v[i * M + j] = distance === 'euclidean' ? Math.sqrt(s) : s;
+      // Values are float32 in every backend (the README's precision): beyond its range they
+      // are ±Inf.  Within it the float64 value is kept (finite differences need it).
+      const value = distance === 'euclidean' ? Math.sqrt(s) : s;
+      v[i * M + j] = Number.isFinite(Math.fround(value)) ? value : Math.fround(value);
     }
   }
   g.cache.set(distance, v);
@@ -131,29 +134,29 @@ function relation(g: Geometry, i: number, j: number): number {
 
 class Decisions {
   nearest = Infinity;
+  /** Some decision was within the ambiguity margin. */
+  near = false;
   constructor(readonly tol: number) {}
   constant(v: number, threshold: number): boolean {
-    return this.note(Math.abs(v - threshold));
+    return this.note(Math.abs(v - threshold), Math.max(Math.abs(v), Math.abs(threshold)));
   }
   /** a + offset against b. */
   values(a: number, b: number, offset = 0): boolean {
     if (offset === 0 && a === b) return false;
-    return this.note(Math.abs(a + offset - b));
+    return this.note(Math.abs(a + offset - b), Math.max(Math.abs(a), Math.abs(b), Math.abs(offset)));
   }
-  private note(margin: number): boolean {
+  /** Ambiguous within tol of the compared numbers' scale (at least 1): float32 values are good to ~1e-6 of it. */
+  private note(margin: number, scale: number): boolean {
     if (!Number.isFinite(margin)) return false;
     this.nearest = Math.min(this.nearest, margin);
-    return margin < this.tol;
+    const near = margin < this.tol * Math.max(1, scale);
+    this.near ||= near;
+    return near;
   }
 }
 
-/** 1e-5 of the values' scale: float32 values of normalized rows are good to ~1e-6. */
-function tolerance(g: Geometry, distance: PairDistance): number {
-  const v = values(g, distance);
-  let big = 1;
-  for (let k = 0; k < v.length; k++) big = Math.max(big, Math.abs(v[k]));
-  return 1e-5 * big;
-}
+/** Relative ambiguity margin of a decision. */
+const TOLERANCE = 1e-5;
 
 // ---------------------------------------------------------------------------------------------
 // Miners
@@ -201,7 +204,7 @@ function addTriplet(out: MinedRef, a: number, p: number, n: number, M: number): 
 function mineRef(g: Geometry, miner: MinerSpec, distance: PairDistance): MinedRef {
   const sim = isSimilarity(distance);
   const V = values(g, distance);
-  const dec = new Decisions(tolerance(g, distance));
+  const dec = new Decisions(TOLERANCE);
   const M = g.M;
   const out = emptyMined(g, isTripletMiner(miner) ? 'triplets' : 'pairs', dec.tol);
   const negKeys: string[] = [];
@@ -213,13 +216,14 @@ function mineRef(g: Geometry, miner: MinerSpec, distance: PairDistance): MinedRe
   };
   if (miner.type === 'batch-hard') out.anchors = [];
   for (let i = 0; i < g.N; i++) {
-    const { pos, neg } = partners(g, i);
+    let { pos, neg } = partners(g, i);
     const v = (j: number) => V[i * M + j];
     if (miner.type === 'multi-similarity') {
       const eps = miner.epsilon ?? 0.1;
-      // sim: maxNeg, minPos; distance: minNeg, maxPos (empty: ∓∞)
-      const negExt = neg.reduce((e, n) => (sim ? Math.max(e, v(n)) : Math.min(e, v(n))), sim ? -Infinity : Infinity);
-      const posExt = pos.reduce((e, p) => (sim ? Math.min(e, v(p)) : Math.max(e, v(p))), sim ? Infinity : -Infinity);
+      // sim: maxNeg, minPos; distance: minNeg, maxPos (empty: ∓∞); NaN values take no part
+      const numbers = (js: number[]) => js.map(v).filter((x) => x === x);
+      const negExt = sim ? Math.max(-Infinity, ...numbers(neg)) : Math.min(Infinity, ...numbers(neg));
+      const posExt = sim ? Math.min(Infinity, ...numbers(pos)) : Math.max(-Infinity, ...numbers(pos));
       for (const p of pos) {
         const keep = sim ? v(p) - eps < negExt : v(p) + eps > negExt;
         addPair('p', i, p, keep, dec.values(v(p), negExt, sim ? -eps : eps));
@@ -255,8 +259,10 @@ function mineRef(g: Geometry, miner: MinerSpec, distance: PairDistance): MinedRe
         }
       }
     } else {
+      // NaN values are never chosen; ties → lowest index: ascending scan with strict comparisons
+      pos = pos.filter((j) => v(j) === v(j));
+      neg = neg.filter((j) => v(j) === v(j));
       if (pos.length === 0 || neg.length === 0) continue;
-      // ties → lowest index: ascending scan with strict comparisons
       const pick = (js: number[], better: (a: number, b: number) => boolean) => js.reduce((best, j) => (better(v(j), v(best)) ? j : best), js[0]);
       const p = pick(pos, (a, b) => (sim ? a < b : a > b));
       const n = pick(neg, (a, b) => (sim ? a > b : a < b));
@@ -494,6 +500,8 @@ function backprop(g: Geometry, distance: PairDistance, coef: Float64Array): { gr
         proj += gh[r * D + d] * hat[r * D + d];
       }
       const norm = Math.sqrt(n2);
+      // A row with no gradient (it forms no pair) gets 0, whatever it holds.
+      if (gh.subarray(r * D, (r + 1) * D).every((x) => x === 0)) continue;
       for (let d = 0; d < D; d++) out[r * D + d] = norm >= 1e-12 ? (gh[r * D + d] - proj * hat[r * D + d]) / norm : gh[r * D + d] / 1e-12;
     }
     return out;
@@ -524,15 +532,28 @@ export interface LossRef {
   circleWeights?: Float64Array;
 }
 
+/** Is some pair (i, j) other than the excluded ones valued NaN or ±Inf under `distance`? */
+function formsNonFinitePair(g: Geometry, distance: PairDistance): boolean {
+  const V = values(g, distance);
+  for (let i = 0; i < g.N; i++) for (let j = 0; j < g.M; j++) if (relation(g, i, j) !== 0 && !Number.isFinite(V[i * g.M + j])) return true;
+  return false;
+}
+
 export function refPairLoss(c: PairCase, circleWeights?: Float64Array): LossRef {
   if (!c.loss) throw new Error('refPairLoss: no loss');
   const g = geometry(c);
   const lossDistance = c.distance ?? LOSS_DISTANCE[c.loss.type];
-  const sel = selection(g, c.miner, c.distance ?? (c.miner ? MINER_DISTANCE[c.miner.type] : lossDistance), c.loss.type === 'triplet-margin');
-  const dec = new Decisions(tolerance(g, lossDistance));
+  const minerDistance = c.distance ?? (c.miner ? MINER_DISTANCE[c.miner.type] : lossDistance);
+  if (formsNonFinitePair(g, lossDistance) || (c.miner && formsNonFinitePair(g, minerDistance))) {
+    // The NaN contract: a formed pair with a NaN or infinite value → the loss and every gradient entry NaN.
+    const nan = (n: number) => new Float64Array(n).fill(NaN);
+    return { loss: NaN, gradEmbeddings: nan(g.N * g.D), gradRef: g.hasRef ? nan(g.M * g.D) : undefined, nearest: Infinity, ambiguous: false };
+  }
+  const sel = selection(g, c.miner, minerDistance, c.loss.type === 'triplet-margin');
+  const dec = new Decisions(TOLERANCE);
   const { loss, coef, weights } = lossRef(g, c.loss, lossDistance, sel, dec, circleWeights);
   const nearest = Math.min(dec.nearest, sel.nearest);
-  return { loss, ...backprop(g, lossDistance, coef), nearest, ambiguous: dec.nearest < dec.tol || sel.ambiguous.size > 0, circleWeights: weights };
+  return { loss, ...backprop(g, lossDistance, coef), nearest, ambiguous: dec.near || sel.ambiguous.size > 0, circleWeights: weights };
 }
 
 /** Central differences of the reference's loss (step h on every input; circle's relu weights held at the point, as its gradient does). */

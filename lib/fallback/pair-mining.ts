@@ -9,13 +9,14 @@
 //  • pairLoss: per-row partials (./pair-loss-row.ts) summed in row order into the normalizers,
 //    then each row recomputed into ∂loss/∂v_ij and pushed straight into ∂loss/∂x̂_i and ∂loss/∂ŷ_j.
 // Triplets are ranges over each row's sorted negatives; only mine() ever lists them.
-import { tooLarge } from '../errors';
+import { ErrorCode, fusedLossError, tooLarge } from '../errors';
 import { MINER_TYPES, type MineOutputs, type MinePlan, type PairLossOutputs, type PairLossPlan } from '../pair-types';
 import { enumeratedTriplets, LOSS_TRIPLET_MARGIN, lossCoefficients, lossPartials, PARTIALS, reduceLoss } from './pair-loss-row';
 import {
   activeRanges,
   collectTriplets,
   DISTANCE_SQUARED_EUCLIDEAN,
+  excludedColumn,
   hardestPair,
   isSimilarity,
   MINER_BATCH_HARD,
@@ -29,6 +30,7 @@ import {
   rowValues,
   selectPairs,
   tripletMarginRanges,
+  zeroUnreadNonFiniteRows,
   type PairProblem,
   type PairVectors,
 } from './pair-row';
@@ -38,6 +40,16 @@ function checkOutputCount(count: number, plan: MinePlan, what: string): void {
   if (count > plan.maxOutputs) {
     const miner = MINER_TYPES[plan.minerType - 1];
     throw tooLarge(`miner '${miner}' finds ${count} ${what}, more than maxOutputs = ${plan.maxOutputs}`);
+  }
+}
+
+/**
+ * The filling pass recomputes what the counting pass counted; typed arrays drop writes past their
+ * end silently, so a disagreement is checked before each write and reported, never truncated.
+ */
+function checkRoom(needed: number, room: number, i: number): void {
+  if (needed > room) {
+    throw fusedLossError(ErrorCode.BACKEND, `mine: internal error: the filling pass found more than the counting pass in row ${i}; please report it`);
   }
 }
 
@@ -77,6 +89,8 @@ function minePairs(plan: MinePlan, problem: PairProblem, scratch: RowScratch): M
     selectPairs(problem, plan, i, scratch);
     // Ascending j: the canonical order within the anchor.
     for (let j = 0; j < refs; j++) {
+      checkRoom(p + (positiveWeight[j] > 0 ? 1 : 0), positiveCount, i);
+      checkRoom(n + (negativeWeight[j] > 0 ? 1 : 0), negativeCount, i);
       if (positiveWeight[j] > 0) {
         outputs.positiveAnchors[p] = i;
         outputs.positives[p++] = j;
@@ -87,6 +101,7 @@ function minePairs(plan: MinePlan, problem: PairProblem, scratch: RowScratch): M
       }
     }
   }
+  checkRoom(positiveCount + negativeCount, p + n, rows - 1);
   return outputs;
 }
 
@@ -117,6 +132,7 @@ function mineTriplets(plan: MinePlan, problem: PairProblem, scratch: RowScratch)
     const hardest = rowTriplets(plan, problem, i, scratch);
     if (batchHard) {
       if (hardest) {
+        checkRoom(t + 1, count, i);
         anchors[t] = i;
         positives[t] = hardest[0];
         negatives[t++] = hardest[1];
@@ -127,6 +143,7 @@ function mineTriplets(plan: MinePlan, problem: PairProblem, scratch: RowScratch)
     for (let q = 0; q < scratch.positiveCount; q++) {
       const size = rangeSize(scratch, q);
       if (size === 0) continue;
+      checkRoom(t + size, count, i);
       anchors.fill(i, t, t + size);
       positives.fill(scratch.positives[q], t, t + size);
       const slice = negatives.subarray(t, t + size);
@@ -135,6 +152,7 @@ function mineTriplets(plan: MinePlan, problem: PairProblem, scratch: RowScratch)
       t += size;
     }
   }
+  checkRoom(count, t, rows - 1);
   return { anchors, positives, negatives };
 }
 
@@ -241,15 +259,37 @@ function throughNormalization(vectors: PairVectors, grad: Float64Array, count: n
   return out;
 }
 
+/** Does row i (prepared) form a pair whose loss or miner value is NaN or ±Inf? */
+function formsNonFinitePair(problem: PairProblem, plan: PairLossPlan, i: number, scratch: RowScratch): boolean {
+  const excluded = excludedColumn(problem, i);
+  const withMiner = plan.minerType !== MINER_NONE;
+  for (let j = 0; j < problem.refs; j++) {
+    if (j === excluded) continue;
+    if (!Number.isFinite(scratch.lossValues[j]) || (withMiner && !Number.isFinite(scratch.minerValues[j]))) return true;
+  }
+  return false;
+}
+
+/** The NaN contract's answer: loss and every gradient entry NaN. */
+function allNaN(plan: PairLossPlan, problem: PairProblem): PairLossOutputs {
+  if (!plan.gradients) return { loss: NaN };
+  const outputs: PairLossOutputs = { loss: NaN, gradEmbeddings: new Float32Array(problem.rows * problem.dim).fill(NaN) };
+  if (problem.hasRef) outputs.gradRef = new Float32Array(problem.refs * problem.dim).fill(NaN);
+  return outputs;
+}
+
 export function pairLossFallback(plan: PairLossPlan): PairLossOutputs {
-  const problem = preparePairs(plan);
+  // Rows that form no pair contribute nothing, whatever they hold (native: zeroUnreadNonFiniteRows).
+  const problem = preparePairs(zeroUnreadNonFiniteRows(plan));
   const { rows, refs, dim } = problem;
   const scratch = new RowScratch(refs);
 
-  // Pass 1: per-row partials, then the totals in row order.
+  // Pass 1: per-row partials, then the totals in row order.  A formed pair with a NaN or infinite
+  // value makes everything NaN (the README's NaN rule, as on every backend).
   const partials = new Float64Array(rows * PARTIALS);
   for (let i = 0; i < rows; i++) {
     const enumerated = prepareLossRow(plan, problem, i, scratch);
+    if (formsNonFinitePair(problem, plan, i, scratch)) return allNaN(plan, problem);
     if (enumerated) enumeratedTriplets(plan, scratch, partials, i * PARTIALS, null, null);
     else lossPartials(plan, scratch, refs, partials, i * PARTIALS);
   }

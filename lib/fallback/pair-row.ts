@@ -97,6 +97,40 @@ export function preparePairs(plan: PairInputsPlan): PairProblem {
   };
 }
 
+/**
+ * The plan with the rows that form no pair (a query whose only column is excluded; a reference
+ * row every query excludes) zeroed where they hold NaN or ±Inf: such rows contribute nothing to a
+ * loss and get a zero gradient.  A row that forms a pair is left as is.
+ */
+export function zeroUnreadNonFiniteRows<P extends PairInputsPlan>(plan: P): P {
+  const { rows, refs, dim } = plan;
+  const excludedOf = (i: number) => (plan.ref ? (plan.selfIndex ? plan.selfIndex[i] : -1) : i);
+  const finite = (data: Float32Array, r: number) => {
+    for (let d = 0; d < dim; d++) if (!Number.isFinite(data[r * dim + d])) return false;
+    return true;
+  };
+  const zeroed = (data: Float32Array, count: number, unread: (r: number) => boolean): Float32Array => {
+    let copy: Float32Array | null = null;
+    for (let r = 0; r < count; r++) {
+      if (!unread(r) || finite(data, r)) continue;
+      copy ??= Float32Array.from(data);
+      copy.fill(0, r * dim, (r + 1) * dim);
+    }
+    return copy ?? data;
+  };
+  const embeddings = zeroed(plan.embeddings, rows, (i) => {
+    const excluded = excludedOf(i);
+    return refs - (excluded >= 0 && excluded < refs ? 1 : 0) < 1;
+  });
+  let ref = plan.ref;
+  if (ref) {
+    let common = excludedOf(0);
+    for (let i = 1; i < rows && common >= 0; i++) if (excludedOf(i) !== common) common = -1;
+    ref = zeroed(ref, refs, (j) => j === common);
+  }
+  return embeddings === plan.embeddings && ref === plan.ref ? plan : { ...plan, embeddings, ref };
+}
+
 /** The column never paired with row i: i itself without a reference set, selfIndex[i] (or none) with one. */
 export function excludedColumn(problem: PairProblem, i: number): number {
   if (!problem.hasRef) return i;
@@ -117,19 +151,40 @@ export function rowDots(problem: PairProblem, i: number, dots: Float64Array): vo
   }
 }
 
-/** Row i's values under `distance` from its dots: the dot itself, or the (squared) euclidean distance. */
+/** Σ_d (x̂_i − ŷ_j)², literally: exact zero for identical rows, IEEE for infinite entries (∞ − ∞ is NaN). */
+function directSquared(problem: PairProblem, i: number, j: number): number {
+  const { dim } = problem;
+  const x = problem.queries.unit;
+  const y = problem.refRows.unit;
+  let sum = 0;
+  for (let d = 0; d < dim; d++) {
+    const difference = x[i * dim + d] - y[j * dim + d];
+    sum += difference * difference;
+  }
+  return sum;
+}
+
+/**
+ * Row i's values under `distance` from its dots: the dot itself, or the (squared) euclidean
+ * distance — rounded to float32, as the native kernels hold them (a value beyond float32 is ±Inf).
+ * Distances come from ‖x̂‖² + ‖ŷ‖² − 2x̂·ŷ except, as in the native kernels, where that cancels
+ * (below 1/16 of ‖x̂‖² + ‖ŷ‖²) or a row holds ±Inf or NaN: then from the difference.
+ */
 export function rowValues(problem: PairProblem, i: number, dots: Float64Array, distance: number, values: Float64Array): void {
   const { refs } = problem;
   if (isSimilarity(distance)) {
-    values.set(dots.subarray(0, refs));
+    for (let j = 0; j < refs; j++) values[j] = Math.fround(dots[j]);
     return;
   }
   const xSquare = problem.queries.squares[i];
   const ySquares = problem.refRows.squares;
   for (let j = 0; j < refs; j++) {
-    // Math.max keeps NaN; the clamp only removes the rounding below 0 of near-identical rows.
-    const squared = Math.max(xSquare + ySquares[j] - 2 * dots[j], 0);
-    values[j] = distance === DISTANCE_SQUARED_EUCLIDEAN ? squared : Math.sqrt(squared);
+    const lengths = xSquare + ySquares[j];
+    let squared = lengths - 2 * dots[j];
+    // lengths is finite for finite rows (float64 squares of float32 entries cannot overflow).
+    if (!Number.isFinite(lengths) || squared < lengths * 0.0625) squared = directSquared(problem, i, j);
+    else squared = Math.max(squared, 0);
+    values[j] = Math.fround(distance === DISTANCE_SQUARED_EUCLIDEAN ? squared : Math.sqrt(squared));
   }
 }
 
@@ -220,7 +275,7 @@ function pairMarginPairs(values: Float64Array, sim: boolean, posMargin: number, 
 
 /**
  * Batch-hard: the hardest positive and negative of row i (ties: the lowest index, by scanning
- * ascending with strict comparisons), or null when the row lacks either kind.
+ * ascending with strict comparisons; NaN values skipped), or null when the row lacks either kind.
  */
 export function hardestPair(problem: PairProblem, i: number, values: Float64Array, sim: boolean): [number, number] | null {
   const { refs, refLabels } = problem;
@@ -229,8 +284,9 @@ export function hardestPair(problem: PairProblem, i: number, values: Float64Arra
   let positive = -1;
   let negative = -1;
   for (let j = 0; j < refs; j++) {
-    if (j === excluded) continue;
     const v = values[j];
+    // A NaN value is never chosen (nor compared against).
+    if (j === excluded || v !== v) continue;
     if (refLabels[j] === label) {
       if (positive < 0 || (sim ? v < values[positive] : v > values[positive])) positive = j;
     } else if (negative < 0 || (sim ? v > values[negative] : v < values[negative])) {
@@ -320,10 +376,16 @@ export function collectTriplets(scratch: RowScratch, values: Float64Array, refs:
     sortedValues[k] = values[order[k]];
     prefix[k + 1] = prefix[k] + sortedValues[k];
   }
+  // Each positive starts from the negatives whose t is not NaN: all of them, except the negatives
+  // at +∞ (a positive at +∞) or at −∞ (a positive at −∞), where t = ∞ − ∞; those sit at one end.
+  let belowInfinity = negativeCount;
+  while (belowInfinity > 0 && sortedValues[belowInfinity - 1] === Infinity) belowInfinity--;
+  let atMinusInfinity = 0;
+  while (atMinusInfinity < negativeCount && sortedValues[atMinusInfinity] === -Infinity) atMinusInfinity++;
   for (let q = 0; q < positiveCount; q++) {
-    const positiveNaN = values[positives[q]] !== values[positives[q]];
-    rangeStart[q] = 0;
-    rangeEnd[q] = positiveNaN ? 0 : negativeCount;
+    const vp = values[positives[q]];
+    rangeStart[q] = vp === -Infinity ? atMinusInfinity : 0;
+    rangeEnd[q] = vp !== vp ? 0 : vp === Infinity ? belowInfinity : negativeCount;
   }
   scratch.positiveCount = positiveCount;
   scratch.negativeCount = negativeCount;
@@ -331,13 +393,14 @@ export function collectTriplets(scratch: RowScratch, values: Float64Array, refs:
 }
 
 /**
- * Where {k : t_k ≤ bound} (< with `strict`) begins or ends among the sorted negatives, for
+ * Where {k : t_k ≤ bound} (< with `strict`) begins or ends among sorted negatives [start, end), for
  * t_k = sim ? vp − v_k : v_k − vp.  t rises with k for a distance (the set is the prefix [0, b))
  * and falls for a similarity (the suffix [b, count)); b is returned.
  */
-function gapSplit(sortedValues: Float64Array, count: number, vp: number, sim: boolean, bound: number, strict: boolean): number {
-  let lo = 0;
-  let hi = count;
+function gapSplit(sortedValues: Float64Array, start: number, end: number, vp: number, sim: boolean, bound: number, strict: boolean): number {
+  // Searched within the positive's range only: there t is monotone and never NaN.
+  let lo = start;
+  let hi = end;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
     const t = sim ? vp - sortedValues[mid] : sortedValues[mid] - vp;
@@ -351,14 +414,14 @@ function gapSplit(sortedValues: Float64Array, count: number, vp: number, sim: bo
 
 /** Narrows positive slot q's range to the negatives with t ≤ bound (< when strict). */
 function keepGapAtMost(scratch: RowScratch, q: number, vp: number, sim: boolean, bound: number, strict: boolean): void {
-  const split = gapSplit(scratch.sortedValues, scratch.negativeCount, vp, sim, bound, strict);
+  const split = gapSplit(scratch.sortedValues, scratch.rangeStart[q], scratch.rangeEnd[q], vp, sim, bound, strict);
   if (sim) scratch.rangeStart[q] = Math.max(scratch.rangeStart[q], split);
   else scratch.rangeEnd[q] = Math.min(scratch.rangeEnd[q], split);
 }
 
 /** Narrows positive slot q's range to the negatives with t > bound (the complement of t ≤ bound). */
 function keepGapAbove(scratch: RowScratch, q: number, vp: number, sim: boolean, bound: number): void {
-  const split = gapSplit(scratch.sortedValues, scratch.negativeCount, vp, sim, bound, false);
+  const split = gapSplit(scratch.sortedValues, scratch.rangeStart[q], scratch.rangeEnd[q], vp, sim, bound, false);
   if (sim) scratch.rangeEnd[q] = Math.min(scratch.rangeEnd[q], split);
   else scratch.rangeStart[q] = Math.max(scratch.rangeStart[q], split);
 }

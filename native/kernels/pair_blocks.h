@@ -80,7 +80,8 @@ struct Embeddings {
   const float* y = nullptr;
   FloatBuffer yPacked;  // ŷᵀ [Dp, Mp] in gemm's packed panels
   std::vector<double> xNorm, yNorm;         // ‖x‖, ‖y‖ (the normalization's backward)
-  std::vector<float> xSquared, ySquared;    // ‖x̂‖², ‖ŷ‖² (distances)
+  std::vector<float> xSquared, ySquared;    // ‖x̂‖², ‖ŷ‖² (distances, and pairs::wideRow)
+  bool anyWideRef = false;                  // some ŷ_j is wide: its pairs are computed directly
   Embeddings(const Plan& p)
       : x(p.rows * p.dimPad), yCopy(p.hasRef ? p.refs * p.dimPad : 0), yPacked(packedSize(p.dimPad, p.refsPad)),
         xNorm(p.rows), yNorm(p.refs), xSquared(p.rows, 0.0f), ySquared(p.refs, 0.0f) {
@@ -119,6 +120,7 @@ inline void prepareEmbeddings(const Plan& p, const PairInputs& in, Embeddings& e
     }
   });
   if (!p.hasRef) e.yNorm = e.xNorm, e.ySquared = e.xSquared;
+  e.anyWideRef = std::any_of(e.ySquared.begin(), e.ySquared.end(), pairs::wideRow);
   // ŷᵀ as gemm's packed B: panel of 32 columns (reference rows), Dp rows of 32 floats.
   const int64_t panels = (p.refsPad + 31) / 32;
   parallelFor((panels + 7) / 8, [&](int64_t group) {
@@ -151,27 +153,33 @@ inline void blockDots(const Plan& p, const Embeddings& e, int64_t blockStart, in
   });
 }
 
+// Does row i have a pair with a wide row (pairs::wideRow), whose value is computed directly?
+inline bool rowMeetsWide(const Embeddings& e, int64_t i) { return e.anyWideRef || pairs::wideRow(e.xSquared[i]); }
+
 // The row's values from its dots: the miner's into minerOut (when given), then the loss' (or
 // the only) distance in place.
 inline void rowValues(const Plan& p, const Embeddings& e, int64_t i, PairDistance distance, float* row,
                       PairDistance minerDistance, float* minerOut) {
   const float xs = e.xSquared[i];
   const float* x = e.x.data() + i * p.dimPad;
+  const bool wide = rowMeetsWide(e, i);
+  auto value = [&](PairDistance d, int64_t j) {
+    const float* y = e.y + j * p.dimPad;
+    return wide ? pairs::guardedPairValue(d, row[j], xs, e.ySquared[j], x, y, p.dim)
+                : pairs::narrowPairValue(d, row[j], xs, e.ySquared[j], x, y, p.dim);
+  };
   if (minerOut) {
-    for (int64_t j = 0; j < p.refs; ++j) {
-      minerOut[j] = pairs::guardedPairValue(minerDistance, row[j], xs, e.ySquared[j], x, e.y + j * p.dimPad, p.dim);
-    }
+    for (int64_t j = 0; j < p.refs; ++j) minerOut[j] = value(minerDistance, j);
   }
-  if (isDistance(distance)) {
-    for (int64_t j = 0; j < p.refs; ++j) {
-      row[j] = pairs::guardedPairValue(distance, row[j], xs, e.ySquared[j], x, e.y + j * p.dimPad, p.dim);
-    }
+  // Similarities of narrow rows are the GEMM's dots as they stand.
+  if (wide || isDistance(distance)) {
+    for (int64_t j = 0; j < p.refs; ++j) row[j] = value(distance, j);
   }
 }
 
 // The pair view of row i over the values `lossValues` / `minerValues`.
-inline pairs::PairRow pairRow(const Plan& p, const PairInputs& in, int64_t i, const float* minerValues,
-                              const float* lossValues) {
+inline pairs::PairRow pairRow(const Plan& p, const Embeddings& e, const PairInputs& in, int64_t i,
+                              const float* minerValues, const float* lossValues) {
   pairs::PairRow row;
   row.minerValues = minerValues;
   row.lossValues = lossValues;
@@ -179,6 +187,7 @@ inline pairs::PairRow pairRow(const Plan& p, const PairInputs& in, int64_t i, co
   row.refs = p.refs;
   row.label = in.labels[i];
   row.excluded = in.ref ? (in.selfIndex ? in.selfIndex[i] : -1) : i;
+  row.narrow = !rowMeetsWide(e, i);
   return row;
 }
 

@@ -7,6 +7,7 @@
 //  pass 2  (gradients) per block: values again unless one block held every row; each row's
 //          coefficients ∂loss/∂v → G = ∂loss/∂dot in place of the values (and Σ_j H_ij); then
 //          the block's gradient GEMMs.  Last, the norm terms and the normalization backward.
+#include <cmath>
 #include <exception>
 #include <new>
 #include <string>
@@ -46,7 +47,7 @@ KernelStatus lossBlocks(const PairShape& shape, const PairSimilarityOptions& sim
     float* row = values.loss.data() + r * p.refsPad;
     float* minerRow = separate ? values.miner.data() + r * p.refsPad : row;
     if (compute) pairblocks::rowValues(p, e, blockStart + r, loss.distance, row, miner.distance, separate ? minerRow : nullptr);
-    return pairblocks::pairRow(p, inputs, blockStart + r, minerRow, row);
+    return pairblocks::pairRow(p, e, inputs, blockStart + r, minerRow, row);
   };
 
   std::vector<pairs::LossPartial> partials(p.rows);
@@ -62,6 +63,11 @@ KernelStatus lossBlocks(const PairShape& shape, const PairSimilarityOptions& sim
   const pairs::LossScale scale = pairs::lossScale(total, p.rows, loss);
   outputs.loss = scale.loss;
   if (!loss.gradients) return KernelStatus::success();
+  if (total.nonFinite > 0.0) {  // the NaN contract (pairs::lossScale): every gradient entry NaN
+    std::fill(outputs.gradEmbeddings, outputs.gradEmbeddings + p.rows * p.dim, NAN);
+    if (outputs.gradRef) std::fill(outputs.gradRef, outputs.gradRef + p.refs * p.dim, NAN);
+    return KernelStatus::success();
+  }
 
   pairblocks::Gradients g(p, outputs.gradRef);
   const bool reuse = p.blocks == 1;
@@ -99,7 +105,8 @@ KernelStatus pairLossCpu(const PairShape& shape, const PairSimilarityOptions& si
     return KernelStatus::failure("pairLoss: missing gradient outputs");
   }
   try {
-    return lossBlocks(shape, similarity, miner, loss, inputs, outputs);
+    const FiniteUnreadRows finite = zeroUnreadNonFiniteRows(shape, inputs);
+    return lossBlocks(shape, similarity, miner, loss, finite.inputs, outputs);
   } catch (const std::bad_alloc&) {
     return KernelStatus::memoryFailure("pairLoss: not enough memory for the normalized copies and work buffers");
   } catch (const std::exception& error) {

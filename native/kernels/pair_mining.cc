@@ -3,7 +3,10 @@
 //
 // Two passes over the row blocks: count each row's output (triplets by sorting and binary
 // search, never enumerated), check the total against maxOutputs, allocate the outputs exactly,
-// then fill each row at its offset (the values recomputed unless one block held every row).
+// then fill each row at its offset (the values recomputed unless one block held every row).  Both
+// passes run the same row function (pairs::mineRow); the fill writes only within the room the
+// count made and a disagreement is an internal error, never a write out of bounds.
+#include <atomic>
 #include <exception>
 #include <new>
 #include <string>
@@ -28,7 +31,7 @@ void overBlocks(const Plan& p, const pairblocks::Embeddings& e, const PairInputs
       float* row = values.data() + r * p.refsPad;
       const int64_t i = blockStart + r;
       if (!reuse) pairblocks::rowValues(p, e, i, miner.distance, row, miner.distance, nullptr);
-      body(pairblocks::pairRow(p, in, i, row, row), i, scratch);
+      body(pairblocks::pairRow(p, e, in, i, row, row), i, scratch);
     });
   }
 }
@@ -69,21 +72,29 @@ KernelStatus mineBlocks(const PairShape& shape, const PairSimilarityOptions& sim
     b += counts[i].negatives;
   }
   if (total == 0) return KernelStatus::success();
+  std::atomic<int64_t> mismatchedRow{-1};
   overBlocks(p, e, inputs, miner, values, p.blocks == 1, [&](const pairs::PairRow& row, int64_t i, void* scratch) {
     pairs::MineRowOutput out;
     if (triplets) {
-      if (counts[i].triplets == 0) return;
       out.anchors = tripletsOut.anchors.data() + firstA[i];
       out.tripletPositives = tripletsOut.positives.data() + firstA[i];
       out.tripletNegatives = tripletsOut.negatives.data() + firstA[i];
+      out.tripletRoom = counts[i].triplets;
     } else {
       out.positiveAnchors = pairsOut.positiveAnchors.data() + firstA[i];
       out.positives = pairsOut.positives.data() + firstA[i];
       out.negativeAnchors = pairsOut.negativeAnchors.data() + firstB[i];
       out.negatives = pairsOut.negatives.data() + firstB[i];
+      out.positiveRoom = counts[i].positives, out.negativeRoom = counts[i].negatives;
     }
-    pairs::mineRowFill(row, miner, static_cast<int32_t>(i), scratch, out);
+    const pairs::MineCounts found = pairs::mineRowFill(row, miner, static_cast<int32_t>(i), scratch, out);
+    if (!pairs::mineRowMatches(found, out, triplets)) mismatchedRow.store(i);
   });
+  if (mismatchedRow.load() >= 0) {
+    outputs = MineOutputs();
+    return KernelStatus::failure("mine: internal error: the filling pass found another count than the counting pass in row " +
+                                 std::to_string(mismatchedRow.load()) + " (nothing was written out of bounds); please report it");
+  }
   return KernelStatus::success();
 }
 

@@ -19,6 +19,7 @@
 //    none); both come from the same dot products, since `normalize` is shared.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -139,6 +140,49 @@ inline KernelStatus checkPairCall(const PairShape& shape, const PairInputs& inpu
     }
   }
   return KernelStatus::success();
+}
+
+// Losses and non-finite inputs: a row is read when it forms at least one pair (a query with any
+// column but its excluded one; a reference row that is not excluded by every query).  A read row
+// holding NaN or ±Inf makes the loss and every gradient entry NaN (pairs::lossScale); an unread
+// one contributes nothing and gets a zero gradient.  The engines give the kernels copies of the
+// inputs with the unread non-finite rows zeroed, so no 0·NaN reaches the gradient products.
+struct FiniteUnreadRows {
+  std::vector<float> embeddings, ref;  // the zeroed copies (empty: the input is used as is)
+  PairInputs inputs;                   // the inputs to compute with
+};
+
+inline bool rowIsFinite(const float* row, int64_t dim) {
+  for (int64_t d = 0; d < dim; ++d) {
+    if (!(row[d] - row[d] == 0.0f)) return false;  // NaN and ±Inf give NaN
+  }
+  return true;
+}
+
+inline FiniteUnreadRows zeroUnreadNonFiniteRows(const PairShape& shape, const PairInputs& inputs) {
+  FiniteUnreadRows out;
+  out.inputs = inputs;
+  const int64_t N = shape.rows, M = shape.refs, D = shape.dim;
+  // Columns excluded by every query (only a reference set can have one).
+  int64_t common = -2;  // −2: no query yet, −1: none in common
+  for (int64_t i = 0; i < N; ++i) {
+    const int64_t excluded = inputs.ref ? (inputs.selfIndex ? inputs.selfIndex[i] : -1) : i;
+    common = common == -2 ? excluded : (common == excluded ? common : -1);
+  }
+  auto zeroed = [&](const float* data, int64_t rows, std::vector<float>& copy, auto unread) {
+    for (int64_t r = 0; r < rows; ++r) {
+      if (!unread(r) || rowIsFinite(data + r * D, D)) continue;
+      if (copy.empty()) copy.assign(data, data + rows * D);
+      std::fill(copy.begin() + r * D, copy.begin() + (r + 1) * D, 0.0f);
+    }
+    return copy.empty() ? data : copy.data();
+  };
+  out.inputs.embeddings = zeroed(inputs.embeddings, N, out.embeddings, [&](int64_t i) {
+    const int64_t excluded = inputs.ref ? (inputs.selfIndex ? inputs.selfIndex[i] : -1) : i;
+    return M - (excluded >= 0 && excluded < M ? 1 : 0) < 1;
+  });
+  if (inputs.ref) out.inputs.ref = zeroed(inputs.ref, M, out.ref, [&](int64_t j) { return common == j; });
+  return out;
 }
 
 // Mining.  More than maxOutputs pairs (positives + negatives) or triplets fails before the

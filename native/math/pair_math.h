@@ -21,7 +21,8 @@
 // other side finds its partners as a contiguous range by binary search, evaluating the very same
 // predicate on t: the sets equal those of an enumeration bit for bit.  Sums come from prefix sums
 // over the sorted side, per-element counts from a difference array: O(M log M) per row.  That
-// machinery, the row view (PairRow) and its scratch live in pair_row_math.h, included here.
+// machinery, the row view (PairRow) and its scratch live in pair_row_math.h, the values and their
+// gradient in pair_values.h, both included here.
 #pragma once
 
 #include <math.h>
@@ -30,69 +31,10 @@
 #include "../kernels/pair_mining.h"
 #include "common.h"
 #include "pair_row_math.h"
+#include "pair_values.h"
 
 namespace fusedloss {
 namespace pairs {
-
-// ---------------------------------------------------------------------------------------------
-// Values and their gradient (engine helpers)
-
-FL_HD bool similarity(PairDistance distance) {
-  return distance == PairDistance::Cosine || distance == PairDistance::Dot;
-}
-
-// The value of a pair from its dot product and the squared norms of the two (normalized or raw)
-// vectors.  Distances are formed in float64 and rounded once.
-FL_HD float pairValue(PairDistance distance, float dot, float rowNormSquared, float refNormSquared) {
-  if (distance == PairDistance::Cosine || distance == PairDistance::Dot) return dot;
-  double squared = (double)rowNormSquared + (double)refNormSquared - 2.0 * (double)dot;
-  if (!(squared > 0.0) && squared == squared) squared = 0.0;  // clamp, NaN stays NaN
-  return distance == PairDistance::SquaredEuclidean ? (float)squared : (float)sqrt(squared);
-}
-
-// ‖x‖² + ‖y‖² − 2x·y loses the digits of a distance that is small against the vectors' lengths
-// (near-duplicates, raw features): below 1/16 of ‖x‖² + ‖y‖² the engines recompute it directly.
-FL_HD bool distanceCancels(float dot, float rowNormSquared, float refNormSquared) {
-  const double lengths = (double)rowNormSquared + (double)refNormSquared;
-  return lengths - 2.0 * (double)dot < lengths * 0.0625;
-}
-
-// The distance of two rows of `dim` floats from their difference, summed in float64 (exact zero
-// for identical vectors, so repeated vectors tie at 0).
-FL_HD float directPairValue(PairDistance distance, const float* x, const float* y, int64_t dim) {
-  double squared = 0.0;
-  for (int64_t k = 0; k < dim; ++k) {
-    const double difference = (double)x[k] - (double)y[k];
-    squared += difference * difference;
-  }
-  return distance == PairDistance::SquaredEuclidean ? (float)squared : (float)sqrt(squared);
-}
-
-// pairValue with the cancellation guard: x and y are the two (normalized or raw) rows.
-FL_HD float guardedPairValue(PairDistance distance, float dot, float rowNormSquared, float refNormSquared,
-                             const float* x, const float* y, int64_t dim) {
-  if (distance == PairDistance::Cosine || distance == PairDistance::Dot) return dot;
-  if (distanceCancels(dot, rowNormSquared, refNormSquared)) return directPairValue(distance, x, y, dim);
-  return pairValue(distance, dot, rowNormSquared, refNormSquared);
-}
-
-// ∂loss/∂v = coef → weights of the dot product (g) and of the squared norms (h), so that
-// gx̂_i = Σ_j g_ij ŷ_j + (Σ_j h_ij) x̂_i and gŷ_j = Σ_i g_ij x̂_i + (Σ_i h_ij) ŷ_j.
-FL_HD void valueGradient(PairDistance distance, float value, float coef, float* g, float* h) {
-  if (distance == PairDistance::Cosine || distance == PairDistance::Dot) {
-    *g = coef;
-    *h = 0.0f;
-  } else if (distance == PairDistance::SquaredEuclidean) {
-    *g = -2.0f * coef;
-    *h = 2.0f * coef;
-  } else if (value > 0.0f) {  // d = sqrt(q): ∂d/∂q = 1/(2d)
-    *g = -coef / value;
-    *h = coef / value;
-  } else {  // d = 0: no gradient (as torch.cdist)
-    *g = 0.0f;
-    *h = 0.0f;
-  }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Miners
@@ -115,11 +57,16 @@ FL_HD RowExtremes rowExtremes(const PairRow& row, bool sim) {
       if (x < e.minPositive) e.minPositive = x;
       if (x > e.maxPositive) e.maxPositive = x;
       // Hardest positive: the least similar / farthest; strict, so ties keep the lowest column.
-      if (e.hardestPositive < 0 || (sim ? v[j] < v[e.hardestPositive] : v[j] > v[e.hardestPositive])) e.hardestPositive = j;
+      // A NaN value is never chosen (nor compared against).
+      if (x == x && (e.hardestPositive < 0 || (sim ? v[j] < v[e.hardestPositive] : v[j] > v[e.hardestPositive]))) {
+        e.hardestPositive = j;
+      }
     } else {
       if (x < e.minNegative) e.minNegative = x;
       if (x > e.maxNegative) e.maxNegative = x;
-      if (e.hardestNegative < 0 || (sim ? v[j] > v[e.hardestNegative] : v[j] < v[e.hardestNegative])) e.hardestNegative = j;
+      if (x == x && (e.hardestNegative < 0 || (sim ? v[j] > v[e.hardestNegative] : v[j] < v[e.hardestNegative]))) {
+        e.hardestNegative = j;
+      }
     }
   }
   return e;
@@ -167,67 +114,57 @@ struct MineCounts {
   int64_t triplets = 0;                  // triplet miners
 };
 
-FL_HD MineCounts mineRowCounts(const PairRow& row, const MinerOptions& miner, void* scratch) {
-  RowScratch s = carveScratch(scratch, row.refs);
-  MineCounts c;
-  const bool sim = similarity(miner.distance);
-  if (miner.type == MinerType::TripletMargin) {
-    c.triplets = (int64_t)sweepTriplets(row, row.minerValues, sim, nullptr, minerBounds(miner), 0.0, s, nullptr).triplets;
-  } else if (miner.type == MinerType::BatchHard) {
-    const RowExtremes e = rowExtremes(row, sim);
-    c.triplets = e.hardestPositive >= 0 && e.hardestNegative >= 0 ? 1 : 0;
-  } else {
-    minedWeights(row, miner, s);
-    for (int64_t j = 0; j < row.refs; ++j) {
-      if (s.weight[j] <= 0) continue;
-      if (pairKind(row, j) == 1) ++c.positives; else ++c.negatives;
-    }
-  }
-  return c;
-}
-
-// Where this row's output goes: each pointer already at the row's offset (from mineRowCounts
-// summed over the rows before it).  Pair miners write the four pair arrays, triplet miners the
-// three triplet arrays.
+// Where a row's output goes: each pointer already at the row's offset (from the counting pass
+// summed over the rows before it), with the room there.  Pair miners write the four pair arrays
+// (positiveRoom, negativeRoom entries), triplet miners the three triplet arrays (tripletRoom).
 struct MineRowOutput {
   int32_t* positiveAnchors = nullptr;
   int32_t* positives = nullptr;
   int32_t* negativeAnchors = nullptr;
   int32_t* negatives = nullptr;
+  int64_t positiveRoom = 0, negativeRoom = 0;
   int32_t* anchors = nullptr;
   int32_t* tripletPositives = nullptr;
   int32_t* tripletNegatives = nullptr;
+  int64_t tripletRoom = 0;
 };
 
-// The row's mined pairs / triplets in canonical order (partner(s) ascending).
-FL_HD void mineRowFill(const PairRow& row, const MinerOptions& miner, int32_t anchor, void* scratch,
-                       const MineRowOutput& out) {
+// The one pass both mining passes run: the row's pairs / triplets in canonical order (partner(s)
+// ascending), counted, and written to `out` when it is given — never beyond its room (a count
+// the fill did not make is not trusted: the caller compares the returned counts with the room).
+// Triplet margin: the negatives sorted once; per positive (ascending) its exact range
+// (tripletRange), emitted in column order — by a scan of the row with the same predicate when the
+// range is large, else by sorting the range.
+FL_HD MineCounts mineRow(const PairRow& row, const MinerOptions& miner, int32_t anchor, void* scratch,
+                         const MineRowOutput* out) {
   RowScratch s = carveScratch(scratch, row.refs);
   const bool sim = similarity(miner.distance);
+  MineCounts c;
   if (miner.type == MinerType::BatchHard) {
     const RowExtremes e = rowExtremes(row, sim);
-    if (e.hardestPositive >= 0 && e.hardestNegative >= 0) {
-      out.anchors[0] = anchor;
-      out.tripletPositives[0] = (int32_t)e.hardestPositive;
-      out.tripletNegatives[0] = (int32_t)e.hardestNegative;
+    if (e.hardestPositive < 0 || e.hardestNegative < 0) return c;
+    c.triplets = 1;
+    if (out && out->tripletRoom >= 1) {
+      out->anchors[0] = anchor;
+      out->tripletPositives[0] = (int32_t)e.hardestPositive;
+      out->tripletNegatives[0] = (int32_t)e.hardestNegative;
     }
-    return;
+    return c;
   }
   if (miner.type != MinerType::TripletMargin) {
     minedWeights(row, miner, s);
-    int64_t p = 0, n = 0;
     for (int64_t j = 0; j < row.refs; ++j) {
       if (s.weight[j] <= 0) continue;
       if (pairKind(row, j) == 1) {
-        out.positiveAnchors[p] = anchor, out.positives[p] = (int32_t)j, ++p;
+        if (out && c.positives < out->positiveRoom) out->positiveAnchors[c.positives] = anchor, out->positives[c.positives] = (int32_t)j;
+        ++c.positives;
       } else {
-        out.negativeAnchors[n] = anchor, out.negatives[n] = (int32_t)j, ++n;
+        if (out && c.negatives < out->negativeRoom) out->negativeAnchors[c.negatives] = anchor, out->negatives[c.negatives] = (int32_t)j;
+        ++c.negatives;
       }
     }
-    return;
+    return c;
   }
-  // Triplet margin: the negatives sorted once; per positive (ascending) its range, emitted in
-  // column order — by a scan of the row when the range is large, else by sorting the range.
   const TripletBounds bounds = minerBounds(miner);
   const float* v = row.minerValues;
   int64_t sorted = 0;
@@ -235,25 +172,46 @@ FL_HD void mineRowFill(const PairRow& row, const MinerOptions& miner, int32_t an
     if (pairKind(row, j) == 2 && v[j] == v[j]) s.keys[sorted].value = v[j], s.keys[sorted].index = (int32_t)j, ++sorted;
   }
   sortRange(s.keys, sorted, KeyLess());
-  int64_t written = 0;
   for (int64_t p = 0; p < row.refs; ++p) {
     if (pairKind(row, p) != 1 || v[p] != v[p]) continue;
     const Range r = tripletRange(s.keys, sorted, sim, false, v[p], bounds);
     const int64_t n = r.end - r.begin;
     if (n == 0) continue;
-    int32_t* negatives = out.tripletNegatives + written;
+    const int64_t at = c.triplets;
+    c.triplets += n;
+    if (!out || c.triplets > out->tripletRoom) continue;
+    int32_t* negatives = out->tripletNegatives + at;
     if (4 * n >= sorted) {
       int64_t k = 0;
       for (int64_t j = 0; j < row.refs; ++j) {
-        if (pairKind(row, j) == 2 && inBounds(bounds, tripletT(sim, v[p], v[j]))) negatives[k++] = (int32_t)j;
+        if (pairKind(row, j) != 2 || !tripletKept(bounds, sim, v[p], v[j])) continue;
+        if (k < n) negatives[k] = (int32_t)j;
+        ++k;
       }
+      if (k != n) c.triplets = out->tripletRoom + 1;  // the scan and the range disagree: reported, not written past
     } else {
       for (int64_t k = 0; k < n; ++k) negatives[k] = s.keys[r.begin + k].index;
       sortRange(negatives, n, IndexLess());
     }
-    for (int64_t k = 0; k < n; ++k) out.anchors[written + k] = anchor, out.tripletPositives[written + k] = (int32_t)p;
-    written += n;
+    for (int64_t k = 0; k < n; ++k) out->anchors[at + k] = anchor, out->tripletPositives[at + k] = (int32_t)p;
   }
+  return c;
+}
+
+FL_HD MineCounts mineRowCounts(const PairRow& row, const MinerOptions& miner, void* scratch) {
+  return mineRow(row, miner, 0, scratch, nullptr);
+}
+
+// Fills the row's output; returns what it found, which the caller checks against the room.
+FL_HD MineCounts mineRowFill(const PairRow& row, const MinerOptions& miner, int32_t anchor, void* scratch,
+                             const MineRowOutput& out) {
+  return mineRow(row, miner, anchor, scratch, &out);
+}
+
+// Does a fill's result match the room the counting pass made for it?
+FL_HD bool mineRowMatches(const MineCounts& found, const MineRowOutput& out, bool triplets) {
+  return triplets ? found.triplets == out.tripletRoom
+                  : found.positives == out.positiveRoom && found.negatives == out.negativeRoom;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -264,10 +222,25 @@ FL_HD void mineRowFill(const PairRow& row, const MinerOptions& miner, int32_t an
 struct LossPartial {
   double sum[2] = {0.0, 0.0};
   double count[2] = {0.0, 0.0};  // the normalizers: K⁺/K⁻, active triplets, non-zero rows, Σ w⁺
+  double nonFinite = 0.0;        // formed pairs with a NaN or infinite value (see lossScale)
 };
 
 FL_HD void addPartial(LossPartial& total, const LossPartial& row) {
   for (int k = 0; k < 2; ++k) total.sum[k] += row.sum[k], total.count[k] += row.count[k];
+  total.nonFinite += row.nonFinite;
+}
+
+// Formed pairs of the row (every column but the excluded one) whose miner or loss value is NaN
+// or ±Inf: a row holding NaN or ±Inf makes all its values so, and a finite row only when a value
+// is beyond float32 (normalize: false).
+FL_HD double nonFinitePairs(const PairRow& row) {
+  double n = 0.0;
+  if (row.narrow) return n;
+  for (int64_t j = 0; j < row.refs; ++j) {
+    if (j == row.excluded) continue;
+    if (!isfinite(row.lossValues[j]) || !isfinite(row.minerValues[j])) n += 1.0;
+  }
+  return n;
 }
 
 // The loss and the factor of each part's per-row gradient.
@@ -276,8 +249,14 @@ struct LossScale {
   double scale[2] = {0.0, 0.0};
 };
 
+// The contract for NaN and ±Inf: one formed pair with a non-finite value makes the loss and every
+// gradient entry NaN (the engines fill the gradients; the scales are NaN too).
 FL_HD LossScale lossScale(const LossPartial& total, int64_t rows, const PairLossOptions& loss) {
   LossScale r;
+  if (total.nonFinite > 0.0) {
+    r.loss = NAN, r.scale[0] = NAN, r.scale[1] = NAN;
+    return r;
+  }
   if (loss.type == PairLossType::MultiSimilarity) {
     r.scale[0] = 1.0 / (double)rows;
     r.loss = total.sum[0] * r.scale[0];
@@ -565,7 +544,9 @@ FL_HD LossPartial lossRow(const PairRow& row, const MinerOptions& miner, const P
 
 // The row's partial sums (forward pass).
 FL_HD LossPartial lossRowForward(const PairRow& row, const MinerOptions& miner, const PairLossOptions& loss, void* scratch) {
-  return lossRow(row, miner, loss, scratch, nullptr, nullptr);
+  LossPartial out = lossRow(row, miner, loss, scratch, nullptr, nullptr);
+  out.nonFinite = nonFinitePairs(row);
+  return out;
 }
 
 // coef[j] = ∂loss/∂v_ij for every column (0 where the pair plays no part), given the global

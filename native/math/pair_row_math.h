@@ -27,6 +27,7 @@ struct PairRow {
   int64_t refs = 0;
   int32_t label = 0;
   int64_t excluded = -1;  // the column never paired with this row (−1: none)
+  bool narrow = false;    // the engine knows no row of these values is wide (pairs::wideRow): all finite
 };
 
 // 0: not paired (the excluded column), 1: positive, 2: negative.
@@ -189,7 +190,7 @@ FL_HD bool compareT(double t, Compare op, double c) {
   }
 }
 
-// First position of the sorted side where `t op c` holds, given it holds on a suffix.
+// First position of keys[0, count) where `t op c` holds, given it holds on a suffix there.
 FL_HD int64_t firstWhere(const SortKey* keys, int64_t count, bool sim, bool sortedArePositives, float other,
                          Compare op, double c) {
   auto holds = [&](int64_t k) {
@@ -215,25 +216,45 @@ struct Range {
   int64_t begin, end;
 };
 
-// Positions of the sorted side (finite values, ascending) forming a triplet in `b` with `other`.
-// Along ascending sorted values t increases when the sorted side is the negatives of a distance
-// or the positives of a similarity, and decreases otherwise.
+// The one triplet predicate: is (value of the positive, value of the negative) in `b`?  A NaN t
+// (a NaN value, or ∞ − ∞) is never in any bounds.  Every triplet decision — the ranges below,
+// the mining fill's scan, the loss — is this function or an exact search for it.
+FL_HD bool tripletKept(const TripletBounds& b, bool sim, float positive, float negative) {
+  return inBounds(b, tripletT(sim, positive, negative));
+}
+
+// Positions of the sorted side (non-NaN values, ascending by KeyLess) forming a triplet in `b`
+// with `other` (not NaN): exactly the k with tripletKept, as one contiguous range.  Along ascending
+// sorted values t is monotone — increasing when the sorted side is the negatives of a distance or
+// the positives of a similarity, decreasing otherwise — except that t = ∞ − ∞ is NaN where a
+// sorted value equals an infinite `other`; those keys sit at one end and are searched around.
 FL_HD Range tripletRange(const SortKey* keys, int64_t count, bool sim, bool sortedArePositives, float other,
                          const TripletBounds& b) {
+  int64_t lo = 0, n = count;
+  if (other - other != 0.0f) {  // other = ±∞ (never NaN here): step around the keys equal to it
+    if (other > 0.0f) {
+      while (n > 0 && keys[n - 1].value == other) --n;
+    } else {
+      while (lo < n && keys[lo].value == other) ++lo;
+      n -= lo;
+    }
+  }
+  const SortKey* k = keys + lo;
   const bool increasing = sortedArePositives == sim;
   Range r;
   if (increasing) {
-    r.begin = b.hasLow ? firstWhere(keys, count, sim, sortedArePositives, other, Compare::Greater, b.low) : 0;
-    r.end = b.hasHigh ? firstWhere(keys, count, sim, sortedArePositives, other,
+    r.begin = b.hasLow ? firstWhere(k, n, sim, sortedArePositives, other, Compare::Greater, b.low) : 0;
+    r.end = b.hasHigh ? firstWhere(k, n, sim, sortedArePositives, other,
                                    b.highInclusive ? Compare::Greater : Compare::GreaterEqual, b.high)
-                      : count;
+                      : n;
   } else {
-    r.begin = b.hasHigh ? firstWhere(keys, count, sim, sortedArePositives, other,
+    r.begin = b.hasHigh ? firstWhere(k, n, sim, sortedArePositives, other,
                                      b.highInclusive ? Compare::LessEqual : Compare::Less, b.high)
                         : 0;
-    r.end = b.hasLow ? firstWhere(keys, count, sim, sortedArePositives, other, Compare::LessEqual, b.low) : count;
+    r.end = b.hasLow ? firstWhere(k, n, sim, sortedArePositives, other, Compare::LessEqual, b.low) : n;
   }
   if (r.end < r.begin) r.end = r.begin;
+  r.begin += lo, r.end += lo;
   return r;
 }
 
