@@ -280,8 +280,7 @@ KernelStatus mineCudaDevice(const PairShape& shape, const PairSimilarityOptions&
   const bool triplets = minesTriplets(miner.type);
   const int64_t total = first + second;
   if (total > maxOutputs) {
-    return KernelStatus::memoryFailure("mine: " + std::to_string(total) + (triplets ? " triplets" : " pairs") +
-                                       " exceed maxOutputs = " + std::to_string(maxOutputs));
+    return tooManyMined(miner.type, total, maxOutputs);
   }
   MinedPairs& pairOut = outputs.pairs;
   MinedTriplets& trip = outputs.triplets;
@@ -385,9 +384,9 @@ KernelStatus pairLossCudaDevice(const PairShape& shape, const PairSimilarityOpti
   const pairs::LossScale scale = pairs::lossScale(total, N, loss);
   outputs.loss = scale.loss;
   if (!gradients) return KernelStatus::success();
-  if (total.nonFinite > 0.0) {  // the NaN contract (pairs::lossScale): every gradient entry NaN (all-ones bits)
-    FL_CUDA_TRY("writing NaN gradients", cudaMemsetAsync(outputs.gradEmbeddings, 0xff, 4 * N * shape.dim, stream));
-    if (ref) FL_CUDA_TRY("writing NaN gradients", cudaMemsetAsync(outputs.gradRef, 0xff, 4 * shape.refs * shape.dim, stream));
+  if (total.nonFinite > 0.0) {  // the NaN contract (pairs::lossScale): every gradient entry NaN
+    FL_CUDA_TRY("writing NaN gradients", fillNaN(outputs.gradEmbeddings, static_cast<size_t>(N * shape.dim), stream));
+    if (ref) FL_CUDA_TRY("writing NaN gradients", fillNaN(outputs.gradRef, static_cast<size_t>(shape.refs * shape.dim), stream));
     FL_CUDA_TRY("writing NaN gradients", cudaStreamSynchronize(stream));
     return KernelStatus::success();
   }

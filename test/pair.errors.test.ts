@@ -228,6 +228,23 @@ describe.each(backendCases())('maxOutputs on backend $name', ({ name, available 
   });
 });
 
+describe('maxOutputs: one message on every backend', () => {
+  const c: PairCase = { N: 6, D: 3, embeddings: new Float32Array(18).map((_, i) => Math.cos(1.3 * i)), labels: new Int32Array([0, 0, 1, 1, 2, 2]) };
+  const miners = [{ type: 'multi-similarity', epsilon: 0.5 }, { type: 'triplet-margin', margin: 1 }, { type: 'batch-hard' }, { type: 'pair-margin', posMargin: 0, negMargin: 4 }] as const;
+  it.each(miners.map((m) => [m.type, m] as const))('%s', (_type, m) => {
+    const messages = backendCases().filter((b) => b.available).map((b) => {
+      try {
+        mine({ embeddings: { data: c.embeddings, shape: [c.N, c.D] }, labels: c.labels, miner: m, maxOutputs: 1, backend: b.name } as never);
+        return `${b.name}: no error`;
+      } catch (error) {
+        return `${(error as { code: string }).code}: ${(error as Error).message}`;
+      }
+    });
+    expect(messages[0]).toMatch(new RegExp(`^ERR_FUSEDLOSS_TOO_LARGE: miner '${m.type}' finds \\d+ `));
+    expect(new Set(messages).size).toBe(1);
+  });
+});
+
 describe('unavailable backends', () => {
   it.skipIf(info.cuda.available).each(BOTH)("%s with backend 'cuda' without a device: ERR_FUSEDLOSS_BACKEND (Error), sync and async", async (fn) => {
     expect(await bothWays(fn, () => valid(fn, { backend: 'cuda' }), BACKEND, 'cuda')).toEqual([]);

@@ -51,8 +51,7 @@ KernelStatus mineBlocks(const PairShape& shape, const PairSimilarityOptions& sim
   for (const pairs::MineCounts& c : counts) total += c.triplets, positives += c.positives, negatives += c.negatives;
   if (!triplets) total = positives + negatives;
   if (total > maxOutputs) {
-    return KernelStatus::memoryFailure("mine: " + std::to_string(total) + (triplets ? " triplets" : " pairs") +
-                                       " exceed maxOutputs = " + std::to_string(maxOutputs));
+    return tooManyMined(miner.type, total, maxOutputs);
   }
   outputs = MineOutputs();
   MinedPairs& pairsOut = outputs.pairs;

@@ -21,6 +21,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "status.h"
@@ -183,6 +184,15 @@ inline FiniteUnreadRows zeroUnreadNonFiniteRows(const PairShape& shape, const Pa
   });
   if (inputs.ref) out.inputs.ref = zeroed(inputs.ref, M, out.ref, [&](int64_t j) { return common == j; });
   return out;
+}
+
+// The failure of a mine() whose output exceeds maxOutputs, worded as the TypeScript backend words it.
+inline KernelStatus tooManyMined(MinerType type, int64_t total, int64_t maxOutputs) {
+  static const char* const names[] = {"none", "multi-similarity", "triplet-margin", "batch-hard", "pair-margin"};
+  const int t = static_cast<int>(type);
+  return KernelStatus::memoryFailure(std::string("miner '") + (t >= 0 && t <= 4 ? names[t] : "?") + "' finds " +
+                                     std::to_string(total) + (minesTriplets(type) ? " triplets" : " pairs (positives + negatives)") +
+                                     ", more than maxOutputs = " + std::to_string(maxOutputs));
 }
 
 // Mining.  More than maxOutputs pairs (positives + negatives) or triplets fails before the
