@@ -187,6 +187,15 @@ const RAW_ROWS: LossRow[] = [
     setRow(c.embeddings, c.D, 3, () => -3.4e38);
   } },
   { name: 'raw rows of 1e15 (values in range): finite', expect: 'finite', normalize: false, distance: 'euclidean', plant: (c) => setRow(c.ref!, c.D, 1, (d) => 1e15 * (d + 1)) },
+  // The triplet loss sums ranges of sorted values by prefix sums: a far value outside every range
+  // must not cancel the others' digits (it did: loss 1.35 or 1.15 for 1.33 at 1e20).
+  ...[1e20, 1e30].map((far): LossRow => ({
+    name: `a negative at similarity −${far} that no triplet uses (dot, raw)`, expect: 'finite', normalize: false, distance: 'dot', plant: (c) => {
+      (c.embeddings as Float32Array).forEach((x, k, e) => (e[k] = Math.abs(x)));
+      setRow(c.ref!, c.D, 0, () => -far);
+      c.refLabels![0] = 99;
+    },
+  })),
 ];
 
 const lossRng = new Rng(SEED ^ 0x5eed);

@@ -371,11 +371,14 @@ export function collectTriplets(scratch: RowScratch, values: Float64Array, refs:
   // A NaN only matters where it meets a partner of the other kind.
   const hasNaN = (positiveNaN && (negativeCount > 0 || negativeNaN)) || (negativeNaN && positiveCount > 0);
   sortByValue(order.subarray(0, negativeCount), values);
-  prefix[0] = 0;
-  for (let k = 0; k < negativeCount; k++) {
-    sortedValues[k] = values[order[k]];
-    prefix[k + 1] = prefix[k] + sortedValues[k];
-  }
+  for (let k = 0; k < negativeCount; k++) sortedValues[k] = values[order[k]];
+  // prefix[e] − prefix[b] is the sum over [b, e); anchored at 0 where the values change sign and
+  // summed outward, so a far value outside a range cannot cancel the range's digits away.
+  let zero = 0;
+  while (zero < negativeCount && sortedValues[zero] < 0) zero++;
+  prefix[zero] = 0;
+  for (let k = zero; k < negativeCount; k++) prefix[k + 1] = prefix[k] + sortedValues[k];
+  for (let k = zero - 1; k >= 0; k--) prefix[k] = prefix[k + 1] - sortedValues[k];
   // Each positive starts from the negatives whose t is not NaN: all of them, except the negatives
   // at +∞ (a positive at +∞) or at −∞ (a positive at −∞), where t = ∞ − ∞; those sit at one end.
   let belowInfinity = negativeCount;

@@ -258,6 +258,18 @@ FL_HD Range tripletRange(const SortKey* keys, int64_t count, bool sim, bool sort
   return r;
 }
 
+// prefix[e] − prefix[b] = Σ_{b ≤ k < e} keys[k].value, with prefix anchored at 0 where the sorted
+// values change sign and summed outward from there: every partial sum then holds only values no
+// larger in magnitude than those of the range asked for, so a far value outside the range (a
+// negative at −1e30 that no triplet uses) cannot cancel the range's digits away.
+FL_HD void anchoredPrefix(const SortKey* keys, int64_t count, double* prefix) {
+  int64_t zero = 0;
+  while (zero < count && keys[zero].value < 0.0f) ++zero;
+  prefix[zero] = 0.0;
+  for (int64_t k = zero; k < count; ++k) prefix[k + 1] = prefix[k] + (double)keys[k].value;
+  for (int64_t k = zero - 1; k >= 0; --k) prefix[k] = prefix[k + 1] - (double)keys[k].value;
+}
+
 // Result of a sweep over the triplets (p, n) of a row with p, n members and t in the bounds.
 struct TripletSweep {
   double triplets = 0.0;  // how many
@@ -295,8 +307,7 @@ FL_HD TripletSweep sweepTriplets(const PairRow& row, const float* values, bool s
     if (kind == sortedKind) s.keys[sorted].value = v, s.keys[sorted].index = (int32_t)j, ++sorted;
   }
   sortRange(s.keys, sorted, KeyLess());
-  s.prefix[0] = 0.0;
-  for (int64_t k = 0; k < sorted; ++k) s.prefix[k + 1] = s.prefix[k] + (double)s.keys[k].value;
+  anchoredPrefix(s.keys, sorted, s.prefix);
   if (counts) {
     for (int64_t k = 0; k <= sorted; ++k) s.diff[k] = 0;
   }
@@ -312,8 +323,10 @@ FL_HD TripletSweep sweepTriplets(const PairRow& row, const float* values, bool s
     if (n == 0) continue;
     const double sum = s.prefix[r.end] - s.prefix[r.begin];
     out.triplets += (double)n;
-    out.marginSum += sortedArePositives ? (double)n * (margin + sigma * v) - sigma * sum
-                                        : (double)n * (margin - sigma * v) + sigma * sum;
+    // The gap Σ v_k − n·v first: equal huge values give exactly 0, and the margin is not lost
+    // against them.
+    const double gap = sum - (double)n * v;
+    out.marginSum += sortedArePositives ? (double)n * margin - sigma * gap : (double)n * margin + sigma * gap;
     if (counts) {
       counts[j] = (int32_t)n;
       s.diff[r.begin] += 1;
