@@ -255,18 +255,14 @@ const R = 5; // ref rows
 const W = 3; // width
 
 /**
- * Shared options of mine and pairLoss: inputs, ref, distance, normalize. Rows with NaN, ±Inf or
- * entries near 1e30 are left out until the pair kernels agree on them (cpu and js mine different
- * pairs from rows of 1e30, and give NaN and finite gradients apart when a row holds Inf or NaN:
- * issue 10 points 2 and 5(b), fixed on the pairs branch, not yet in main); put back
- * `[...lattice(r, Q * W - 1), NaN]`, `lattice(r, Q * W).map((v) => v * 1e30)` and a ref with
- * Infinity when it lands.
+ * Shared options of mine and pairLoss: inputs, ref, distance, normalize; rows with NaN, ±Inf and
+ * entries near 1e30 included (docs/nan-inf.md: every backend mines and scores them alike).
  */
 function pairOptions(): OptionSpec[] {
   return [
-    { path: ['embeddings'], pool: [(r: Rng) => ({ data: normals(r, Q * W), shape: [Q, W] }), { data: new Float32Array(Q * W), shape: [Q, W] }, (r: Rng) => ({ data: lattice(r, Q * W), shape: [Q, W, 1] }), REMOVE] },
+    { path: ['embeddings'], pool: [(r: Rng) => ({ data: normals(r, Q * W), shape: [Q, W] }), { data: new Float32Array(Q * W), shape: [Q, W] }, (r: Rng) => ({ data: lattice(r, Q * W), shape: [Q, W, 1] }), (r: Rng) => ({ data: [...lattice(r, Q * W - 1), NaN], shape: [Q, W] }), (r: Rng) => ({ data: lattice(r, Q * W).map((v) => v * 1e30), shape: [Q, W] }), REMOVE] },
     { path: ['labels'], pool: labelPool(Q, 3, false) },
-    { path: ['ref'], pool: [(r: Rng) => ({ data: lattice(r, R * W), shape: [R, W] }), (r: Rng) => ({ data: lattice(r, R * W), shape: [R, W + 1] }), REMOVE] },
+    { path: ['ref'], pool: [(r: Rng) => ({ data: lattice(r, R * W), shape: [R, W] }), (r: Rng) => ({ data: [Infinity, ...lattice(r, R * W - 1)], shape: [R, W] }), (r: Rng) => ({ data: lattice(r, R * W), shape: [R, W + 1] }), REMOVE] },
     { path: ['refLabels'], pool: labelPool(R, 3, false) },
     { path: ['selfIndex'], pool: [[0, 1, 2, -1, 4, -1], [0, 1, 2, 3, 4, 5], [-2, 0, 0, 0, 0, 0], [0, 1], [0.5, 0, 0, 0, 0, 0], REMOVE] },
     { path: ['distance'], pool: enumPool(['cosine', 'dot', 'euclidean', 'squared-euclidean']) },
