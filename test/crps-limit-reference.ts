@@ -5,7 +5,7 @@
 // pair (finite part, coefficient of L) per path.  The limit is +∞ when the coefficient is > 0 on
 // every path, the common finite part when it is 0 on every path and the finite parts agree, and
 // undefined (NaN) otherwise.  Finite points come from the pairwise reference of helpers.ts.
-import { memberIndex, pairStats, type PairStats, type Policy, type RefInput } from './helpers';
+import { memberIndex, pairStats, type PairStats, type Policy, type RefInput, type RefOptions, type RefResult } from './helpers';
 
 /** x = a + b·L. */
 type Dual = [number, number];
@@ -82,18 +82,10 @@ function pathLimit(xs: readonly number[], y: number, alpha: number): Limit {
   return { score: classify((p) => p.score), skill: classify((p) => p.skill), spread: classify((p) => p.spread) };
 }
 
-export interface LimitRefOptions {
-  alpha: number;
-  nanPolicy: Policy;
-  weights?: ArrayLike<number> | null;
-  gradOutput?: ArrayLike<number> | null;
-}
+/** The float64 reference's options, with the NaN policy spelled out. */
+export type LimitRefOptions = RefOptions & { nanPolicy: Policy };
 
-export interface LimitRef {
-  scores: Float64Array;
-  skill: Float64Array;
-  spread: Float64Array;
-  mean: number;
+export interface LimitRef extends Pick<RefResult, 'scores' | 'skill' | 'spread' | 'mean'> {
   /** Σ w·(a bound of |s|) / Σ w over the finite counted points: the mean's tolerance scale. */
   meanScale: number;
   /** Per point: the bound that scales its tolerance (S over finite members, else |s|). */

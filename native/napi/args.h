@@ -55,14 +55,6 @@ struct FloatView {
 // Throws codedError when absent (unless optional, then data = nullptr), mistyped or mis-sized.
 FloatView floatArrayArg(const CallArgs& args, const char* name, size_t expectedLength, bool optional);
 
-// A view of an Int32Array (KernelCall::adopt's other overload; the bindings now copy integer
-// inputs with int32ArrayArg instead).
-struct Int32View {
-  int32_t* data = nullptr;
-  size_t length = 0;
-  Napi::Int32Array array;
-};
-
 // An Int32Array property copied out of the caller's memory (copy first, then validate the copy,
 // then use only the copy: the caller's array may be shared with a thread that writes it).
 struct Int32Copy {

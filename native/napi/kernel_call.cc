@@ -12,12 +12,6 @@ const float* KernelCall::adopt(const FloatView& view, bool copy) {
   return ownedFloats_.back().data();
 }
 
-const int32_t* KernelCall::adopt(const Int32View& view, bool copy) {
-  if (!view.data || !copy) return view.data;
-  ownedInts_.emplace_back(view.data, view.data + view.length);
-  return ownedInts_.back().data();
-}
-
 float* KernelCall::newFloatOutput(Napi::Env env, const char* name, size_t length) {
   Napi::Float32Array array = newOutputArray(env, length);
   outputs_.push_back(Napi::Persistent(array.As<Napi::Object>()));

@@ -28,14 +28,12 @@ class KernelCall {
   virtual void addScalars(Napi::Env env, Napi::Object& result) = 0;
 
   const float* adopt(const FloatView& view, bool copy);
-  const int32_t* adopt(const Int32View& view, bool copy);
   float* newFloatOutput(Napi::Env env, const char* name, size_t length);
   int32_t* newInt32Output(Napi::Env env, const char* name, size_t length);
   Napi::Object result(Napi::Env env);
 
  private:
   std::vector<FloatBuffer> ownedFloats_;
-  std::vector<std::vector<int32_t>> ownedInts_;
   std::vector<Napi::ObjectReference> outputs_;
   std::vector<const char*> names_;
 };
