@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "../native/kernels/crps.h"
-#include "../native/kernels/margin_softmax.h"
-#include "../native/kernels/pair_mining.h"
+#include "../native/kernels/margin.h"
+#include "../native/kernels/pairs.h"
 
 #ifndef FL_LAUNCH  // overridable, as in cuda/*.cu, for a host emulator
 #define FL_LAUNCH(kernel, grid, block, sharedBytes, stream) kernel<<<(grid), (block), (sharedBytes), (stream)>>>
@@ -20,9 +20,9 @@
 using namespace fusedloss;
 
 namespace fusedloss {
-// cuda/margin_softmax.cu: the bytes marginSoftmaxCudaDevice allocates for a call.
+// cuda/margin.cu: the bytes marginSoftmaxCudaDevice allocates for a call.
 int64_t marginSoftmaxCudaScratchBytes(const MarginSoftmaxShape&, const MarginSoftmaxOptions&, const MarginSoftmaxOutputs&);
-// cuda/pair_mining.cu: the device entry points and the bytes they allocate (loss null: mining).
+// cuda/pairs.cu: the device entry points and the bytes they allocate (loss null: mining).
 KernelStatus mineCudaDevice(const PairShape&, const PairSimilarityOptions&, const MinerOptions&, int64_t,
                             const PairInputs&, MineOutputs&, void*);
 KernelStatus pairLossCudaDevice(const PairShape&, const PairSimilarityOptions&, const MinerOptions&, const PairLossOptions&,
@@ -401,7 +401,7 @@ bool runPairBench(bool quick) {
   cudaStream_t stream;
   BENCH_TRY(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
   const int runs = quick ? 3 : 5;
-  std::printf("\npairs (CUDA, thread-per-row pair_math), default workBytes 64 MiB, median of %d after 1 warm-up, whole\n"
+  std::printf("\npairs (CUDA, thread-per-row pairs_math), default workBytes 64 MiB, median of %d after 1 warm-up, whole\n"
               "call on device inputs; 'extra' = device memory the call allocates beyond inputs, outputs and mined arrays;\n"
               "'N×M' = one float32 similarity matrix, what an unfused formulation stores\n", runs);
   std::printf("%6s %6s %4s %-20s %10s %10s %10s\n", "N", "M", "D", "workload", "ms", "extra MiB", "N×M MiB");

@@ -19,7 +19,7 @@
 #include <string>
 #include <vector>
 
-#include "../native/kernels/margin_softmax.h"
+#include "../native/kernels/margin.h"
 #include "gpu_check_common.cuh"
 
 namespace margin_check {

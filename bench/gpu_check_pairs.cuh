@@ -26,7 +26,7 @@
 #include <tuple>
 #include <vector>
 
-#include "../native/kernels/pair_mining.h"
+#include "../native/kernels/pairs.h"
 #include "gpu_check_common.cuh"
 
 namespace pair_check {
@@ -445,7 +445,7 @@ void runPairChecks(bool quick, int& passed, int& failed) {
   uint64_t seed = 7000;
   int index = 0;
   // Work budgets: one row per block (tiny), or several blocks of many rows each worked in several
-  // waves (64 KiB: pair_math's row scratch is ~28 bytes per column).
+  // waves (64 KiB: pairs_math's row scratch is ~28 bytes per column).
   auto budget = [](int index) { return index % 3 == 0 ? int64_t{768} : index % 3 == 1 ? int64_t{64} << 10 : int64_t{64} << 20; };
   struct Size {
     int64_t n, refs, dim;

@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "kernels/margin_softmax.h"
+#include "kernels/margin.h"
 #include "runtime/gemm.h"
 #include "bench_util.h"
 #include "runtime/thread_pool.h"

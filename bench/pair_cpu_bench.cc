@@ -23,7 +23,7 @@
 #include <string>
 #include <vector>
 
-#include "kernels/pair_mining.h"
+#include "kernels/pairs.h"
 #include "runtime/gemm.h"
 #include "bench_util.h"
 #include "runtime/thread_pool.h"

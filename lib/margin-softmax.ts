@@ -1,6 +1,6 @@
 // marginSoftmax() / marginSoftmaxAsync(): the fused normalized softmax with margin (ArcFace family;
 // the project's spec: margin-softmax.md).  Validation happens here, once, for every backend; the
-// backends receive a MarginSoftmaxPlan (the same fields as native/kernels/margin_softmax.h).
+// backends receive a MarginSoftmaxPlan (the same fields as native/kernels/margin.h).
 import { backendError, invalidArg, labelError, optionError, shapeError, tooLarge } from './errors';
 import type { Exact } from './exact';
 import { marginSoftmaxFallback } from './fallback/margin-softmax';
@@ -150,7 +150,7 @@ export type MarginSoftmaxResultOf<A extends MarginSoftmaxArgs> = MarginSoftmaxRe
   (A extends { gradients: false } ? unknown : { gradEmbeddings: Float32Array; gradWeights: Float32Array }) &
   (A extends { curricular: object } ? { curricularT: number } : unknown);
 
-/** A validated call: the fields of native/kernels/margin_softmax.h (see there). */
+/** A validated call: the fields of native/kernels/margin.h (see there). */
 export interface MarginSoftmaxPlan {
   embeddings: Float32Array;
   weights: Float32Array;

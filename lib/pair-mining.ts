@@ -1,7 +1,7 @@
 // mine() / mineAsync() and pairLoss() / pairLossAsync(): pair and triplet mining and the pair
 // losses of metric learning (the project's spec: pair-mining.md).  Validation happens here, once,
 // for every backend; the backends receive a MinePlan / PairLossPlan (lib/pair-types.ts, the
-// fields of native/kernels/pair_mining.h).
+// fields of native/kernels/pairs.h).
 import { backendError, invalidArg, labelError, optionError, shapeError } from './errors';
 import type { Exact } from './exact';
 import { mineFallback, pairLossFallback } from './fallback/pair-mining';
@@ -150,7 +150,7 @@ type LossFields = Omit<PairLossPlan, keyof PairInputsPlan | keyof MinerPlan | 'l
 
 function planLoss(value: unknown): { fields: LossFields; type: PairLossType } {
   const { spec, type } = specType(value, 'loss', PAIR_LOSS_TYPES, LOSS_KEYS);
-  // PairLossOptions' defaults (native/kernels/pair_mining.h); only the chosen loss's are read.
+  // PairLossOptions' defaults (native/kernels/pairs.h); only the chosen loss's are read.
   const fields: LossFields = {
     lossType: PAIR_LOSS_TYPES.indexOf(type) as PairLossPlan['lossType'],
     alpha: 2,

@@ -1,6 +1,6 @@
 // Types of mine() / pairLoss() (the project's spec: pair-mining.md): the public arguments and
 // results, and the validated plan every backend receives (the fields of
-// native/kernels/pair_mining.h).
+// native/kernels/pairs.h).
 import type { ResolvedBackend } from './native';
 import type { LabelsLike } from './margin-softmax';
 import type { TensorLike } from './tensor';
@@ -194,7 +194,7 @@ export type PairLossResultOf<A extends PairLossArgs> = PairLossResult &
       ? { gradEmbeddings: Float32Array; gradRef: Float32Array }
       : { gradEmbeddings: Float32Array });
 
-/** Distances in the order of native/kernels/pair_mining.h (PairDistance). */
+/** Distances in the order of native/kernels/pairs.h (PairDistance). */
 export const PAIR_DISTANCES: readonly PairDistance[] = ['cosine', 'dot', 'euclidean', 'squared-euclidean'];
 /** Miner types by native code (MinerType; 0 = none). */
 export const MINER_TYPES: readonly MinerType[] = ['multi-similarity', 'triplet-margin', 'batch-hard', 'pair-margin'];

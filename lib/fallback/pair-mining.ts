@@ -1,4 +1,4 @@
-// Pair mining and pair losses (spec: pair-mining.md; semantics in native/kernels/pair_mining.h)
+// Pair mining and pair losses (spec: pair-mining.md; semantics in native/kernels/pairs.h)
 // in plain TypeScript: the backend that serves when no native addon loads, and an independent
 // float64 implementation the tests hold the native ones against.
 //

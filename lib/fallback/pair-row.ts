@@ -11,7 +11,7 @@ import type { MinerPlan, PairInputsPlan } from '../pair-types';
 /** Norms are floored so zero vectors normalize to zero instead of NaN (PML's F.normalize). */
 export const NORM_FLOOR = 1e-12;
 
-// PairDistance codes (native/kernels/pair_mining.h).
+// PairDistance codes (native/kernels/pairs.h).
 export const DISTANCE_EUCLIDEAN = 2;
 export const DISTANCE_SQUARED_EUCLIDEAN = 3;
 // MinerType codes.

@@ -2,8 +2,8 @@
 // and say so, so the rest of the addon needs no #ifdefs.
 #include "crps.h"
 #include "cuda_info.h"
-#include "margin_softmax.h"
-#include "pair_mining.h"
+#include "margin.h"
+#include "pairs.h"
 
 namespace fusedloss {
 

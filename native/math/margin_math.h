@@ -42,7 +42,7 @@ FL_HD double sinTheta(double c) { return sqrt(fmax(1.0 - c * c, 1e-12)); }
 FL_HD double clampCosine(double c) { return c > 1.0 ? 1.0 : (c < -1.0 ? -1.0 : c); }
 
 // type: 0 none, 1 cosface (c − m3), 2 combined (cos(m1θ + m2) − m3; ArcFace is m1 = 1, m3 = 0),
-// 3 sphereface ((−1)^k cos(m1θ) − 2k).  Matches MarginType in kernels/margin_softmax.h.
+// 3 sphereface ((−1)^k cos(m1θ) − 2k).  Matches MarginType in kernels/margin.h.
 FL_HD Target targetMargin(int type, double cosine, double m1, double m2, double m3, bool easyMargin,
                           bool straightThrough) {
   const double c = clampCosine(cosine);

@@ -136,8 +136,8 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("setThreads", Napi::Function::New(env, setThreads, "setThreads"));
   exports.Set("fmaPeak", Napi::Function::New(env, fmaPeak, "fmaPeak"));
   registerCrps(env, exports);
-  registerMarginSoftmax(env, exports);
-  registerPairMining(env, exports);
+  registerMargin(env, exports);
+  registerPairs(env, exports);
   return exports;
 }
 

@@ -7,8 +7,8 @@ namespace fusedloss {
 namespace napi {
 
 void registerCrps(Napi::Env env, Napi::Object exports);
-void registerMarginSoftmax(Napi::Env env, Napi::Object exports);
-void registerPairMining(Napi::Env env, Napi::Object exports);
+void registerMargin(Napi::Env env, Napi::Object exports);
+void registerPairs(Napi::Env env, Napi::Object exports);
 
 }  // namespace napi
 }  // namespace fusedloss

@@ -1,5 +1,5 @@
 // Pair mining and pair losses, CUDA backend.  Same contract, passes and per-row arithmetic as the
-// CPU kernels (../native/kernels/pair_mining.h, ../native/math/pair_math.h).
+// CPU kernels (../native/kernels/pairs.h, ../native/math/pairs_math.h).
 //
 // Plan (N query rows, M reference rows, D features; never an N×M buffer beyond the work budget):
 //  1. x̂ [N, Dp] and ŷ [M, Dp] (Dp = D rounded up to 4, zero padded; ŷ is x̂ without a reference
@@ -7,7 +7,7 @@
 //  2. Rows in blocks of R: the block's value rows (R × M floats, the loss' distance and the
 //     miner's when it differs, plus the coefficients with gradients) take at most half of
 //     workBytes.  Per block: GEMM x̂[block]·ŷᵀ → dot products → values in place.  The per-row
-//     decisions are pair_math.h's, one thread per row, in waves of rows whose rowScratchBytes(M)
+//     decisions are pairs_math.h's, one thread per row, in waves of rows whose rowScratchBytes(M)
 //     scratch fits a quarter of the budget (at least one row).
 //  3. Mining: per-row counts → host: row-order offsets, the maxOutputs check, exactly-sized output
 //     arrays → filling pass at those offsets → copied back.
@@ -27,7 +27,7 @@
 #include <vector>
 
 #include "../native/kernels/cuda_info.h"
-#include "../native/kernels/pair_mining.h"
+#include "../native/kernels/pairs.h"
 
 // Overridable so the kernels can also run under a host emulator when developing without a GPU.
 #ifndef FL_LAUNCH
@@ -35,7 +35,7 @@
 #endif
 
 #include "device_memory.cuh"
-#include "pair_mining_kernels.cuh"
+#include "pairs_kernels.cuh"
 
 namespace fusedloss {
 using namespace pair_cuda;
@@ -470,7 +470,7 @@ KernelStatus pairLossCuda(const PairShape& shape, const PairSimilarityOptions& s
   const CudaInfo& info = cudaInfo();
   if (!info.available) return KernelStatus::failure("pairLoss (CUDA): " + info.reason);
   const size_t N = static_cast<size_t>(shape.rows), M = static_cast<size_t>(shape.refs), D = static_cast<size_t>(shape.dim);
-  // Rows that form no pair contribute nothing, whatever they hold (pair_mining.h).
+  // Rows that form no pair contribute nothing, whatever they hold (pairs.h).
   const FiniteUnreadRows finite = zeroUnreadNonFiniteRows(shape, inputs);
   HostStaging staging(cudaStreamPerThread);
   const StagedInputs staged = stageInputs(staging, shape, finite.inputs);

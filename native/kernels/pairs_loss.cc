@@ -1,5 +1,5 @@
-// Pair losses (and their gradients), native CPU backend.  See pair_mining.h for the interface,
-// ../math/pair_math.h for the per-row formulas and pair_blocks.h for the row-block engine.
+// Pair losses (and their gradients), native CPU backend.  See pairs.h for the interface,
+// ../math/pairs_math.h for the per-row formulas and pairs_blocks.h for the row-block engine.
 //
 //  pass 1  per block: values (the loss' distance, and the miner's when it differs), each row's
 //          float64 partial sums and counts; summed in row order → the loss and the global
@@ -13,8 +13,8 @@
 #include <string>
 #include <vector>
 
-#include "pair_blocks.h"
-#include "pair_mining.h"
+#include "pairs_blocks.h"
+#include "pairs.h"
 
 namespace fusedloss {
 namespace {

@@ -1,5 +1,5 @@
-// Pair / triplet mining, native CPU backend.  See pair_mining.h for the interface,
-// ../math/pair_math.h for the per-row rules and pair_blocks.h for the row-block engine.
+// Pair / triplet mining, native CPU backend.  See pairs.h for the interface,
+// ../math/pairs_math.h for the per-row rules and pairs_blocks.h for the row-block engine.
 //
 // Two passes over the row blocks: count each row's output (triplets by sorting and binary
 // search, never enumerated), check the total against maxOutputs, allocate the outputs exactly,
@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "pair_blocks.h"
-#include "pair_mining.h"
+#include "pairs_blocks.h"
+#include "pairs.h"
 
 namespace fusedloss {
 namespace {

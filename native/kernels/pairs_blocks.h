@@ -1,4 +1,4 @@
-// Engine shared by the CPU pair miner (pair_mining.cc) and pair losses (pair_loss.cc): the
+// Engine shared by the CPU pair miner (pairs_mine.cc) and pair losses (pairs_loss.cc): the
 // normalized copies, the row blocks' values by the GEMM micro-kernel, per-row work over the
 // thread pool, and the gradient GEMMs.  Internal to those two files.
 //
@@ -19,11 +19,11 @@
 #include <cstdint>
 #include <vector>
 
-#include "../math/pair_math.h"
+#include "../math/pairs_math.h"
 #include "../runtime/gemm.h"
 #include "../runtime/memory.h"
 #include "../runtime/thread_pool.h"
-#include "pair_mining.h"
+#include "pairs.h"
 
 namespace fusedloss {
 namespace pairblocks {

@@ -5,7 +5,7 @@
 // Plain pointers and sizes only — no N-API — so the CPU and CUDA versions can be called from
 // tests, benchmarks and other bindings alike.
 //
-// Semantics shared by every backend (the per-row math lives in ../math/pair_math.h):
+// Semantics shared by every backend (the per-row math lives in ../math/pairs_math.h):
 //  • Vectors: x̂ = x / max(‖x‖, 1e-12) when `normalize` (PML's F.normalize), else x as given;
 //    ŷ likewise for the reference rows (the batch itself when `ref` is null).
 //  • Values (float32): dot_ij = x̂_i·ŷ_j; 'cosine'/'dot' use it as the similarity s_ij;

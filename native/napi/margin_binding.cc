@@ -6,7 +6,7 @@
 
 #include <cmath>
 
-#include "../kernels/margin_softmax.h"
+#include "../kernels/margin.h"
 #include "args.h"
 #include "bindings.h"
 #include "kernel_call.h"
@@ -133,7 +133,7 @@ Napi::Value marginSoftmaxAsync(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
-void registerMarginSoftmax(Napi::Env env, Napi::Object exports) {
+void registerMargin(Napi::Env env, Napi::Object exports) {
   exports.Set("marginSoftmax", Napi::Function::New(env, marginSoftmaxSync, "marginSoftmax"));
   exports.Set("marginSoftmaxAsync", Napi::Function::New(env, marginSoftmaxAsync, "marginSoftmaxAsync"));
 }

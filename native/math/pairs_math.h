@@ -1,8 +1,8 @@
-// pair_math.h interface: stable
+// pairs_math.h interface: stable
 //
 // Per-row math of pair mining and pair losses, shared by the CPU kernels (g++) and the CUDA
 // kernels (nvcc), so the CPU tests cover the GPU's arithmetic.  Contract:
-// shared/spec/pair-mining.md; semantics in ../kernels/pair_mining.h.
+// shared/spec/pair-mining.md; semantics in ../kernels/pairs.h.
 //
 // Every function works on ONE query row i given as plain pointers (PairRow): its miner values and
 // loss values v_ij for all M reference columns j, the reference labels, its label and the column
@@ -21,17 +21,17 @@
 // other side finds its partners as a contiguous range by binary search, evaluating the very same
 // predicate on t: the sets equal those of an enumeration bit for bit.  Sums come from prefix sums
 // over the sorted side, per-element counts from a difference array: O(M log M) per row.  That
-// machinery, the row view (PairRow) and its scratch live in pair_row_math.h, the values and their
-// gradient in pair_values.h, both included here.
+// machinery, the row view (PairRow) and its scratch live in pairs_row_math.h, the values and their
+// gradient in pairs_values.h, both included here.
 #pragma once
 
 #include <math.h>
 #include <stdint.h>
 
-#include "../kernels/pair_mining.h"
+#include "../kernels/pairs.h"
 #include "common.h"
-#include "pair_row_math.h"
-#include "pair_values.h"
+#include "pairs_row_math.h"
+#include "pairs_values.h"
 
 namespace fusedloss {
 namespace pairs {

@@ -1,5 +1,5 @@
 // Fused margin softmax (ArcFace family), CUDA backend.  Same contract and per-element arithmetic as
-// the CPU kernel (../native/kernels/margin_softmax.cc, ../native/math/margin_math.h).
+// the CPU kernel (../native/kernels/margin.cc, ../native/math/margin_math.h).
 //
 // Plan (N rows, C classes · K centers, D features; never an N×C buffer):
 //  1. x̂ [N, Dp] and ŵ [C·K, Dp] (Dp = D rounded up to 4, zero padded; ŵ gathered through classIds,
@@ -28,7 +28,7 @@
 #include <vector>
 
 #include "../native/kernels/cuda_info.h"
-#include "../native/kernels/margin_softmax.h"
+#include "../native/kernels/margin.h"
 
 // Overridable so the kernels can also run under a host emulator when developing without a GPU.
 #ifndef FL_LAUNCH
@@ -36,7 +36,7 @@
 #endif
 
 #include "device_memory.cuh"
-#include "margin_softmax_kernels.cuh"
+#include "margin_kernels.cuh"
 
 namespace fusedloss {
 namespace {

@@ -1,7 +1,7 @@
 // Device code of the CUDA pair mining / pair losses: the GEMM, normalization, the value and
 // gradient transforms and the reductions the engine owns, and the thread-per-row kernels that call
-// the per-row decisions of ../native/math/pair_math.h (mining counts and fills, loss partials and
-// coefficients: the CPU's very arithmetic).  Included by pair_mining.cu only (one translation unit, no device
+// the per-row decisions of ../native/math/pairs_math.h (mining counts and fills, loss partials and
+// coefficients: the CPU's very arithmetic).  Included by pairs.cu only (one translation unit, no device
 // linking); the plan is described there.
 #pragma once
 
@@ -10,8 +10,8 @@
 #include <cmath>
 #include <cstdint>
 
-#include "../native/kernels/pair_mining.h"
-#include "../native/math/pair_math.h"
+#include "../native/kernels/pairs.h"
+#include "../native/math/pairs_math.h"
 #include "gemm_tile.cuh"
 
 namespace fusedloss {
@@ -246,7 +246,7 @@ __global__ void __launch_bounds__(kRowKernelThreads) mineFillKernel(RowSource sr
 
 // Losses: the forward pass writes partials[i]; the backward pass (scale given) writes the row's
 // coefficients ∂loss/∂v_ij into coef[local·ld + j].  minerValues == lossValues when the miner
-// uses the loss' distance (pair_math relies on that identity).
+// uses the loss' distance (pairs_math relies on that identity).
 __global__ void __launch_bounds__(kRowKernelThreads) lossRowKernel(RowSource src, MinerOptions miner, PairLossOptions loss,
                                                                    const float* minerValues, const float* lossValues,
                                                                    Wave w, pairs::LossPartial* partials,

@@ -1,4 +1,4 @@
-// Per-row building blocks of pair_math.h (which includes this file; use that one): one row's view
+// Per-row building blocks of pairs_math.h (which includes this file; use that one): one row's view
 // of the pairs, its scratch, the NaN-safe total-order sort that runs on host and device alike,
 // and the triplet machinery — t's bounds, binary-searched ranges over the sorted side, and the
 // sweep that counts (and sums) a row's triplets without enumerating them.
@@ -11,7 +11,7 @@
 #include <algorithm>
 #endif
 
-#include "../kernels/pair_mining.h"
+#include "../kernels/pairs.h"
 #include "common.h"
 
 namespace fusedloss {

@@ -1,12 +1,12 @@
 // The values of pairs — similarities and distances from the dot products, or directly from the
-// rows — and their gradient: part of pair_math.h (which includes this file; use that one), shared
+// rows — and their gradient: part of pairs_math.h (which includes this file; use that one), shared
 // by the CPU and CUDA engines.
 #pragma once
 
 #include <math.h>
 #include <stdint.h>
 
-#include "../kernels/pair_mining.h"
+#include "../kernels/pairs.h"
 #include "common.h"
 
 namespace fusedloss {

@@ -1,4 +1,4 @@
-// Fused margin softmax, native CPU backend.  See margin_softmax.h for the interface and
+// Fused margin softmax, native CPU backend.  See margin.h for the interface and
 // ../math/margin_math.h for the per-element formulas.
 //
 // Work plan (N rows, C·K center rows, D features; never an N×C matrix):
@@ -22,7 +22,7 @@
 //  3. Through the normalization: ∂x = (g − (g·x̂)x̂)/‖x‖ (+ the feature-norm scale term), same for
 //     each center row.
 // Every sum has a fixed order, so the bits do not depend on the thread count.
-#include "margin_softmax.h"
+#include "margin.h"
 
 #include <algorithm>
 #include <cmath>

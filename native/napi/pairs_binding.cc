@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "../kernels/pair_mining.h"
+#include "../kernels/pairs.h"
 #include "args.h"
 #include "bindings.h"
 #include "kernel_call.h"
@@ -232,7 +232,7 @@ Napi::Value pairLossAsync(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
-void registerPairMining(Napi::Env env, Napi::Object exports) {
+void registerPairs(Napi::Env env, Napi::Object exports) {
   exports.Set("mine", Napi::Function::New(env, mineSync, "mine"));
   exports.Set("mineAsync", Napi::Function::New(env, mineAsync, "mineAsync"));
   exports.Set("pairLoss", Napi::Function::New(env, pairLossSync, "pairLoss"));

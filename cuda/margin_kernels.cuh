@@ -1,5 +1,5 @@
 // Device code of the CUDA margin softmax: the GEMM, the per-element epilogue and the row, column and
-// reduction kernels.  Included by margin_softmax.cu only (one translation unit, no device linking);
+// reduction kernels.  Included by margin.cu only (one translation unit, no device linking);
 // the plan is described there.
 #pragma once
 
@@ -8,7 +8,7 @@
 #include <cmath>
 #include <cstdint>
 
-#include "../native/kernels/margin_softmax.h"
+#include "../native/kernels/margin.h"
 #include "../native/math/margin_math.h"
 #include "gemm_tile.cuh"
 
