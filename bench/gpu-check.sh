@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds bench/gpu_check (the CPU reference and the CUDA backend in one executable, no Node needed)
 # and runs it: the CUDA-vs-CPU checks, then the timing table.  For a GPU machine with nvcc and g++;
-# see ../../shared/spec/gpu.md.  The full log goes to $OUT/gpu-check.log when OUT is set.
+# see docs/spec/gpu.md.  The full log goes to $OUT/gpu-check.log when OUT is set.
 #
 #   bench/gpu-check.sh [--quick] [--no-bench] [--only crps|margin|pairs]   (arguments go to gpu_check)
 #   env: CUDA_ARCH (default sm_90), BUILD_DIR (default build/gpu-check), NVCC, CXX,

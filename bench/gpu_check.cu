@@ -1,6 +1,6 @@
 // GPU check of the CUDA backends (CRPS here, the margin softmax in gpu_check_margin.cuh, pair mining
 // and pair losses in gpu_check_pairs.cuh) against the
-// CPU kernels (../../shared/spec/gpu.md), then timing tables (gpu_check_bench.cu).  Needs no Node:
+// CPU kernels (docs/spec/gpu.md), then timing tables (gpu_check_bench.cu).  Needs no Node:
 // links native/kernels/*.cc, native/runtime/*.cc and cuda/*.cu.
 //
 //   gpu_check [--quick] [--no-bench] [--only crps|margin|pairs]

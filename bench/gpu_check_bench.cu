@@ -1,6 +1,6 @@
 // Timings for bench/gpu_check (see gpu_check.cu), with CUDA events: crpsCudaDevice next to the
 // device-to-device copy rate, marginSoftmaxCudaDevice next to the FP32 FMA peak, both measured in
-// the same run, and the pair workloads (mineCudaDevice, pairLossCudaDevice) (../../shared/spec/gpu.md).
+// the same run, and the pair workloads (mineCudaDevice, pairLossCudaDevice) (docs/spec/gpu.md).
 #include <cuda_runtime.h>
 
 #include <algorithm>

@@ -1,4 +1,4 @@
-// Margin-softmax part of bench/gpu_check (included by gpu_check.cu; see ../../shared/spec/gpu.md):
+// Margin-softmax part of bench/gpu_check (included by gpu_check.cu; see docs/spec/gpu.md):
 // marginSoftmaxCuda against marginSoftmaxCpu on fresh random inputs, over every margin type and
 // scale mode, filter, curricular, label smoothing, row margins and weights, ignored rows, sub-centers,
 // classIds subsets, the columns layout, small work budgets (class and row slabs), and sizes that are

@@ -1,5 +1,5 @@
 // Pair mining / pair losses part of bench/gpu_check (included by gpu_check.cu; see
-// ../../shared/spec/gpu.md): mineCuda / pairLossCuda against mineCpu / pairLossCpu on fresh random
+// docs/spec/gpu.md): mineCuda / pairLossCuda against mineCpu / pairLossCpu on fresh random
 // inputs over every miner, loss and distance, with and without a reference set (selfIndex with
 // −1 entries), sizes 1, 7, 129 (and 300 × 1000 refs), tiny work budgets (many row blocks).
 //

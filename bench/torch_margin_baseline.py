@@ -1,4 +1,4 @@
-"""Unfused ArcFace in PyTorch at the sizes of gpu_check's margin-softmax table (../../shared/spec/gpu.md).
+"""Unfused ArcFace in PyTorch at the sizes of gpu_check's margin-softmax table (docs/spec/gpu.md).
 
 Run by bench/gpu-check.sh when torch with CUDA is importable: the N x C logits are materialized
 (normalize, linear, margin on the target column, cross_entropy, backward).  Prints the median time

@@ -256,7 +256,7 @@ const W = 3; // width
 
 /**
  * Shared options of mine and pairLoss: inputs, ref, distance, normalize; rows with NaN, ±Inf and
- * entries near 1e30 included (docs/nan-inf.md: every backend mines and scores them alike).
+ * entries near 1e30 included (docs/spec/nan-inf.md: every backend mines and scores them alike).
  */
 function pairOptions(): OptionSpec[] {
   return [

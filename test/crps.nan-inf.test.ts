@@ -3,7 +3,7 @@
 // tail), for every estimator × nanPolicy × gradients/weights/gradOutput variant × M ∈ {1, 2, 4,
 // 16, 51, 130} × member axis last (2 and 4 members take the shuffle path), first and in the middle
 // (strided), and every output is held against the limit reference (crps-limit-reference.ts).
-// The row's documented score (docs/nan-inf.md) is checked against that reference too.
+// The row's documented score (docs/spec/nan-inf.md) is checked against that reference too.
 import { describe, expect, it } from 'vitest';
 
 import { crps, type CrpsArgs, type CrpsResult } from './api';
@@ -35,7 +35,7 @@ interface Row {
   minMembers: number;
   /** Puts the row's condition on one point: changes its members x in place, returns the observation. */
   apply(rng: Rng, x: number[], y: number): number;
-  /** The documented score (docs/nan-inf.md) when no NaN is involved, by M and α. */
+  /** The documented score (docs/spec/nan-inf.md) when no NaN is involved, by M and α. */
   score?: (m: number, alpha: number) => Kind;
 }
 

@@ -1,5 +1,5 @@
 // Shared test helpers: a seeded PRNG, the list of backends, an independent float64 CRPS
-// reference written from the pairwise definition (shared/spec/crps.md, O(M²) per point, no
+// reference written from the pairwise definition (docs/spec/crps.md, O(M²) per point, no
 // sorting), and comparisons that implement the spec's tolerances and report every failure.
 import * as fs from 'node:fs';
 import * as path from 'node:path';

@@ -1,5 +1,5 @@
 // CRPS of ensemble forecasts: score, weighted mean and gradients in one pass per point.
-// Contract: ../../../shared/spec/crps.md.  Plain pointers and sizes only — no N-API — so the
+// Contract: docs/spec/crps.md.  Plain pointers and sizes only — no N-API — so the
 // CPU and CUDA versions can be called from tests, benchmarks and other bindings alike.
 #pragma once
 

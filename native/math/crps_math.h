@@ -1,4 +1,4 @@
-// Per-point CRPS arithmetic, shared by every native backend (see ../../../shared/spec/crps.md).
+// Per-point CRPS arithmetic, shared by every native backend (see docs/spec/crps.md).
 //
 // For members x_1..x_M and observation y:
 //   skill S = (1/M) Σ_i |x_i − y|

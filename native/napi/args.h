@@ -13,7 +13,7 @@
 namespace fusedloss {
 namespace napi {
 
-// Error codes of ../../../shared/spec/README.md.
+// Error codes of docs/spec/README.md.
 constexpr const char* kInvalidArg = "ERR_FUSEDLOSS_INVALID_ARG";
 constexpr const char* kShape = "ERR_FUSEDLOSS_SHAPE";
 constexpr const char* kLabel = "ERR_FUSEDLOSS_LABEL";
