@@ -305,7 +305,7 @@ function evaluate(method, trainData, testData) {
 
 // ------------------------------------------------------------------------------- loss timing
 
-// ArcFace written with tf ops, following docs/spec/margin-softmax.md and native/math/
+// ArcFace written with tf ops, following docs/spec/margin.md and native/math/
 // margin_math.h: c = x̂·ŵ (norms floored at 1e-12) clamped to [−1, 1]; on the target column
 // ψ(c) = cos(θ + m) = c·cos m − sin θ·sin m with sin θ = sqrt(max(1 − c², 1e-12)) while θ + m ≤ π
 // (i.e. c ≥ −cos m), else c − m·sin m (no easy margin); logits s·c; mean softmax cross-entropy.

@@ -541,7 +541,7 @@ export function checkValues(actual: ArrayLike<number> | undefined, ref: ArrayLik
 }
 
 /**
- * ‖g − r‖ ≤ tol·‖r‖ (margin-softmax.md: 1e-4), and element by element |g_k − r_k| ≤ tol·(|r_k| + max|r|) so no
+ * ‖g − r‖ ≤ tol·‖r‖ (docs/spec/margin.md: 1e-4), and element by element |g_k − r_k| ≤ tol·(|r_k| + max|r|) so no
  * element may be garbage or NaN; an all-zero reference (‖r‖ ≤ 1e-12) needs ‖g‖ ≤ 1e-6.
  */
 export function checkGradientNorm(actual: ArrayLike<number> | undefined, ref: ArrayLike<number>, label: string, tol = 1e-4): string[] {

@@ -1,4 +1,4 @@
-// An independent float64 reference for marginSoftmax() (docs/spec/margin-softmax.md), written
+// An independent float64 reference for marginSoftmax() (docs/spec/margin.md), written
 // straight from the spec's formulas: it MATERIALIZES the cosines and logits (N×C doubles, which
 // tests may do) and differentiates them by hand.  It shares no code with lib/fallback or
 // native/math.  It is itself held against the golden vectors (margin.fixtures.test.ts) and against

@@ -1,4 +1,4 @@
-// An independent float64 reference for mine() / pairLoss() (docs/spec/pair-mining.md and the
+// An independent float64 reference for mine() / pairLoss() (docs/spec/pairs.md and the
 // design notes every backend follows): it materializes the N×M value matrices, mines by the
 // rules literally (triplets enumerated), builds the full multiset of pairs / triplets a loss sees,
 // and differentiates by the chain rule pair by pair (no GEMM form).  It also records how close
@@ -110,7 +110,7 @@ function values(g: Geometry, distance: PairDistance): Float64Array {
         const b = yh[j * D + d];
         s += sim ? a * b : (a - b) * (a - b);
       }
-      // Values are float32 in every backend (docs/spec/pair-mining.md): beyond its range they
+      // Values are float32 in every backend (docs/spec/pairs.md): beyond its range they
       // are ±Inf.  Within it the float64 value is kept (finite differences need it).
       const value = distance === 'euclidean' ? Math.sqrt(s) : s;
       v[i * M + j] = Number.isFinite(Math.fround(value)) ? value : Math.fround(value);

@@ -1,6 +1,6 @@
 // Fused normalized softmax with margin (NormFace, CosFace, ArcFace, SphereFace, combined
 // margins, sub-centers, per-row margins, CurricularFace, label smoothing, Partial FC): loss and
-// gradients without ever storing the N×C logits.  Contract: docs/spec/margin-softmax.md.
+// gradients without ever storing the N×C logits.  Contract: docs/spec/margin.md.
 // Plain pointers and sizes only — no N-API — so the CPU and CUDA versions can be called from
 // tests, benchmarks and other bindings alike.
 #pragma once

@@ -1,7 +1,7 @@
 // Pairwise similarity mining and pair losses (multi-similarity, triplet-margin, batch-hard and
 // pair-margin miners; multi-similarity, contrastive, triplet-margin, circle, NT-Xent and
 // threshold-consistent losses) computed in row blocks: never an N×M similarity matrix beyond
-// the work budget, never an N×M×M triplet mask.  Contract: docs/spec/pair-mining.md.
+// the work budget, never an N×M×M triplet mask.  Contract: docs/spec/pairs.md.
 // Plain pointers and sizes only — no N-API — so the CPU and CUDA versions can be called from
 // tests, benchmarks and other bindings alike.
 //

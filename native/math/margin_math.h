@@ -1,5 +1,5 @@
 // Per-element math of the margin softmax, shared by the CPU kernel (g++) and the CUDA kernel
-// (nvcc), so the CPU tests cover the GPU's arithmetic.  Contract: docs/spec/margin-softmax.md.
+// (nvcc), so the CPU tests cover the GPU's arithmetic.  Contract: docs/spec/margin.md.
 //
 // Notation: c = x̂·ŵ clamped to [−1, 1], θ = acos c, S the logit scale, z = S·v the logit with v
 // the (possibly modulated) cosine.  The loss of row i with target y is

@@ -2,7 +2,7 @@
 //
 // Per-row math of pair mining and pair losses, shared by the CPU kernels (g++) and the CUDA
 // kernels (nvcc), so the CPU tests cover the GPU's arithmetic.  Contract:
-// docs/spec/pair-mining.md; semantics in ../kernels/pairs.h.
+// docs/spec/pairs.md; semantics in ../kernels/pairs.h.
 //
 // Every function works on ONE query row i given as plain pointers (PairRow): its miner values and
 // loss values v_ij for all M reference columns j, the reference labels, its label and the column
