@@ -260,6 +260,8 @@ KernelStatus marginSoftmaxCudaDevice(const MarginSoftmaxShape& shape, const Marg
                                        sl.rows, Dp, sl.rows, Dp, centersPad, centers, centersPad,
                                        split ? plan.splitLen : roundUp(centersPad, kStep), N * Dp, s > 0);
         FL_LAUNCH((gemmKernel<true, false>), gemmBlocks(rowsGemm), kGemmThreads, 0, stream)(rowsGemm);
+        FL_LAUNCH(centerScaleKernel, blocksFor(int64_t{sl.rows} * centersPad, kThreads), kThreads, 0, stream)(
+            p, cos, sl, static_cast<int>(centersPad));
         // gŵ[s] (+)= Gᵀ·x̂[q]: A = Gᵀ (m = center contiguous), B = x̂ rows (n contiguous), k = rows.
         const Gemm centersGemm = gemmArgs(cos, sl.ld, p.xh + sl.q0 * Dp, Dp, gw + sl.s0 * K * Dp, Dp, centers, Dp,
                                           centersPad, Dp, sl.rows, sl.rows, sl.rows, roundUp(sl.rows, kStep), 0, q > 0);
@@ -273,19 +275,19 @@ KernelStatus marginSoftmaxCudaDevice(const MarginSoftmaxShape& shape, const Marg
     }
     const bool normTerm = options.scaleMode != ScaleMode::Fixed;
     FL_LAUNCH(unnormalizeKernel, rowBlocks, kRowThreads, 0, stream)(gx, Dp, p.xh, Dp, p.r.norm,
-                                                                    normTerm ? p.r.normTerm : nullptr, inputs.targets,
+                                                                    normTerm ? p.r.normTerm : nullptr, inputs.targets, inputs.rowWeights, nullptr,
                                                                     static_cast<int>(D), outputs.gradEmbeddings, D,
                                                                     nullptr);
     const double* colTerm = plan.productNorm ? p.colTerm : nullptr;
     if (options.weightsColumns) {
       double* along = doubles(plan.along);
       FL_LAUNCH(unnormalizeKernel, static_cast<unsigned>(CK), kRowThreads, 0, stream)(
-          gw, Dp, p.wh, Dp, p.wNorm, colTerm, nullptr, static_cast<int>(D), nullptr, 0, along);
+          gw, Dp, p.wh, Dp, p.wNorm, colTerm, nullptr, nullptr, p.g, static_cast<int>(D), nullptr, 0, along);
       FL_LAUNCH(columnsOutKernel, static_cast<unsigned>(ceilDiv(CK, 32) * ceilDiv(D, 32)), 256, 0, stream)(p, gw, Dp,
                                                                                                           along);
     } else {
       FL_LAUNCH(unnormalizeKernel, static_cast<unsigned>(CK), kRowThreads, 0, stream)(
-          gw, Dp, p.wh, Dp, p.wNorm, colTerm, nullptr, static_cast<int>(D), outputs.gradWeights, D, nullptr);
+          gw, Dp, p.wh, Dp, p.wNorm, colTerm, nullptr, nullptr, p.g, static_cast<int>(D), outputs.gradWeights, D, nullptr);
     }
     FL_CUDA_TRY("launching the gradients", cudaGetLastError());
   }

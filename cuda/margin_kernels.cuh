@@ -35,6 +35,7 @@ struct Globals {
   double count, t, loss;
   float tF;
   int badTarget, badClass;  // set by validateKernel (plain stores of 1: no race on the outcome)
+  int shiftMax;             // largest margin::coefficientShift of the row weights (validateKernel)
 };
 
 // Per-row values (device arrays).
@@ -66,6 +67,7 @@ __device__ __forceinline__ bool pnMode(const Problem& p) { return p.o.scaleMode 
 __global__ void validateKernel(Problem p) {
   const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i < p.rows && (p.in.targets[i] < -1 || p.in.targets[i] >= p.classes)) p.g->badTarget = 1;
+  if (i < p.rows && p.in.rowWeights) atomicMax(&p.g->shiftMax, margin::coefficientShift(p.in.rowWeights[i]));
   if (p.in.classIds && i < p.classes && (p.in.classIds[i] < 0 || p.in.classIds[i] >= p.weightRows / p.K)) p.g->badClass = 1;
 }
 
@@ -319,7 +321,7 @@ __global__ void finalizeKernel(Problem p) {
     loss = margin::rowResult(st.m, fmax(st.s - exp(zt - st.m), 0.0), true, zt, st.z, static_cast<double>(p.classes), eps).loss;
     w = p.in.rowWeights ? p.in.rowWeights[i] : 1.0;
     const double countScale = p.o.reduction == Reduction::Sum ? 1.0 : (p.g->count > 0 ? 1.0 / p.g->count : 0.0);
-    coef = w * countScale;
+    coef = ldexp(w * countScale, p.in.rowWeights ? -margin::coefficientShift(p.in.rowWeights[i]) : 0);
     if (p.o.scaleMode != ScaleMode::Fixed) term = coef * (st.ez / st.s - (1.0 - eps) * zt - eps / p.classes * st.z);
   }
   p.out.losses[i] = static_cast<float>(loss);
@@ -364,6 +366,22 @@ __global__ void __launch_bounds__(kThreads) gradKernel(Problem p, float* cos, Sl
   }
 }
 
+// 2^(shift_i − shiftMax): brings row i's coefficient-scaled terms to the centers' common scale.
+__device__ __forceinline__ double toCenterScale(const Problem& p, int64_t i) {
+  return p.in.rowWeights ? ldexp(1.0, margin::coefficientShift(p.in.rowWeights[i]) - p.g->shiftMax) : 1.0;
+}
+
+// Huge row weights only (shiftMax > 0): G's rows, scaled for the rows GEMM, brought to the centers'
+// common scale before the centers GEMM.  Thread per (row, center).
+__global__ void __launch_bounds__(kThreads) centerScaleKernel(Problem p, float* cos, Slab sl, int centersPad) {
+  if (p.g->shiftMax == 0) return;
+  const int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (e >= int64_t{sl.rows} * centersPad) return;
+  const int local = static_cast<int>(e / centersPad), center = static_cast<int>(e % centersPad);
+  float& g = cos[static_cast<int64_t>(local) * sl.ld + center];
+  g = static_cast<float>(g * toCenterScale(p, sl.q0 + local));
+}
+
 // Product-norm: thread per (center, chunk of kColumnRows rows): Σ ∂loss/∂z·z over the chunk's rows
 // whose arg-max center it is.  Reads the cosines, so it runs before gradKernel.
 __global__ void __launch_bounds__(kThreads) columnTermKernel(Problem p, const float* cos, Slab sl, int centerBlocks,
@@ -382,7 +400,7 @@ __global__ void __launch_bounds__(kThreads) columnTermKernel(Problem p, const fl
     const int64_t pos = sl.s0 + j;
     float S, dv;
     const float z = logitOf(p, r, pos, c, k, S, dv);
-    if (k == mine) sum += static_cast<double>(gradLogit(p, r, pos == r.target, z)) * z;
+    if (k == mine) sum += static_cast<double>(gradLogit(p, r, pos == r.target, z)) * z * toCenterScale(p, sl.q0 + local);
   }
   partials[static_cast<int64_t>(chunk) * sl.ld + center] = sum;
 }
@@ -409,7 +427,8 @@ __global__ void splitSumKernel(const float* parts, int splits, int64_t stride, f
 // (row-major, ld outLd; may alias g), or for the columns layout only `along` = term − g·v̂.
 __global__ void __launch_bounds__(kRowThreads) unnormalizeKernel(const float* grad, int64_t gradLd, const float* unit,
                                                                  int64_t unitLd, const double* norms, const double* term,
-                                                                 const int* targets, int dim, float* out, int64_t outLd,
+                                                                 const int* targets, const float* rowWeights,
+                                                                 const Globals* globals, int dim, float* out, int64_t outLd,
                                                                  double* along) {
   __shared__ double scratch[kRowThreads];
   const int64_t r = blockIdx.x;
@@ -427,7 +446,9 @@ __global__ void __launch_bounds__(kRowThreads) unnormalizeKernel(const float* gr
     if (threadIdx.x == 0) along[r] = t - radial;
     return;
   }
-  const double inverse = 1.0 / norms[r];
+  // Undo the coefficients' scale (margin::coefficientShift): the row's own, or the centers' common one.
+  const int shift = rowWeights ? margin::coefficientShift(rowWeights[r]) : (globals ? globals->shiftMax : 0);
+  const double inverse = ldexp(1.0, shift) / norms[r];
   for (int d = threadIdx.x; d < dim; d += blockDim.x) {
     o[d] = static_cast<float>(((g[d] - radial * u[d]) + t * u[d]) * inverse);
   }
@@ -443,7 +464,7 @@ __global__ void columnsOutKernel(Problem p, const float* grad, int64_t gradLd, c
     const int64_t r = r0 + k, d = d0 + tx;
     if (r < p.centers && d < p.dim) {
       const double g = grad[r * gradLd + d], u = p.wh[r * p.dimPad + d], a = along[r];
-      const double inverse = 1.0 / p.wNorm[r];
+      const double inverse = ldexp(1.0, p.g->shiftMax) / p.wNorm[r];
       tile[k][tx] = static_cast<float>((g + a * u) * inverse);
     }
   }

@@ -17,7 +17,7 @@ import { describe, expect, it } from 'vitest';
 
 import { marginSoftmax, type MarginSpec, type ScaleMode } from './api';
 import { backendCases, Rng, testSeed } from './helpers';
-import { gradWeightsRows, marginArgs, refMarginSoftmax, resolveMargin, targetValue, type MarginCase, type MarginRef } from './margin-reference';
+import { gradWeightsRows, makeCase, marginArgs, refMarginSoftmax, resolveMargin, targetValue, type MarginCase, type MarginRef } from './margin-reference';
 
 const seed = testSeed('margin.extremes');
 
@@ -226,5 +226,65 @@ describe.each(backendCases())('the issue’s examples on backend $name', ({ name
       labels: Int32Array.of(1), margin: { type: 'sphereface', m: 4 }, scale: 1, scaleMode: 'feature-norm', backend: name,
     });
     expect(r.loss).toBe(4000);
+  });
+});
+
+// Row weights up to float32's max.  The backward's per-row coefficients w_i/count live in float32
+// and are multiplied by the scale and summed in the GEMMs, so a weight of 3.4e38 overflowed there
+// and Inf − Inf made the row's gradEmbeddings NaN on cpu, while js (double) was finite.  Checked
+// against the float64 reference with the spec's gradient tolerance (‖g − r‖ ≤ 1e-4·‖r‖) applied to
+// each huge row on its own, to the other rows together, and to gradWeights; an entry beyond
+// float32's range must be ±Inf (within 3 % of the boundary it may round either way).
+describe.each(backendCases())('rowWeights up to float32’s max on backend $name', ({ name, available }) => {
+  const FLOAT32_MAX = 3.4028234663852886e38;
+  const HUGE = [3.4e38, 1e38, 2 ** 40, 1e20];
+
+  /** The entries `indices` of a gradient as one vector against the reference. */
+  function checkEntries(actual: ArrayLike<number> | undefined, ref: Float64Array, indices: number[], label: string): string[] {
+    if (!actual || actual.length !== ref.length) return [`${label}: length ${actual?.length}, expected ${ref.length}`];
+    const failures: string[] = [];
+    let diff2 = 0;
+    let ref2 = 0;
+    for (const k of indices) {
+      const r = ref[k];
+      const a = actual[k];
+      if (Math.abs(r) > 1.03 * FLOAT32_MAX) {
+        if (a !== Math.sign(r) * Infinity) failures.push(`${label}[${k}] = ${a}, expected ${Math.sign(r) * Infinity} (reference ${r})`);
+      } else if (Math.abs(r) < 0.97 * FLOAT32_MAX) {
+        if (!Number.isFinite(a)) failures.push(`${label}[${k}] = ${a}, expected ${r}`);
+        else diff2 += (a - r) ** 2, ref2 += r ** 2;
+      }
+    }
+    if (!(Math.sqrt(diff2) <= 1e-4 * Math.sqrt(ref2))) failures.push(`${label}: error ${Math.sqrt(diff2)}, reference norm ${Math.sqrt(ref2)}`);
+    return failures.slice(0, 8);
+  }
+
+  it.skipIf(!available).each(MODES)('scaleMode %s, mean and sum: gradients against float64', (mode) => {
+    const rng = new Rng(seed ^ (0x5eed + MODES.indexOf(mode)));
+    const failures: string[] = [];
+    let finiteHuge = 0;
+    for (const reduction of ['mean', 'sum'] as const) {
+      for (const huge of HUGE) {
+        const opts: Partial<MarginCase> = { margin: { type: 'arcface', m: 0.5 }, scale: mode === 'fixed' ? 16 : 4, scaleMode: mode, reduction, columns: huge === 1e38 };
+        const { c } = makeCase(rng, { name: 'huge rowWeights', N: 6, D: reduction === 'mean' ? 5 : 16, C: 7, opts, rowWeights: true, gradients: true });
+        // Row 0 is drawn hard (makeCase), so its gradient is far from 0 and the huge weight shows.
+        const hugeRows = [0];
+        if (rng.next() < 0.5) hugeRows.push(1 + rng.int(c.N - 1));
+        for (const i of hugeRows) c.rowWeights![i] = Math.fround(huge * rng.uniform(0.5, 1));
+        const ref = refMarginSoftmax(c);
+        const result = marginSoftmax(marginArgs(c, name, { gradients: true }));
+        const label = `${reduction}, weight ${huge.toExponential(1)} in rows ${hugeRows.join(',')}`;
+        if (!(Math.abs(result.loss - ref.loss) <= 1e-5 * Math.abs(ref.loss))) failures.push(`${label}: loss ${result.loss}, expected ${ref.loss}`);
+        const rowEntries = (rows: number[]) => rows.flatMap((i) => Array.from({ length: c.D }, (_, d) => i * c.D + d));
+        for (const i of hugeRows) failures.push(...checkEntries(result.gradEmbeddings, ref.gradEmbeddings, rowEntries([i]), `${label} gradEmbeddings row ${i}`));
+        const others = Array.from({ length: c.N }, (_, i) => i).filter((i) => !hugeRows.includes(i));
+        failures.push(...checkEntries(result.gradEmbeddings, ref.gradEmbeddings, rowEntries(others), `${label} gradEmbeddings other rows`));
+        failures.push(...checkEntries(gradWeightsRows(result, c), ref.gradWeights, Array.from(ref.gradWeights.keys()), `${label} gradWeights`));
+        for (const v of ref.gradEmbeddings) if (Math.abs(v) > 1e30 && Math.abs(v) < 0.97 * FLOAT32_MAX) finiteHuge++;
+      }
+    }
+    // The draws reach gradients near float32's max that must stay finite.
+    expect(finiteHuge).toBeGreaterThan(0);
+    expect(failures).toEqual([]);
   });
 });

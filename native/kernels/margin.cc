@@ -111,9 +111,14 @@ struct RowData {
   std::vector<float> scale, targetValue, targetDerivative, targetLogit, threshold, coef, logSumExp;
   std::vector<float> targetGrad;  // ∂loss/∂z of the target, from Σ_{j≠y} p_j (no 1 − p cancellation)
   std::vector<int32_t> target, targetCenter;  // target class position or −1; its arg-max center k
+  // Huge row weights (margin::coefficientShift): coef and targetGrad carry 2^−shift_i; centerFactor
+  // 2^(shift_i − shiftMax) brings a row's terms to the centers' common scale.  All 1 / 0 normally.
+  std::vector<float> centerFactor;
+  int shiftMax = 0;
   explicit RowData(int64_t rowsPad)
       : scale(rowsPad, 0.0f), targetValue(rowsPad), targetDerivative(rowsPad), targetLogit(rowsPad),
-        threshold(rowsPad), coef(rowsPad, 0.0f), logSumExp(rowsPad), targetGrad(rowsPad, 0.0f), target(rowsPad, -1), targetCenter(rowsPad, 0) {}
+        threshold(rowsPad), coef(rowsPad, 0.0f), logSumExp(rowsPad), targetGrad(rowsPad, 0.0f), target(rowsPad, -1), targetCenter(rowsPad, 0),
+        centerFactor(rowsPad, 1.0f) {}
 };
 
 // The per-tile context of the epilogues.
@@ -268,7 +273,10 @@ FL_SIMD_CLONES void tileGradient(const TileContext& ctx, double* centerScaleTerm
       for (int64_t k = 0; k < K; ++k) {
         const Ints mine = l.center == static_cast<int32_t>(k);
         storeFloats(classTile + k * plan.rowBlockPad + group * kLanes, select(mine, g * inverse[k], splat(0.0f)));
-        if (productNorm) centerScaleTerm[(ctx.firstClass + j) * K + k] += sumLanes(select(mine & active, dLogit * l.logit, splat(0.0f)));
+        if (productNorm) {
+          const Floats term = dLogit * l.logit * loadFloats(rows.centerFactor.data() + row0);
+          centerScaleTerm[(ctx.firstClass + j) * K + k] += sumLanes(select(mine & active, term, splat(0.0f)));
+        }
       }
     }
   }
@@ -493,6 +501,13 @@ void packBlock(const Plan& p, const Normalized& n, const RowData& rowData, int64
     for (int64_t d = 0; d < p.dimPad; ++d) column[d * 32] = rows[r * p.dimPad + d];
   }
   if (ws.embeddingRows.size() == 0) return;
+  FloatBuffer scaled(rowData.shiftMax > 0 ? blockRows * p.dimPad : 0);
+  if (rowData.shiftMax > 0) {  // gŵ = Gᵀ·x̂ sums the rows' terms at the centers' common scale
+    for (int64_t r = 0; r < blockRows; ++r) {
+      for (int64_t d = 0; d < p.dimPad; ++d) scaled.data()[r * p.dimPad + d] = rows[r * p.dimPad + d] * rowData.centerFactor[blockStart + r];
+    }
+    rows = scaled.data();
+  }
   packB(rows, p.dimPad, blockRows, p.dimPad, ws.embeddingRows.data());
   // gŵ = Gᵀ·x̂ reads every row of the block: an ignored row's G is 0, and its x̂ must be too, or a
   // NaN there turns every gŵ entry NaN (0·NaN).
@@ -534,7 +549,7 @@ void combineRows(const Plan& p, const MarginSoftmaxOptions& options, const Margi
     if (!hasTarget) continue;
     const double rowWeight = in.rowWeights ? in.rowWeights[i] : 1.0;
     lossSum += rowWeight * result.loss;
-    const double coef = rowWeight * countScale;
+    const double coef = ldexp(rowWeight * countScale, in.rowWeights ? -margin::coefficientShift(in.rowWeights[i]) : 0);
     rows.coef[i] = static_cast<float>(coef);
     rows.targetGrad[i] = static_cast<float>(coef * margin::targetLogitGradient(result.otherProbability, static_cast<double>(p.classes), smoothing));
     // Σ_j ∂loss/∂z_ij·z_ij, for the norm-based scales' own gradient.
@@ -569,7 +584,8 @@ void embeddingGradients(const Plan& p, const Normalized& n, const RowData& rowDa
         const float* part = ws.gradientParts.data() + (c * p.rowBlockPad + r) * p.dimPad;
         for (int64_t d = 0; d < p.dimPad; ++d) sum[d] += part[d];
       }
-      const double inverse = 1.0 / n.embeddingNorm[i];
+      // 2^shift_i undoes the row's coefficient scale (margin::coefficientShift).
+      const double inverse = ldexp(1.0, rowData.shiftMax) * rowData.centerFactor[i] / n.embeddingNorm[i];
       unnormalize(sum.data(), n.embeddings.data() + i * p.dimPad, inverse, ws.rowScaleTerm[i] * inverse, p.dim,
                   gradEmbeddings + i * p.dim, 1);
     }
@@ -577,7 +593,7 @@ void embeddingGradients(const Plan& p, const Normalized& n, const RowData& rowDa
 }
 
 void centerGradients(const Plan& p, const MarginSoftmaxOptions& options, const Normalized& n, Workspace& ws, bool direct,
-                     float* gradWeights) {
+                     int shiftMax, float* gradWeights) {
   const int64_t groups = (p.centers + kNormChunkRows - 1) / kNormChunkRows;
   parallelFor(groups, [&](int64_t group) {
     std::vector<float> copy(p.dimPad), unit(p.dimPad);
@@ -586,13 +602,14 @@ void centerGradients(const Plan& p, const MarginSoftmaxOptions& options, const N
       std::copy(sum, sum + p.dim, copy.begin());  // in place when direct
       const float* row = n.centers + r * p.dimPad;
       for (int64_t d = 0; d < p.dim; ++d) unit[d] = row[d] * n.centerInverse[r];
-      const double inverse = 1.0 / n.centerNorm[r];
+      const double unscale = ldexp(1.0, shiftMax);  // margin::coefficientShift
+      const double inverse = unscale / n.centerNorm[r];
       double scaleTerm = 0.0;
       for (int64_t slice = 0; slice < p.slices && !ws.centerScaleTerm.empty(); ++slice) scaleTerm += ws.centerScaleTerm[slice * p.centers + r];
       scaleTerm *= inverse;
       float* out = options.weightsColumns ? gradWeights + r : gradWeights + r * p.dim;
       // With raw weights G was scaled by 1/‖w‖ already.
-      unnormalize(copy.data(), unit.data(), n.centersRaw ? 1.0 : inverse, scaleTerm, p.dim, out, options.weightsColumns ? p.centers : 1);
+      unnormalize(copy.data(), unit.data(), n.centersRaw ? unscale : inverse, scaleTerm, p.dim, out, options.weightsColumns ? p.centers : 1);
     }
   });
 }
@@ -604,6 +621,10 @@ void runBlocks(const Plan& p, const MarginSoftmaxOptions& options, const MarginS
   Workspace ws(p, gradients, direct);
   float* gradCenters = direct ? out.gradWeights : ws.gradCenters.data();
   const double countScale = options.reduction == Reduction::Sum ? 1.0 : (counted > 0 ? 1.0 / counted : 0.0);
+  for (int64_t i = 0; in.rowWeights && i < p.rows; ++i) rows.shiftMax = std::max(rows.shiftMax, margin::coefficientShift(in.rowWeights[i]));
+  for (int64_t i = 0; rows.shiftMax > 0 && i < p.rows; ++i) {
+    rows.centerFactor[i] = static_cast<float>(ldexp(1.0, margin::coefficientShift(in.rowWeights[i]) - rows.shiftMax));
+  }
   double lossSum = 0.0;
   for (int64_t blockStart = 0; blockStart < p.rows; blockStart += p.rowBlock) {
     const int64_t blockRows = std::min(p.rowBlock, p.rows - blockStart);
@@ -658,7 +679,7 @@ void runBlocks(const Plan& p, const MarginSoftmaxOptions& options, const MarginS
   }
   out.loss = lossSum * (options.reduction == Reduction::Sum ? 1.0 : countScale);
   if (!gradients) return;
-  centerGradients(p, options, n, ws, direct, out.gradWeights);
+  centerGradients(p, options, n, ws, direct, rows.shiftMax, out.gradWeights);
   // A NaN loss makes every gradWeights entry NaN on every backend.  Left alone, which centers get
   // NaN would be an accident of the arithmetic: a NaN row reaches every center through 0·NaN in
   // the gŵ product, a NaN center only the arg-max centers of the rows it spoils.

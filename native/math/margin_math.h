@@ -142,5 +142,20 @@ FL_HD double targetLogitGradient(double otherProbability, double classes, double
   return -otherProbability + smoothing - smoothing / classes;
 }
 
+// Row weights near float32's max: the backward's per-row coefficient w_i/count is stored in float32
+// and multiplied by S and summed in the GEMMs, where it would overflow (Inf − Inf gives NaN) although
+// the gradients are representable.  So row i's coefficient is multiplied by 2^−shift_i, with
+// shift_i = coefficientShift(w_i) > 0 only when |w_i| reaches 2^32 (ordinary weights keep their
+// bits), and its gradEmbeddings row by 2^shift_i again in double.  The centers' gradients sum over
+// rows, so there each row's terms are first brought to the common 2^−shift_max (the largest shift)
+// and the sums multiplied by 2^shift_max.  NaN and ±Inf weights make their rows NaN anyway: shift 0.
+FL_HD int coefficientShift(float rowWeight) {
+  const float magnitude = fabsf(rowWeight);
+  if (!(magnitude <= 3.402823466e38f)) return 0;
+  int exponent = 0;
+  frexp(static_cast<double>(magnitude), &exponent);  // magnitude < 2^exponent
+  return exponent > 32 ? exponent - 32 : 0;
+}
+
 }  // namespace margin
 }  // namespace fusedloss
