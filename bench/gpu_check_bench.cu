@@ -19,17 +19,6 @@
 
 using namespace fusedloss;
 
-namespace fusedloss {
-// cuda/margin.cu: the bytes marginSoftmaxCudaDevice allocates for a call.
-int64_t marginSoftmaxCudaScratchBytes(const MarginSoftmaxShape&, const MarginSoftmaxOptions&, const MarginSoftmaxOutputs&);
-// cuda/pairs.cu: the device entry points and the bytes they allocate (loss null: mining).
-KernelStatus mineCudaDevice(const PairShape&, const PairSimilarityOptions&, const MinerOptions&, int64_t,
-                            const PairInputs&, MineOutputs&, void*);
-KernelStatus pairLossCudaDevice(const PairShape&, const PairSimilarityOptions&, const MinerOptions&, const PairLossOptions&,
-                                const PairInputs&, PairLossOutputs&, void*);
-int64_t pairCudaScratchBytes(const PairShape&, const PairSimilarityOptions&, const MinerOptions&, const PairLossOptions*, bool);
-}
-
 namespace {
 
 // Standard normal values from a splitmix64 stream (Box–Muller).

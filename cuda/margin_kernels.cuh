@@ -146,7 +146,7 @@ __global__ void __launch_bounds__(kRowThreads) prepassKernel(Problem p) {
   const double m2 = p.in.rowAngular ? p.in.rowAngular[i] : p.o.m2;
   const double m3 = p.in.rowAdditive ? p.in.rowAdditive[i] : p.o.m3;
   const margin::Target t =
-      margin::targetMargin(static_cast<int>(p.o.margin), c, p.o.m1, m2, m3, p.o.easyMargin, p.o.straightThrough);
+      margin::targetMargin(p.o.margin, c, p.o.m1, m2, m3, p.o.easyMargin, p.o.straightThrough);
   double scale = p.r.scale[i];
   if (pnMode(p)) scale = margin::logitScale(scale * p.wNorm[y * p.K + bestK]);
   p.r.tCos[i] = c;

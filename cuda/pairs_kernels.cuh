@@ -162,11 +162,6 @@ __global__ void __launch_bounds__(kRowThreads) unnormalizeKernel(const float* gr
 
 // --- per-row decisions (pairs:: row functions, one thread per row) -----------------------------
 
-// minesTriplets (host-only) for the device.
-__device__ __forceinline__ bool tripletMiner(MinerType type) {
-  return type == MinerType::TripletMargin || type == MinerType::BatchHard;
-}
-
 // What a row kernel needs to build a row's PairRow; device pointers.
 struct RowSource {
   const int32_t *labels, *refLabels, *selfIndex;  // refLabels null: the batch itself
@@ -202,7 +197,7 @@ __global__ void __launch_bounds__(kRowKernelThreads) mineCountKernel(RowSource s
   const int64_t i = w.row0 + local;
   const float* v = values + local * src.ld;
   const pairs::MineCounts c = pairs::mineRowCounts(makeRow(src, i, v, v), miner, w.scratch + t * w.scratchStride);
-  const bool triplets = tripletMiner(miner.type);
+  const bool triplets = minesTriplets(miner.type);
   counts[2 * i] = triplets ? c.triplets : c.positives;
   counts[2 * i + 1] = triplets ? 0 : c.negatives;
 }
@@ -229,7 +224,7 @@ __global__ void __launch_bounds__(kRowKernelThreads) mineFillKernel(RowSource sr
   const int64_t a = offsets[2 * i], b = offsets[2 * i + 1];
   const int64_t aEnd = i + 1 < out.rows ? offsets[2 * i + 2] : out.totalFirst;
   const int64_t bEnd = i + 1 < out.rows ? offsets[2 * i + 3] : out.totalSecond;
-  const bool triplets = tripletMiner(miner.type);
+  const bool triplets = minesTriplets(miner.type);
   pairs::MineRowOutput o;
   if (triplets) {
     o.anchors = out.anchors + a, o.tripletPositives = out.tripletPositives + a, o.tripletNegatives = out.tripletNegatives + a;

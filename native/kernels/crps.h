@@ -5,11 +5,10 @@
 
 #include <cstdint>
 
+#include "crps_types.h"
 #include "status.h"
 
 namespace fusedloss {
-
-enum class NanPolicy : int { Propagate = 0, Omit = 1, Zero = 2 };
 
 // The ensemble is viewed as a row-major [outer, members, inner] array: the member axis of an
 // N-D tensor splits its shape into the axes before it (outer) and after it (inner), so any
@@ -22,14 +21,6 @@ struct CrpsShape {
 
   int64_t points() const { return outer * inner; }
   int64_t elements() const { return outer * members * inner; }
-};
-
-struct CrpsOptions {
-  // 0 = standard, 1 = fair, in between = almost-fair (AIFS-CRPS); see crps_math.h.
-  double alpha = 0.0;
-  NanPolicy nanPolicy = NanPolicy::Propagate;
-  bool gradients = false;   // fill gradEnsemble and gradObservations
-  bool components = false;  // fill skill and spread
 };
 
 struct CrpsInputs {

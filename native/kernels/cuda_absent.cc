@@ -34,6 +34,10 @@ KernelStatus marginSoftmaxCudaDevice(const MarginSoftmaxShape&, const MarginSoft
   return KernelStatus::failure("CUDA backend not built");
 }
 
+int64_t marginSoftmaxCudaScratchBytes(const MarginSoftmaxShape&, const MarginSoftmaxOptions&, const MarginSoftmaxOutputs&) {
+  return 0;
+}
+
 KernelStatus mineCuda(const PairShape&, const PairSimilarityOptions&, const MinerOptions&, int64_t, const PairInputs&,
                       MineOutputs&) {
   return KernelStatus::failure("CUDA backend not built");
@@ -42,6 +46,21 @@ KernelStatus mineCuda(const PairShape&, const PairSimilarityOptions&, const Mine
 KernelStatus pairLossCuda(const PairShape&, const PairSimilarityOptions&, const MinerOptions&, const PairLossOptions&,
                           const PairInputs&, PairLossOutputs&) {
   return KernelStatus::failure("CUDA backend not built");
+}
+
+KernelStatus mineCudaDevice(const PairShape&, const PairSimilarityOptions&, const MinerOptions&, int64_t,
+                            const PairInputs&, MineOutputs&, void*) {
+  return KernelStatus::failure("CUDA backend not built");
+}
+
+KernelStatus pairLossCudaDevice(const PairShape&, const PairSimilarityOptions&, const MinerOptions&,
+                                const PairLossOptions&, const PairInputs&, PairLossOutputs&, void*) {
+  return KernelStatus::failure("CUDA backend not built");
+}
+
+int64_t pairCudaScratchBytes(const PairShape&, const PairSimilarityOptions&, const MinerOptions&, const PairLossOptions*,
+                             bool) {
+  return 0;
 }
 
 }  // namespace fusedloss

@@ -394,7 +394,7 @@ int64_t prepareRows(const Plan& p, const MarginSoftmaxOptions& options, const Ma
     if (target < 0) continue;
     const double m2 = in.rowAngular ? in.rowAngular[i] : options.m2;
     const double m3 = in.rowAdditive ? in.rowAdditive[i] : options.m3;
-    const margin::Target t = margin::targetMargin(static_cast<int>(options.margin), targetCosine[i], options.m1, m2, m3,
+    const margin::Target t = margin::targetMargin(options.margin, targetCosine[i], options.m1, m2, m3,
                                                   options.easyMargin, options.straightThrough);
     double scale = rows.scale[i];
     if (options.scaleMode == ScaleMode::ProductNorm) scale = productScale(rows.scale[i], n.centerNorm[target * p.subCenters + rows.targetCenter[i]]);

@@ -8,19 +8,10 @@
 #include <cmath>
 #include <cstdint>
 
+#include "margin_types.h"
 #include "status.h"
 
 namespace fusedloss {
-
-// The margin on the target logit, in one parameterization (see ../math/margin_math.h):
-//   None       ψ(c) = c
-//   CosFace    ψ(c) = c − m3
-//   Combined   ψ(c) = cos(m1·θ + m2) − m3 with the fallback past π and easyMargin
-//              (ArcFace is Combined with m1 = 1, m2 = m, m3 = 0)
-//   SphereFace ψ(c) = (−1)^k cos(m1·θ) − 2k, k = ⌊m1·θ/π⌋, m1 a positive integer
-enum class MarginType : int32_t { None = 0, CosFace = 1, Combined = 2, SphereFace = 3 };
-enum class ScaleMode : int32_t { Fixed = 0, FeatureNorm = 1, ProductNorm = 2 };
-enum class Reduction : int32_t { Mean = 0, Sum = 1 };
 
 struct MarginSoftmaxShape {
   int64_t rows = 0;        // N
@@ -30,26 +21,6 @@ struct MarginSoftmaxShape {
   // Rows of the caller's weight matrix (all classes · K); with classIds it may exceed
   // classes·K.  It is the leading dimension of the 'columns' layout [D, weightRows].
   int64_t weightRows = 0;
-};
-
-struct MarginSoftmaxOptions {
-  MarginType margin = MarginType::Combined;
-  double m1 = 1.0, m2 = 0.5, m3 = 0.0;
-  bool easyMargin = false;
-  bool straightThrough = false;  // ψ'(c) = 1 instead of the exact derivative
-  double scale = 64.0;
-  ScaleMode scaleMode = ScaleMode::Fixed;
-  double labelSmoothing = 0.0;
-  bool interclassFilter = false;
-  double filterThreshold = 1.0;  // τ: negatives with cosine > τ become the constant 0
-  bool curricular = false;
-  double curricularT = 0.0;         // t before this call's update
-  double curricularMomentum = 0.01;
-  Reduction reduction = Reduction::Mean;
-  bool gradients = true;
-  bool weightsColumns = false;  // weights stored [D, weightRows] instead of [weightRows, D]
-  // Bound on the kernel's work buffers beyond the normalized copies (bytes).
-  int64_t workBytes = int64_t(64) << 20;
 };
 
 struct MarginSoftmaxInputs {
@@ -125,5 +96,11 @@ KernelStatus marginSoftmaxCuda(const MarginSoftmaxShape& shape, const MarginSoft
 // the call synchronizes the stream.
 KernelStatus marginSoftmaxCudaDevice(const MarginSoftmaxShape& shape, const MarginSoftmaxOptions& options,
                                      const MarginSoftmaxInputs& inputs, MarginSoftmaxOutputs& outputs, void* stream);
+
+// Bytes marginSoftmaxCudaDevice allocates for a call (normalized copies, unit gradients when they
+// cannot live in the outputs, per-row arrays and the work buffer), for benchmarks and reports; 0
+// without CUDA.
+int64_t marginSoftmaxCudaScratchBytes(const MarginSoftmaxShape& shape, const MarginSoftmaxOptions& options,
+                                      const MarginSoftmaxOutputs& outputs);
 
 }  // namespace fusedloss

@@ -24,30 +24,10 @@
 #include <string>
 #include <vector>
 
+#include "pairs_types.h"
 #include "status.h"
 
 namespace fusedloss {
-
-enum class PairDistance : int32_t { Cosine = 0, Dot = 1, Euclidean = 2, SquaredEuclidean = 3 };
-
-// Similarities (larger = closer) as opposed to distances (smaller = closer).
-inline bool isSimilarity(PairDistance distance) {
-  return distance == PairDistance::Cosine || distance == PairDistance::Dot;
-}
-
-enum class MinerType : int32_t { None = 0, MultiSimilarity = 1, TripletMargin = 2, BatchHard = 3, PairMargin = 4 };
-enum class TripletSelect : int32_t { All = 0, Hard = 1, Semihard = 2, Easy = 3 };
-enum class PairLossType : int32_t {
-  MultiSimilarity = 0,
-  Contrastive = 1,
-  TripletMargin = 2,
-  Circle = 3,
-  NtXent = 4,
-  ThresholdConsistent = 5,
-};
-
-// Miners that emit triplets (anchor, positive, negative) rather than pairs.
-inline bool minesTriplets(MinerType type) { return type == MinerType::TripletMargin || type == MinerType::BatchHard; }
 
 struct PairShape {
   int64_t rows = 0;  // N queries
@@ -63,47 +43,6 @@ struct PairInputs {
   const int32_t* selfIndex = nullptr; // [rows] in [−1, refs), with ref only; null: nothing excluded
 };
 
-struct PairSimilarityOptions {
-  bool normalize = true;
-  // Bound on the similarity block (rows × refs floats) and its companions (bytes).
-  int64_t workBytes = int64_t(64) << 20;
-};
-
-// Rules (d a distance; with a similarity s the inequalities flip, see the spec's table):
-//  multi-similarity  keep (i,p) iff d_ip + ε > min_neg d;  keep (i,n) iff d_in − ε < max_pos d
-//                    (similarity: s_ip − ε < max_neg s;  s_in + ε > min_pos s); an empty max is
-//                    −∞, an empty min +∞.
-//  triplet-margin    t = d_an − d_ap (similarity: s_ap − s_an): all t ≤ margin; hard t ≤ 0 and
-//                    t ≤ margin; semihard 0 < t ≤ margin; easy t > margin.
-//  batch-hard        anchors with ≥ 1 positive and ≥ 1 negative: the farthest positive and the
-//                    closest negative, ties to the lowest index.
-//  pair-margin       positive iff d > posMargin, negative iff d < negMargin (similarity: s <
-//                    posMargin, s > negMargin).
-struct MinerOptions {
-  MinerType type = MinerType::None;
-  PairDistance distance = PairDistance::Cosine;
-  double epsilon = 0.1;
-  double margin = 0.2;
-  TripletSelect triplets = TripletSelect::All;
-  double posMargin = 0.2;
-  double negMargin = 0.8;
-};
-
-// Losses and reductions as PML computes them (spec table).  With a miner, a triplet miner gives a
-// pair loss each (a,p) and (a,n) once per triplet (multiplicities: contrastive, NT-Xent and
-// threshold-consistent count them; multi-similarity and circle use the set), and a pair miner
-// gives the triplet loss every (a,p,n) whose pairs it kept.
-struct PairLossOptions {
-  PairLossType type = PairLossType::MultiSimilarity;
-  PairDistance distance = PairDistance::Cosine;
-  double alpha = 2.0, beta = 50.0, base = 0.5;  // multi-similarity
-  double posMargin = 0.0, negMargin = 1.0;      // contrastive
-  double margin = 0.05;                         // triplet-margin
-  double circleM = 0.4, gamma = 80.0;           // circle
-  double temperature = 0.07;                    // NT-Xent
-  double lambdaPlus = 1.0, lambdaMinus = 1.0, marginPlus = 0.9, marginMinus = 0.5;  // threshold-consistent
-  bool gradients = true;
-};
 
 // Mined index sets in canonical order (anchor ascending, then partner(s) ascending); indices
 // into the embeddings for anchors and into the reference rows for partners.  Pair miners fill
@@ -188,9 +127,9 @@ inline FiniteUnreadRows zeroUnreadNonFiniteRows(const PairShape& shape, const Pa
 
 // The failure of a mine() whose output exceeds maxOutputs, worded as the TypeScript backend words it.
 inline KernelStatus tooManyMined(MinerType type, int64_t total, int64_t maxOutputs) {
-  static const char* const names[] = {"none", "multi-similarity", "triplet-margin", "batch-hard", "pair-margin"};
   const int t = static_cast<int>(type);
-  return KernelStatus::memoryFailure(std::string("miner '") + (t >= 0 && t <= 4 ? names[t] : "?") + "' finds " +
+  const char* name = t >= 0 && t < enumCount<MinerType>() ? EnumNames<MinerType>::names[t] : "?";
+  return KernelStatus::memoryFailure(std::string("miner '") + name + "' finds " +
                                      std::to_string(total) + (minesTriplets(type) ? " triplets" : " pairs (positives + negatives)") +
                                      ", more than maxOutputs = " + std::to_string(maxOutputs));
 }
@@ -211,5 +150,21 @@ KernelStatus pairLossCpu(const PairShape& shape, const PairSimilarityOptions& si
 // without CUDA, and the CUDA error when no device or driver is usable.
 KernelStatus pairLossCuda(const PairShape& shape, const PairSimilarityOptions& similarity, const MinerOptions& miner,
                           const PairLossOptions& loss, const PairInputs& inputs, PairLossOutputs& outputs);
+
+// CUDA on device memory: every pointer in `inputs` (and the loss outputs) is a device pointer;
+// stream is a cudaStream_t (null = default); the call synchronizes it.  The inputs are already
+// checked (checkPairCall) and, for the loss, have their unread non-finite rows zeroed
+// (zeroUnreadNonFiniteRows), as mineCuda and pairLossCuda do; mined indices come back in the
+// host vectors of `outputs`.
+KernelStatus mineCudaDevice(const PairShape& shape, const PairSimilarityOptions& similarity, const MinerOptions& miner,
+                            int64_t maxOutputs, const PairInputs& inputs, MineOutputs& outputs, void* stream);
+KernelStatus pairLossCudaDevice(const PairShape& shape, const PairSimilarityOptions& similarity,
+                                const MinerOptions& miner, const PairLossOptions& loss, const PairInputs& inputs,
+                                PairLossOutputs& outputs, void* stream);
+
+// Bytes the device entry points allocate for a call beyond inputs, outputs and mined arrays
+// (loss null: mining), for benchmarks and reports; 0 without CUDA.
+int64_t pairCudaScratchBytes(const PairShape& shape, const PairSimilarityOptions& similarity, const MinerOptions& miner,
+                             const PairLossOptions* loss, bool ref);
 
 }  // namespace fusedloss

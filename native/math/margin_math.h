@@ -9,6 +9,7 @@
 
 #include <cmath>
 
+#include "../kernels/margin_types.h"
 #include "common.h"
 
 namespace fusedloss {
@@ -41,20 +42,19 @@ FL_HD double sinTheta(double c) { return sqrt(fmax(1.0 - c * c, 1e-12)); }
 // NaN stays NaN (fmin/fmax would turn it into a bound).
 FL_HD double clampCosine(double c) { return c > 1.0 ? 1.0 : (c < -1.0 ? -1.0 : c); }
 
-// type: 0 none, 1 cosface (c − m3), 2 combined (cos(m1θ + m2) − m3; ArcFace is m1 = 1, m3 = 0),
-// 3 sphereface ((−1)^k cos(m1θ) − 2k).  Matches MarginType in kernels/margin.h.
-FL_HD Target targetMargin(int type, double cosine, double m1, double m2, double m3, bool easyMargin,
+// The margin types of ../kernels/margin_types.h (MarginType).
+FL_HD Target targetMargin(MarginType type, double cosine, double m1, double m2, double m3, bool easyMargin,
                           bool straightThrough) {
   const double c = clampCosine(cosine);
   const double pi = 3.141592653589793238462643383279502884;
   Target t;
-  if (type == 0) {
+  if (type == MarginType::None) {
     t.value = c;
     t.derivative = 1.0;
-  } else if (type == 1) {
+  } else if (type == MarginType::CosFace) {
     t.value = c - m3;
     t.derivative = 1.0;
-  } else if (type == 2) {
+  } else if (type == MarginType::Combined) {
     const double theta = acos(c);
     const double angle = m1 * theta + m2;
     const double margined = cos(angle) - m3;

@@ -28,7 +28,7 @@
 #include <math.h>
 #include <stdint.h>
 
-#include "../kernels/pairs.h"
+#include "../kernels/pairs_types.h"
 #include "common.h"
 #include "pairs_row_math.h"
 #include "pairs_values.h"

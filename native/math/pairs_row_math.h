@@ -11,7 +11,7 @@
 #include <algorithm>
 #endif
 
-#include "../kernels/pairs.h"
+#include "../kernels/pairs_types.h"
 #include "common.h"
 
 namespace fusedloss {

@@ -6,7 +6,7 @@
 #include <math.h>
 #include <stdint.h>
 
-#include "../kernels/pairs.h"
+#include "../kernels/pairs_types.h"
 #include "common.h"
 
 namespace fusedloss {

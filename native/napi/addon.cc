@@ -16,7 +16,11 @@
 #include <string>
 #include <vector>
 
+#include "../kernels/crps_types.h"
 #include "../kernels/cuda_info.h"
+#include "../kernels/enum_names.h"
+#include "../kernels/margin_types.h"
+#include "../kernels/pairs_types.h"
 #include "../runtime/gemm.h"
 #include "../runtime/simd.h"
 #include "../runtime/thread_pool.h"
@@ -110,6 +114,32 @@ Napi::Value setThreads(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// addon.codes[EnumNames<Enum>::key]: the names of Enum's codes in code order, frozen.
+template <typename Enum>
+void addCodes(Napi::Env env, Napi::Object& codes) {
+  Napi::Array names = Napi::Array::New(env, enumCount<Enum>());
+  for (int32_t code = 0; code < enumCount<Enum>(); ++code) names.Set(static_cast<uint32_t>(code), EnumNames<Enum>::names[code]);
+  names.Freeze();
+  codes.Set(EnumNames<Enum>::key, names);
+}
+
+// Every enum the TypeScript layer sends as an integer code (test/native-codes.test.ts holds
+// lib/'s codes against these names).
+Napi::Object codesObject(Napi::Env env) {
+  Napi::Object codes = Napi::Object::New(env);
+  addCodes<Device>(env, codes);
+  addCodes<NanPolicy>(env, codes);
+  addCodes<MarginType>(env, codes);
+  addCodes<ScaleMode>(env, codes);
+  addCodes<Reduction>(env, codes);
+  addCodes<MinerType>(env, codes);
+  addCodes<PairDistance>(env, codes);
+  addCodes<TripletSelect>(env, codes);
+  addCodes<PairLossType>(env, codes);
+  codes.Freeze();
+  return codes;
+}
+
 // Keeps this library mapped until the process ends.  Node unloads an addon when the last
 // environment that loaded it goes away (a worker_thread exiting), but the CPU thread pool, the
 // output-block cache and the finalizers of output buffers handed to other threads all run this
@@ -135,6 +165,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("cudaSelfTestRecord", Napi::Function::New(env, cudaSelfTestRecord, "cudaSelfTestRecord"));
   exports.Set("setThreads", Napi::Function::New(env, setThreads, "setThreads"));
   exports.Set("fmaPeak", Napi::Function::New(env, fmaPeak, "fmaPeak"));
+  exports.Set("codes", codesObject(env));
   registerCrps(env, exports);
   registerMargin(env, exports);
   registerPairs(env, exports);

@@ -111,7 +111,7 @@ bool boolArg(const CallArgs& args, const char* name) {
   return value.As<Napi::Boolean>().Value();
 }
 
-int32_t enumArg(const CallArgs& args, const char* name, int32_t count) {
+int32_t enumCodeArg(const CallArgs& args, const char* name, int32_t count) {
   const double v = numberArg(args, name);
   if (!(v >= 0 && v < count) || std::floor(v) != v) {
     throw codedError(args.Env(), kOption, std::string(name) + " is not a known value");

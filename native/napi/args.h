@@ -10,6 +10,8 @@
 #include <utility>
 #include <vector>
 
+#include "../kernels/enum_names.h"
+
 namespace fusedloss {
 namespace napi {
 
@@ -71,7 +73,12 @@ Int32Copy int32ArrayArg(const CallArgs& args, const char* name, size_t expectedL
 int64_t positiveIntArg(const CallArgs& args, const char* name);
 double numberArg(const CallArgs& args, const char* name);
 bool boolArg(const CallArgs& args, const char* name);
-int32_t enumArg(const CallArgs& args, const char* name, int32_t count);
+// An integer code in [0, count) (enumCodeArg) or of Enum (enumArg, the bound from its types header).
+int32_t enumCodeArg(const CallArgs& args, const char* name, int32_t count);
+template <typename Enum>
+Enum enumArg(const CallArgs& args, const char* name) {
+  return static_cast<Enum>(enumCodeArg(args, name, enumCount<Enum>()));
+}
 // Whether the property is present (neither undefined nor null).
 bool isPresent(const CallArgs& args, const char* name);
 

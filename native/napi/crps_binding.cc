@@ -39,10 +39,10 @@ std::unique_ptr<KernelCall> prepare(Napi::Env env, const Napi::Object& object, b
 
   call->options.alpha = numberArg(args, "alpha");
   if (!(call->options.alpha >= 0.0 && call->options.alpha <= 1.0)) throw codedError(env, kOption, "alpha must be in [0, 1]");
-  call->options.nanPolicy = static_cast<NanPolicy>(enumArg(args, "nanPolicy", 3));
+  call->options.nanPolicy = enumArg<NanPolicy>(args, "nanPolicy");
   call->options.gradients = boolArg(args, "gradients");
   call->options.components = boolArg(args, "components");
-  call->cuda = enumArg(args, "device", 2) == 1;
+  call->cuda = enumArg<Device>(args, "device") == Device::Cuda;
   if (call->shape.members < 2 && call->options.alpha > 0.0) {
     throw codedError(env, kShape, "ensemble needs at least 2 members for the fair and almost-fair estimators");
   }

@@ -38,21 +38,21 @@ class MarginSoftmaxCall : public KernelCall {
 
 void readOptions(const CallArgs& args, MarginSoftmaxOptions& o) {
   Napi::Env env = args.Env();
-  o.margin = static_cast<MarginType>(enumArg(args, "marginType", 4));
+  o.margin = enumArg<MarginType>(args, "marginType");
   o.m1 = numberArg(args, "m1");
   o.m2 = numberArg(args, "m2");
   o.m3 = numberArg(args, "m3");
   o.easyMargin = boolArg(args, "easyMargin");
   o.straightThrough = boolArg(args, "straightThrough");
   o.scale = numberArg(args, "scale");
-  o.scaleMode = static_cast<ScaleMode>(enumArg(args, "scaleMode", 3));
+  o.scaleMode = enumArg<ScaleMode>(args, "scaleMode");
   o.labelSmoothing = numberArg(args, "labelSmoothing");
   o.interclassFilter = boolArg(args, "interclassFilter");
   o.filterThreshold = numberArg(args, "filterThreshold");
   o.curricular = boolArg(args, "curricular");
   o.curricularT = numberArg(args, "curricularT");
   o.curricularMomentum = numberArg(args, "curricularMomentum");
-  o.reduction = static_cast<Reduction>(enumArg(args, "reduction", 2));
+  o.reduction = enumArg<Reduction>(args, "reduction");
   o.gradients = boolArg(args, "gradients");
   o.weightsColumns = boolArg(args, "weightsColumns");
   if (!(o.scale > 0.0 && std::isfinite(o.scale))) throw codedError(env, kOption, "scale must be finite and > 0");
@@ -76,7 +76,7 @@ std::unique_ptr<KernelCall> prepare(Napi::Env env, const Napi::Object& object, b
   s.subCenters = positiveIntArg(args, "subCenters");
   s.weightRows = positiveIntArg(args, "weightRows");
   readOptions(args, call->options);
-  call->cuda = enumArg(args, "device", 2) == 1;
+  call->cuda = enumArg<Device>(args, "device") == Device::Cuda;
 
   const size_t embeddingCount = checkedProduct(env, "embeddings", s.rows, s.dim, 1);
   const size_t weightCount = checkedProduct(env, "weights", s.weightRows, s.dim, 1);

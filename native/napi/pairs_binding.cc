@@ -19,11 +19,6 @@ namespace fusedloss {
 namespace napi {
 namespace {
 
-constexpr int32_t kMinerTypes = 5;  // MinerType: None + four miners
-constexpr int32_t kDistances = 4;
-constexpr int32_t kTripletSelects = 4;
-constexpr int32_t kLossTypes = 6;
-
 // What mine and pairLoss share: sizes, inputs (adopted: copied for the async form), options.
 struct PairCall {
   PairShape shape;
@@ -62,12 +57,12 @@ double positiveArg(const CallArgs& args, const char* name) {
 
 void readMiner(const CallArgs& args, MinerOptions& m) {
   Napi::Env env = args.Env();
-  m.type = static_cast<MinerType>(enumArg(args, "minerType", kMinerTypes));
-  m.distance = static_cast<PairDistance>(enumArg(args, "minerDistance", kDistances));
+  m.type = enumArg<MinerType>(args, "minerType");
+  m.distance = enumArg<PairDistance>(args, "minerDistance");
   m.epsilon = finiteArg(args, "epsilon");
   if (m.epsilon < 0.0) throw codedError(env, kOption, "epsilon must be >= 0");
   m.margin = finiteArg(args, "minerMargin");
-  m.triplets = static_cast<TripletSelect>(enumArg(args, "triplets", kTripletSelects));
+  m.triplets = enumArg<TripletSelect>(args, "triplets");
   m.posMargin = finiteArg(args, "minerPosMargin");
   m.negMargin = finiteArg(args, "minerNegMargin");
 }
@@ -79,7 +74,7 @@ void readPairCall(Napi::Env env, const CallArgs& args, bool copyInputs, KernelCa
   s.dim = positiveIntArg(args, "dim");
   s.refs = positiveIntArg(args, "refs");
   call.similarity.normalize = boolArg(args, "normalize");
-  call.cuda = enumArg(args, "device", 2) == 1;
+  call.cuda = enumArg<Device>(args, "device") == Device::Cuda;
   readMiner(args, call.miner);
 
   call.embeddingCount = checkedProduct(env, "embeddings", s.rows, s.dim, 1);
@@ -179,8 +174,8 @@ class PairLossCall : public KernelCall {
 
 void readLoss(const CallArgs& args, PairLossOptions& o) {
   Napi::Env env = args.Env();
-  o.type = static_cast<PairLossType>(enumArg(args, "lossType", kLossTypes));
-  o.distance = static_cast<PairDistance>(enumArg(args, "lossDistance", kDistances));
+  o.type = enumArg<PairLossType>(args, "lossType");
+  o.distance = enumArg<PairDistance>(args, "lossDistance");
   o.alpha = positiveArg(args, "alpha");
   o.beta = positiveArg(args, "beta");
   o.base = finiteArg(args, "base");
