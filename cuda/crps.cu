@@ -303,19 +303,25 @@ __global__ void __launch_bounds__(kLargeThreads) crpsLargeKernel(Params p, doubl
     }
 
     bitonicSort(sorted, sortSize);
+    // H for the spread, and the score from the gaps: crps::scoreFromGaps's terms (all ≥ 0), each
+    // thread summing a strided share of the gaps.
+    const double y = observation;
     double halfPairs = 0.0, unused = 0.0;
+    double gapScore = t == 0 ? (crps::greater(sorted[0], y) - y) + (y - crps::lesser(sorted[used - 1], y)) : 0.0;
     for (int k = 1 + t; k < used; k += threads) {
-      const double gap = static_cast<double>(sorted[k]) - static_cast<double>(sorted[k - 1]);
-      halfPairs += static_cast<double>(k) * static_cast<double>(used - k) * gap;
+      const double lo = sorted[k - 1], hi = sorted[k];
+      halfPairs += static_cast<double>(k) * static_cast<double>(used - k) * (hi - lo);
+      gapScore += crps::gapWeight(k, used, p.options.alpha) * (crps::lesser(hi, y) - crps::lesser(lo, y)) +
+                  crps::gapWeight(used - k, used, p.options.alpha) * (crps::greater(hi, y) - crps::greater(lo, y));
     }
-    blockSum2(halfPairs, unused, reduceScratch);
+    blockSum2(halfPairs, gapScore, reduceScratch);
     // Every thread sees the same sorted values, so the limit case is block-uniform.
     const crps::Infinities infinities = crps::countInfinities(sorted, used);
     const crps::ScoreLimit limit = crps::scoreLimit(used, infinities, observation, p.options.alpha);
     double skill = absoluteErrors / used, spread = halfPairs / (static_cast<double>(used) * used);
-    double score = skill - crps::pairCoefficient(used, p.options.alpha) * halfPairs;
+    double score = gapScore;
     if (limit != crps::ScoreLimit::Finite) {
-      // Rare: one thread, serially (finiteLimitScore is O(M) over the sorted values).
+      // Rare: one thread, serially (scoreFromGaps is O(M) over the sorted values).
       if (t == 0) {
         const crps::LimitValues values = crps::limitValues(sorted, used, infinities, limit, observation);
         skill = values.skill, spread = values.spread, score = values.score;

@@ -4,7 +4,8 @@
 // L → ∞ along several fixed paths; the pairwise definition S − c·H/… is evaluated exactly as a
 // pair (finite part, coefficient of L) per path.  The limit is +∞ when the coefficient is > 0 on
 // every path, the common finite part when it is 0 on every path and the finite parts agree, and
-// undefined (NaN) otherwise.  Finite points come from the pairwise reference of helpers.ts.
+// undefined (NaN) otherwise.  Points with finite inputs are exact (exactPoint).
+import type { CrpsArgs } from './api';
 import { memberIndex, pairStats, type PairStats, type Policy, type RefInput, type RefOptions, type RefResult } from './helpers';
 
 /** x = a + b·L. */
@@ -82,14 +83,75 @@ function pathLimit(xs: readonly number[], y: number, alpha: number): Limit {
   return { score: classify((p) => p.score), skill: classify((p) => p.skill), spread: classify((p) => p.spread) };
 }
 
+// --- Finite inputs, exactly --------------------------------------------------------------------
+// Every finite float32 is an integer multiple of 2^-149 and every float64 α a dyadic rational, so
+// the pairwise definition S − c·H can be evaluated in integers without any rounding, then divided
+// once: the reference that S − c·H in float64 is not where it cancels (one member far out).
+
+const FLOAT32_SCALE = 2n ** 149n;
+
+/** v·2^149 as an integer (v a finite float32). */
+const scaled = (v: number): bigint => BigInt(v * 2 ** 149);
+
+/** A float64 in [0, 1] as numerator / 2^exponent. */
+function dyadic(v: number): { numerator: bigint; denominator: bigint } {
+  let numerator = v;
+  let exponent = 0n;
+  while (!Number.isInteger(numerator)) {
+    numerator *= 2; // exact: a power of two
+    exponent++;
+  }
+  return { numerator: BigInt(numerator), denominator: 1n << exponent };
+}
+
+/** numerator / denominator (≥ 0) as the nearest float64, to well within a float32 ulp. */
+function ratio(numerator: bigint, denominator: bigint): number {
+  if (numerator === 0n) return 0;
+  // A quotient of ≥ 80 bits: truncating it moves the float64 rounding only at an exact tie.
+  const shift = Math.max(0, 80 + denominator.toString(2).length - numerator.toString(2).length);
+  return Number((numerator << BigInt(shift)) / denominator) / 2 ** shift;
+}
+
+export interface ExactPoint {
+  score: number;
+  skill: number;
+  spread: number;
+}
+
+/**
+ * Score, skill and spread of finite float32 members xs and observation y for any α ∈ [0, 1], from
+ * the pairwise definition in exact arithmetic (H = Σ_{i<j} |x_i − x_j| = Σ_k (2k − M − 1)·x_(k),
+ * an identity in integers), rounded once to float64.
+ */
+export function exactPoint(xs: readonly number[], y: number, alpha: number): ExactPoint {
+  const m = BigInt(xs.length);
+  const yScaled = scaled(y);
+  const sorted = xs.map(scaled).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  let errors = 0n; // Σ |x − y|·2^149
+  let halfPairs = 0n; // H·2^149
+  sorted.forEach((x, k) => {
+    errors += x > yScaled ? x - yScaled : yScaled - x;
+    halfPairs += (2n * BigInt(k + 1) - m - 1n) * x;
+  });
+  const skill = ratio(errors, m * FLOAT32_SCALE);
+  const spread = ratio(halfPairs, m * m * FLOAT32_SCALE);
+  if (m === 1n) return { score: skill, skill, spread };
+  // s = S − c·H, c = (M − 1 + α)/(M²(M − 1)), α = a/d:  s·d·M²(M − 1)·2^149 = d·M(M − 1)·Σ|x − y| − ((M − 1)·d + a)·H
+  const { numerator: a, denominator: d } = dyadic(alpha);
+  const score = ratio(d * m * (m - 1n) * errors - ((m - 1n) * d + a) * halfPairs, d * m * m * (m - 1n) * FLOAT32_SCALE);
+  return { score, skill, spread };
+}
+
 /** The float64 reference's options, with the NaN policy spelled out. */
 export type LimitRefOptions = RefOptions & { nanPolicy: Policy };
 
 export interface LimitRef extends Pick<RefResult, 'scores' | 'skill' | 'spread' | 'mean'> {
   /** Σ w·(a bound of |s|) / Σ w over the finite counted points: the mean's tolerance scale. */
   meanScale: number;
-  /** Per point: the bound that scales its tolerance (S over finite members, else |s|). */
+  /** Per point: the bound that scales the tolerance of skill and spread (S over finite members). */
   bound: Float64Array;
+  /** Per point: the bound that scales the score's tolerance besides |s| (0 where the score is exact). */
+  scoreBound: Float64Array;
   gradEnsemble: Float64Array;
   gradObservations: Float64Array;
 }
@@ -107,6 +169,7 @@ export function limitReference(input: RefInput, options: LimitRefOptions, stats:
     mean: NaN,
     meanScale: 0,
     bound: new Float64Array(points),
+    scoreBound: new Float64Array(points),
     gradEnsemble: new Float64Array(stats.rankSign.length),
     gradObservations: new Float64Array(points),
   };
@@ -142,10 +205,11 @@ export function limitReference(input: RefInput, options: LimitRefOptions, stats:
     const y = input.observations[p];
     const m = xs.length;
     if (xs.every(Number.isFinite) && Number.isFinite(y)) {
-      ref.skill[p] = stats.skill[p];
-      ref.spread[p] = stats.pairSum[p] / (2 * m * m);
-      ref.scores[p] = m === 1 ? stats.skill[p] : stats.skill[p] - (stats.pairSum[p] * (m - 1 + alpha)) / (2 * m * m * (m - 1));
-      ref.bound[p] = stats.skill[p];
+      const exact = exactPoint(xs, y, alpha);
+      ref.skill[p] = exact.skill;
+      ref.spread[p] = exact.spread;
+      ref.scores[p] = exact.score;
+      ref.bound[p] = exact.skill;
     } else {
       const limit = limitOfPoint(xs, y, alpha);
       ref.scores[p] = limit.score;
@@ -154,6 +218,7 @@ export function limitReference(input: RefInput, options: LimitRefOptions, stats:
       // The finite limit's own scale: |x − y| over the finite members.
       const finite = xs.filter(Number.isFinite);
       ref.bound[p] = Number.isFinite(y) && finite.length > 0 ? finite.reduce((t, x) => t + Math.abs(x - y), 0) / m : 0;
+      ref.scoreBound[p] = ref.bound[p]; // the path limit is S − c·H in float64
       if (Number.isNaN(limit.score)) undefinedDerivative[p] = 1;
     }
     if (w(p) !== 0) {
@@ -190,4 +255,37 @@ export function limitReference(input: RefInput, options: LimitRefOptions, stats:
     ref.gradObservations.fill(NaN);
   }
   return ref;
+}
+
+// --- Calls shared by the NaN/Inf and extremes tests ---------------------------------------------
+
+/** Points per call: two 16-point lane blocks and a scalar tail. */
+export const LIMIT_POINTS = 35;
+
+/** Member axis last (16×16 tiles), first (contiguous rows) and in the middle (strided gather). */
+export const LIMIT_LAYOUTS = [
+  { name: 'member-last', outer: LIMIT_POINTS, inner: 1, shape: (m: number) => [LIMIT_POINTS, m], memberAxis: -1 },
+  { name: 'member-first', outer: 1, inner: LIMIT_POINTS, shape: (m: number) => [m, LIMIT_POINTS], memberAxis: 0 },
+  { name: 'member-middle', outer: 5, inner: 7, shape: (m: number) => [5, m, 7], memberAxis: 1 },
+] as const;
+
+/** The crps() arguments of a case in a layout, with an estimator's arguments and the options. */
+export function limitCallArgs(
+  c: { ensemble: Float32Array; observations: Float32Array; members: number },
+  layout: (typeof LIMIT_LAYOUTS)[number],
+  estimatorArgs: object,
+  options: { nanPolicy: Policy; gradients: boolean; components: boolean; weights?: Float32Array; gradOutput?: Float32Array },
+  backend: string,
+): CrpsArgs {
+  const { weights, gradOutput, ...flags } = options;
+  return {
+    ensemble: { data: c.ensemble, shape: layout.shape(c.members) },
+    memberAxis: layout.memberAxis,
+    observations: c.observations,
+    ...estimatorArgs,
+    ...flags,
+    ...(weights ? { weights } : {}),
+    ...(gradOutput ? { gradOutput } : {}),
+    backend,
+  } as CrpsArgs;
 }

@@ -1,16 +1,12 @@
 // CRPS in plain TypeScript: the backend that serves when no native addon loads, and an
 // independent implementation the tests hold the native ones against.  Same formulas as
 // native/math/crps_math.h (see there for the derivation): per point, sort the members,
-// H = Σ_k k(M−k)·gap_k, score = S − c·H, ∂s/∂x_k = sign(x_k − y)/M − c·(L_k − G_k).
+// score = Σ g(n)·gap over the gaps between y and the sorted members (S − c·H without the
+// cancellation), H = Σ_k k(M−k)·gap_k for the spread, ∂s/∂x_k = sign(x_k − y)/M − c·(L_k − G_k).
 import type { CrpsOutputs, CrpsPlan } from '../crps';
 
 const PROPAGATE = 0;
 const OMIT = 1;
-
-function pairCoefficient(members: number, alpha: number): number {
-  if (members < 2) return 1 / (members * members);
-  return (members - 1 + alpha) / (members * members * (members - 1));
-}
 
 /** Elements of ascending `sorted[0, n)` strictly below v. */
 function countBelow(sorted: Float64Array, n: number, v: number): number {
@@ -79,15 +75,34 @@ function spreadLimit(sorted: Float64Array, used: number, minus: number, plus: nu
   return used === 1 ? 0 : NaN;
 }
 
-function finiteLimitScore(sorted: Float64Array, used: number, minus: number, plus: number, y: number): number {
-  const tilt = (plus - minus) / (used - 1);
-  const count = used - minus - plus;
-  let errors = 0;
-  for (let k = 0; k < count; k++) {
-    const d = sorted[minus + k] - y;
-    errors += Math.abs(d) + tilt * d;
+/** g(n) of the gap form (native/math/crps_math.h gapWeight, the same expression). */
+function gapWeight(n: number, m: number, alpha: number): number {
+  if (m < 2) return 1;
+  return n * ((m - 1) * (n - alpha) + alpha * (n - 1)) * (1 / (m * m * (m - 1)));
+}
+
+const lesser = (a: number, b: number): number => (a < b ? a : b);
+const greater = (a: number, b: number): number => (a < b ? b : a);
+
+/**
+ * The score as Σ g(n)·gap over the gaps between y and the sorted members (crps_math.h
+ * scoreFromGaps, the same terms in the same order): every term ≥ 0, so nothing cancels; a
+ * weight-0 term counts 0 even across an infinite gap (the fair estimator's finite limit).
+ */
+function scoreFromGaps(sorted: Float64Array, m: number, y: number, alpha: number): number {
+  let below = lesser(sorted[0], y);
+  let above = greater(sorted[0], y);
+  let score = above - y + (y - lesser(sorted[m - 1], y));
+  for (let k = 1; k < m; k++) {
+    const nextBelow = lesser(sorted[k], y);
+    const nextAbove = greater(sorted[k], y);
+    const weightBelow = gapWeight(k, m, alpha);
+    const weightAbove = gapWeight(m - k, m, alpha);
+    score += (weightBelow === 0 ? 0 : weightBelow * (nextBelow - below)) + (weightAbove === 0 ? 0 : weightAbove * (nextAbove - above));
+    below = nextBelow;
+    above = nextAbove;
   }
-  return errors / used - halfPairSum(sorted, minus, count) / (used * (used - 1));
+  return score;
 }
 
 /** Σw over the points the mean counts (only 'omit' drops points). */
@@ -177,16 +192,16 @@ export function crpsFallback(plan: CrpsPlan): CrpsOutputs {
     let spread: number;
     let score: number;
     if (limit === FINITE) {
-      let absoluteErrors = 0;
-      for (let k = 0; k < members; k++) if (!Number.isNaN(values[k])) absoluteErrors += Math.abs(values[k] - y);
+      let absoluteErrors = 0; // over the sorted members, as the native kernels (same bits)
+      for (let k = 0; k < used; k++) absoluteErrors += Math.abs(sorted[k] - y);
       const halfPairs = halfPairSum(sorted, 0, used);
       skill = absoluteErrors / used;
       spread = halfPairs / (used * used);
-      score = skill - pairCoefficient(used, alpha) * halfPairs;
+      score = scoreFromGaps(sorted, used, y, alpha);
     } else {
       skill = skillLimit(used, minus, plus, y);
       spread = spreadLimit(sorted, used, minus, plus);
-      score = limit === PLUS_INFINITY ? Infinity : limit === UNDEFINED ? NaN : finiteLimitScore(sorted, used, minus, plus, y);
+      score = limit === PLUS_INFINITY ? Infinity : limit === UNDEFINED ? NaN : scoreFromGaps(sorted, used, y, 1);
     }
     scores[p] = score;
     if (skillOut && spreadOut) {

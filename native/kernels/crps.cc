@@ -10,9 +10,11 @@
 // member-last) and sorted together by a Batcher odd-even
 // merge network (min/max across lanes, the member index carried along for the gradient), two
 // blocks interleaved; GCC/Clang vector extensions compiled once per instruction set
-// (FL_SIMD_CLONES).  2 and 4 members stored member-last take a shuffle path instead.  Points
-// whose score comes out non-finite (NaN or Inf in the input), partial blocks, and larger
-// ensembles go through scorePoint, the scalar reference path that implements every NaN policy.
+// (FL_SIMD_CLONES; the lane arithmetic is in crps_lanes.h).  2 and 4 members stored member-last
+// take a shuffle path instead.  Every lane block scores in float64 from the sorted members with
+// scorePoint's terms in its order (same bits).  Points with a NaN or Inf input, partial blocks,
+// and larger ensembles go through scorePoint, the scalar reference path that implements every
+// NaN policy.
 #include "crps.h"
 
 #include <algorithm>
@@ -28,12 +30,12 @@
 #include "../runtime/simd.h"
 #include "../runtime/thread_pool.h"
 #include "../runtime/transpose16.h"
+#include "crps_lanes.h"
 
 namespace fusedloss {
 namespace {
 
 constexpr int64_t kChunkPoints = 2048;
-constexpr int kLanes = 16;
 constexpr int kMaxNetworkMembers = 128;
 constexpr int kInsertionSortMembers = 32;
 
@@ -68,6 +70,7 @@ struct Plan {
   int minMembers = 1;
   double weightSum = 0.0;  // Σw over counted points: gradients of the mean are w_p/Σw·∂s_p
   std::vector<Comparator> network;
+  std::vector<double> gapWeights;  // crps::gapWeight(n, members, α) for n = 0..members (lane blocks)
 };
 
 struct Accumulator {
@@ -194,25 +197,6 @@ void scorePoint(const Plan& plan, int64_t point, PointScratch& scratch, Accumula
   addToMean(acc, weight, score);
 }
 
-// Lane vectors (GCC/Clang vector extensions): each clone of scoreLaneBlock lowers them to its own
-// registers — one zmm for 16 floats with AVX-512, two ymm with AVX2, four xmm at baseline.
-typedef float Floats __attribute__((vector_size(4 * kLanes)));
-typedef int32_t Ints __attribute__((vector_size(4 * kLanes)));
-typedef float HalfFloats __attribute__((vector_size(2 * kLanes)));
-typedef double Doubles __attribute__((vector_size(4 * kLanes)));  // kLanes / 2 doubles
-
-#define FL_LANE_INLINE static inline __attribute__((always_inline))
-
-FL_LANE_INLINE Doubles lowLanes(Floats v) {
-  return __builtin_convertvector(__builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7), Doubles);
-}
-FL_LANE_INLINE Doubles highLanes(Floats v) {
-  return __builtin_convertvector(__builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15), Doubles);
-}
-FL_LANE_INLINE Doubles absolute(Doubles v) { return v < 0.0 ? -v : v; }
-
-static_assert(kLanes == 16, "lowLanes/highLanes and transposeTile16 work on 16 lanes");
-
 struct alignas(64) LaneScratch {
   Floats values[kMaxNetworkMembers];
   Ints index[kMaxNetworkMembers];
@@ -222,13 +206,6 @@ struct alignas(64) LaneScratch {
   Doubles weightedScores[2];
   Doubles weights[2];
 };
-
-FL_LANE_INLINE Floats loadFloats(const float* p) {
-  Floats v;
-  std::memcpy(&v, p, sizeof(v));
-  return v;
-}
-FL_LANE_INLINE void storeFloats(float* p, Floats v) { std::memcpy(p, &v, sizeof(v)); }
 
 // Adds the block's finite lanes to the chunk sums and returns a bit mask of the other lanes, which
 // the caller redoes with scorePoint (NaN policies, infinities).
@@ -247,6 +224,7 @@ FL_LANE_INLINE uint32_t accumulateBlock(const Plan& plan, int64_t firstPoint, La
   }
   return redo;
 }
+
 
 // Multipliers of ∂s_p for the block's lanes: gradientFactor rounded to float32 (w/Σw is divided
 // in float64: 1/Σw alone can underflow float32 when the weights are large).
@@ -321,7 +299,7 @@ FL_LANE_INLINE void sortLaneBlocks(const Plan& plan, LaneScratch* const* blocks)
 }
 
 // Scores, components and gradients of a sorted lane block; writes every output of its points.
-// Returns the lanes whose score is not finite, for the caller to redo with scorePoint.
+// Returns the lanes with a NaN or ±Inf input, for the caller to redo with scorePoint.
 FL_LANE_INLINE uint32_t finishLaneBlock(const Plan& plan, int64_t firstPoint, LaneScratch& lanes) {
   const int members = static_cast<int>(plan.shape.members);
   const int64_t inner = plan.shape.inner;
@@ -330,41 +308,12 @@ FL_LANE_INLINE uint32_t finishLaneBlock(const Plan& plan, int64_t firstPoint, La
   const int64_t* base = lanes.base;
   const Floats observation = loadFloats(plan.in.observations + firstPoint);
 
-  // Skill and half pair sum in float64 (see crps_math.h for why the gap form).
-  const Doubles observationLow = lowLanes(observation), observationHigh = highLanes(observation);
-  Doubles errorsLow = {}, errorsHigh = {}, pairsLow = {}, pairsHigh = {};
-  Doubles previousLow = lowLanes(values[0]), previousHigh = highLanes(values[0]);
-  errorsLow += absolute(previousLow - observationLow);
-  errorsHigh += absolute(previousHigh - observationHigh);
-  for (int k = 1; k < members; ++k) {
-    const Doubles low = lowLanes(values[k]), high = highLanes(values[k]);
-    const double pairs = static_cast<double>(k) * static_cast<double>(members - k);
-    errorsLow += absolute(low - observationLow);
-    errorsHigh += absolute(high - observationHigh);
-    pairsLow += pairs * (low - previousLow);
-    pairsHigh += pairs * (high - previousHigh);
-    previousLow = low;
-    previousHigh = high;
-  }
-  const double coefficient = crps::pairCoefficient(members, plan.options.alpha);
-  const double inverseMembers = 1.0 / members;
-  const double spreadScale = 1.0 / (static_cast<double>(members) * members);
-  const Doubles skillLow = errorsLow * inverseMembers, skillHigh = errorsHigh * inverseMembers;
-  const Doubles scoreLow = skillLow - coefficient * pairsLow, scoreHigh = skillHigh - coefficient * pairsHigh;
+  Doubles score[2];
+  laneScores(plan.gapWeights.data(), values, members, observation, score);
   const CrpsOutputs& out = plan.out;
-  storeFloats(out.scores + firstPoint, __builtin_shufflevector(__builtin_convertvector(scoreLow, HalfFloats),
-                                                               __builtin_convertvector(scoreHigh, HalfFloats), 0, 1, 2,
-                                                               3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
-  const uint32_t redo = accumulateBlock(plan, firstPoint, lanes, scoreLow, scoreHigh);
-  if (plan.options.components) {
-    const Doubles spreadLow = pairsLow * spreadScale, spreadHigh = pairsHigh * spreadScale;
-    for (int lane = 0; lane < kLanes / 2; ++lane) {
-      out.skill[firstPoint + lane] = static_cast<float>(skillLow[lane]);
-      out.skill[firstPoint + kLanes / 2 + lane] = static_cast<float>(skillHigh[lane]);
-      out.spread[firstPoint + lane] = static_cast<float>(spreadLow[lane]);
-      out.spread[firstPoint + kLanes / 2 + lane] = static_cast<float>(spreadHigh[lane]);
-    }
-  }
+  storeScores(out.scores + firstPoint, score);
+  const uint32_t redo = accumulateBlock(plan, firstPoint, lanes, score[0], score[1]);
+  if (plan.options.components) storeLaneComponents(plan.out.skill + firstPoint, plan.out.spread + firstPoint, values, members, observation);
   if (!plan.options.gradients) return redo;
 
   // Ties: members in sorted positions [start, end] are equal, so each has L = start members
@@ -388,7 +337,7 @@ FL_LANE_INLINE uint32_t finishLaneBlock(const Plan& plan, int64_t firstPoint, La
     const Floats grad = factor * ((sign * signWeight - rankWeight * rankTerm) * gradScale);
     for (int lane = 0; lane < kLanes; ++lane) out.gradEnsemble[base[lane] + index[k][lane] * inner] = grad[lane];
   }
-  storeFloats(out.gradObservations + firstPoint, -factor * (signSum * static_cast<float>(inverseMembers)));
+  storeFloats(out.gradObservations + firstPoint, -factor * (signSum * static_cast<float>(1.0 / members)));
   return redo;
 }
 
@@ -413,27 +362,9 @@ uint64_t scoreLaneBlockPair(const Plan& plan, int64_t firstPoint, LaneScratch* l
 }
 
 // Ensembles of 2 or 4 members stored member-last (the training case): 16 points are 2 or 4
-// contiguous vectors, de-interleaved with shuffles instead of a transposing gather.  With so few
-// members the pairwise forms are cheapest and exact enough in float32 (at most 6 positive terms):
-// H = Σ_{i<j} |x_i − x_j| and L_k − G_k = Σ_j sign(x_k − x_j), which keeps the members in their
-// original order, so gradients are re-interleaved and stored as whole vectors.
-FL_LANE_INLINE Floats evenLanes(Floats a, Floats b) {
-  return __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-}
-FL_LANE_INLINE Floats oddLanes(Floats a, Floats b) {
-  return __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
-}
-FL_LANE_INLINE Floats interleaveLow(Floats a, Floats b) {
-  return __builtin_shufflevector(a, b, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-}
-FL_LANE_INLINE Floats interleaveHigh(Floats a, Floats b) {
-  return __builtin_shufflevector(a, b, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
-}
-FL_LANE_INLINE Floats absolute(Floats v) { return v < 0.0f ? -v : v; }
-FL_LANE_INLINE Floats signOf(Floats v) {
-  const Floats one = Floats{} + 1.0f, zero = Floats{};
-  return (v > 0.0f ? one : zero) - (v < 0.0f ? one : zero);
-}
+// contiguous vectors, de-interleaved with shuffles instead of a transposing gather.  The gradients
+// take the pairwise form, L_k − G_k = Σ_j sign(x_k − x_j), which keeps the members in their
+// original order, so they are re-interleaved and stored as whole vectors.
 template <int M>
 FL_LANE_INLINE uint32_t scoreSmallBlock(const Plan& plan, int64_t firstPoint, LaneScratch& lanes) {
   static_assert(M == 2 || M == 4, "members are de-interleaved for 2 or 4");
@@ -454,20 +385,21 @@ FL_LANE_INLINE uint32_t scoreSmallBlock(const Plan& plan, int64_t firstPoint, La
     x[3] = oddLanes(t1, t3);
   }
   const Floats observation = loadFloats(plan.in.observations + firstPoint);
-  Floats errors = {}, halfPairs = {};
-  for (int i = 0; i < M; ++i) {
-    errors += absolute(x[i] - observation);
-    for (int j = i + 1; j < M; ++j) halfPairs += absolute(x[i] - x[j]);
-  }
-  const float coefficient = static_cast<float>(crps::pairCoefficient(M, plan.options.alpha));
-  const Floats skill = errors * (1.0f / M);
-  const Floats score = skill - coefficient * halfPairs;
-  storeFloats(plan.out.scores + firstPoint, score);
-  const uint32_t redo = accumulateBlock(plan, firstPoint, lanes, lowLanes(score), highLanes(score));
-  if (plan.options.components) {
-    storeFloats(plan.out.skill + firstPoint, skill);
-    storeFloats(plan.out.spread + firstPoint, halfPairs * (1.0f / (M * M)));
-  }
+  // Score and components from the members sorted by a min/max network, as the other lane blocks.
+  Floats sorted[M];
+  for (int i = 0; i < M; ++i) sorted[i] = x[i];
+  const auto order = [&](int i, int j) {
+    const Floats lo = sorted[j] < sorted[i] ? sorted[j] : sorted[i], hi = sorted[j] < sorted[i] ? sorted[i] : sorted[j];
+    sorted[i] = lo;
+    sorted[j] = hi;
+  };
+  order(0, 1);
+  if (M == 4) order(2, 3), order(0, 2), order(1, 3), order(1, 2);
+  Doubles score[2];
+  laneScores(plan.gapWeights.data(), sorted, M, observation, score);
+  storeScores(plan.out.scores + firstPoint, score);
+  const uint32_t redo = accumulateBlock(plan, firstPoint, lanes, score[0], score[1]);
+  if (plan.options.components) storeLaneComponents(plan.out.skill + firstPoint, plan.out.spread + firstPoint, sorted, M, observation);
   if (!plan.options.gradients) return redo;
   const Floats factor = blockGradientFactor(plan, firstPoint);
   const crps::GradientWeights weights = crps::gradientWeights(M, plan.options.alpha);
@@ -582,7 +514,11 @@ KernelStatus runCrpsCpu(const CrpsShape& shape, const CrpsOptions& options, cons
   plan.in = inputs;
   plan.out = outputs;
   plan.minMembers = crps::minimumMembers(options.alpha);
-  if (shape.members <= kMaxNetworkMembers) plan.network = sortingNetwork(static_cast<int>(shape.members));
+  if (shape.members <= kMaxNetworkMembers) {
+    const int members = static_cast<int>(shape.members);
+    plan.network = sortingNetwork(members);
+    for (int n = 0; n <= members; ++n) plan.gapWeights.push_back(crps::gapWeight(n, members, options.alpha));
+  }
 
   const int64_t points = shape.points();
   const int64_t chunks = (points + kChunkPoints - 1) / kChunkPoints;

@@ -7,10 +7,12 @@
 // which reproduces standard S − Q/(2M²), fair S − Q/(2M(M−1)) and almost-fair
 // α·fair + (1−α)·standard.  For M = 1 (standard only) c = 1/M² = 1 and H = 0.
 //
-// H is computed from the sorted members as Σ_k k(M−k)·(x_(k+1) − x_(k)): every term is ≥ 0
-// and each gap is a difference of neighbours (exact when they are within a factor of two), so
-// there is no cancellation even when the values carry a large common offset (temperatures in
-// kelvin), unlike the textbook Σ (2k − M − 1) x_(k).
+// The score is never computed as that difference: S − c·H cancels, and keeps no digit of a fair
+// score of 1/6 when one member of {0, 1, 1e30} lies far out.  scoreFromGaps writes the same
+// quantity as a sum of non-negative terms over the gaps between sorted neighbours.  H is likewise
+// Σ_k k(M−k)·(x_(k+1) − x_(k)): every term ≥ 0 and each gap a difference of neighbours, so there
+// is no cancellation even when the values carry a large common offset (temperatures in kelvin),
+// unlike the textbook Σ (2k − M − 1) x_(k).
 //
 // Gradients (pairwise-autograd convention, sign(0) = 0, ties share the midrank gradient):
 //   ∂s/∂x_k = sign(x_k − y)/M − c·(L_k − G_k)     L_k/G_k: members strictly below/above x_k
@@ -21,13 +23,6 @@
 
 namespace fusedloss {
 namespace crps {
-
-// Which estimator as an α in [0, 1]: standard → 0, fair → 1, almost-fair → α.
-FL_HD double pairCoefficient(int members, double alpha) {
-  const double m = static_cast<double>(members);
-  if (members < 2) return 1.0 / (m * m);  // M = 1: H = 0, any finite c works; keep 1/M²
-  return (m - 1.0 + alpha) / (m * m * (m - 1.0));
-}
 
 // The fewest members an estimator needs: fair and almost-fair with α > 0 divide by M − 1.
 FL_HD int minimumMembers(double alpha) { return alpha > 0.0 ? 2 : 1; }
@@ -46,6 +41,43 @@ FL_HD double halfPairSumSorted(const float* sorted, int members) {
     total += static_cast<double>(k) * static_cast<double>(members - k) * gap;
   }
   return total;
+}
+
+// The score as a sum of non-negative terms.  With y placed among the sorted members, the CRPS
+// integrand over a gap between neighbours is constant on each side of y, and the gap contributes
+// g(n)·(its length on that side), where n counts the members on the side away from y and
+//   g(n) = n·((M − 1)(n − α) + α(n − 1)) / (M²(M − 1))      (= n·(n(M − 1 + α) − αM) / (M²(M − 1)))
+// (fair: n(n − 1)/(M(M − 1)), the unbiased F²; g(M) = 1; g(1) = 0 for fair; M = 1: g(1) = 1).  Both
+// products inside are ≥ 0 for n ≥ 1 and α ∈ [0, 1], so g has no cancellation even for α near 1.
+// The gap between x_(k−1) and x_(k) (k members below it, M − k above) lies below y over
+// min(x_(k), y) − min(x_(k−1), y) and above it over max(x_(k), y) − max(x_(k−1), y); y outside the
+// members adds its distance to the nearest one (g(M) = 1).  A term of weight 0 counts 0 even
+// across an infinite gap: that is the fair estimator's finite limit with one member at ±∞
+// (ScoreLimit::FiniteLimit).  The CPU lane blocks and the js backend add the same terms in the
+// same order, so every path gives the same bits.
+FL_HD double gapWeight(int n, int members, double alpha) {
+  if (members < 2) return 1.0;
+  const double m = static_cast<double>(members), k = static_cast<double>(n);
+  // Times the reciprocal, which a loop over the gaps computes once (a division per gap would not be).
+  return k * ((m - 1.0) * (k - alpha) + alpha * (k - 1.0)) * (1.0 / (m * m * (m - 1.0)));
+}
+
+FL_HD double lesser(double a, double b) { return a < b ? a : b; }
+FL_HD double greater(double a, double b) { return a < b ? b : a; }
+
+FL_HD double scoreFromGaps(const float* sorted, int members, float observation, double alpha) {
+  const double y = observation;
+  double below = lesser(sorted[0], y), above = greater(sorted[0], y);  // min/max(x_(k−1), y)
+  double score = (above - y) + (y - lesser(sorted[members - 1], y));
+  for (int k = 1; k < members; ++k) {
+    const double nextBelow = lesser(sorted[k], y), nextAbove = greater(sorted[k], y);
+    const double weightBelow = gapWeight(k, members, alpha), weightAbove = gapWeight(members - k, members, alpha);
+    score += (weightBelow == 0.0 ? 0.0 : weightBelow * (nextBelow - below)) +
+             (weightAbove == 0.0 ? 0.0 : weightAbove * (nextAbove - above));
+    below = nextBelow;
+    above = nextAbove;
+  }
+  return score;
 }
 
 // Number of elements of the ascending array strictly less than v (lower bound).
@@ -105,19 +137,18 @@ FL_HD double memberGradient(float member, float observation, int below, int abov
 
 // --- ±Inf inputs --------------------------------------------------------------------------------
 // The score is the limit as the infinite inputs go to ±∞, when that limit is the same along every
-// path; else NaN.  Why the rule below is that limit: with y placed among the sorted members, the
-// score is Σ over the gaps between neighbours of g(n)·gap, where n counts the members on the side
-// of the gap away from y and g(n) = n·(n(M − 1 + α) − αM) / (M²(M − 1)) (g(1) = 1 for M = 1).
-// Every g(n) ≥ 0, and g(n) = 0 only for fair (α = 1) with n = 1.  So the score → +∞ when a gap that
-// must grow without bound (next to an infinite cluster) has g > 0; it is a finite limit when every
-// such gap has g = 0 and no cluster holds two inputs whose order is free (fair, y finite, at most
-// one member at +∞ and one at −∞); it is undefined when the value depends on how two inputs at the
-// same infinity compare (y and members at that infinity, with g = 0 on the outer gap).
+// path; else NaN.  Why the rule below is that limit: the score is Σ g(n)·gap over the gaps between
+// y and the sorted members (scoreFromGaps), every g(n) ≥ 0, and g(n) = 0 only for fair (α = 1)
+// with n = 1.  So the score → +∞ when a gap that must grow without bound (next to an infinite
+// cluster) has g > 0; it is a finite limit when every such gap has g = 0 and no cluster holds two
+// inputs whose order is free (fair, y finite, at most one member at +∞ and one at −∞); it is
+// undefined when the value depends on how two inputs at the same infinity compare (y and members
+// at that infinity, with g = 0 on the outer gap).
 enum class ScoreLimit : int {
   Finite = 0,        // no infinite input: the ordinary formulas
   PlusInfinity = 1,  // score +Inf; gradients from the sign/rank formula (equal infinities tie)
   Undefined = 2,     // score NaN and NaN gradients
-  FiniteLimit = 3,   // fair with at most one member at each infinity and y finite: finiteLimitScore
+  FiniteLimit = 3,   // fair with at most one member at each infinity and y finite: scoreFromGaps
 };
 
 struct Infinities {
@@ -163,24 +194,6 @@ FL_HD double spreadLimit(const float* sorted, int used, Infinities inf) {
   return used == 1 ? 0.0 : __builtin_nan("");
 }
 
-// Fair score for ScoreLimit::FiniteLimit: the terms in the infinite members cancel exactly, leaving
-// over the finite members F (sorted[minus, used − plus)), with d = x − y and a − b ∈ {−1, 0, 1}:
-//   (1/M) Σ_F (|d| + (a − b)·d/(M − 1)) − H_F / (M(M − 1))
-// Each |d| + (a − b)·d/(M − 1) is ≥ 0, so the sum does not cancel.
-FL_HD double finiteLimitScore(const float* sorted, int used, Infinities inf, float observation) {
-  const double m = static_cast<double>(used);
-  const double tilt = static_cast<double>(inf.plus - inf.minus) / (m - 1.0);
-  const float* finite = sorted + inf.minus;
-  const int count = used - inf.minus - inf.plus;
-  double errors = 0.0;
-  for (int k = 0; k < count; ++k) {
-    const double d = static_cast<double>(finite[k]) - static_cast<double>(observation);
-    errors += (d < 0.0 ? -d : d) + tilt * d;
-  }
-  return errors / m - halfPairSumSorted(finite, count) / (m * (m - 1.0));
-}
-
-
 // Skill, spread and score of a point with an infinite input (limit != Finite).
 struct LimitValues {
   double skill, spread, score;
@@ -189,7 +202,7 @@ struct LimitValues {
 FL_HD LimitValues limitValues(const float* sorted, int used, Infinities inf, ScoreLimit limit, float observation) {
   const double score = limit == ScoreLimit::PlusInfinity ? __builtin_huge_val()
                        : limit == ScoreLimit::Undefined  ? __builtin_nan("")
-                                                         : finiteLimitScore(sorted, used, inf, observation);
+                                                         : scoreFromGaps(sorted, used, observation, 1.0);
   return {skillLimit(used, inf, observation), spreadLimit(sorted, used, inf), score};
 }
 
@@ -212,9 +225,8 @@ FL_HD PointValues scoreSorted(const float* sorted, int used, float observation, 
     const double d = static_cast<double>(sorted[k]) - static_cast<double>(observation);
     absoluteErrors += d < 0.0 ? -d : d;
   }
-  const double skill = absoluteErrors / used;
-  const double halfPairs = halfPairSumSorted(sorted, used);
-  return {skill, halfPairs / (static_cast<double>(used) * used), skill - pairCoefficient(used, alpha) * halfPairs, limit};
+  const double spread = halfPairSumSorted(sorted, used) / (static_cast<double>(used) * used);
+  return {absoluteErrors / used, spread, scoreFromGaps(sorted, used, observation, alpha), limit};
 }
 
 }  // namespace crps
