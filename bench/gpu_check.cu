@@ -406,7 +406,7 @@ void checkRecoveryAfterFailure(Tally& tally) {
   cudaGetLastError();  // this check's own refused attempts: only the kernel's failure may be pending
   const KernelStatus refused = crpsCuda(big, options, in, out);
   if (hog) cudaFree(hog);
-  if (!hog || refused.ok || !refused.outOfMemory) {
+  if (!hog || refused.ok || !refused.outOfMemory()) {
     std::printf("SKIP crps recovery after a failure: could not make the allocation fail (%s)\n",
                 refused.ok ? "the call ran" : refused.message.c_str());
     return;

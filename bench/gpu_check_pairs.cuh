@@ -434,7 +434,7 @@ void checkMaxOutputs(Tally& tally, uint64_t& seed) {
   MineOutputs a, b;
   const KernelStatus cpu = mineCpu(d.shape, similarity, c.miner, 1000, d.inputs(), a);
   const KernelStatus gpu = mineCuda(d.shape, similarity, c.miner, 1000, d.inputs(), b);
-  const bool ok = !cpu.ok && !gpu.ok && gpu.outOfMemory && cpu.outOfMemory && gpu.message == cpu.message &&
+  const bool ok = !cpu.ok && !gpu.ok && gpu.outOfMemory() && cpu.outOfMemory() && gpu.message == cpu.message &&
                   gpu.message.find("16512") != std::string::npos && b.pairs.positives.empty();
   std::printf("%s pairs maxOutputs: cpu '%s', cuda '%s'\n", ok ? "PASS" : "FAIL", cpu.message.c_str(), gpu.message.c_str());
   ++(ok ? tally.passed : tally.failed);

@@ -137,18 +137,10 @@ KernelStatus marginSoftmaxCudaDevice(const MarginSoftmaxShape& shape, const Marg
                                      const MarginSoftmaxInputs& inputs, MarginSoftmaxOutputs& outputs,
                                      void* streamHandle) {
   const CudaErrorScope errorScope;
-  // The shared checks, minus the label loops (the labels live on the device: checked there).
-  {
-    if (shape.rows < 1 || shape.rows > (int64_t{1} << 31) - 1) {
-      return KernelStatus::failure(shape.rows < 1 ? "marginSoftmax: empty shape" : "marginSoftmax (CUDA): too many rows");
-    }
-    const std::vector<int32_t> zeros(static_cast<size_t>(shape.rows), 0);
-    MarginSoftmaxInputs probe = inputs;
-    if (probe.targets) probe.targets = zeros.data();
-    probe.classIds = nullptr;
-    const KernelStatus status = checkMarginSoftmaxCall(shape, options, probe, outputs);
-    if (!status.ok) return status;
-  }
+  // The shared checks; the labels live on the device and are checked there (validateKernel below).
+  KernelStatus status = checkMarginSoftmaxArguments(shape, options, inputs, outputs);
+  if (!status.ok) return status;
+  if (shape.rows > (int64_t{1} << 31) - 1) return KernelStatus::failure("marginSoftmax (CUDA): too many rows");
   if (shape.classes > 0x7fffffff || shape.subCenters > 0x7fffffff || shape.dim > (int64_t{1} << 28)) {
     return KernelStatus::failure("marginSoftmax (CUDA): too many classes, centers or features");
   }
@@ -192,8 +184,8 @@ KernelStatus marginSoftmaxCudaDevice(const MarginSoftmaxShape& shape, const Marg
   FL_CUDA_TRY("launching the label check", cudaGetLastError());
   FL_CUDA_TRY("reading the label check", cudaMemcpyAsync(&host, p.g, sizeof host, cudaMemcpyDeviceToHost, stream));
   FL_CUDA_TRY("checking the labels", cudaStreamSynchronize(stream));
-  if (host.badTarget) return KernelStatus::failure("marginSoftmax: target out of range");
-  if (host.badClass) return KernelStatus::failure("marginSoftmax: class id out of range");
+  if (host.badTarget) return KernelStatus::labelFailure("marginSoftmax: target out of range");
+  if (host.badClass) return KernelStatus::labelFailure("marginSoftmax: class id out of range");
 
   FL_LAUNCH(normalizeKernel, rowBlocks, kRowThreads, 0, stream)(p, 0);
   if (options.weightsColumns) {

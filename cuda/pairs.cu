@@ -234,8 +234,11 @@ class Engine {
   RowSource src_;
 };
 
-// Sizes every index of the kernels can hold.
-KernelStatus checkLimits(const PairShape& shape) {
+// The shared argument checks (selfIndex, on the device, is the caller's: checkPairCall), and
+// sizes every index of the kernels can hold.
+KernelStatus checkDeviceCall(const PairShape& shape, const PairInputs& inputs) {
+  const KernelStatus arguments = checkPairArguments(shape, inputs);
+  if (!arguments.ok) return arguments;
   if (shape.rows > 0x7fffffff || shape.refs > 0x7ffffff0 || shape.dim > (int64_t{1} << 28)) {
     return KernelStatus::failure("pairs (CUDA): too many rows, reference rows or features");
   }
@@ -246,13 +249,13 @@ KernelStatus checkLimits(const PairShape& shape) {
 
 // --- device entry points (inputs and loss outputs in device memory) ---------------------------------
 
-// Mining on device-resident inputs (already validated: checkPairCall); outputs in host vectors.
+// Mining on device-resident inputs (selfIndex already checked: checkPairCall); outputs in host vectors.
 KernelStatus mineCudaDevice(const PairShape& shape, const PairSimilarityOptions& similarity, const MinerOptions& miner,
                             int64_t maxOutputs, const PairInputs& inputs, MineOutputs& outputs, void* streamHandle) {
   const CudaErrorScope errorScope;
-  if (miner.type == MinerType::None) return KernelStatus::failure("mine: a miner type is required");
-  KernelStatus status = checkLimits(shape);
+  KernelStatus status = checkDeviceCall(shape, inputs);
   if (!status.ok) return status;
+  if (miner.type == MinerType::None) return KernelStatus::optionFailure("mine: a miner type is required");
   cudaStream_t stream = static_cast<cudaStream_t>(streamHandle);
   const Plan plan = makePlan(shape, similarity, false, false, inputs.ref != nullptr);
   DeviceBuffer buffer(stream);
@@ -343,13 +346,13 @@ KernelStatus mineCudaDevice(const PairShape& shape, const PairSimilarityOptions&
   return KernelStatus::success();
 }
 
-// Loss (and gradients into device outputs) on device-resident inputs (already validated, and
+// Loss (and gradients into device outputs) on device-resident inputs (selfIndex already checked, and
 // with unread non-finite rows zeroed: zeroUnreadNonFiniteRows, as pairLossCuda does).
 KernelStatus pairLossCudaDevice(const PairShape& shape, const PairSimilarityOptions& similarity,
                                 const MinerOptions& miner, const PairLossOptions& loss, const PairInputs& inputs,
                                 PairLossOutputs& outputs, void* streamHandle) {
   const CudaErrorScope errorScope;
-  KernelStatus status = checkLimits(shape);
+  KernelStatus status = checkDeviceCall(shape, inputs);
   if (!status.ok) return status;
   cudaStream_t stream = static_cast<cudaStream_t>(streamHandle);
   const bool ref = inputs.ref != nullptr;

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 import { backendInfo, crps, crpsAsync, setThreads, type CrpsArgs } from './api';
-import { BACKEND, catchSync, checkBothForms, checkError, INVALID, OPTION, SHAPE, TOO_LARGE, type Caught, type Code, type ErrorRow } from './error-checks';
+import { BACKEND, catchRaw, catchSync, checkBothForms, checkError, INVALID, OPTION, SHAPE, TOO_LARGE, type Caught, type Code, type ErrorRow } from './error-checks';
 
 /** A Float32Array whose buffer has been transferred away. */
 function detached(n: number): Float32Array {
@@ -218,16 +218,6 @@ describe('raw native addon (build/Release/fusedloss.node)', () => {
     ['one member with alpha 1', () => plan({ ensemble: new Float32Array(4), members: 1, alpha: 1 }), SHAPE],
     ['gradOutput without gradients', () => plan({ gradOutput: new Float32Array(4) }), OPTION],
   ];
-
-  async function catchRaw(fn: () => unknown): Promise<Caught | null> {
-    try {
-      const value = fn();
-      if (value instanceof Promise) return await value.then(() => null, (error: unknown) => ({ error }));
-      return null;
-    } catch (error) {
-      return { error };
-    }
-  }
 
   it.skipIf(!hasAddon)('a valid raw call works', async () => {
     const sync = addon!.crps(plan({ gradients: true })) as { scores: Float32Array; gradEnsemble: Float32Array };

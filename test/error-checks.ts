@@ -50,6 +50,17 @@ export function catchSync(fn: () => unknown): Caught | null {
   }
 }
 
+/** The error `fn` throws, or its returned Promise rejects with (a raw addon call, sync or async). */
+export async function catchRaw(fn: () => unknown): Promise<Caught | null> {
+  try {
+    const value = fn();
+    if (value instanceof Promise) return await value.then(() => null, (error: unknown) => ({ error }));
+    return null;
+  } catch (error) {
+    return { error };
+  }
+}
+
 export function describeError(error: unknown): string {
   if (!(error instanceof Error)) return `non-error ${String(error)}`;
   return `${error.constructor.name} ${(error as { code?: string }).code}: ${error.message}`;

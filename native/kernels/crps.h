@@ -41,11 +41,12 @@ struct CrpsOutputs {
   double mean = 0.0;                  // Σ w·s / Σ w over counted points (float64)
 };
 
-// The checks both backends make before touching memory (the N-API glue has validated already;
-// this guards direct C++ callers).
+// The rules of a call, for direct C++ callers (the TypeScript layer enforces them for users,
+// with its own messages; the N-API glue checks only memory safety and reports these failures
+// with the same codes).  Every entry point calls it once, before touching memory.
 inline KernelStatus checkCrpsCall(const CrpsShape& shape, const CrpsOptions& options, const CrpsInputs& inputs,
                                   const CrpsOutputs& outputs) {
-  if (shape.outer < 1 || shape.members < 1 || shape.inner < 1) return KernelStatus::failure("crps: empty shape");
+  if (shape.outer < 1 || shape.members < 1 || shape.inner < 1) return KernelStatus::shapeFailure("crps: empty shape");
   if (!inputs.ensemble || !inputs.observations || !outputs.scores) return KernelStatus::failure("crps: missing buffer");
   if (options.gradients && (!outputs.gradEnsemble || !outputs.gradObservations)) {
     return KernelStatus::failure("crps: gradients requested without gradient buffers");
@@ -53,8 +54,11 @@ inline KernelStatus checkCrpsCall(const CrpsShape& shape, const CrpsOptions& opt
   if (options.components && (!outputs.skill || !outputs.spread)) {
     return KernelStatus::failure("crps: components requested without skill/spread buffers");
   }
-  if (!(options.alpha >= 0.0 && options.alpha <= 1.0)) return KernelStatus::failure("crps: alpha outside [0, 1]");
-  if (shape.members < (options.alpha > 0.0 ? 2 : 1)) return KernelStatus::failure("crps: too few members for the estimator");
+  if (!(options.alpha >= 0.0 && options.alpha <= 1.0)) return KernelStatus::optionFailure("crps: alpha outside [0, 1]");
+  if (shape.members < (options.alpha > 0.0 ? 2 : 1)) {
+    return KernelStatus::shapeFailure("crps: the fair and almost-fair estimators need at least 2 members");
+  }
+  if (inputs.gradOutput && !options.gradients) return KernelStatus::optionFailure("crps: gradOutput requires gradients");
   return KernelStatus::success();
 }
 

@@ -48,33 +48,43 @@ struct MarginSoftmaxOutputs {
   double curricularT = 0.0;  // updated t (when options.curricular)
 };
 
-// The checks every backend makes before touching memory (the N-API glue has validated already;
-// this guards direct C++ callers).  Label ranges are checked by the kernels themselves.
-inline KernelStatus checkMarginSoftmaxCall(const MarginSoftmaxShape& shape, const MarginSoftmaxOptions& options,
-                                           const MarginSoftmaxInputs& inputs, const MarginSoftmaxOutputs& outputs) {
+// The rules of a call, for direct C++ callers (the TypeScript layer enforces them for users,
+// with its own messages; the N-API glue checks only memory safety and reports these failures
+// with the same codes).  Every entry point calls checkMarginSoftmaxCall once before touching
+// memory; the device entry point, whose labels live on the device, checks the arguments here
+// (checkMarginSoftmaxArguments) and the labels on the device.
+inline KernelStatus checkMarginSoftmaxArguments(const MarginSoftmaxShape& shape, const MarginSoftmaxOptions& options,
+                                                const MarginSoftmaxInputs& inputs, const MarginSoftmaxOutputs& outputs) {
   if (shape.rows < 1 || shape.dim < 1 || shape.classes < 1 || shape.subCenters < 1) {
-    return KernelStatus::failure("marginSoftmax: empty shape");
+    return KernelStatus::shapeFailure("marginSoftmax: empty shape");
   }
-  if (shape.weightRows < shape.classes * shape.subCenters) return KernelStatus::failure("marginSoftmax: weightRows too small");
+  if (shape.weightRows < shape.classes * shape.subCenters) return KernelStatus::shapeFailure("marginSoftmax: weightRows too small");
   if (!inputs.embeddings || !inputs.weights || !inputs.targets) return KernelStatus::failure("marginSoftmax: missing input");
   if (!outputs.losses || !outputs.logSumExp || !outputs.predictions) return KernelStatus::failure("marginSoftmax: missing output");
   if (options.gradients && (!outputs.gradEmbeddings || !outputs.gradWeights)) {
     return KernelStatus::failure("marginSoftmax: gradients requested without gradient buffers");
   }
   if (!(options.scale > 0.0) || !(options.labelSmoothing >= 0.0 && options.labelSmoothing < 1.0)) {
-    return KernelStatus::failure("marginSoftmax: scale or labelSmoothing out of range");
+    return KernelStatus::optionFailure("marginSoftmax: scale or labelSmoothing out of range");
   }
   // floor, not a cast to an integer: casting a huge or NaN double is undefined behaviour.
   if (options.margin == MarginType::SphereFace && !(options.m1 >= 1.0 && std::isfinite(options.m1) && std::floor(options.m1) == options.m1)) {
-    return KernelStatus::failure("marginSoftmax: sphereface margin must be a positive integer");
+    return KernelStatus::optionFailure("marginSoftmax: sphereface margin must be a positive integer");
   }
+  return KernelStatus::success();
+}
+
+inline KernelStatus checkMarginSoftmaxCall(const MarginSoftmaxShape& shape, const MarginSoftmaxOptions& options,
+                                           const MarginSoftmaxInputs& inputs, const MarginSoftmaxOutputs& outputs) {
+  const KernelStatus arguments = checkMarginSoftmaxArguments(shape, options, inputs, outputs);
+  if (!arguments.ok) return arguments;
   for (int64_t i = 0; i < shape.rows; ++i) {
-    if (inputs.targets[i] < -1 || inputs.targets[i] >= shape.classes) return KernelStatus::failure("marginSoftmax: target out of range");
+    if (inputs.targets[i] < -1 || inputs.targets[i] >= shape.classes) return KernelStatus::labelFailure("marginSoftmax: target out of range");
   }
   if (inputs.classIds) {
     const int64_t totalClasses = shape.weightRows / shape.subCenters;
     for (int64_t j = 0; j < shape.classes; ++j) {
-      if (inputs.classIds[j] < 0 || inputs.classIds[j] >= totalClasses) return KernelStatus::failure("marginSoftmax: class id out of range");
+      if (inputs.classIds[j] < 0 || inputs.classIds[j] >= totalClasses) return KernelStatus::labelFailure("marginSoftmax: class id out of range");
     }
   }
   return KernelStatus::success();

@@ -64,20 +64,26 @@ struct PairLossOutputs {
   double loss = 0.0;
 };
 
-// The checks every backend makes before touching memory (the N-API glue has validated already;
-// this guards direct C++ callers).
-inline KernelStatus checkPairCall(const PairShape& shape, const PairInputs& inputs) {
-  if (shape.rows < 1 || shape.refs < 1 || shape.dim < 1) return KernelStatus::failure("pairs: empty shape");
+// The rules of a call, for direct C++ callers (the TypeScript layer enforces them for users,
+// with its own messages; the N-API glue checks only memory safety and reports these failures
+// with the same codes).  Every host entry point calls checkPairCall once before touching memory;
+// the device entry points, whose selfIndex lives on the device, check the arguments only.
+inline KernelStatus checkPairArguments(const PairShape& shape, const PairInputs& inputs) {
+  if (shape.rows < 1 || shape.refs < 1 || shape.dim < 1) return KernelStatus::shapeFailure("pairs: empty shape");
   if (!inputs.embeddings || !inputs.labels) return KernelStatus::failure("pairs: missing embeddings or labels");
   if (inputs.ref) {
     if (!inputs.refLabels) return KernelStatus::failure("pairs: ref without refLabels");
   } else if (shape.refs != shape.rows || inputs.refLabels || inputs.selfIndex) {
-    return KernelStatus::failure("pairs: refs, refLabels and selfIndex need a reference set");
+    return KernelStatus::shapeFailure("pairs: refs, refLabels and selfIndex need a reference set");
   }
-  if (inputs.selfIndex) {
-    for (int64_t i = 0; i < shape.rows; ++i) {
-      if (inputs.selfIndex[i] < -1 || inputs.selfIndex[i] >= shape.refs) return KernelStatus::failure("pairs: selfIndex out of range");
-    }
+  return KernelStatus::success();
+}
+
+inline KernelStatus checkPairCall(const PairShape& shape, const PairInputs& inputs) {
+  const KernelStatus arguments = checkPairArguments(shape, inputs);
+  if (!arguments.ok || !inputs.selfIndex) return arguments;
+  for (int64_t i = 0; i < shape.rows; ++i) {
+    if (inputs.selfIndex[i] < -1 || inputs.selfIndex[i] >= shape.refs) return KernelStatus::labelFailure("pairs: selfIndex out of range");
   }
   return KernelStatus::success();
 }
@@ -152,8 +158,8 @@ KernelStatus pairLossCuda(const PairShape& shape, const PairSimilarityOptions& s
                           const PairLossOptions& loss, const PairInputs& inputs, PairLossOutputs& outputs);
 
 // CUDA on device memory: every pointer in `inputs` (and the loss outputs) is a device pointer;
-// stream is a cudaStream_t (null = default); the call synchronizes it.  The inputs are already
-// checked (checkPairCall) and, for the loss, have their unread non-finite rows zeroed
+// stream is a cudaStream_t (null = default); the call synchronizes it.  The caller has checked
+// selfIndex (checkPairCall) and, for the loss, zeroed the unread non-finite rows
 // (zeroUnreadNonFiniteRows), as mineCuda and pairLossCuda do; mined indices come back in the
 // host vectors of `outputs`.
 KernelStatus mineCudaDevice(const PairShape& shape, const PairSimilarityOptions& similarity, const MinerOptions& miner,

@@ -103,7 +103,7 @@ KernelStatus mineCpu(const PairShape& shape, const PairSimilarityOptions& simila
                      int64_t maxOutputs, const PairInputs& inputs, MineOutputs& outputs) {
   const KernelStatus check = checkPairCall(shape, inputs);
   if (!check.ok) return check;
-  if (miner.type == MinerType::None) return KernelStatus::failure("mine: a miner type is required");
+  if (miner.type == MinerType::None) return KernelStatus::optionFailure("mine: a miner type is required");
   try {
     return mineBlocks(shape, similarity, miner, maxOutputs, inputs, outputs);
   } catch (const std::bad_alloc&) {

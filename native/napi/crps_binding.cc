@@ -1,6 +1,8 @@
-// N-API glue for crps: reads the call the TypeScript layer prepared (already validated there),
-// every property once before any data pointer (CallArgs), re-checks every length it relies on, allocates the outputs on the JS thread and runs the
-// kernel either right away (sync) or on the libuv pool (async; kernel_call.h).
+// N-API glue for crps: reads the plan the TypeScript layer prepared (validated there), every
+// property once before any data pointer (CallArgs), checks what memory safety needs (types,
+// lengths, overflow; the option rules are checkCrpsCall's, run by the kernel), allocates the
+// outputs on the JS thread and runs the kernel right away (sync) or on the libuv pool (async;
+// kernel_call.h).
 #include <napi.h>
 
 #include "../kernels/crps.h"
@@ -38,20 +40,15 @@ std::unique_ptr<KernelCall> prepare(Napi::Env env, const Napi::Object& object, b
   const size_t points = checkedProduct(env, "observations", call->shape.outer, 1, call->shape.inner);
 
   call->options.alpha = numberArg(args, "alpha");
-  if (!(call->options.alpha >= 0.0 && call->options.alpha <= 1.0)) throw codedError(env, kOption, "alpha must be in [0, 1]");
   call->options.nanPolicy = enumArg<NanPolicy>(args, "nanPolicy");
   call->options.gradients = boolArg(args, "gradients");
   call->options.components = boolArg(args, "components");
   call->cuda = enumArg<Device>(args, "device") == Device::Cuda;
-  if (call->shape.members < 2 && call->options.alpha > 0.0) {
-    throw codedError(env, kShape, "ensemble needs at least 2 members for the fair and almost-fair estimators");
-  }
 
   const FloatView ensemble = floatArrayArg(args, "ensemble", elements, false);
   const FloatView observations = floatArrayArg(args, "observations", points, false);
   const FloatView weights = floatArrayArg(args, "weights", points, true);
   const FloatView gradOutput = floatArrayArg(args, "gradOutput", points, true);
-  if (gradOutput.data && !call->options.gradients) throw codedError(env, kOption, "gradOutput requires gradients: true");
   call->inputs.ensemble = call->adopt(ensemble, copyInputs || ensemble.shared);
   call->inputs.observations = call->adopt(observations, copyInputs || observations.shared);
   call->inputs.weights = call->adopt(weights, copyInputs || weights.shared);

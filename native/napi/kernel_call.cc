@@ -34,7 +34,18 @@ Napi::Object KernelCall::result(Napi::Env env) {
 }
 
 Napi::Error statusError(Napi::Env env, const KernelStatus& status) {
-  return codedError(env, status.outOfMemory ? kTooLarge : kBackend, status.message);
+  switch (status.kind) {
+    case StatusKind::Option:
+      return codedError(env, kOption, status.message);
+    case StatusKind::Shape:
+      return codedError(env, kShape, status.message);
+    case StatusKind::Label:
+      return codedError(env, kLabel, status.message);
+    case StatusKind::OutOfMemory:
+      return codedError(env, kTooLarge, status.message);
+    default:
+      return codedError(env, kBackend, status.message);
+  }
 }
 
 Napi::Value runSync(Napi::Env env, std::unique_ptr<KernelCall> call) {

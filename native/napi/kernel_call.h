@@ -38,8 +38,8 @@ class KernelCall {
   std::vector<const char*> names_;
 };
 
-// The kernel's failure as the spec's error: out of memory → ERR_FUSEDLOSS_TOO_LARGE, anything
-// else (CUDA errors) → ERR_FUSEDLOSS_BACKEND.
+// The kernel's failure as the spec's error: a broken rule of the call (check*Call) → OPTION,
+// SHAPE or LABEL, out of memory → TOO_LARGE, anything else (CUDA errors) → BACKEND.
 Napi::Error statusError(Napi::Env env, const KernelStatus& status);
 
 // Builds a call with `prepare(env, args, copyInputs)`; allocation failures (huge outputs, async

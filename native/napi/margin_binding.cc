@@ -1,10 +1,8 @@
 // N-API glue for marginSoftmax: reads the plan lib/margin-softmax.ts prepared (validated there),
-// every property once before any data pointer (CallArgs), copies the integer arrays and
-// re-checks every length and range on the copies, allocates the outputs and runs the kernel sync
-// or on the libuv pool (kernel_call.h).
+// every property once before any data pointer (CallArgs), copies the integer arrays and checks
+// what memory safety needs on the copies (types, lengths, overflow, label and class id ranges),
+// allocates the outputs and runs the kernel sync or on the libuv pool (kernel_call.h).
 #include <napi.h>
-
-#include <cmath>
 
 #include "../kernels/margin.h"
 #include "args.h"
@@ -36,8 +34,8 @@ class MarginSoftmaxCall : public KernelCall {
   }
 };
 
+// The option rules are checkMarginSoftmaxCall's (run by the kernel, reported with the same codes).
 void readOptions(const CallArgs& args, MarginSoftmaxOptions& o) {
-  Napi::Env env = args.Env();
   o.margin = enumArg<MarginType>(args, "marginType");
   o.m1 = numberArg(args, "m1");
   o.m2 = numberArg(args, "m2");
@@ -55,11 +53,6 @@ void readOptions(const CallArgs& args, MarginSoftmaxOptions& o) {
   o.reduction = enumArg<Reduction>(args, "reduction");
   o.gradients = boolArg(args, "gradients");
   o.weightsColumns = boolArg(args, "weightsColumns");
-  if (!(o.scale > 0.0 && std::isfinite(o.scale))) throw codedError(env, kOption, "scale must be finite and > 0");
-  if (!(o.labelSmoothing >= 0.0 && o.labelSmoothing < 1.0)) throw codedError(env, kOption, "labelSmoothing must be in [0, 1)");
-  if (o.margin == MarginType::SphereFace && !(o.m1 >= 1.0 && o.m1 <= 1e6 && std::floor(o.m1) == o.m1)) {
-    throw codedError(env, kOption, "sphereface margin must be an integer >= 1");
-  }
 }
 
 std::unique_ptr<KernelCall> prepare(Napi::Env env, const Napi::Object& object, bool copyInputs) {

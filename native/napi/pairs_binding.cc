@@ -1,7 +1,8 @@
 // N-API glue for mine and pairLoss: reads the plan lib/pair-mining.ts prepared (validated there;
 // field names of lib/pair-types.ts), every property once before any data pointer (CallArgs),
-// copies the integer arrays and re-checks every length and range on the copies, and runs the
-// kernel sync or on the libuv pool (kernel_call.h).  Mined outputs are sized by the kernel's
+// copies the integer arrays and checks what memory safety needs on the copies (types, lengths,
+// overflow, selfIndex range; the option rules are TypeScript's, the miner type of mine is
+// mineCpu's / mineCudaDevice's), and runs the kernel sync or on the libuv pool (kernel_call.h).  Mined outputs are sized by the kernel's
 // counting pass, so they become Int32Arrays on the JS thread once the call completes.
 #include <napi.h>
 
@@ -43,28 +44,14 @@ std::vector<const char*> pairArgNames(std::initializer_list<const char*> more) {
   return names;
 }
 
-double finiteArg(const CallArgs& args, const char* name) {
-  const double v = numberArg(args, name);
-  if (!std::isfinite(v)) throw codedError(args.Env(), kOption, std::string(name) + " must be finite");
-  return v;
-}
-
-double positiveArg(const CallArgs& args, const char* name) {
-  const double v = numberArg(args, name);
-  if (!(v > 0.0 && std::isfinite(v))) throw codedError(args.Env(), kOption, std::string(name) + " must be finite and > 0");
-  return v;
-}
-
 void readMiner(const CallArgs& args, MinerOptions& m) {
-  Napi::Env env = args.Env();
   m.type = enumArg<MinerType>(args, "minerType");
   m.distance = enumArg<PairDistance>(args, "minerDistance");
-  m.epsilon = finiteArg(args, "epsilon");
-  if (m.epsilon < 0.0) throw codedError(env, kOption, "epsilon must be >= 0");
-  m.margin = finiteArg(args, "minerMargin");
+  m.epsilon = numberArg(args, "epsilon");
+  m.margin = numberArg(args, "minerMargin");
   m.triplets = enumArg<TripletSelect>(args, "triplets");
-  m.posMargin = finiteArg(args, "minerPosMargin");
-  m.negMargin = finiteArg(args, "minerNegMargin");
+  m.posMargin = numberArg(args, "minerPosMargin");
+  m.negMargin = numberArg(args, "minerNegMargin");
 }
 
 // Shapes, inputs and the options mine and pairLoss share; the inputs are adopted by `owner`.
@@ -108,14 +95,6 @@ void readPairCall(Napi::Env env, const CallArgs& args, bool copyInputs, KernelCa
   in.selfIndex = call.selfIndex.data();
 }
 
-// 'cosine' always normalizes: the kernels derive it from the same dot products as 'dot'.
-void checkNormalized(Napi::Env env, const PairCall& call, bool lossUsesCosine) {
-  const bool minerUsesCosine = call.miner.type != MinerType::None && call.miner.distance == PairDistance::Cosine;
-  if (!call.similarity.normalize && (minerUsesCosine || lossUsesCosine)) {
-    throw codedError(env, kOption, "normalize must be true with distance 'cosine'");
-  }
-}
-
 class MineCall : public KernelCall {
  public:
   PairCall pair;
@@ -148,8 +127,7 @@ std::unique_ptr<KernelCall> prepareMine(Napi::Env env, const Napi::Object& objec
   const CallArgs args(object, pairArgNames({"maxOutputs"}));
   auto call = std::make_unique<MineCall>();
   readPairCall(env, args, copyInputs, *call, call->pair);
-  if (call->pair.miner.type == MinerType::None) throw codedError(env, kOption, "minerType must name a miner");
-  checkNormalized(env, call->pair, false);
+  // An integer in range before the conversion (a NaN or huge double converted is undefined).
   const double maxOutputs = numberArg(args, "maxOutputs");
   if (!(maxOutputs >= 0.0 && maxOutputs <= 2147483647.0) || std::floor(maxOutputs) != maxOutputs) {
     throw codedError(env, kOption, "maxOutputs must be an integer in [0, 2147483647]");
@@ -173,27 +151,22 @@ class PairLossCall : public KernelCall {
 };
 
 void readLoss(const CallArgs& args, PairLossOptions& o) {
-  Napi::Env env = args.Env();
   o.type = enumArg<PairLossType>(args, "lossType");
   o.distance = enumArg<PairDistance>(args, "lossDistance");
-  o.alpha = positiveArg(args, "alpha");
-  o.beta = positiveArg(args, "beta");
-  o.base = finiteArg(args, "base");
-  o.posMargin = finiteArg(args, "posMargin");
-  o.negMargin = finiteArg(args, "negMargin");
-  o.margin = finiteArg(args, "margin");
-  o.circleM = finiteArg(args, "circleM");
-  o.gamma = positiveArg(args, "gamma");
-  o.temperature = positiveArg(args, "temperature");
-  o.lambdaPlus = finiteArg(args, "lambdaPlus");
-  o.lambdaMinus = finiteArg(args, "lambdaMinus");
-  o.marginPlus = finiteArg(args, "marginPlus");
-  o.marginMinus = finiteArg(args, "marginMinus");
+  o.alpha = numberArg(args, "alpha");
+  o.beta = numberArg(args, "beta");
+  o.base = numberArg(args, "base");
+  o.posMargin = numberArg(args, "posMargin");
+  o.negMargin = numberArg(args, "negMargin");
+  o.margin = numberArg(args, "margin");
+  o.circleM = numberArg(args, "circleM");
+  o.gamma = numberArg(args, "gamma");
+  o.temperature = numberArg(args, "temperature");
+  o.lambdaPlus = numberArg(args, "lambdaPlus");
+  o.lambdaMinus = numberArg(args, "lambdaMinus");
+  o.marginPlus = numberArg(args, "marginPlus");
+  o.marginMinus = numberArg(args, "marginMinus");
   o.gradients = boolArg(args, "gradients");
-  const bool cosineOnly = o.type == PairLossType::Circle || o.type == PairLossType::ThresholdConsistent;
-  if (cosineOnly && o.distance != PairDistance::Cosine) {
-    throw codedError(env, kOption, "circle and threshold-consistent losses need lossDistance 'cosine'");
-  }
 }
 
 std::unique_ptr<KernelCall> preparePairLoss(Napi::Env env, const Napi::Object& object, bool copyInputs) {
@@ -203,7 +176,6 @@ std::unique_ptr<KernelCall> preparePairLoss(Napi::Env env, const Napi::Object& o
   auto call = std::make_unique<PairLossCall>();
   readPairCall(env, args, copyInputs, *call, call->pair);
   readLoss(args, call->loss);
-  checkNormalized(env, call->pair, call->loss.distance == PairDistance::Cosine);
   if (call->loss.gradients) {
     call->outputs.gradEmbeddings = call->newFloatOutput(env, "gradEmbeddings", call->pair.embeddingCount);
     if (call->pair.inputs.ref) call->outputs.gradRef = call->newFloatOutput(env, "gradRef", call->pair.refCount);
