@@ -1,5 +1,5 @@
 'use strict';
-// Shared helpers for the benches (crps, margin, pair) and the demo: seeded random numbers,
+// Shared helpers for the benches (crps, margin, pair) and examples/demo.js: seeded random numbers,
 // timing, memory-copy baseline, child processes that report JSON, a free-memory check, number
 // formatting and plain-text tables.  No dependencies.
 

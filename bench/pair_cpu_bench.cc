@@ -238,20 +238,40 @@ double unfusedTriplets(const Problem& p, Unfused& u) {
 
 }  // namespace
 
+// The workloads: the fused kernels' options and the unfused baseline of each, one row per name.
+struct Workload {
+  const char* name;
+  MinerOptions miner;       // type None: no miner
+  PairLossOptions loss;
+  bool mines;               // mineCpu (triplets counted) instead of pairLossCpu
+  bool enumeratesTriplets;  // the unfused baseline enumerates every triplet
+  double (*unfused)(const Problem&, Unfused&);
+};
+
+std::vector<Workload> workloads() {
+  Workload ms{"ms", {}, {}, false, false, unfusedMultiSimilarity};
+  ms.miner.type = MinerType::MultiSimilarity, ms.miner.distance = PairDistance::Cosine, ms.miner.epsilon = 0.1;
+  ms.loss.type = PairLossType::MultiSimilarity, ms.loss.distance = PairDistance::Cosine;
+  Workload batchHard{"batch-hard", {}, {}, true, false, unfusedBatchHard};
+  batchHard.miner.type = MinerType::BatchHard, batchHard.miner.distance = PairDistance::Euclidean;
+  Workload triplets{"triplets", {}, {}, false, true, unfusedTriplets};
+  triplets.loss.type = PairLossType::TripletMargin, triplets.loss.distance = PairDistance::Euclidean, triplets.loss.margin = 0.05;
+  return {ms, batchHard, triplets};
+}
+
 int main(int argc, char** argv) {
-  if (argc < 5) {
+  const std::vector<Workload> table = workloads();
+  const Workload* chosen = nullptr;
+  for (const Workload& w : table) chosen = argc > 1 && std::string(argv[1]) == w.name ? &w : chosen;
+  if (argc < 5 || !chosen) {
     std::fprintf(stderr, "usage: pair_cpu_bench ms|batch-hard|triplets N M D [threads] [runs] [fused-only]\n");
     return 2;
   }
-  const std::string workload = argv[1];
+  const Workload& workload = *chosen;
   const int64_t n = std::atoll(argv[2]), m = std::atoll(argv[3]), d = std::atoll(argv[4]);
   if (argc > 5 && std::atoi(argv[5]) > 0) setThreadCount(std::atoi(argv[5]));
   const int runs = argc > 6 ? std::max(1, std::atoi(argv[6])) : 3;
   const bool fusedOnly = argc > 7 && std::string(argv[7]) == "fused-only";
-  if (workload != "ms" && workload != "batch-hard" && workload != "triplets") {
-    std::fprintf(stderr, "unknown workload %s\n", workload.c_str());
-    return 2;
-  }
   const Problem problem = makeProblem(n, m, d);
 
   PairShape shape;
@@ -260,21 +280,11 @@ int main(int argc, char** argv) {
   inputs.embeddings = problem.x.data(), inputs.labels = problem.labels.data();
   if (!problem.self) inputs.ref = problem.y.data(), inputs.refLabels = problem.refLabels.data();
   PairSimilarityOptions similarity;
-  MinerOptions miner;
-  PairLossOptions loss;
   std::vector<float> gradX(n * d, 1.0f), gradY(problem.self ? 0 : m * d, 1.0f);  // faulted in before measuring
   PairLossOutputs lossOut;
   lossOut.gradEmbeddings = gradX.data();
   lossOut.gradRef = problem.self ? nullptr : gradY.data();
   MineOutputs mined;
-  if (workload == "ms") {
-    miner.type = MinerType::MultiSimilarity, miner.distance = PairDistance::Cosine, miner.epsilon = 0.1;
-    loss.type = PairLossType::MultiSimilarity, loss.distance = PairDistance::Cosine;
-  } else if (workload == "batch-hard") {
-    miner.type = MinerType::BatchHard, miner.distance = PairDistance::Euclidean;
-  } else {
-    loss.type = PairLossType::TripletMargin, loss.distance = PairDistance::Euclidean, loss.margin = 0.05;
-  }
 
   double fusedValue = 0;
   KernelStatus status;
@@ -282,12 +292,12 @@ int main(int argc, char** argv) {
   resetPeak();
   const double fused = medianSeconds(
       [&] {
-        if (workload == "batch-hard") {
+        if (workload.mines) {
           mined = MineOutputs();
-          status = mineCpu(shape, similarity, miner, int64_t(1) << 40, inputs, mined);
+          status = mineCpu(shape, similarity, workload.miner, int64_t(1) << 40, inputs, mined);
           fusedValue = double(mined.triplets.anchors.size());
         } else {
-          status = pairLossCpu(shape, similarity, miner, loss, inputs, lossOut);
+          status = pairLossCpu(shape, similarity, workload.miner, workload.loss, inputs, lossOut);
           fusedValue = lossOut.loss;
         }
       },
@@ -297,7 +307,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "fused kernel failed: %s\n", status.message.c_str());
     return 1;
   }
-  std::printf("%s N %lld M %lld D %lld, %d threads, gemm %s: fused %.4f s, peak extra %.0f MiB, value %.9g\n", workload.c_str(),
+  std::printf("%s N %lld M %lld D %lld, %d threads, gemm %s: fused %.4f s, peak extra %.0f MiB, value %.9g\n", workload.name,
               (long long)n, (long long)m, (long long)d, threadCount(), gemmLevel(), fused, fusedPeak, fusedValue);
 
   // PML's all-triplets mask and index lists: skip the unfused form where they pass 8 GiB.
@@ -307,7 +317,7 @@ int main(int argc, char** argv) {
     for (int64_t j = 0; j < m; ++j) pos += isPositive(problem, i, j), neg += isNegative(problem, i, j);
     triplets += double(pos) * neg;
   }
-  const double unfusedBytes = 12.0 * n * m + (workload == "triplets" ? 16.0 * triplets : 0.0);
+  const double unfusedBytes = 12.0 * n * m + (workload.enumeratesTriplets ? 16.0 * triplets : 0.0);
   std::string unfusedJson = "null";
   if (!fusedOnly && unfusedBytes < 8e9) {
     Unfused u{n, m, d, benchutil::normalizedRows(problem.x, n, d), {}, {}, {}, {}, {}};
@@ -315,14 +325,10 @@ int main(int argc, char** argv) {
     double value = 0;
     const double before = statusKiB("VmRSS:");
     resetPeak();
-    const double t = medianSeconds(
-        [&] {
-          value = workload == "ms" ? unfusedMultiSimilarity(problem, u) : workload == "batch-hard" ? unfusedBatchHard(problem, u) : unfusedTriplets(problem, u);
-        },
-        1);
+    const double t = medianSeconds([&] { value = workload.unfused(problem, u); }, 1);
     const double peak = (statusKiB("VmHWM:") - before) / 1024;
     std::printf("unfused (materialized N×M%s): %.4f s, peak extra %.0f MiB, value %.9g\n",
-                workload == "triplets" ? ", enumerated triplets" : "", t, peak, value);
+                workload.enumeratesTriplets ? ", enumerated triplets" : "", t, peak, value);
     char buffer[256];
     std::snprintf(buffer, sizeof buffer, "{\"seconds\":%.6f,\"peakExtraMiB\":%.1f,\"value\":%.12g}", t, peak, value);
     unfusedJson = buffer;
@@ -331,7 +337,7 @@ int main(int argc, char** argv) {
   }
   std::printf("{\"workload\":\"%s\",\"n\":%lld,\"m\":%lld,\"d\":%lld,\"threads\":%d,\"triplets\":%.0f,"
               "\"fused\":{\"seconds\":%.6f,\"peakExtraMiB\":%.1f,\"value\":%.12g},\"unfused\":%s}\n",
-              workload.c_str(), (long long)n, (long long)m, (long long)d, threadCount(), triplets, fused, fusedPeak, fusedValue,
+              workload.name, (long long)n, (long long)m, (long long)d, threadCount(), triplets, fused, fusedPeak, fusedValue,
               unfusedJson.c_str());
   return 0;
 }

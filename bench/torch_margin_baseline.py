@@ -1,8 +1,8 @@
-"""Unfused ArcFace in PyTorch at the sizes of gpu_check's margin-softmax table (docs/spec/gpu.md).
+"""Unfused ArcFace in PyTorch at the sizes of test/native/margin_check's timing table (docs/spec/gpu.md).
 
-Run by bench/gpu-check.sh when torch with CUDA is importable: the N x C logits are materialized
+Run by test/native/run-gpu-checks.sh when torch with CUDA is importable: the N x C logits are materialized
 (normalize, linear, margin on the target column, cross_entropy, backward).  Prints the median time
-of the forward + backward, GFLOP/s counted as 6*N*C*D like gpu_check, and the peak memory torch
+of the forward + backward, GFLOP/s counted as 6*N*C*D like margin_check, and the peak memory torch
 allocated beyond the inputs.  FP32 matmuls (TF32 off) unless --tf32.
 """
 import sys

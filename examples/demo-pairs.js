@@ -4,7 +4,7 @@
 // selfIndex): multi-similarity pairs mined and their loss with gradients, batch-hard triplets,
 // and the all-triplets margin loss, which no one could enumerate at this size.  Seeded.
 
-const common = require('./common');
+const common = require('../bench/common');
 
 const BANK = { rows: 512, refs: 65536, dim: 128, classes: 2048, seed: 5 };
 /** The TypeScript fallback gets the first rows against the first bank slots. */

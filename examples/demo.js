@@ -2,16 +2,16 @@
 // `npm run demo`: score a synthetic 51-member ensemble forecast on a 1.25° lat-lon grid with
 // latitude weights, on every backend available here, with all three CRPS estimators; then one
 // ArcFace training step (marginSoftmax with gradients) over 100,000 classes; then pair mining
-// and pair losses of a batch against a 65,536-entry memory bank (bench/demo_pairs.js).
+// and pair losses of a batch against a 65,536-entry memory bank (examples/demo-pairs.js).
 // Deterministic (seeded), runs in a few seconds on a 2-core machine.
-// `node bench/demo.js --unfused` also runs bench/margin_cpu_bench (if built) at the ArcFace size
+// `node examples/demo.js --unfused` also runs bench/margin_cpu_bench (if built) at the ArcFace size
 // for a measured fused-vs-unfused comparison (a few seconds more).
 
 const fs = require('fs');
 const path = require('path');
 const { spawnSync } = require('child_process');
-const common = require('./common');
-const { memoryBankStep } = require('./demo_pairs');
+const common = require('../bench/common');
+const { memoryBankStep } = require('./demo-pairs');
 
 const GRID_DEGREES = 1.25;
 const MEMBERS = 51;
@@ -234,7 +234,7 @@ async function arcFaceStep(fusedloss, info) {
       const measured = measuredUnfused(info.threads);
       if (measured.rows) console.log(`Measured, ${measured.command} (kernel alone, outputs preallocated):\n${common.table(['method', 'time s', 'GFLOP/s (6NCD)', '% of FMA peak', 'peak extra memory MiB'], measured.rows.map((line) => line.split('|').slice(1, -1).map((cell) => cell.trim())), ['l'])}`);
       else console.log(measured.note);
-    } else console.log('For a measured fused-vs-unfused comparison at this size: node bench/demo.js --unfused (runs bench/margin_cpu_bench when built).');
+    } else console.log('For a measured fused-vs-unfused comparison at this size: node examples/demo.js --unfused (runs bench/margin_cpu_bench when built).');
   } else console.log('No native backend here: the full-size call is skipped (the TypeScript fallback would take minutes at C = 100,000).');
 
   // The TypeScript fallback: far too slow for 100,000 classes, so a Partial FC subset (the

@@ -1,11 +1,9 @@
-// GPU check of the CUDA backends (CRPS here, the margin softmax in gpu_check_margin.cuh, pair mining
-// and pair losses in gpu_check_pairs.cuh) against the
-// CPU kernels (docs/spec/gpu.md), then timing tables (gpu_check_bench.cu).  Needs no Node:
-// links native/kernels/*.cc, native/runtime/*.cc and cuda/*.cu.
+// CUDA-vs-CPU check of the CRPS (docs/spec/gpu.md): crpsCuda against crpsCpu, through the same
+// signature (native/kernels/crps.h), on fresh random inputs over every estimator, NaN policy,
+// gradient mode, layout and a spread of sizes; then crpsCudaDevice timed against the device's copy
+// rate.  Needs no Node: links native/kernels/*.cc, native/runtime/*.cc and cuda/*.cu.
 //
-//   gpu_check [--quick] [--no-bench] [--only crps|margin|pairs]
-// --quick: small sizes only; --no-bench: skip the timings; --only: one kernel family (checks and
-// timings).  Exit 0 when every check passes, 1 on any failure, 2 when CUDA is unusable here.
+//   crps_check [--quick] [--no-bench]     exit 0: every check passed, 1: a failure, 2: no CUDA
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -16,24 +14,19 @@
 #include <string>
 #include <vector>
 
-#include "../native/kernels/crps.h"
-#include "../native/kernels/cuda_info.h"
-#include "gpu_check_common.cuh"
-#include "gpu_check_margin.cuh"
-#include "gpu_check_pairs.cuh"
+#include "../../native/kernels/crps.h"
+#include "check.cuh"
 
 using namespace fusedloss;
-
-bool runGpuBench(bool crps, bool margin);  // gpu_check_bench.cu
-bool runPairBench(bool quick);            // gpu_check_bench.cu
 
 namespace {
 
 constexpr double kTolerance = 1e-6;         // ‖cuda − cpu‖/‖cpu‖ per output, and the mean
 constexpr double kElementTolerance = 1e-5;  // per element, against max(|cpu|, rms(cpu)): catches a
                                             // few wrong elements that a norm over 1e6 would hide
-using check::Rng;
 using check::kPoison;
+using check::Rng;
+using check::Tally;
 
 enum class Layout { MemberLast, MemberFirst, Middle };
 const char* layoutName(Layout layout) {
@@ -238,10 +231,6 @@ bool compareResults(const Case& c, const Result& gpu, const Result& cpu, std::st
   if (std::isfinite(cpu.mean) && cpu.mean != 0.0) worst = std::max(worst, std::fabs(gpu.mean - cpu.mean) / std::fabs(cpu.mean));
   return true;
 }
-
-struct Tally {
-  int passed = 0, failed = 0;
-};
 
 // Runs the cases as one group and prints one PASS line, or a FAIL line per failing case.
 void runGroup(const std::string& label, const std::vector<Case>& cases, Tally& tally) {
@@ -484,34 +473,87 @@ void runChecks(bool quick, Tally& tally) {
   checkDeterminism(tally, 100003);
 }
 
+// --- timings ----------------------------------------------------------------------------------
+
+// The device-to-device copy rate (bytes read + written), the bound a CRPS pass is compared with.
+bool copyBandwidth(cudaStream_t stream, double& gbPerSecond) {
+  const size_t bytes = size_t{256} << 20;
+  check::DeviceArrays arrays;
+  char* src = arrays.allocate<char>(bytes);
+  char* dst = arrays.allocate<char>(bytes);
+  if (!src || !dst) return std::printf("FAIL bench: cudaMalloc of 2 x 256 MiB\n"), false;
+  CHECK_CUDA(cudaMemsetAsync(src, 0, bytes, stream));
+  double ms = 0.0;
+  if (!check::medianMs(stream, 3, 22, [&] { return cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream) == cudaSuccess; }, ms)) {
+    return false;
+  }
+  gbPerSecond = 2.0 * bytes / (ms * 1e-3) / 1e9;
+  return true;
+}
+
+struct BenchCase {
+  bool memberLast;
+  int64_t members, points;
+  bool gradients;
+};
+
+// Times crpsCudaDevice (whole call: launches, the mean's read-back and the stream sync).
+bool benchOne(cudaStream_t stream, const BenchCase& c, double copyRate) {
+  CrpsShape shape;
+  shape.members = c.members;
+  (c.memberLast ? shape.outer : shape.inner) = c.points;
+  const size_t elements = static_cast<size_t>(shape.elements()), points = static_cast<size_t>(shape.points());
+  check::DeviceArrays arrays;
+  float* ensemble = arrays.allocate<float>(elements);
+  float* observations = arrays.allocate<float>(points);
+  CrpsOutputs out;
+  out.scores = arrays.allocate<float>(points);
+  out.gradEnsemble = c.gradients ? arrays.allocate<float>(elements) : nullptr;
+  out.gradObservations = c.gradients ? arrays.allocate<float>(points) : nullptr;
+  if (!ensemble || !observations || !out.scores || (c.gradients && (!out.gradEnsemble || !out.gradObservations))) {
+    return std::printf("FAIL bench crps: cudaMalloc\n"), false;
+  }
+  FL_LAUNCH(check::fillKernel, 4096, 256, 0, stream)(ensemble, shape.elements(), 31, 1.0f);
+  FL_LAUNCH(check::fillKernel, 1024, 256, 0, stream)(observations, shape.points(), 32, 1.0f);
+  CrpsOptions options;
+  options.alpha = 0.95;
+  options.gradients = c.gradients;
+  CrpsInputs in;
+  in.ensemble = ensemble;
+  in.observations = observations;
+  double ms = 0.0;
+  const bool ok = check::medianMs(stream, 3, 25, [&] {
+    const KernelStatus status = crpsCudaDevice(shape, options, in, out, stream);
+    if (!status.ok) std::printf("FAIL bench crps: %s\n", status.message.c_str());
+    return status.ok;
+  }, ms);
+  if (!ok) return false;
+  const double t = ms * 1e-3, elementBytes = 4.0 * elements, pointBytes = 4.0 * points;
+  const double bytes = elementBytes + 2.0 * pointBytes + (c.gradients ? elementBytes + pointBytes : 0.0);
+  std::printf("%-13s %4lld %5s %9lld %9.4f %12.4g %9.1f %6.1f%%\n", c.memberLast ? "member-last" : "member-first",
+              static_cast<long long>(c.members), c.gradients ? "yes" : "no", static_cast<long long>(points), ms,
+              points / t, bytes / t / 1e9, 100.0 * bytes / t / 1e9 / copyRate);
+  return true;
+}
+
+bool runBench(cudaStream_t stream, bool /*quick: the same sizes*/) {
+  std::vector<BenchCase> cases = {{true, 2, 1, true}};  // P = 1: the call's fixed cost
+  for (bool memberLast : {true, false})
+    for (int64_t members : {2, 4, 16, 51})
+      for (bool gradients : {false, true}) cases.push_back({memberLast, members, 1000000, gradients});
+  double copyRate = 0.0;
+  bool ok = copyBandwidth(stream, copyRate);
+  if (ok) {
+    std::printf("\ndevice-to-device cudaMemcpy (bytes read + written): %.1f GB/s\n", copyRate);
+    std::printf("crpsCudaDevice, alpha 0.95, median of 25 after 3 warm-ups, whole call (launches, the mean's "
+                "read-back, the sync: the P=1 row is that fixed cost); GB/s counts ensemble + observations read, "
+                "scores written, and with gradients gradEnsemble + gradObservations written\n");
+    std::printf("%-13s %4s %5s %9s %9s %12s %9s %7s\n", "layout", "M", "grad", "P", "ms", "points/s", "GB/s", "%copy");
+    for (const BenchCase& c : cases) ok = benchOne(stream, c, copyRate) && ok;
+  }
+  return ok;
+}
+
 }  // namespace
 
-int main(int argc, char** argv) {
-  std::setvbuf(stdout, nullptr, _IOLBF, 0);
-  bool quick = false, bench = true, crps = true, margin = true, pairs = true;
-  for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--quick")) quick = true;
-    else if (!std::strcmp(argv[i], "--no-bench")) bench = false;
-    else if (!std::strcmp(argv[i], "--only") && i + 1 < argc && !std::strcmp(argv[i + 1], "crps")) margin = pairs = false, ++i;
-    else if (!std::strcmp(argv[i], "--only") && i + 1 < argc && !std::strcmp(argv[i + 1], "margin")) crps = pairs = false, ++i;
-    else if (!std::strcmp(argv[i], "--only") && i + 1 < argc && !std::strcmp(argv[i + 1], "pairs")) crps = margin = false, ++i;
-    else return std::fprintf(stderr, "usage: gpu_check [--quick] [--no-bench] [--only crps|margin|pairs]\n"), 2;
-  }
-  const CudaInfo& info = cudaInfo();
-  if (!info.available) {
-    std::printf("FAIL CUDA unavailable: %s\n", info.reason.c_str());
-    return 2;
-  }
-  for (const CudaDevice& device : info.devices) {
-    std::printf("device %d: %s (sm_%d%d, %.1f GiB)\n", device.index, device.name.c_str(), device.computeMajor,
-                device.computeMinor, device.totalMemory / 1073741824.0);
-  }
-  Tally tally;
-  if (crps) runChecks(quick, tally);
-  if (margin) margin_check::runMarginChecks(quick, tally.passed, tally.failed);
-  if (pairs) pair_check::runPairChecks(quick, tally.passed, tally.failed);
-  if (bench && (crps || margin) && !runGpuBench(crps, margin)) ++tally.failed;
-  if (bench && pairs && !runPairBench(quick)) ++tally.failed;
-  std::printf("\n%d passed, %d failed\n", tally.passed, tally.failed);
-  return tally.failed ? 1 : 0;
-}
+int main(int argc, char** argv) { return check::run(argc, argv, runChecks, runBench); }

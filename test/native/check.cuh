@@ -1,0 +1,200 @@
+// What every CUDA-vs-CPU check (test/native/<family>_check.cu, docs/spec/gpu.md) shares: the
+// random stream, the poison value host outputs are filled with before a kernel runs and the device
+// poison (an element still equal to either was never written), the comparison of an output
+// vector, the pass/fail tally, the command line and the CUDA-event timing.  Each check is one
+// program in llm.c's shape: the CPU kernel and the CUDA kernel called through the same header
+// signature on the same inputs, compared, then the CUDA kernel timed.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "../../cuda/device_memory.cuh"
+#include "../../native/kernels/cuda_info.h"
+
+namespace check {
+
+constexpr float kPoison = -1.234567e31f;  // no kernel output can be this
+
+// The CUDA entry points fill their device outputs with kOutputPoisonByte before the kernels run
+// (cuda/device_memory.cuh), and the host arrays above are overwritten by the copy back: so an
+// element the GPU never wrote arrives as this NaN bit pattern, which no kernel writes.
+inline bool unwrittenOnDevice(float v) {
+  uint32_t bits;
+  std::memcpy(&bits, &v, sizeof bits);
+  return bits == 0x01010101u * static_cast<uint32_t>(fusedloss::kOutputPoisonByte);
+}
+
+// splitmix64: fast, and the same stream on every machine.
+struct Rng {
+  uint64_t state;
+  uint64_t next() {
+    uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+  }
+  double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
+  double normal() {  // Box–Muller; the two draws in a fixed order
+    const double u = 1.0 - uniform(), v = uniform();
+    return std::sqrt(-2.0 * std::log(u)) * std::cos(6.283185307179586 * v);
+  }
+};
+
+// ‖a − b‖ ≤ tolerance·max(‖b‖, floor); any NaN, Inf or poison fails.
+inline bool compareVector(const char* name, const std::vector<float>& a, const std::vector<float>& b, double tolerance,
+                   double floor, std::string& why, double& worst) {
+  if (a.size() != b.size()) return why = std::string(name) + ": sizes differ", false;
+  double diff2 = 0.0, ref2 = 0.0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (unwrittenOnDevice(a[i])) return why = std::string(name) + "[" + std::to_string(i) + "]: not written by the GPU", false;
+    if (!std::isfinite(a[i]) || !std::isfinite(b[i]) || a[i] == kPoison || b[i] == kPoison) {
+      char text[200];
+      std::snprintf(text, sizeof text, "%s[%zu]: cuda %g, cpu %g (NaN, Inf or unwritten)", name, i, a[i], b[i]);
+      return why = text, false;
+    }
+    const double e = static_cast<double>(a[i]) - b[i];
+    diff2 += e * e, ref2 += static_cast<double>(b[i]) * b[i];
+  }
+  const double rel = std::sqrt(diff2) / std::max(std::sqrt(ref2), floor > 0 ? floor : 1e-300);
+  worst = std::max(worst, rel);
+  if (rel <= tolerance) return true;
+  char text[200];
+  std::snprintf(text, sizeof text, "%s: ‖cuda − cpu‖/‖cpu‖ = %.3g > %g", name, rel, tolerance);
+  return why = text, false;
+}
+
+// Checks passed and failed; each check prints its own PASS or FAIL line.
+struct Tally {
+  int passed = 0, failed = 0;
+  void record(bool ok) { ++(ok ? passed : failed); }
+};
+
+struct Args {
+  bool quick = false;  // small sizes only
+  bool bench = true;   // the timings after the checks
+};
+
+// Reads `--quick` and `--no-bench`, prints the devices; false (with the reason) when the command
+// line is wrong or CUDA is unusable, which the program reports with exit status 2.
+inline bool start(int argc, char** argv, Args& args) {
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
+  for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--quick")) args.quick = true;
+    else if (!std::strcmp(argv[i], "--no-bench")) args.bench = false;
+    else return std::fprintf(stderr, "usage: %s [--quick] [--no-bench]\n", argv[0]), false;
+  }
+  const fusedloss::CudaInfo& info = fusedloss::cudaInfo();
+  if (!info.available) return std::printf("FAIL CUDA unavailable: %s\n", info.reason.c_str()), false;
+  for (const fusedloss::CudaDevice& device : info.devices) {
+    std::printf("device %d: %s (sm_%d%d, %.1f GiB)\n", device.index, device.name.c_str(), device.computeMajor,
+                device.computeMinor, device.totalMemory / 1073741824.0);
+  }
+  return true;
+}
+
+// A check program's main: the checks (runChecks(quick, tally)), then unless --no-bench the
+// timings (runBench(stream, quick), on a stream of their own), then the summary line.  Exit
+// status 0 when every check passed, 1 on a failure, 2 when CUDA is unusable or the command line
+// is wrong.
+template <typename Checks, typename Bench>
+int run(int argc, char** argv, Checks runChecks, Bench runBench) {
+  Args args;
+  if (!start(argc, argv, args)) return 2;
+  Tally tally;
+  runChecks(args.quick, tally);
+  if (args.bench) {
+    cudaStream_t stream;
+    const bool created = cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking) == cudaSuccess;
+    if (!created) std::printf("FAIL bench: cudaStreamCreateWithFlags\n");
+    tally.record(created && runBench(stream, args.quick));
+    if (created) cudaStreamDestroy(stream);
+  }
+  std::printf("\n%d passed, %d failed\n", tally.passed, tally.failed);
+  return tally.failed ? 1 : 0;
+}
+
+// --- timing ---------------------------------------------------------------------------------------
+
+#define CHECK_CUDA(expr)                                                          \
+  do {                                                                            \
+    const cudaError_t err = (expr);                                               \
+    if (err != cudaSuccess) {                                                     \
+      std::printf("FAIL bench: %s: %s\n", #expr, cudaGetErrorString(err));        \
+      return false;                                                               \
+    }                                                                             \
+  } while (0)
+
+// The median of `runs` timings of call() (each bracketed by CUDA events on `stream`) after
+// `warmups` untimed calls; false when call() (which prints why) or CUDA fails.
+template <typename Call>
+bool medianMs(cudaStream_t stream, int warmups, int runs, Call call, double& ms) {
+  cudaEvent_t startEvent, stopEvent;
+  CHECK_CUDA(cudaEventCreate(&startEvent));
+  CHECK_CUDA(cudaEventCreate(&stopEvent));
+  std::vector<float> times;
+  bool ok = true;
+  for (int run = 0; ok && run < warmups + runs; ++run) {
+    float t = 0.0f;
+    ok = cudaEventRecord(startEvent, stream) == cudaSuccess && call() && cudaEventRecord(stopEvent, stream) == cudaSuccess &&
+         cudaEventSynchronize(stopEvent) == cudaSuccess && cudaEventElapsedTime(&t, startEvent, stopEvent) == cudaSuccess;
+    if (run >= warmups) times.push_back(t);
+  }
+  cudaEventDestroy(startEvent);
+  cudaEventDestroy(stopEvent);
+  if (!ok) {  // a failing call() has printed why; a CUDA failure is printed here
+    const cudaError_t err = cudaGetLastError();
+    if (err != cudaSuccess) std::printf("FAIL bench: %s\n", cudaGetErrorString(err));
+    return false;
+  }
+  std::sort(times.begin(), times.end());
+  ms = times[times.size() / 2];
+  return true;
+}
+
+// Device arrays of the timings, freed together.
+struct DeviceArrays {
+  std::vector<void*> pointers;
+  ~DeviceArrays() {
+    for (void* p : pointers) cudaFree(p);
+  }
+  template <typename T>
+  T* allocate(size_t count) {
+    void* p = nullptr;
+    if (cudaMalloc(&p, count * sizeof(T)) != cudaSuccess) return nullptr;
+    pointers.push_back(p);
+    return static_cast<T*>(p);
+  }
+};
+
+}  // namespace check
+
+#ifndef FL_LAUNCH  // overridable, as in cuda/*.cu, for a host emulator
+#define FL_LAUNCH(kernel, grid, block, sharedBytes, stream) kernel<<<(grid), (block), (sharedBytes), (stream)>>>
+#endif
+
+namespace check {
+
+// Pseudo-normal values (sum of 4 uniforms, centered) scaled by `scale`, from a hash of the index:
+// the timings' inputs, drawn on the device.
+__global__ void fillKernel(float* v, int64_t count, uint64_t seed, float scale) {
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < count; i += int64_t{gridDim.x} * blockDim.x) {
+    float sum = 0.0f;
+    for (int k = 0; k < 4; ++k) {
+      uint64_t z = seed + (4 * i + k) * 0x9e3779b97f4a7c15ULL;
+      z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+      z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+      sum += static_cast<float>((z ^ (z >> 31)) >> 40) * 0x1.0p-24f;
+    }
+    v[i] = scale * (sum - 2.0f) * 1.7320508f;
+  }
+}
+
+}  // namespace check
