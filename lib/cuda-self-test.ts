@@ -1,5 +1,5 @@
 // The CUDA self-test of each kernel family, run once per process at the family's first CUDA use
-// (lib/native.ts decides when): small known-answer problems run through the addon on CUDA and on
+// (lib/dispatch.ts asks trustedOnCuda): small known-answer problems run through the addon on CUDA and on
 // the native CPU kernel, which the test suite checks against float64 references, and compared.
 // The CUDA kernels are trusted only after this: they cannot be tested where the package is built.
 //
@@ -8,17 +8,10 @@
 // sub-centers, D not a multiple of 4, an ignored row; pairs: every miner kind, a reference set,
 // losses with gradients).  Integer-valued embeddings where the pair kernels decide (mining,
 // hinge losses): their distances are exact on both devices, so no decision can flip on rounding.
-//
-// The planners are imported from the family modules, which import lib/native.ts, which imports
-// this module: a cycle that is safe because nothing here runs at load time.
-import { planCrps } from './crps';
-import { planMarginSoftmax } from './margin-softmax';
-import type { NativeAddon } from './native';
-import { planMine, planPairLoss } from './pair-mining';
-
-/** A kernel family: the unit that is trusted on CUDA (or not) as a whole. */
-export type KernelFamily = 'crps' | 'marginSoftmax' | 'pairs';
-export const KERNEL_FAMILIES: readonly KernelFamily[] = ['crps', 'marginSoftmax', 'pairs'];
+import { planCrpsForAddon } from './crps/native';
+import { planMarginSoftmaxForAddon } from './margin/native';
+import { recordSelfTest, storedSelfTest, type KernelFamily, type NativeAddon, type SelfTestRecord } from './native';
+import { planMineForAddon, planPairLossForAddon } from './pairs/native';
 
 /**
  * Per element: |cuda − cpu| ≤ this·max(|cpu|, rms(cpu)).  Float32 rounding in another summation
@@ -75,7 +68,7 @@ function crpsProblems(): Problem[] {
       label: 'member-last, almost-fair, omit, weights, components',
       entry: 'crps',
       plan: () =>
-        planCrps({
+        planCrpsForAddon({
           ensemble: { data: tiled, shape: [48, 8] },
           observations,
           estimator: 'almost-fair',
@@ -90,7 +83,7 @@ function crpsProblems(): Problem[] {
       label: '200 members on axis 1, fair, gradOutput',
       entry: 'crps',
       plan: () =>
-        planCrps({
+        planCrpsForAddon({
           ensemble: { data: large, shape: [2, 200, 3] },
           observations: largeObservations,
           memberAxis: 1,
@@ -129,7 +122,7 @@ function marginProblems(): Problem[] {
       label: 'arcface, rows layout, an ignored row',
       entry: 'marginSoftmax',
       plan: () =>
-        planMarginSoftmax({
+        planMarginSoftmaxForAddon({
           embeddings: { data: arcX, shape: [10, 24] },
           weights: { data: arcW, shape: [30, 24] },
           labels: arcLabels,
@@ -141,7 +134,7 @@ function marginProblems(): Problem[] {
       label: 'cosface, columns layout, 2 sub-centers, D = 13, feature-norm, label smoothing',
       entry: 'marginSoftmax',
       plan: () =>
-        planMarginSoftmax({
+        planMarginSoftmaxForAddon({
           embeddings: { data: subX, shape: [9, 13] },
           weights: { data: transpose(subW, 24, 13), shape: [13, 24] },
           weightsLayout: 'columns',
@@ -168,29 +161,29 @@ function pairProblems(): Problem[] {
     {
       label: 'multi-similarity miner, dot',
       entry: 'mine',
-      plan: () => planMine({ ...exact, distance: 'dot', miner: { type: 'multi-similarity', epsilon: 0.5 } }).plan,
+      plan: () => planMineForAddon({ ...exact, distance: 'dot', miner: { type: 'multi-similarity', epsilon: 0.5 } }).plan,
     },
     {
       label: 'triplet-margin miner, all triplets, squared-euclidean',
       entry: 'mine',
-      plan: () => planMine({ ...exact, distance: 'squared-euclidean', miner: { type: 'triplet-margin', margin: 1.5 } }).plan,
+      plan: () => planMineForAddon({ ...exact, distance: 'squared-euclidean', miner: { type: 'triplet-margin', margin: 1.5 } }).plan,
     },
     {
       label: 'batch-hard miner against a reference set',
       entry: 'mine',
       plan: () =>
-        planMine({ ...exact, ref: { data: ref, shape: [10, 6] }, refLabels, distance: 'squared-euclidean', miner: { type: 'batch-hard' } }).plan,
+        planMineForAddon({ ...exact, ref: { data: ref, shape: [10, 6] }, refLabels, distance: 'squared-euclidean', miner: { type: 'batch-hard' } }).plan,
     },
     {
       label: 'multi-similarity loss, cosine, gradients',
       entry: 'pairLoss',
-      plan: () => planPairLoss({ embeddings: { data: smooth, shape: [12, 8] }, labels: labels.subarray(0, 12), loss: { type: 'multi-similarity' } }).plan,
+      plan: () => planPairLossForAddon({ embeddings: { data: smooth, shape: [12, 8] }, labels: labels.subarray(0, 12), loss: { type: 'multi-similarity' } }).plan,
     },
     {
       label: 'triplet-margin loss against a reference set, squared-euclidean, gradients',
       entry: 'pairLoss',
       plan: () =>
-        planPairLoss({
+        planPairLossForAddon({
           ...exact,
           ref: { data: ref, shape: [10, 6] },
           refLabels,
@@ -274,4 +267,22 @@ export function runCudaSelfTest(family: KernelFamily, addon: NativeAddon): strin
     }
   }
   return null;
+}
+
+/**
+ * The family's self-test record, running the self-test first if no context has yet (CUDA must be
+ * available); a failure is recorded and warned about once, and the native CPU backend serves.
+ */
+export function trustedOnCuda(addon: NativeAddon, family: KernelFamily): SelfTestRecord {
+  const known = storedSelfTest(addon, family);
+  if (known) return known;
+  const failure = runCudaSelfTest(family, addon);
+  const record = recordSelfTest(addon, family, { passed: failure === null, reason: failure });
+  if (!record.passed) {
+    process.emitWarning(`fusedloss: CUDA is not used for ${family}: ${record.reason}. The native CPU backend serves it.`, {
+      type: 'FusedlossWarning',
+      code: 'FUSEDLOSS_CUDA_SELF_TEST_FAILED',
+    });
+  }
+  return record;
 }

@@ -1,18 +1,19 @@
 // fusedloss: fused loss kernels (CRPS of ensembles, margin softmax, pair mining and pair losses)
 // on CUDA, native CPU and pure TypeScript, with one validation layer for all three.
 export { crps, crpsAsync } from './crps';
-export type { CrpsArgs, CrpsEstimator, CrpsResult, CrpsResultOf, NanPolicy } from './crps';
-export { marginSoftmax, marginSoftmaxAsync } from './margin-softmax';
+export type { CrpsArgs, CrpsEstimator, CrpsOut, CrpsResult, CrpsResultOf, NanPolicy } from './crps/plan';
+export { marginSoftmax, marginSoftmaxAsync } from './margin';
+export type { LabelsLike } from './labels';
 export type {
-  LabelsLike,
   MarginSoftmaxArgs,
+  MarginSoftmaxOut,
   MarginSoftmaxResult,
   MarginSoftmaxResultOf,
   MarginSpec,
   MarginType,
   ScaleMode,
-} from './margin-softmax';
-export { mine, mineAsync, pairLoss, pairLossAsync } from './pair-mining';
+} from './margin/plan';
+export { mine, mineAsync, pairLoss, pairLossAsync } from './pairs';
 export type {
   MineArgs,
   MinedPairs,
@@ -23,12 +24,13 @@ export type {
   PairArgs,
   PairDistance,
   PairLossArgs,
+  PairLossOut,
   PairLossResult,
   PairLossResultOf,
   PairLossSpec,
   PairLossType,
-} from './pair-mining';
-export { adaFaceMargins, elasticFaceMargins, magFaceMargins, targetCosines } from './row-margins';
+} from './pairs/types';
+export { adaFaceMargins, elasticFaceMargins, magFaceMargins, targetCosines } from './margin/row-margins';
 export type {
   AdaFaceOptions,
   AdaFaceResult,
@@ -38,12 +40,12 @@ export type {
   MagFaceOptions,
   MagFaceResult,
   TargetCosinesArgs,
-} from './row-margins';
+} from './margin/row-margins';
 export { toOrtTensor } from './ort';
 export type { OrtCompatibleArray, OrtNamespace, OrtTensorType } from './ort';
 export { backendInfo, setThreads } from './info';
 export type { BackendInfo, CudaSelfTest } from './info';
-export type { KernelFamily } from './cuda-self-test';
+export type { KernelFamily } from './native';
 export { ErrorCode } from './errors';
 export type { ErrorCodeValue, FusedLossError } from './errors';
 export type { IntegerArrayLike, OrtTensorLike, TensorLike, TfTensorLike, VectorLike } from './tensor';

@@ -1,7 +1,6 @@
 // backendInfo() and setThreads(): what this process can run on, and the native thread count.
 import { invalidArg, optionError } from './errors';
-import { KERNEL_FAMILIES, type KernelFamily } from './cuda-self-test';
-import { cudaInfo, cudaSelfTestRecord, native } from './native';
+import { cudaInfo, cudaSelfTestRecord, KERNEL_FAMILIES, native, type KernelFamily } from './native';
 import { packageVersion as version } from './package-root';
 
 /** What this process can run on: the result of backendInfo(). */

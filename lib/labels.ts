@@ -6,7 +6,22 @@
 // values between their check and their use.
 import { invalidArg, labelError, shapeError } from './errors';
 import { copyTypedArray, describe, elementOnce, isDetachedView, ownIndicesOnly, typedArrayName, type AnyTypedArray } from './read-once';
-import { detachedError, readShape, readTensorFields, shapeSize } from './tensor';
+import { detachedError, readShape, readTensorFields, shapeSize, type IntegerArrayLike, type OrtTensorLike, type TfTensorLike } from './tensor';
+
+/**
+ * Integer labels or ids (int32 range): Int32Array (used as is), number[] of integers, another
+ * integer typed array (BigInt64Array from int64 tensors too), or a tensor-like of integers.
+ */
+export type LabelsLike =
+  | IntegerArrayLike
+  | {
+      /** The labels: an integer typed array or number[]. */
+      data: IntegerArrayLike;
+      /** The shape: positive integers whose product is data.length. */
+      shape: readonly number[];
+    }
+  | OrtTensorLike
+  | TfTensorLike;
 
 const INT32_MIN = -0x80000000;
 const INT32_MAX = 0x7fffffff;

@@ -1,15 +1,15 @@
-// Finding the native addon and choosing a backend.  The addon is loaded on first use (never at
-// import), CUDA is probed on first use too, and a failure to load is recorded, not thrown: the
-// TypeScript fallback then serves and backendInfo().loadError says what was tried and why.  A
-// kernel family runs on CUDA only after its self-test (./cuda-self-test.ts) has passed.
+// Finding the native addon.  The addon is loaded on first use (never at import), CUDA is probed on
+// first use too, and a failure to load is recorded, not thrown: the TypeScript fallback then
+// serves and backendInfo().loadError says what was tried and why.  The records of the CUDA
+// self-tests live here too; running them and choosing a backend is lib/dispatch.ts's.
 import * as path from 'node:path';
 
-import { runCudaSelfTest, type KernelFamily } from './cuda-self-test';
-import { backendError, optionError } from './errors';
+import { backendError } from './errors';
 import { packageRoot } from './package-root';
-import { BACKENDS, type Backend } from './validate';
 
-export type { KernelFamily } from './cuda-self-test';
+/** A kernel family: the unit that is trusted on CUDA (or not) as a whole. */
+export type KernelFamily = 'crps' | 'marginSoftmax' | 'pairs';
+export const KERNEL_FAMILIES: readonly KernelFamily[] = ['crps', 'marginSoftmax', 'pairs'];
 export type ResolvedBackend = 'cuda' | 'cpu' | 'js';
 
 export interface NativeCudaInfo {
@@ -105,7 +105,7 @@ export function cudaInfo(): NativeCudaInfo {
 // any that raced it) use that record.
 const selfTests = new Map<KernelFamily, SelfTestRecord>();
 
-function storedSelfTest(addon: NativeAddon, family: KernelFamily): SelfTestRecord | undefined {
+export function storedSelfTest(addon: NativeAddon, family: KernelFamily): SelfTestRecord | undefined {
   let record = selfTests.get(family);
   if (!record && typeof addon.cudaSelfTestRecord === 'function') {
     record = addon.cudaSelfTestRecord(family);
@@ -114,20 +114,14 @@ function storedSelfTest(addon: NativeAddon, family: KernelFamily): SelfTestRecor
   return record;
 }
 
-/** The family's self-test record, running the self-test first if no context has yet (CUDA must be available). */
-function cudaSelfTest(addon: NativeAddon, family: KernelFamily): SelfTestRecord {
-  const known = storedSelfTest(addon, family);
-  if (known) return known;
-  const failure = runCudaSelfTest(family, addon);
-  let record: SelfTestRecord = { passed: failure === null, reason: failure };
+/**
+ * Records a family's self-test outcome for this context and, where the addon keeps one, for the
+ * process; returns the record that holds (another context's, when it recorded first).
+ */
+export function recordSelfTest(addon: NativeAddon, family: KernelFamily, outcome: SelfTestRecord): SelfTestRecord {
+  let record = outcome;
   if (typeof addon.cudaSelfTestRecord === 'function') record = addon.cudaSelfTestRecord(family, record.passed, record.reason) ?? record;
   selfTests.set(family, record);
-  if (!record.passed) {
-    process.emitWarning(`fusedloss: CUDA is not used for ${family}: ${record.reason}. The native CPU backend serves it.`, {
-      type: 'FusedlossWarning',
-      code: 'FUSEDLOSS_CUDA_SELF_TEST_FAILED',
-    });
-  }
   return record;
 }
 
@@ -135,43 +129,6 @@ function cudaSelfTest(addon: NativeAddon, family: KernelFamily): SelfTestRecord 
 export function cudaSelfTestRecord(family: KernelFamily): SelfTestRecord | null {
   const { addon } = native();
   return addon ? (storedSelfTest(addon, family) ?? null) : null;
-}
-
-function defaultBackend(): Backend {
-  const forced = process.env.FUSEDLOSS_BACKEND;
-  if (forced === undefined || forced === '') return 'auto';
-  if (!(BACKENDS as readonly string[]).includes(forced)) {
-    throw optionError(`FUSEDLOSS_BACKEND = '${forced}' is not one of ${BACKENDS.join(', ')}`);
-  }
-  return forced as Backend;
-}
-
-/**
- * The backend a call of `family` runs on.  An explicit per-call backend wins; 'auto' (the
- * default) follows FUSEDLOSS_BACKEND when set, else CUDA when built, a device is present and the
- * family's self-test passed, else native CPU, else the TypeScript fallback.
- */
-export function resolveBackend(requested: Backend, family: KernelFamily): ResolvedBackend {
-  const backend = requested === 'auto' ? defaultBackend() : requested;
-  const { addon, loadError } = native();
-  switch (backend) {
-    case 'js':
-      return 'js';
-    case 'cpu':
-      if (!addon) throw backendError(`backend 'cpu' is not available: ${loadError}`);
-      return 'cpu';
-    case 'cuda': {
-      if (!addon) throw backendError(`backend 'cuda' is not available: ${loadError}`);
-      const cuda = cudaInfo();
-      if (!cuda.available) throw backendError(`backend 'cuda' is not available: ${cuda.reason}`);
-      const selfTest = cudaSelfTest(addon, family);
-      if (!selfTest.passed) throw backendError(`backend 'cuda' is not available for ${family}: its self-test failed: ${selfTest.reason}`);
-      return 'cuda';
-    }
-    default:
-      if (addon && cudaInfo().available && cudaSelfTest(addon, family).passed) return 'cuda';
-      return addon ? 'cpu' : 'js';
-  }
 }
 
 /** The addon, for a backend resolveBackend() returned as 'cpu' or 'cuda'. */

@@ -74,6 +74,27 @@ export function isDetachedView(view: AnyTypedArray): boolean {
   }
 }
 
+// Node 20 has resizable ArrayBuffers; an engine without them has no such getter.
+const resizableOf = Reflect.getOwnPropertyDescriptor(ArrayBuffer.prototype, 'resizable')?.get;
+
+/** Whether a real typed array's buffer is a resizable ArrayBuffer (a resize may move or shrink its memory). */
+export function isResizable(view: AnyTypedArray): boolean {
+  const buffer = bufferOf.call(view);
+  return resizableOf !== undefined && !types.isSharedArrayBuffer(buffer) && resizableOf.call(buffer) === true;
+}
+
+/** A plain typed array of the same class over the same memory (no copy; a subclass's methods play no part). */
+export function plainView<T extends AnyTypedArray>(view: T): T {
+  const name = typedArrayName(view) as TypedArrayName;
+  return new TYPED_ARRAYS[name](bufferOf.call(view) as ArrayBuffer, byteOffsetOf.call(view) as number, typedArrayLength(view)) as T;
+}
+
+/** The memory a real typed array spans: its buffer and byte range [start, end). */
+export function memoryOf(view: AnyTypedArray): { buffer: ArrayBufferLike; start: number; end: number } {
+  const start = byteOffsetOf.call(view) as number;
+  return { buffer: bufferOf.call(view) as ArrayBufferLike, start, end: start + typedArrayLength(view) * TYPED_ARRAYS[typedArrayName(view) as TypedArrayName].BYTES_PER_ELEMENT };
+}
+
 /** A private, unshared copy of a real typed array, of the same class (no caller code runs). */
 export function copyTypedArray<T extends AnyTypedArray>(view: T): T {
   const name = typedArrayName(view) as TypedArrayName;

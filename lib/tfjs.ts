@@ -11,12 +11,15 @@
 // (@tensorflow/tfjs-core with a backend of your choice, tfjs-node) pass its namespace to withTf().
 import type * as tfjs from '@tensorflow/tfjs';
 
-import { crps, CRPS_KEYS, type CrpsArgs, type CrpsResult } from './crps';
+import { crps } from './crps';
+import { CRPS_KEYS, type CrpsArgs, type CrpsResult } from './crps/plan';
 import { invalidArg, shapeError } from './errors';
-import { toLabels } from './labels';
-import { marginSoftmax, MARGIN_SOFTMAX_KEYS, type LabelsLike, type MarginSoftmaxArgs, type MarginSoftmaxResult } from './margin-softmax';
-import { pairLoss, PAIR_LOSS_KEYS } from './pair-mining';
-import type { PairLossArgs, PairLossResult } from './pair-types';
+import { toLabels, type LabelsLike } from './labels';
+import { marginSoftmax } from './margin';
+import { MARGIN_SOFTMAX_KEYS, type MarginSoftmaxArgs, type MarginSoftmaxResult } from './margin/plan';
+import { pairLoss } from './pairs';
+import { PAIR_LOSS_KEYS } from './pairs/plan';
+import type { PairLossArgs, PairLossResult } from './pairs/types';
 import { lookup } from './read-once';
 import { readOptions } from './validate';
 
@@ -42,7 +45,7 @@ export interface TfNamespace {
  * backend 'auto'.  Vector options (rowWeights, rowMargins, classIndices) may be tf tensors; they
  * receive no gradient.
  */
-export type MarginSoftmaxLossOptions = Omit<MarginSoftmaxArgs, 'embeddings' | 'weights' | 'labels' | 'gradients'> & {
+export type MarginSoftmaxLossOptions = Omit<MarginSoftmaxArgs, 'embeddings' | 'weights' | 'labels' | 'gradients' | 'out'> & {
   /** Called after each forward pass with the kernel's full result (predictions, per-row losses, curricularT, backend). */
   onResult?: (result: MarginSoftmaxResult) => void;
 };
@@ -53,7 +56,7 @@ export type MarginSoftmaxLossOptions = Omit<MarginSoftmaxArgs, 'embeddings' | 'w
  * `miner` optional (restricts the pairs first); `distance` defaults to the loss's own; `normalize`
  * defaults to true (false for 'dot'); backend 'auto'.
  */
-export type PairwiseLossOptions = Omit<PairLossArgs, 'embeddings' | 'labels' | 'ref' | 'gradients'> & {
+export type PairwiseLossOptions = Omit<PairLossArgs, 'embeddings' | 'labels' | 'ref' | 'gradients' | 'out'> & {
   /** Reference set [M, D] (a memory bank or a second view); receives a gradient. Requires refLabels. Default: the batch itself. */
   ref?: tfjs.Tensor;
   /** Called after each forward pass with the kernel's result. */
@@ -66,7 +69,7 @@ export type PairwiseLossOptions = Omit<PairLossArgs, 'embeddings' | 'labels' | '
  * the weighted mean, e.g. latitude weights; may be a tf tensor, no gradient), nanPolicy
  * 'propagate', backend 'auto'.
  */
-export type CrpsLossOptions = Omit<CrpsArgs, 'ensemble' | 'observations' | 'gradients' | 'gradOutput' | 'components'> & {
+export type CrpsLossOptions = Omit<CrpsArgs, 'ensemble' | 'observations' | 'gradients' | 'gradOutput' | 'components' | 'out'> & {
   /** Called after each forward pass with the kernel's result (per-point scores, backend). */
   onResult?: (result: CrpsResult) => void;
 };
@@ -162,7 +165,7 @@ function marginSoftmaxLossWith(
 ): tfjs.Scalar {
   checkTensor(tf, embeddings, 'embeddings');
   checkTensor(tf, weights, 'weights');
-  const { rest, onResult } = splitOptions(options, MARGIN_SOFTMAX_KEYS, ['embeddings', 'weights', 'labels', 'gradients']);
+  const { rest, onResult } = splitOptions(options, MARGIN_SOFTMAX_KEYS, ['embeddings', 'weights', 'labels', 'gradients', 'out']);
   // Read once: the kernel and the scatter of its gradient below must see the same class ids.
   const classIds = rest.classIndices === undefined ? undefined : toLabels(rest.classIndices, 'classIndices');
   const loss = tf.customGrad((e, w) => {
@@ -188,7 +191,7 @@ function marginSoftmaxLossWith(
 function pairwiseLossWith(tf: TfNamespace, embeddings: tfjs.Tensor, labels: LabelsLike, options: PairwiseLossOptions): tfjs.Scalar {
   checkTensor(tf, embeddings, 'embeddings');
   if (typeof options !== 'object' || options === null) throw invalidArg('options must be an object with at least { loss }');
-  const { rest, onResult } = splitOptions(options, PAIR_LOSS_KEYS, ['embeddings', 'labels', 'gradients']);
+  const { rest, onResult } = splitOptions(options, PAIR_LOSS_KEYS, ['embeddings', 'labels', 'gradients', 'out']);
   const { ref, ...args } = rest;
   if (ref !== undefined) checkTensor(tf, ref, 'ref');
   const loss = tf.customGrad((...inputs) => {
@@ -214,7 +217,7 @@ function pairwiseLossWith(tf: TfNamespace, embeddings: tfjs.Tensor, labels: Labe
 function crpsLossWith(tf: TfNamespace, ensemble: tfjs.Tensor, observations: tfjs.Tensor, options?: CrpsLossOptions): tfjs.Scalar {
   checkTensor(tf, ensemble, 'ensemble');
   checkTensor(tf, observations, 'observations');
-  const { rest, onResult } = splitOptions(options, CRPS_KEYS, ['ensemble', 'observations', 'gradients', 'gradOutput', 'components']);
+  const { rest, onResult } = splitOptions(options, CRPS_KEYS, ['ensemble', 'observations', 'gradients', 'gradOutput', 'components', 'out']);
   const loss = tf.customGrad((e, o) => {
     const x = e as tfjs.Tensor;
     const y = o as tfjs.Tensor;

@@ -13,10 +13,10 @@ import { describe, expect, it } from 'vitest';
 
 import { backendCases, Rng, testSeed } from './helpers';
 import { asyncOutcomeOf, describeOutcome, ENTRY, errorCode, familyArgs, outcomeOf, sameResult, type Family, type Outcome } from './inputs-cases';
-import { planCrps } from '../lib/crps';
-import { planMarginSoftmax } from '../lib/margin-softmax';
+import { planCrpsForAddon as planCrps } from '../lib/crps/native';
+import { planMarginSoftmaxForAddon as planMarginSoftmax } from '../lib/margin/native';
 import { addon } from '../lib/native';
-import { planMine, planPairLoss } from '../lib/pair-mining';
+import { planMineForAddon as planMine, planPairLossForAddon as planPairLoss } from '../lib/pairs/native';
 
 const SEED = testSeed('inputs.detach');
 const BACKENDS = backendCases();

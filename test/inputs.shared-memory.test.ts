@@ -12,9 +12,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { mine } from './api';
 import { backendCases, Rng, testSeed } from './helpers';
 import { asyncOutcomeOf, describeOutcome, ENTRY, errorCode, familyArgs, outcomeOf, sameResult, SIZE, type Family, type Outcome } from './inputs-cases';
-import { planMarginSoftmax } from '../lib/margin-softmax';
+import { planMarginSoftmaxForAddon as planMarginSoftmax } from '../lib/margin/native';
 import { addon } from '../lib/native';
-import { planMine, planPairLoss } from '../lib/pair-mining';
+import { planMineForAddon as planMine, planPairLossForAddon as planPairLoss } from '../lib/pairs/native';
 
 const SEED = testSeed('inputs.shared-memory');
 const BACKENDS = backendCases();

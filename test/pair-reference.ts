@@ -5,7 +5,7 @@
 // each discrete decision (a threshold, a tie) came to flipping, so the tests can tell a float32
 // kernel's legitimate choice at a near-tie from a wrong answer.  Case generation and the checks of
 // results against it: pair-cases.ts.
-import type { MinerSpec, PairDistance, PairLossSpec } from '../lib/pair-types';
+import type { MinerSpec, PairDistance, PairLossSpec } from '../lib/pairs/types';
 
 export interface PairCase {
   N: number;

@@ -31,8 +31,9 @@ class CrpsCall : public KernelCall {
 
 std::unique_ptr<KernelCall> prepare(Napi::Env env, const Napi::Object& object, bool copyInputs) {
   const CallArgs args(object, {"outer", "members", "inner", "alpha", "nanPolicy", "gradients", "components", "device",
-                               "ensemble", "observations", "weights", "gradOutput"});
+                               "ensemble", "observations", "weights", "gradOutput", "out"});
   auto call = std::make_unique<CrpsCall>();
+  call->readOut(args, {"scores", "gradEnsemble", "gradObservations", "skill", "spread"});
   call->shape.outer = positiveIntArg(args, "outer");
   call->shape.members = positiveIntArg(args, "members");
   call->shape.inner = positiveIntArg(args, "inner");

@@ -12,23 +12,74 @@ const float* KernelCall::adopt(const FloatView& view, bool copy) {
   return ownedFloats_.back().data();
 }
 
-float* KernelCall::newFloatOutput(Napi::Env env, const char* name, size_t length) {
-  Napi::Float32Array array = newOutputArray(env, length);
+void KernelCall::readOut(const CallArgs& args, const std::vector<const char*>& names) {
+  Napi::Value out = args.get("out");
+  if (out.IsUndefined() || out.IsNull()) return;
+  if (!out.IsObject()) throw codedError(args.Env(), kInvalidArg, "out must be an object");
+  const CallArgs values(out.As<Napi::Object>(), names);
+  for (const char* name : names) out_.emplace_back(name, values.get(name));
+}
+
+namespace {
+
+bool isDetached(Napi::Env env, const Napi::TypedArray& array) {
+  bool detached = false;
+  return napi_is_detached_arraybuffer(env, array.ArrayBuffer(), &detached) != napi_ok || detached;
+}
+
+}  // namespace
+
+// The caller's array for output `name`, or an empty TypedArray when `out` does not name it.
+// Memory safety only (TypeScript words the user-facing rules): a typed array of the type and
+// exact length, attached.
+Napi::TypedArray KernelCall::callerOutput(Napi::Env env, const char* name, napi_typedarray_type type, const char* typeName, size_t length) {
+  Napi::Value value;
+  for (const auto& [key, read] : out_) {
+    if (key == name) value = read;
+  }
+  if (value.IsEmpty() || value.IsUndefined() || value.IsNull()) return Napi::TypedArray();
+  const std::string label = std::string("out.") + name;
+  if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != type) {
+    throw codedError(env, kInvalidArg, label + " must be a " + typeName);
+  }
+  Napi::TypedArray array = value.As<Napi::TypedArray>();
+  if (isDetached(env, array)) throw codedError(env, kInvalidArg, label + " is backed by a detached ArrayBuffer");
+  if (array.ElementLength() != length) {
+    throw codedError(env, kShape, label + " has " + std::to_string(array.ElementLength()) + " elements, expected " + std::to_string(length));
+  }
+  return array;
+}
+
+void KernelCall::keepOutput(const Napi::TypedArray& array, const char* name, bool callerOwned) {
   outputs_.push_back(Napi::Persistent(array.As<Napi::Object>()));
   names_.push_back(name);
+  callerOwned_.push_back(callerOwned);
+}
+
+float* KernelCall::newFloatOutput(Napi::Env env, const char* name, size_t length) {
+  Napi::TypedArray given = callerOutput(env, name, napi_float32_array, "Float32Array", length);
+  Napi::Float32Array array = given.IsEmpty() ? newOutputArray(env, length) : given.As<Napi::Float32Array>();
+  keepOutput(array, name, !given.IsEmpty());
   return array.Data();
 }
 
 int32_t* KernelCall::newInt32Output(Napi::Env env, const char* name, size_t length) {
-  Napi::Int32Array array = Napi::Int32Array::New(env, length);
-  outputs_.push_back(Napi::Persistent(array.As<Napi::Object>()));
-  names_.push_back(name);
+  Napi::TypedArray given = callerOutput(env, name, napi_int32_array, "Int32Array", length);
+  Napi::Int32Array array = given.IsEmpty() ? Napi::Int32Array::New(env, length) : given.As<Napi::Int32Array>();
+  keepOutput(array, name, !given.IsEmpty());
   return array.Data();
 }
 
 Napi::Object KernelCall::result(Napi::Env env) {
   Napi::Object result = Napi::Object::New(env);
-  for (size_t i = 0; i < outputs_.size(); ++i) result.Set(names_[i], outputs_[i].Value());
+  for (size_t i = 0; i < outputs_.size(); ++i) {
+    Napi::Value array = outputs_[i].Value();
+    if (callerOwned_[i] && isDetached(env, array.As<Napi::TypedArray>())) {
+      throw codedError(env, kInvalidArg, std::string("out.") + names_[i] +
+                                             " was detached while the call ran; an async call's outputs must not be transferred before it settles");
+    }
+    result.Set(names_[i], array);
+  }
   addScalars(env, result);
   return result;
 }

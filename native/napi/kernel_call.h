@@ -1,7 +1,8 @@
 // The part every kernel binding shares: a call adopts its inputs (copies them for the async form,
 // since JavaScript may detach or transfer the caller's buffers once the Promise is returned),
-// allocates its outputs on the JS thread (fresh arrays only this call knows about until it
-// resolves, so a worker thread may fill them), and runs right away or on the libuv pool.
+// takes its outputs on the JS thread (the caller's arrays from `out`, written in place, or fresh
+// ones only this call knows about until it resolves), holds a reference to each until it
+// settles, and runs right away or on the libuv pool.
 #pragma once
 
 #include <napi.h>
@@ -28,14 +29,26 @@ class KernelCall {
   virtual void addScalars(Napi::Env env, Napi::Object& result) = 0;
 
   const float* adopt(const FloatView& view, bool copy);
+  // Reads the call's `out` object (its properties `names`, each once); call it right after the
+  // CallArgs, before any data pointer is taken, since reading may run the caller's getters.
+  void readOut(const CallArgs& args, const std::vector<const char*>& names);
+  // The output `name`: the caller's array from `out` (checked: type, length, attached), or a new one.
   float* newFloatOutput(Napi::Env env, const char* name, size_t length);
   int32_t* newInt32Output(Napi::Env env, const char* name, size_t length);
+  // The result object; throws ERR_FUSEDLOSS_INVALID_ARG if a caller's output was detached
+  // while an async call ran (its results are lost).
   Napi::Object result(Napi::Env env);
 
  private:
+  Napi::TypedArray callerOutput(Napi::Env env, const char* name, napi_typedarray_type type, const char* typeName, size_t length);
+  void keepOutput(const Napi::TypedArray& array, const char* name, bool callerOwned);
+
   std::vector<FloatBuffer> ownedFloats_;
   std::vector<Napi::ObjectReference> outputs_;
   std::vector<const char*> names_;
+  std::vector<bool> callerOwned_;
+  // The values read from `out`, valid while the call is being prepared (same handle scope).
+  std::vector<std::pair<std::string, Napi::Value>> out_;
 };
 
 // The kernel's failure as the spec's error: a broken rule of the call (check*Call) → OPTION,

@@ -60,8 +60,9 @@ std::unique_ptr<KernelCall> prepare(Napi::Env env, const Napi::Object& object, b
                                "easyMargin", "straightThrough", "scale", "scaleMode", "labelSmoothing", "interclassFilter",
                                "filterThreshold", "curricular", "curricularT", "curricularMomentum", "reduction", "gradients",
                                "weightsColumns", "device", "targets", "classIds", "embeddings", "weights", "rowWeights",
-                               "rowAngular", "rowAdditive"});
+                               "rowAngular", "rowAdditive", "out"});
   auto call = std::make_unique<MarginSoftmaxCall>();
+  call->readOut(args, {"losses", "logSumExp", "predictions", "gradEmbeddings", "gradWeights"});
   MarginSoftmaxShape& s = call->shape;
   s.rows = positiveIntArg(args, "rows");
   s.dim = positiveIntArg(args, "dim");

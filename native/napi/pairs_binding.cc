@@ -172,8 +172,9 @@ void readLoss(const CallArgs& args, PairLossOptions& o) {
 std::unique_ptr<KernelCall> preparePairLoss(Napi::Env env, const Napi::Object& object, bool copyInputs) {
   const CallArgs args(object, pairArgNames({"lossType", "lossDistance", "alpha", "beta", "base", "posMargin", "negMargin",
                                             "margin", "circleM", "gamma", "temperature", "lambdaPlus", "lambdaMinus",
-                                            "marginPlus", "marginMinus", "gradients"}));
+                                            "marginPlus", "marginMinus", "gradients", "out"}));
   auto call = std::make_unique<PairLossCall>();
+  call->readOut(args, {"gradEmbeddings", "gradRef"});
   readPairCall(env, args, copyInputs, *call, call->pair);
   readLoss(args, call->loss);
   if (call->loss.gradients) {

@@ -3,26 +3,14 @@
 // clamped norm, plus its norm regularizer and that regularizer's gradient).  Every helper is a pure
 // function: state (PRNG seed, running statistics) goes in and comes out explicitly.  Arithmetic is
 // float64; the returned vectors are Float32Arrays.
-import { invalidArg, labelError, optionError, shapeError } from './errors';
-import { toLabels } from './labels';
-import { angleOption, weightsShapeMessage, type LabelsLike } from './margin-softmax';
-import { stillAttached, toTensor, toVector, type Float32Tensor, type TensorLike, type VectorLike } from './tensor';
-import { checkArgsObject, enumOption, readOptions } from './validate';
+import { invalidArg, labelError, optionError, shapeError } from '../errors';
+import { toLabels, type LabelsLike } from '../labels';
+import { stillAttached, toTensor, toVector, type Float32Tensor, type TensorLike, type VectorLike } from '../tensor';
+import { checkArgsObject, enumOption, FINITE, NON_NEGATIVE, numberOption, numberRule, POSITIVE, POSITIVE_INTEGER, readOptions, requiredOption, UNIT_INTERVAL, type NumberRule } from '../validate';
+import { angleRule, weightsShapeMessage } from './plan';
 
 // ---------------------------------------------------------------------------------------------
 // Shared checks
-
-function finiteOption(value: unknown, name: string, fallback: number, check: (v: number) => boolean, range: string): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number') throw invalidArg(`${name} must be a number`);
-  if (!Number.isFinite(value) || !check(value)) throw optionError(`${name} = ${value} must be ${range}`);
-  return value;
-}
-
-function requireOption(args: Record<string, unknown>, key: string, fn: string): unknown {
-  if (args[key] === undefined) throw invalidArg(`${fn}: ${key} is required`);
-  return args[key];
-}
 
 function matrix(value: unknown, name: string): Float32Tensor {
   const tensor = toTensor(value, name);
@@ -70,11 +58,14 @@ function countedRows(value: unknown, rows: number): Uint8Array {
 // Seeded normal draws: mulberry32 (32-bit state, period 2^32) feeding Box–Muller.
 
 /** A uint32 seed: the whole state of the generator. */
-function seedOption(value: unknown, name: string): number {
-  if (typeof value !== 'number') throw invalidArg(`${name} must be a number (an integer in [0, 2^32))`);
-  if (!Number.isInteger(value) || value < 0 || value > 0xffffffff) throw optionError(`${name} = ${value} is not an integer in [0, 2^32)`);
-  return value;
-}
+/** Angular margins: radians in (−π, π). */
+const SIGNED_ANGLE = angleRule(true);
+
+const SEED: NumberRule = {
+  accepts: (v) => Number.isInteger(v) && v >= 0 && v <= 0xffffffff,
+  refusal: (name, value) => `${name} = ${value} is not an integer in [0, 2^32)`,
+  unit: 'an integer in [0, 2^32)',
+};
 
 /** One mulberry32 step: the uniform in [0, 1) it yields and the next state. */
 function mulberry32(state: number): { uniform: number; state: number } {
@@ -123,14 +114,14 @@ export interface TargetCosinesArgs {
  */
 export function targetCosines(args: TargetCosinesArgs): Float32Array {
   const options = readOptions(checkArgsObject(args, 'targetCosines'), ['embeddings', 'weights', 'weightsLayout', 'labels', 'subCenters'], 'targetCosines');
-  const embeddings = matrix(requireOption(options, 'embeddings', 'targetCosines'), 'embeddings');
-  const weights = toTensor(requireOption(options, 'weights', 'targetCosines'), 'weights');
-  const labels = toLabels(requireOption(options, 'labels', 'targetCosines'), 'labels');
+  const embeddings = matrix(requiredOption(options, 'embeddings', 'targetCosines: '), 'embeddings');
+  const weights = toTensor(requiredOption(options, 'weights', 'targetCosines: '), 'weights');
+  const labels = toLabels(requiredOption(options, 'labels', 'targetCosines: '), 'labels');
   // Read in place: a getter of the labels may have detached them.
   stillAttached(embeddings.data, 'embeddings');
   stillAttached(weights.data, 'weights');
   const columns = enumOption(options.weightsLayout, 'weightsLayout', ['rows', 'columns'] as const, 'rows') === 'columns';
-  const subCenters = finiteOption(options.subCenters, 'subCenters', 1, (v) => Number.isInteger(v) && v >= 1, 'an integer >= 1');
+  const subCenters = numberOption(options.subCenters, 'subCenters', 1, POSITIVE_INTEGER);
   const [rows, dim] = embeddings.shape;
   if (weights.shape.length !== 2) throw shapeError(`weights must be rank 2, got shape [${weights.shape.join(', ')}]`);
   const [centers, weightDim] = columns ? [weights.shape[1], weights.shape[0]] : weights.shape;
@@ -216,13 +207,13 @@ export interface ElasticFaceResult {
  */
 export function elasticFaceMargins(options: ElasticFaceOptions): ElasticFaceResult {
   const args = readOptions(checkArgsObject(options, 'elasticFaceMargins'), ['labels', 'variant', 'mean', 'std', 'seed', 'targetCosines'], 'elasticFaceMargins');
-  const labels = toLabels(requireOption(args, 'labels', 'elasticFaceMargins'), 'labels');
-  const seed = seedOption(requireOption(args, 'seed', 'elasticFaceMargins'), 'seed');
+  const labels = toLabels(requiredOption(args, 'labels', 'elasticFaceMargins: '), 'labels');
+  const seed = numberOption(requiredOption(args, 'seed', 'elasticFaceMargins: '), 'seed', 0, SEED);
   const variant = enumOption(args.variant, 'variant', ['arc', 'cos'] as const, 'arc');
   const plus = args.targetCosines !== undefined;
-  const mean = variant === 'arc' ? angleOption(args.mean, 'mean', 0.5, true) : finiteOption(args.mean, 'mean', 0.35, () => true, 'finite');
+  const mean = variant === 'arc' ? numberOption(args.mean, 'mean', 0.5, SIGNED_ANGLE) : numberOption(args.mean, 'mean', 0.35, FINITE);
   const defaultStd = plus ? (variant === 'arc' ? 0.0175 : 0.02) : 0.05;
-  const std = finiteOption(args.std, 'std', defaultStd, (v) => v >= 0, 'finite and >= 0');
+  const std = numberOption(args.std, 'std', defaultStd, NON_NEGATIVE);
   const cosines = plus ? rowVector(args.targetCosines, 'targetCosines', labels.length) : null;
   labels.forEach((label, i) => {
     if (label < -1) throw labelError(`labels[${i}] = ${label} is negative (only −1, which ignores a row, is allowed)`);
@@ -300,8 +291,8 @@ function adaFaceState(value: unknown): AdaFaceState {
   if (value === undefined) return { mean: 20, std: 100 };
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalidArg('state must be an object { mean, std }');
   const state = readOptions(value as Record<string, unknown>, ['mean', 'std'], 'state');
-  const mean = finiteOption(requireOption(state, 'mean', 'state'), 'state.mean', 0, () => true, 'finite');
-  const std = finiteOption(requireOption(state, 'std', 'state'), 'state.std', 0, (v) => v >= 0, 'finite and >= 0');
+  const mean = numberOption(requiredOption(state, 'mean', 'state: '), 'state.mean', 0, FINITE);
+  const std = numberOption(requiredOption(state, 'std', 'state: '), 'state.std', 0, NON_NEGATIVE);
   return { mean, std };
 }
 
@@ -316,10 +307,10 @@ export function adaFaceMargins(options: AdaFaceOptions): AdaFaceResult {
   if (args.embeddings === undefined && args.norms === undefined) throw invalidArg('adaFaceMargins: embeddings or norms is required');
   if (args.embeddings !== undefined && args.norms !== undefined) throw optionError('adaFaceMargins: give embeddings or norms, not both');
   const state = adaFaceState(args.state);
-  const m = angleOption(args.m, 'm', 0.4, true);
-  const h = finiteOption(args.h, 'h', 0.333, (v) => v > 0, 'finite and > 0');
-  const momentum = finiteOption(args.momentum, 'momentum', 0.01, (v) => v >= 0 && v <= 1, 'in [0, 1]');
-  const eps = finiteOption(args.eps, 'eps', 1e-3, (v) => v > 0, 'finite and > 0');
+  const m = numberOption(args.m, 'm', 0.4, SIGNED_ANGLE);
+  const h = numberOption(args.h, 'h', 0.333, POSITIVE);
+  const momentum = numberOption(args.momentum, 'momentum', 0.01, UNIT_INTERVAL);
+  const eps = numberOption(args.eps, 'eps', 1e-3, POSITIVE);
   let norms: ArrayLike<number>;
   if (args.embeddings !== undefined) {
     const embeddings = matrix(args.embeddings, 'embeddings');
@@ -403,12 +394,12 @@ export interface MagFaceResult {
  */
 export function magFaceMargins(options: MagFaceOptions): MagFaceResult {
   const args = readOptions(checkArgsObject(options, 'magFaceMargins'), ['embeddings', 'labels', 'lowerNorm', 'upperNorm', 'lowerMargin', 'upperMargin', 'lambdaG', 'reduction', 'gradients'], 'magFaceMargins');
-  const embeddings = matrix(requireOption(args, 'embeddings', 'magFaceMargins'), 'embeddings');
-  const lowerNorm = finiteOption(args.lowerNorm, 'lowerNorm', 10, (v) => v > 0, 'finite and > 0');
-  const upperNorm = finiteOption(args.upperNorm, 'upperNorm', 110, (v) => v > lowerNorm, `finite and > lowerNorm (${lowerNorm})`);
-  const lowerMargin = angleOption(args.lowerMargin, 'lowerMargin', 0.45, true);
-  const upperMargin = angleOption(args.upperMargin, 'upperMargin', 0.8, true);
-  const lambdaG = finiteOption(args.lambdaG, 'lambdaG', 35, (v) => v >= 0, 'finite and >= 0');
+  const embeddings = matrix(requiredOption(args, 'embeddings', 'magFaceMargins: '), 'embeddings');
+  const lowerNorm = numberOption(args.lowerNorm, 'lowerNorm', 10, POSITIVE);
+  const upperNorm = numberOption(args.upperNorm, 'upperNorm', 110, numberRule((v) => v > lowerNorm, `finite and > lowerNorm (${lowerNorm})`));
+  const lowerMargin = numberOption(args.lowerMargin, 'lowerMargin', 0.45, SIGNED_ANGLE);
+  const upperMargin = numberOption(args.upperMargin, 'upperMargin', 0.8, SIGNED_ANGLE);
+  const lambdaG = numberOption(args.lambdaG, 'lambdaG', 35, NON_NEGATIVE);
   const reduction = enumOption(args.reduction, 'reduction', ['mean', 'sum'] as const, 'mean');
   if (args.gradients !== undefined && typeof args.gradients !== 'boolean') throw invalidArg('gradients must be a boolean');
   const gradients = args.gradients !== false;

@@ -3,10 +3,8 @@
 // native/math/crps_math.h (see there for the derivation): per point, sort the members,
 // score = Σ g(n)·gap over the gaps between y and the sorted members (S − c·H without the
 // cancellation), H = Σ_k k(M−k)·gap_k for the spread, ∂s/∂x_k = sign(x_k − y)/M − c·(L_k − G_k).
-import type { CrpsOutputs, CrpsPlan } from '../crps';
-
-const PROPAGATE = 0;
-const OMIT = 1;
+import { outputArray, type OutArrays } from '../outputs';
+import type { CrpsOutputs, CrpsPlan } from './plan';
 
 /** Elements of ascending `sorted[0, n)` strictly below v. */
 function countBelow(sorted: Float64Array, n: number, v: number): number {
@@ -111,7 +109,7 @@ function countedWeightSum(plan: CrpsPlan): number {
   const minMembers = plan.alpha > 0 ? 2 : 1;
   let sum = 0;
   for (let p = 0; p < outer * inner; p++) {
-    if (plan.nanPolicy === OMIT) {
+    if (plan.nanPolicy === 'omit') {
       if (Number.isNaN(observations[p])) continue;
       const base = Math.floor(p / inner) * members * inner + (p % inner);
       let used = 0;
@@ -123,15 +121,15 @@ function countedWeightSum(plan: CrpsPlan): number {
   return sum;
 }
 
-export function crpsFallback(plan: CrpsPlan): CrpsOutputs {
+export function crpsFallback(plan: CrpsPlan, out: OutArrays = {}): CrpsOutputs {
   const { outer, members, inner, ensemble, observations, weights, gradOutput, alpha, nanPolicy, gradients, components } = plan;
   const points = outer * inner;
   const minMembers = alpha > 0 ? 2 : 1;
-  const scores = new Float32Array(points);
-  const gradEnsemble = gradients ? new Float32Array(ensemble.length) : undefined;
-  const gradObservations = gradients ? new Float32Array(points) : undefined;
-  const skillOut = components ? new Float32Array(points) : undefined;
-  const spreadOut = components ? new Float32Array(points) : undefined;
+  const scores = outputArray(out, 'scores', points, Float32Array);
+  const gradEnsemble = gradients ? outputArray(out, 'gradEnsemble', ensemble.length, Float32Array) : undefined;
+  const gradObservations = gradients ? outputArray(out, 'gradObservations', points, Float32Array) : undefined;
+  const skillOut = components ? outputArray(out, 'skill', points, Float32Array) : undefined;
+  const spreadOut = components ? outputArray(out, 'spread', points, Float32Array) : undefined;
   const weightSum = gradients && !gradOutput ? countedWeightSum(plan) : 0;
   const values = new Float64Array(members);
   const sorted = new Float64Array(members);
@@ -165,13 +163,13 @@ export function crpsFallback(plan: CrpsPlan): CrpsOutputs {
       else sorted[used++] = v;
     }
     if (anyNaN) {
-      if (nanPolicy === PROPAGATE) {
+      if (nanPolicy === 'propagate') {
         fillPoint(p, base, NaN, gradients ? undefinedGradient(p, w) : NaN);
         countedWeights += w;
         if (w !== 0) weightedScores = NaN; // weight 0 leaves the point out of the mean
         continue;
       }
-      if (nanPolicy !== OMIT) {
+      if (nanPolicy !== 'omit') {
         fillPoint(p, base, 0, 0);
         countedWeights += w;
         continue;

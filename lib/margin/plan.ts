@@ -1,13 +1,34 @@
-// marginSoftmax() / marginSoftmaxAsync(): the fused normalized softmax with margin (ArcFace family;
-// the project's spec: margin-softmax.md).  Validation happens here, once, for every backend; the
-// backends receive a MarginSoftmaxPlan (the same fields as native/kernels/margin.h).
-import { backendError, invalidArg, labelError, optionError, shapeError, tooLarge } from './errors';
-import type { Exact } from './exact';
-import { marginSoftmaxFallback } from './fallback/margin-softmax';
-import { toLabels } from './labels';
-import { addon, resolveBackend, type ResolvedBackend } from './native';
-import { stillAttached, toTensor, toVector, type IntegerArrayLike, type OrtTensorLike, type TensorLike, type TfTensorLike, type VectorLike } from './tensor';
-import { backendOption, booleanOption, checkArgsObject, checkKnownKeys, enumOption, readOptions, type Backend } from './validate';
+// The arguments, results and plan of marginSoftmax() / marginSoftmaxAsync(): the fused normalized
+// softmax with margin (ArcFace family; the project's spec: margin-softmax.md), and
+// planMarginSoftmax: the validation every backend shares, done once, ending in a MarginSoftmaxPlan
+// (the fields of native/kernels/margin.h, enums by name).
+import type { EnumName } from '../enum-codes';
+import { invalidArg, labelError, optionError, shapeError, tooLarge } from '../errors';
+import { toLabels, type LabelsLike } from '../labels';
+import type { ResolvedBackend } from '../native';
+import { readOut, type OutputSpec } from '../outputs';
+import { stillAttached, toTensor, toVector, type TensorLike, type VectorLike } from '../tensor';
+import {
+  backendOption,
+  booleanOption,
+  checkArgsObject,
+  checkKnownKeys,
+  enumOption,
+  FINITE,
+  NON_NEGATIVE,
+  numberOption,
+  numberRule,
+  objectOption,
+  POSITIVE,
+  POSITIVE_INTEGER,
+  readOptions,
+  requireKeys,
+  UNIT_INTERVAL,
+  type Backend,
+  type NumberRule,
+  type Planned,
+} from '../validate';
+import { MARGIN_ENUMS } from './codes';
 
 /**
  * The margin ψ(c) on each row's target cosine c = cos θ (non-targets keep c); angles in radians.
@@ -58,22 +79,9 @@ export type MarginSpec =
 /** The `type` of a MarginSpec: 'none', 'cosface', 'arcface', 'combined' or 'sphereface'. */
 export type MarginType = MarginSpec['type'];
 /** Logit multiplier: 'fixed' s, 'feature-norm' s·‖x_i‖ (SphereFace), 'product-norm' s·‖x_i‖·‖w_j‖ (L-Softmax). */
-export type ScaleMode = 'fixed' | 'feature-norm' | 'product-norm';
-/**
- * Integer labels or ids (int32 range): Int32Array (used as is), number[] of integers, another
- * integer typed array (BigInt64Array from int64 tensors too), or a tensor-like of integers.
- */
-export type LabelsLike =
-  | IntegerArrayLike
-  | {
-      /** The labels: an integer typed array or number[]. */
-      data: IntegerArrayLike;
-      /** The shape: positive integers whose product is data.length. */
-      shape: readonly number[];
-    }
-  | OrtTensorLike
-  | TfTensorLike;
-
+export type ScaleMode = EnumName<typeof MARGIN_ENUMS, 'ScaleMode'>;
+/** The formula a margin runs as (native MarginType): 'arcface' runs as 'combined' (m1 = 1, m3 = 0). */
+export type MarginFormula = EnumName<typeof MARGIN_ENUMS, 'MarginType'>;
 /** Arguments of marginSoftmax() / marginSoftmaxAsync() (spec: margin-softmax.md). N rows, D features, C classes, K sub-centers. */
 export interface MarginSoftmaxArgs {
   /** Raw features [N, D] (normalized inside). */
@@ -120,10 +128,30 @@ export interface MarginSoftmaxArgs {
   gradients?: boolean;
   /** Backend to run on. Default 'auto'. */
   backend?: Backend;
+  /**
+   * Arrays to write the results into instead of new ones (recommended in loops), each of the
+   * result's exact type and length; the result returns these very arrays. An async call writes
+   * them until its promise settles: do not read, write or transfer them before.
+   */
+  out?: MarginSoftmaxOut;
+}
+
+/** Caller-owned outputs of marginSoftmax() (MarginSoftmaxArgs.out): any subset of the arrays the call returns. */
+export interface MarginSoftmaxOut {
+  /** Float32Array(N) for losses. */
+  losses?: Float32Array;
+  /** Float32Array(N) for logSumExp. */
+  logSumExp?: Float32Array;
+  /** Int32Array(N) for predictions. */
+  predictions?: Int32Array;
+  /** Float32Array(N·D) for gradEmbeddings (unless `gradients: false`). */
+  gradEmbeddings?: Float32Array;
+  /** Float32Array of the computed classes' centers × D for gradWeights (unless `gradients: false`). */
+  gradWeights?: Float32Array;
 }
 
 /** The option objects of MarginSoftmaxArgs whose keys are checked at compile time too (see Exact). */
-type MarginSoftmaxNested = 'margin' | 'rowMargins' | 'curricular';
+export type MarginSoftmaxNested = 'margin' | 'rowMargins' | 'curricular';
 
 /** Result of marginSoftmax() / marginSoftmaxAsync(). */
 export interface MarginSoftmaxResult {
@@ -169,22 +197,22 @@ export interface MarginSoftmaxPlan {
   rowWeights: Float32Array | null;
   rowAngular: Float32Array | null;
   rowAdditive: Float32Array | null;
-  /** 0 none, 1 cosface (c − m3), 2 combined (arcface = combined(1, m, 0)), 3 sphereface (m1). */
-  marginType: 0 | 1 | 2 | 3;
+  /** none, cosface (c − m3), combined (arcface = combined(1, m, 0)), sphereface (m1). */
+  marginType: MarginFormula;
   m1: number;
   m2: number;
   m3: number;
   easyMargin: boolean;
   straightThrough: boolean;
   scale: number;
-  scaleMode: 0 | 1 | 2;
+  scaleMode: ScaleMode;
   labelSmoothing: number;
   interclassFilter: boolean;
   filterThreshold: number;
   curricular: boolean;
   curricularT: number;
   curricularMomentum: number;
-  reduction: 0 | 1;
+  reduction: 'mean' | 'sum';
   gradients: boolean;
 }
 
@@ -192,8 +220,19 @@ export type MarginSoftmaxOutputs = Omit<MarginSoftmaxResult, 'backend'>;
 
 export const MARGIN_SOFTMAX_KEYS = [
   'embeddings', 'weights', 'weightsLayout', 'labels', 'margin', 'rowMargins', 'scale', 'scaleMode', 'subCenters',
-  'labelSmoothing', 'interclassFilter', 'curricular', 'classIndices', 'rowWeights', 'reduction', 'gradients', 'backend',
+  'labelSmoothing', 'interclassFilter', 'curricular', 'classIndices', 'rowWeights', 'reduction', 'gradients', 'backend', 'out',
 ] as const;
+
+const perRow = (plan: MarginSoftmaxPlan) => plan.rows;
+const withGradients = (plan: MarginSoftmaxPlan) => plan.gradients;
+/** The result arrays of marginSoftmax(), for `out`. */
+export const MARGIN_SOFTMAX_OUTPUTS: readonly OutputSpec<MarginSoftmaxPlan>[] = [
+  { name: 'losses', type: 'Float32Array', length: perRow },
+  { name: 'logSumExp', type: 'Float32Array', length: perRow },
+  { name: 'predictions', type: 'Int32Array', length: perRow },
+  { name: 'gradEmbeddings', type: 'Float32Array', length: (plan) => plan.rows * plan.dim, returned: withGradients, requires: 'gradients: true' },
+  { name: 'gradWeights', type: 'Float32Array', length: (plan) => plan.classes * plan.subCenters * plan.dim, returned: withGradients, requires: 'gradients: true' },
+];
 const MARGIN_TYPES: readonly MarginType[] = ['none', 'cosface', 'arcface', 'combined', 'sphereface'];
 const MARGIN_KEYS: Record<MarginType, readonly string[]> = {
   none: ['type'],
@@ -203,24 +242,15 @@ const MARGIN_KEYS: Record<MarginType, readonly string[]> = {
   sphereface: ['type', 'm'],
 };
 const ANY_MARGIN_KEYS = [...new Set(Object.values(MARGIN_KEYS).flat())];
-const SCALE_MODES: readonly ScaleMode[] = ['fixed', 'feature-norm', 'product-norm'];
-
-function objectOption(value: unknown, name: string): Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value) || ArrayBuffer.isView(value)) {
-    throw invalidArg(`${name} must be an object`);
-  }
-  return value as Record<string, unknown>;
-}
-
-function finiteNumber(value: unknown, name: string, fallback: number, check?: (v: number) => boolean, range?: string): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number') throw invalidArg(`${name} must be a number`);
-  if (!Number.isFinite(value) || (check && !check(value))) throw optionError(`${name} = ${value} must be ${range ?? 'finite'}`);
-  return value;
-}
+const SCALE_MODES: readonly ScaleMode[] = MARGIN_ENUMS.ScaleMode.names;
+const REDUCTIONS: readonly MarginSoftmaxPlan['reduction'][] = MARGIN_ENUMS.Reduction.names;
 
 /** The largest SphereFace m: float32 cosines resolve m·θ to ~m·1e-7 rad, and published m are 1–4. */
 const SPHEREFACE_MAX_M = 1000;
+const SPHEREFACE_M = numberRule(
+  (v) => Number.isInteger(v) && v >= 1 && v <= SPHEREFACE_MAX_M,
+  `an integer in [1, ${SPHEREFACE_MAX_M}] (SphereFace's multiplicative angular margin: published values are 1 to 4)`,
+);
 
 /**
  * Why an angular margin was refused: margins are radians below π, and the common mistake is
@@ -234,13 +264,16 @@ function angleRangeMessage(name: string, value: number, allowNegative: boolean):
   return `${name} = ${value} is not an angle in radians in ${range}: angular margins are radians${degrees}`;
 }
 
-/** An angular margin (arcface m, combined m2): finite, in radians, |m| < π (and ≥ 0 unless allowNegative). */
-export function angleOption(value: unknown, name: string, fallback: number, allowNegative: boolean): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number') throw invalidArg(`${name} must be a number (radians)`);
-  if (!(Math.abs(value) < Math.PI) || (!allowNegative && value < 0)) throw optionError(angleRangeMessage(name, value, allowNegative));
-  return value;
+/** An angle in radians, |m| < π (and ≥ 0 unless allowNegative): the rule of angular margins. */
+export function angleRule(allowNegative: boolean): NumberRule {
+  return {
+    accepts: (v) => Math.abs(v) < Math.PI && (allowNegative || v >= 0),
+    refusal: (name, value) => angleRangeMessage(name, value, allowNegative),
+    unit: 'radians',
+  };
 }
+const ANGLE = angleRule(false);
+const SIGNED_ANGLE = angleRule(true);
 
 /** Per-row angular margins: each in (−π, π) radians, or NaN (which makes its row NaN). */
 export function checkRowAngles(values: ArrayLike<number>, name: string): void {
@@ -267,35 +300,31 @@ function planMargin(value: unknown): { fields: MarginFields; type: MarginType } 
   if (margin.type === undefined) throw invalidArg('margin.type is required');
   const type = enumOption(margin.type, 'margin.type', MARGIN_TYPES, 'arcface');
   checkKnownKeys(margin, MARGIN_KEYS[type], 'margin');
-  const nonNegative = (v: number) => v >= 0;
   const easyMargin = booleanOption(margin.easyMargin, 'margin.easyMargin', false);
   const straightThrough = enumOption(margin.gradient, 'margin.gradient', ['exact', 'straight-through'] as const, 'exact') === 'straight-through';
   const base = { m1: 1, m2: 0, m3: 0, easyMargin: false, straightThrough: false };
   switch (type) {
     case 'none':
-      return { type, fields: { ...base, marginType: 0 } };
+      return { type, fields: { ...base, marginType: 'none' } };
     case 'cosface':
-      return { type, fields: { ...base, marginType: 1, m3: finiteNumber(margin.m, 'margin.m', 0.35, nonNegative, 'finite and >= 0') } };
+      return { type, fields: { ...base, marginType: 'cosface', m3: numberOption(margin.m, 'margin.m', 0.35, NON_NEGATIVE) } };
     case 'arcface':
-      return { type, fields: { ...base, marginType: 2, m2: angleOption(margin.m, 'margin.m', 0.5, false), easyMargin, straightThrough } };
+      return { type, fields: { ...base, marginType: 'combined', m2: numberOption(margin.m, 'margin.m', 0.5, ANGLE), easyMargin, straightThrough } };
     case 'combined':
       return {
         type,
         fields: {
-          marginType: 2,
-          m1: finiteNumber(margin.m1, 'margin.m1', 1),
-          m2: angleOption(margin.m2, 'margin.m2', 0.3, true),
-          m3: finiteNumber(margin.m3, 'margin.m3', 0.2),
+          marginType: 'combined',
+          m1: numberOption(margin.m1, 'margin.m1', 1),
+          m2: numberOption(margin.m2, 'margin.m2', 0.3, SIGNED_ANGLE),
+          m3: numberOption(margin.m3, 'margin.m3', 0.2),
           easyMargin,
           straightThrough,
         },
       };
     default: {
-      const m = finiteNumber(
-        margin.m, 'margin.m', 4, (v) => Number.isInteger(v) && v >= 1 && v <= SPHEREFACE_MAX_M,
-        `an integer in [1, ${SPHEREFACE_MAX_M}] (SphereFace's multiplicative angular margin: published values are 1 to 4)`,
-      );
-      return { type, fields: { ...base, marginType: 3, m1: m } };
+      const m = numberOption(margin.m, 'margin.m', 4, SPHEREFACE_M);
+      return { type, fields: { ...base, marginType: 'sphereface', m1: m } };
     }
   }
 }
@@ -334,20 +363,19 @@ function planClassIds(value: unknown, totalClasses: number): Int32Array {
   return ids;
 }
 
-export function planMarginSoftmax(rawArgs: unknown): { plan: MarginSoftmaxPlan; backend: Backend } {
+export function planMarginSoftmax(rawArgs: unknown): Planned<MarginSoftmaxPlan> {
   const args = readOptions(checkArgsObject(rawArgs, 'marginSoftmax'), MARGIN_SOFTMAX_KEYS, 'marginSoftmax');
-  for (const required of ['embeddings', 'weights', 'labels'] as const) {
-    if (args[required] === undefined) throw invalidArg(`${required} is required`);
-  }
+  const out = readOut(args.out, MARGIN_SOFTMAX_OUTPUTS);
+  requireKeys(args, ['embeddings', 'weights', 'labels']);
   const backend = backendOption(args.backend);
   const { fields: marginFields, type: marginType } = planMargin(args.margin);
-  const scale = finiteNumber(args.scale, 'scale', 64, (v) => v > 0, 'finite and > 0');
+  const scale = numberOption(args.scale, 'scale', 64, POSITIVE);
   const scaleMode = enumOption(args.scaleMode, 'scaleMode', SCALE_MODES, 'fixed');
-  const subCenters = finiteNumber(args.subCenters, 'subCenters', 1, (v) => Number.isInteger(v) && v >= 1, 'an integer >= 1');
-  const labelSmoothing = finiteNumber(args.labelSmoothing, 'labelSmoothing', 0, (v) => v >= 0 && v < 1, 'in [0, 1)');
+  const subCenters = numberOption(args.subCenters, 'subCenters', 1, POSITIVE_INTEGER);
+  const labelSmoothing = numberOption(args.labelSmoothing, 'labelSmoothing', 0, numberRule((v) => v >= 0 && v < 1, 'in [0, 1)'));
   const filter = args.interclassFilter;
-  const filterThreshold = finiteNumber(filter, 'interclassFilter', 1, (v) => v > -1 && v <= 1, 'in (-1, 1]');
-  const reduction = enumOption(args.reduction, 'reduction', ['mean', 'sum'] as const, 'mean');
+  const filterThreshold = numberOption(filter, 'interclassFilter', 1, numberRule((v) => v > -1 && v <= 1, 'in (-1, 1]'));
+  const reduction = enumOption(args.reduction, 'reduction', REDUCTIONS, 'mean');
   const gradients = booleanOption(args.gradients, 'gradients', true);
   const weightsColumns = enumOption(args.weightsLayout, 'weightsLayout', ['rows', 'columns'] as const, 'rows') === 'columns';
 
@@ -358,8 +386,8 @@ export function planMarginSoftmax(rawArgs: unknown): { plan: MarginSoftmaxPlan; 
     const options = readOptions(objectOption(args.curricular, 'curricular'), ['t', 'momentum'], 'curricular');
     if (options.t === undefined) throw invalidArg('curricular.t is required');
     curricular = true;
-    curricularT = finiteNumber(options.t, 'curricular.t', 0);
-    curricularMomentum = finiteNumber(options.momentum, 'curricular.momentum', 0.01, (v) => v >= 0 && v <= 1, 'in [0, 1]');
+    curricularT = numberOption(options.t, 'curricular.t', 0, FINITE);
+    curricularMomentum = numberOption(options.momentum, 'curricular.momentum', 0.01, UNIT_INTERVAL);
   }
 
   const embeddings = toTensor(args.embeddings, 'embeddings');
@@ -423,70 +451,17 @@ export function planMarginSoftmax(rawArgs: unknown): { plan: MarginSoftmaxPlan; 
       rowAdditive: rowAdditive && stillAttached(rowAdditive, 'rowMargins.additive'),
       ...marginFields,
       scale,
-      scaleMode: SCALE_MODES.indexOf(scaleMode) as 0 | 1 | 2,
+      scaleMode,
       labelSmoothing,
       interclassFilter: filter !== undefined,
       filterThreshold,
       curricular,
       curricularT,
       curricularMomentum,
-      reduction: reduction === 'sum' ? 1 : 0,
+      reduction,
       gradients,
     },
     backend,
+    out,
   };
-}
-
-type NativeMarginSoftmax = (plan: MarginSoftmaxPlan & { device: 0 | 1 }) => MarginSoftmaxOutputs;
-type NativeMarginSoftmaxAsync = (plan: MarginSoftmaxPlan & { device: 0 | 1 }) => Promise<MarginSoftmaxOutputs>;
-
-function nativeFunction<T>(name: string): T {
-  const fn = addon()[name];
-  if (typeof fn !== 'function') throw backendError(`the loaded native addon has no ${name}(); rebuild fusedloss`);
-  return fn as T;
-}
-
-function copyPlanInputs(plan: MarginSoftmaxPlan): MarginSoftmaxPlan {
-  const copy = <T extends Float32Array | Int32Array | null>(a: T): T => (a ? (a.slice() as T) : a);
-  return {
-    ...plan,
-    embeddings: plan.embeddings.slice(),
-    weights: plan.weights.slice(),
-    targets: plan.targets.slice(),
-    classIds: copy(plan.classIds),
-    rowWeights: copy(plan.rowWeights),
-    rowAngular: copy(plan.rowAngular),
-    rowAdditive: copy(plan.rowAdditive),
-  };
-}
-
-function finish<A extends MarginSoftmaxArgs>(outputs: MarginSoftmaxOutputs, plan: MarginSoftmaxPlan, backend: ResolvedBackend): MarginSoftmaxResultOf<A> {
-  const result: MarginSoftmaxResult = { ...outputs, backend };
-  if (!plan.curricular) delete result.curricularT;
-  return result as MarginSoftmaxResultOf<A>;
-}
-
-/** Fused margin softmax loss (ArcFace family) and its gradients. See the README's marginSoftmax section. */
-export function marginSoftmax<A extends MarginSoftmaxArgs>(args: Exact<A, MarginSoftmaxArgs, MarginSoftmaxNested>): MarginSoftmaxResultOf<A> {
-  const { plan, backend: requested } = planMarginSoftmax(args);
-  const backend = resolveBackend(requested, 'marginSoftmax');
-  const outputs =
-    backend === 'js'
-      ? marginSoftmaxFallback(plan)
-      : nativeFunction<NativeMarginSoftmax>('marginSoftmax')({ ...plan, device: backend === 'cuda' ? 1 : 0 });
-  return finish<A>(outputs, plan, backend);
-}
-
-/** marginSoftmax() off the JavaScript thread (libuv pool). Never throws: invalid arguments reject. */
-export async function marginSoftmaxAsync<A extends MarginSoftmaxArgs>(args: Exact<A, MarginSoftmaxArgs, MarginSoftmaxNested>): Promise<MarginSoftmaxResultOf<A>> {
-  const { plan, backend: requested } = planMarginSoftmax(args);
-  const backend = resolveBackend(requested, 'marginSoftmax');
-  if (backend === 'js') {
-    // Like the native async path it works on copies, so the caller may reuse or transfer buffers.
-    const owned = copyPlanInputs(plan);
-    await new Promise((resolve) => setImmediate(resolve));
-    return finish<A>(marginSoftmaxFallback(owned), plan, backend);
-  }
-  const outputs = await nativeFunction<NativeMarginSoftmaxAsync>('marginSoftmaxAsync')({ ...plan, device: backend === 'cuda' ? 1 : 0 });
-  return finish<A>(outputs, plan, backend);
 }

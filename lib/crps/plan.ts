@@ -1,11 +1,12 @@
-// crps() / crpsAsync(): CRPS of ensemble forecasts (the project's spec: crps.md).  Validation happens
-// here, once, for every backend; the backends receive a CrpsPlan.
-import { backendError, invalidArg, optionError, shapeError } from './errors';
-import type { Exact } from './exact';
-import { crpsFallback } from './fallback/crps';
-import { addon, resolveBackend, type ResolvedBackend } from './native';
-import { stillAttached, toTensor, toVector, type TensorLike, type VectorLike } from './tensor';
-import { axisOption, backendOption, booleanOption, checkArgsObject, enumOption, numberOption, readOptions, type Backend } from './validate';
+// The arguments, results and plan of crps() / crpsAsync() (the project's spec: crps.md), and
+// planCrps: the validation every backend shares, done once, ending in a CrpsPlan.
+import type { EnumName } from '../enum-codes';
+import { optionError, shapeError } from '../errors';
+import type { ResolvedBackend } from '../native';
+import { readOut, type OutputSpec } from '../outputs';
+import { stillAttached, toTensor, toVector, type TensorLike, type VectorLike } from '../tensor';
+import { axisOption, backendOption, booleanOption, checkArgsObject, closedRange, enumOption, numberOption, readOptions, requireKeys, type Backend, type Planned } from '../validate';
+import { CRPS_ENUMS } from './codes';
 
 /**
  * CRPS estimator: 'standard' (empirical CDF, S − Q/(2M²)), 'fair' (S − Q/(2M(M−1)), needs M ≥ 2),
@@ -17,7 +18,7 @@ export type CrpsEstimator = 'standard' | 'fair' | 'almost-fair' | 'nrg' | 'ecdf'
  * (NaN members dropped per point; a point left unscorable gets NaN and leaves the mean), 'zero' (a
  * point with any NaN scores 0 with gradient 0 and still counts in the mean's denominator).
  */
-export type NanPolicy = 'propagate' | 'omit' | 'zero';
+export type NanPolicy = EnumName<typeof CRPS_ENUMS, 'NanPolicy'>;
 
 /** Arguments of crps() / crpsAsync() (spec: crps.md). P is the number of points, M of members. */
 export interface CrpsArgs {
@@ -43,6 +44,26 @@ export interface CrpsArgs {
   components?: boolean;
   /** Backend to run on. Default 'auto'. */
   backend?: Backend;
+  /**
+   * Arrays to write the results into instead of new ones (recommended in loops), each of the
+   * result's exact type and length; the result returns these very arrays. An async call writes
+   * them until its promise settles: do not read, write or transfer them before.
+   */
+  out?: CrpsOut;
+}
+
+/** Caller-owned outputs of crps() (CrpsArgs.out): any subset of the arrays the call returns. */
+export interface CrpsOut {
+  /** Float32Array(P) for the scores. */
+  scores?: Float32Array;
+  /** Float32Array of the ensemble's length for gradEnsemble (with `gradients: true`). */
+  gradEnsemble?: Float32Array;
+  /** Float32Array(P) for gradObservations (with `gradients: true`). */
+  gradObservations?: Float32Array;
+  /** Float32Array(P) for skill (with `components: true`). */
+  skill?: Float32Array;
+  /** Float32Array(P) for spread (with `components: true`). */
+  spread?: Float32Array;
 }
 
 /** Result of crps() / crpsAsync(). Per-point arrays have P values in the order of `observations`. */
@@ -74,7 +95,7 @@ export interface CrpsPlan {
   gradOutput: Float32Array | null;
   /** 0 standard, 1 fair, in between almost-fair. */
   alpha: number;
-  nanPolicy: 0 | 1 | 2;
+  nanPolicy: NanPolicy;
   gradients: boolean;
   components: boolean;
 }
@@ -86,12 +107,24 @@ export type CrpsResultOf<A extends CrpsArgs> = CrpsResult &
   (A extends { gradients: true } ? { gradEnsemble: Float32Array; gradObservations: Float32Array } : unknown) &
   (A extends { components: true } ? { skill: Float32Array; spread: Float32Array } : unknown);
 
-export const CRPS_KEYS = ['ensemble', 'observations', 'memberAxis', 'estimator', 'alpha', 'weights', 'nanPolicy', 'gradients', 'gradOutput', 'components', 'backend'] as const;
+export const CRPS_KEYS = ['ensemble', 'observations', 'memberAxis', 'estimator', 'alpha', 'weights', 'nanPolicy', 'gradients', 'gradOutput', 'components', 'backend', 'out'] as const;
+
+const points = (plan: CrpsPlan) => plan.outer * plan.inner;
+const withGradients = (plan: CrpsPlan) => plan.gradients;
+const withComponents = (plan: CrpsPlan) => plan.components;
+/** The result arrays of crps(), for `out`. */
+export const CRPS_OUTPUTS: readonly OutputSpec<CrpsPlan>[] = [
+  { name: 'scores', type: 'Float32Array', length: points },
+  { name: 'gradEnsemble', type: 'Float32Array', length: (plan) => plan.ensemble.length, returned: withGradients, requires: 'gradients: true' },
+  { name: 'gradObservations', type: 'Float32Array', length: points, returned: withGradients, requires: 'gradients: true' },
+  { name: 'skill', type: 'Float32Array', length: points, returned: withComponents, requires: 'components: true' },
+  { name: 'spread', type: 'Float32Array', length: points, returned: withComponents, requires: 'components: true' },
+];
 const ESTIMATORS: readonly CrpsEstimator[] = ['standard', 'fair', 'almost-fair', 'nrg', 'ecdf', 'qd', 'int', 'pwm'];
-const NAN_POLICIES: readonly NanPolicy[] = ['propagate', 'omit', 'zero'];
+const NAN_POLICIES: readonly NanPolicy[] = CRPS_ENUMS.NanPolicy.names;
 
 function estimatorAlpha(estimator: CrpsEstimator, alphaOption: unknown): number {
-  if (estimator === 'almost-fair') return numberOption(alphaOption, 'alpha', 0.95, 0, 1);
+  if (estimator === 'almost-fair') return numberOption(alphaOption, 'alpha', 0.95, closedRange(0, 1));
   if (alphaOption !== undefined) throw optionError(`alpha applies only to estimator 'almost-fair', not '${estimator}'`);
   return estimator === 'fair' || estimator === 'pwm' ? 1 : 0;
 }
@@ -184,10 +217,10 @@ function pointWeights(value: unknown, pointShape: number[], points: number, ense
   return expanded;
 }
 
-export function planCrps(rawArgs: unknown): { plan: CrpsPlan; backend: Backend } {
+export function planCrps(rawArgs: unknown): Planned<CrpsPlan> {
   const args = readOptions(checkArgsObject(rawArgs, 'crps'), CRPS_KEYS, 'crps');
-  if (args.ensemble === undefined) throw invalidArg('ensemble is required');
-  if (args.observations === undefined) throw invalidArg('observations is required');
+  const out = readOut(args.out, CRPS_OUTPUTS);
+  requireKeys(args, ['ensemble', 'observations']);
   const ensemble = toTensor(args.ensemble, 'ensemble');
   const rank = ensemble.shape.length;
   const memberAxis = axisOption(args.memberAxis, 'memberAxis', -1, rank);
@@ -221,52 +254,11 @@ export function planCrps(rawArgs: unknown): { plan: CrpsPlan; backend: Backend }
       weights: weights && stillAttached(weights, 'weights'),
       gradOutput: gradOutput && stillAttached(gradOutput, 'gradOutput'),
       alpha,
-      nanPolicy: NAN_POLICIES.indexOf(nanPolicy) as 0 | 1 | 2,
+      nanPolicy,
       gradients,
       components,
     },
     backend,
+    out,
   };
-}
-
-type NativeCrps = (plan: CrpsPlan & { device: 0 | 1 }) => CrpsOutputs;
-type NativeCrpsAsync = (plan: CrpsPlan & { device: 0 | 1 }) => Promise<CrpsOutputs>;
-
-function nativeFunction<T>(name: string): T {
-  const fn = addon()[name];
-  if (typeof fn !== 'function') throw backendError(`the loaded native addon has no ${name}(); rebuild fusedloss`);
-  return fn as T;
-}
-
-function copyPlanInputs(plan: CrpsPlan): CrpsPlan {
-  return {
-    ...plan,
-    ensemble: plan.ensemble.slice(),
-    observations: plan.observations.slice(),
-    weights: plan.weights && plan.weights.slice(),
-    gradOutput: plan.gradOutput && plan.gradOutput.slice(),
-  };
-}
-
-/** CRPS scores, weighted mean and (optionally) gradients. See the README's CRPS section. */
-export function crps<A extends CrpsArgs>(args: Exact<A, CrpsArgs>): CrpsResultOf<A> {
-  const { plan, backend: requested } = planCrps(args);
-  const backend = resolveBackend(requested, 'crps');
-  const outputs = backend === 'js' ? crpsFallback(plan) : nativeFunction<NativeCrps>('crps')({ ...plan, device: backend === 'cuda' ? 1 : 0 });
-  return { ...outputs, backend } as CrpsResultOf<A>;
-}
-
-/** crps() off the JavaScript thread (libuv pool). Never throws: invalid arguments reject. */
-export async function crpsAsync<A extends CrpsArgs>(args: Exact<A, CrpsArgs>): Promise<CrpsResultOf<A>> {
-  const { plan, backend: requested } = planCrps(args);
-  const backend = resolveBackend(requested, 'crps');
-  if (backend === 'js') {
-    // The TypeScript backend has no thread of its own: it yields once, then runs on this thread.
-    // Like the native async path it works on copies, so the caller may reuse or transfer buffers.
-    const owned = copyPlanInputs(plan);
-    await new Promise((resolve) => setImmediate(resolve));
-    return { ...crpsFallback(owned), backend } as CrpsResultOf<A>;
-  }
-  const outputs = await nativeFunction<NativeCrpsAsync>('crpsAsync')({ ...plan, device: backend === 'cuda' ? 1 : 0 });
-  return { ...outputs, backend } as CrpsResultOf<A>;
 }

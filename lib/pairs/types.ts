@@ -1,13 +1,15 @@
 // Types of mine() / pairLoss() (the project's spec: pair-mining.md): the public arguments and
 // results, and the validated plan every backend receives (the fields of
 // native/kernels/pairs.h).
-import type { ResolvedBackend } from './native';
-import type { LabelsLike } from './margin-softmax';
-import type { TensorLike } from './tensor';
-import type { Backend } from './validate';
+import type { EnumName } from '../enum-codes';
+import type { LabelsLike } from '../labels';
+import type { ResolvedBackend } from '../native';
+import type { TensorLike } from '../tensor';
+import type { Backend } from '../validate';
+import type { PAIR_ENUMS } from './codes';
 
 /** 'cosine' and 'dot' are similarities (larger = closer); 'euclidean' and 'squared-euclidean' are distances. */
-export type PairDistance = 'cosine' | 'dot' | 'euclidean' | 'squared-euclidean';
+export type PairDistance = EnumName<typeof PAIR_ENUMS, 'PairDistance'>;
 
 /**
  * A miner (pytorch-metric-learning's defaults): which pairs or triplets to keep. Margins are in the
@@ -43,6 +45,10 @@ export type MinerSpec =
 
 /** The `type` of a MinerSpec. */
 export type MinerType = MinerSpec['type'];
+/** A plan's miner: a MinerType, or 'none' (every pair). */
+export type MinerSelection = EnumName<typeof PAIR_ENUMS, 'MinerType'>;
+/** Which triplets the triplet-margin miner keeps. */
+export type TripletSelect = EnumName<typeof PAIR_ENUMS, 'TripletSelect'>;
 
 /**
  * A pair loss (pytorch-metric-learning's defaults and reducers). Margins are in the unit of the
@@ -172,6 +178,20 @@ export interface PairLossArgs extends PairArgs {
   miner?: MinerSpec;
   /** Return gradEmbeddings (and gradRef with ref). Default true. */
   gradients?: boolean;
+  /**
+   * Arrays to write the gradients into instead of new ones (recommended in loops), each of the
+   * result's exact length; the result returns these very arrays. An async call writes them until
+   * its promise settles: do not read, write or transfer them before.
+   */
+  out?: PairLossOut;
+}
+
+/** Caller-owned outputs of pairLoss() (PairLossArgs.out): any subset of the arrays the call returns. */
+export interface PairLossOut {
+  /** Float32Array(N·D) for gradEmbeddings (unless `gradients: false`). */
+  gradEmbeddings?: Float32Array;
+  /** Float32Array(M·D) for gradRef (with ref, unless `gradients: false`). */
+  gradRef?: Float32Array;
 }
 
 /** Result of pairLoss() / pairLossAsync(). */
@@ -194,16 +214,6 @@ export type PairLossResultOf<A extends PairLossArgs> = PairLossResult &
       ? { gradEmbeddings: Float32Array; gradRef: Float32Array }
       : { gradEmbeddings: Float32Array });
 
-/** Distances in the order of native/kernels/pairs.h (PairDistance). */
-export const PAIR_DISTANCES: readonly PairDistance[] = ['cosine', 'dot', 'euclidean', 'squared-euclidean'];
-/** Miner types by native code (MinerType; 0 = none). */
-export const MINER_TYPES: readonly MinerType[] = ['multi-similarity', 'triplet-margin', 'batch-hard', 'pair-margin'];
-export const TRIPLET_SELECTS = ['all', 'hard', 'semihard', 'easy'] as const;
-/** Loss types by native code (PairLossType). */
-export const PAIR_LOSS_TYPES: readonly PairLossType[] = [
-  'multi-similarity', 'contrastive', 'triplet-margin', 'circle', 'ntxent', 'threshold-consistent',
-];
-
 /** The validated inputs both kernels share (PairShape, PairInputs, PairSimilarityOptions). */
 export interface PairInputsPlan {
   embeddings: Float32Array;
@@ -218,15 +228,13 @@ export interface PairInputsPlan {
   normalize: boolean;
 }
 
-/** MinerOptions; minerType 0 = none (all pairs), else 1 + MINER_TYPES index. */
+/** MinerOptions; minerType 'none': all pairs. */
 export interface MinerPlan {
-  minerType: 0 | 1 | 2 | 3 | 4;
-  /** PairDistance code of the miner (0 cosine, 1 dot, 2 euclidean, 3 squared-euclidean). */
-  minerDistance: 0 | 1 | 2 | 3;
+  minerType: MinerSelection;
+  minerDistance: PairDistance;
   epsilon: number;
   minerMargin: number;
-  /** TripletSelect: 0 all, 1 hard, 2 semihard, 3 easy. */
-  triplets: 0 | 1 | 2 | 3;
+  triplets: TripletSelect;
   minerPosMargin: number;
   minerNegMargin: number;
 }
@@ -237,9 +245,8 @@ export interface MinePlan extends PairInputsPlan, MinerPlan {
 
 /** PairLossOptions (with the miner's fields; minerType 0 without one). */
 export interface PairLossPlan extends PairInputsPlan, MinerPlan {
-  /** PairLossType code: index in PAIR_LOSS_TYPES. */
-  lossType: 0 | 1 | 2 | 3 | 4 | 5;
-  lossDistance: 0 | 1 | 2 | 3;
+  lossType: PairLossType;
+  lossDistance: PairDistance;
   alpha: number;
   beta: number;
   base: number;

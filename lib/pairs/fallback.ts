@@ -10,19 +10,13 @@
 //    then each row recomputed into ∂loss/∂v_ij and pushed straight into ∂loss/∂x̂_i and ∂loss/∂ŷ_j.
 // Triplets are ranges over each row's sorted negatives; only mine() ever lists them.
 import { ErrorCode, fusedLossError, tooLarge } from '../errors';
-import { MINER_TYPES, type MineOutputs, type MinePlan, type PairLossOutputs, type PairLossPlan } from '../pair-types';
-import { enumeratedTriplets, LOSS_TRIPLET_MARGIN, lossCoefficients, lossPartials, PARTIALS, reduceLoss } from './pair-loss-row';
+import { enumeratedTriplets, lossCoefficients, lossPartials, PARTIALS, reduceLoss } from './fallback-loss-rows';
 import {
   activeRanges,
   collectTriplets,
-  DISTANCE_SQUARED_EUCLIDEAN,
   excludedColumn,
   hardestPair,
   isSimilarity,
-  MINER_BATCH_HARD,
-  MINER_NONE,
-  MINER_TRIPLET_MARGIN,
-  minesTriplets,
   preparePairs,
   rangeSize,
   RowScratch,
@@ -33,13 +27,15 @@ import {
   zeroUnreadNonFiniteRows,
   type PairProblem,
   type PairVectors,
-} from './pair-row';
+} from './fallback-rows';
+import { outputArray, type OutArrays } from '../outputs';
+import { minesTriplets } from './plan';
+import type { MineOutputs, MinePlan, PairLossOutputs, PairLossPlan } from './types';
 
 /** Fails before anything output-sized is allocated, naming the count (never truncates). */
 function checkOutputCount(count: number, plan: MinePlan, what: string): void {
   if (count > plan.maxOutputs) {
-    const miner = MINER_TYPES[plan.minerType - 1];
-    throw tooLarge(`miner '${miner}' finds ${count} ${what}, more than maxOutputs = ${plan.maxOutputs}`);
+    throw tooLarge(`miner '${plan.minerType}' finds ${count} ${what}, more than maxOutputs = ${plan.maxOutputs}`);
   }
 }
 
@@ -108,14 +104,14 @@ function minePairs(plan: MinePlan, problem: PairProblem, scratch: RowScratch): M
 /** Row i's triplets: batch-hard's one (or none) as a pair, triplet-margin's as ranges in scratch. */
 function rowTriplets(plan: MinePlan, problem: PairProblem, i: number, scratch: RowScratch): [number, number] | null {
   minerRow(problem, plan, i, scratch);
-  if (plan.minerType === MINER_BATCH_HARD) return hardestPair(problem, i, scratch.minerValues, isSimilarity(plan.minerDistance));
+  if (plan.minerType === 'batch-hard') return hardestPair(problem, i, scratch.minerValues, isSimilarity(plan.minerDistance));
   tripletMarginRanges(problem, plan, i, scratch, scratch.minerValues);
   return null;
 }
 
 function mineTriplets(plan: MinePlan, problem: PairProblem, scratch: RowScratch): MineOutputs {
   const { rows } = problem;
-  const batchHard = plan.minerType === MINER_BATCH_HARD;
+  const batchHard = plan.minerType === 'batch-hard';
   let count = 0;
   for (let i = 0; i < rows; i++) {
     const hardest = rowTriplets(plan, problem, i, scratch);
@@ -171,14 +167,14 @@ export function mineFallback(plan: MinePlan): MineOutputs {
  */
 function prepareLossRow(plan: PairLossPlan, problem: PairProblem, i: number, scratch: RowScratch): boolean {
   rowDots(problem, i, scratch.dots);
-  if (plan.minerType !== MINER_NONE) rowValues(problem, i, scratch.dots, plan.minerDistance, scratch.minerValues);
+  if (plan.minerType !== 'none') rowValues(problem, i, scratch.dots, plan.minerDistance, scratch.minerValues);
   rowValues(problem, i, scratch.dots, plan.lossDistance, scratch.lossValues);
-  if (plan.lossType !== LOSS_TRIPLET_MARGIN) {
+  if (plan.lossType !== 'triplet-margin') {
     selectPairs(problem, plan, i, scratch);
     return false;
   }
   const sim = isSimilarity(plan.lossDistance);
-  if (plan.minerType === MINER_TRIPLET_MARGIN) {
+  if (plan.minerType === 'triplet-margin') {
     if (plan.minerDistance !== plan.lossDistance) {
       tripletMarginRanges(problem, plan, i, scratch, scratch.minerValues);
       return true;
@@ -221,7 +217,7 @@ function accumulateRow(
     if (sim) {
       g = c;
       h = 0;
-    } else if (distance === DISTANCE_SQUARED_EUCLIDEAN) {
+    } else if (distance === 'squared-euclidean') {
       g = -2 * c;
       h = 2 * c;
     } else {
@@ -242,9 +238,8 @@ function accumulateRow(
   if (rowH !== 0) for (let d = 0; d < dim; d++) gradQuery[xBase + d] += rowH * x[xBase + d];
 }
 
-/** Chain rule through x̂ = x / max(‖x‖, floor): (g − (g·x̂)x̂)/‖x‖, or g/floor below the floor. */
-function throughNormalization(vectors: PairVectors, grad: Float64Array, count: number, dim: number, normalize: boolean): Float32Array {
-  const out = new Float32Array(count * dim);
+/** Chain rule through x̂ = x / max(‖x‖, floor): (g − (g·x̂)x̂)/‖x‖, or g/floor below the floor; into `out` (count·dim). */
+function throughNormalization(vectors: PairVectors, grad: Float64Array, count: number, dim: number, normalize: boolean, out: Float32Array): Float32Array {
   if (!normalize) {
     out.set(grad);
     return out;
@@ -262,7 +257,7 @@ function throughNormalization(vectors: PairVectors, grad: Float64Array, count: n
 /** Does row i (prepared) form a pair whose loss or miner value is NaN or ±Inf? */
 function formsNonFinitePair(problem: PairProblem, plan: PairLossPlan, i: number, scratch: RowScratch): boolean {
   const excluded = excludedColumn(problem, i);
-  const withMiner = plan.minerType !== MINER_NONE;
+  const withMiner = plan.minerType !== 'none';
   for (let j = 0; j < problem.refs; j++) {
     if (j === excluded) continue;
     if (!Number.isFinite(scratch.lossValues[j]) || (withMiner && !Number.isFinite(scratch.minerValues[j]))) return true;
@@ -271,14 +266,14 @@ function formsNonFinitePair(problem: PairProblem, plan: PairLossPlan, i: number,
 }
 
 /** The NaN contract's answer: loss and every gradient entry NaN. */
-function allNaN(plan: PairLossPlan, problem: PairProblem): PairLossOutputs {
+function allNaN(plan: PairLossPlan, problem: PairProblem, out: OutArrays): PairLossOutputs {
   if (!plan.gradients) return { loss: NaN };
-  const outputs: PairLossOutputs = { loss: NaN, gradEmbeddings: new Float32Array(problem.rows * problem.dim).fill(NaN) };
-  if (problem.hasRef) outputs.gradRef = new Float32Array(problem.refs * problem.dim).fill(NaN);
+  const outputs: PairLossOutputs = { loss: NaN, gradEmbeddings: outputArray(out, 'gradEmbeddings', problem.rows * problem.dim, Float32Array).fill(NaN) };
+  if (problem.hasRef) outputs.gradRef = outputArray(out, 'gradRef', problem.refs * problem.dim, Float32Array).fill(NaN);
   return outputs;
 }
 
-export function pairLossFallback(plan: PairLossPlan): PairLossOutputs {
+export function pairLossFallback(plan: PairLossPlan, out: OutArrays = {}): PairLossOutputs {
   // Rows that form no pair contribute nothing, whatever they hold (native: zeroUnreadNonFiniteRows).
   const problem = preparePairs(zeroUnreadNonFiniteRows(plan));
   const { rows, refs, dim } = problem;
@@ -289,7 +284,7 @@ export function pairLossFallback(plan: PairLossPlan): PairLossOutputs {
   const partials = new Float64Array(rows * PARTIALS);
   for (let i = 0; i < rows; i++) {
     const enumerated = prepareLossRow(plan, problem, i, scratch);
-    if (formsNonFinitePair(problem, plan, i, scratch)) return allNaN(plan, problem);
+    if (formsNonFinitePair(problem, plan, i, scratch)) return allNaN(plan, problem, out);
     if (enumerated) enumeratedTriplets(plan, scratch, partials, i * PARTIALS, null, null);
     else lossPartials(plan, scratch, refs, partials, i * PARTIALS);
   }
@@ -319,8 +314,10 @@ export function pairLossFallback(plan: PairLossPlan): PairLossOutputs {
 
   const outputs: PairLossOutputs = {
     loss,
-    gradEmbeddings: throughNormalization(problem.queries, gradQuery, rows, dim, problem.normalize),
+    gradEmbeddings: throughNormalization(problem.queries, gradQuery, rows, dim, problem.normalize, outputArray(out, 'gradEmbeddings', rows * dim, Float32Array)),
   };
-  if (problem.hasRef) outputs.gradRef = throughNormalization(problem.refRows, gradRef, refs, dim, problem.normalize);
+  if (problem.hasRef) {
+    outputs.gradRef = throughNormalization(problem.refRows, gradRef, refs, dim, problem.normalize, outputArray(out, 'gradRef', refs * dim, Float32Array));
+  }
   return outputs;
 }

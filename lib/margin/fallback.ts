@@ -9,18 +9,13 @@
 // predictions; pass 2 recomputes each tile's cosines, now knowing LSE_i, and accumulates the
 // gradients with respect to the unit vectors.  Extra memory: float64 unit copies of the
 // embeddings and the computed classes' centers, their gradients, and one tile of cosines.
-import type { MarginSoftmaxOutputs, MarginSoftmaxPlan } from '../margin-softmax';
+import { outputArray, type OutArrays } from '../outputs';
+import type { MarginFormula, MarginSoftmaxOutputs, MarginSoftmaxPlan } from './plan';
 
 /** Norms are floored here so zero vectors normalize to zero instead of NaN (torch's F.normalize). */
 const NORM_FLOOR = 1e-12;
 /** Classes per tile: their unit centers (256·K·D doubles) stay in cache while every row visits them. */
 const TILE_CLASSES = 256;
-const MARGIN_COSFACE = 1;
-const MARGIN_COMBINED = 2;
-const MARGIN_SPHEREFACE = 3;
-const SCALE_FEATURE_NORM = 1;
-const SCALE_PRODUCT_NORM = 2;
-const REDUCTION_MEAN = 0;
 
 // ---- per-element math: a line-by-line mirror of native/math/margin_math.h, in double ----
 
@@ -43,10 +38,10 @@ function clampCosine(c: number): number {
 
 /** ψ(c), ψ'(c) and the curricular threshold of a target cosine; `type` as MarginSoftmaxPlan.marginType. */
 function targetMargin(
-  type: number, cosine: number, m1: number, m2: number, m3: number, easyMargin: boolean, straightThrough: boolean,
+  type: MarginFormula, cosine: number, m1: number, m2: number, m3: number, easyMargin: boolean, straightThrough: boolean,
 ): Target {
   const c = clampCosine(cosine);
-  if (type === MARGIN_COMBINED) {
+  if (type === 'combined') {
     const angle = m1 * Math.acos(c) + m2;
     const margined = Math.cos(angle) - m3;
     const useMargin = easyMargin ? c > 0 : angle <= Math.PI;
@@ -58,7 +53,7 @@ function targetMargin(
     const value = easyMargin ? c - m3 : c - m2 * Math.sin(m2) - m3;
     return { value, derivative: 1, threshold: margined };
   }
-  if (type === MARGIN_SPHEREFACE) {
+  if (type === 'sphereface') {
     const angle = m1 * Math.acos(c);
     // θ = π exactly gives k = m; the k = m − 1 branch has the same value and a finite slope.
     const k = Math.min(Math.floor(angle / Math.PI), m1 - 1);
@@ -66,7 +61,7 @@ function targetMargin(
     const value = sign * Math.cos(angle) - 2 * k;
     return { value, derivative: (sign * m1 * Math.sin(angle)) / sinTheta(c), threshold: value };
   }
-  const value = type === MARGIN_COSFACE ? c - m3 : c;
+  const value = type === 'cosface' ? c - m3 : c;
   return { value, derivative: 1, threshold: value };
 }
 
@@ -212,7 +207,7 @@ function tileCosines(problem: Problem, row: number, first: number, count: number
 /** S_ij: the row's scale, times the arg-max center's norm under 'product-norm'; NaN past float32's range. */
 function logitScale(problem: Problem, row: number, center: number): number {
   const rowScale = float32Logit(problem.rowScale[row]);
-  return float32Logit(problem.plan.scaleMode === SCALE_PRODUCT_NORM ? rowScale * problem.centers.norms[center] : rowScale);
+  return float32Logit(problem.plan.scaleMode === 'product-norm' ? rowScale * problem.centers.norms[center] : rowScale);
 }
 
 /** v_ij: ψ on the target, the modulated cosine elsewhere, the plain cosine for ignored rows. */
@@ -236,7 +231,7 @@ function prepare(plan: MarginSoftmaxPlan): Problem {
   const centers = normalizeRows(gatherCenters(plan), classes * subCenters, dim);
   const rowScale = new Float64Array(rows);
   for (let i = 0; i < rows; i++) {
-    rowScale[i] = plan.scaleMode === SCALE_FEATURE_NORM || plan.scaleMode === SCALE_PRODUCT_NORM ? plan.scale * embeddings.norms[i] : plan.scale;
+    rowScale[i] = plan.scaleMode === 'feature-norm' || plan.scaleMode === 'product-norm' ? plan.scale * embeddings.norms[i] : plan.scale;
   }
   const modulation: Modulation = {
     filter: plan.interclassFilter,
@@ -386,8 +381,8 @@ function unitGradients(problem: Problem, statistics: RowStatistics, rowCoefficie
           gradW[wBase + d] += gradCosine * x[xBase + d];
         }
         // z is linear in each norm inside S, so ∂z/∂‖·‖ = z/‖·‖ (the division happens at the end).
-        if (scaleMode === SCALE_FEATURE_NORM || scaleMode === SCALE_PRODUCT_NORM) gradients.embeddingNorms[i] += gradLogit * z;
-        if (scaleMode === SCALE_PRODUCT_NORM) gradients.centerNorms[center] += gradLogit * z;
+        if (scaleMode === 'feature-norm' || scaleMode === 'product-norm') gradients.embeddingNorms[i] += gradLogit * z;
+        if (scaleMode === 'product-norm') gradients.centerNorms[center] += gradLogit * z;
       }
     }
   }
@@ -417,14 +412,14 @@ function throughNormalization(
 
 // ---- entry point ----
 
-export function marginSoftmaxFallback(plan: MarginSoftmaxPlan): MarginSoftmaxOutputs {
+export function marginSoftmaxFallback(plan: MarginSoftmaxPlan, out: OutArrays = {}): MarginSoftmaxOutputs {
   const { rows, dim, classes, subCenters, targets, rowWeights, labelSmoothing } = plan;
   const problem = prepare(plan);
   const statistics = rowStatistics(problem);
 
-  const losses = new Float32Array(rows);
-  const logSumExp = new Float32Array(rows);
-  const predictions = new Int32Array(rows);
+  const losses = outputArray(out, 'losses', rows, Float32Array);
+  const logSumExp = outputArray(out, 'logSumExp', rows, Float32Array);
+  const predictions = outputArray(out, 'predictions', rows, Int32Array);
   const rowCoefficient = new Float64Array(rows);
   let weightedLoss = 0;
   for (let i = 0; i < rows; i++) {
@@ -439,10 +434,10 @@ export function marginSoftmaxFallback(plan: MarginSoftmaxPlan): MarginSoftmaxOut
     const weight = rowWeights ? rowWeights[i] : 1;
     losses[i] = loss;
     weightedLoss += weight * loss;
-    rowCoefficient[i] = plan.reduction === REDUCTION_MEAN ? weight / problem.counted : weight;
+    rowCoefficient[i] = plan.reduction === 'mean' ? weight / problem.counted : weight;
   }
   const outputs: MarginSoftmaxOutputs = {
-    loss: plan.reduction === REDUCTION_MEAN ? (problem.counted > 0 ? weightedLoss / problem.counted : 0) : weightedLoss,
+    loss: plan.reduction === 'mean' ? (problem.counted > 0 ? weightedLoss / problem.counted : 0) : weightedLoss,
     losses,
     logSumExp,
     predictions,
@@ -451,8 +446,8 @@ export function marginSoftmaxFallback(plan: MarginSoftmaxPlan): MarginSoftmaxOut
   if (!plan.gradients) return outputs;
 
   const gradients = unitGradients(problem, statistics, rowCoefficient);
-  const gradEmbeddings = new Float32Array(rows * dim);
-  const gradWeights = new Float32Array(classes * subCenters * dim);
+  const gradEmbeddings = outputArray(out, 'gradEmbeddings', rows * dim, Float32Array);
+  const gradWeights = outputArray(out, 'gradWeights', classes * subCenters * dim, Float32Array);
   throughNormalization(problem.embeddings, gradients.embeddings, gradients.embeddingNorms, rows, dim, gradEmbeddings, false);
   throughNormalization(problem.centers, gradients.centers, gradients.centerNorms, classes * subCenters, dim, gradWeights, plan.weightsColumns);
   // Ignored rows get exact zeros, even when their features are NaN (0 · NaN would leak in).

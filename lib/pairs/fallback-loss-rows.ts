@@ -5,17 +5,11 @@
 //  • coefficients: ∂loss/∂v_ij for one row, already divided by those totals.
 // A row arrives prepared in a RowScratch: its loss values, and either the pair multiplicities the
 // miner gives (pair losses) or the triplet ranges over sorted negatives (the triplet loss).
-import type { PairLossPlan } from '../pair-types';
-import { coverCounts, isSimilarity, rangeSize, type RowScratch } from './pair-row';
+import { coverCounts, isSimilarity, rangeSize, type RowScratch } from './fallback-rows';
+import type { PairLossPlan } from './types';
 
 export const PARTIALS = 4;
 
-const LOSS_MULTI_SIMILARITY = 0;
-const LOSS_CONTRASTIVE = 1;
-export const LOSS_TRIPLET_MARGIN = 2;
-const LOSS_CIRCLE = 3;
-const LOSS_NTXENT = 4;
-const LOSS_THRESHOLD_CONSISTENT = 5;
 
 /** sum / count, 0 without terms — but NaN stays NaN, so a NaN input reaches the loss. */
 function meanOrZero(sum: number, count: number): number {
@@ -333,11 +327,11 @@ export function enumeratedTriplets(plan: PairLossPlan, scratch: RowScratch, out:
 export function lossPartials(plan: PairLossPlan, scratch: RowScratch, refs: number, out: Float64Array, offset: number): void {
   const sim = isSimilarity(plan.lossDistance);
   switch (plan.lossType) {
-    case LOSS_MULTI_SIMILARITY: return msPartials(plan, scratch, refs, sim, out, offset);
-    case LOSS_CONTRASTIVE: return contrastivePartials(plan, scratch, refs, sim, out, offset);
-    case LOSS_TRIPLET_MARGIN: return tripletPartials(plan, scratch, sim, out, offset);
-    case LOSS_CIRCLE: return circlePartials(plan, scratch, refs, out, offset);
-    case LOSS_NTXENT: return ntxentPartials(plan, scratch, refs, sim, out, offset);
+    case 'multi-similarity': return msPartials(plan, scratch, refs, sim, out, offset);
+    case 'contrastive': return contrastivePartials(plan, scratch, refs, sim, out, offset);
+    case 'triplet-margin': return tripletPartials(plan, scratch, sim, out, offset);
+    case 'circle': return circlePartials(plan, scratch, refs, out, offset);
+    case 'ntxent': return ntxentPartials(plan, scratch, refs, sim, out, offset);
     default: return thresholdPartials(plan, scratch, refs, out, offset);
   }
 }
@@ -345,9 +339,9 @@ export function lossPartials(plan: PairLossPlan, scratch: RowScratch, refs: numb
 /** The loss from the totals of the partials over all rows. */
 export function reduceLoss(plan: PairLossPlan, totals: Float64Array, rows: number): number {
   switch (plan.lossType) {
-    case LOSS_MULTI_SIMILARITY: return totals[0] / rows;
-    case LOSS_CONTRASTIVE: return meanOrZero(totals[0], totals[1]) + meanOrZero(totals[2], totals[3]);
-    case LOSS_THRESHOLD_CONSISTENT:
+    case 'multi-similarity': return totals[0] / rows;
+    case 'contrastive': return meanOrZero(totals[0], totals[1]) + meanOrZero(totals[2], totals[3]);
+    case 'threshold-consistent':
       return plan.lambdaPlus * meanOrZero(totals[0], totals[1]) + plan.lambdaMinus * meanOrZero(totals[2], totals[3]);
     default: return meanOrZero(totals[0], totals[1]); // triplet, circle, NT-Xent
   }
@@ -357,11 +351,11 @@ export function reduceLoss(plan: PairLossPlan, totals: Float64Array, rows: numbe
 export function lossCoefficients(plan: PairLossPlan, scratch: RowScratch, refs: number, totals: Float64Array, rows: number, coef: Float64Array): void {
   const sim = isSimilarity(plan.lossDistance);
   switch (plan.lossType) {
-    case LOSS_MULTI_SIMILARITY: return msCoefficients(plan, scratch, refs, sim, rows, coef);
-    case LOSS_CONTRASTIVE: return contrastiveCoefficients(plan, scratch, refs, sim, totals, coef);
-    case LOSS_TRIPLET_MARGIN: return tripletCoefficients(scratch, sim, totals, coef);
-    case LOSS_CIRCLE: return circleCoefficients(plan, scratch, refs, totals, coef);
-    case LOSS_NTXENT: return ntxentCoefficients(plan, scratch, refs, sim, totals, coef);
+    case 'multi-similarity': return msCoefficients(plan, scratch, refs, sim, rows, coef);
+    case 'contrastive': return contrastiveCoefficients(plan, scratch, refs, sim, totals, coef);
+    case 'triplet-margin': return tripletCoefficients(scratch, sim, totals, coef);
+    case 'circle': return circleCoefficients(plan, scratch, refs, totals, coef);
+    case 'ntxent': return ntxentCoefficients(plan, scratch, refs, sim, totals, coef);
     default: return thresholdCoefficients(plan, scratch, refs, totals, coef);
   }
 }

@@ -6,33 +6,16 @@
 // Triplets are never enumerated here: t = (sim ? v_p − v_n : v_n − v_p) is monotone in v_n, so
 // once the row's negatives are sorted by value, the negatives a positive pairs with under any
 // bound on t are a contiguous range found by binary search.
-import type { MinerPlan, PairInputsPlan } from '../pair-types';
+import type { MinerPlan, PairDistance, PairInputsPlan } from './types';
 
 /** Norms are floored so zero vectors normalize to zero instead of NaN (PML's F.normalize). */
 export const NORM_FLOOR = 1e-12;
 
-// PairDistance codes (native/kernels/pairs.h).
-export const DISTANCE_EUCLIDEAN = 2;
-export const DISTANCE_SQUARED_EUCLIDEAN = 3;
-// MinerType codes.
-export const MINER_NONE = 0;
-export const MINER_MULTI_SIMILARITY = 1;
-export const MINER_TRIPLET_MARGIN = 2;
-export const MINER_BATCH_HARD = 3;
-export const MINER_PAIR_MARGIN = 4;
-// TripletSelect codes.
-const SELECT_HARD = 1;
-const SELECT_SEMIHARD = 2;
-const SELECT_EASY = 3;
-
 /** Cosine and dot are similarities (larger = closer); the euclidean ones are distances. */
-export function isSimilarity(distance: number): boolean {
-  return distance < DISTANCE_EUCLIDEAN;
+export function isSimilarity(distance: PairDistance): boolean {
+  return distance === 'cosine' || distance === 'dot';
 }
 
-export function minesTriplets(minerType: number): boolean {
-  return minerType === MINER_TRIPLET_MARGIN || minerType === MINER_BATCH_HARD;
-}
 
 // ---- vectors and values ----
 
@@ -170,7 +153,7 @@ function directSquared(problem: PairProblem, i: number, j: number): number {
  * Distances come from ‖x̂‖² + ‖ŷ‖² − 2x̂·ŷ except, as in the native kernels, where that cancels
  * (below 1/16 of ‖x̂‖² + ‖ŷ‖²) or a row holds ±Inf or NaN: then from the difference.
  */
-export function rowValues(problem: PairProblem, i: number, dots: Float64Array, distance: number, values: Float64Array): void {
+export function rowValues(problem: PairProblem, i: number, dots: Float64Array, distance: PairDistance, values: Float64Array): void {
   const { refs } = problem;
   if (isSimilarity(distance)) {
     for (let j = 0; j < refs; j++) values[j] = Math.fround(dots[j]);
@@ -184,7 +167,7 @@ export function rowValues(problem: PairProblem, i: number, dots: Float64Array, d
     // lengths is finite for finite rows (float64 squares of float32 entries cannot overflow).
     if (!Number.isFinite(lengths) || squared < lengths * 0.0625) squared = directSquared(problem, i, j);
     else squared = Math.max(squared, 0);
-    values[j] = Math.fround(distance === DISTANCE_SQUARED_EUCLIDEAN ? squared : Math.sqrt(squared));
+    values[j] = Math.fround(distance === 'squared-euclidean' ? squared : Math.sqrt(squared));
   }
 }
 
@@ -306,13 +289,13 @@ export function selectPairs(problem: PairProblem, miner: MinerPlan, i: number, s
   const values = scratch.minerValues;
   const sim = isSimilarity(miner.minerDistance);
   switch (miner.minerType) {
-    case MINER_MULTI_SIMILARITY:
+    case 'multi-similarity':
       multiSimilarityPairs(values, sim, miner.epsilon, scratch, problem.refs);
       break;
-    case MINER_PAIR_MARGIN:
+    case 'pair-margin':
       pairMarginPairs(values, sim, miner.minerPosMargin, miner.minerNegMargin, scratch, problem.refs);
       break;
-    case MINER_BATCH_HARD: {
+    case 'batch-hard': {
       const pair = hardestPair(problem, i, values, sim);
       scratch.positiveWeight.fill(0);
       scratch.negativeWeight.fill(0);
@@ -322,7 +305,7 @@ export function selectPairs(problem: PairProblem, miner: MinerPlan, i: number, s
       }
       break;
     }
-    case MINER_TRIPLET_MARGIN:
+    case 'triplet-margin':
       tripletMarginRanges(problem, miner, i, scratch, values);
       pairMultiplicities(scratch, problem.refs);
       break;
@@ -440,15 +423,15 @@ export function minedRanges(scratch: RowScratch, values: Float64Array, sim: bool
     if (scratch.rangeStart[q] >= scratch.rangeEnd[q]) continue;
     const vp = values[scratch.positives[q]];
     switch (miner.triplets) {
-      case SELECT_HARD:
+      case 'hard':
         // t ≤ 0 and t ≤ margin is exactly t ≤ min(0, margin).
         keepGapAtMost(scratch, q, vp, sim, Math.min(0, margin), false);
         break;
-      case SELECT_SEMIHARD:
+      case 'semihard':
         keepGapAtMost(scratch, q, vp, sim, margin, false);
         keepGapAbove(scratch, q, vp, sim, 0);
         break;
-      case SELECT_EASY:
+      case 'easy':
         keepGapAbove(scratch, q, vp, sim, margin);
         break;
       default:
