@@ -55,7 +55,7 @@ struct Plan {
   int64_t parts, partLen, splits, splitLen;
   bool gradients, productNorm, gxDirect, gwDirect;
   // Byte offsets into the single allocation; `scratch` is the work buffer (cosines and partials).
-  size_t xh, wh, wNorm, colTerm, rowFloats, rowInts, rowDoubles, run, globals, gx, gw, along;
+  size_t xh, wh, wNorm, colTerm, rowFloats, rowInts, rowDoubles, running, globals, gx, gw, along;
   size_t stats, cos, colParts, gxParts, scratch, total;
 };
 
@@ -114,7 +114,7 @@ Plan makePlan(const MarginSoftmaxShape& s, const MarginSoftmaxOptions& o, const 
   p.rowFloats = take(4 * 7 * N);
   p.rowInts = take(4 * N);
   p.rowDoubles = take(8 * 5 * N);
-  p.run = take(sizeof(Stats) * N);
+  p.running = take(sizeof(Stats) * N);
   p.globals = take(sizeof(Globals));
   p.gx = take(o.gradients && !p.gxDirect ? 4 * N * p.dimPad : 0);
   p.gw = take(o.gradients && !p.gwDirect ? 4 * p.centers * p.dimPad : 0);
@@ -131,13 +131,235 @@ Plan makePlan(const MarginSoftmaxShape& s, const MarginSoftmaxOptions& o, const 
 
 unsigned blocksFor(int64_t count, int64_t per) { return static_cast<unsigned>(ceilDiv(count, per)); }
 
+// One call on the device: the problem the kernels read, the plan's work arrays resolved in the
+// call's single allocation, and the stream.  The steps below read side by side with the CPU
+// kernel's (../native/kernels/margin.cc): checkLabels (checkMarginSoftmaxCall's label loops),
+// normalizeInputs, prepareRows, forwardStatistics (runBlocks' first pass and combineRows),
+// backwardGradients (its second pass), embeddingGradients, centerGradients, then finishLoss.
+struct DeviceCall {
+  const MarginSoftmaxShape* shape;
+  const MarginSoftmaxOptions* options;
+  const Plan* plan;
+  MarginSoftmaxOutputs* outputs;
+  cudaStream_t stream;
+  Problem p;
+  float* gradUnitEmbeddings;  // ∂loss/∂x̂ [N, Dp] (in gradEmbeddings when plan.gxDirect)
+  float* gradUnitCenters;     // ∂loss/∂ŵ [C·K, Dp] (in gradWeights when plan.gwDirect)
+  float* gradUnitEmbeddingParts;  // its split partials (plan.splits > 1)
+  Stats* statParts;               // statsKernel's per (row, class part) statistics
+  float* cosines;                 // one slab's cosines [slabRows, ld]
+  double* columnParts;            // product-norm column partials
+  double* alongCenters;           // columns layout: (g·ŵ) per center
+};
+
+DeviceCall makeDeviceCall(const MarginSoftmaxShape& shape, const MarginSoftmaxOptions& options, const Plan& plan,
+                          const MarginSoftmaxInputs& inputs, MarginSoftmaxOutputs& outputs, char* base, cudaStream_t stream) {
+  auto floats = [base](size_t offset) { return reinterpret_cast<float*>(base + offset); };
+  auto doubles = [base](size_t offset) { return reinterpret_cast<double*>(base + offset); };
+  const int64_t N = shape.rows;
+  DeviceCall call{&shape, &options, &plan, &outputs, stream, Problem{}, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr};
+  Problem& p = call.p;
+  p.in = inputs, p.out = outputs, p.o = options;
+  p.rows = N, p.dim = shape.dim, p.dimPad = plan.dimPad, p.classes = shape.classes, p.K = shape.subCenters;
+  p.centers = plan.centers, p.weightRows = shape.weightRows;
+  p.xh = floats(plan.xh), p.wh = floats(plan.wh), p.wNorm = doubles(plan.wNorm), p.colTerm = doubles(plan.colTerm);
+  float* rowFloats = floats(plan.rowFloats);
+  p.r.scale = rowFloats, p.r.targetLogit = rowFloats + N, p.r.targetDerivative = rowFloats + 2 * N;
+  p.r.curricularThreshold = rowFloats + 3 * N, p.r.targetScale = rowFloats + 4 * N, p.r.logExpSum = rowFloats + 5 * N;
+  p.r.coefficient = rowFloats + 6 * N;
+  p.r.targetCenter = reinterpret_cast<int*>(base + plan.rowInts);
+  double* rowDoubles = doubles(plan.rowDoubles);
+  p.r.targetCosine = rowDoubles, p.r.logSumExp = rowDoubles + N, p.r.normTerm = rowDoubles + 2 * N;
+  p.r.weighted = rowDoubles + 3 * N, p.r.embeddingNorm = rowDoubles + 4 * N;
+  p.r.running = reinterpret_cast<Stats*>(base + plan.running);
+  p.g = reinterpret_cast<Globals*>(base + plan.globals);
+  call.gradUnitEmbeddings = plan.gxDirect ? outputs.gradEmbeddings : floats(plan.gx);
+  call.gradUnitCenters = plan.gwDirect ? outputs.gradWeights : floats(plan.gw);
+  call.gradUnitEmbeddingParts = floats(plan.gxParts);
+  call.statParts = reinterpret_cast<Stats*>(base + plan.stats);
+  call.cosines = floats(plan.cos);
+  call.columnParts = doubles(plan.colParts);
+  call.alongCenters = doubles(plan.along);
+  return call;
+}
+
+// Labels and class ids first, on the device where they live: the kernels index with them.
+KernelStatus checkLabels(const DeviceCall& call) {
+  const Problem& p = call.p;
+  Globals host{};
+  FL_CUDA_TRY("clearing", cudaMemsetAsync(p.g, 0, sizeof(Globals), call.stream));
+  FL_LAUNCH(validateKernel, blocksFor(std::max(p.rows, p.classes), kThreads), kThreads, 0, call.stream)(p);
+  FL_CUDA_TRY("launching the label check", cudaGetLastError());
+  FL_CUDA_TRY("reading the label check", cudaMemcpyAsync(&host, p.g, sizeof host, cudaMemcpyDeviceToHost, call.stream));
+  FL_CUDA_TRY("checking the labels", cudaStreamSynchronize(call.stream));
+  if (host.badTarget) return KernelStatus::labelFailure("marginSoftmax: target out of range");
+  if (host.badClass) return KernelStatus::labelFailure("marginSoftmax: class id out of range");
+  return KernelStatus::success();
+}
+
+// x̂ and ŵ (gathered through classIds, from rows or columns), their norms and the row scales.
+void normalizeInputs(const DeviceCall& call) {
+  const Problem& p = call.p;
+  FL_LAUNCH(normalizeKernel, static_cast<unsigned>(p.rows), kRowThreads, 0, call.stream)(p, 0);
+  if (call.options->weightsColumns) {
+    FL_LAUNCH(gatherColumnsKernel, static_cast<unsigned>(ceilDiv(p.centers, 32) * ceilDiv(p.dim, 32)), 256, 0, call.stream)(p);
+    FL_LAUNCH(normalizeKernel, static_cast<unsigned>(p.centers), kRowThreads, 0, call.stream)(p, 2);
+  } else {
+    FL_LAUNCH(normalizeKernel, static_cast<unsigned>(p.centers), kRowThreads, 0, call.stream)(p, 1);
+  }
+}
+
+// Per row the target's ψ, ψ', threshold and logit; then the counted rows and CurricularFace's t.
+KernelStatus prepareRows(const DeviceCall& call) {
+  FL_LAUNCH(prepassKernel, static_cast<unsigned>(call.p.rows), kRowThreads, 0, call.stream)(call.p);
+  FL_LAUNCH(countKernel, 1, kThreads, 0, call.stream)(call.p);
+  FL_CUDA_TRY("launching the prepass", cudaGetLastError());
+  return KernelStatus::success();
+}
+
+// Slab (rowSlab, classSlab) of the plan: its rows, classes and the stats kernel's class parts.
+Slab slabAt(const DeviceCall& call, int64_t rowSlab, int64_t classSlab) {
+  const Plan& plan = *call.plan;
+  Slab slab;
+  slab.firstRow = rowSlab * plan.slabRows, slab.firstClass = classSlab * plan.slabClasses;
+  slab.rows = static_cast<int>(std::min(plan.slabRows, call.p.rows - slab.firstRow));
+  slab.classes = static_cast<int>(std::min(plan.slabClasses, call.p.classes - slab.firstClass));
+  slab.ld = static_cast<int>(plan.ld);
+  slab.partLen = static_cast<int>(plan.partLen);
+  slab.parts = static_cast<int>(ceilDiv(slab.classes, plan.partLen));
+  return slab;
+}
+
+// cosines[rows, classes·K] = x̂[slab rows]·ŵ[slab centers]ᵀ (the same bits in both passes).
+void slabCosines(const DeviceCall& call, const Slab& slab) {
+  const Problem& p = call.p;
+  const int64_t centers = int64_t{slab.classes} * p.K, Dp = p.dimPad;
+  const Gemm g = gemmArgs(p.xh + slab.firstRow * Dp, Dp, p.wh + slab.firstClass * p.K * Dp, Dp, call.cosines, slab.ld,
+                          slab.rows, centers, slab.rows, centers, Dp, Dp, Dp, roundUp(Dp, kStep), 0, false);
+  FL_LAUNCH((gemmKernel<true, true>), gemmBlocks(g), kGemmThreads, 0, call.stream)(g);
+}
+
+// Forward: every slab's cosines folded into each row's running statistics (class slabs in order),
+// then per row the LSE, loss and prediction, and the reduced loss.
+KernelStatus forwardStatistics(const DeviceCall& call) {
+  const Plan& plan = *call.plan;
+  for (int64_t classSlab = 0; classSlab < plan.classSlabs; ++classSlab) {
+    for (int64_t rowSlab = 0; rowSlab < plan.rowSlabs; ++rowSlab) {
+      const Slab slab = slabAt(call, rowSlab, classSlab);
+      slabCosines(call, slab);
+      FL_LAUNCH(statsKernel, static_cast<unsigned>(int64_t{slab.rows} * slab.parts), kThreads, 0, call.stream)(
+          call.p, call.cosines, slab, call.statParts);
+      FL_LAUNCH(mergeKernel, blocksFor(slab.rows, kThreads), kThreads, 0, call.stream)(call.p, call.statParts, slab,
+                                                                                     classSlab == 0 ? 1 : 0);
+      FL_CUDA_TRY("launching the forward pass", cudaGetLastError());
+    }
+  }
+  FL_LAUNCH(finalizeKernel, blocksFor(call.p.rows, kThreads), kThreads, 0, call.stream)(call.p);
+  FL_LAUNCH(lossKernel, 1, kThreads, 0, call.stream)(call.p);
+  FL_CUDA_TRY("launching the loss", cudaGetLastError());
+  return KernelStatus::success();
+}
+
+// Backward: per slab the cosines again, G = ∂loss/∂c in place, gx̂ (+)= G·ŵ and gŵ (+)= Gᵀ·x̂
+// (product-norm: the column terms first); the gx̂ partials summed last.
+KernelStatus backwardGradients(const DeviceCall& call) {
+  const Plan& plan = *call.plan;
+  const Problem& p = call.p;
+  const int64_t N = p.rows, K = p.K, Dp = p.dimPad;
+  cudaStream_t stream = call.stream;
+  float* cos = call.cosines;
+  FL_LAUNCH(zeroIgnoredKernel, static_cast<unsigned>(N), kRowThreads, 0, stream)(p);
+  for (int64_t classSlab = 0; classSlab < plan.classSlabs; ++classSlab) {
+    for (int64_t rowSlab = 0; rowSlab < plan.rowSlabs; ++rowSlab) {
+      const Slab slab = slabAt(call, rowSlab, classSlab);
+      const int64_t centers = int64_t{slab.classes} * K, centersPad = roundUp(centers, 4);
+      slabCosines(call, slab);
+      if (plan.productNorm) {
+        const int64_t chunks = ceilDiv(slab.rows, kColumnRows), centerBlocks = ceilDiv(centers, kThreads);
+        FL_LAUNCH(columnTermKernel, static_cast<unsigned>(centerBlocks * chunks), kThreads, 0, stream)(
+            p, cos, slab, static_cast<int>(centerBlocks), call.columnParts);
+        FL_LAUNCH(columnReduceKernel, blocksFor(centers, kThreads), kThreads, 0, stream)(
+            p, call.columnParts, slab, static_cast<int>(chunks), rowSlab > 0 ? 1 : 0);
+      }
+      const int64_t classBlocks = ceilDiv(slab.classes, kThreads);
+      FL_LAUNCH(gradKernel, static_cast<unsigned>(classBlocks * ceilDiv(slab.rows, kGradRows)), kThreads, 0, stream)(
+          p, cos, slab, static_cast<int>(classBlocks));
+      // gx̂[rows] (+)= G·ŵ[centers]: A = G (k = center contiguous), B = ŵ rows (n = feature contiguous).
+      const bool split = plan.splits > 1;
+      float* gradRows = (split ? call.gradUnitEmbeddingParts : call.gradUnitEmbeddings) + slab.firstRow * Dp;
+      const Gemm rowsGemm = gemmArgs(cos, slab.ld, p.wh + slab.firstClass * K * Dp, Dp, gradRows, Dp, slab.rows, Dp,
+                                     slab.rows, Dp, centersPad, centers, centersPad,
+                                     split ? plan.splitLen : roundUp(centersPad, kStep), N * Dp, classSlab > 0);
+      FL_LAUNCH((gemmKernel<true, false>), gemmBlocks(rowsGemm), kGemmThreads, 0, stream)(rowsGemm);
+      FL_LAUNCH(centerScaleKernel, blocksFor(int64_t{slab.rows} * centersPad, kThreads), kThreads, 0, stream)(
+          p, cos, slab, static_cast<int>(centersPad));
+      // gŵ[centers] (+)= Gᵀ·x̂[rows]: A = Gᵀ (m = center contiguous), B = x̂ rows (n contiguous), k = rows.
+      const Gemm centersGemm = gemmArgs(cos, slab.ld, p.xh + slab.firstRow * Dp, Dp,
+                                        call.gradUnitCenters + slab.firstClass * K * Dp, Dp, centers, Dp, centersPad, Dp,
+                                        slab.rows, slab.rows, slab.rows, roundUp(slab.rows, kStep), 0, rowSlab > 0);
+      FL_LAUNCH((gemmKernel<false, false>), gemmBlocks(centersGemm), kGemmThreads, 0, stream)(centersGemm);
+      FL_CUDA_TRY("launching the backward pass", cudaGetLastError());
+    }
+  }
+  if (plan.splits > 1) {
+    FL_LAUNCH(splitSumKernel, blocksFor(N * Dp, kThreads), kThreads, 0, stream)(
+        call.gradUnitEmbeddingParts, static_cast<int>(plan.splits), N * Dp, call.gradUnitEmbeddings);
+  }
+  return KernelStatus::success();
+}
+
+// Through the embeddings' normalization (and the feature-norm scale): gradEmbeddings.
+void embeddingGradients(const DeviceCall& call) {
+  const Problem& p = call.p;
+  const bool normTerm = call.options->scaleMode != ScaleMode::Fixed;
+  FL_LAUNCH(unnormalizeKernel, static_cast<unsigned>(p.rows), kRowThreads, 0, call.stream)(
+      call.gradUnitEmbeddings, p.dimPad, p.xh, p.dimPad, p.r.embeddingNorm, normTerm ? p.r.normTerm : nullptr, p.in.targets,
+      p.in.rowWeights, nullptr, static_cast<int>(p.dim), call.outputs->gradEmbeddings, p.dim, nullptr);
+}
+
+// Through the centers' normalization (product-norm: the column terms): gradWeights, in the
+// caller's layout.
+KernelStatus centerGradients(const DeviceCall& call) {
+  const Problem& p = call.p;
+  const double* colTerm = call.plan->productNorm ? p.colTerm : nullptr;
+  const unsigned centers = static_cast<unsigned>(p.centers);
+  if (call.options->weightsColumns) {
+    FL_LAUNCH(unnormalizeKernel, centers, kRowThreads, 0, call.stream)(call.gradUnitCenters, p.dimPad, p.wh, p.dimPad,
+                                                                       p.wNorm, colTerm, nullptr, nullptr, p.g,
+                                                                       static_cast<int>(p.dim), nullptr, 0, call.alongCenters);
+    FL_LAUNCH(columnsOutKernel, static_cast<unsigned>(ceilDiv(p.centers, 32) * ceilDiv(p.dim, 32)), 256, 0, call.stream)(
+        p, call.gradUnitCenters, p.dimPad, call.alongCenters);
+  } else {
+    FL_LAUNCH(unnormalizeKernel, centers, kRowThreads, 0, call.stream)(call.gradUnitCenters, p.dimPad, p.wh, p.dimPad, p.wNorm,
+                                                                       colTerm, nullptr, nullptr, p.g, static_cast<int>(p.dim),
+                                                                       call.outputs->gradWeights, p.dim, nullptr);
+  }
+  FL_CUDA_TRY("launching the gradients", cudaGetLastError());
+  return KernelStatus::success();
+}
+
+// The loss and t read back; a NaN loss makes every gradWeights entry NaN, as on the CPU.
+KernelStatus finishLoss(const DeviceCall& call) {
+  Globals host{};
+  FL_CUDA_TRY("reading the loss", cudaMemcpyAsync(&host, call.p.g, sizeof host, cudaMemcpyDeviceToHost, call.stream));
+  FL_CUDA_TRY("running the kernels", cudaStreamSynchronize(call.stream));
+  if (call.options->gradients && std::isnan(host.loss)) {
+    FL_CUDA_TRY("writing NaN gradients",
+                fillNaN(call.outputs->gradWeights, static_cast<size_t>(call.p.centers) * call.p.dim, call.stream));
+    FL_CUDA_TRY("writing NaN gradients", cudaStreamSynchronize(call.stream));
+  }
+  call.outputs->loss = host.loss;
+  call.outputs->curricularT = call.options->curricular ? host.curricularT : call.options->curricularT;
+  return KernelStatus::success();
+}
+
 }  // namespace
 
 KernelStatus marginSoftmaxCudaDevice(const MarginSoftmaxShape& shape, const MarginSoftmaxOptions& options,
                                      const MarginSoftmaxInputs& inputs, MarginSoftmaxOutputs& outputs,
                                      void* streamHandle) {
   const CudaErrorScope errorScope;
-  // The shared checks; the labels live on the device and are checked there (validateKernel below).
+  // The shared checks; the labels live on the device and are checked there (checkLabels).
   KernelStatus status = checkMarginSoftmaxArguments(shape, options, inputs, outputs);
   if (!status.ok) return status;
   if (shape.rows > (int64_t{1} << 31) - 1) return KernelStatus::failure("marginSoftmax (CUDA): too many rows");
@@ -146,153 +368,22 @@ KernelStatus marginSoftmaxCudaDevice(const MarginSoftmaxShape& shape, const Marg
   }
   cudaStream_t stream = static_cast<cudaStream_t>(streamHandle);
   const Plan plan = makePlan(shape, options, outputs);
-  const int64_t N = shape.rows, D = shape.dim, Dp = plan.dimPad, K = shape.subCenters, CK = plan.centers;
-  if (CK > 0x7fffffff || ceilDiv(CK, 32) * ceilDiv(D, 32) > 0x7fffffff) {
+  if (plan.centers > 0x7fffffff || ceilDiv(plan.centers, 32) * ceilDiv(shape.dim, 32) > 0x7fffffff) {
     return KernelStatus::failure("marginSoftmax (CUDA): too many centers");
   }
   DeviceBuffer buffer(stream);
   FL_CUDA_TRY("allocating device memory", buffer.allocate(plan.total));
-  char* base = buffer.get();
-  auto floats = [base](size_t offset) { return reinterpret_cast<float*>(base + offset); };
-  auto doubles = [base](size_t offset) { return reinterpret_cast<double*>(base + offset); };
-
-  Problem p{};
-  p.in = inputs, p.out = outputs, p.o = options;
-  p.rows = N, p.dim = D, p.dimPad = Dp, p.classes = shape.classes, p.K = K, p.centers = CK;
-  p.weightRows = shape.weightRows;
-  p.xh = floats(plan.xh), p.wh = floats(plan.wh), p.wNorm = doubles(plan.wNorm), p.colTerm = doubles(plan.colTerm);
-  float* rf = floats(plan.rowFloats);
-  p.r.scale = rf, p.r.tZ = rf + N, p.r.tDeriv = rf + 2 * N, p.r.thr = rf + 3 * N;
-  p.r.tScale = rf + 4 * N, p.r.logS = rf + 5 * N, p.r.coef = rf + 6 * N;
-  p.r.tCenter = reinterpret_cast<int*>(base + plan.rowInts);
-  double* rd = doubles(plan.rowDoubles);
-  p.r.tCos = rd, p.r.lse = rd + N, p.r.normTerm = rd + 2 * N, p.r.weighted = rd + 3 * N, p.r.norm = rd + 4 * N;
-  p.r.run = reinterpret_cast<Stats*>(base + plan.run);
-  p.g = reinterpret_cast<Globals*>(base + plan.globals);
-  float* gx = plan.gxDirect ? outputs.gradEmbeddings : floats(plan.gx);
-  float* gw = plan.gwDirect ? outputs.gradWeights : floats(plan.gw);
-  Stats* statParts = reinterpret_cast<Stats*>(base + plan.stats);
-  float* cos = floats(plan.cos);
-  double* colParts = doubles(plan.colParts);
-  float* gxParts = floats(plan.gxParts);
-  const unsigned rowBlocks = static_cast<unsigned>(N);
-
-  // Labels and class ids first: the kernels index with them.
-  Globals host{};
-  FL_CUDA_TRY("clearing", cudaMemsetAsync(p.g, 0, sizeof(Globals), stream));
-  FL_LAUNCH(validateKernel, blocksFor(std::max(N, shape.classes), kThreads), kThreads, 0, stream)(p);
-  FL_CUDA_TRY("launching the label check", cudaGetLastError());
-  FL_CUDA_TRY("reading the label check", cudaMemcpyAsync(&host, p.g, sizeof host, cudaMemcpyDeviceToHost, stream));
-  FL_CUDA_TRY("checking the labels", cudaStreamSynchronize(stream));
-  if (host.badTarget) return KernelStatus::labelFailure("marginSoftmax: target out of range");
-  if (host.badClass) return KernelStatus::labelFailure("marginSoftmax: class id out of range");
-
-  FL_LAUNCH(normalizeKernel, rowBlocks, kRowThreads, 0, stream)(p, 0);
-  if (options.weightsColumns) {
-    FL_LAUNCH(gatherColumnsKernel, static_cast<unsigned>(ceilDiv(CK, 32) * ceilDiv(D, 32)), 256, 0, stream)(p);
-    FL_LAUNCH(normalizeKernel, static_cast<unsigned>(CK), kRowThreads, 0, stream)(p, 2);
-  } else {
-    FL_LAUNCH(normalizeKernel, static_cast<unsigned>(CK), kRowThreads, 0, stream)(p, 1);
-  }
-  FL_LAUNCH(prepassKernel, rowBlocks, kRowThreads, 0, stream)(p);
-  FL_LAUNCH(countKernel, 1, kThreads, 0, stream)(p);
-  FL_CUDA_TRY("launching the prepass", cudaGetLastError());
-
-  auto slab = [&](int64_t q, int64_t s) {
-    Slab sl;
-    sl.q0 = q * plan.slabRows, sl.s0 = s * plan.slabClasses;
-    sl.rows = static_cast<int>(std::min(plan.slabRows, N - sl.q0));
-    sl.classes = static_cast<int>(std::min(plan.slabClasses, shape.classes - sl.s0));
-    sl.ld = static_cast<int>(plan.ld);
-    sl.partLen = static_cast<int>(plan.partLen);
-    sl.parts = static_cast<int>(ceilDiv(sl.classes, plan.partLen));
-    return sl;
-  };
-  auto cosines = [&](const Slab& sl) {  // cos[rows, classes·K] = x̂[q]·ŵ[s]ᵀ
-    const int64_t centers = int64_t{sl.classes} * K;
-    const Gemm g = gemmArgs(p.xh + sl.q0 * Dp, Dp, p.wh + sl.s0 * K * Dp, Dp, cos, sl.ld, sl.rows, centers, sl.rows,
-                            centers, Dp, Dp, Dp, roundUp(Dp, kStep), 0, false);
-    FL_LAUNCH((gemmKernel<true, true>), gemmBlocks(g), kGemmThreads, 0, stream)(g);
-  };
-
-  for (int64_t s = 0; s < plan.classSlabs; ++s) {
-    for (int64_t q = 0; q < plan.rowSlabs; ++q) {
-      const Slab sl = slab(q, s);
-      cosines(sl);
-      FL_LAUNCH(statsKernel, static_cast<unsigned>(int64_t{sl.rows} * sl.parts), kThreads, 0, stream)(p, cos, sl,
-                                                                                                      statParts);
-      FL_LAUNCH(mergeKernel, blocksFor(sl.rows, kThreads), kThreads, 0, stream)(p, statParts, sl, s == 0 ? 1 : 0);
-      FL_CUDA_TRY("launching the forward pass", cudaGetLastError());
-    }
-  }
-  FL_LAUNCH(finalizeKernel, blocksFor(N, kThreads), kThreads, 0, stream)(p);
-  FL_LAUNCH(lossKernel, 1, kThreads, 0, stream)(p);
-  FL_CUDA_TRY("launching the loss", cudaGetLastError());
-
+  const DeviceCall call = makeDeviceCall(shape, options, plan, inputs, outputs, buffer.get(), stream);
+  if (!(status = checkLabels(call)).ok) return status;
+  normalizeInputs(call);
+  if (!(status = prepareRows(call)).ok) return status;
+  if (!(status = forwardStatistics(call)).ok) return status;
   if (options.gradients) {
-    FL_LAUNCH(zeroIgnoredKernel, rowBlocks, kRowThreads, 0, stream)(p);
-    for (int64_t s = 0; s < plan.classSlabs; ++s) {
-      for (int64_t q = 0; q < plan.rowSlabs; ++q) {
-        const Slab sl = slab(q, s);
-        const int64_t centers = int64_t{sl.classes} * K, centersPad = roundUp(centers, 4);
-        cosines(sl);
-        if (plan.productNorm) {
-          const int64_t chunks = ceilDiv(sl.rows, kColumnRows), centerBlocks = ceilDiv(centers, kThreads);
-          FL_LAUNCH(columnTermKernel, static_cast<unsigned>(centerBlocks * chunks), kThreads, 0, stream)(
-              p, cos, sl, static_cast<int>(centerBlocks), colParts);
-          FL_LAUNCH(columnReduceKernel, blocksFor(centers, kThreads), kThreads, 0, stream)(
-              p, colParts, sl, static_cast<int>(chunks), q > 0 ? 1 : 0);
-        }
-        const int64_t classBlocks = ceilDiv(sl.classes, kThreads);
-        FL_LAUNCH(gradKernel, static_cast<unsigned>(classBlocks * ceilDiv(sl.rows, kGradRows)), kThreads, 0, stream)(
-            p, cos, sl, static_cast<int>(classBlocks));
-        // gx̂[q] (+)= G·ŵ[s]: A = G (k = center contiguous), B = ŵ rows (n = feature contiguous).
-        const bool split = plan.splits > 1;
-        const Gemm rowsGemm = gemmArgs(cos, sl.ld, p.wh + sl.s0 * K * Dp, Dp, (split ? gxParts : gx) + sl.q0 * Dp, Dp,
-                                       sl.rows, Dp, sl.rows, Dp, centersPad, centers, centersPad,
-                                       split ? plan.splitLen : roundUp(centersPad, kStep), N * Dp, s > 0);
-        FL_LAUNCH((gemmKernel<true, false>), gemmBlocks(rowsGemm), kGemmThreads, 0, stream)(rowsGemm);
-        FL_LAUNCH(centerScaleKernel, blocksFor(int64_t{sl.rows} * centersPad, kThreads), kThreads, 0, stream)(
-            p, cos, sl, static_cast<int>(centersPad));
-        // gŵ[s] (+)= Gᵀ·x̂[q]: A = Gᵀ (m = center contiguous), B = x̂ rows (n contiguous), k = rows.
-        const Gemm centersGemm = gemmArgs(cos, sl.ld, p.xh + sl.q0 * Dp, Dp, gw + sl.s0 * K * Dp, Dp, centers, Dp,
-                                          centersPad, Dp, sl.rows, sl.rows, sl.rows, roundUp(sl.rows, kStep), 0, q > 0);
-        FL_LAUNCH((gemmKernel<false, false>), gemmBlocks(centersGemm), kGemmThreads, 0, stream)(centersGemm);
-        FL_CUDA_TRY("launching the backward pass", cudaGetLastError());
-      }
-    }
-    if (plan.splits > 1) {
-      FL_LAUNCH(splitSumKernel, blocksFor(N * Dp, kThreads), kThreads, 0, stream)(gxParts, static_cast<int>(plan.splits),
-                                                                                  N * Dp, gx);
-    }
-    const bool normTerm = options.scaleMode != ScaleMode::Fixed;
-    FL_LAUNCH(unnormalizeKernel, rowBlocks, kRowThreads, 0, stream)(gx, Dp, p.xh, Dp, p.r.norm,
-                                                                    normTerm ? p.r.normTerm : nullptr, inputs.targets, inputs.rowWeights, nullptr,
-                                                                    static_cast<int>(D), outputs.gradEmbeddings, D,
-                                                                    nullptr);
-    const double* colTerm = plan.productNorm ? p.colTerm : nullptr;
-    if (options.weightsColumns) {
-      double* along = doubles(plan.along);
-      FL_LAUNCH(unnormalizeKernel, static_cast<unsigned>(CK), kRowThreads, 0, stream)(
-          gw, Dp, p.wh, Dp, p.wNorm, colTerm, nullptr, nullptr, p.g, static_cast<int>(D), nullptr, 0, along);
-      FL_LAUNCH(columnsOutKernel, static_cast<unsigned>(ceilDiv(CK, 32) * ceilDiv(D, 32)), 256, 0, stream)(p, gw, Dp,
-                                                                                                          along);
-    } else {
-      FL_LAUNCH(unnormalizeKernel, static_cast<unsigned>(CK), kRowThreads, 0, stream)(
-          gw, Dp, p.wh, Dp, p.wNorm, colTerm, nullptr, nullptr, p.g, static_cast<int>(D), outputs.gradWeights, D, nullptr);
-    }
-    FL_CUDA_TRY("launching the gradients", cudaGetLastError());
+    if (!(status = backwardGradients(call)).ok) return status;
+    embeddingGradients(call);
+    if (!(status = centerGradients(call)).ok) return status;
   }
-  FL_CUDA_TRY("reading the loss", cudaMemcpyAsync(&host, p.g, sizeof host, cudaMemcpyDeviceToHost, stream));
-  FL_CUDA_TRY("running the kernels", cudaStreamSynchronize(stream));
-  if (options.gradients && std::isnan(host.loss)) {
-    // A NaN loss makes every gradWeights entry NaN, as on the CPU.
-    FL_CUDA_TRY("writing NaN gradients", fillNaN(outputs.gradWeights, static_cast<size_t>(CK) * D, stream));
-    FL_CUDA_TRY("writing NaN gradients", cudaStreamSynchronize(stream));
-  }
-  outputs.loss = host.loss;
-  outputs.curricularT = options.curricular ? host.t : options.curricularT;
-  return KernelStatus::success();
+  return finishLoss(call);
 }
 
 // Bytes marginSoftmaxCudaDevice allocates for a call (normalized copies, unit gradients when they

@@ -25,25 +25,31 @@ constexpr float kInf = INFINITY;
 
 // Running softmax statistics of one row over some classes.
 struct Stats {
-  float m;           // max logit
-  float c;           // best unmargined cosine (NaN never wins)
-  double s, z, ez;   // Σ exp(z − m), Σ z, Σ exp(z − m)·z
-  int j;             // its class position (first on ties)
+  float maxLogit;      // m = max z
+  float bestCosine;    // best unmargined cosine (NaN never wins)
+  double expSum;       // Σ exp(z − m)
+  double logitSum;     // Σ z
+  double expLogitSum;  // Σ exp(z − m)·z
+  int bestClass;       // bestCosine's class position (first on ties)
 };
 
 struct Globals {
-  double count, t, loss;
-  float tF;
+  double counted;      // rows with a target
+  double curricularT;  // CurricularFace's t after this call's update
+  double loss;
+  float curricularTFloat;
   int badTarget, badClass;  // set by validateKernel (plain stores of 1: no race on the outcome)
   int shiftMax;             // largest margin::coefficientShift of the row weights (validateKernel)
 };
 
-// Per-row values (device arrays).
+// Per-row values (device arrays).  The target's: its logit ψ·S, ψ', CurricularFace threshold, scale
+// S, cosine and arg-max center; the row's: logit scale, log Σexp(z − m), gradient coefficient.
 struct RowArrays {
-  float *scale, *tZ, *tDeriv, *thr, *tScale, *logS, *coef;
-  int* tCenter;
-  double *norm, *tCos, *lse, *normTerm, *weighted;  // norm in double: huge rows' norms pass float32's range
-  Stats* run;
+  float *scale, *targetLogit, *targetDerivative, *curricularThreshold, *targetScale, *logExpSum, *coefficient;
+  int* targetCenter;
+  // embeddingNorm in double: huge rows' norms pass float32's range.
+  double *embeddingNorm, *targetCosine, *logSumExp, *normTerm, *weighted;
+  Stats* running;  // the row's statistics over the classes folded so far
 };
 
 struct Problem {
@@ -117,7 +123,7 @@ __global__ void __launch_bounds__(kRowThreads) normalizeKernel(Problem p, int wh
   }
   if (threadIdx.x == 0) {
     if (which == 0) {
-      p.r.norm[r] = norm;
+      p.r.embeddingNorm[r] = norm;
       p.r.scale[r] = margin::logitScale(p.o.scale * (p.o.scaleMode == ScaleMode::Fixed ? 1.0 : norm));
     } else {
       p.wNorm[r] = norm;
@@ -149,12 +155,12 @@ __global__ void __launch_bounds__(kRowThreads) prepassKernel(Problem p) {
       margin::targetMargin(p.o.margin, c, p.o.m1, m2, m3, p.o.easyMargin, p.o.straightThrough);
   double scale = p.r.scale[i];
   if (pnMode(p)) scale = margin::logitScale(scale * p.wNorm[y * p.K + bestK]);
-  p.r.tCos[i] = c;
-  p.r.tCenter[i] = bestK;
-  p.r.tZ[i] = margin::float32OrNaN(scale * t.value);
-  p.r.tDeriv[i] = static_cast<float>(t.derivative);
-  p.r.thr[i] = static_cast<float>(t.threshold);
-  p.r.tScale[i] = static_cast<float>(scale);
+  p.r.targetCosine[i] = c;
+  p.r.targetCenter[i] = bestK;
+  p.r.targetLogit[i] = margin::float32OrNaN(scale * t.value);
+  p.r.targetDerivative[i] = static_cast<float>(t.derivative);
+  p.r.curricularThreshold[i] = static_cast<float>(t.threshold);
+  p.r.targetScale[i] = static_cast<float>(scale);
 }
 
 // One block: the non-ignored count and CurricularFace's t, updated before use.
@@ -162,31 +168,35 @@ __global__ void __launch_bounds__(kThreads) countKernel(Problem p) {
   __shared__ double scratch[kThreads];
   double count = 0.0, cosines = 0.0;
   for (int64_t i = threadIdx.x; i < p.rows; i += blockDim.x) {
-    if (p.in.targets[i] >= 0) count += 1.0, cosines += p.r.tCos[i];
+    if (p.in.targets[i] >= 0) count += 1.0, cosines += p.r.targetCosine[i];
   }
   count = blockSum(count, scratch);
   cosines = blockSum(cosines, scratch);
   if (threadIdx.x == 0) {
     double t = p.o.curricularT;
     if (p.o.curricular && count > 0) t = margin::curricularUpdate(t, p.o.curricularMomentum, cosines / count);
-    p.g->count = count, p.g->t = t, p.g->tF = static_cast<float>(t);
+    p.g->counted = count, p.g->curricularT = t, p.g->curricularTFloat = static_cast<float>(t);
   }
 }
 
 // --- per-element epilogue (shared by the forward and backward kernels: identical bits) --------------
 
+// One row's values as the per-element epilogue reads them (see RowArrays).
 struct RowCtx {
-  int target, tCenter;
-  float scale, thr, tZ, tScale, tDeriv, m, logS, coef, t;
+  int target, targetCenter;
+  float scale, curricularThreshold, targetLogit, targetScale, targetDerivative, maxLogit, logExpSum, coefficient, curricularT;
 };
 
 __device__ __forceinline__ RowCtx rowCtx(const Problem& p, int64_t i, bool backward) {
   RowCtx r;
   r.target = p.in.targets[i];
   r.scale = p.r.scale[i];
-  r.t = p.g->tF;
-  if (r.target >= 0) r.tCenter = p.r.tCenter[i], r.thr = p.r.thr[i], r.tZ = p.r.tZ[i], r.tScale = p.r.tScale[i], r.tDeriv = p.r.tDeriv[i];
-  if (backward) r.m = p.r.run[i].m, r.logS = p.r.logS[i], r.coef = p.r.coef[i];
+  r.curricularT = p.g->curricularTFloat;
+  if (r.target >= 0) {
+    r.targetCenter = p.r.targetCenter[i], r.curricularThreshold = p.r.curricularThreshold[i];
+    r.targetLogit = p.r.targetLogit[i], r.targetScale = p.r.targetScale[i], r.targetDerivative = p.r.targetDerivative[i];
+  }
+  if (backward) r.maxLogit = p.r.running[i].maxLogit, r.logExpSum = p.r.logExpSum[i], r.coefficient = p.r.coefficient[i];
   return r;
 }
 
@@ -207,25 +217,25 @@ __device__ __forceinline__ float classCosine(const float* row, int64_t j, int K,
 __device__ __forceinline__ float logitOf(const Problem& p, const RowCtx& r, int64_t pos, float c, int& k, float& S,
                                          float& dv) {
   if (r.target >= 0 && pos == r.target) {
-    k = r.tCenter, S = r.tScale, dv = r.tDeriv;
-    return r.tZ;
+    k = r.targetCenter, S = r.targetScale, dv = r.targetDerivative;
+    return r.targetLogit;
   }
   S = pnMode(p) ? margin::logitScale(static_cast<double>(r.scale) * p.wNorm[pos * p.K + k]) : r.scale;
   float v = c;
   dv = 1.0f;
   if (r.target >= 0) {
-    v = margin::nonTargetCosine(c, p.o.interclassFilter, static_cast<float>(p.o.filterThreshold), p.o.curricular, r.t,
-                                r.thr, &dv);
+    v = margin::nonTargetCosine(c, p.o.interclassFilter, static_cast<float>(p.o.filterThreshold), p.o.curricular, r.curricularT,
+                                r.curricularThreshold, &dv);
   }
   return margin::float32OrNaN(S * v);
 }
 
 // ∂loss/∂z_ij from the row's forward statistics (expm1 on the target keeps p − 1 accurate).
 __device__ __forceinline__ float gradLogit(const Problem& p, const RowCtx& r, bool target, float z) {
-  const float arg = (z - r.m) - r.logS;
+  const float arg = (z - r.maxLogit) - r.logExpSum;
   const float eps = static_cast<float>(p.o.labelSmoothing);
   const float uniform = static_cast<float>(p.o.labelSmoothing / static_cast<double>(p.classes));
-  return target ? r.coef * ((expm1f(arg) + eps) - uniform) : r.coef * (expf(arg) - uniform);
+  return target ? r.coefficient * ((expm1f(arg) + eps) - uniform) : r.coefficient * (expf(arg) - uniform);
 }
 
 __device__ __forceinline__ bool better(float c, int j, float bestC, int bestJ) {
@@ -233,47 +243,47 @@ __device__ __forceinline__ bool better(float c, int j, float bestC, int bestJ) {
 }
 
 __device__ __forceinline__ void mergeStats(Stats& a, const Stats& b) {
-  const float m = fmaxf(a.m, b.m);
-  const double ra = a.m == m ? 1.0 : exp(static_cast<double>(a.m) - m);
-  const double rb = b.m == m ? 1.0 : exp(static_cast<double>(b.m) - m);
-  a.s = a.s * ra + b.s * rb;
-  a.ez = a.ez * ra + b.ez * rb;
-  a.z += b.z;
-  a.m = m;
-  if (better(b.c, b.j, a.c, a.j)) a.c = b.c, a.j = b.j;
+  const float m = fmaxf(a.maxLogit, b.maxLogit);
+  const double ra = a.maxLogit == m ? 1.0 : exp(static_cast<double>(a.maxLogit) - m);
+  const double rb = b.maxLogit == m ? 1.0 : exp(static_cast<double>(b.maxLogit) - m);
+  a.expSum = a.expSum * ra + b.expSum * rb;
+  a.expLogitSum = a.expLogitSum * ra + b.expLogitSum * rb;
+  a.logitSum += b.logitSum;
+  a.maxLogit = m;
+  if (better(b.bestCosine, b.bestClass, a.bestCosine, a.bestClass)) a.bestCosine = b.bestCosine, a.bestClass = b.bestClass;
 }
 
 struct Slab {
-  int64_t q0, s0;          // first row, first class
+  int64_t firstRow, firstClass;
   int rows, classes, ld;   // rows and classes in the slab; ld of the cosine buffer (≥ classes·K, ×4)
   int parts, partLen;      // stats kernel: class parts per row
 };
 
 // Forward: block (row, part) folds its classes of the slab into Stats (per thread in order, then a
 // fixed tree); written to partials[row·parts + part].
-__global__ void __launch_bounds__(kThreads) statsKernel(Problem p, const float* cos, Slab sl, Stats* partials) {
+__global__ void __launch_bounds__(kThreads) statsKernel(Problem p, const float* cos, Slab slab, Stats* partials) {
   __shared__ Stats sh[kThreads];
-  const int local = blockIdx.x / sl.parts, part = blockIdx.x % sl.parts;
-  const int64_t i = sl.q0 + local;
+  const int local = blockIdx.x / slab.parts, part = blockIdx.x % slab.parts;
+  const int64_t i = slab.firstRow + local;
   const RowCtx r = rowCtx(p, i, false);
-  const float* row = cos + static_cast<int64_t>(local) * sl.ld;
+  const float* row = cos + static_cast<int64_t>(local) * slab.ld;
   Stats st{-kInf, -kInf, 0.0, 0.0, 0.0, 0};
-  const int end = min(sl.classes, (part + 1) * sl.partLen);
-  for (int j = part * sl.partLen + threadIdx.x; j < end; j += blockDim.x) {
+  const int end = min(slab.classes, (part + 1) * slab.partLen);
+  for (int j = part * slab.partLen + threadIdx.x; j < end; j += blockDim.x) {
     int k;
     const float c = classCosine(row, j, p.K, k);
-    const int64_t pos = sl.s0 + j;
-    if (better(c, static_cast<int>(pos), st.c, st.j)) st.c = c, st.j = static_cast<int>(pos);
+    const int64_t pos = slab.firstClass + j;
+    if (better(c, static_cast<int>(pos), st.bestCosine, st.bestClass)) st.bestCosine = c, st.bestClass = static_cast<int>(pos);
     float S, dv;
     const float z = logitOf(p, r, pos, c, k, S, dv);
-    if (z > st.m) {
-      const float scale = expf(st.m - z);
-      st.s = st.s * scale + 1.0, st.ez = st.ez * scale + z, st.m = z;
+    if (z > st.maxLogit) {
+      const float scale = expf(st.maxLogit - z);
+      st.expSum = st.expSum * scale + 1.0, st.expLogitSum = st.expLogitSum * scale + z, st.maxLogit = z;
     } else {
-      const float e = expf(z - st.m);
-      st.s += e, st.ez += static_cast<double>(e) * z;
+      const float e = expf(z - st.maxLogit);
+      st.expSum += e, st.expLogitSum += static_cast<double>(e) * z;
     }
-    st.z += z;
+    st.logitSum += z;
   }
   sh[threadIdx.x] = st;
   __syncthreads();
@@ -285,12 +295,12 @@ __global__ void __launch_bounds__(kThreads) statsKernel(Problem p, const float* 
 }
 
 // Thread per row of the slab: merge the parts in order into the running statistics.
-__global__ void mergeKernel(Problem p, const Stats* partials, Slab sl, int first) {
+__global__ void mergeKernel(Problem p, const Stats* partials, Slab slab, int first) {
   const int local = blockIdx.x * blockDim.x + threadIdx.x;
-  if (local >= sl.rows) return;
-  Stats st = partials[static_cast<int64_t>(local) * sl.parts];
-  for (int part = 1; part < sl.parts; ++part) mergeStats(st, partials[static_cast<int64_t>(local) * sl.parts + part]);
-  Stats& run = p.r.run[sl.q0 + local];
+  if (local >= slab.rows) return;
+  Stats st = partials[static_cast<int64_t>(local) * slab.parts];
+  for (int part = 1; part < slab.parts; ++part) mergeStats(st, partials[static_cast<int64_t>(local) * slab.parts + part]);
+  Stats& run = p.r.running[slab.firstRow + local];
   if (first) run = st; else mergeStats(run, st);
 }
 
@@ -306,26 +316,26 @@ __global__ void zeroIgnoredKernel(Problem p) {
 __global__ void finalizeKernel(Problem p) {
   const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= p.rows) return;
-  const Stats st = p.r.run[i];
-  const double logS = log(st.s), lse = st.m + logS;
+  const Stats st = p.r.running[i];
+  const double logS = log(st.expSum), lse = st.maxLogit + logS;
   p.out.logSumExp[i] = static_cast<float>(lse);
-  p.out.predictions[i] = p.in.classIds ? p.in.classIds[st.j] : st.j;
-  p.r.logS[i] = static_cast<float>(logS);
-  p.r.lse[i] = lse;
+  p.out.predictions[i] = p.in.classIds ? p.in.classIds[st.bestClass] : st.bestClass;
+  p.r.logExpSum[i] = static_cast<float>(logS);
+  p.r.logSumExp[i] = lse;
   const int y = p.in.targets[i];
   double loss = 0.0, coef = 0.0, term = 0.0, w = 0.0;
   if (y >= 0) {
-    const double eps = p.o.labelSmoothing, zt = p.r.tZ[i];
-    // st.s is a float64 sum, so removing the target's term from it keeps the non-target mass
+    const double eps = p.o.labelSmoothing, zt = p.r.targetLogit[i];
+    // st.expSum is a float64 sum, so removing the target's term from it keeps the non-target mass
     // (~1e-8 for a confident row) to about 1e-8 relative; rowResult then avoids LSE − z_y.
-    loss = margin::rowResult(st.m, fmax(st.s - exp(zt - st.m), 0.0), true, zt, st.z, static_cast<double>(p.classes), eps).loss;
+    loss = margin::rowResult(st.maxLogit, fmax(st.expSum - exp(zt - st.maxLogit), 0.0), true, zt, st.logitSum, static_cast<double>(p.classes), eps).loss;
     w = p.in.rowWeights ? p.in.rowWeights[i] : 1.0;
-    const double countScale = p.o.reduction == Reduction::Sum ? 1.0 : (p.g->count > 0 ? 1.0 / p.g->count : 0.0);
+    const double countScale = p.o.reduction == Reduction::Sum ? 1.0 : (p.g->counted > 0 ? 1.0 / p.g->counted : 0.0);
     coef = ldexp(w * countScale, p.in.rowWeights ? -margin::coefficientShift(p.in.rowWeights[i]) : 0);
-    if (p.o.scaleMode != ScaleMode::Fixed) term = coef * (st.ez / st.s - (1.0 - eps) * zt - eps / p.classes * st.z);
+    if (p.o.scaleMode != ScaleMode::Fixed) term = coef * (st.expLogitSum / st.expSum - (1.0 - eps) * zt - eps / p.classes * st.logitSum);
   }
   p.out.losses[i] = static_cast<float>(loss);
-  p.r.coef[i] = static_cast<float>(coef);
+  p.r.coefficient[i] = static_cast<float>(coef);
   p.r.normTerm[i] = term;
   p.r.weighted[i] = w * loss;
 }
@@ -336,28 +346,28 @@ __global__ void __launch_bounds__(kThreads) lossKernel(Problem p) {
   for (int64_t i = threadIdx.x; i < p.rows; i += blockDim.x) sum += p.r.weighted[i];
   sum = blockSum(sum, scratch);
   if (threadIdx.x == 0) {
-    const double countScale = p.o.reduction == Reduction::Sum ? 1.0 : (p.g->count > 0 ? 1.0 / p.g->count : 0.0);
+    const double countScale = p.o.reduction == Reduction::Sum ? 1.0 : (p.g->counted > 0 ? 1.0 / p.g->counted : 0.0);
     p.g->loss = sum * countScale;
   }
 }
 
 // Backward, thread per (class, chunk of kGradRows rows): cosines → G = ∂loss/∂c in place (the arg-max
 // center gets it, the class's other centers 0); zeroes the padding up to a multiple of 4.
-__global__ void __launch_bounds__(kThreads) gradKernel(Problem p, float* cos, Slab sl, int classBlocks) {
+__global__ void __launch_bounds__(kThreads) gradKernel(Problem p, float* cos, Slab slab, int classBlocks) {
   const int j = (blockIdx.x % classBlocks) * blockDim.x + threadIdx.x;
   const int firstRow = (blockIdx.x / classBlocks) * kGradRows;
-  const int lastRow = min(sl.rows, firstRow + kGradRows);
-  const int centers = sl.classes * static_cast<int>(p.K), centersPad = (centers + 3) & ~3;  // what the GEMMs read
+  const int lastRow = min(slab.rows, firstRow + kGradRows);
+  const int centers = slab.classes * static_cast<int>(p.K), centersPad = (centers + 3) & ~3;  // what the GEMMs read
   for (int local = firstRow; local < lastRow; ++local) {
-    const RowCtx r = rowCtx(p, sl.q0 + local, true);
-    float* row = cos + static_cast<int64_t>(local) * sl.ld;
+    const RowCtx r = rowCtx(p, slab.firstRow + local, true);
+    float* row = cos + static_cast<int64_t>(local) * slab.ld;
     if (j == 0) for (int e = centers; e < centersPad; ++e) row[e] = 0.0f;
-    if (j >= sl.classes) continue;
+    if (j >= slab.classes) continue;
     int k;
     const float c = classCosine(row, j, p.K, k);
     float g = 0.0f;
     if (r.target >= 0) {
-      const int64_t pos = sl.s0 + j;
+      const int64_t pos = slab.firstClass + j;
       float S, dv;
       const float z = logitOf(p, r, pos, c, k, S, dv);
       g = gradLogit(p, r, pos == r.target, z) * S * dv;
@@ -373,44 +383,44 @@ __device__ __forceinline__ double toCenterScale(const Problem& p, int64_t i) {
 
 // Huge row weights only (shiftMax > 0): G's rows, scaled for the rows GEMM, brought to the centers'
 // common scale before the centers GEMM.  Thread per (row, center).
-__global__ void __launch_bounds__(kThreads) centerScaleKernel(Problem p, float* cos, Slab sl, int centersPad) {
+__global__ void __launch_bounds__(kThreads) centerScaleKernel(Problem p, float* cos, Slab slab, int centersPad) {
   if (p.g->shiftMax == 0) return;
   const int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (e >= int64_t{sl.rows} * centersPad) return;
+  if (e >= int64_t{slab.rows} * centersPad) return;
   const int local = static_cast<int>(e / centersPad), center = static_cast<int>(e % centersPad);
-  float& g = cos[static_cast<int64_t>(local) * sl.ld + center];
-  g = static_cast<float>(g * toCenterScale(p, sl.q0 + local));
+  float& g = cos[static_cast<int64_t>(local) * slab.ld + center];
+  g = static_cast<float>(g * toCenterScale(p, slab.firstRow + local));
 }
 
 // Product-norm: thread per (center, chunk of kColumnRows rows): Σ ∂loss/∂z·z over the chunk's rows
 // whose arg-max center it is.  Reads the cosines, so it runs before gradKernel.
-__global__ void __launch_bounds__(kThreads) columnTermKernel(Problem p, const float* cos, Slab sl, int centerBlocks,
+__global__ void __launch_bounds__(kThreads) columnTermKernel(Problem p, const float* cos, Slab slab, int centerBlocks,
                                                             double* partials) {
   const int center = (blockIdx.x % centerBlocks) * blockDim.x + threadIdx.x;
   const int chunk = blockIdx.x / centerBlocks;
-  const int centers = sl.classes * static_cast<int>(p.K);
+  const int centers = slab.classes * static_cast<int>(p.K);
   if (center >= centers) return;
   const int j = center / static_cast<int>(p.K), mine = center % static_cast<int>(p.K);
   double sum = 0.0;
-  for (int local = chunk * kColumnRows; local < min(sl.rows, (chunk + 1) * kColumnRows); ++local) {
-    const RowCtx r = rowCtx(p, sl.q0 + local, true);
+  for (int local = chunk * kColumnRows; local < min(slab.rows, (chunk + 1) * kColumnRows); ++local) {
+    const RowCtx r = rowCtx(p, slab.firstRow + local, true);
     if (r.target < 0) continue;
     int k;
-    const float c = classCosine(cos + static_cast<int64_t>(local) * sl.ld, j, p.K, k);
-    const int64_t pos = sl.s0 + j;
+    const float c = classCosine(cos + static_cast<int64_t>(local) * slab.ld, j, p.K, k);
+    const int64_t pos = slab.firstClass + j;
     float S, dv;
     const float z = logitOf(p, r, pos, c, k, S, dv);
-    if (k == mine) sum += static_cast<double>(gradLogit(p, r, pos == r.target, z)) * z * toCenterScale(p, sl.q0 + local);
+    if (k == mine) sum += static_cast<double>(gradLogit(p, r, pos == r.target, z)) * z * toCenterScale(p, slab.firstRow + local);
   }
-  partials[static_cast<int64_t>(chunk) * sl.ld + center] = sum;
+  partials[static_cast<int64_t>(chunk) * slab.ld + center] = sum;
 }
 
-__global__ void columnReduceKernel(Problem p, const double* partials, Slab sl, int chunks, int accumulate) {
+__global__ void columnReduceKernel(Problem p, const double* partials, Slab slab, int chunks, int accumulate) {
   const int center = blockIdx.x * blockDim.x + threadIdx.x;
-  if (center >= sl.classes * p.K) return;
+  if (center >= slab.classes * p.K) return;
   double sum = 0.0;
-  for (int c = 0; c < chunks; ++c) sum += partials[static_cast<int64_t>(c) * sl.ld + center];
-  double& out = p.colTerm[sl.s0 * p.K + center];
+  for (int c = 0; c < chunks; ++c) sum += partials[static_cast<int64_t>(c) * slab.ld + center];
+  double& out = p.colTerm[slab.firstClass * p.K + center];
   out = accumulate ? out + sum : sum;
 }
 

@@ -245,6 +245,122 @@ KernelStatus checkDeviceCall(const PairShape& shape, const PairInputs& inputs) {
   return KernelStatus::success();
 }
 
+// --- mining steps (read side by side with mineBlocks in ../native/kernels/pairs_mine.cc) ---------
+
+// Counting pass: each row's positives (or triplets) and negatives, into counts[2·row], [2·row + 1].
+KernelStatus countRows(Engine& engine, const Plan& plan, const MinerOptions& miner, int64_t* counts, cudaStream_t stream) {
+  for (int64_t b = 0; b < plan.blocks; ++b) {
+    engine.blockValues(b, miner.distance, miner.distance);
+    engine.waves(b, [&](const Wave& w, unsigned grid) {
+      FL_LAUNCH(mineCountKernel, grid, kRowKernelThreads, 0, stream)(engine.source(), miner, engine.values(), w, counts);
+    });
+    FL_CUDA_TRY("launching the counting pass", cudaGetLastError());
+  }
+  return KernelStatus::success();
+}
+
+// The counts read back and turned into each row's offsets (exclusive scan in row order), with the
+// totals of positives (or triplets) and negatives.
+struct RowOffsets {
+  std::vector<int64_t> offsets;  // [2·rows]: first and second output of each row
+  int64_t first = 0, second = 0;
+};
+
+KernelStatus rowOffsets(const int64_t* counts, int64_t rows, cudaStream_t stream, RowOffsets& result) {
+  std::vector<int64_t>& offsets = result.offsets;
+  offsets.resize(static_cast<size_t>(2 * rows));
+  FL_CUDA_TRY("reading the counts", cudaMemcpyAsync(offsets.data(), counts, 16 * rows, cudaMemcpyDeviceToHost, stream));
+  FL_CUDA_TRY("counting", cudaStreamSynchronize(stream));
+  for (int64_t i = 0; i < rows; ++i) {
+    const int64_t a = offsets[2 * i], b = offsets[2 * i + 1];
+    offsets[2 * i] = result.first, offsets[2 * i + 1] = result.second;
+    result.first += a, result.second += b;
+  }
+  return KernelStatus::success();
+}
+
+// The host outputs sized exactly.
+void sizeOutputs(bool triplets, const RowOffsets& totals, MineOutputs& outputs) {
+  if (triplets) {
+    MinedTriplets& t = outputs.triplets;
+    t.anchors.assign(totals.first, 0), t.positives.assign(totals.first, 0), t.negatives.assign(totals.first, 0);
+  } else {
+    MinedPairs& p = outputs.pairs;
+    p.positiveAnchors.assign(totals.first, 0), p.positives.assign(totals.first, 0);
+    p.negativeAnchors.assign(totals.second, 0), p.negatives.assign(totals.second, 0);
+  }
+}
+
+// The device twins of the outputs in `mined` (poisoned with −1, never an index, so that an index the
+// filling pass leaves unwritten shows) and the fill check's flag after them.
+KernelStatus allocateMined(bool triplets, const RowOffsets& totals, int64_t rows, DeviceBuffer& mined, cudaStream_t stream,
+                           MinedArrays& out) {
+  const size_t firstBytes = alignedBytes(4 * totals.first), secondBytes = alignedBytes(4 * totals.second);
+  const size_t arrayBytes = triplets ? 3 * firstBytes : 2 * (firstBytes + secondBytes);
+  FL_CUDA_TRY("allocating the mined arrays", mined.allocate(arrayBytes + alignedBytes(sizeof(int32_t))));
+  FL_CUDA_TRY("clearing the mined arrays", cudaMemsetAsync(mined.get(), kOutputPoisonByte, arrayBytes, stream));
+  char* base = mined.get();
+  out = MinedArrays{};
+  out.rows = rows, out.totalFirst = totals.first, out.totalSecond = totals.second;
+  out.mismatch = reinterpret_cast<int32_t*>(base + arrayBytes);
+  FL_CUDA_TRY("clearing the fill check", cudaMemsetAsync(out.mismatch, 0, sizeof(int32_t), stream));
+  if (triplets) {
+    out.anchors = reinterpret_cast<int32_t*>(base), out.tripletPositives = reinterpret_cast<int32_t*>(base + firstBytes);
+    out.tripletNegatives = reinterpret_cast<int32_t*>(base + 2 * firstBytes);
+  } else {
+    out.positiveAnchors = reinterpret_cast<int32_t*>(base), out.positives = reinterpret_cast<int32_t*>(base + firstBytes);
+    out.negativeAnchors = reinterpret_cast<int32_t*>(base + 2 * firstBytes);
+    out.negatives = reinterpret_cast<int32_t*>(base + 2 * firstBytes + secondBytes);
+  }
+  return KernelStatus::success();
+}
+
+// Filling pass: each row writes at its offsets (the values recomputed unless one block held every
+// row), within the room its count made.
+KernelStatus fillRows(Engine& engine, const Plan& plan, const MinerOptions& miner, int64_t* counts,
+                      const RowOffsets& offsets, const MinedArrays& out, cudaStream_t stream) {
+  FL_CUDA_TRY("writing the offsets",
+              cudaMemcpyAsync(counts, offsets.offsets.data(), 8 * offsets.offsets.size(), cudaMemcpyHostToDevice, stream));
+  for (int64_t b = 0; b < plan.blocks; ++b) {
+    if (plan.blocks > 1) engine.blockValues(b, miner.distance, miner.distance);
+    engine.waves(b, [&](const Wave& w, unsigned grid) {
+      FL_LAUNCH(mineFillKernel, grid, kRowKernelThreads, 0, stream)(engine.source(), miner, engine.values(), w, counts, out);
+    });
+    FL_CUDA_TRY("launching the filling pass", cudaGetLastError());
+  }
+  return KernelStatus::success();
+}
+
+// The mined indices copied back, and the fill check: a row that found another count than its
+// counting pass is an internal error (nothing was written out of bounds).
+KernelStatus readMined(bool triplets, const MinedArrays& out, cudaStream_t stream, MineOutputs& outputs) {
+  auto back = [&](std::vector<int32_t>& host, const int32_t* device) {
+    return host.empty() ? cudaSuccess
+                        : cudaMemcpyAsync(host.data(), device, 4 * host.size(), cudaMemcpyDeviceToHost, stream);
+  };
+  if (triplets) {
+    MinedTriplets& t = outputs.triplets;
+    FL_CUDA_TRY("reading the triplets", back(t.anchors, out.anchors));
+    FL_CUDA_TRY("reading the triplets", back(t.positives, out.tripletPositives));
+    FL_CUDA_TRY("reading the triplets", back(t.negatives, out.tripletNegatives));
+  } else {
+    MinedPairs& p = outputs.pairs;
+    FL_CUDA_TRY("reading the pairs", back(p.positiveAnchors, out.positiveAnchors));
+    FL_CUDA_TRY("reading the pairs", back(p.positives, out.positives));
+    FL_CUDA_TRY("reading the pairs", back(p.negativeAnchors, out.negativeAnchors));
+    FL_CUDA_TRY("reading the pairs", back(p.negatives, out.negatives));
+  }
+  int32_t mismatch = 0;
+  FL_CUDA_TRY("reading the fill check", cudaMemcpyAsync(&mismatch, out.mismatch, sizeof(int32_t), cudaMemcpyDeviceToHost, stream));
+  FL_CUDA_TRY("running the kernels", cudaStreamSynchronize(stream));
+  if (mismatch) {
+    outputs = MineOutputs();
+    return KernelStatus::failure("mine (CUDA): internal error: the filling pass found another count than the counting "
+                                 "pass (nothing was written out of bounds); please report it");
+  }
+  return KernelStatus::success();
+}
+
 }  // namespace
 
 // --- device entry points (inputs and loss outputs in device memory) ---------------------------------
@@ -261,89 +377,21 @@ KernelStatus mineCudaDevice(const PairShape& shape, const PairSimilarityOptions&
   DeviceBuffer buffer(stream);
   FL_CUDA_TRY("allocating device memory", buffer.allocate(plan.total));
   Engine engine(shape, similarity, inputs, plan, buffer.get(), stream);
-  const int64_t N = shape.rows;
   int64_t* counts = reinterpret_cast<int64_t*>(buffer.get() + plan.rowData);
   engine.normalize();
-  for (int64_t b = 0; b < plan.blocks; ++b) {
-    engine.blockValues(b, miner.distance, miner.distance);
-    engine.waves(b, [&](const Wave& w, unsigned grid) {
-      FL_LAUNCH(mineCountKernel, grid, kRowKernelThreads, 0, stream)(engine.source(), miner, engine.values(), w, counts);
-    });
-    FL_CUDA_TRY("launching the counting pass", cudaGetLastError());
-  }
-  std::vector<int64_t> offsets(static_cast<size_t>(2 * N));
-  FL_CUDA_TRY("reading the counts", cudaMemcpyAsync(offsets.data(), counts, 16 * N, cudaMemcpyDeviceToHost, stream));
-  FL_CUDA_TRY("counting", cudaStreamSynchronize(stream));
-  int64_t first = 0, second = 0;  // positives (or triplets), negatives: exclusive scan in row order
-  for (int64_t i = 0; i < N; ++i) {
-    const int64_t a = offsets[2 * i], b = offsets[2 * i + 1];
-    offsets[2 * i] = first, offsets[2 * i + 1] = second;
-    first += a, second += b;
-  }
+  if (!(status = countRows(engine, plan, miner, counts, stream)).ok) return status;
+  RowOffsets offsets;
+  if (!(status = rowOffsets(counts, shape.rows, stream, offsets)).ok) return status;
   const bool triplets = minesTriplets(miner.type);
-  const int64_t total = first + second;
-  if (total > maxOutputs) {
-    return tooManyMined(miner.type, total, maxOutputs);
-  }
-  MinedPairs& pairOut = outputs.pairs;
-  MinedTriplets& trip = outputs.triplets;
-  if (triplets) {
-    trip.anchors.assign(first, 0), trip.positives.assign(first, 0), trip.negatives.assign(first, 0);
-  } else {
-    pairOut.positiveAnchors.assign(first, 0), pairOut.positives.assign(first, 0);
-    pairOut.negativeAnchors.assign(second, 0), pairOut.negatives.assign(second, 0);
-  }
+  const int64_t total = offsets.first + offsets.second;
+  if (total > maxOutputs) return tooManyMined(miner.type, total, maxOutputs);
+  sizeOutputs(triplets, offsets, outputs);
   if (total == 0) return KernelStatus::success();
   DeviceBuffer mined(stream);
-  const size_t firstBytes = alignedBytes(4 * first), secondBytes = alignedBytes(4 * second);
-  const size_t arrayBytes = triplets ? 3 * firstBytes : 2 * (firstBytes + secondBytes);
-  FL_CUDA_TRY("allocating the mined arrays", mined.allocate(arrayBytes + alignedBytes(sizeof(int32_t))));
-  // Poisoned (−1, never an index) so that an index the filling pass leaves unwritten shows.
-  FL_CUDA_TRY("clearing the mined arrays", cudaMemsetAsync(mined.get(), kOutputPoisonByte, arrayBytes, stream));
-  char* m = mined.get();
-  MinedArrays out{};
-  out.rows = N, out.totalFirst = first, out.totalSecond = second;
-  out.mismatch = reinterpret_cast<int32_t*>(m + arrayBytes);
-  FL_CUDA_TRY("clearing the fill check", cudaMemsetAsync(out.mismatch, 0, sizeof(int32_t), stream));
-  if (triplets) {
-    out.anchors = reinterpret_cast<int32_t*>(m), out.tripletPositives = reinterpret_cast<int32_t*>(m + firstBytes);
-    out.tripletNegatives = reinterpret_cast<int32_t*>(m + 2 * firstBytes);
-  } else {
-    out.positiveAnchors = reinterpret_cast<int32_t*>(m), out.positives = reinterpret_cast<int32_t*>(m + firstBytes);
-    out.negativeAnchors = reinterpret_cast<int32_t*>(m + 2 * firstBytes);
-    out.negatives = reinterpret_cast<int32_t*>(m + 2 * firstBytes + secondBytes);
-  }
-  FL_CUDA_TRY("writing the offsets", cudaMemcpyAsync(counts, offsets.data(), 16 * N, cudaMemcpyHostToDevice, stream));
-  for (int64_t b = 0; b < plan.blocks; ++b) {
-    if (plan.blocks > 1) engine.blockValues(b, miner.distance, miner.distance);
-    engine.waves(b, [&](const Wave& w, unsigned grid) {
-      FL_LAUNCH(mineFillKernel, grid, kRowKernelThreads, 0, stream)(engine.source(), miner, engine.values(), w, counts, out);
-    });
-    FL_CUDA_TRY("launching the filling pass", cudaGetLastError());
-  }
-  auto back = [&](std::vector<int32_t>& host, const int32_t* device) {
-    return host.empty() ? cudaSuccess
-                        : cudaMemcpyAsync(host.data(), device, 4 * host.size(), cudaMemcpyDeviceToHost, stream);
-  };
-  if (triplets) {
-    FL_CUDA_TRY("reading the triplets", back(trip.anchors, out.anchors));
-    FL_CUDA_TRY("reading the triplets", back(trip.positives, out.tripletPositives));
-    FL_CUDA_TRY("reading the triplets", back(trip.negatives, out.tripletNegatives));
-  } else {
-    FL_CUDA_TRY("reading the pairs", back(pairOut.positiveAnchors, out.positiveAnchors));
-    FL_CUDA_TRY("reading the pairs", back(pairOut.positives, out.positives));
-    FL_CUDA_TRY("reading the pairs", back(pairOut.negativeAnchors, out.negativeAnchors));
-    FL_CUDA_TRY("reading the pairs", back(pairOut.negatives, out.negatives));
-  }
-  int32_t mismatch = 0;
-  FL_CUDA_TRY("reading the fill check", cudaMemcpyAsync(&mismatch, out.mismatch, sizeof(int32_t), cudaMemcpyDeviceToHost, stream));
-  FL_CUDA_TRY("running the kernels", cudaStreamSynchronize(stream));
-  if (mismatch) {
-    outputs = MineOutputs();
-    return KernelStatus::failure("mine (CUDA): internal error: the filling pass found another count than the counting "
-                                 "pass (nothing was written out of bounds); please report it");
-  }
-  return KernelStatus::success();
+  MinedArrays out;
+  if (!(status = allocateMined(triplets, offsets, shape.rows, mined, stream, out)).ok) return status;
+  if (!(status = fillRows(engine, plan, miner, counts, offsets, out, stream)).ok) return status;
+  return readMined(triplets, out, stream, outputs);
 }
 
 // Loss (and gradients into device outputs) on device-resident inputs (selfIndex already checked, and
