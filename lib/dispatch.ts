@@ -3,6 +3,7 @@
 // and build the result.  Each family describes itself with a KernelDescriptor
 // (lib/<family>/index.ts); nothing here knows a family's arguments.
 import { trustedOnCuda } from './cuda-self-test';
+import { DEVICE_CODES, enumCodes } from './enum-codes';
 import { backendError, optionError } from './errors';
 import { addon, cudaInfo, native, type KernelFamily, type ResolvedBackend } from './native';
 import { checkOut, checkStillAttached, type OutArrays, type OutputSpec } from './outputs';
@@ -84,7 +85,8 @@ function copyInputs<Plan extends object>(plan: Plan): Plan {
 
 /** The addon's arguments: the plan's, the device, and the caller's output arrays (written in place). */
 function nativeArgs<Plan extends object>(descriptor: KernelDescriptor<Plan, unknown, unknown>, plan: Plan, backend: ResolvedBackend, out: OutArrays): Record<string, unknown> {
-  const args: Record<string, unknown> = { ...descriptor.addonArgs(plan), device: backend === 'cuda' ? 1 : 0 };
+  const device = backend === 'cuda' ? 'cuda' : 'cpu';
+  const args: Record<string, unknown> = { ...descriptor.addonArgs(plan), ...enumCodes({ device }, DEVICE_CODES) };
   if (Object.keys(out).length > 0) args.out = out;
   return args;
 }

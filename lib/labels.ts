@@ -6,7 +6,7 @@
 // values between their check and their use.
 import { invalidArg, labelError, shapeError } from './errors';
 import { copyTypedArray, describe, elementOnce, isDetachedView, ownIndicesOnly, typedArrayName, type AnyTypedArray } from './read-once';
-import { detachedError, readShape, readTensorFields, shapeSize, type IntegerArrayLike, type OrtTensorLike, type TfTensorLike } from './tensor';
+import { detachedError, perRowError, readShape, readTensorFields, shapeSize, type IntegerArrayLike, type OrtTensorLike, type TfTensorLike } from './tensor';
 
 /**
  * Integer labels or ids (int32 range): Int32Array (used as is), number[] of integers, another
@@ -49,6 +49,13 @@ function integerData(data: unknown, name: string): Int32Array {
     out[i] = v;
   }
   return out;
+}
+
+/** toLabels of one label per `per` (`rows` in all). */
+export function toRowLabels(value: unknown, name: string, rows: number, per: string): Int32Array {
+  const labels = toLabels(value, name);
+  if (labels.length !== rows) throw perRowError(name, labels.length, rows, per);
+  return labels;
 }
 
 /** A flat, private Int32Array from any accepted integer vector. */

@@ -226,6 +226,25 @@ export function toVector(value: unknown, name: string): Float32Tensor {
   return toTensor(value, name);
 }
 
+/** A float tensor of rank 2; `layout` ('[N, D]', '[M, D]', 'rank 2') is what the refusal asks for. */
+export function toMatrix(value: unknown, name: string, layout = '[N, D]'): Float32Tensor {
+  const tensor = toTensor(value, name);
+  if (tensor.shape.length !== 2) throw shapeError(`${name} must be ${layout}, got shape [${tensor.shape.join(', ')}]`);
+  return tensor;
+}
+
+/** The refusal of `count` values where one per `per` (`expected` in all) is needed. */
+export function perRowError(name: string, count: number, expected: number, per = 'row'): FusedLossError {
+  return shapeError(`${name} has ${count} values, expected one per ${per} (${expected})`);
+}
+
+/** A float vector of one value per row (`rows` values). */
+export function toRowVector(value: unknown, name: string, rows: number): Float32Array {
+  const vector = toVector(value, name).data;
+  if (vector.length !== rows) throw perRowError(name, vector.length, rows);
+  return vector;
+}
+
 /**
  * `data` once every argument of the call has been read: a Float32Array used in place is empty
  * when a getter or dataSync that ran after it was converted detached (transferred) or shrank its

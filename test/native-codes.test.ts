@@ -1,12 +1,17 @@
 // The integer codes lib/ sends the native addon, held against the names the addon exports
-// (addon.codes, built from the X-macro lists of native/kernels/*_types.h): every option string a
-// call accepts must arrive as the code whose C++ name is that string, and every C++ code must be
-// one that some option string sends, so a reordered, added or removed enum member on either side
-// fails here.  The plans are captured by a wrapper around the real addon that also claims a CUDA
+// (addon.codes, built from the X-macro lists of native/kernels/*_types.h).  First the source:
+// lib/'s code tables (lib/<family>/codes.ts, DEVICE_CODES) must be addon.codes, key for key, name
+// for name in code order, so a reordered, added or removed enum member on either side fails here.
+// Then the route: every option string a call accepts must arrive as the code whose C++ name is
+// that string, and every C++ code must be one that some option string sends.  The plans are captured by a wrapper around the real addon that also claims a CUDA
 // device (so the 'cuda' device code is seen without a GPU) and runs every call on the CPU.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { CRPS_ENUMS } from '../lib/crps/codes';
+import { DEVICE_CODES, type EnumTable } from '../lib/enum-codes';
+import { MARGIN_ENUMS } from '../lib/margin/codes';
 import { native, resetNativeForTesting, type NativeAddon } from '../lib/native';
+import { PAIR_ENUMS } from '../lib/pairs/codes';
 import { crps, marginSoftmax, mine, pairLoss, type MarginSoftmaxArgs, type MinerSpec, type PairLossSpec } from './api';
 
 type Plan = Record<string, unknown>;
@@ -75,6 +80,25 @@ const margin = (extra: Partial<MarginSoftmaxArgs>) => () => marginSoftmax({ embe
 const mined = (miner: MinerSpec, extra: Record<string, unknown> = {}) => () => mine({ embeddings, labels, miner, backend: 'cpu', ...extra });
 const lossOf = (loss: PairLossSpec, extra: Record<string, unknown> = {}) => () => pairLoss({ embeddings, labels, loss, backend: 'cpu', ...extra });
 
+const TABLES: readonly EnumTable[] = [DEVICE_CODES, CRPS_ENUMS, MARGIN_ENUMS, PAIR_ENUMS];
+
+describe.skipIf(!REAL)("lib/'s code tables against addon.codes", () => {
+  it('one table entry per addon.codes key, no key twice, none missing', () => {
+    const keys = TABLES.flatMap((table) => Object.keys(table));
+    expect(new Set(keys).size, 'a key in two tables').toBe(keys.length);
+    expect([...keys].sort()).toEqual(Object.keys(codes).sort());
+  });
+
+  it('each entry has the names of addon.codes, in code order (so the same count)', () => {
+    for (const table of TABLES) {
+      for (const [key, entry] of Object.entries(table)) {
+        expect([...entry.names], key).toEqual([...(codes[key] ?? [])]);
+        expect(entry.fields.length, `${key} names no plan field`).toBeGreaterThan(0);
+      }
+    }
+  });
+});
+
 describe.skipIf(!REAL)('addon.codes against the codes lib/ sends', () => {
   beforeAll(() => resetNativeForTesting({ addon: recordingAddon(REAL!) }));
   afterAll(() => resetNativeForTesting());
@@ -96,12 +120,12 @@ describe.skipIf(!REAL)('addon.codes against the codes lib/ sends', () => {
       (backend: 'cpu' | 'cuda') => mined({ type: 'multi-similarity' }, { backend })(),
       (backend: 'cpu' | 'cuda') => lossOf({ type: 'contrastive' }, { backend })(),
     ]) {
-      checkEnum('device', (['cpu', 'cuda'] as const).map((backend) => same(backend, () => call(backend), 'device')));
+      checkEnum('device', DEVICE_CODES.device.names.map((backend) => same(backend, () => call(backend), 'device')));
     }
   });
 
   it('nanPolicy', () => {
-    checkEnum('nanPolicy', (['propagate', 'omit', 'zero'] as const).map((nanPolicy) =>
+    checkEnum('nanPolicy', CRPS_ENUMS.nanPolicy.names.map((nanPolicy) =>
       same(nanPolicy, () => crps({ ensemble, observations, nanPolicy, backend: 'cpu' }), 'nanPolicy')));
   });
 
@@ -116,9 +140,9 @@ describe.skipIf(!REAL)('addon.codes against the codes lib/ sends', () => {
   });
 
   it('scaleMode and reduction', () => {
-    checkEnum('scaleMode', (['fixed', 'feature-norm', 'product-norm'] as const).map((scaleMode) =>
+    checkEnum('scaleMode', MARGIN_ENUMS.scaleMode.names.map((scaleMode) =>
       same(scaleMode, margin({ scaleMode }), 'scaleMode')));
-    checkEnum('reduction', (['mean', 'sum'] as const).map((reduction) => same(reduction, margin({ reduction }), 'reduction')));
+    checkEnum('reduction', MARGIN_ENUMS.reduction.names.map((reduction) => same(reduction, margin({ reduction }), 'reduction')));
   });
 
   it("minerType ('none': pairLoss without a miner)", () => {
@@ -130,18 +154,18 @@ describe.skipIf(!REAL)('addon.codes against the codes lib/ sends', () => {
   });
 
   it('pairDistance, as the miner distance and as the loss distance', () => {
-    const distances = ['cosine', 'dot', 'euclidean', 'squared-euclidean'] as const;
+    const distances = PAIR_ENUMS.pairDistance.names;
     checkEnum('pairDistance', distances.map((distance) => same(distance, mined({ type: 'pair-margin' }, { distance }), 'minerDistance')));
     checkEnum('pairDistance', distances.map((distance) => same(distance, lossOf({ type: 'contrastive' }, { distance }), 'lossDistance')));
   });
 
   it('tripletSelect', () => {
-    checkEnum('tripletSelect', (['all', 'hard', 'semihard', 'easy'] as const).map((triplets) =>
+    checkEnum('tripletSelect', PAIR_ENUMS.tripletSelect.names.map((triplets) =>
       same(triplets, mined({ type: 'triplet-margin', triplets }), 'triplets')));
   });
 
   it('pairLossType', () => {
-    const types = ['multi-similarity', 'contrastive', 'triplet-margin', 'circle', 'ntxent', 'threshold-consistent'] as const;
+    const types = PAIR_ENUMS.pairLossType.names;
     checkEnum('pairLossType', types.map((type) => same(type, lossOf({ type }), 'lossType')));
   });
 });

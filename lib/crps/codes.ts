@@ -1,4 +1,5 @@
-// The CRPS family's native enums (native/kernels/crps.h), names in C++ order (see lib/enum-codes.ts).
+// The CRPS family's native enums (native/kernels/crps_types.h), keyed as in addon.codes, names in
+// code order (see lib/enum-codes.ts).
 export const CRPS_ENUMS = {
-  NanPolicy: { fields: ['nanPolicy'], names: ['propagate', 'omit', 'zero'] },
+  nanPolicy: { fields: ['nanPolicy'], names: ['propagate', 'omit', 'zero'] },
 } as const;

@@ -18,7 +18,7 @@ export type CrpsEstimator = 'standard' | 'fair' | 'almost-fair' | 'nrg' | 'ecdf'
  * (NaN members dropped per point; a point left unscorable gets NaN and leaves the mean), 'zero' (a
  * point with any NaN scores 0 with gradient 0 and still counts in the mean's denominator).
  */
-export type NanPolicy = EnumName<typeof CRPS_ENUMS, 'NanPolicy'>;
+export type NanPolicy = EnumName<typeof CRPS_ENUMS, 'nanPolicy'>;
 
 /** Arguments of crps() / crpsAsync() (spec: crps.md). P is the number of points, M of members. */
 export interface CrpsArgs {
@@ -45,9 +45,11 @@ export interface CrpsArgs {
   /** Backend to run on. Default 'auto'. */
   backend?: Backend;
   /**
-   * Arrays to write the results into instead of new ones (recommended in loops), each of the
-   * result's exact type and length; the result returns these very arrays. An async call writes
-   * them until its promise settles: do not read, write or transfer them before.
+   * Arrays to write the results into instead of new ones, each of the result's exact type and
+   * length; the result returns these very arrays, with the same bits. Recommended in loops: a
+   * dropped result's memory is reused only when the event loop turns, so a synchronous loop
+   * without `out` maps fresh pages on every call. An async call writes them until its promise
+   * settles: do not read, write or transfer them before (see the guide's "Caller-owned outputs").
    */
   out?: CrpsOut;
 }
@@ -121,7 +123,7 @@ export const CRPS_OUTPUTS: readonly OutputSpec<CrpsPlan>[] = [
   { name: 'spread', type: 'Float32Array', length: points, returned: withComponents, requires: 'components: true' },
 ];
 const ESTIMATORS: readonly CrpsEstimator[] = ['standard', 'fair', 'almost-fair', 'nrg', 'ecdf', 'qd', 'int', 'pwm'];
-const NAN_POLICIES: readonly NanPolicy[] = CRPS_ENUMS.NanPolicy.names;
+const NAN_POLICIES: readonly NanPolicy[] = CRPS_ENUMS.nanPolicy.names;
 
 function estimatorAlpha(estimator: CrpsEstimator, alphaOption: unknown): number {
   if (estimator === 'almost-fair') return numberOption(alphaOption, 'alpha', 0.95, closedRange(0, 1));

@@ -4,10 +4,10 @@
 // (the fields of native/kernels/margin.h, enums by name).
 import type { EnumName } from '../enum-codes';
 import { invalidArg, labelError, optionError, shapeError, tooLarge } from '../errors';
-import { toLabels, type LabelsLike } from '../labels';
+import { toLabels, toRowLabels, type LabelsLike } from '../labels';
 import type { ResolvedBackend } from '../native';
 import { readOut, type OutputSpec } from '../outputs';
-import { stillAttached, toTensor, toVector, type TensorLike, type VectorLike } from '../tensor';
+import { stillAttached, toMatrix, toRowVector, type TensorLike, type VectorLike } from '../tensor';
 import {
   backendOption,
   booleanOption,
@@ -79,9 +79,9 @@ export type MarginSpec =
 /** The `type` of a MarginSpec: 'none', 'cosface', 'arcface', 'combined' or 'sphereface'. */
 export type MarginType = MarginSpec['type'];
 /** Logit multiplier: 'fixed' s, 'feature-norm' s·‖x_i‖ (SphereFace), 'product-norm' s·‖x_i‖·‖w_j‖ (L-Softmax). */
-export type ScaleMode = EnumName<typeof MARGIN_ENUMS, 'ScaleMode'>;
+export type ScaleMode = EnumName<typeof MARGIN_ENUMS, 'scaleMode'>;
 /** The formula a margin runs as (native MarginType): 'arcface' runs as 'combined' (m1 = 1, m3 = 0). */
-export type MarginFormula = EnumName<typeof MARGIN_ENUMS, 'MarginType'>;
+export type MarginFormula = EnumName<typeof MARGIN_ENUMS, 'marginType'>;
 /** Arguments of marginSoftmax() / marginSoftmaxAsync() (spec: margin-softmax.md). N rows, D features, C classes, K sub-centers. */
 export interface MarginSoftmaxArgs {
   /** Raw features [N, D] (normalized inside). */
@@ -129,9 +129,11 @@ export interface MarginSoftmaxArgs {
   /** Backend to run on. Default 'auto'. */
   backend?: Backend;
   /**
-   * Arrays to write the results into instead of new ones (recommended in loops), each of the
-   * result's exact type and length; the result returns these very arrays. An async call writes
-   * them until its promise settles: do not read, write or transfer them before.
+   * Arrays to write the results into instead of new ones, each of the result's exact type and
+   * length; the result returns these very arrays, with the same bits. Recommended in loops: a
+   * dropped result's memory is reused only when the event loop turns, so a synchronous loop
+   * without `out` maps fresh pages on every call. An async call writes them until its promise
+   * settles: do not read, write or transfer them before (see the guide's "Caller-owned outputs").
    */
   out?: MarginSoftmaxOut;
 }
@@ -242,8 +244,8 @@ const MARGIN_KEYS: Record<MarginType, readonly string[]> = {
   sphereface: ['type', 'm'],
 };
 const ANY_MARGIN_KEYS = [...new Set(Object.values(MARGIN_KEYS).flat())];
-const SCALE_MODES: readonly ScaleMode[] = MARGIN_ENUMS.ScaleMode.names;
-const REDUCTIONS: readonly MarginSoftmaxPlan['reduction'][] = MARGIN_ENUMS.Reduction.names;
+const SCALE_MODES: readonly ScaleMode[] = MARGIN_ENUMS.scaleMode.names;
+const REDUCTIONS: readonly MarginSoftmaxPlan['reduction'][] = MARGIN_ENUMS.reduction.names;
 
 /** The largest SphereFace m: float32 cosines resolve m·θ to ~m·1e-7 rad, and published m are 1–4. */
 const SPHEREFACE_MAX_M = 1000;
@@ -345,12 +347,6 @@ export function weightsShapeMessage(shape: readonly number[], columns: boolean, 
   return `weights has shape [${shape.join(', ')}], expected ${expected} to match embeddings [${rows}, ${dim}]${hint}`;
 }
 
-function rowVector(value: unknown, name: string, rows: number): Float32Array {
-  const vector = toVector(value, name);
-  if (vector.data.length !== rows) throw shapeError(`${name} has ${vector.data.length} values, expected one per row (${rows})`);
-  return vector.data;
-}
-
 function planClassIds(value: unknown, totalClasses: number): Int32Array {
   const ids = toLabels(value, 'classIndices');
   const seen = new Uint8Array(totalClasses);
@@ -390,19 +386,16 @@ export function planMarginSoftmax(rawArgs: unknown): Planned<MarginSoftmaxPlan> 
     curricularMomentum = numberOption(options.momentum, 'curricular.momentum', 0.01, UNIT_INTERVAL);
   }
 
-  const embeddings = toTensor(args.embeddings, 'embeddings');
-  if (embeddings.shape.length !== 2) throw shapeError(`embeddings must be [N, D], got shape [${embeddings.shape.join(', ')}]`);
+  const embeddings = toMatrix(args.embeddings, 'embeddings');
   const [rows, dim] = embeddings.shape;
-  const weights = toTensor(args.weights, 'weights');
-  if (weights.shape.length !== 2) throw shapeError(`weights must be rank 2, got shape [${weights.shape.join(', ')}]`);
+  const weights = toMatrix(args.weights, 'weights', 'rank 2');
   const [weightRows, weightDim] = weightsColumns ? [weights.shape[1], weights.shape[0]] : weights.shape;
   if (weightDim !== dim) throw shapeError(weightsShapeMessage(weights.shape, weightsColumns, rows, dim));
   if (weightRows % subCenters !== 0) throw shapeError(`weights has ${weightRows} centers, not a multiple of subCenters = ${subCenters}`);
   const totalClasses = weightRows / subCenters;
   if (totalClasses > 0x7fffffff) throw tooLarge(`weights describe ${totalClasses} classes, more than int32 class ids address`);
 
-  const labels = toLabels(args.labels, 'labels');
-  if (labels.length !== rows) throw shapeError(`labels has ${labels.length} values, expected one per embeddings row (${rows})`);
+  const labels = toRowLabels(args.labels, 'labels', rows, 'embeddings row');
   const classIds = args.classIndices === undefined ? null : planClassIds(args.classIndices, totalClasses);
   const classes = classIds ? classIds.length : totalClasses;
   const position = classIds ? new Int32Array(totalClasses).fill(-1) : null;
@@ -421,17 +414,17 @@ export function planMarginSoftmax(rawArgs: unknown): Planned<MarginSoftmaxPlan> 
     const options = readOptions(objectOption(args.rowMargins, 'rowMargins'), ['angular', 'additive'], 'rowMargins');
     if (options.angular !== undefined) {
       if (marginType !== 'arcface' && marginType !== 'combined') throw optionError(`rowMargins.angular applies to arcface and combined margins, not '${marginType}'`);
-      rowAngular = rowVector(options.angular, 'rowMargins.angular', rows);
+      rowAngular = toRowVector(options.angular, 'rowMargins.angular', rows);
       checkRowAngles(rowAngular, 'rowMargins.angular');
     }
     if (options.additive !== undefined) {
       if (marginType !== 'cosface' && marginType !== 'arcface' && marginType !== 'combined') {
         throw optionError(`rowMargins.additive applies to cosface, arcface and combined margins, not '${marginType}'`);
       }
-      rowAdditive = infinityAsNaN(rowVector(options.additive, 'rowMargins.additive', rows));
+      rowAdditive = infinityAsNaN(toRowVector(options.additive, 'rowMargins.additive', rows));
     }
   }
-  const rowWeights = args.rowWeights === undefined ? null : infinityAsNaN(rowVector(args.rowWeights, 'rowWeights', rows));
+  const rowWeights = args.rowWeights === undefined ? null : infinityAsNaN(toRowVector(args.rowWeights, 'rowWeights', rows));
 
   return {
     plan: {

@@ -5,24 +5,12 @@
 // float64; the returned vectors are Float32Arrays.
 import { invalidArg, labelError, optionError, shapeError } from '../errors';
 import { toLabels, type LabelsLike } from '../labels';
-import { stillAttached, toTensor, toVector, type Float32Tensor, type TensorLike, type VectorLike } from '../tensor';
+import { perRowError, stillAttached, toMatrix, toRowVector, toTensor, toVector, type TensorLike, type VectorLike } from '../tensor';
 import { checkArgsObject, enumOption, FINITE, NON_NEGATIVE, numberOption, numberRule, POSITIVE, POSITIVE_INTEGER, readOptions, requiredOption, UNIT_INTERVAL, type NumberRule } from '../validate';
 import { angleRule, weightsShapeMessage } from './plan';
 
 // ---------------------------------------------------------------------------------------------
 // Shared checks
-
-function matrix(value: unknown, name: string): Float32Tensor {
-  const tensor = toTensor(value, name);
-  if (tensor.shape.length !== 2) throw shapeError(`${name} must be [N, D], got shape [${tensor.shape.join(', ')}]`);
-  return tensor;
-}
-
-function rowVector(value: unknown, name: string, rows: number): Float32Array {
-  const vector = toVector(value, name).data;
-  if (vector.length !== rows) throw shapeError(`${name} has ${vector.length} values, expected one per row (${rows})`);
-  return vector;
-}
 
 /** ‖x_i‖ of each row of an [N, D] matrix, in float64. */
 function rowNorms(data: Float32Array, rows: number, dim: number): Float64Array {
@@ -46,7 +34,7 @@ function countedRows(value: unknown, rows: number): Uint8Array {
   const counted = new Uint8Array(rows).fill(1);
   if (value === undefined) return counted;
   const labels = toLabels(value, 'labels');
-  if (labels.length !== rows) throw shapeError(`labels has ${labels.length} values, expected one per row (${rows})`);
+  if (labels.length !== rows) throw perRowError('labels', labels.length, rows);
   labels.forEach((label, i) => {
     if (label < -1) throw labelError(`labels[${i}] = ${label} is negative (only −1, which ignores a row, is allowed)`);
     counted[i] = label === -1 ? 0 : 1;
@@ -114,7 +102,7 @@ export interface TargetCosinesArgs {
  */
 export function targetCosines(args: TargetCosinesArgs): Float32Array {
   const options = readOptions(checkArgsObject(args, 'targetCosines'), ['embeddings', 'weights', 'weightsLayout', 'labels', 'subCenters'], 'targetCosines');
-  const embeddings = matrix(requiredOption(options, 'embeddings', 'targetCosines: '), 'embeddings');
+  const embeddings = toMatrix(requiredOption(options, 'embeddings', 'targetCosines: '), 'embeddings');
   const weights = toTensor(requiredOption(options, 'weights', 'targetCosines: '), 'weights');
   const labels = toLabels(requiredOption(options, 'labels', 'targetCosines: '), 'labels');
   // Read in place: a getter of the labels may have detached them.
@@ -127,7 +115,7 @@ export function targetCosines(args: TargetCosinesArgs): Float32Array {
   const [centers, weightDim] = columns ? [weights.shape[1], weights.shape[0]] : weights.shape;
   if (weightDim !== dim) throw shapeError(weightsShapeMessage(weights.shape, columns, rows, dim));
   if (centers % subCenters !== 0) throw shapeError(`weights has ${centers} centers, not a multiple of subCenters = ${subCenters}`);
-  if (labels.length !== rows) throw shapeError(`labels has ${labels.length} values, expected one per embeddings row (${rows})`);
+  if (labels.length !== rows) throw perRowError('labels', labels.length, rows, 'embeddings row');
   const classes = centers / subCenters;
   const out = new Float32Array(rows);
   const weightAt = columns ? (center: number, k: number) => weights.data[k * centers + center] : (center: number, k: number) => weights.data[center * dim + k];
@@ -214,7 +202,7 @@ export function elasticFaceMargins(options: ElasticFaceOptions): ElasticFaceResu
   const mean = variant === 'arc' ? numberOption(args.mean, 'mean', 0.5, SIGNED_ANGLE) : numberOption(args.mean, 'mean', 0.35, FINITE);
   const defaultStd = plus ? (variant === 'arc' ? 0.0175 : 0.02) : 0.05;
   const std = numberOption(args.std, 'std', defaultStd, NON_NEGATIVE);
-  const cosines = plus ? rowVector(args.targetCosines, 'targetCosines', labels.length) : null;
+  const cosines = plus ? toRowVector(args.targetCosines, 'targetCosines', labels.length) : null;
   labels.forEach((label, i) => {
     if (label < -1) throw labelError(`labels[${i}] = ${label} is negative (only −1, which ignores a row, is allowed)`);
   });
@@ -313,7 +301,7 @@ export function adaFaceMargins(options: AdaFaceOptions): AdaFaceResult {
   const eps = numberOption(args.eps, 'eps', 1e-3, POSITIVE);
   let norms: ArrayLike<number>;
   if (args.embeddings !== undefined) {
-    const embeddings = matrix(args.embeddings, 'embeddings');
+    const embeddings = toMatrix(args.embeddings, 'embeddings');
     norms = rowNorms(embeddings.data, embeddings.shape[0], embeddings.shape[1]);
   } else {
     norms = toVector(args.norms, 'norms').data;
@@ -394,7 +382,7 @@ export interface MagFaceResult {
  */
 export function magFaceMargins(options: MagFaceOptions): MagFaceResult {
   const args = readOptions(checkArgsObject(options, 'magFaceMargins'), ['embeddings', 'labels', 'lowerNorm', 'upperNorm', 'lowerMargin', 'upperMargin', 'lambdaG', 'reduction', 'gradients'], 'magFaceMargins');
-  const embeddings = matrix(requiredOption(args, 'embeddings', 'magFaceMargins: '), 'embeddings');
+  const embeddings = toMatrix(requiredOption(args, 'embeddings', 'magFaceMargins: '), 'embeddings');
   const lowerNorm = numberOption(args.lowerNorm, 'lowerNorm', 10, POSITIVE);
   const upperNorm = numberOption(args.upperNorm, 'upperNorm', 110, numberRule((v) => v > lowerNorm, `finite and > lowerNorm (${lowerNorm})`));
   const lowerMargin = numberOption(args.lowerMargin, 'lowerMargin', 0.45, SIGNED_ANGLE);

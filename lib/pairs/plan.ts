@@ -2,9 +2,9 @@
 // pair-mining.md) every backend shares, done once, ending in a MinePlan / PairLossPlan
 // (lib/pairs/types.ts: the fields of native/kernels/pairs.h, enums by name).
 import { invalidArg, labelError, optionError, shapeError } from '../errors';
-import { toLabels } from '../labels';
+import { toRowLabels } from '../labels';
 import { readOut, type OutputSpec } from '../outputs';
-import { stillAttached, toTensor } from '../tensor';
+import { stillAttached, toMatrix } from '../tensor';
 import {
   backendOption,
   booleanOption,
@@ -92,11 +92,11 @@ const COSINE_ONLY_LOSSES: readonly PairLossType[] = ['circle', 'threshold-consis
 const DEFAULT_MAX_OUTPUTS = 2 ** 26;
 const INT32_MAX = 0x7fffffff;
 
-const PAIR_DISTANCES: readonly PairDistance[] = PAIR_ENUMS.PairDistance.names;
+const PAIR_DISTANCES: readonly PairDistance[] = PAIR_ENUMS.pairDistance.names;
 /** The miners a call names (the table's names but 'none', which is no miner). */
-const MINER_TYPES = PAIR_ENUMS.MinerType.names.filter((name): name is MinerType => name !== 'none');
-const TRIPLET_SELECTS: readonly TripletSelect[] = PAIR_ENUMS.TripletSelect.names;
-const PAIR_LOSS_TYPES: readonly PairLossType[] = PAIR_ENUMS.PairLossType.names;
+const MINER_TYPES = PAIR_ENUMS.minerType.names.filter((name): name is MinerType => name !== 'none');
+const TRIPLET_SELECTS: readonly TripletSelect[] = PAIR_ENUMS.tripletSelect.names;
+const PAIR_LOSS_TYPES: readonly PairLossType[] = PAIR_ENUMS.pairLossType.names;
 
 /** The `type` of a miner or loss object, its known keys checked. */
 function specType<T extends string>(value: unknown, name: string, types: readonly T[], keys: Record<T, readonly string[]>): { spec: Record<string, unknown>; type: T } {
@@ -204,30 +204,25 @@ function normalizeOption(value: unknown, given: PairDistance | null, distances: 
 
 /** embeddings, labels, ref, refLabels, selfIndex: converted and checked against each other. */
 function planInputs(args: Record<string, unknown>, normalize: boolean): PairInputsPlan {
-  const embeddings = toTensor(args.embeddings, 'embeddings');
-  if (embeddings.shape.length !== 2) throw shapeError(`embeddings must be [N, D], got shape [${embeddings.shape.join(', ')}]`);
+  const embeddings = toMatrix(args.embeddings, 'embeddings');
   const [rows, dim] = embeddings.shape;
   const hasRef = args.ref !== undefined;
   if (!hasRef && args.refLabels !== undefined) throw invalidArg('refLabels is given without ref; it applies only with a reference set');
   if (!hasRef && args.selfIndex !== undefined) throw invalidArg('selfIndex is given without ref; it applies only with a reference set');
   if (hasRef && args.refLabels === undefined) throw invalidArg('refLabels is required with ref');
-  const ref = hasRef ? toTensor(args.ref, 'ref') : null;
-  if (ref && ref.shape.length !== 2) throw shapeError(`ref must be [M, D], got shape [${ref.shape.join(', ')}]`);
+  const ref = hasRef ? toMatrix(args.ref, 'ref', '[M, D]') : null;
   const refs = ref ? ref.shape[0] : rows;
   if (ref && ref.shape[1] !== dim) {
     throw shapeError(`ref has shape [${ref.shape.join(', ')}], expected [M, ${dim}] to match embeddings [${rows}, ${dim}]`);
   }
 
-  const labels = toLabels(args.labels, 'labels');
-  if (labels.length !== rows) throw shapeError(`labels has ${labels.length} values, expected one per embeddings row (${rows})`);
+  const labels = toRowLabels(args.labels, 'labels', rows, 'embeddings row');
   let refLabels: Int32Array | null = null;
   let selfIndex: Int32Array | null = null;
   if (ref) {
-    refLabels = toLabels(args.refLabels, 'refLabels');
-    if (refLabels.length !== refs) throw shapeError(`refLabels has ${refLabels.length} values, expected one per ref row (${refs})`);
+    refLabels = toRowLabels(args.refLabels, 'refLabels', refs, 'ref row');
     if (args.selfIndex !== undefined) {
-      selfIndex = toLabels(args.selfIndex, 'selfIndex');
-      if (selfIndex.length !== rows) throw shapeError(`selfIndex has ${selfIndex.length} values, expected one per embeddings row (${rows})`);
+      selfIndex = toRowLabels(args.selfIndex, 'selfIndex', rows, 'embeddings row');
       for (let i = 0; i < rows; i++) {
         const j = selfIndex[i];
         if (j < -1 || j >= refs) throw labelError(`selfIndex[${i}] = ${j} is outside [-1, ${refs}) (ref rows; -1: none)`);

@@ -9,7 +9,7 @@ import type { Backend } from '../validate';
 import type { PAIR_ENUMS } from './codes';
 
 /** 'cosine' and 'dot' are similarities (larger = closer); 'euclidean' and 'squared-euclidean' are distances. */
-export type PairDistance = EnumName<typeof PAIR_ENUMS, 'PairDistance'>;
+export type PairDistance = EnumName<typeof PAIR_ENUMS, 'pairDistance'>;
 
 /**
  * A miner (pytorch-metric-learning's defaults): which pairs or triplets to keep. Margins are in the
@@ -46,9 +46,9 @@ export type MinerSpec =
 /** The `type` of a MinerSpec. */
 export type MinerType = MinerSpec['type'];
 /** A plan's miner: a MinerType, or 'none' (every pair). */
-export type MinerSelection = EnumName<typeof PAIR_ENUMS, 'MinerType'>;
+export type MinerSelection = EnumName<typeof PAIR_ENUMS, 'minerType'>;
 /** Which triplets the triplet-margin miner keeps. */
-export type TripletSelect = EnumName<typeof PAIR_ENUMS, 'TripletSelect'>;
+export type TripletSelect = EnumName<typeof PAIR_ENUMS, 'tripletSelect'>;
 
 /**
  * A pair loss (pytorch-metric-learning's defaults and reducers). Margins are in the unit of the
@@ -179,9 +179,11 @@ export interface PairLossArgs extends PairArgs {
   /** Return gradEmbeddings (and gradRef with ref). Default true. */
   gradients?: boolean;
   /**
-   * Arrays to write the gradients into instead of new ones (recommended in loops), each of the
-   * result's exact length; the result returns these very arrays. An async call writes them until
-   * its promise settles: do not read, write or transfer them before.
+   * Arrays to write the results into instead of new ones, each of the result's exact type and
+   * length; the result returns these very arrays, with the same bits. Recommended in loops: a
+   * dropped result's memory is reused only when the event loop turns, so a synchronous loop
+   * without `out` maps fresh pages on every call. An async call writes them until its promise
+   * settles: do not read, write or transfer them before (see the guide's "Caller-owned outputs").
    */
   out?: PairLossOut;
 }
