@@ -2,7 +2,9 @@
 // CRPS throughput bench (`npm run bench`): native CPU vs the TypeScript fallback vs NumPy, with a
 // memory-copy bandwidth baseline measured in this process.  Not a test: it prints numbers and
 // checks them against the targets of the issue.  Usage:
-//   node bench/crps.bench.js [--points N] [--members 2,4,16,51] [--quick] [--json FILE] [--no-numpy]
+//   node bench/crps.bench.js [--points N] [--members 2,4,16,51] [--quick] [--json FILE] [--no-numpy] [--out-loop]
+// --out-loop runs only the loop case: fair CRPS with gradients at 1M × 4 called back to back
+// without awaiting (the event loop never turns), with fresh outputs and with `out`.
 
 const fs = require('fs');
 const os = require('os');
@@ -13,7 +15,7 @@ const common = require('./common');
 const TARGETS = { nativeOverTs: 20, copyFractionSmallM: 0.5, smallM: 4, nativeOverNumpy: 10 };
 
 function parseArgs(argv) {
-  const options = { points: 1e6, members: [2, 4, 16, 51], quick: false, json: path.join(__dirname, 'results', 'crps.json'), numpy: true };
+  const options = { points: 1e6, members: [2, 4, 16, 51], quick: false, json: path.join(__dirname, 'results', 'crps.json'), numpy: true, outLoop: false };
   let pointsGiven = false;
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
@@ -28,8 +30,9 @@ function parseArgs(argv) {
     else if (flag === '--quick') options.quick = true;
     else if (flag === '--json') options.json = path.resolve(value());
     else if (flag === '--no-numpy') options.numpy = false;
+    else if (flag === '--out-loop') options.outLoop = true;
     else if (flag === '--help' || flag === '-h') {
-      console.log('node bench/crps.bench.js [--points N] [--members 2,4,16,51] [--quick] [--json FILE] [--no-numpy]');
+      console.log('node bench/crps.bench.js [--points N] [--members 2,4,16,51] [--quick] [--json FILE] [--no-numpy] [--out-loop]');
       process.exit(0);
     } else throw new Error(`unknown flag ${flag}`);
   }
@@ -105,6 +108,42 @@ async function benchOneSize(fusedloss, native, options, members) {
     console.error(`  M=${members} gradients=${gradients}: ${note}, TS ${common.si(jsResult.pointsPerSecond)} pts/s`);
   }
   return rows;
+}
+
+/**
+ * A training loop's pattern: `calls` synchronous calls back to back (no await, so the event loop
+ * never turns and dropped outputs are not reclaimed in between), each timed alone; once with fresh
+ * outputs every call, once writing into the same `out` arrays.  Fair CRPS with gradients.
+ */
+function benchOutLoop(fusedloss, backend, points, members, calls) {
+  const { ensemble, observations } = makeData(points, members, 77);
+  const args = { ensemble: { data: ensemble, shape: [points, members] }, observations, estimator: 'fair', gradients: true, backend };
+  const out = { scores: new Float32Array(points), gradEnsemble: new Float32Array(points * members), gradObservations: new Float32Array(points) };
+  const loop = (withOut) => {
+    const seconds = [];
+    let mean = 0;
+    for (let i = 0; i < calls; i++) {
+      const start = process.hrtime.bigint();
+      mean = fusedloss.crps(withOut ? { ...args, out } : args).mean;
+      seconds.push(Number(process.hrtime.bigint() - start) / 1e9);
+    }
+    const sorted = [...seconds].sort((a, b) => a - b);
+    return { calls, medianSeconds: sorted[Math.floor(calls / 2)], meanSeconds: seconds.reduce((a, b) => a + b, 0) / calls, bestSeconds: sorted[0], mean };
+  };
+  loop(true); // warm-up: the out arrays' pages and the kernel's first run
+  const fresh = loop(false);
+  const reused = loop(true);
+  return { backend, points, members, estimator: 'fair', gradients: true, fresh, out: reused, sameMean: Object.is(fresh.mean, reused.mean) };
+}
+
+function printOutLoop(loop) {
+  const ms = (s) => common.fixed(s * 1e3, 1);
+  console.log(`\nLoop of ${loop.fresh.calls} synchronous crps() calls (${loop.backend}, fair, gradients, ${loop.points.toLocaleString('en-US')} × ${loop.members}), ms per call:`);
+  console.log(common.table(['outputs', 'median', 'mean', 'best'], [
+    ['fresh each call', ms(loop.fresh.medianSeconds), ms(loop.fresh.meanSeconds), ms(loop.fresh.bestSeconds)],
+    ['out (reused)', ms(loop.out.medianSeconds), ms(loop.out.meanSeconds), ms(loop.out.bestSeconds)],
+  ]));
+  console.log(`Speed-up with out: ${common.fixed(loop.fresh.medianSeconds / loop.out.medianSeconds, 1)}× (median); same mean both ways: ${loop.sameMean}`);
 }
 
 /** (t(M)/t(Mb)) / ((M log2 M)/(Mb log2 Mb)) with Mb the baseIndex-th smallest M; ≤ 1: no worse than M log M. */
@@ -212,6 +251,10 @@ async function main() {
   const firstTouch = common.firstTouchBandwidth(64 << 20);
   console.log(`First touch of a fresh buffer (new Float32Array(256 MiB).fill): ${common.fixed(firstTouch.gbPerSecond)} GB/s`);
 
+  const outLoop = benchOutLoop(fusedloss, info.native ? 'cpu' : 'js', options.quick ? 1e5 : 1e6, 4, options.quick ? 5 : 30);
+  printOutLoop(outLoop);
+  if (options.outLoop) return;
+
   const rows = [];
   for (const members of options.members) rows.push(...(await benchOneSize(fusedloss, info.native, options, members)));
   addGrowth(rows, 'native');
@@ -252,6 +295,7 @@ async function main() {
     firstTouch,
     targets: TARGETS,
     verdicts: targets,
+    outLoop,
     rows,
     numpy,
   };
