@@ -36,63 +36,97 @@ void overBlocks(const Plan& p, const pairblocks::Embeddings& e, const PairInputs
   }
 }
 
+// --- mining steps (read side by side with mineCudaDevice in ../../cuda/pairs.cu) ------------------
+
+// Counting pass: each row's positives, negatives and triplets.
+std::vector<pairs::MineCounts> countRows(const Plan& p, const pairblocks::Embeddings& e, const PairInputs& inputs,
+                                         const MinerOptions& miner, FloatBuffer& values) {
+  std::vector<pairs::MineCounts> counts(p.rows);
+  overBlocks(p, e, inputs, miner, values, false, [&](const pairs::PairRow& row, int64_t i, void* scratch) {
+    counts[i] = pairs::mineRowCounts(row, miner, scratch);
+  });
+  return counts;
+}
+
+// Each row's offsets in row order (exclusive scan) and the totals: the first output is the
+// positives (or triplets), the second the negatives.
+struct RowOffsets {
+  std::vector<int64_t> first, second;
+  int64_t firstTotal = 0, secondTotal = 0;
+};
+
+RowOffsets rowOffsets(const std::vector<pairs::MineCounts>& counts, bool triplets) {
+  RowOffsets offsets;
+  offsets.first.resize(counts.size()), offsets.second.resize(counts.size());
+  for (size_t i = 0; i < counts.size(); ++i) {
+    offsets.first[i] = offsets.firstTotal, offsets.second[i] = offsets.secondTotal;
+    offsets.firstTotal += triplets ? counts[i].triplets : counts[i].positives;
+    offsets.secondTotal += counts[i].negatives;
+  }
+  return offsets;
+}
+
+// The outputs sized exactly.
+void sizeOutputs(bool triplets, const RowOffsets& offsets, MineOutputs& outputs) {
+  outputs = MineOutputs();
+  if (triplets) {
+    MinedTriplets& t = outputs.triplets;
+    t.anchors.resize(offsets.firstTotal), t.positives.resize(offsets.firstTotal), t.negatives.resize(offsets.firstTotal);
+  } else {
+    MinedPairs& pairsOut = outputs.pairs;
+    pairsOut.positiveAnchors.resize(offsets.firstTotal), pairsOut.positives.resize(offsets.firstTotal);
+    pairsOut.negativeAnchors.resize(offsets.secondTotal), pairsOut.negatives.resize(offsets.secondTotal);
+  }
+}
+
+// Filling pass: each row writes at its offsets within the room its count made (the values
+// recomputed unless one block held every row).  Returns a row whose fill found another count than
+// its counting pass (nothing was written out of bounds), or −1.
+int64_t fillRows(const Plan& p, const pairblocks::Embeddings& e, const PairInputs& inputs, const MinerOptions& miner,
+                 FloatBuffer& values, const std::vector<pairs::MineCounts>& counts, const RowOffsets& offsets, bool triplets,
+                 MineOutputs& outputs) {
+  std::atomic<int64_t> mismatchedRow{-1};
+  MinedPairs& pairsOut = outputs.pairs;
+  MinedTriplets& tripletsOut = outputs.triplets;
+  overBlocks(p, e, inputs, miner, values, p.blocks == 1, [&](const pairs::PairRow& row, int64_t i, void* scratch) {
+    const int64_t first = offsets.first[i], second = offsets.second[i];
+    pairs::MineRowOutput out;
+    if (triplets) {
+      out.anchors = tripletsOut.anchors.data() + first;
+      out.tripletPositives = tripletsOut.positives.data() + first;
+      out.tripletNegatives = tripletsOut.negatives.data() + first;
+      out.tripletRoom = counts[i].triplets;
+    } else {
+      out.positiveAnchors = pairsOut.positiveAnchors.data() + first;
+      out.positives = pairsOut.positives.data() + first;
+      out.negativeAnchors = pairsOut.negativeAnchors.data() + second;
+      out.negatives = pairsOut.negatives.data() + second;
+      out.positiveRoom = counts[i].positives, out.negativeRoom = counts[i].negatives;
+    }
+    const pairs::MineCounts found = pairs::mineRowFill(row, miner, static_cast<int32_t>(i), scratch, out);
+    if (!pairs::mineRowMatches(found, out, triplets)) mismatchedRow.store(i);
+  });
+  return mismatchedRow.load();
+}
+
 KernelStatus mineBlocks(const PairShape& shape, const PairSimilarityOptions& similarity, const MinerOptions& miner,
                         int64_t maxOutputs, const PairInputs& inputs, MineOutputs& outputs) {
   const Plan p = pairblocks::makePlan(shape, similarity, inputs, 1, pairblocks::isDistance(miner.distance));
   pairblocks::Embeddings e(p);
   pairblocks::prepareEmbeddings(p, inputs, e);
   FloatBuffer values(p.rowBlock * p.refsPad);
-  std::vector<pairs::MineCounts> counts(p.rows);
-  overBlocks(p, e, inputs, miner, values, false, [&](const pairs::PairRow& row, int64_t i, void* scratch) {
-    counts[i] = pairs::mineRowCounts(row, miner, scratch);
-  });
+  const std::vector<pairs::MineCounts> counts = countRows(p, e, inputs, miner, values);
   const bool triplets = minesTriplets(miner.type);
-  int64_t total = 0, positives = 0, negatives = 0;
-  for (const pairs::MineCounts& c : counts) total += c.triplets, positives += c.positives, negatives += c.negatives;
-  if (!triplets) total = positives + negatives;
-  if (total > maxOutputs) {
-    return tooManyMined(miner.type, total, maxOutputs);
-  }
-  outputs = MineOutputs();
-  MinedPairs& pairsOut = outputs.pairs;
-  MinedTriplets& tripletsOut = outputs.triplets;
-  if (triplets) {
-    tripletsOut.anchors.resize(total), tripletsOut.positives.resize(total), tripletsOut.negatives.resize(total);
-  } else {
-    pairsOut.positiveAnchors.resize(positives), pairsOut.positives.resize(positives);
-    pairsOut.negativeAnchors.resize(negatives), pairsOut.negatives.resize(negatives);
-  }
-  // Offsets in row order.
-  std::vector<int64_t> firstA(p.rows), firstB(p.rows);
-  int64_t a = 0, b = 0;
-  for (int64_t i = 0; i < p.rows; ++i) {
-    firstA[i] = a, firstB[i] = b;
-    a += triplets ? counts[i].triplets : counts[i].positives;
-    b += counts[i].negatives;
-  }
+  const RowOffsets offsets = rowOffsets(counts, triplets);
+  const int64_t total = triplets ? offsets.firstTotal : offsets.firstTotal + offsets.secondTotal;
+  if (total > maxOutputs) return tooManyMined(miner.type, total, maxOutputs);
+  sizeOutputs(triplets, offsets, outputs);
   if (total == 0) return KernelStatus::success();
-  std::atomic<int64_t> mismatchedRow{-1};
-  overBlocks(p, e, inputs, miner, values, p.blocks == 1, [&](const pairs::PairRow& row, int64_t i, void* scratch) {
-    pairs::MineRowOutput out;
-    if (triplets) {
-      out.anchors = tripletsOut.anchors.data() + firstA[i];
-      out.tripletPositives = tripletsOut.positives.data() + firstA[i];
-      out.tripletNegatives = tripletsOut.negatives.data() + firstA[i];
-      out.tripletRoom = counts[i].triplets;
-    } else {
-      out.positiveAnchors = pairsOut.positiveAnchors.data() + firstA[i];
-      out.positives = pairsOut.positives.data() + firstA[i];
-      out.negativeAnchors = pairsOut.negativeAnchors.data() + firstB[i];
-      out.negatives = pairsOut.negatives.data() + firstB[i];
-      out.positiveRoom = counts[i].positives, out.negativeRoom = counts[i].negatives;
-    }
-    const pairs::MineCounts found = pairs::mineRowFill(row, miner, static_cast<int32_t>(i), scratch, out);
-    if (!pairs::mineRowMatches(found, out, triplets)) mismatchedRow.store(i);
-  });
-  if (mismatchedRow.load() >= 0) {
+  const int64_t mismatchedRow = fillRows(p, e, inputs, miner, values, counts, offsets, triplets, outputs);
+  if (mismatchedRow >= 0) {
     outputs = MineOutputs();
     return KernelStatus::failure("mine: internal error: the filling pass found another count than the counting pass in row " +
-                                 std::to_string(mismatchedRow.load()) + " (nothing was written out of bounds); please report it");
+                                 std::to_string(mismatchedRow) + " (nothing was written out of bounds); please report it");
   }
   return KernelStatus::success();
 }
