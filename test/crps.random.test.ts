@@ -234,8 +234,11 @@ describe.each(BACKENDS)('backend $name', ({ name: backend, available }) => {
               backend,
             } as CrpsArgs);
             const label = `fd ${v.estimator} M=${M} ${vjp ? 'gradOutput' : 'mean'} seed ${seed}`;
-            failures.push(...checkGradient(result.gradEnsemble, Float64Array.from(x, (_, i) => fd(x, i)), `${label} gradEnsemble`));
-            failures.push(...checkGradient(result.gradObservations, Float64Array.from(y, (_, i) => fd(y, i)), `${label} gradObservations`));
+            // The quotient's rounding, ~ε·|objective|/h ≈ 1e-11: every true gradient entry is 0 or ≥ ~1e-3
+            // (fair M = 2 with each observation between its members has all of them 0: seed 1548409032).
+            const fdError = 1e-8;
+            failures.push(...checkGradient(result.gradEnsemble, Float64Array.from(x, (_, i) => fd(x, i)), `${label} gradEnsemble`, fdError));
+            failures.push(...checkGradient(result.gradObservations, Float64Array.from(y, (_, i) => fd(y, i)), `${label} gradObservations`, fdError));
           }
         }
       }

@@ -304,7 +304,11 @@ export function checkPoints(actual: ArrayLike<number> | undefined, ref: ArrayLik
  * garbage) where the reference is not, while float32 arithmetic (errors ~1e-7 of the gradient's
  * scale where sign/M and c·(L − G) cancel) still passes.
  */
-export function checkGradient(actual: ArrayLike<number> | undefined, ref: ArrayLike<number>, label: string): string[] {
+/**
+ * A gradient against its reference: relative TOL on the whole vector and per element (against the
+ * largest entry); `absolute` is the reference's own error (a finite-difference quotient's rounding).
+ */
+export function checkGradient(actual: ArrayLike<number> | undefined, ref: ArrayLike<number>, label: string, absolute = 1e-30): string[] {
   if (!actual) return [`${label}: missing`];
   if (actual.length !== ref.length) return [`${label}: length ${actual.length}, expected ${ref.length}`];
   const failures: string[] = [];
@@ -322,9 +326,9 @@ export function checkGradient(actual: ArrayLike<number> | undefined, ref: ArrayL
     if (Number.isNaN(r)) continue;
     diff2 += (a - r) * (a - r);
     ref2 += r * r;
-    if (!(Math.abs(a - r) <= TOL * (Math.abs(r) + refMax))) failures.push(`${label}[${i}] = ${a}, expected ${r}`);
+    if (!(Math.abs(a - r) <= TOL * (Math.abs(r) + refMax) + absolute)) failures.push(`${label}[${i}] = ${a}, expected ${r}`);
   }
-  if (!(Math.sqrt(diff2) <= TOL * Math.sqrt(ref2) + 1e-30)) {
+  if (!(Math.sqrt(diff2) <= TOL * Math.sqrt(ref2) + absolute * Math.sqrt(ref.length))) {
     failures.unshift(`${label}: relative error ${Math.sqrt(diff2 / ref2)} over ${TOL}`);
   }
   return capped(failures, label);
