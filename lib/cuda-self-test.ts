@@ -9,6 +9,7 @@
 // losses with gradients).  Integer-valued embeddings where the pair kernels decide (mining,
 // hinge losses): their distances are exact on both devices, so no decision can flip on rounding.
 import { planCrpsForAddon } from './crps/native';
+import { DEVICE_CODES, enumCodes } from './enum-codes';
 import { planMarginSoftmaxForAddon } from './margin/native';
 import { recordSelfTest, storedSelfTest, type KernelFamily, type NativeAddon, type SelfTestRecord } from './native';
 import { planMineForAddon, planPairLossForAddon } from './pairs/native';
@@ -252,12 +253,12 @@ export function runCudaSelfTest(family: KernelFamily, addon: NativeAddon): strin
     let gpu: Record<string, unknown>;
     let cpu: Record<string, unknown>;
     try {
-      gpu = run({ ...plan, device: 1 }) as Record<string, unknown>;
+      gpu = run({ ...plan, ...enumCodes({ device: 'cuda' }, DEVICE_CODES) }) as Record<string, unknown>;
     } catch (error) {
       return `${where}: CUDA failed: ${message(error)}`;
     }
     try {
-      cpu = run({ ...plan, device: 0 }) as Record<string, unknown>;
+      cpu = run({ ...plan, ...enumCodes({ device: 'cpu' }, DEVICE_CODES) }) as Record<string, unknown>;
     } catch (error) {
       return `${where}: the CPU reference failed: ${message(error)}`;
     }
