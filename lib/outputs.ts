@@ -5,7 +5,7 @@
 // kernel does, and the returned values would not be the ones computed), not resizable (a resize
 // could move or shrink the memory under a running kernel).  The backends write into them in
 // place, and the result returns those very arrays.  Why: a fresh output maps fresh pages, and in
-// a tight synchronous loop nothing is collected until the event loop turns (see the README).
+// a tight synchronous loop nothing is collected until the event loop turns (docs/spec/README.md).
 import { invalidArg, shapeError } from './errors';
 import { describe, isDetachedView, isResizable, isShared, memoryOf, plainView, typedArrayLength, typedArrayName, type AnyTypedArray } from './read-once';
 import { objectOption, readOptions } from './validate';

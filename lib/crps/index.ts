@@ -1,4 +1,4 @@
-// crps() / crpsAsync(): CRPS of ensemble forecasts (the project's spec: crps.md), run through the
+// crps() / crpsAsync(): CRPS of ensemble forecasts (docs/spec/crps.md), run through the
 // one kernel path (lib/dispatch.ts).
 import { runKernel, type KernelDescriptor } from '../dispatch';
 import type { Exact } from '../exact';
@@ -17,7 +17,7 @@ const CRPS: KernelDescriptor<CrpsPlan, CrpsOutputs, CrpsResult> = {
   result: (outputs, _plan, backend) => ({ ...outputs, backend }),
 };
 
-/** CRPS scores, weighted mean and (optionally) gradients. See the README's CRPS section. */
+/** CRPS scores, weighted mean and (optionally) gradients. See docs/spec/crps.md. */
 export function crps<A extends CrpsArgs>(args: Exact<A, CrpsArgs>): CrpsResultOf<A> {
   return runKernel(CRPS, args, { async: false }) as CrpsResultOf<A>;
 }

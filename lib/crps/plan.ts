@@ -1,4 +1,4 @@
-// The arguments, results and plan of crps() / crpsAsync() (the project's spec: crps.md), and
+// The arguments, results and plan of crps() / crpsAsync() (docs/spec/crps.md), and
 // planCrps: the validation every backend shares, done once, ending in a CrpsPlan.
 import type { EnumName } from '../enum-codes';
 import { optionError, shapeError } from '../errors';
@@ -20,7 +20,7 @@ export type CrpsEstimator = 'standard' | 'fair' | 'almost-fair' | 'nrg' | 'ecdf'
  */
 export type NanPolicy = EnumName<typeof CRPS_ENUMS, 'nanPolicy'>;
 
-/** Arguments of crps() / crpsAsync() (spec: crps.md). P is the number of points, M of members. */
+/** Arguments of crps() / crpsAsync() (docs/spec/crps.md). P is the number of points, M of members. */
 export interface CrpsArgs {
   /** Forecasts, any rank ≥ 1, row-major; one axis (memberAxis) holds the M members. */
   ensemble: TensorLike;

@@ -1,5 +1,5 @@
 // marginSoftmax() / marginSoftmaxAsync(): the fused normalized softmax with margin (ArcFace
-// family; the project's spec: margin-softmax.md), run through the one kernel path (lib/dispatch.ts).
+// family; docs/spec/margin.md), run through the one kernel path (lib/dispatch.ts).
 import { runKernel, type KernelDescriptor } from '../dispatch';
 import type { Exact } from '../exact';
 import { marginSoftmaxFallback } from './fallback';
@@ -30,7 +30,7 @@ const MARGIN_SOFTMAX: KernelDescriptor<MarginSoftmaxPlan, MarginSoftmaxOutputs, 
   },
 };
 
-/** Fused margin softmax loss (ArcFace family) and its gradients. See the README's marginSoftmax section. */
+/** Fused margin softmax loss (ArcFace family) and its gradients. See docs/spec/margin.md. */
 export function marginSoftmax<A extends MarginSoftmaxArgs>(args: Exact<A, MarginSoftmaxArgs, MarginSoftmaxNested>): MarginSoftmaxResultOf<A> {
   return runKernel(MARGIN_SOFTMAX, args, { async: false }) as MarginSoftmaxResultOf<A>;
 }

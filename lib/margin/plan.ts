@@ -1,5 +1,5 @@
 // The arguments, results and plan of marginSoftmax() / marginSoftmaxAsync(): the fused normalized
-// softmax with margin (ArcFace family; the project's spec: margin-softmax.md), and
+// softmax with margin (ArcFace family; docs/spec/margin.md), and
 // planMarginSoftmax: the validation every backend shares, done once, ending in a MarginSoftmaxPlan
 // (the fields of native/kernels/margin.h, enums by name).
 import type { EnumName } from '../enum-codes';
@@ -32,7 +32,7 @@ import { MARGIN_ENUMS } from './codes';
 
 /**
  * The margin ψ(c) on each row's target cosine c = cos θ (non-targets keep c); angles in radians.
- * Default `{ type: 'arcface' }` (m 0.5). Parameters must be finite. See spec margin-softmax.md.
+ * Default `{ type: 'arcface' }` (m 0.5). Parameters must be finite. See docs/spec/margin.md.
  */
 export type MarginSpec =
   | {
@@ -82,7 +82,7 @@ export type MarginType = MarginSpec['type'];
 export type ScaleMode = EnumName<typeof MARGIN_ENUMS, 'scaleMode'>;
 /** The formula a margin runs as (native MarginType): 'arcface' runs as 'combined' (m1 = 1, m3 = 0). */
 export type MarginFormula = EnumName<typeof MARGIN_ENUMS, 'marginType'>;
-/** Arguments of marginSoftmax() / marginSoftmaxAsync() (spec: margin-softmax.md). N rows, D features, C classes, K sub-centers. */
+/** Arguments of marginSoftmax() / marginSoftmaxAsync() (docs/spec/margin.md). N rows, D features, C classes, K sub-centers. */
 export interface MarginSoftmaxArgs {
   /** Raw features [N, D] (normalized inside). */
   embeddings: TensorLike;

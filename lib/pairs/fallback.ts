@@ -1,4 +1,4 @@
-// Pair mining and pair losses (spec: pair-mining.md; semantics in native/kernels/pairs.h)
+// Pair mining and pair losses (docs/spec/pairs.md; semantics in native/kernels/pairs.h)
 // in plain TypeScript: the backend that serves when no native addon loads, and an independent
 // float64 implementation the tests hold the native ones against.
 //
@@ -280,7 +280,7 @@ export function pairLossFallback(plan: PairLossPlan, out: OutArrays = {}): PairL
   const scratch = new RowScratch(refs);
 
   // Pass 1: per-row partials, then the totals in row order.  A formed pair with a NaN or infinite
-  // value makes everything NaN (the README's NaN rule, as on every backend).
+  // value makes everything NaN (docs/spec/nan-inf.md, as on every backend).
   const partials = new Float64Array(rows * PARTIALS);
   for (let i = 0; i < rows; i++) {
     const enumerated = prepareLossRow(plan, problem, i, scratch);

@@ -1,5 +1,5 @@
 // mine() / mineAsync() and pairLoss() / pairLossAsync(): pair and triplet mining and the pair
-// losses of metric learning (the project's spec: pair-mining.md), run through the one kernel
+// losses of metric learning (docs/spec/pairs.md), run through the one kernel
 // path (lib/dispatch.ts).
 import { runKernel, type KernelDescriptor } from '../dispatch';
 import type { Exact } from '../exact';
@@ -55,7 +55,7 @@ const PAIR_LOSS: KernelDescriptor<PairLossPlan, PairLossOutputs, PairLossResult>
   },
 };
 
-/** Mined pairs or triplets (canonical order). See the README's mine section. */
+/** Mined pairs or triplets (canonical order). See docs/spec/pairs.md. */
 export function mine<A extends MineArgs>(args: Exact<A, MineArgs, 'miner'>): MineResultOf<A> {
   return runKernel(MINE, args, { async: false }) as MineResultOf<A>;
 }
@@ -65,7 +65,7 @@ export function mineAsync<A extends MineArgs>(args: Exact<A, MineArgs, 'miner'>)
   return runKernel(MINE, args, { async: true }) as Promise<MineResultOf<A>>;
 }
 
-/** A pair loss (over the pairs/triplets `miner` keeps, or all) and its gradients. See the README's pairLoss section. */
+/** A pair loss (over the pairs/triplets `miner` keeps, or all) and its gradients. See docs/spec/pairs.md. */
 export function pairLoss<A extends PairLossArgs>(args: Exact<A, PairLossArgs, 'miner' | 'loss'>): PairLossResultOf<A> {
   return runKernel(PAIR_LOSS, args, { async: false }) as PairLossResultOf<A>;
 }

@@ -1,5 +1,5 @@
-// planMine / planPairLoss: the validation of mine() and pairLoss() (the project's spec:
-// pair-mining.md) every backend shares, done once, ending in a MinePlan / PairLossPlan
+// planMine / planPairLoss: the validation of mine() and pairLoss() (docs/spec/pairs.md) every
+// backend shares, done once, ending in a MinePlan / PairLossPlan
 // (lib/pairs/types.ts: the fields of native/kernels/pairs.h, enums by name).
 import { invalidArg, labelError, optionError, shapeError } from '../errors';
 import { toRowLabels } from '../labels';

@@ -1,4 +1,4 @@
-// Types of mine() / pairLoss() (the project's spec: pair-mining.md): the public arguments and
+// Types of mine() / pairLoss() (docs/spec/pairs.md): the public arguments and
 // results, and the validated plan every backend receives (the fields of
 // native/kernels/pairs.h).
 import type { EnumName } from '../enum-codes';
@@ -13,7 +13,7 @@ export type PairDistance = EnumName<typeof PAIR_ENUMS, 'pairDistance'>;
 
 /**
  * A miner (pytorch-metric-learning's defaults): which pairs or triplets to keep. Margins are in the
- * unit of the distance in use (for similarities the inequalities flip). See spec pair-mining.md.
+ * unit of the distance in use (for similarities the inequalities flip). See docs/spec/pairs.md.
  */
 export type MinerSpec =
   | {
@@ -52,7 +52,7 @@ export type TripletSelect = EnumName<typeof PAIR_ENUMS, 'tripletSelect'>;
 
 /**
  * A pair loss (pytorch-metric-learning's defaults and reducers). Margins are in the unit of the
- * distance in use; s below is a similarity, d a distance. See spec pair-mining.md.
+ * distance in use; s below is a similarity, d a distance. See docs/spec/pairs.md.
  */
 export type PairLossSpec =
   | {
@@ -129,7 +129,7 @@ export interface PairArgs {
   backend?: Backend;
 }
 
-/** Arguments of mine() / mineAsync() (spec: pair-mining.md). */
+/** Arguments of mine() / mineAsync() (docs/spec/pairs.md). */
 export interface MineArgs extends PairArgs {
   /** The miner and its parameters (required). */
   miner: MinerSpec;
@@ -170,7 +170,7 @@ export type MineResultOf<A extends MineArgs> = A['miner']['type'] extends 'tripl
     ? MinedPairs
     : MinedPairs | MinedTriplets;
 
-/** Arguments of pairLoss() / pairLossAsync() (spec: pair-mining.md). */
+/** Arguments of pairLoss() / pairLossAsync() (docs/spec/pairs.md). */
 export interface PairLossArgs extends PairArgs {
   /** The loss and its parameters (required). */
   loss: PairLossSpec;
