@@ -8,6 +8,9 @@ const path = require('node:path');
 
 const root = path.resolve(__dirname, '..');
 const tsc = require.resolve('typescript/bin/tsc', { paths: [root] });
+// dist/ is only ever this script's output: start empty, so a module renamed or moved in lib/ leaves
+// no stale copy behind (dist/cjs/crps.js would shadow dist/cjs/crps/index.js).
+fs.rmSync(path.join(root, 'dist'), { recursive: true, force: true });
 const result = spawnSync(process.execPath, [tsc, '-p', path.join(root, 'tsconfig.json')], { stdio: 'inherit' });
 if (result.status !== 0) process.exit(result.status ?? 1);
 

@@ -532,13 +532,13 @@ export function transpose(a: ArrayLike<number>, rows: number, cols: number): Flo
   return out;
 }
 
-/** |a − r| ≤ 1e-5·max(1, |r|) for every element (the margin softmax's per-row outputs). */
-export function checkValues(actual: ArrayLike<number> | undefined, ref: ArrayLike<number>, label: string): string[] {
+/** |a − r| ≤ 1e-5·max(1, |r|) + slack[i] for every element (the margin softmax's per-row outputs). */
+export function checkValues(actual: ArrayLike<number> | undefined, ref: ArrayLike<number>, label: string, slack?: ArrayLike<number>): string[] {
   if (!actual) return [`${label}: missing`];
   if (actual.length !== ref.length) return [`${label}: length ${actual.length}, expected ${ref.length}`];
   const failures: string[] = [];
   for (let i = 0; i < ref.length; i++) {
-    const tolerance = 1e-5 * Math.max(1, Math.abs(ref[i]));
+    const tolerance = 1e-5 * Math.max(1, Math.abs(ref[i])) + (slack ? slack[i] : 0);
     if (!(Math.abs(actual[i] - ref[i]) <= tolerance)) failures.push(`${label}[${i}] = ${actual[i]}, expected ${ref[i]} (tolerance ${tolerance})`);
   }
   return capped(failures, label);

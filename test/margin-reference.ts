@@ -91,6 +91,10 @@ export interface MarginRef {
   ambiguous: string[];
   /** Per (row, computed class): the unmargined cosine (max over the sub-centers). */
   cosines: Float64Array;
+  /** Per row: what the margin adds to the loss tolerance by amplifying the cosine's float32 rounding. */
+  lossSlack: Float64Array;
+  /** The same for the reduced loss (Σ of the rows' slack times their weight in the reduction). */
+  reducedSlack: number;
 }
 
 const NORM_FLOOR = 1e-12;
@@ -155,16 +159,13 @@ export function targetValue(c: number, mg: Margin, m2: number, m3: number): Targ
       const a = mg.m1 * theta + m2;
       const margined = Math.cos(a) - m3;
       const dMargined = mg.straight ? 1 : (mg.m1 * Math.sin(a)) / sinTheta;
+      const onMargin = { psi: margined, dpsi: dMargined, threshold: margined };
       if (mg.easy) {
-        return c > 0
-          ? { psi: margined, dpsi: dMargined, threshold: margined, boundary: Math.abs(c) }
-          : { psi: c - m3, dpsi: 1, threshold: margined, boundary: Math.abs(c) };
+        return c > 0 ? { ...onMargin, boundary: Math.abs(c) } : { psi: c - m3, dpsi: 1, threshold: margined, boundary: Math.abs(c) };
       }
       const switchAngle = (Math.PI - m2) / mg.m1; // m1·θ + m2 = π
       const boundary = switchAngle >= 0 && switchAngle <= Math.PI ? Math.abs(c - Math.cos(switchAngle)) : Infinity;
-      return a <= Math.PI
-        ? { psi: margined, dpsi: dMargined, threshold: margined, boundary }
-        : { psi: c - m2 * Math.sin(m2) - m3, dpsi: 1, threshold: margined, boundary };
+      return a <= Math.PI ? { ...onMargin, boundary } : { psi: c - m2 * Math.sin(m2) - m3, dpsi: 1, threshold: margined, boundary };
     }
   }
 }
@@ -270,6 +271,8 @@ export function refMarginSoftmax(input: RefInput, near = NEAR): MarginRef {
 
   // Logits z and dz/dc.
   const z = new Float64Array(N * Cc);
+  const lossSlack = new Float64Array(N);
+  const COSINE_ROUNDING = 4 * 2 ** -24;
   const dzdc = new Float64Array(N * Cc);
   const filter = input.interclassFilter;
   for (let i = 0; i < N; i++) {
@@ -279,6 +282,16 @@ export function refMarginSoftmax(input: RefInput, near = NEAR): MarginRef {
     if (input.rowAngular) m2 = input.rowAngular[i];
     if (input.rowAdditive) m3 = input.rowAdditive[i];
     const tv = y >= 0 ? targetValue(cos[i * Cc + y], mg, m2, m3) : null;
+    // A float32 cosine is off by a few units of 2^-24; the spec's 1e-5 covers that on plain logits
+    // (ψ' = 1), but near θ = 0 arcface's ψ' = m1·sin(m1θ + m2)/sin θ grows like 1/θ and carries it
+    // into the loss amplified (seed 654258313: D = 3, ψ' ≈ 30 at s = 64, 1.1e-4 on a loss of 8.7).
+    // lossSlack: how far ψ moves, beyond that rounding itself, when c does.
+    if (tv) {
+      const c = cos[i * Cc + y];
+      const moved = (to: number) => Math.abs(targetValue(Math.min(1, Math.max(-1, to)), mg, m2, m3).psi - tv.psi);
+      const targetScale = scale * (mode === 'fixed' ? 1 : x.norm[i]) * (mode === 'product-norm' ? w.norm[arg[i * Cc + y]] : 1);
+      lossSlack[i] = targetScale * Math.max(0, Math.max(moved(c + COSINE_ROUNDING), moved(c - COSINE_ROUNDING)) - COSINE_ROUNDING);
+    }
     if (tv && tv.boundary < near) ambiguous.push(`row ${i}: target cosine ${cos[i * Cc + y]} at a margin branch switch`);
     for (let j = 0; j < Cc; j++) {
       const at = i * Cc + j;
@@ -315,6 +328,7 @@ export function refMarginSoftmax(input: RefInput, near = NEAR): MarginRef {
   const rowFactor = new Float64Array(N);
   const others = new Float64Array(N).fill(NaN); // Σ_{j≠y} e^{z_j − z_y}, when it cannot overflow
   let loss = 0;
+  let reducedSlack = 0;
   for (let i = 0; i < N; i++) {
     let max = -Infinity;
     for (let j = 0; j < Cc; j++) max = Math.max(max, z[i * Cc + j]);
@@ -339,6 +353,7 @@ export function refMarginSoftmax(input: RefInput, near = NEAR): MarginRef {
     const wi = input.rowWeights ? input.rowWeights[i] : 1;
     rowFactor[i] = input.reduction === 'sum' ? wi : wi / counted;
     loss += rowFactor[i] * losses[i];
+    reducedSlack += Math.abs(rowFactor[i]) * lossSlack[i];
   }
 
   // Gradients: G = ∂loss/∂c, then through the normalization (and the norm-based scales).
@@ -378,7 +393,7 @@ export function refMarginSoftmax(input: RefInput, near = NEAR): MarginRef {
   for (let j = 0; j < Cc; j++) {
     for (let k = 0; k < K; k++) throughNorm(gw, w.unit, w.norm, mode === 'product-norm' ? normW : null, ids[j] * K + k, gradWeights, j * K + k);
   }
-  const result: MarginRef = { loss, losses, logSumExp, predictions, predictionChoices, gradEmbeddings, gradWeights, ambiguous, cosines: cos };
+  const result: MarginRef = { loss, losses, logSumExp, predictions, predictionChoices, gradEmbeddings, gradWeights, ambiguous, cosines: cos, lossSlack, reducedSlack };
   if (input.curricular) result.curricularT = t;
   return result;
 }
@@ -501,6 +516,10 @@ export interface MarginExpected {
   /** Rows layout. */
   gradWeights?: ArrayLike<number>;
   curricularT?: number;
+  /** Added to the losses' and logSumExp's tolerance, per row (MarginRef.lossSlack). */
+  lossSlack?: ArrayLike<number>;
+  /** Added to the loss's tolerance. */
+  reducedSlack?: number;
 }
 
 /** What a call returned (or the reference, as float64 arrays). */
@@ -542,15 +561,15 @@ export function checkMargin(result: MarginOutputs, expected: MarginExpected, c: 
   const failures: string[] = [];
   if (want.backend && result.backend !== want.backend) failures.push(`${label}: ran on ${result.backend}, asked ${want.backend}`);
   if (typeof result.loss !== 'number') failures.push(`${label}: loss ${String(result.loss)} is not a number`);
-  else if (expected.loss === 0 ? result.loss !== 0 : !(Math.abs(result.loss - expected.loss) <= LOSS_TOL * Math.abs(expected.loss))) {
+  else if (expected.loss === 0 ? result.loss !== 0 : !(Math.abs(result.loss - expected.loss) <= LOSS_TOL * Math.abs(expected.loss) + (expected.reducedSlack ?? 0))) {
     failures.push(`${label}: loss ${result.loss}, expected ${expected.loss} (relative ${Math.abs(result.loss - expected.loss) / Math.abs(expected.loss)})`);
   }
   if (want.backend) {
     for (const key of ['losses', 'logSumExp'] as const) if (!(result[key] instanceof Float32Array)) failures.push(`${label}: ${key} is not a Float32Array`);
     if (!(result.predictions instanceof Int32Array)) failures.push(`${label}: predictions is not an Int32Array`);
   }
-  failures.push(...checkValues(result.losses, expected.losses, `${label} losses`));
-  if (expected.logSumExp) failures.push(...checkValues(result.logSumExp, expected.logSumExp, `${label} logSumExp`));
+  failures.push(...checkValues(result.losses, expected.losses, `${label} losses`, expected.lossSlack));
+  if (expected.logSumExp) failures.push(...checkValues(result.logSumExp, expected.logSumExp, `${label} logSumExp`, expected.lossSlack));
   if (expected.predictions && want.predictions !== false) {
     const p = result.predictions;
     if (!p || p.length !== expected.predictions.length) failures.push(`${label}: predictions length ${p?.length}`);
