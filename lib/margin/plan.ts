@@ -1,7 +1,7 @@
 // The arguments, results and plan of marginSoftmax() / marginSoftmaxAsync(): the fused normalized
 // softmax with margin (ArcFace family; docs/spec/margin.md), and
 // planMarginSoftmax: the validation every backend shares, done once, ending in a MarginSoftmaxPlan
-// (the fields of native/kernels/margin.h, enums by name).
+// (the fields of native/kernels/margin.h and margin_types.h, enums by name).
 import type { EnumName } from '../enum-codes';
 import { invalidArg, labelError, optionError, shapeError, tooLarge } from '../errors';
 import { toLabels, toRowLabels, type LabelsLike } from '../labels';
@@ -180,7 +180,7 @@ export type MarginSoftmaxResultOf<A extends MarginSoftmaxArgs> = MarginSoftmaxRe
   (A extends { gradients: false } ? unknown : { gradEmbeddings: Float32Array; gradWeights: Float32Array }) &
   (A extends { curricular: object } ? { curricularT: number } : unknown);
 
-/** A validated call: the fields of native/kernels/margin.h (see there). */
+/** A validated call: the fields of native/kernels/margin.h and margin_types.h (see there). */
 export interface MarginSoftmaxPlan {
   embeddings: Float32Array;
   weights: Float32Array;

@@ -1,6 +1,6 @@
 // planMine / planPairLoss: the validation of mine() and pairLoss() (docs/spec/pairs.md) every
 // backend shares, done once, ending in a MinePlan / PairLossPlan
-// (lib/pairs/types.ts: the fields of native/kernels/pairs.h, enums by name).
+// (lib/pairs/types.ts: the fields of native/kernels/pairs.h and pairs_types.h, enums by name).
 import { invalidArg, labelError, optionError, shapeError } from '../errors';
 import { toRowLabels } from '../labels';
 import { readOut, type OutputSpec } from '../outputs';
@@ -142,7 +142,7 @@ type LossFields = Omit<PairLossPlan, keyof PairInputsPlan | keyof MinerPlan | 'l
 
 function planLoss(value: unknown): { fields: LossFields; type: PairLossType } {
   const { spec, type } = specType(value, 'loss', PAIR_LOSS_TYPES, LOSS_KEYS);
-  // PairLossOptions' defaults (native/kernels/pairs.h); only the chosen loss's are read.
+  // PairLossOptions' defaults (native/kernels/pairs_types.h); only the chosen loss's are read.
   const fields: LossFields = {
     lossType: type,
     alpha: 2,

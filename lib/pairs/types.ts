@@ -1,6 +1,6 @@
 // Types of mine() / pairLoss() (docs/spec/pairs.md): the public arguments and
 // results, and the validated plan every backend receives (the fields of
-// native/kernels/pairs.h).
+// native/kernels/pairs.h and pairs_types.h).
 import type { EnumName } from '../enum-codes';
 import type { LabelsLike } from '../labels';
 import type { ResolvedBackend } from '../native';
