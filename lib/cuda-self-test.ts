@@ -13,6 +13,7 @@ import { DEVICE_CODES, enumCodes } from './enum-codes';
 import { planMarginSoftmaxForAddon } from './margin/native';
 import { recordSelfTest, storedSelfTest, type KernelFamily, type NativeAddon, type SelfTestRecord } from './native';
 import { planMineForAddon, planPairLossForAddon } from './pairs/native';
+import { platform } from './platform';
 
 /**
  * Per element: |cuda − cpu| ≤ this·max(|cpu|, rms(cpu)).  Float32 rounding in another summation
@@ -280,10 +281,7 @@ export function trustedOnCuda(addon: NativeAddon, family: KernelFamily): SelfTes
   const failure = runCudaSelfTest(family, addon);
   const record = recordSelfTest(addon, family, { passed: failure === null, reason: failure });
   if (!record.passed) {
-    process.emitWarning(`fusedloss: CUDA is not used for ${family}: ${record.reason}. The native CPU backend serves it.`, {
-      type: 'FusedlossWarning',
-      code: 'FUSEDLOSS_CUDA_SELF_TEST_FAILED',
-    });
+    platform.warn(`fusedloss: CUDA is not used for ${family}: ${record.reason}. The native CPU backend serves it.`, 'FUSEDLOSS_CUDA_SELF_TEST_FAILED');
   }
   return record;
 }

@@ -7,6 +7,7 @@ import { DEVICE_CODES, enumCodes } from './enum-codes';
 import { backendError, optionError } from './errors';
 import { addon, cudaInfo, native, type KernelFamily, type ResolvedBackend } from './native';
 import { checkOut, checkStillAttached, type OutArrays, type OutputSpec } from './outputs';
+import { platform } from './platform';
 import { BACKENDS, type Backend, type Planned } from './validate';
 
 /** A kernel, as runKernel needs it: how to plan it, run it on each backend, and shape its result. */
@@ -27,7 +28,7 @@ export interface KernelDescriptor<Plan extends object, Outputs, Result> {
 }
 
 function defaultBackend(): Backend {
-  const forced = process.env.FUSEDLOSS_BACKEND;
+  const forced = platform.backendOverride();
   if (forced === undefined || forced === '') return 'auto';
   if (!(BACKENDS as readonly string[]).includes(forced)) {
     throw optionError(`FUSEDLOSS_BACKEND = '${forced}' is not one of ${BACKENDS.join(', ')}`);
@@ -125,7 +126,7 @@ async function runAsync<Plan extends object, Outputs, Result>(descriptor: Kernel
   if (backend === 'js') {
     // The TypeScript backend has no thread of its own: it yields once, then runs on this thread.
     const owned = copyInputs(plan);
-    await new Promise((resolve) => setImmediate(resolve));
+    await platform.nextTurn();
     checkStillAttached(out);
     return descriptor.result(withCallerArrays(descriptor.fallback(owned, out), out), plan, backend);
   }

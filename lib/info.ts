@@ -1,7 +1,7 @@
 // backendInfo() and setThreads(): what this process can run on, and the native thread count.
 import { invalidArg, optionError } from './errors';
 import { cudaInfo, cudaSelfTestRecord, KERNEL_FAMILIES, native, type KernelFamily } from './native';
-import { packageVersion as version } from './package-root';
+import { platform } from './platform';
 
 /** What this process can run on: the result of backendInfo(). */
 export interface BackendInfo {
@@ -74,7 +74,7 @@ export function backendInfo(): BackendInfo {
     cuda: { available: cuda.available, reason: cuda.reason, devices: cuda.devices, selfTest: selfTests() },
     simd: runtime ? runtime.simd : null,
     threads: runtime ? runtime.threads : 1,
-    version,
+    version: platform.version,
   };
 }
 

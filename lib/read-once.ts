@@ -3,7 +3,7 @@
 // and other threads writing shared memory cannot make validation and use see different values.
 // Typed arrays are examined through the built-in accessors captured here (no caller code runs:
 // a Proxy or a subclass cannot pass for a typed array or lie about its length).
-import { types } from 'node:util';
+import { platform } from './platform';
 
 const TypedArrayPrototype = Object.getPrototypeOf(Int8Array.prototype) as object;
 
@@ -59,13 +59,13 @@ export function typedArrayLength(view: AnyTypedArray): number {
 
 /** Whether a real typed array's buffer is a SharedArrayBuffer (another thread may write it at any time). */
 export function isShared(view: AnyTypedArray): boolean {
-  return types.isSharedArrayBuffer(bufferOf.call(view));
+  return platform.isSharedArrayBuffer(bufferOf.call(view));
 }
 
 /** Whether a real typed array's buffer is detached (transferred away). */
 export function isDetachedView(view: AnyTypedArray): boolean {
   const buffer = bufferOf.call(view) as ArrayBufferLike;
-  if (types.isSharedArrayBuffer(buffer) || (buffer as ArrayBuffer).byteLength !== 0) return false;
+  if (platform.isSharedArrayBuffer(buffer) || (buffer as ArrayBuffer).byteLength !== 0) return false;
   try {
     new Uint8Array(buffer);
     return false;
@@ -80,7 +80,7 @@ const resizableOf = Reflect.getOwnPropertyDescriptor(ArrayBuffer.prototype, 'res
 /** Whether a real typed array's buffer is a resizable ArrayBuffer (a resize may move or shrink its memory). */
 export function isResizable(view: AnyTypedArray): boolean {
   const buffer = bufferOf.call(view);
-  return resizableOf !== undefined && !types.isSharedArrayBuffer(buffer) && resizableOf.call(buffer) === true;
+  return resizableOf !== undefined && !platform.isSharedArrayBuffer(buffer) && resizableOf.call(buffer) === true;
 }
 
 /** A plain typed array of the same class over the same memory (no copy; a subclass's methods play no part). */
@@ -128,9 +128,9 @@ const INDEX_KEY = /^(?:0|[1-9][0-9]*)$/;
  * Checked once per array, so the loops over elements stay plain indexed reads.
  */
 export function ownIndicesOnly(array: readonly unknown[]): boolean {
-  if (types.isProxy(array)) return false;
+  if (platform.isProxy(array)) return false;
   for (let proto = Reflect.getPrototypeOf(array); proto !== null; proto = Reflect.getPrototypeOf(proto)) {
-    if (types.isProxy(proto) || Reflect.ownKeys(proto).some((key) => typeof key === 'string' && INDEX_KEY.test(key))) return false;
+    if (platform.isProxy(proto) || Reflect.ownKeys(proto).some((key) => typeof key === 'string' && INDEX_KEY.test(key))) return false;
   }
   return true;
 }
@@ -173,7 +173,7 @@ export function lookup(obj: object, key: string): { found: boolean; value: unkno
 export function describe(value: unknown): string {
   if (value === null) return 'null';
   if (typeof value !== 'object') return typeof value;
-  if (types.isProxy(value)) return 'a Proxy';
+  if (platform.isProxy(value)) return 'a Proxy';
   if (Array.isArray(value)) return 'an Array';
-  return typedArrayName(value) ?? (types.isArrayBuffer(value) || types.isSharedArrayBuffer(value) ? 'an ArrayBuffer' : 'an object');
+  return typedArrayName(value) ?? (platform.isArrayBuffer(value) || platform.isSharedArrayBuffer(value) ? 'an ArrayBuffer' : 'an object');
 }

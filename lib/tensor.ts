@@ -3,9 +3,8 @@
 // threads); Float64Array and number[] are converted.  Accepted as-is: { data, shape },
 // onnxruntime tensors ({ data, dims, type }) and TensorFlow.js tensors (anything with `shape` and
 // `dataSync()`).  Each property and element is read once (read-once.ts).
-import { constants as bufferConstants } from 'node:buffer';
-
 import { invalidArg, shapeError, tooLarge, type FusedLossError } from './errors';
+import { platform } from './platform';
 import { copyTypedArray, describe, elementOnce, isDetachedView, lookup, ownIndicesOnly, plainFloat32, readArray, toFloat32, typedArrayName, type AnyTypedArray } from './read-once';
 
 export interface Float32Tensor {
@@ -79,8 +78,8 @@ export type IntegerArrayLike =
 /** What the API accepts wherever the spec says "vector". */
 export type VectorLike = Float32Array | Float64Array | readonly number[] | TensorLike;
 
-// The most elements one typed array may hold in this Node.js (buffer.constants.MAX_LENGTH).
-const MAX_ELEMENTS = Math.min(Number.MAX_SAFE_INTEGER, bufferConstants.MAX_LENGTH);
+// The most elements one typed array may hold on this host (Node.js: buffer.constants.MAX_LENGTH).
+const MAX_ELEMENTS = Math.min(Number.MAX_SAFE_INTEGER, platform.maxArrayLength);
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null;

@@ -21,6 +21,7 @@ import { pairLoss } from './pairs';
 import { PAIR_LOSS_KEYS } from './pairs/plan';
 import type { PairLossArgs, PairLossResult } from './pairs/types';
 import { lookup } from './read-once';
+import { loadTfModule } from './tf-module';
 import { readOptions } from './validate';
 
 /** The parts of a TensorFlow.js namespace these losses use (`import * as tf from '@tensorflow/tfjs'` has them). */
@@ -89,7 +90,7 @@ let defaultTf: TfNamespace | null = null;
 function loadTf(): TfNamespace {
   if (defaultTf) return defaultTf;
   try {
-    defaultTf = require('@tensorflow/tfjs') as TfNamespace;
+    defaultTf = loadTfModule() as TfNamespace;
   } catch (error) {
     const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);
     throw Object.assign(

@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // Compiles lib/ to dist/cjs (CommonJS + .d.ts) and writes the ES module entries dist/esm/index.mjs
 // and dist/esm/tfjs.mjs, thin re-exports of the CommonJS build (one copy of the state, whichever way it is loaded).
+// Then the browser build, dist/browser: ES modules that a page imports without a bundler (see
+// buildBrowser below).
 'use strict';
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -11,8 +13,11 @@ const tsc = require.resolve('typescript/bin/tsc', { paths: [root] });
 // dist/ is only ever this script's output: start empty, so a module renamed or moved in lib/ leaves
 // no stale copy behind (dist/cjs/crps.js would shadow dist/cjs/crps/index.js).
 fs.rmSync(path.join(root, 'dist'), { recursive: true, force: true });
-const result = spawnSync(process.execPath, [tsc, '-p', path.join(root, 'tsconfig.json')], { stdio: 'inherit' });
-if (result.status !== 0) process.exit(result.status ?? 1);
+function compile(tsconfig) {
+  const result = spawnSync(process.execPath, [tsc, '-p', path.join(root, tsconfig)], { stdio: 'inherit' });
+  if (result.status !== 0) process.exit(result.status ?? 1);
+}
+compile('tsconfig.json');
 
 // Every value export of each CommonJS entry, so the ESM names cannot drift from it.  Entries: the
 // package itself and the `fusedloss/tfjs` subpath (which loads @tensorflow/tfjs only when called).
@@ -28,3 +33,37 @@ for (const entry of ['index', 'tfjs']) {
   );
   fs.writeFileSync(path.join(esmDir, `${entry}.d.mts`), `export * from '../cjs/${entry}.js';\n`);
 }
+
+// The browser build: tsconfig.browser.json compiles the two entries to ES modules, with
+// lib/<name>.browser.ts in place of lib/<name>.ts.  A browser resolves only complete URLs, so each
+// relative specifier gets the file it names, looked up as moduleSuffixes did (x.browser.js,
+// x.js, x/index.js); bare specifiers (@tensorflow/tfjs) stay for the page's import map or
+// bundler.  package.json's version goes into the platform module, and a package.json marks the
+// folder's .js files as ES modules.
+function buildBrowser() {
+  const outDir = path.join(root, 'dist/browser');
+  compile('tsconfig.browser.json');
+  const files = fs.readdirSync(outDir, { recursive: true }).filter((f) => f.endsWith('.js'));
+  const specifier = /(\bfrom\s*|\bimport\s*\(?\s*)(['"])(\.{1,2}\/[^'"]*)\2/g;
+  for (const file of files) {
+    const full = path.join(outDir, file);
+    const source = fs.readFileSync(full, 'utf8');
+    const rewritten = source.replace(specifier, (match, keyword, quote, spec) => {
+      const base = path.resolve(path.dirname(full), spec);
+      const target = [`${base}.browser.js`, `${base}.js`, path.join(base, 'index.js')].find((f) => fs.existsSync(f));
+      if (!target) throw new Error(`dist/browser/${file}: cannot resolve '${spec}'`);
+      let relative = path.relative(path.dirname(full), target).split(path.sep).join('/');
+      if (!relative.startsWith('.')) relative = `./${relative}`;
+      return `${keyword}${quote}${relative}${quote}`;
+    });
+    if (rewritten !== source) fs.writeFileSync(full, rewritten);
+  }
+  const platformFile = path.join(outDir, 'platform.browser.js');
+  const placeholder = "'__FUSEDLOSS_PACKAGE_VERSION__'";
+  const platformSource = fs.readFileSync(platformFile, 'utf8');
+  if (!platformSource.includes(placeholder)) throw new Error(`dist/browser/platform.browser.js has no ${placeholder} to replace`);
+  const { version } = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
+  fs.writeFileSync(platformFile, platformSource.replace(placeholder, JSON.stringify(version)));
+  fs.writeFileSync(path.join(outDir, 'package.json'), '{ "type": "module" }\n');
+}
+buildBrowser();

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # `npm run test:pack` (and .ci/run): the npm package as a user gets it.  Needs the prebuilt
 # binary in prebuilds/ (`npm run prebuild`).
-#   1. `npm pack`; the tarball holds the built JS + types, the prebuilds, the native sources,
-#      CMakeLists.txt, binding.gyp, README, LICENSE, scripts/install.js and the bundled
-#      node-gyp-build, and nothing else.
+#   1. `npm pack`; the tarball holds the built JS + types (with dist/browser's package.json), the
+#      prebuilds, the native sources, CMakeLists.txt, binding.gyp, README, LICENSE,
+#      scripts/install.js and the bundled node-gyp-build, and nothing else.
 #   2. Installs it into an empty project offline, with an empty npm cache (so it needs nothing
 #      from a registry), no compiler, cmake or nvcc on PATH and PREBUILDS_ONLY=1: the install
 #      script must pass, compile nothing and report the prebuilt binary.
@@ -29,10 +29,10 @@ npm pack --silent --pack-destination "$work" >/dev/null
 tarball=$(echo "$work"/*.tgz)
 [ -f "$tarball" ] || fail "npm pack wrote no tarball"
 tar tzf "$tarball" | sed 's|^package/||' | sort >"$work/contents"
-unexpected=$(grep -v -E '^(dist/.+\.(js|mjs|d\.ts|d\.mts)|native/.+\.(cc|h)|cuda/.+\.(cu|cuh)|prebuilds/[^/]+/[^/]+\.node|node_modules/node-gyp-build/.+|scripts/install\.js|CMakeLists\.txt|binding\.gyp|README\.md|LICENSE|package\.json)$' "$work/contents" || true)
+unexpected=$(grep -v -E '^(dist/.+\.(js|mjs|d\.ts|d\.mts)|dist/browser/package\.json|native/.+\.(cc|h)|cuda/.+\.(cu|cuh)|prebuilds/[^/]+/[^/]+\.node|node_modules/node-gyp-build/.+|scripts/install\.js|CMakeLists\.txt|binding\.gyp|README\.md|LICENSE|package\.json)$' "$work/contents" || true)
 [ -z "$unexpected" ] || fail "unexpected files in the tarball:"$'\n'"$unexpected"
 for required in package.json README.md LICENSE CMakeLists.txt binding.gyp scripts/install.js \
-  dist/cjs/index.js dist/cjs/index.d.ts dist/esm/index.mjs dist/esm/index.d.mts \
+  dist/cjs/index.js dist/cjs/index.d.ts dist/esm/index.mjs dist/esm/index.d.mts dist/browser/index.js dist/browser/tfjs.js \
   native/napi/addon.cc node_modules/node-gyp-build/index.js "${prebuilt[@]}"; do
   grep -qxF "$required" "$work/contents" || fail "$required is missing from the tarball"
 done

@@ -1,0 +1,173 @@
+#!/usr/bin/env node
+// npm run test:browser: the browser build (dist/browser, the "browser" condition of package.json's
+// exports) in headless Chromium.  Serves the package folder on 127.0.0.1, opens
+// test/browser/page.html (which imports the build through an import map, with TensorFlow.js from
+// node_modules) and checks what the page reports:
+//   - crps, marginSoftmax, mine and pairLoss, sync and async, on every backend the page offers
+//     ('js'; 'wasm' where backendInfo().wasm says it is available) and on 'auto', agree with the
+//     same calls in Node.js on 'cpu' (the native addon) and 'js' within the documented tolerances
+//     (test/browser/cases.mjs);
+//   - 'cpu' and 'cuda' are refused with ERR_FUSEDLOSS_BACKEND, saying why; backendInfo() has no
+//     addon, says why, and has package.json's version;
+//   - one training step through fusedloss/tfjs lowers the loss;
+//   - the page requested nothing but files of this package (so no node: module), every request
+//     succeeded, and it logged no error and threw none.
+// Chromium: CHROMIUM_PATH, else /usr/bin/chromium (Debian's `chromium` package); nothing is downloaded.
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import { createRequire } from 'node:module';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import puppeteer from 'puppeteer-core';
+
+import { compare, runAll } from './cases.mjs';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const chromium = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+const started = Date.now();
+const problems = [];
+
+for (const file of ['dist/browser/index.js', 'dist/cjs/index.js']) {
+  if (!fs.existsSync(path.join(root, file))) throw new Error(`${file} is missing: run npm run build first`);
+}
+if (!fs.existsSync(chromium)) throw new Error(`no Chromium at ${chromium} (apt-get install chromium, or set CHROMIUM_PATH)`);
+
+const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.json': 'application/json', '.map': 'application/json', '.wasm': 'application/wasm' };
+
+/** A static server for the package folder (the page, the build, node_modules), on a free port. */
+function serve() {
+  const server = http.createServer((request, response) => {
+    const url = new URL(request.url, 'http://localhost');
+    const file = path.join(root, decodeURIComponent(url.pathname));
+    if (!file.startsWith(root + path.sep) || !fs.existsSync(file) || !fs.statSync(file).isFile()) {
+      response.writeHead(404).end();
+      return;
+    }
+    response.writeHead(200, { 'content-type': TYPES[path.extname(file)] ?? 'application/octet-stream' });
+    fs.createReadStream(file).pipe(response);
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
+}
+
+const server = await serve();
+const origin = `http://127.0.0.1:${server.address().port}`;
+const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'fusedloss-chromium-'));
+let browser;
+let page;
+let outcome;
+const requested = [];
+try {
+  browser = await puppeteer.launch({
+    executablePath: chromium,
+    headless: true,
+    userDataDir: profile,
+    // The machine has no network: without these Chromium's background services fail its start.
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  page = await browser.newPage();
+  page.on('console', (message) => {
+    if (message.type() === 'error' || message.type() === 'warn') problems.push(`page console ${message.type()}: ${message.text()}`);
+  });
+  page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+  page.on('request', (request) => requested.push(request.url()));
+  page.on('requestfailed', (request) => problems.push(`request failed: ${request.url()}: ${request.failure()?.errorText}`));
+  page.on('response', (response) => {
+    if (response.status() >= 400) problems.push(`HTTP ${response.status()}: ${response.url()}`);
+  });
+  await page.goto(`${origin}/test/browser/page.html`);
+  // Until the page reports, or fails to load (a module that does not resolve never runs main()).
+  const deadline = Date.now() + 60000;
+  let report;
+  while (!(report = await page.evaluate(() => window.fusedlossTest)) && problems.length === 0 && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  if (!report) problems.push(problems.length > 0 ? 'the page stopped' : 'the page did not report within 60 s');
+  else if (report.error) problems.push(`the page failed: ${report.error}`);
+  outcome = report?.outcome;
+} finally {
+  await browser?.close();
+  server.close();
+  fs.rmSync(profile, { recursive: true, force: true });
+}
+
+for (const url of requested) {
+  if (!url.startsWith(`${origin}/`)) problems.push(`the page requested ${url}, not a file of this package`);
+}
+const modules = requested.filter((url) => url.startsWith(`${origin}/dist/`));
+if (!modules.some((url) => url.endsWith('/dist/browser/tfjs.js'))) problems.push('the page did not load dist/browser/tfjs.js');
+if (modules.some((url) => !url.startsWith(`${origin}/dist/browser/`))) problems.push(`the page loaded modules outside dist/browser: ${modules.join(', ')}`);
+
+const figures = {};
+if (outcome) {
+  const require = createRequire(import.meta.url);
+  const node = require(root);
+  const { version } = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
+  const { info, backends, results, refused, tfjs } = outcome;
+
+  // backendInfo() in the page.
+  if (info.native !== false || !/browser/.test(info.loadError ?? '')) problems.push(`backendInfo(): native ${info.native}, loadError ${info.loadError}`);
+  if (info.cuda.available !== false) problems.push('backendInfo().cuda.available is not false');
+  if (info.version !== version) problems.push(`backendInfo().version ${info.version}, package.json ${version}`);
+
+  // The same calls in Node.js: native CPU (when the addon is built here) and TypeScript.
+  const nodeBackends = ['js', ...(node.backendInfo().native ? ['cpu'] : [])];
+  if (!nodeBackends.includes('cpu')) console.log(`note: no native addon in Node.js here (${node.backendInfo().loadError}); comparing with 'js' only`);
+  const nodeResults = {};
+  for (const backend of nodeBackends) nodeResults[backend] = await runAll(node, backend);
+
+  // The comparison itself: it must flag a result that is off by more than a tolerance.
+  const base = nodeResults.js;
+  for (const [call, field, change] of [
+    ['crps sync', 'scores', (v) => v * (1 + 2 ** -19)],
+    ['marginSoftmax async', 'gradWeights', (v) => v + 1e-2],
+    ['mine sync', 'negatives', (v) => v + 1],
+    ['pairLoss async', 'loss', (v) => v * (1 + 1e-4)],
+  ]) {
+    const changed = JSON.parse(JSON.stringify(base));
+    const target = changed[call][field];
+    if (Array.isArray(target)) target[0] = change(target[0]);
+    else changed[call][field] = change(target);
+    if (compare(changed, base, 'self-check').problems.length !== 1) problems.push(`the comparison does not flag a change of ${call} ${field}`);
+  }
+  if (compare(base, base, 'self-check').problems.length !== 0) problems.push('the comparison flags identical results');
+
+  for (const backend of [...backends, 'auto']) {
+    for (const [call, result] of Object.entries(results[backend])) {
+      const expected = backend === 'auto' ? backends[backends.length - 1] : backend;
+      if (result.backend !== expected) problems.push(`browser ${backend} ${call}: ran on ${result.backend}, expected ${expected}`);
+    }
+    for (const nodeBackend of nodeBackends) {
+      const { problems: found, largest } = compare(results[backend], nodeResults[nodeBackend], `browser ${backend} vs node ${nodeBackend}:`);
+      problems.push(...found);
+      figures[`browser ${backend} vs node ${nodeBackend}`] = Math.max(...Object.values(largest));
+    }
+  }
+
+  // 'cpu' and 'cuda': refused, with the reason.
+  for (const [backend, calls] of Object.entries(refused)) {
+    for (const [call, error] of Object.entries(calls)) {
+      if (!error || error.code !== 'ERR_FUSEDLOSS_BACKEND' || !error.message.includes('browser')) {
+        problems.push(`browser backend '${backend}' ${call}: expected ERR_FUSEDLOSS_BACKEND saying why, got ${JSON.stringify(error)}`);
+      }
+    }
+  }
+
+  // The training step.
+  if (!(tfjs.after < tfjs.before)) problems.push(`tfjs: the loss did not go down (${tfjs.before} → ${tfjs.after})`);
+  if (!backends.includes(tfjs.backend)) problems.push(`tfjs: the kernel ran on ${tfjs.backend}`);
+  figures.tfjs = `loss ${tfjs.before.toFixed(4)} → ${tfjs.after.toFixed(4)} (fusedloss '${tfjs.backend}', tfjs '${tfjs.tfBackend}')`;
+  figures.backends = backends.join(', ');
+  const mined = results.js['mine sync'];
+  figures.mined = `${mined.positives.length} positive and ${mined.negatives.length} negative pairs`;
+  if (mined.positives.length === 0 || mined.negatives.length === 0) problems.push('mine found no pairs of one kind: the case checks nothing');
+}
+
+figures.seconds = ((Date.now() - started) / 1000).toFixed(1);
+console.log('largest relative differences and figures:', figures);
+if (problems.length > 0) {
+  console.error(`test:browser FAILED (${problems.length}):\n  ${problems.join('\n  ')}`);
+  process.exit(1);
+}
+console.log(`test:browser passed: ${requested.length} requests, ${modules.length} modules of dist/browser`);
