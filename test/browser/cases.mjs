@@ -91,10 +91,11 @@ const RULES = {
 const value = (v) => (typeof v === 'string' ? Number(v) : v);
 
 /**
- * The differences between `actual` and `expected` (two runAll results) beyond the rules, as
- * messages, and the largest relative difference seen per call (0 when bit-identical).
+ * The differences between `actual` and `expected` (two runAll results) beyond the rules (with
+ * `exact`, any difference), as messages, and the largest relative difference seen per call (0
+ * when bit-identical).
  */
-export function compare(actual, expected, label) {
+export function compare(actual, expected, label, { exact = false } = {}) {
   const problems = [];
   const largest = {};
   for (const [call, want] of Object.entries(expected)) {
@@ -114,7 +115,7 @@ export function compare(actual, expected, label) {
         problems.push(`${where}: ${a.length} values, expected ${b.length}`);
         continue;
       }
-      const [kind, tol] = rule;
+      const [kind, tol] = exact ? ['exact'] : rule;
       if (kind === 'norm') {
         let diff = 0;
         let norm = 0;
