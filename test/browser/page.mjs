@@ -20,24 +20,43 @@ async function refusal(backend) {
   return refused;
 }
 
-// One Adam step on a dense layer's embeddings under the ArcFace loss: the loss after must be lower.
-async function tfjsStep() {
+// One Adam step through each loss of fusedloss/tfjs: each loss must be lower after it.
+async function tfjsSteps() {
   const tf = await import('@tensorflow/tfjs');
-  const { marginSoftmaxLoss } = await import('fusedloss/tfjs');
+  const { crpsLoss, marginSoftmaxLoss, pairwiseLoss } = await import('fusedloss/tfjs');
   await tf.setBackend('cpu');
-  const { marginSoftmax } = inputs();
+  const cases = inputs();
+  const backends = new Set();
+  const onResult = (result) => backends.add(result.backend);
+  const step = (lossOf, variables) => {
+    const before = lossOf().dataSync()[0];
+    tf.train.adam(0.05).minimize(lossOf, false, variables);
+    return { before, after: lossOf().dataSync()[0] };
+  };
+
+  // ArcFace on the output of a dense layer, with trainable class centers.
+  const { marginSoftmax } = cases;
   const [rows, dim] = marginSoftmax.embeddings.shape;
   const x = tf.tensor2d(marginSoftmax.embeddings.data, [rows, dim]);
   const dense = tf.variable(tf.eye(dim));
   const centers = tf.variable(tf.tensor2d(marginSoftmax.weights.data, marginSoftmax.weights.shape));
   const labels = Array.from(marginSoftmax.labels);
-  let backend = null;
-  const options = { margin: { type: 'arcface', m: 0.2 }, scale: 16, onResult: (r) => (backend = r.backend) };
-  const lossOf = () => marginSoftmaxLoss(tf.matMul(x, dense), centers, labels, options);
-  const before = lossOf().dataSync()[0];
-  tf.train.adam(0.05).minimize(lossOf, false, [dense, centers]);
-  const after = lossOf().dataSync()[0];
-  return { before, after, backend, tfBackend: tf.getBackend() };
+  const margin = { margin: { type: 'arcface', m: 0.2 }, scale: 16, onResult };
+  const steps = { marginSoftmaxLoss: step(() => marginSoftmaxLoss(tf.matMul(x, dense), centers, labels, margin), [dense, centers]) };
+
+  // Multi-similarity on the same embeddings.
+  const { pairLoss } = cases;
+  const pairDense = tf.variable(tf.eye(dim));
+  const pairX = tf.tensor2d(pairLoss.embeddings.data, pairLoss.embeddings.shape);
+  steps.pairwiseLoss = step(() => pairwiseLoss(tf.matMul(pairX, pairDense), Array.from(pairLoss.labels), { loss: pairLoss.loss, onResult }), [pairDense]);
+
+  // CRPS of an ensemble that is itself the variable.
+  const { crps } = cases;
+  const ensemble = tf.variable(tf.tensor2d(crps.ensemble.data, crps.ensemble.shape));
+  const observations = tf.tensor1d(crps.observations);
+  steps.crpsLoss = step(() => crpsLoss(ensemble, observations, { estimator: 'fair', onResult }), [ensemble]);
+
+  return { steps, backends: [...backends], tfBackend: tf.getBackend() };
 }
 
 async function main() {
@@ -46,7 +65,7 @@ async function main() {
   const results = {};
   for (const backend of backends) results[backend] = await runAll(fusedloss, backend);
   results.auto = await runAll(fusedloss, 'auto');
-  return { info, backends, results, refused: { cpu: await refusal('cpu'), cuda: await refusal('cuda') }, tfjs: await tfjsStep() };
+  return { info, backends, results, refused: { cpu: await refusal('cpu'), cuda: await refusal('cuda') }, tfjs: await tfjsSteps() };
 }
 
 main().then(

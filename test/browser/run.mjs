@@ -9,7 +9,7 @@
 //     (test/browser/cases.mjs), and 'js' with Node.js's 'js' bit for bit;
 //   - 'cpu' and 'cuda' are refused with ERR_FUSEDLOSS_BACKEND, saying why; backendInfo() has no
 //     addon, says why, and has package.json's version;
-//   - one training step through fusedloss/tfjs lowers the loss;
+//   - one training step through each loss of fusedloss/tfjs lowers it;
 //   - the page requested nothing but files of this package (so no node: module), every request
 //     succeeded, and it logged no error and threw none.
 // Chromium: CHROMIUM_PATH, else /usr/bin/chromium (Debian's `chromium` package); nothing is downloaded.
@@ -159,10 +159,14 @@ if (outcome) {
     }
   }
 
-  // The training step.
-  if (!(tfjs.after < tfjs.before)) problems.push(`tfjs: the loss did not go down (${tfjs.before} → ${tfjs.after})`);
-  if (!backends.includes(tfjs.backend)) problems.push(`tfjs: the kernel ran on ${tfjs.backend}`);
-  figures.tfjs = `loss ${tfjs.before.toFixed(4)} → ${tfjs.after.toFixed(4)} (fusedloss '${tfjs.backend}', tfjs '${tfjs.tfBackend}')`;
+  // The training steps.
+  for (const [loss, { before, after }] of Object.entries(tfjs.steps)) {
+    if (!(after < before)) problems.push(`tfjs ${loss}: the loss did not go down (${before} → ${after})`);
+    figures[`tfjs ${loss}`] = `${before.toFixed(4)} → ${after.toFixed(4)}`;
+  }
+  if (Object.keys(tfjs.steps).length !== 3) problems.push(`tfjs: ${Object.keys(tfjs.steps).length} of the 3 losses ran`);
+  if (tfjs.backends.length === 0 || tfjs.backends.some((backend) => !backends.includes(backend))) problems.push(`tfjs: the kernels ran on ${tfjs.backends}`);
+  figures.tfjs = `fusedloss '${tfjs.backends.join("', '")}', tfjs '${tfjs.tfBackend}'`;
   figures.backends = backends.join(', ');
   const mined = results.js['mine sync'];
   figures.mined = `${mined.positives.length} positive and ${mined.negatives.length} negative pairs`;
