@@ -1,7 +1,7 @@
 // Issue 5, point 6: a typed consumer compiles with `tsc --noEmit` against the built package
 // (dist/, `npm run build`) both as an ES module (consumer.mts, the "import" condition of
 // package.json exports) and as CommonJS (consumer.cts, the "require" condition), for `fusedloss`
-// and `fusedloss/tfjs`.  The consumer's @ts-expect-error lines fail the compile if the package's
+// and `fusedloss/tfjs`; so do a node10 project (node10/) and a browser project (browser/).  The consumer's @ts-expect-error lines fail the compile if the package's
 // types degrade to `any`.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -49,21 +49,30 @@ describe('typed consumer (test/consumer)', () => {
     expect(out.targets('fusedloss/tfjs')).toEqual(['dist/cjs/tfjs.d.ts', 'dist/esm/tfjs.d.mts']);
   });
 
-  // Issue 10, point 10: node10 resolution ignores "exports"; without package.json "typesVersions"
-  // `fusedloss/tfjs` does not resolve there (TS2307).
-  it.skipIf(!hasTfjs())('tsc compiles a CommonJS consumer on moduleResolution node10: fusedloss/tfjs resolves through typesVersions', () => {
-    const project = fs.mkdtempSync(path.join(os.tmpdir(), 'fusedloss-node10-'));
+  /** Compiles test/consumer/<name> in a scratch project whose node_modules/fusedloss links to this package. */
+  function compileScratch(name: string): ReturnType<typeof compile> {
+    const project = fs.mkdtempSync(path.join(os.tmpdir(), `fusedloss-${name}-`));
     try {
-      for (const file of ['consumer.ts', 'tsconfig.json']) fs.copyFileSync(path.join(DIR, 'node10', file), path.join(project, file));
+      for (const file of ['consumer.ts', 'tsconfig.json']) fs.copyFileSync(path.join(DIR, name, file), path.join(project, file));
       fs.mkdirSync(path.join(project, 'node_modules'));
       fs.symlinkSync(ROOT, path.join(project, 'node_modules', 'fusedloss'), 'dir');
-      const out = compile(path.join(project, 'tsconfig.json'), project);
-      expect(out.errors).toEqual([]);
-      expect(out.status, out.stderr).toBe(0);
-      expect(out.targets('fusedloss')).toEqual(['dist/cjs/index.d.ts']);
-      expect(out.targets('fusedloss/tfjs')).toEqual(['dist/cjs/tfjs.d.ts']);
+      return compile(path.join(project, 'tsconfig.json'), project);
     } finally {
       fs.rmSync(project, { recursive: true, force: true });
     }
+  }
+
+  // Issue 10, point 10: node10 resolution ignores "exports"; without package.json "typesVersions"
+  // `fusedloss/tfjs` does not resolve there (TS2307).  Issue 12, point 5: a browser project
+  // (bundler resolution with the "browser" condition, no Node.js types) gets the ES module types.
+  it.skipIf(!hasTfjs()).each([
+    ['node10', 'a CommonJS consumer on moduleResolution node10: fusedloss/tfjs resolves through typesVersions', 'dist/cjs/index.d.ts', 'dist/cjs/tfjs.d.ts'],
+    ['browser', 'a browser consumer (bundler resolution, the "browser" condition): the ES module types, without Node.js types', 'dist/esm/index.d.mts', 'dist/esm/tfjs.d.mts'],
+  ])('tsc compiles %s: %s', (name, _what, main, tfjs) => {
+    const out = compileScratch(name);
+    expect(out.errors).toEqual([]);
+    expect(out.status, out.stderr).toBe(0);
+    expect(out.targets('fusedloss')).toEqual([main]);
+    expect(out.targets('fusedloss/tfjs')).toEqual([tfjs]);
   });
 });
