@@ -1,6 +1,6 @@
 // Runs in the page (test/browser/page.html): every kernel on every backend the browser build
-// offers, the backends it must refuse, backendInfo(), and one TensorFlow.js training step through
-// fusedloss/tfjs.  The outcome goes to window.fusedlossTest for test/browser/run.mjs.
+// offers, in the page and in a module worker, the backends it must refuse, backendInfo(), and one
+// TensorFlow.js training step through each loss of fusedloss/tfjs.  The outcome goes to window.fusedlossTest for test/browser/run.mjs.
 import * as fusedloss from 'fusedloss';
 import { KERNELS, inputs, runAll } from './cases.mjs';
 
@@ -59,13 +59,28 @@ async function tfjsSteps() {
   return { steps, backends: [...backends], tfBackend: tf.getBackend() };
 }
 
+/** The same calls in a module worker (test/browser/worker.mjs). */
+function inWorker() {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(new URL('./worker.mjs', import.meta.url), { type: 'module' });
+    const settle = (outcome) => {
+      worker.terminate();
+      if (outcome.error) reject(new Error(`in the worker: ${outcome.error}`));
+      else resolve(outcome.results);
+    };
+    worker.onmessage = ({ data }) => settle(data);
+    worker.onerror = (event) => settle({ error: event.message || 'the worker failed to load' });
+  });
+}
+
 async function main() {
   const info = fusedloss.backendInfo();
   const backends = ['js', ...(info.wasm?.available ? ['wasm'] : [])];
   const results = {};
   for (const backend of backends) results[backend] = await runAll(fusedloss, backend);
   results.auto = await runAll(fusedloss, 'auto');
-  return { info, backends, results, refused: { cpu: await refusal('cpu'), cuda: await refusal('cuda') }, tfjs: await tfjsSteps() };
+  const worker = await inWorker();
+  return { info, backends, results, worker, refused: { cpu: await refusal('cpu'), cuda: await refusal('cuda') }, tfjs: await tfjsSteps() };
 }
 
 main().then(

@@ -6,7 +6,7 @@
 //   - crps, marginSoftmax, mine and pairLoss, sync and async, on every backend the page offers
 //     ('js'; 'wasm' where backendInfo().wasm says it is available) and on 'auto', agree with the
 //     same calls in Node.js on 'cpu' (the native addon) and 'js' within the documented tolerances
-//     (test/browser/cases.mjs), and 'js' with Node.js's 'js' bit for bit;
+//     (test/browser/cases.mjs), and 'js' with Node.js's 'js' bit for bit, in a module worker too;
 //   - 'cpu' and 'cuda' are refused with ERR_FUSEDLOSS_BACKEND, saying why; backendInfo() has no
 //     addon, says why, and has package.json's version;
 //   - one training step through each loss of fusedloss/tfjs lowers it;
@@ -149,6 +149,10 @@ if (outcome) {
       figures[`browser ${backend} vs node ${nodeBackend}`] = Math.max(...Object.values(largest));
     }
   }
+
+  // The worker: the same bits as Node.js's 'js'.
+  const { problems: inWorker } = compare(outcome.worker, nodeResults.js, 'worker js vs node js:', { exact: true });
+  problems.push(...inWorker);
 
   // 'cpu' and 'cuda': refused, with the reason.
   for (const [backend, calls] of Object.entries(refused)) {
