@@ -37,7 +37,7 @@ for (const entry of ['index', 'tfjs']) {
 // The browser build: tsconfig.browser.json compiles the two entries to ES modules, with
 // lib/<name>.browser.ts in place of lib/<name>.ts.  A browser resolves only complete URLs, so each
 // relative specifier gets the file it names, looked up as moduleSuffixes did (x.browser.js,
-// x.js, x/index.js); bare specifiers (@tensorflow/tfjs) stay for the page's import map or
+// x.js, x/index.js, for './x' or './x.js'); bare specifiers (@tensorflow/tfjs) stay for the page's import map or
 // bundler.  package.json's version goes into the platform module, and a package.json marks the
 // folder's .js files as ES modules.
 function buildBrowser() {
@@ -50,7 +50,9 @@ function buildBrowser() {
     const source = fs.readFileSync(full, 'utf8');
     const rewritten = source.replace(specifier, (match, keyword, quote, spec) => {
       const base = path.resolve(path.dirname(full), spec);
-      const target = [`${base}.browser.js`, `${base}.js`, path.join(base, 'index.js')].find((f) => fs.existsSync(f));
+      // './x.js' names lib/x.ts (or lib/x.browser.ts) as './x' does.
+      const stem = base.endsWith('.js') ? base.slice(0, -'.js'.length) : base;
+      const target = [`${stem}.browser.js`, `${stem}.js`, path.join(base, 'index.js')].find((f) => fs.existsSync(f));
       if (!target) throw new Error(`dist/browser/${file}: cannot resolve '${spec}'`);
       let relative = path.relative(path.dirname(full), target).split(path.sep).join('/');
       if (!relative.startsWith('.')) relative = `./${relative}`;
