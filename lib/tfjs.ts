@@ -7,7 +7,8 @@
 // evaluate, call marginSoftmax / pairLoss / crps from the main entry, which accept tf tensors too.
 //
 // @tensorflow/tfjs is an optional peer dependency, loaded on the first call (never by the main
-// `fusedloss` entry, nor by importing this module).  For another build of TensorFlow.js
+// `fusedloss` entry, nor by importing this module; the browser build imports it with this module,
+// lib/tf-module.browser.ts).  For another build of TensorFlow.js
 // (@tensorflow/tfjs-core with a backend of your choice, tfjs-node) pass its namespace to withTf().
 import type * as tfjs from '@tensorflow/tfjs';
 
