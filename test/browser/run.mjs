@@ -138,6 +138,7 @@ if (outcome) {
 
   for (const backend of [...backends, 'auto']) {
     for (const [call, result] of Object.entries(results[backend])) {
+      // 'auto' in the browser: 'js', or the WebAssembly backend where the page has it.
       const expected = backend === 'auto' ? backends[backends.length - 1] : backend;
       if (result.backend !== expected) problems.push(`browser ${backend} ${call}: ran on ${result.backend}, expected ${expected}`);
     }
