@@ -10,7 +10,7 @@ import { packageRoot } from './package-root';
 /** A kernel family: the unit that is trusted on CUDA (or not) as a whole. */
 export type KernelFamily = 'crps' | 'marginSoftmax' | 'pairs';
 export const KERNEL_FAMILIES: readonly KernelFamily[] = ['crps', 'marginSoftmax', 'pairs'];
-export type ResolvedBackend = 'cuda' | 'cpu' | 'js';
+export type ResolvedBackend = 'cuda' | 'cpu' | 'wasm' | 'js';
 
 export interface NativeCudaInfo {
   built: boolean;

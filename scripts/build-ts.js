@@ -14,6 +14,11 @@ fs.rmSync(path.join(root, 'dist'), { recursive: true, force: true });
 const result = spawnSync(process.execPath, [tsc, '-p', path.join(root, 'tsconfig.json')], { stdio: 'inherit' });
 if (result.status !== 0) process.exit(result.status ?? 1);
 
+// The WebAssembly module (npm run build:wasm), when built: tsc copies no .js file, and the loader
+// (dist/cjs/wasm/loader.js) requires it from beside itself, as lib/wasm/loader.ts does in lib/.
+const wasmGenerated = path.join(root, 'lib/wasm/generated');
+if (fs.existsSync(wasmGenerated)) fs.cpSync(wasmGenerated, path.join(root, 'dist/cjs/wasm/generated'), { recursive: true });
+
 // Every value export of each CommonJS entry, so the ESM names cannot drift from it.  Entries: the
 // package itself and the `fusedloss/tfjs` subpath (which loads @tensorflow/tfjs only when called).
 const esmDir = path.join(root, 'dist/esm');
