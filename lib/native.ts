@@ -6,6 +6,7 @@ import * as path from 'node:path';
 
 import { backendError } from './errors';
 import { packageRoot } from './package-root';
+import { wasmStatus } from './wasm/loader';
 
 /** A kernel family: the unit that is trusted on CUDA (or not) as a whole. */
 export type KernelFamily = 'crps' | 'marginSoftmax' | 'pairs';
@@ -48,6 +49,11 @@ function firstLine(error: unknown): string {
   return error instanceof Error ? error.message.split('\n')[0] : String(error);
 }
 
+/** The backend 'auto' falls back to without the addon, as the load messages name it. */
+function serving(): string {
+  return wasmStatus().available ? 'The WebAssembly backend is serving.' : 'The TypeScript backend is serving.';
+}
+
 function load(): LoadState {
   if (process.env.FUSEDLOSS_BACKEND === 'js') {
     return { addon: null, binary: null, loadError: 'not loaded: FUSEDLOSS_BACKEND=js' };
@@ -68,7 +74,7 @@ function load(): LoadState {
       binary: null,
       loadError:
         `no native addon for ${where}; looked in ${path.join(searchRoot, 'build', 'Release')} and ` +
-        `${path.join(searchRoot, 'prebuilds')}: ${firstLine(error)}. The TypeScript backend is serving. To build ` +
+        `${path.join(searchRoot, 'prebuilds')}: ${firstLine(error)}. ${serving()} To build ` +
         'the addon, install cmake and a C++17 compiler (nvcc for CUDA) and run `npm rebuild fusedloss`.',
     };
   }
@@ -78,7 +84,7 @@ function load(): LoadState {
   } catch (error) {
     // A binary that is there but does not load (wrong glibc, corrupt file, missing library) is a
     // broken install the user did not choose: say so once, with the loader's own words.
-    const loadError = `the native addon ${binary} failed to load on ${where}: ${firstLine(error)}. The TypeScript backend is serving.`;
+    const loadError = `the native addon ${binary} failed to load on ${where}: ${firstLine(error)}. ${serving()}`;
     process.emitWarning(loadError, { type: 'FusedlossWarning', code: 'FUSEDLOSS_NATIVE_LOAD_FAILED' });
     return { addon: null, binary: null, loadError };
   }
