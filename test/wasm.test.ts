@@ -1,0 +1,182 @@
+// Backend 'wasm' itself (the kernels' answers are held by every suite that iterates
+// backendCases()): availability and the backend choice, the executor's memory (every allocation
+// freed on success and failure, a call too large for wasm32 refused with TOO_LARGE, a trap
+// dropping the instance), and async calls off the JavaScript thread, with the main-thread path
+// (no worker) giving the same bits.  FUSEDLOSS_REQUIRE_WASM=1 fails these instead of skipping
+// them when the module is not built (npm run build:wasm).
+import { afterEach, describe, expect, it } from 'vitest';
+
+import { CRPS_WASM } from '../lib/crps/wasm';
+import { planCrps } from '../lib/crps/plan';
+import { resetNativeForTesting, type NativeAddon } from '../lib/native';
+import { executeWasmCall, type KernelExports, type WasmCall } from '../lib/wasm/execute';
+import { resetWasmForTesting, wasmKernels, wasmMemoryBytes, wasmModule } from '../lib/wasm/loader';
+import { setOffThreadRunner, offThreadRunner } from '../lib/wasm/off-thread';
+import { backendInfo, crps, crpsAsync, ErrorCode, marginSoftmax, mine, mineAsync, pairLoss, pairLossAsync } from './api';
+import { Rng, testSeed, wasmRequired } from './helpers';
+
+const seed = testSeed('wasm.test');
+const available = backendInfo().wasm.available || wasmRequired();
+
+function randomCrps(rng: Rng, points: number, members: number) {
+  const ensemble = Float32Array.from({ length: points * members }, () => rng.normal());
+  const observations = Float32Array.from({ length: points }, () => rng.normal());
+  return { ensemble: { data: ensemble, shape: [points, members] }, observations, estimator: 'fair' as const, gradients: true as const };
+}
+
+function randomPairs(rng: Rng, rows: number, dim: number) {
+  const embeddings = { data: Float32Array.from({ length: rows * dim }, () => rng.normal()), shape: [rows, dim] };
+  const labels = Int32Array.from({ length: rows }, () => rng.int(4));
+  return { embeddings, labels };
+}
+
+afterEach(() => {
+  resetWasmForTesting();
+  resetNativeForTesting();
+});
+
+describe('availability and the backend choice', () => {
+  it.skipIf(!available)('backendInfo().wasm: available, SIMD128, one thread', () => {
+    expect(backendInfo().wasm).toEqual({ available: true, simd: true, threads: 1, reason: null });
+  });
+
+  it("an explicit 'wasm' where the module is missing throws ERR_FUSEDLOSS_BACKEND with the reason", () => {
+    resetWasmForTesting({ module: null, reason: 'not built into this copy (a test)' });
+    expect(backendInfo().wasm).toEqual({ available: false, simd: false, threads: 1, reason: 'not built into this copy (a test)' });
+    const args = { ...randomCrps(new Rng(seed), 4, 3), backend: 'wasm' as const };
+    expect(() => crps(args)).toThrow(expect.objectContaining({ code: ErrorCode.BACKEND, message: expect.stringContaining('not built into this copy (a test)') }));
+    return expect(crpsAsync(args)).rejects.toMatchObject({ code: ErrorCode.BACKEND });
+  });
+
+  it.skipIf(!available)("'auto' without the addon picks wasm, and js when wasm is missing too", () => {
+    const args = randomCrps(new Rng(seed), 4, 3);
+    resetNativeForTesting({ root: '/nonexistent-fusedloss-root' });
+    expect(crps(args).backend).toBe('wasm');
+    resetWasmForTesting({ module: null });
+    expect(crps(args).backend).toBe('js');
+  });
+
+  it.skipIf(!available)("'auto' with the addon still picks it (cuda → cpu → wasm → js)", () => {
+    const args = randomCrps(new Rng(seed), 4, 3);
+    resetNativeForTesting({ addon: { cudaInfo: () => ({ built: false, available: false, reason: 'test', devices: [] }) } as unknown as NativeAddon });
+    // A stand-in addon without kernels: 'auto' chose it, so the call fails on it, not on wasm.
+    expect(() => crps(args)).toThrow(/no crps\(\)/);
+  });
+});
+
+describe.skipIf(!available)('memory', () => {
+  it('1,000 calls, failing ones included, leave the instance at the size the first ones grew it to', () => {
+    const rng = new Rng(seed ^ 0x5a5a);
+    const args = randomCrps(rng, 500, 11);
+    const pairs = randomPairs(rng, 40, 8);
+    const run = (i: number) => {
+      if (i % 3 === 0) return crps({ ...args, backend: 'wasm' });
+      if (i % 3 === 1) return pairLoss({ ...pairs, loss: { type: 'contrastive' }, backend: 'wasm' });
+      // More pairs than maxOutputs: the kernel fails after allocating its work buffers.
+      expect(() => mine({ ...pairs, miner: { type: 'multi-similarity' }, maxOutputs: 3, backend: 'wasm' })).toThrow(expect.objectContaining({ code: ErrorCode.TOO_LARGE }));
+      return null;
+    };
+    for (let i = 0; i < 30; i++) run(i);
+    const settled = wasmMemoryBytes();
+    expect(settled).toBeGreaterThan(0);
+    for (let i = 0; i < 1000; i++) run(i);
+    expect(wasmMemoryBytes()).toBe(settled);
+  });
+
+  it('a call beyond what wasm32 addresses is TOO_LARGE before anything is allocated', () => {
+    const kernels = wasmKernels();
+    const before = kernels.memory.buffer.byteLength;
+    const call: WasmCall = { entry: 'fl_crps', scalars: [1, 2, 2 ** 30, 0, 0, 0, 0], inputs: [null, null, null, null], outputs: [{ name: 'scores', type: 'f32', length: 2 ** 30 }], results: 1, returnedArrays: 0 };
+    const executed = executeWasmCall(kernels, call);
+    expect(executed.status).toBe(4);
+    expect(executed.message).toMatch(/wasm32 addresses at most/);
+    expect(kernels.memory.buffer.byteLength).toBe(before);
+  });
+
+  it('memory that cannot grow is TOO_LARGE, and the entry point is never called', () => {
+    let called = false;
+    const refusing = { ...wasmKernels(), fl_alloc: () => 0, fl_crps: () => (called = true) } as unknown as KernelExports;
+    const call = CRPS_WASM.call(planCrps(randomCrps(new Rng(seed), 8, 3)).plan);
+    const executed = executeWasmCall(refusing, call);
+    expect(executed.status).toBe(4);
+    expect(executed.message).toMatch(/could not grow/);
+    expect(called).toBe(false);
+  });
+
+  it("a trap propagates, and the call's block is freed", () => {
+    const kernels = wasmKernels();
+    const freed: number[] = [];
+    const trapping = { ...kernels, fl_free: (p: number) => { freed.push(p); kernels.fl_free(p); }, fl_crps: () => { throw new Error('unreachable'); } } as unknown as KernelExports;
+    const call = CRPS_WASM.call(planCrps(randomCrps(new Rng(seed), 8, 3)).plan);
+    expect(() => executeWasmCall(trapping, call)).toThrow('unreachable');
+    expect(freed).toHaveLength(1);
+  });
+});
+
+describe.skipIf(!available)('async', () => {
+  it('runs off the JavaScript thread: the event loop turns while a call computes', async () => {
+    expect(offThreadRunner()).not.toBeNull();
+    const args = { ...randomCrps(new Rng(seed ^ 7), 100_000, 51), backend: 'wasm' as const };
+    await crpsAsync(args); // the worker starts and its code warms up
+    let turns = 0;
+    let done = false;
+    const spin = () => {
+      turns++;
+      if (!done) setImmediate(spin);
+    };
+    setImmediate(spin);
+    await crpsAsync(args);
+    done = true;
+    // A blocking call would let the loop turn about once; a call of tens of ms off-thread, many times.
+    expect(turns).toBeGreaterThan(5);
+  });
+
+  it('worker, calling thread and sync give the same bits; concurrent calls each get their own', async () => {
+    const rng = new Rng(seed ^ 11);
+    const cases = [randomCrps(rng, 700, 7), randomCrps(rng, 300, 51), randomCrps(rng, 33, 2)].map((args) => ({ ...args, backend: 'wasm' as const }));
+    const sync = cases.map((args) => crps(args));
+    const offThread = await Promise.all(cases.map((args) => crpsAsync(args)));
+    const worker = offThreadRunner();
+    setOffThreadRunner(null);
+    try {
+      const onThread = await Promise.all(cases.map((args) => crpsAsync(args)));
+      for (let k = 0; k < cases.length; k++) {
+        for (const result of [offThread[k], onThread[k]]) {
+          expect(result.backend).toBe('wasm');
+          expect(result.mean).toBe(sync[k].mean);
+          expect(result.scores).toEqual(sync[k].scores);
+          expect(result.gradEnsemble).toEqual(sync[k].gradEnsemble);
+        }
+      }
+    } finally {
+      setOffThreadRunner(worker);
+    }
+  });
+
+  it('a kernel failure in the worker rejects with its code; the worker serves the next call', async () => {
+    const pairs = randomPairs(new Rng(seed ^ 13), 30, 6);
+    await expect(mineAsync({ ...pairs, miner: { type: 'multi-similarity' }, maxOutputs: 2, backend: 'wasm' })).rejects.toMatchObject({ code: ErrorCode.TOO_LARGE });
+    const loss = await pairLossAsync({ ...pairs, loss: { type: 'contrastive' }, backend: 'wasm' });
+    expect(loss.loss).toBe(pairLoss({ ...pairs, loss: { type: 'contrastive' }, backend: 'wasm' }).loss);
+  });
+
+  it('marginSoftmax with out: the caller\'s arrays, written in place, sync and async', async () => {
+    const rng = new Rng(seed ^ 17);
+    const [rows, dim, classes] = [5, 8, 12];
+    const args = {
+      embeddings: { data: Float32Array.from({ length: rows * dim }, () => rng.normal()), shape: [rows, dim] },
+      weights: { data: Float32Array.from({ length: classes * dim }, () => rng.normal()), shape: [classes, dim] },
+      labels: Int32Array.from({ length: rows }, () => rng.int(classes)),
+      backend: 'wasm' as const,
+    };
+    const fresh = marginSoftmax(args);
+    const losses = new Float32Array(rows).fill(NaN);
+    const gradWeights = new Float32Array(classes * dim).fill(NaN);
+    const result = marginSoftmax({ ...args, out: { losses, gradWeights } });
+    expect(result.losses).toBe(losses);
+    expect(result.gradWeights).toBe(gradWeights);
+    expect(losses).toEqual(fresh.losses);
+    expect(gradWeights).toEqual(fresh.gradWeights);
+    expect(wasmModule()).not.toBeNull();
+  });
+});
