@@ -64,6 +64,39 @@ describe('availability and the backend choice', () => {
   });
 });
 
+describe.skipIf(!available || !backendInfo().native)('the same bits as the native CPU backend', () => {
+  // Same C++, same chunks in the same order, and CRPS has no product that the native build fuses
+  // (docs/spec/README.md, Backends): every output bit for bit, NaN members included.
+  it('crps: every estimator, layout and NaN policy, on random ensembles with NaN members', () => {
+    const rng = new Rng(seed ^ 0x77);
+    for (const members of [1, 2, 4, 5, 16, 51, 130]) {
+      for (const estimator of ['standard', 'fair', 'almost-fair'] as const) {
+        if (members < 2 && estimator !== 'standard') continue;
+        const points = 1 + rng.int(200);
+        const ensemble = Float32Array.from({ length: points * members }, () => (rng.next() < 0.03 ? NaN : 4 * rng.normal()));
+        const observations = Float32Array.from({ length: points }, () => rng.normal());
+        const memberLast = rng.next() < 0.5;
+        const args = {
+          ensemble: { data: ensemble, shape: memberLast ? [points, members] : [members, points] },
+          memberAxis: memberLast ? 1 : 0,
+          observations,
+          estimator,
+          nanPolicy: (['propagate', 'omit', 'zero'] as const)[rng.int(3)],
+          gradients: true as const,
+          components: true as const,
+        };
+        const cpu = crps({ ...args, backend: 'cpu' });
+        const wasm = crps({ ...args, backend: 'wasm' });
+        const label = `M ${members}, ${estimator}, P ${points}, ${args.nanPolicy}, member axis ${args.memberAxis}`;
+        expect(Object.is(wasm.mean, cpu.mean), label).toBe(true);
+        for (const name of ['scores', 'gradEnsemble', 'gradObservations', 'skill', 'spread'] as const) {
+          expect(new Uint32Array(wasm[name].buffer), `${label}: ${name}`).toEqual(new Uint32Array(cpu[name].buffer));
+        }
+      }
+    }
+  });
+});
+
 describe.skipIf(!available)('memory', () => {
   it('1,000 calls, failing ones included, leave the instance at the size the first ones grew it to', () => {
     const rng = new Rng(seed ^ 0x5a5a);
