@@ -4,6 +4,9 @@
 // dropping the instance), and async calls off the JavaScript thread, with the main-thread path
 // (no worker) giving the same bits.  FUSEDLOSS_REQUIRE_WASM=1 fails these instead of skipping
 // them when the module is not built (npm run build:wasm).
+import { spawnSync } from 'node:child_process';
+import * as path from 'node:path';
+
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { CRPS_WASM } from '../lib/crps/wasm';
@@ -191,6 +194,18 @@ describe.skipIf(!available)('async', () => {
     await expect(mineAsync({ ...pairs, miner: { type: 'multi-similarity' }, maxOutputs: 2, backend: 'wasm' })).rejects.toMatchObject({ code: ErrorCode.TOO_LARGE });
     const loss = await pairLossAsync({ ...pairs, loss: { type: 'contrastive' }, backend: 'wasm' });
     expect(loss.loss).toBe(pairLoss({ ...pairs, loss: { type: 'contrastive' }, backend: 'wasm' }).loss);
+  });
+
+  it('the worker starts under --input-type=module too (built package, dist/: node scripts/build-ts.js)', () => {
+    // The eval'd worker inherits the flag and is then an ES module (no require).
+    const entry = path.join(__dirname, '..', 'dist', 'esm', 'index.mjs');
+    const code = `import { crpsAsync } from ${JSON.stringify(entry)};
+const r = await crpsAsync({ ensemble: { data: [1, 2, 3, 4], shape: [2, 2] }, observations: [1, 2], backend: 'wasm' });
+console.log(JSON.stringify([r.backend, ...r.scores]));`;
+    const child = spawnSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8', timeout: 60_000 });
+    expect(child.stderr).toBe('');
+    // Members {1, 2} and {3, 4}, observations 1 and 2: CRPS = mean|x − y| − mean|x − x'|/2 = 0.5 − 0.25, 1.5 − 0.25.
+    expect(JSON.parse(child.stdout)).toEqual(['wasm', 0.25, 1.25]);
   });
 
   it('marginSoftmax with out: the caller\'s arrays, written in place, sync and async', async () => {

@@ -12,14 +12,15 @@ export interface OffThreadRunner {
 }
 
 // The worker's program: the executor's own source text (execute.ts keeps those two functions
-// self-contained for this), a fresh instance per trap, outputs transferred back.
+// self-contained for this), a fresh instance per trap, outputs transferred back.  import(), not
+// require: an eval'd worker is an ES module when the process runs with --input-type=module.
+// Messages posted before the listener is attached wait in the port.
 function workerSource(): string {
   return `'use strict';
-const { parentPort } = require('node:worker_threads');
 const instantiateKernels = ${instantiateKernels.toString()};
 const executeWasmCall = ${executeWasmCall.toString()};
 let kernels = null;
-parentPort.on('message', ({ id, module, call }) => {
+import('node:worker_threads').then(({ parentPort }) => parentPort.on('message', ({ id, module, call }) => {
   try {
     if (!kernels) kernels = instantiateKernels(module);
     const executed = executeWasmCall(kernels, call);
@@ -29,7 +30,7 @@ parentPort.on('message', ({ id, module, call }) => {
     kernels = null;
     parentPort.postMessage({ id, trap: error instanceof Error ? error.message : String(error) });
   }
-});
+}));
 `;
 }
 
