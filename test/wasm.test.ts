@@ -12,7 +12,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { CRPS_WASM } from '../lib/crps/wasm';
 import { planCrps } from '../lib/crps/plan';
 import { resetNativeForTesting, type NativeAddon } from '../lib/native';
-import { executeWasmCall, type KernelExports, type WasmCall } from '../lib/wasm/execute';
+import { executeWasmCall, keepInstance, type KernelExports, type WasmCall } from '../lib/wasm/execute';
 import { resetWasmForTesting, wasmKernels, wasmMemoryBytes, wasmModule } from '../lib/wasm/loader';
 import { setOffThreadRunner, offThreadRunner } from '../lib/wasm/off-thread';
 import { backendInfo, crps, crpsAsync, ErrorCode, marginSoftmax, mine, mineAsync, pairLoss, pairLossAsync } from './api';
@@ -137,6 +137,13 @@ describe.skipIf(!available)('memory', () => {
     expect(executed.status).toBe(4);
     expect(executed.message).toMatch(/could not grow/);
     expect(called).toBe(false);
+  });
+
+  it('an instance grown past 1 GiB is not kept (linear memory never shrinks)', () => {
+    const sized = (bytes: number) => ({ memory: { buffer: { byteLength: bytes } } }) as unknown as KernelExports;
+    expect(keepInstance(wasmKernels())).toBe(true);
+    expect(keepInstance(sized(2 ** 30))).toBe(true);
+    expect(keepInstance(sized(2 ** 30 + 65536))).toBe(false);
   });
 
   it("a trap propagates, and the call's block is freed", () => {

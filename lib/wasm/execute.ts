@@ -81,6 +81,15 @@ export function instantiateKernels(module: WasmModule): KernelExports {
 }
 
 /**
+ * Whether an instance is worth keeping after a call: linear memory never shrinks, so one that a
+ * large call grew past 1 GiB is dropped (the next call starts a fresh 16 MiB one) rather than
+ * holding that memory for the life of the thread.  Calls above the limit pay the growth each time.
+ */
+export function keepInstance(kernels: KernelExports): boolean {
+  return kernels.memory.buffer.byteLength <= 2 ** 30;
+}
+
+/**
  * Runs `call` on `kernels`: one block for scalars, pointer table, results and arrays (16-byte
  * aligned each), freed before returning.  `into` supplies the caller's output arrays by name
  * (written in place).  A trap propagates (the instance is then unusable: the caller drops it).

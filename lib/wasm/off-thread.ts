@@ -3,7 +3,7 @@
 // runner is one worker_thread with its own instance of the kernels, created on first use and not
 // keeping the process alive while idle; elsewhere there is none yet (a browser Web Worker can be
 // installed with setOffThreadRunner), and async calls yield once, then run on the calling thread.
-import { executeWasmCall, instantiateKernels, type WasmCall, type WasmExecuted } from './execute';
+import { executeWasmCall, instantiateKernels, keepInstance, type WasmCall, type WasmExecuted } from './execute';
 import type { WasmModule } from './webassembly-api';
 
 /** Runs calls elsewhere.  `trap` rejects: the worker's instance trapped (it starts a fresh one). */
@@ -19,11 +19,13 @@ function workerSource(): string {
   return `'use strict';
 const instantiateKernels = ${instantiateKernels.toString()};
 const executeWasmCall = ${executeWasmCall.toString()};
+const keepInstance = ${keepInstance.toString()};
 let kernels = null;
 import('node:worker_threads').then(({ parentPort }) => parentPort.on('message', ({ id, module, call }) => {
   try {
     if (!kernels) kernels = instantiateKernels(module);
     const executed = executeWasmCall(kernels, call);
+    if (!keepInstance(kernels)) kernels = null;
     const transfer = [...Object.values(executed.outputs), ...executed.returned].map((array) => array.buffer);
     parentPort.postMessage({ id, executed }, transfer);
   } catch (error) {

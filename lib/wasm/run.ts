@@ -4,7 +4,7 @@
 import { backendError, fusedLossError, ErrorCode, type ErrorCodeValue } from '../errors';
 import { checkStillAttached, type OutArrays, type OutputSpec } from '../outputs';
 import { plainView } from '../read-once';
-import { executeWasmCall, WASM_STATUS, type WasmCall, type WasmExecuted, type WasmOutputSpec } from './execute';
+import { executeWasmCall, keepInstance, WASM_STATUS, type WasmCall, type WasmExecuted, type WasmOutputSpec } from './execute';
 import { dropWasmKernels, wasmKernels, wasmModule } from './loader';
 import { offThreadRunner } from './off-thread';
 
@@ -58,17 +58,21 @@ function plainOut(out: OutArrays): Record<string, Float32Array | Int32Array> {
   return Object.fromEntries(Object.entries(out).map(([name, array]) => [name, plainView(array)]));
 }
 
-export function runWasmSync<Plan, Outputs>(adapter: WasmAdapter<Plan, Outputs>, plan: Plan, out: OutArrays): Outputs {
-  const call = adapter.call(plan);
+/** `call` on this thread's instance, which is dropped after a trap or when the call grew it past keepInstance's limit. */
+function executeHere(call: WasmCall, into: Record<string, Float32Array | Int32Array> = {}): WasmExecuted {
   const kernels = wasmKernels();
-  let executed: WasmExecuted;
   try {
-    executed = executeWasmCall(kernels, call, plainOut(out));
+    const executed = executeWasmCall(kernels, call, into);
+    if (!keepInstance(kernels)) dropWasmKernels();
+    return executed;
   } catch (error) {
     dropWasmKernels();
     throw trapped(error);
   }
-  return adapter.outputs(succeeded(executed), plan);
+}
+
+export function runWasmSync<Plan, Outputs>(adapter: WasmAdapter<Plan, Outputs>, plan: Plan, out: OutArrays): Outputs {
+  return adapter.outputs(succeeded(executeHere(adapter.call(plan), plainOut(out))), plan);
 }
 
 function yieldOnce(): Promise<void> {
@@ -94,13 +98,7 @@ export async function runWasmAsync<Plan, Outputs>(adapter: WasmAdapter<Plan, Out
     }
   } else {
     await yieldOnce();
-    const kernels = wasmKernels();
-    try {
-      executed = executeWasmCall(kernels, call);
-    } catch (error) {
-      dropWasmKernels();
-      throw trapped(error);
-    }
+    executed = executeHere(call);
   }
   succeeded(executed);
   checkStillAttached(out);
