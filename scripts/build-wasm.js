@@ -44,6 +44,8 @@ const flags = [
   '-sSTANDALONE_WASM', '--no-entry',
   // Memory grows as calls need it, up to wasm32's 4 GiB; malloc returns null beyond (no abort).
   '-sALLOW_MEMORY_GROWTH=1', '-sMAXIMUM_MEMORY=4GB', '-sINITIAL_MEMORY=16MB', '-sABORTING_MALLOC=0',
+  // 3.1.6's default, written out: later Emscripten releases default to 64 KiB.
+  '-sTOTAL_STACK=5MB',
   `-sEXPORTED_FUNCTIONS=${exported.map((name) => `_${name}`).join(',')}`,
 ];
 

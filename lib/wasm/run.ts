@@ -22,7 +22,11 @@ export function wasmCall(entry: string, args: Record<string, unknown>, scalars: 
   outputs: (WasmOutputSpec | null)[], results: number, returnedArrays = 0): WasmCall {
   return {
     entry,
-    scalars: scalars.map((name) => Number(args[name])),
+    scalars: scalars.map((name) => {
+      // A name the plan lacks is this file's bug (the lists follow the exports), not the caller's.
+      if (typeof args[name] !== 'number' && typeof args[name] !== 'boolean') throw backendError(`internal: ${entry}'s scalar ${name} is not in the plan`);
+      return Number(args[name]);
+    }),
     inputs: inputs.map((name) => (args[name] ?? null) as Float32Array | Int32Array | null),
     outputs,
     results,
