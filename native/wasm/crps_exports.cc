@@ -9,7 +9,9 @@ using namespace fusedloss::wasm;
 // scalars: outer, members, inner, alpha, nanPolicy, gradients, components
 // arrays:  ensemble, observations, weights, gradOutput, scores, gradEnsemble, gradObservations, skill, spread
 // results: mean
-extern "C" int32_t fl_crps(const double* scalars, void* const* arrays, double* results) {
+namespace {
+
+int32_t runCrps(const double* scalars, void* const* arrays, double* results) {
   CrpsShape shape;
   CrpsOptions options;
   if (!readSize(scalars[0], shape.outer) || !readSize(scalars[1], shape.members) || !readSize(scalars[2], shape.inner)) {
@@ -34,4 +36,10 @@ extern "C" int32_t fl_crps(const double* scalars, void* const* arrays, double* r
   const int32_t status = report(crpsCpu(shape, options, inputs, outputs));
   results[0] = outputs.mean;
   return status;
+}
+
+}  // namespace
+
+extern "C" int32_t fl_crps(const double* scalars, void* const* arrays, double* results) {
+  return guarded("crps", [&] { return runCrps(scalars, arrays, results); });
 }

@@ -13,7 +13,9 @@ using namespace fusedloss::wasm;
 // arrays:  embeddings, weights, targets, classIds, rowWeights, rowAngular, rowAdditive,
 //          losses, logSumExp, predictions, gradEmbeddings, gradWeights
 // results: loss, curricularT
-extern "C" int32_t fl_margin_softmax(const double* scalars, void* const* arrays, double* results) {
+namespace {
+
+int32_t runMarginSoftmax(const double* scalars, void* const* arrays, double* results) {
   MarginSoftmaxShape shape;
   if (!readSize(scalars[0], shape.rows) || !readSize(scalars[1], shape.dim) || !readSize(scalars[2], shape.classes) ||
       !readSize(scalars[3], shape.subCenters) || !readSize(scalars[4], shape.weightRows)) {
@@ -56,4 +58,10 @@ extern "C" int32_t fl_margin_softmax(const double* scalars, void* const* arrays,
   results[0] = out.loss;
   results[1] = out.curricularT;
   return status;
+}
+
+}  // namespace
+
+extern "C" int32_t fl_margin_softmax(const double* scalars, void* const* arrays, double* results) {
+  return guarded("marginSoftmax", [&] { return runMarginSoftmax(scalars, arrays, results); });
 }

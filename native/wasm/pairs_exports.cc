@@ -51,13 +51,11 @@ bool handOver(const std::vector<int32_t>& values, double* results) {
   return true;
 }
 
-}  // namespace
-
 // scalars: the pair call's, then maxOutputs
 // results: (pointer, length) of positiveAnchors, positives, negativeAnchors, negatives (pair
 //          miners) or anchors, positives, negatives and (0, 0) (triplet miners); the arrays are
 //          the caller's to free (fl_free)
-extern "C" int32_t fl_mine(const double* scalars, void* const* arrays, double* results) {
+int32_t runMine(const double* scalars, void* const* arrays, double* results) {
   PairShape shape;
   PairSimilarityOptions similarity;
   MinerOptions miner;
@@ -92,7 +90,7 @@ extern "C" int32_t fl_mine(const double* scalars, void* const* arrays, double* r
 //          gradients
 // arrays:  the pair call's, then gradEmbeddings, gradRef
 // results: loss
-extern "C" int32_t fl_pair_loss(const double* scalars, void* const* arrays, double* results) {
+int32_t runPairLoss(const double* scalars, void* const* arrays, double* results) {
   PairShape shape;
   PairSimilarityOptions similarity;
   MinerOptions miner;
@@ -121,4 +119,14 @@ extern "C" int32_t fl_pair_loss(const double* scalars, void* const* arrays, doub
   const int32_t status = report(pairLossCpu(shape, similarity, miner, loss, inputs, outputs));
   results[0] = outputs.loss;
   return status;
+}
+
+}  // namespace
+
+extern "C" int32_t fl_mine(const double* scalars, void* const* arrays, double* results) {
+  return guarded("mine", [&] { return runMine(scalars, arrays, results); });
+}
+
+extern "C" int32_t fl_pair_loss(const double* scalars, void* const* arrays, double* results) {
+  return guarded("pairLoss", [&] { return runPairLoss(scalars, arrays, results); });
 }

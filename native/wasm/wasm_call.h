@@ -14,6 +14,8 @@
 
 #include <cmath>
 #include <cstdint>
+#include <exception>
+#include <new>
 #include <string>
 
 #include "../kernels/enum_names.h"
@@ -41,6 +43,20 @@ inline int32_t report(const KernelStatus& status) {
     case StatusKind::Label: return fail(kLabel, status.message);
     case StatusKind::OutOfMemory: return fail(kTooLarge, status.message);
     default: return fail(kBackend, status.message);
+  }
+}
+
+// Runs an entry point's body with every C++ exception turned into a status: the kernels catch
+// std::bad_alloc themselves, but wasm32's 32-bit size_t adds std::length_error (a vector longer
+// than max_size()), and an exception that left the module would trap and cost the instance.
+template <typename Body>
+int32_t guarded(const char* kernel, Body body) {
+  try {
+    return body();
+  } catch (const std::bad_alloc&) {
+    return fail(kTooLarge, std::string(kernel) + ": out of WebAssembly memory (wasm32 addresses 4 GiB)");
+  } catch (const std::exception& error) {
+    return fail(kBackend, std::string(kernel) + ": " + error.what());
   }
 }
 
