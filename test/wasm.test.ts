@@ -196,6 +196,20 @@ describe.skipIf(!available)('async', () => {
     }
   });
 
+  it('a runner that cannot start leaves the call to the calling thread', async () => {
+    const worker = offThreadRunner();
+    let asked = 0;
+    setOffThreadRunner({ run: () => (asked++, null) });
+    try {
+      const args = { ...randomCrps(new Rng(seed ^ 19), 50, 5), backend: 'wasm' as const };
+      const result = await crpsAsync(args);
+      expect(asked).toBe(1);
+      expect(result.scores).toEqual(crps(args).scores);
+    } finally {
+      setOffThreadRunner(worker);
+    }
+  });
+
   it('a kernel failure in the worker rejects with its code; the worker serves the next call', async () => {
     const pairs = randomPairs(new Rng(seed ^ 13), 30, 6);
     await expect(mineAsync({ ...pairs, miner: { type: 'multi-similarity' }, maxOutputs: 2, backend: 'wasm' })).rejects.toMatchObject({ code: ErrorCode.TOO_LARGE });

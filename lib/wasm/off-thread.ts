@@ -6,9 +6,12 @@
 import { executeWasmCall, instantiateKernels, keepInstance, type WasmCall, type WasmExecuted } from './execute';
 import type { WasmModule } from './webassembly-api';
 
-/** Runs calls elsewhere.  `trap` rejects: the worker's instance trapped (it starts a fresh one). */
+/**
+ * Runs calls elsewhere: null when it cannot start (the call then runs on the calling thread); a
+ * rejection when the worker's instance trapped (it starts a fresh one) or the worker died.
+ */
 export interface OffThreadRunner {
-  run(module: WasmModule, call: WasmCall): Promise<WasmExecuted>;
+  run(module: WasmModule, call: WasmCall): Promise<WasmExecuted> | null;
 }
 
 // The worker's program: the executor's own source text (execute.ts keeps those two functions
@@ -74,8 +77,13 @@ class NodeWorkerRunner implements OffThreadRunner {
     return worker;
   }
 
-  run(module: WasmModule, call: WasmCall): Promise<WasmExecuted> {
-    const worker = this.started();
+  run(module: WasmModule, call: WasmCall): Promise<WasmExecuted> | null {
+    let worker: NodeWorker;
+    try {
+      worker = this.started();
+    } catch {
+      return null; // no worker here (resource limits, a host without them): the calling thread serves
+    }
     const id = this.nextId++;
     const transfer = call.inputs.filter((input): input is Float32Array | Int32Array => input !== null).map((input) => input.buffer as ArrayBuffer);
     return new Promise<WasmExecuted>((resolve, reject) => {

@@ -92,11 +92,11 @@ export async function runWasmAsync<Plan, Outputs>(adapter: WasmAdapter<Plan, Out
   const call = adapter.call(plan);
   call.inputs = call.inputs.map((input) => (input ? input.slice() : null));
   const module = wasmModule();
-  const runner = offThreadRunner();
+  const offThread = module ? (offThreadRunner()?.run(module, call) ?? null) : null;
   let executed: WasmExecuted;
-  if (runner && module) {
+  if (offThread) {
     try {
-      executed = await runner.run(module, call);
+      executed = await offThread;
     } catch (error) {
       throw trapped(error);
     }
