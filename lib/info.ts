@@ -45,9 +45,9 @@ export interface BackendInfo {
     simd: boolean;
     /**
      * Threads its kernels run on: 1.  WebAssembly threads need SharedArrayBuffer memory, Emscripten's
-     * pthread glue and, in browsers, cross-origin isolation; the module is standalone instead, so it
-     * loads the same way everywhere.  Async calls still leave the JavaScript thread (a Node
-     * worker_thread with its own instance).
+     * pthread glue (its standalone modules have no pthreads) and, in browsers, cross-origin
+     * isolation; the module is standalone instead, so it loads the same way everywhere.  Async calls
+     * still leave the JavaScript thread (a Node worker_thread with its own instance).
      */
     threads: number;
     /** Why it is not available (not built into the package, no SIMD128, compile error), or null. */
