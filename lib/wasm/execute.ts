@@ -2,7 +2,7 @@
 // called with the ABI of native/wasm/wasm_call.h (scalars, array pointers, results), the outputs
 // copied out, and everything it allocated freed, on success, failure and trap alike.
 //
-// instantiateKernels and executeWasmCall are self-contained (no imports, no module-level names):
+// instantiateKernels, executeWasmCall and keepInstance are self-contained (no imports, no module-level names):
 // the async path's worker (lib/wasm/off-thread.ts) runs their source text, so the calling thread
 // and the worker execute the same code.
 import type { WasmApi, WasmModule } from './webassembly-api';

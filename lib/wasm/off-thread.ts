@@ -14,7 +14,7 @@ export interface OffThreadRunner {
   run(module: WasmModule, call: WasmCall): Promise<WasmExecuted> | null;
 }
 
-// The worker's program: the executor's own source text (execute.ts keeps those two functions
+// The worker's program: the executor's functions as source text (execute.ts keeps them
 // self-contained for this), a fresh instance per trap, outputs transferred back.  import(), not
 // require: an eval'd worker is an ES module when the process runs with --input-type=module.
 // Messages posted before the listener is attached wait in the port.
