@@ -9,6 +9,8 @@ import { addon, cudaInfo, native, type KernelFamily, type ResolvedBackend } from
 import { checkOut, checkStillAttached, type OutArrays, type OutputSpec } from './outputs';
 import { platform } from './platform';
 import { BACKENDS, type Backend, type Planned } from './validate';
+import { wasmStatus } from './wasm/loader';
+import { runWasmAsync, runWasmSync, type WasmAdapter } from './wasm/run';
 
 /** A kernel, as runKernel needs it: how to plan it, run it on each backend, and shape its result. */
 export interface KernelDescriptor<Plan extends object, Outputs, Result> {
@@ -23,6 +25,8 @@ export interface KernelDescriptor<Plan extends object, Outputs, Result> {
   fallback(plan: Plan, out: OutArrays): Outputs;
   /** The plan as the addon's arguments (integer codes; lib/<family>/native.ts), without `device`. */
   addonArgs(plan: Plan): Record<string, unknown>;
+  /** Backend 'wasm': the plan as a call of the WebAssembly kernels (lib/<family>/wasm.ts). */
+  wasm: WasmAdapter<Plan, Outputs>;
   /** The result: the outputs with `backend`, and only the fields this call asked for. */
   result(outputs: Outputs, plan: Plan, backend: ResolvedBackend): Result;
 }
@@ -39,7 +43,7 @@ function defaultBackend(): Backend {
 /**
  * The backend a call of `family` runs on.  An explicit per-call backend wins; 'auto' (the
  * default) follows FUSEDLOSS_BACKEND when set, else CUDA when built, a device is present and the
- * family's self-test passed, else native CPU, else the TypeScript fallback.
+ * family's self-test passed, else native CPU, else WebAssembly, else the TypeScript fallback.
  */
 export function resolveBackend(requested: Backend, family: KernelFamily): ResolvedBackend {
   const backend = requested === 'auto' ? defaultBackend() : requested;
@@ -47,6 +51,11 @@ export function resolveBackend(requested: Backend, family: KernelFamily): Resolv
   switch (backend) {
     case 'js':
       return 'js';
+    case 'wasm': {
+      const wasm = wasmStatus();
+      if (!wasm.available) throw backendError(`backend 'wasm' is not available: ${wasm.reason}`);
+      return 'wasm';
+    }
     case 'cpu':
       if (!loaded) throw backendError(`backend 'cpu' is not available: ${loadError}`);
       return 'cpu';
@@ -60,7 +69,8 @@ export function resolveBackend(requested: Backend, family: KernelFamily): Resolv
     }
     default:
       if (loaded && cudaInfo().available && trustedOnCuda(loaded, family).passed) return 'cuda';
-      return loaded ? 'cpu' : 'js';
+      if (loaded) return 'cpu';
+      return wasmStatus().available ? 'wasm' : 'js';
   }
 }
 
@@ -116,7 +126,9 @@ function runSync<Plan extends object, Outputs, Result>(descriptor: KernelDescrip
   const outputs =
     backend === 'js'
       ? withCallerArrays(descriptor.fallback(plan, out), out)
-      : nativeEntry<Outputs>(descriptor.name)(nativeArgs(descriptor, plan, backend, out));
+      : backend === 'wasm'
+        ? withCallerArrays(runWasmSync(descriptor.wasm, plan, out), out)
+        : nativeEntry<Outputs>(descriptor.name)(nativeArgs(descriptor, plan, backend, out));
   return descriptor.result(outputs, plan, backend);
 }
 
@@ -130,6 +142,8 @@ async function runAsync<Plan extends object, Outputs, Result>(descriptor: Kernel
     checkStillAttached(out);
     return descriptor.result(withCallerArrays(descriptor.fallback(owned, out), out), plan, backend);
   }
+  // Off the JavaScript thread where the host has a worker (lib/wasm/off-thread.ts).
+  if (backend === 'wasm') return descriptor.result(withCallerArrays(await runWasmAsync(descriptor.wasm, plan, out), out), plan, backend);
   // The addon holds the output arrays until it settles, and rejects if one was detached meanwhile.
   const outputs = await nativeEntry<Promise<Outputs>>(`${descriptor.name}Async`)(nativeArgs(descriptor, plan, backend, out));
   return descriptor.result(outputs, plan, backend);

@@ -2,6 +2,7 @@
 import { invalidArg, optionError } from './errors';
 import { cudaInfo, cudaSelfTestRecord, KERNEL_FAMILIES, native, type KernelFamily } from './native';
 import { platform } from './platform';
+import { wasmStatus } from './wasm/loader';
 
 /** What this process can run on: the result of backendInfo(). */
 export interface BackendInfo {
@@ -35,6 +36,22 @@ export interface BackendInfo {
      * explicit backend 'cuda' throws ERR_FUSEDLOSS_BACKEND with the reason.
      */
     selfTest: Record<KernelFamily, CudaSelfTest>;
+  };
+  /** The WebAssembly backend ('wasm'): the package's kernels compiled with Emscripten, loaded on first use. */
+  wasm: {
+    /** The module is in this copy of the package (npm run build:wasm) and this engine compiled it. */
+    available: boolean;
+    /** Built with SIMD128 (the only build; an engine without SIMD makes the backend unavailable). */
+    simd: boolean;
+    /**
+     * Threads its kernels run on: 1.  WebAssembly threads need SharedArrayBuffer memory, Emscripten's
+     * pthread glue (its standalone modules have no pthreads) and, in browsers, cross-origin
+     * isolation; the module is standalone instead, so it loads the same way everywhere.  Async calls
+     * still leave the JavaScript thread (a Node worker_thread with its own instance).
+     */
+    threads: number;
+    /** Why it is not available (not built into the package, no SIMD128, compile error), or null. */
+    reason: string | null;
   };
   /** Instruction set the native CPU kernels run with: 'avx512' | 'avx2' | 'scalar', or null without the addon. */
   simd: string | null;
@@ -72,6 +89,7 @@ export function backendInfo(): BackendInfo {
     binary,
     loadError,
     cuda: { available: cuda.available, reason: cuda.reason, devices: cuda.devices, selfTest: selfTests() },
+    wasm: wasmStatus(),
     simd: runtime ? runtime.simd : null,
     threads: runtime ? runtime.threads : 1,
     version: platform.version,

@@ -12,7 +12,7 @@ export type { NativeAddon, NativeCudaInfo, SelfTestRecord } from './platform-typ
 /** A kernel family: the unit that is trusted on CUDA (or not) as a whole. */
 export type KernelFamily = 'crps' | 'marginSoftmax' | 'pairs';
 export const KERNEL_FAMILIES: readonly KernelFamily[] = ['crps', 'marginSoftmax', 'pairs'];
-export type ResolvedBackend = 'cuda' | 'cpu' | 'js';
+export type ResolvedBackend = 'cuda' | 'cpu' | 'wasm' | 'js';
 
 let state: AddonLoad | null = null;
 /** The package folder the addon is loaded from; undefined: the package's own (the platform's to find). */

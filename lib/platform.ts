@@ -7,9 +7,15 @@ import { types } from 'node:util';
 
 import { packageRoot, packageVersion } from './package-root';
 import type { AddonLoad, NativeAddon, Platform } from './platform-types';
+import { wasmStatus } from './wasm/loader';
 
 function firstLine(error: unknown): string {
   return error instanceof Error ? error.message.split('\n')[0] : String(error);
+}
+
+/** The backend 'auto' falls back to without the addon, as the load messages name it. */
+function serving(): string {
+  return wasmStatus().available ? 'The WebAssembly backend is serving.' : 'The TypeScript backend is serving.';
 }
 
 function loadAddon(root: string | undefined): AddonLoad {
@@ -33,7 +39,7 @@ function loadAddon(root: string | undefined): AddonLoad {
       binary: null,
       loadError:
         `no native addon for ${where}; looked in ${path.join(searchRoot, 'build', 'Release')} and ` +
-        `${path.join(searchRoot, 'prebuilds')}: ${firstLine(error)}. The TypeScript backend is serving. To build ` +
+        `${path.join(searchRoot, 'prebuilds')}: ${firstLine(error)}. ${serving()} To build ` +
         'the addon, install cmake and a C++17 compiler (nvcc for CUDA) and run `npm rebuild fusedloss`.',
     };
   }
@@ -43,7 +49,7 @@ function loadAddon(root: string | undefined): AddonLoad {
   } catch (error) {
     // A binary that is there but does not load (wrong glibc, corrupt file, missing library) is a
     // broken install the user did not choose: say so once, with the loader's own words.
-    const loadError = `the native addon ${binary} failed to load on ${where}: ${firstLine(error)}. The TypeScript backend is serving.`;
+    const loadError = `the native addon ${binary} failed to load on ${where}: ${firstLine(error)}. ${serving()}`;
     process.emitWarning(loadError, { type: 'FusedlossWarning', code: 'FUSEDLOSS_NATIVE_LOAD_FAILED' });
     return { addon: null, binary: null, loadError };
   }

@@ -6,11 +6,12 @@ import { lookup } from './read-once';
 
 /**
  * Where a call runs: 'auto' (default: FUSEDLOSS_BACKEND when set, else CUDA when built and a device
- * is present, else native CPU, else TypeScript), 'cuda', 'cpu' (native addon) or 'js' (TypeScript).
+ * is present, else native CPU, else WebAssembly, else TypeScript), 'cuda', 'cpu' (native addon),
+ * 'wasm' (the WebAssembly kernels shipped in the package) or 'js' (TypeScript).
  * An unavailable explicit backend throws ERR_FUSEDLOSS_BACKEND.
  */
-export type Backend = 'auto' | 'cuda' | 'cpu' | 'js';
-export const BACKENDS: readonly Backend[] = ['auto', 'cuda', 'cpu', 'js'];
+export type Backend = 'auto' | 'cuda' | 'cpu' | 'wasm' | 'js';
+export const BACKENDS: readonly Backend[] = ['auto', 'cuda', 'cpu', 'wasm', 'js'];
 
 /** What a planner returns: the validated call, the backend it asked for, and its `out` as read (lib/outputs.ts). */
 export interface Planned<Plan> {

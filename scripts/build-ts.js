@@ -19,6 +19,11 @@ function compile(tsconfig) {
 }
 compile('tsconfig.json');
 
+// The WebAssembly module (npm run build:wasm), when built: tsc copies no .js file, and the loader
+// (dist/cjs/wasm/loader.js) requires it from beside itself, as lib/wasm/loader.ts does in lib/.
+const wasmGenerated = path.join(root, 'lib/wasm/generated');
+if (fs.existsSync(wasmGenerated)) fs.cpSync(wasmGenerated, path.join(root, 'dist/cjs/wasm/generated'), { recursive: true });
+
 // Every value export of each CommonJS entry, so the ESM names cannot drift from it.  Entries: the
 // package itself and the `fusedloss/tfjs` subpath (which loads @tensorflow/tfjs only when called).
 const esmDir = path.join(root, 'dist/esm');

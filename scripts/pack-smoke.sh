@@ -8,7 +8,8 @@
 #      from a registry), no compiler, cmake or nvcc on PATH and PREBUILDS_ONLY=1: the install
 #      script must pass, compile nothing and report the prebuilt binary.
 #   3. scripts/pack-smoke/: backendInfo().native from prebuilds/ and every kernel (crps,
-#      marginSoftmax, mine, pairLoss) against the TypeScript backend, from require and import.
+#      marginSoftmax, mine, pairLoss) against the TypeScript backend, from require and import
+#      (on 'wasm' too when the package holds it; FUSEDLOSS_REQUIRE_WASM=1 requires it).
 #   4. Again with --ignore-scripts (pnpm's default for dependencies, npm's allowScripts): the
 #      prebuilt binary needs no install script.
 # FUSEDLOSS_SMOKE_EXPECT_CUDA=1 also requires the binary to have been built with CUDA.

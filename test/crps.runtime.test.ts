@@ -196,7 +196,11 @@ describe('worker_threads', () => {
 describe('backendInfo()', () => {
   it('has the documented shape', () => {
     const info = backendInfo();
-    expect(Object.keys(info).sort()).toEqual(['binary', 'cuda', 'loadError', 'native', 'simd', 'threads', 'version']);
+    expect(Object.keys(info).sort()).toEqual(['binary', 'cuda', 'loadError', 'native', 'simd', 'threads', 'version', 'wasm']);
+    expect(Object.keys(info.wasm).sort()).toEqual(['available', 'reason', 'simd', 'threads']);
+    expect(info.wasm.threads).toBe(1);
+    expect(info.wasm.simd).toBe(info.wasm.available);
+    expect(info.wasm.reason === null).toBe(info.wasm.available);
     expect(typeof info.native).toBe('boolean');
     if (info.native) {
       expect(typeof info.binary).toBe('string');

@@ -47,11 +47,16 @@ export class Rng {
 // ---------------------------------------------------------------------------------------------
 // Backends
 
-export type BackendName = 'js' | 'cpu' | 'cuda';
+export type BackendName = 'js' | 'cpu' | 'wasm' | 'cuda';
 export interface BackendCase {
   name: BackendName;
   available: boolean;
   reason: string;
+}
+
+/** Whether the WebAssembly kernels must be there (CI builds them): their tests then fail, not skip. */
+export function wasmRequired(): boolean {
+  return process.env.FUSEDLOSS_REQUIRE_WASM === '1';
 }
 
 /** Every backend, with whether this machine has it (unavailable ones are reported as skipped). */
@@ -60,6 +65,8 @@ export function backendCases(): BackendCase[] {
   return [
     { name: 'js', available: true, reason: '' },
     { name: 'cpu', available: info.native, reason: info.loadError ?? '' },
+    // FUSEDLOSS_REQUIRE_WASM=1 (CI): a missing module fails every wasm test with its reason instead of skipping it.
+    { name: 'wasm', available: info.wasm.available || wasmRequired(), reason: info.wasm.reason ?? '' },
     { name: 'cuda', available: info.cuda.available, reason: info.cuda.reason ?? '' },
   ];
 }

@@ -21,7 +21,7 @@ const BACKENDS = backendCases();
 // From "before the first kernel starts" to "after a few calls finished" (one call takes a few
 // ms); each worker keeps two async calls and a sync loop going, so every delay lands on some
 // call in some phase: being prepared, queued, running on the pool, completing.
-const DELAYS: Record<string, number[]> = { js: [2], cpu: [0, 3, 12], cuda: [0, 3, 12] };
+const DELAYS: Record<string, number[]> = { js: [2], cpu: [0, 3, 12], wasm: [0, 3, 12], cuda: [0, 3, 12] };
 
 // Guards, not timings: a child normally takes seconds, but several times longer under
 // `npm run test:sanitize` on a busy 2-core machine.

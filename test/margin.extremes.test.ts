@@ -123,7 +123,7 @@ function buildRow(rng: Rng, L: number, spec: MarginSpec, mode: ScaleMode): Built
 }
 
 /** Per-backend rounding unit of the cosines and logits. */
-const UNIT: Record<string, number> = { js: 2 ** -52, cpu: 2 ** -24, cuda: 2 ** -24 };
+const UNIT: Record<string, number> = { js: 2 ** -52, cpu: 2 ** -24, wasm: 2 ** -24, cuda: 2 ** -24 };
 
 function checkRow(result: ReturnType<typeof marginSoftmax>, built: Built, backend: string, label: string): string[] {
   const { c, ref, scales, psi, slope, xNorm, wNorms } = built;

@@ -1,5 +1,5 @@
 // Loading the native addon: a binary that is present but does not load falls back to the
-// TypeScript backend with exactly one warning that names the binary and the loader's own error
+// WebAssembly (or TypeScript) backend with exactly one warning that names the binary and the loader's own error
 // (no build advice: the user has a binary); no binary at all falls back silently, with the build
 // advice in backendInfo().loadError.  And a CUDA build on a machine without an NVIDIA driver says
 // that, not that the driver is too old.
@@ -19,6 +19,8 @@ let warnings: (Error & { code?: string })[] = [];
 const onWarning = (warning: Error) => warnings.push(warning);
 const loadWarnings = () => warnings.filter((w) => w.code === 'FUSEDLOSS_NATIVE_LOAD_FAILED');
 const tick = () => new Promise((resolve) => setImmediate(resolve));
+// Without the addon 'auto' runs on WebAssembly where the package has it (npm run build:wasm), else TypeScript.
+const fallback = () => (backendInfo().wasm.available ? 'wasm' : 'js');
 const call = (backend: 'auto' | 'cpu' = 'auto') => crps({ ensemble: { data: [1, 2, 3, 4], shape: [2, 2] }, observations: [1, 2], backend });
 
 /** A package folder holding only build/Release/fusedloss.node with `contents` (or nothing). */
@@ -61,12 +63,12 @@ describe('a native binary that is present but cannot load', () => {
     ['a corrupt file', Buffer.from('this is not a shared library\n'.repeat(40))],
     ['a truncated ELF header', Buffer.from([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1, 0])],
   ];
-  it.each(cases)("%s: 'auto' falls back to js with exactly one warning naming the binary and the loader's error", async (_, contents) => {
+  it.each(cases)("%s: 'auto' falls back to wasm (or js) with exactly one warning naming the binary and the loader's error", async (_, contents) => {
     const { root, binary } = packageWith(contents);
     const expected = loaderError(binary);
     resetNativeForTesting({ root });
-    expect(call().backend).toBe('js');
-    expect(call().backend).toBe('js');
+    expect(call().backend).toBe(fallback());
+    expect(call().backend).toBe(fallback());
     const info = backendInfo();
     expect(info.native).toBe(false);
     expect(info.loadError).toContain(binary);
@@ -105,10 +107,10 @@ describe('npm install with a prebuilt binary that does not load', () => {
 });
 
 describe('no native binary at all', () => {
-  it('falls back to js silently; loadError gives the build advice', async () => {
+  it('falls back to wasm (or js) silently; loadError gives the build advice', async () => {
     const { root } = packageWith(null);
     resetNativeForTesting({ root });
-    expect(call().backend).toBe('js');
+    expect(call().backend).toBe(fallback());
     expect(backendInfo().loadError).toMatch(/cmake.*npm rebuild fusedloss/);
     await tick();
     expect(loadWarnings()).toEqual([]);
@@ -117,7 +119,7 @@ describe('no native binary at all', () => {
   it('a binary that loads gives no warning', async () => {
     resetNativeForTesting();
     const native = backendInfo().native;
-    expect(call().backend).toBe(native ? (backendInfo().cuda.available ? 'cuda' : 'cpu') : 'js');
+    expect(call().backend).toBe(native ? (backendInfo().cuda.available ? 'cuda' : 'cpu') : fallback());
     await tick();
     expect(loadWarnings()).toEqual([]);
   });

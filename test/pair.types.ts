@@ -35,7 +35,7 @@ export function aGenericMinerGivesEither(miner: MinerSpec): MinedPairs | MinedTr
 export function resultsCarryTheirBackend(): string[] {
   const mined = mine({ embeddings, labels, miner: { type: 'batch-hard' }, backend: 'cpu' });
   const loss = pairLoss({ embeddings, labels, loss: { type: 'ntxent' }, backend: 'js' });
-  const backends: ('cuda' | 'cpu' | 'js')[] = [mined.backend, loss.backend];
+  const backends: ('cuda' | 'cpu' | 'wasm' | 'js')[] = [mined.backend, loss.backend];
   return backends;
 }
 

@@ -5,6 +5,7 @@ import type { Exact } from '../exact';
 import { crpsFallback } from './fallback';
 import { crpsAddonArgs } from './native';
 import { CRPS_OUTPUTS, planCrps, type CrpsArgs, type CrpsOutputs, type CrpsPlan, type CrpsResult, type CrpsResultOf } from './plan';
+import { CRPS_WASM } from './wasm';
 
 
 const CRPS: KernelDescriptor<CrpsPlan, CrpsOutputs, CrpsResult> = {
@@ -14,6 +15,7 @@ const CRPS: KernelDescriptor<CrpsPlan, CrpsOutputs, CrpsResult> = {
   outputs: CRPS_OUTPUTS,
   fallback: crpsFallback,
   addonArgs: crpsAddonArgs,
+  wasm: CRPS_WASM,
   result: (outputs, _plan, backend) => ({ ...outputs, backend }),
 };
 

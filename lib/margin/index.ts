@@ -14,6 +14,7 @@ import {
   type MarginSoftmaxResult,
   type MarginSoftmaxResultOf,
 } from './plan';
+import { MARGIN_WASM } from './wasm';
 
 
 const MARGIN_SOFTMAX: KernelDescriptor<MarginSoftmaxPlan, MarginSoftmaxOutputs, MarginSoftmaxResult> = {
@@ -23,6 +24,7 @@ const MARGIN_SOFTMAX: KernelDescriptor<MarginSoftmaxPlan, MarginSoftmaxOutputs, 
   outputs: MARGIN_SOFTMAX_OUTPUTS,
   fallback: marginSoftmaxFallback,
   addonArgs: marginAddonArgs,
+  wasm: MARGIN_WASM,
   result(outputs, plan, backend) {
     const result: MarginSoftmaxResult = { ...outputs, backend };
     if (!plan.curricular) delete result.curricularT;

@@ -19,6 +19,7 @@ import type {
   PairLossResult,
   PairLossResultOf,
 } from './types';
+import { MINE_WASM, PAIR_LOSS_WASM } from './wasm';
 
 const MINE: KernelDescriptor<MinePlan, MineOutputs, MinedPairs | MinedTriplets> = {
   name: 'mine',
@@ -27,6 +28,7 @@ const MINE: KernelDescriptor<MinePlan, MineOutputs, MinedPairs | MinedTriplets> 
   outputs: [], // mined arrays are sized by the data: mine() refuses `out`
   fallback: mineFallback,
   addonArgs: pairAddonArgs,
+  wasm: MINE_WASM,
   // Exactly the result fields of the miner's kind, whatever else a backend returned.
   result(outputs, plan, backend) {
     if (minesTriplets(plan.minerType)) {
@@ -45,6 +47,7 @@ const PAIR_LOSS: KernelDescriptor<PairLossPlan, PairLossOutputs, PairLossResult>
   outputs: PAIR_LOSS_OUTPUTS,
   fallback: pairLossFallback,
   addonArgs: pairAddonArgs,
+  wasm: PAIR_LOSS_WASM,
   result(outputs, plan, backend) {
     const result: PairLossResult = { loss: outputs.loss, backend };
     if (plan.gradients) {

@@ -70,7 +70,9 @@ module.exports = function smoke(api, how) {
     // Built with CUDA: without a driver it says why, never "this build … has no CUDA backend".
     assert.ok(info.cuda.available || !/no CUDA backend/.test(info.cuda.reason ?? ''), `${how}: prebuilt binary without CUDA: ${info.cuda.reason}`);
   }
-  const backends = [...(info.cuda.available ? ['cuda'] : []), 'cpu'];
+  // The WebAssembly kernels ship in dist/ when npm run build:wasm ran before packing (CI requires it).
+  const wasm = info.wasm.available || process.env.FUSEDLOSS_REQUIRE_WASM === '1';
+  const backends = [...(info.cuda.available ? ['cuda'] : []), 'cpu', ...(wasm ? ['wasm'] : [])];
   const ran = [];
   for (const [name, run] of Object.entries(kernels)) {
     const reference = run(api, 'js');
