@@ -39,12 +39,19 @@ for (const entry of ['index', 'tfjs']) {
   fs.writeFileSync(path.join(esmDir, `${entry}.d.mts`), `export * from '../cjs/${entry}.js';\n`);
 }
 
+/** Replaces `placeholder` in a built file; a placeholder that is gone fails the build. */
+function fillIn(file, placeholder, value) {
+  const source = fs.readFileSync(file, 'utf8');
+  if (!source.includes(placeholder)) throw new Error(`${path.relative(root, file)} has no ${placeholder} to replace`);
+  fs.writeFileSync(file, source.replace(placeholder, () => value));
+}
+
 // The browser build: tsconfig.browser.json compiles the two entries to ES modules, with
 // lib/<name>.browser.ts in place of lib/<name>.ts.  A browser resolves only complete URLs, so each
 // relative specifier gets the file it names, looked up as moduleSuffixes did (x.browser.js,
 // x.js, x/index.js, for './x' or './x.js'); bare specifiers (@tensorflow/tfjs) stay for the page's import map or
-// bundler.  package.json's version goes into the platform module, and a package.json marks the
-// folder's .js files as ES modules.
+// bundler.  package.json's version goes into the platform module, the WebAssembly kernels into
+// wasm/embedded.browser.js, and a package.json marks the folder's .js files as ES modules.
 function buildBrowser() {
   const outDir = path.join(root, 'dist/browser');
   compile('tsconfig.browser.json');
@@ -65,12 +72,12 @@ function buildBrowser() {
     });
     if (rewritten !== source) fs.writeFileSync(full, rewritten);
   }
-  const platformFile = path.join(outDir, 'platform.browser.js');
-  const placeholder = "'__FUSEDLOSS_PACKAGE_VERSION__'";
-  const platformSource = fs.readFileSync(platformFile, 'utf8');
-  if (!platformSource.includes(placeholder)) throw new Error(`dist/browser/platform.browser.js has no ${placeholder} to replace`);
   const { version } = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
-  fs.writeFileSync(platformFile, platformSource.replace(placeholder, JSON.stringify(version)));
+  fillIn(path.join(outDir, 'platform.browser.js'), "'__FUSEDLOSS_PACKAGE_VERSION__'", JSON.stringify(version));
+  // The WebAssembly kernels inline (lib/wasm/embedded.browser.ts), where npm run build:wasm made them.
+  const wasmFile = path.join(wasmGenerated, 'fusedloss-wasm.js');
+  const embedded = fs.existsSync(wasmFile) ? JSON.stringify(require(wasmFile)) : 'null';
+  fillIn(path.join(outDir, 'wasm/embedded.browser.js'), 'null; // FUSEDLOSS_EMBEDDED_WASM', `${embedded};`);
   fs.writeFileSync(path.join(outDir, 'package.json'), '{ "type": "module" }\n');
 }
 buildBrowser();

@@ -26,24 +26,34 @@ const NODE_GLOBALS = new Set(['require', 'process', 'Buffer', 'setImmediate', '_
 
 /** The Node.js globals a module's code names (identifiers, not property names, strings or comments). */
 function nodeGlobals(source: string): string[] {
+  const file = ts.createSourceFile('module.js', source, ts.ScriptTarget.ES2022, true, ts.ScriptKind.JS);
+  // A name the file declares itself (a variable, parameter or destructured binding: the wasm
+  // backend's `module`) is not the global.
+  const declared = new Set<string>();
+  const collect = (node: ts.Node): void => {
+    if ((ts.isVariableDeclaration(node) || ts.isParameter(node) || ts.isBindingElement(node) || ts.isFunctionDeclaration(node)) && node.name && ts.isIdentifier(node.name)) declared.add(node.name.text);
+    ts.forEachChild(node, collect);
+  };
+  collect(file);
   const found: string[] = [];
   const visit = (node: ts.Node): void => {
-    if (ts.isIdentifier(node) && NODE_GLOBALS.has(node.text)) {
+    if (ts.isIdentifier(node) && NODE_GLOBALS.has(node.text) && !declared.has(node.text)) {
       const parent = node.parent;
       const isPropertyName = (ts.isPropertyAccessExpression(parent) && parent.name === node) || (ts.isPropertyAssignment(parent) && parent.name === node);
       if (!isPropertyName) found.push(node.text);
     }
     ts.forEachChild(node, visit);
   };
-  visit(ts.createSourceFile('module.js', source, ts.ScriptTarget.ES2022, true, ts.ScriptKind.JS));
+  visit(file);
   return found;
 }
 
 describe('the browser build (dist/browser)', () => {
   it('its checks find node: imports and Node.js globals where they are (they cannot pass by reading nothing)', () => {
-    const sample = "import { x } from 'node:fs';\nexport * from './a.js';\nconst m = import('./b.js');\nconst s = 'require(1)'; // process\nprocess.env.A; require('c'); obj.require = setImmediate;";
+    const sample = "import { x } from 'node:fs';\nexport * from './a.js';\nconst m = import('./b.js');\nconst s = 'require(1)'; // process\nprocess.env.A; require('c'); obj.require = setImmediate;\nfunction f(module) { return { module }; }\nmodule.exports = 1;";
     expect(specifiers(sample)).toEqual(['node:fs', './a.js', './b.js', 'c']);
     expect(nodeGlobals(sample)).toEqual(['process', 'require', 'setImmediate']);
+    expect(nodeGlobals("module.exports = 1;")).toEqual(['module']);
   });
 
   it('imports no node: module and nothing but its own files and @tensorflow/tfjs; no Node.js global', () => {

@@ -14,7 +14,8 @@ import { planCrps } from '../lib/crps/plan';
 import { resetNativeForTesting, type NativeAddon } from '../lib/native';
 import { executeWasmCall, keepInstance, type KernelExports, type WasmCall } from '../lib/wasm/execute';
 import { resetWasmForTesting, wasmKernels, wasmMemoryBytes, wasmModule } from '../lib/wasm/loader';
-import { setOffThreadRunner, offThreadRunner } from '../lib/wasm/off-thread';
+import { setOffThreadRunner, offThreadRunner, WorkerRunner } from '../lib/wasm/off-thread';
+import type { WorkerHost } from '../lib/wasm/host-types';
 import { backendInfo, crps, crpsAsync, ErrorCode, marginSoftmax, mine, mineAsync, pairLoss, pairLossAsync } from './api';
 import { Rng, testSeed, wasmRequired } from './helpers';
 
@@ -205,6 +206,36 @@ describe.skipIf(!available)('async', () => {
       const result = await crpsAsync(args);
       expect(asked).toBe(1);
       expect(result.scores).toEqual(crps(args).scores);
+    } finally {
+      setOffThreadRunner(worker);
+    }
+  });
+
+  it('a worker that fails to start (a page refusing blob: workers) costs no call: they and later ones run on the calling thread', async () => {
+    const worker = offThreadRunner();
+    let started = 0;
+    let posted = 0;
+    const refusing: WorkerHost = {
+      listen: '',
+      start: () => {
+        started++;
+        let fail: (error: Error) => void = () => {};
+        setTimeout(() => fail(new Error('refused by the page')), 5);
+        return { post: () => void posted++, onMessage: () => {}, onError: (listener) => void (fail = listener), ref: () => {}, unref: () => {} };
+      },
+    };
+    setOffThreadRunner(new WorkerRunner(refusing));
+    try {
+      const rng = new Rng(seed ^ 23);
+      const cases = [randomCrps(rng, 40, 9), randomCrps(rng, 17, 3)].map((args) => ({ ...args, backend: 'wasm' as const }));
+      const first = await Promise.all(cases.map((args) => crpsAsync(args)));
+      const later = await crpsAsync(cases[0]);
+      for (const [k, result] of [...first.entries(), [0, later] as const]) {
+        expect(result.backend).toBe('wasm');
+        expect(result.scores).toEqual(crps(cases[k]).scores);
+        expect(result.gradEnsemble).toEqual(crps(cases[k]).gradEnsemble);
+      }
+      expect([started, posted]).toEqual([1, 0]);
     } finally {
       setOffThreadRunner(worker);
     }

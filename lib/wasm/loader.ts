@@ -4,15 +4,9 @@
 // node: is imported.  Loaded on first use and never thrown: a failure is recorded as the reason
 // backendInfo().wasm gives, as native.ts does for the addon.
 import { instantiateKernels, type KernelExports } from './execute';
+import { embeddedModule } from './embedded';
+import type { GeneratedModule } from './host-types';
 import { webAssemblyApi, type WasmModule } from './webassembly-api';
-
-/** The generated module (scripts/build-wasm.js). */
-interface GeneratedModule {
-  wasm: string;
-  simd: boolean;
-  threads: boolean;
-  compiler: string;
-}
 
 interface WasmState {
   module: WasmModule | null;
@@ -48,8 +42,7 @@ function load(): WasmState {
   if (!wasm.validate(SIMD_PROBE)) return { module: null, reason: 'this WebAssembly engine has no SIMD128, which the kernel module is built with' };
   let generated: GeneratedModule;
   try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    generated = require('./generated/fusedloss-wasm.js') as GeneratedModule;
+    generated = embeddedModule();
   } catch (error) {
     return { module: null, reason: `the WebAssembly kernels are not built into this copy of fusedloss (npm run build:wasm, which needs emcc): ${message(error)}` };
   }

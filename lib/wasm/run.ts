@@ -3,6 +3,7 @@
 // (async, lib/wasm/off-thread.ts), and its status becomes the error the other backends throw.
 import { backendError, fusedLossError, ErrorCode, type ErrorCodeValue } from '../errors';
 import { checkStillAttached, type OutArrays, type OutputSpec } from '../outputs';
+import { platform } from '../platform';
 import { plainView } from '../read-once';
 import { executeWasmCall, keepInstance, WASM_STATUS, type WasmCall, type WasmExecuted, type WasmOutputSpec } from './execute';
 import { dropWasmKernels, wasmKernels, wasmModule } from './loader';
@@ -79,10 +80,6 @@ export function runWasmSync<Plan, Outputs>(adapter: WasmAdapter<Plan, Outputs>, 
   return adapter.outputs(succeeded(executeHere(adapter.call(plan), plainOut(out))), plan);
 }
 
-function yieldOnce(): Promise<void> {
-  return new Promise((resolve) => (typeof setImmediate === 'function' ? setImmediate(resolve) : setTimeout(resolve, 0)));
-}
-
 /**
  * Off the JavaScript thread where a runner exists, else after yielding once.  The call's inputs
  * are private copies (the caller may reuse or transfer its buffers at once); the outputs are
@@ -93,7 +90,7 @@ export async function runWasmAsync<Plan, Outputs>(adapter: WasmAdapter<Plan, Out
   call.inputs = call.inputs.map((input) => (input ? input.slice() : null));
   const module = wasmModule();
   const offThread = module ? (offThreadRunner()?.run(module, call) ?? null) : null;
-  let executed: WasmExecuted;
+  let executed: WasmExecuted | null = null;
   if (offThread) {
     try {
       executed = await offThread;
@@ -101,9 +98,10 @@ export async function runWasmAsync<Plan, Outputs>(adapter: WasmAdapter<Plan, Out
       throw trapped(error);
     }
   } else {
-    await yieldOnce();
-    executed = executeHere(call);
+    await platform.nextTurn();
   }
+  // No runner, or its worker failed to start before taking the call: the inputs are still here.
+  executed ??= executeHere(call);
   succeeded(executed);
   checkStillAttached(out);
   const into = plainOut(out);

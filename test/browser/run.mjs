@@ -93,6 +93,8 @@ try {
 }
 
 for (const url of requested) {
+  // blob: URLs of this origin are the WebAssembly backend's worker (lib/wasm/worker-host.browser.ts).
+  if (url.startsWith(`blob:${origin}/`)) continue;
   if (!url.startsWith(`${origin}/`)) problems.push(`the page requested ${url}, not a file of this package`);
 }
 const modules = requested.filter((url) => url.startsWith(`${origin}/dist/`));
@@ -112,7 +114,9 @@ if (outcome) {
   if (info.version !== version) problems.push(`backendInfo().version ${info.version}, package.json ${version}`);
 
   // The same calls in Node.js: native CPU (when the addon is built here) and TypeScript.
-  const nodeBackends = ['js', ...(node.backendInfo().native ? ['cpu'] : [])];
+  const nodeBackends = ['js', ...(node.backendInfo().native ? ['cpu'] : []), ...(node.backendInfo().wasm.available ? ['wasm'] : [])];
+  // CI builds the WebAssembly kernels: there the page must have them too.
+  if (process.env.FUSEDLOSS_REQUIRE_WASM === '1' && !backends.includes('wasm')) problems.push(`FUSEDLOSS_REQUIRE_WASM=1 but the page has no backend 'wasm': ${info.wasm?.reason}`);
   if (!nodeBackends.includes('cpu')) console.log(`note: no native addon in Node.js here (${node.backendInfo().loadError}); comparing with 'js' only`);
   const nodeResults = {};
   for (const backend of nodeBackends) nodeResults[backend] = await runAll(node, backend);
@@ -143,17 +147,23 @@ if (outcome) {
       if (result.backend !== expected) problems.push(`browser ${backend} ${call}: ran on ${result.backend}, expected ${expected}`);
     }
     for (const nodeBackend of nodeBackends) {
-      // The TypeScript backend is the same code on both: the same bits (docs/spec/README.md, Backends).
-      const exact = nodeBackend === 'js' && (backend === 'js' || (backend === 'auto' && !backends.includes('wasm')));
+      // The TypeScript backend is the same code on both, and so is the WebAssembly module: the same
+      // bits (docs/spec/README.md, Backends).
+      const ranOn = backend === 'auto' ? backends[backends.length - 1] : backend;
+      const exact = ranOn === nodeBackend && (ranOn === 'js' || ranOn === 'wasm');
       const { problems: found, largest } = compare(results[backend], nodeResults[nodeBackend], `browser ${backend} vs node ${nodeBackend}:`, { exact });
       problems.push(...found);
       figures[`browser ${backend} vs node ${nodeBackend}`] = Math.max(...Object.values(largest));
     }
   }
 
-  // The worker: the same bits as Node.js's 'js'.
-  const { problems: inWorker } = compare(outcome.worker, nodeResults.js, 'worker js vs node js:', { exact: true });
-  problems.push(...inWorker);
+  // The worker: the same bits as Node.js on each backend.
+  for (const [backend, workerResults] of Object.entries(outcome.worker)) {
+    if (!nodeResults[backend]) continue;
+    const { problems: inWorker } = compare(workerResults, nodeResults[backend], `worker ${backend} vs node ${backend}:`, { exact: true });
+    problems.push(...inWorker);
+  }
+  if (!outcome.worker.js || (backends.includes('wasm') && !outcome.worker.wasm)) problems.push(`the worker ran ${Object.keys(outcome.worker)}, not ${backends}`);
 
   // 'cpu' and 'cuda': refused, with the reason.
   for (const [backend, calls] of Object.entries(refused)) {

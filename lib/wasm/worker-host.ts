@@ -1,0 +1,49 @@
+// The worker that async wasm calls run on in Node.js: a worker_thread whose program is eval'd
+// source (lib/wasm/off-thread.ts), so no file is read.  The browser build uses
+// worker-host.browser.ts (a Web Worker) instead.
+
+import type { WorkerHost, WorkerReply } from './host-types';
+
+export type { WorkerHandle, WorkerHost, WorkerReply } from './host-types';
+
+interface NodeWorker {
+  postMessage(message: unknown, transfer?: ArrayBuffer[]): void;
+  on(event: 'message', listener: (message: WorkerReply) => void): void;
+  on(event: 'error', listener: (error: Error) => void): void;
+  ref(): void;
+  unref(): void;
+}
+
+// import(), not require: an eval'd worker is an ES module when the process runs with
+// --input-type=module.  Messages posted before the listener is attached wait in the port.
+const LISTEN = `import('node:worker_threads').then(({ parentPort }) => {
+  const post = (message, transfer) => parentPort.postMessage(message, transfer);
+  parentPort.on('message', (message) => handle(message, post));
+  post({ ready: true });
+});`;
+
+/** Node.js's worker_threads, or null where this is not Node.js or they cannot be loaded. */
+export function workerHost(): WorkerHost | null {
+  const node = typeof process === 'object' && process !== null && typeof process.versions?.node === 'string';
+  if (!node) return null;
+  let Worker: new (code: string, options: { eval: true }) => NodeWorker;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    ({ Worker } = require('node:worker_threads') as { Worker: typeof Worker });
+  } catch {
+    return null;
+  }
+  return {
+    listen: LISTEN,
+    start(source) {
+      const worker = new Worker(source, { eval: true });
+      return {
+        post: (message, transfer) => worker.postMessage(message, transfer),
+        onMessage: (listener) => worker.on('message', listener),
+        onError: (listener) => worker.on('error', listener),
+        ref: () => worker.ref(),
+        unref: () => worker.unref(),
+      };
+    },
+  };
+}
