@@ -36,7 +36,7 @@ export interface BackendInfo {
      */
     selfTest: Record<KernelFamily, CudaSelfTest>;
   };
-  /** Instruction set the native CPU kernels run with: 'avx512' | 'avx2' | 'scalar', or null without the addon. */
+  /** Instruction set the native CPU kernels run with: 'avx512' | 'avx2' | 'scalar' on x86-64, 'neon' on arm64, or null without the addon. */
   simd: string | null;
   /** Native CPU threads (workers + caller); 1 without the addon. */
   threads: number;
