@@ -6,7 +6,7 @@
 #      fetched with `npm pack` into build-arm64/ (git-ignored) the first time;
 #   2. that Node, run by qemu-aarch64 with the aarch64 cross libraries as its loader prefix, loads
 #      the binary (FUSEDLOSS_ADDON_PATH): process.arch 'arm64', backendInfo().native, simd 'neon'
-#      and the GEMM's micro-kernel 'neon';
+#      and the GEMM's micro-kernel 'neon'; node-gyp-build picks that binary from prebuilds/ on arm64;
 #   3. the fixture tests of the three families (test/*.fixtures.test.ts, unchanged) run in vitest
 #      under that Node, and none of their cpu-backend tests may be skipped.
 # Only the fixtures: qemu runs the suite several times slower than the host.  Vitest runs its
@@ -61,6 +61,15 @@ if (process.arch !== 'arm64') wrong.push('process.arch is ' + process.arch);
 if (!info.native) wrong.push('the addon did not load: ' + info.loadError);
 if (info.simd !== 'neon') wrong.push('simd is ' + info.simd + ', not neon');
 if (info.native && gemm !== 'neon') wrong.push('the GEMM runs ' + gemm + ', not neon');
+// What an installed package loads on arm64: node-gyp-build's choice in a folder with prebuilds/
+// only (here build/ holds the host's binary, hence FUSEDLOSS_ADDON_PATH above).
+const fs = require('node:fs'), os = require('node:os'), path = require('node:path');
+const installed = fs.mkdtempSync(path.join(os.tmpdir(), 'fusedloss-arm64-'));
+fs.cpSync('prebuilds', path.join(installed, 'prebuilds'), { recursive: true });
+const chosen = path.relative(installed, require('node-gyp-build').path(installed));
+fs.rmSync(installed, { recursive: true });
+console.log('node-gyp-build chooses ' + chosen);
+if (chosen !== '$binary') wrong.push('node-gyp-build chose ' + chosen + ', not $binary');
 if (wrong.length) { console.error(wrong.join('; ')); process.exit(1); }
 "
 
