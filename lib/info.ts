@@ -47,13 +47,13 @@ export interface BackendInfo {
      * Threads its kernels run on: 1.  WebAssembly threads need SharedArrayBuffer memory, Emscripten's
      * pthread glue (its standalone modules have no pthreads) and, in browsers, cross-origin
      * isolation; the module is standalone instead, so it loads the same way everywhere.  Async calls
-     * still leave the JavaScript thread (a Node worker_thread with its own instance).
+     * still leave the JavaScript thread (a worker with its own instance: a worker_thread in Node, a Web Worker in the browser).
      */
     threads: number;
     /** Why it is not available (not built into the package, no SIMD128, compile error), or null. */
     reason: string | null;
   };
-  /** Instruction set the native CPU kernels run with: 'avx512' | 'avx2' | 'scalar', or null without the addon. */
+  /** Instruction set the native CPU kernels run with: 'avx512' | 'avx2' | 'scalar' on x86-64, 'neon' on arm64, or null without the addon. */
   simd: string | null;
   /** Native CPU threads (workers + caller); 1 without the addon. */
   threads: number;

@@ -6,6 +6,11 @@
 // FUSEDLOSS_CUDA_ARCHITECTURES narrows the CUDA architectures (CI builds one); it replaces the
 // build/ folder of `npm run build:native` (rebuild that afterwards if you use it).
 //
+// `npm run prebuild:arm64` (--arch arm64) cross-compiles prebuilds/linux-arm64/ on an x86-64
+// Linux host (CPU only; see scripts/prebuildify-cmake-js.js and cmake/aarch64-linux-gnu.cmake),
+// in build-arm64/prebuild/ so that ./build stays as it was; it strips and inspects the binary with
+// the cross binutils.
+//
 // npm (and yarn) also run a script named "prebuild" before `npm run build` (its pre-hook); that
 // build is the TypeScript one and must not start a CUDA build, so when the command that started
 // this was `run build`, this does nothing.  It tells by the command lines of its parent processes
@@ -55,18 +60,35 @@ if (process.env.npm_lifecycle_event === 'prebuild') {
   }
 }
 
+const archFlag = process.argv.indexOf('--arch');
+const arch = archFlag > 0 ? process.argv[archFlag + 1] : process.arch;
+const cross = arch !== process.arch;
+if (cross && !(process.platform === 'linux' && arch === 'arm64')) {
+  console.error(`fusedloss: only the linux-arm64 cross build is set up (asked for ${process.platform}-${arch})`);
+  process.exit(2);
+}
+// The GNU binutils of the cross toolchain: the host's strip and objdump know x86-64 only.
+const binutil = (name) => (cross ? `aarch64-linux-gnu-${name}` : name);
+
 const prebuildify = require.resolve('prebuildify/bin.js', { paths: [root] });
 const shim = path.join(__dirname, 'prebuildify-cmake-js.js');
+const args = [prebuildify, '--napi', '--strip', '--tag-libc', '--node-gyp', shim];
+let cwd = root;
+if (cross) {
+  cwd = path.join(root, 'build-arm64', 'prebuild');
+  fs.mkdirSync(cwd, { recursive: true });
+  args.push('--arch', arch, '--strip-bin', binutil('strip'), '--out', root, '--name', require(path.join(root, 'package.json')).name);
+}
 const started = Date.now();
-const result = spawnSync(process.execPath, [prebuildify, '--napi', '--strip', '--tag-libc', '--node-gyp', shim], { cwd: root, stdio: 'inherit' });
+const result = spawnSync(process.execPath, args, { cwd, stdio: 'inherit' });
 if (result.status !== 0) process.exit(result.status ?? 1);
 
-const dir = path.join(root, 'prebuilds', `${process.platform}-${process.arch}`);
+const dir = path.join(root, 'prebuilds', `${process.platform}-${arch}`);
 for (const name of fs.readdirSync(dir).filter((n) => n.endsWith('.node'))) {
   const file = path.join(dir, name);
   const mib = (fs.statSync(file).size / 2 ** 20).toFixed(1);
   let floor = '';
-  const objdump = spawnSync('objdump', ['-T', file], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  const objdump = spawnSync(binutil('objdump'), ['-T', file], { encoding: 'utf8', maxBuffer: 64 << 20 });
   if (objdump.status === 0) {
     const versions = [...new Set(objdump.stdout.match(/\b(GLIBC|GLIBCXX|CXXABI)_[0-9.]+/g) ?? [])];
     const newest = (prefix) => versions.filter((v) => v.startsWith(`${prefix}_`))

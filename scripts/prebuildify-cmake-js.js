@@ -15,8 +15,14 @@
 //     Node-API entry points only (no template instantiations for other libraries to bind to).
 //     FUSEDLOSS_PREBUILD_STATIC=0 turns this off.  Check the result with
 //     objdump -T prebuilds/linux-x64/*.node | grep -o 'GLIBC[XX]*_[0-9.]*' | sort -V | uniq
+//   - --arch=arm64 on an x86-64 Linux host cross-compiles (`npm run prebuild:arm64`) with
+//     cmake/aarch64-linux-gnu.cmake (Clang for Debian's aarch64 cross toolchain), CPU only: there
+//     is no aarch64 CUDA toolkit on the build host.  Node-API headers are the same for every
+//     architecture and a Linux addon does not link against node, so nothing else changes.
 // --target and --devdir are ignored: the addon uses Node-API only, and cmake-js takes the
-// Node-API headers from the node-api-headers package, so nothing is downloaded.
+// Node-API headers from the node-api-headers package, so nothing is downloaded.  cmake-js builds
+// in build/ under the directory prebuildify runs this in (the package root for `npm run
+// prebuild`; a staging folder for the cross build, so that ./build stays as it was).
 'use strict';
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -35,24 +41,32 @@ if (argv[0] !== 'rebuild') {
   process.exit(2);
 }
 
+const arch = flag('arch');
+const cross = arch !== undefined && arch !== process.arch;
+if (cross && !(process.platform === 'linux' && process.arch === 'x64' && arch === 'arm64')) {
+  console.error(`prebuildify-cmake-js: cross-compiling is set up for linux-x64 → arm64 only, not ${process.platform}-${process.arch} → ${arch}`);
+  process.exit(2);
+}
+const crossTriple = 'aarch64-linux-gnu';
 const jobs = process.env.FUSEDLOSS_JOBS || String(os.availableParallelism());
-const cuda = process.env.FUSEDLOSS_PREBUILD_CUDA === 'OFF' ? 'OFF' : 'ON';
+const cuda = cross || process.env.FUSEDLOSS_PREBUILD_CUDA === 'OFF' ? 'OFF' : 'ON';
 const args = [
   require.resolve('cmake-js/bin/cmake-js', { paths: [root] }),
   'rebuild',
   '--directory', root,
+  '--out', path.join(process.cwd(), 'build'),
   '--config', argv.includes('--debug') ? 'Debug' : 'Release',
   '--parallel', jobs,
   `--CDFUSEDLOSS_CUDA=${cuda}`,
 ];
-const arch = flag('arch');
 if (arch) args.push('--arch', arch);
+if (cross) args.push(`--CDCMAKE_TOOLCHAIN_FILE=${path.join(root, 'cmake', `${crossTriple}.cmake`)}`);
 let tmp = null;
 if (process.platform === 'linux' && process.env.FUSEDLOSS_PREBUILD_STATIC !== '0') {
   // Outside build/, which `cmake-js rebuild` empties first.
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'fusedloss-prebuild-'));
   const compat = path.join(tmp, 'glibc-compat.o');
-  const cc = process.env.CC || 'cc';
+  const cc = cross ? `${crossTriple}-gcc` : process.env.CC || 'cc';
   const compiled = spawnSync(cc, ['-c', '-O2', '-fPIC', '-fvisibility=hidden', path.join(__dirname, 'glibc-compat.c'), '-o', compat], { stdio: 'inherit' });
   if (compiled.status !== 0) {
     console.error(`prebuildify-cmake-js: ${cc} could not compile scripts/glibc-compat.c`);

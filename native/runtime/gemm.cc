@@ -1,7 +1,7 @@
 // Register-tiled GEMM micro-kernels (see gemm.h).  Each instruction set gets its own micro-kernel
-// written with intrinsics under a target attribute, so the FMA instructions are explicit (the
-// project compiles with -ffp-contract=off, which keeps every other a·b + c unfused) and the
-// choice happens once at run time.
+// written with intrinsics (x86: under a target attribute, the choice made once at run time;
+// AArch64: NEON, always there), so the FMA instructions are explicit (the project compiles with
+// -ffp-contract=off, which keeps every other a·b + c unfused).
 //
 // Blocking: k is cut into blocks of kDepthBlock and each B panel (kDepthBlock × 32 floats, 32 KiB)
 // is packed contiguously so it stays in L1 while the micro-kernel sweeps all row panels of A over
@@ -15,6 +15,10 @@
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
 #define FL_GEMM_X86 1
+#elif defined(__aarch64__) && defined(__ARM_NEON)
+// AdvSIMD is part of the AArch64 baseline: no run-time choice, the NEON kernel is the arm64 path.
+#include <arm_neon.h>
+#define FL_GEMM_NEON 1
 #endif
 
 namespace fusedloss {
@@ -25,8 +29,9 @@ constexpr int64_t kDepthBlock = 256;
 using MicroKernel = void (*)(int64_t depth, const float* a, int64_t aRowStride, int64_t aDepthStride, int rows,
                              const float* b, int64_t ldb, float* c, int64_t ldc, bool accumulate, bool wide);
 
+#ifndef FL_GEMM_NEON
 // Portable version: also the reference the vector kernels are tested against through the
-// kernels that use them.
+// kernels that use them.  Not the AArch64 path (NEON is always there), so not compiled there.
 void microScalar(int64_t depth, const float* a, int64_t aRowStride, int64_t aDepthStride, int rows, const float* b,
                  int64_t ldb, float* c, int64_t ldc, bool accumulate, bool wide) {
   constexpr int kRows = 4;
@@ -44,6 +49,7 @@ void microScalar(int64_t depth, const float* a, int64_t aRowStride, int64_t aDep
     for (int j = 0; j < columns; ++j) cRow[j] = accumulate ? cRow[j] + sum[i][j] : sum[i][j];
   }
 }
+#endif
 
 #ifdef FL_GEMM_X86
 template <int kVectors>
@@ -116,6 +122,43 @@ void microAvx2(int64_t depth, const float* a, int64_t aRowStride, int64_t aDepth
 }
 #endif
 
+#ifdef FL_GEMM_NEON
+// NEON: 6 rows × 16 columns (four q registers) per tile, 24 accumulators + 4 B vectors + one
+// broadcast A value in the 32 vector registers; a wide (32-column) call runs two tiles, as AVX2.
+// vfmaq_f32 is one fused multiply-add per element with k ascending, as the x86 kernels, so the
+// same operands give the same bits as AVX2 and AVX-512.
+void microNeonTile(int64_t depth, const float* a, int64_t aRowStride, int64_t aDepthStride, int rows, const float* b,
+                   int64_t ldb, float* c, int64_t ldc, bool accumulate) {
+  constexpr int kRows = 6;
+  float32x4_t sum[kRows][4];
+  for (int i = 0; i < kRows; ++i)
+    for (int j = 0; j < 4; ++j) sum[i][j] = vdupq_n_f32(0.0f);
+  const float* aRow[kRows];
+  for (int i = 0; i < kRows; ++i) aRow[i] = a + std::min(i, rows - 1) * aRowStride;
+  for (int64_t p = 0; p < depth; ++p) {
+    float32x4_t bv[4];
+    for (int j = 0; j < 4; ++j) bv[j] = vld1q_f32(b + p * ldb + 4 * j);
+    const int64_t offset = p * aDepthStride;
+    for (int i = 0; i < kRows; ++i) {
+      const float32x4_t av = vld1q_dup_f32(aRow[i] + offset);
+      for (int j = 0; j < 4; ++j) sum[i][j] = vfmaq_f32(sum[i][j], av, bv[j]);
+    }
+  }
+  for (int i = 0; i < rows; ++i) {
+    for (int j = 0; j < 4; ++j) {
+      float* out = c + i * ldc + 4 * j;
+      vst1q_f32(out, accumulate ? vaddq_f32(vld1q_f32(out), sum[i][j]) : sum[i][j]);
+    }
+  }
+}
+
+void microNeon(int64_t depth, const float* a, int64_t aRowStride, int64_t aDepthStride, int rows, const float* b,
+               int64_t ldb, float* c, int64_t ldc, bool accumulate, bool wide) {
+  microNeonTile(depth, a, aRowStride, aDepthStride, rows, b, ldb, c, ldc, accumulate);
+  if (wide) microNeonTile(depth, a, aRowStride, aDepthStride, rows, b + 16, ldb, c + 16, ldc, accumulate);
+}
+#endif
+
 struct Level {
   MicroKernel micro;
   int rows;  // register-tile rows
@@ -128,7 +171,11 @@ Level chooseLevel() {
   if (__builtin_cpu_supports("avx512f")) return {microAvx512, 12, "avx512"};
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return {microAvx2, 6, "avx2"};
 #endif
+#ifdef FL_GEMM_NEON
+  return {microNeon, 6, "neon"};
+#else
   return {microScalar, 4, "scalar"};
+#endif
 }
 
 const Level& level() {
@@ -250,18 +297,40 @@ __attribute__((target("avx2,fma"))) double fmaChainsAvx2(int64_t iterations) {
 }
 #endif
 
+#ifdef FL_GEMM_NEON
+double fmaChainsNeon(int64_t iterations) {
+  constexpr int kChains = 24;
+  float32x4_t acc[kChains];
+  for (int i = 0; i < kChains; ++i) acc[i] = vdupq_n_f32(static_cast<float>(i));
+  const float32x4_t mul = vdupq_n_f32(0.999999f), add = vdupq_n_f32(1e-7f);
+  for (int64_t it = 0; it < iterations; ++it) {
+#pragma GCC unroll 24
+    for (int i = 0; i < kChains; ++i) acc[i] = vfmaq_f32(add, acc[i], mul);
+  }
+  float32x4_t total = acc[0];
+  for (int i = 1; i < kChains; ++i) total = vaddq_f32(total, acc[i]);
+  float lanes[4];
+  vst1q_f32(lanes, total);
+  return static_cast<double>(lanes[0]) * 0 + static_cast<double>(kChains) * 4 * 2;
+}
+#endif
+
 // Flops per iteration of the chosen FMA loop, after running `iterations` of it.
 double runFmaChains(int64_t iterations) {
 #ifdef FL_GEMM_X86
   if (level().micro == microAvx512) return fmaChainsAvx512(iterations);
   if (level().micro == microAvx2) return fmaChainsAvx2(iterations);
 #endif
+#ifdef FL_GEMM_NEON
+  return fmaChainsNeon(iterations);
+#else
   volatile float sink = 0;
   float acc[8] = {1, 2, 3, 4, 5, 6, 7, 8};
   for (int64_t it = 0; it < iterations; ++it)
     for (float& v : acc) v = v * 0.999999f + 1e-7f;
   for (float v : acc) sink = sink + v;
   return 8 * 2;
+#endif
 }
 
 }  // namespace

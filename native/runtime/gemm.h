@@ -6,9 +6,10 @@
 //   A(i, k) = a[i·aRowStride + k·aDepthStride],  B(k, j) = b[k·ldb + j],  C(i, j) = c[i·ldc + j]
 //
 // n must be a multiple of kGemmColumnAlign (callers pad their operands with zeros).  Chosen
-// once per process: AVX-512 (12×32 register tile), AVX2+FMA (6×16) or portable scalar code.
-// The accumulation order over k is fixed (k ascending, one FMA chain per C element), so a given
-// instruction set always gives the same bits.
+// once per process: AVX-512 (12×32 register tile), AVX2+FMA (6×16) or portable scalar code on
+// x86-64; NEON (6×16) on AArch64.  The accumulation order over k is fixed (k ascending, one FMA
+// chain per C element), so a given instruction set always gives the same bits, and the FMA
+// kernels (AVX-512, AVX2, NEON) the same bits as each other.
 #pragma once
 
 #include <cstddef>
@@ -48,7 +49,7 @@ void zeroPackedRow(float* packed, int64_t k, int64_t n, int64_t row);
 // Rows of gemm()'s register tile (12, 6 or 4): m in whole multiples of it wastes nothing.
 int64_t gemmRowTile();
 
-// The instruction set gemm() uses: "avx512", "avx2" or "scalar".
+// The instruction set gemm() uses: "avx512", "avx2", "neon" or "scalar".
 const char* gemmLevel();
 
 // Peak float32 FMA rate of one thread of this CPU with gemm()'s instruction set, measured by

@@ -9,6 +9,9 @@ const char* simdLevel() {
   __builtin_cpu_init();
   if (__builtin_cpu_supports("avx512f")) return "avx512";
   if (__builtin_cpu_supports("avx2")) return "avx2";
+#elif defined(__aarch64__) && defined(__ARM_NEON)
+  // AdvSIMD is part of the AArch64 baseline: the one build of the kernels is NEON code.
+  return "neon";
 #endif
   return "scalar";
 }
