@@ -9,11 +9,13 @@
 // another thread's read shows up as poison or stale data whichever side runs first.
 //
 // Memory: static and dynamic shared memory are filled with a NaN poison before every block;
-// device allocations are host allocations filled with the same poison, with guard zones before
-// and right after the requested bytes, checked after every launch, copy and free.  Harness
+// device allocations are mapped pages filled with the same poison, with guard zones before and
+// right after the requested bytes, checked after every launch, copy and free, and an
+// inaccessible page after them.  Harness
 // failures print "cuda-emu: ..." and exit with status 3.
 #include <cuda_runtime.h>
 
+#include <signal.h>
 #include <sys/mman.h>
 #include <ucontext.h>
 #include <unistd.h>
@@ -82,10 +84,14 @@ cudaError_t record(cudaError_t err) {
 
 // --- device memory ------------------------------------------------------------------------------
 
+// Mapped pages: unused | guard (kGuardBytes) | data (bytes) | guard up to the next 256 bytes |
+// an inaccessible page.  The data end at that page (to 256 bytes, the device's alignment), so a
+// kernel that reads or writes past the rounded end faults at once (reported by onFault).
 struct Allocation {
-  char* raw;     // guard | data (bytes, rounded up to 256) and guard
-  size_t bytes;  // requested
-  size_t rawBytes;
+  char* mapping;
+  size_t mappingBytes;
+  size_t bytes;    // requested
+  size_t rounded;  // bytes rounded up to 256
 };
 std::mutex memoryMutex;
 std::map<uintptr_t, Allocation> allocations;  // by user address
@@ -94,34 +100,81 @@ std::string lastActivity = "no launch yet";
 
 void checkGuards(const char* when) {
   for (const auto& [address, a] : allocations) {
-    const size_t front = firstChanged(a.raw, kGuardBytes, kGuardWord);
+    const char* data = reinterpret_cast<const char*>(address);
+    const size_t front = firstChanged(data - kGuardBytes, kGuardBytes, kGuardWord);
     if (front != kGuardBytes) {
       fail("%s: %zu bytes before the %zu-byte allocation at %p were written (%s)", when, kGuardBytes - front, a.bytes,
-           reinterpret_cast<void*>(address), lastActivity.c_str());
+           reinterpret_cast<const void*>(data), lastActivity.c_str());
     }
-    const char* tail = a.raw + kGuardBytes + a.bytes;
-    const size_t tailBytes = a.rawBytes - kGuardBytes - a.bytes;
-    const size_t back = firstChanged(tail, tailBytes, kGuardWord);
-    if (back != tailBytes) {
+    const size_t back = firstChanged(data + a.bytes, a.rounded - a.bytes, kGuardWord);
+    if (back != a.rounded - a.bytes) {
       fail("%s: byte %zu past the end of the %zu-byte allocation at %p was written (%s)", when, back, a.bytes,
-           reinterpret_cast<void*>(address), lastActivity.c_str());
+           reinterpret_cast<const void*>(data), lastActivity.c_str());
     }
   }
+}
+
+size_t pageBytes() {
+  static const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  return page;
+}
+
+// A fault in the inaccessible page after an allocation: a kernel went past its end.
+void onFault(int, siginfo_t* info, void*) {
+  const uintptr_t address = reinterpret_cast<uintptr_t>(info->si_addr);
+  const char* what = "an address outside every device allocation and fiber stack";
+  auto it = allocations.upper_bound(address);
+  char text[160] = "";
+  if (it != allocations.begin()) {
+    --it;
+    if (address >= it->first && address < it->first + it->second.rounded + pageBytes()) {
+      std::snprintf(text, sizeof text, "byte %zu past the end of the %zu-byte device allocation at %p",
+                    static_cast<size_t>(address - it->first - it->second.bytes), it->second.bytes,
+                    reinterpret_cast<void*>(it->first));
+      what = text;
+    }
+  }
+  std::fprintf(stderr, "cuda-emu: memory fault at %p: %s (%s)\n", info->si_addr, what, lastActivity.c_str());
+  std::_Exit(3);
+}
+
+void installFaultHandler() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    // Its own stack, so that a fiber's stack overflow is reported too.
+    static std::vector<char> altStack(1 << 16);
+    stack_t ss{};
+    ss.ss_sp = altStack.data();
+    ss.ss_size = altStack.size();
+    sigaltstack(&ss, nullptr);
+    struct sigaction action {};
+    action.sa_sigaction = onFault;
+    action.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    sigaction(SIGSEGV, &action, nullptr);
+    sigaction(SIGBUS, &action, nullptr);
+  });
 }
 
 cudaError_t allocate(void** ptr, size_t bytes) {
   if (!ptr) return record(cudaErrorInvalidValue);
   *ptr = nullptr;
+  installFaultHandler();
   std::lock_guard<std::mutex> lock(memoryMutex);
   if (bytes > kDeviceMemory - allocatedBytes) return record(cudaErrorMemoryAllocation);
-  const size_t rawBytes = kGuardBytes + ((bytes + 255) & ~size_t{255}) + kGuardBytes;
-  char* raw = static_cast<char*>(std::aligned_alloc(256, rawBytes));
-  if (!raw) return record(cudaErrorMemoryAllocation);
-  fillWords(raw, rawBytes, kGuardWord);
-  fillWords(raw + kGuardBytes, bytes, kPoisonWord);
-  allocations[reinterpret_cast<uintptr_t>(raw + kGuardBytes)] = {raw, bytes, rawBytes};
+  const size_t page = pageBytes();
+  const size_t rounded = (bytes + 255) & ~size_t{255};
+  const size_t mappingBytes = (kGuardBytes + rounded + page - 1) / page * page + page;
+  void* mapping = mmap(nullptr, mappingBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (mapping == MAP_FAILED) return record(cudaErrorMemoryAllocation);
+  char* const end = static_cast<char*>(mapping) + mappingBytes - page;
+  mprotect(end, page, PROT_NONE);
+  char* const data = end - rounded;
+  fillWords(data - kGuardBytes, kGuardBytes, kGuardWord);
+  fillWords(data, bytes, kPoisonWord);
+  fillWords(data + bytes, rounded - bytes, kGuardWord);
+  allocations[reinterpret_cast<uintptr_t>(data)] = {static_cast<char*>(mapping), mappingBytes, bytes, rounded};
   allocatedBytes += bytes;
-  *ptr = raw + kGuardBytes;
+  *ptr = data;
   return cudaSuccess;
 }
 
@@ -132,7 +185,7 @@ cudaError_t release(void* ptr) {
   const auto it = allocations.find(reinterpret_cast<uintptr_t>(ptr));
   if (it == allocations.end()) fail("cudaFree(%p): not an allocation of cudaMalloc", ptr);
   allocatedBytes -= it->second.bytes;
-  std::free(it->second.raw);
+  munmap(it->second.mapping, it->second.mappingBytes);
   allocations.erase(it);
   return cudaSuccess;
 }
