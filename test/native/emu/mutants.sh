@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# The harness's teeth: each mutant is one edit of cuda/ (a deleted __syncthreads(), a bounds check
+# widened by one, a barrier some threads skip) made in a scratch copy of the working tree; the
+# CPU-harness check of its family must fail on every one.  Not run by CI (about 3.5 min on 2 cores); run it
+# after changing test/native/emu/.
+#   test/native/emu/mutants.sh        exit 0: every mutant killed, 1: one survived or did not apply
+set -uo pipefail
+cd "$(dirname "$0")/../../.." || exit 1
+
+# name | family | file | sed -E script
+MUTANTS=(
+  "gemm: first barrier deleted|margin|cuda/gemm_tile.cuh|/storeTile<kBKMajor>\(bs\[0\], rb\);/{n;/__syncthreads/d}"
+  "gemm: loop barrier deleted|margin|cuda/gemm_tile.cuh|/storeTile<kBKMajor>\(bs\[cur \^ 1\], rb\);/{n;n;/__syncthreads/d}"
+  "gemm: tile load row bound widened by one|margin|cuda/gemm_tile.cuh|s/if \(rc < rcEnd && kk < kEnd\)/if (rc <= rcEnd \&\& kk < kEnd)/"
+  "gemm: tile load k bound widened by one|margin|cuda/gemm_tile.cuh|s/if \(rc < rcEnd && kk < kEnd\)/if (rc < rcEnd \&\& kk <= kEnd)/"
+  "gemm: store row bound widened by one|margin|cuda/gemm_tile.cuh|s/if \(row >= g\.m\) continue;/if (row > g.m) continue;/"
+  "crps: tile point count widened by one|crps|cuda/crps.cu|s/p\.points - first\)\);/p.points - first + 1));/"
+  "crps: a barrier only threads with a point reach|crps|cuda/crps.cu|/if \(t < count\) scoreTilePoint/{n;s/__syncthreads\(\);/if (t < count) __syncthreads();/}"
+)
+
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+survived=0
+for mutant in "${MUTANTS[@]}"; do
+  IFS='|' read -r name family file script <<<"$mutant"
+  dir="$scratch/tree"
+  rm -rf "$dir" && mkdir -p "$dir"
+  git ls-files -z --cached --others --exclude-standard | xargs -0 cp --parents -t "$dir" 2>/dev/null
+  sed -i -E "$script" "$dir/$file"
+  if cmp -s "$file" "$dir/$file"; then
+    echo "NOT APPLIED  $name ($file: the pattern no longer matches)"
+    survived=1
+    continue
+  fi
+  log="$scratch/$family.log"
+  (cd "$dir" && JOBS=${JOBS:-2} test/native/run-emu-checks.sh --only "$family" >"$log" 2>&1)
+  status=$?
+  if [ "$status" = 0 ]; then
+    echo "SURVIVED     $name"
+    diff "$file" "$dir/$file"
+    survived=1
+  else
+    echo "killed       $name: $(grep -m1 -E '^FAIL|cuda-emu:' "$log" | cut -c1-160)"
+  fi
+done
+exit "$survived"
