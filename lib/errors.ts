@@ -50,3 +50,8 @@ export function tooLarge(message: string): FusedLossError {
 export function backendError(message: string): FusedLossError {
   return fusedLossError(ErrorCode.BACKEND, message);
 }
+
+/** The first line of a thrown value's message: what load failures quote of their cause. */
+export function firstLine(error: unknown): string {
+  return error instanceof Error ? error.message.split('\n')[0] : String(error);
+}

@@ -5,13 +5,10 @@ import { constants as bufferConstants } from 'node:buffer';
 import * as path from 'node:path';
 import { types } from 'node:util';
 
+import { firstLine } from './errors';
 import { packageRoot, packageVersion } from './package-root';
 import type { AddonLoad, NativeAddon, Platform } from './platform-types';
 import { wasmStatus } from './wasm/loader';
-
-function firstLine(error: unknown): string {
-  return error instanceof Error ? error.message.split('\n')[0] : String(error);
-}
 
 /** The backend 'auto' falls back to without the addon, as the load messages name it. */
 function serving(): string {

@@ -14,7 +14,7 @@ import type * as tfjs from '@tensorflow/tfjs';
 
 import { crps } from './crps';
 import { CRPS_KEYS, type CrpsArgs, type CrpsResult } from './crps/plan';
-import { invalidArg, shapeError } from './errors';
+import { firstLine, invalidArg, shapeError } from './errors';
 import { toLabels, type LabelsLike } from './labels';
 import { marginSoftmax } from './margin';
 import { MARGIN_SOFTMAX_KEYS, type MarginSoftmaxArgs, type MarginSoftmaxResult } from './margin/plan';
@@ -93,9 +93,8 @@ function loadTf(): TfNamespace {
   try {
     defaultTf = loadTfModule() as TfNamespace;
   } catch (error) {
-    const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);
     throw Object.assign(
-      new Error(`fusedloss/tfjs needs @tensorflow/tfjs (npm install @tensorflow/tfjs), or pass your tf namespace to withTf(tf): ${reason}`),
+      new Error(`fusedloss/tfjs needs @tensorflow/tfjs (npm install @tensorflow/tfjs), or pass your tf namespace to withTf(tf): ${firstLine(error)}`),
       { code: 'ERR_FUSEDLOSS_BACKEND' },
     );
   }

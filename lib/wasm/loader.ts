@@ -3,6 +3,7 @@
 // same way under CommonJS, ES modules, browsers and bundlers: no file is read and nothing from
 // node: is imported.  Loaded on first use and never thrown: a failure is recorded as the reason
 // backendInfo().wasm gives, as native.ts does for the addon.
+import { firstLine } from '../errors';
 import { instantiateKernels, type KernelExports } from './execute';
 import { embeddedModule } from './embedded';
 import type { GeneratedModule } from './host-types';
@@ -15,10 +16,6 @@ interface WasmState {
 
 let state: WasmState | null = null;
 let kernels: KernelExports | null = null;
-
-function message(error: unknown): string {
-  return error instanceof Error ? error.message.split('\n')[0] : String(error);
-}
 
 function decodeBase64(text: string): Uint8Array {
   // Buffer where there is one (Node: no 350 KB string of char codes), atob elsewhere.
@@ -44,12 +41,12 @@ function load(): WasmState {
   try {
     generated = embeddedModule();
   } catch (error) {
-    return { module: null, reason: `the WebAssembly kernels are not built into this copy of fusedloss (npm run build:wasm, which needs emcc): ${message(error)}` };
+    return { module: null, reason: `the WebAssembly kernels are not built into this copy of fusedloss (npm run build:wasm, which needs emcc): ${firstLine(error)}` };
   }
   try {
     return { module: new wasm.Module(decodeBase64(generated.wasm)), reason: null };
   } catch (error) {
-    return { module: null, reason: `the WebAssembly kernel module did not compile: ${message(error)}` };
+    return { module: null, reason: `the WebAssembly kernel module did not compile: ${firstLine(error)}` };
   }
 }
 

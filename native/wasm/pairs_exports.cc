@@ -19,12 +19,22 @@ namespace {
 constexpr int kPairScalars = 11;
 constexpr int kPairArrays = 5;
 
-int32_t readPairCall(const double* s, void* const* arrays, PairShape& shape, PairSimilarityOptions& similarity,
-                     MinerOptions& miner, PairInputs& inputs) {
+// What mine and pairLoss both read.
+struct PairCall {
+  PairShape shape;
+  PairSimilarityOptions similarity;
+  MinerOptions miner;
+  PairInputs inputs;
+};
+
+int32_t readPairCall(const double* s, void* const* arrays, PairCall& call) {
+  PairShape& shape = call.shape;
+  MinerOptions& miner = call.miner;
+  PairInputs& inputs = call.inputs;
   if (!readSize(s[0], shape.rows) || !readSize(s[1], shape.dim) || !readSize(s[2], shape.refs)) {
     return fail(kShape, "pairs: rows, dim and refs must be whole numbers >= 1");
   }
-  similarity.normalize = s[3] != 0.0;
+  call.similarity.normalize = s[3] != 0.0;
   if (!readEnum(s[4], miner.type) || !readEnum(s[5], miner.distance) || !readEnum(s[8], miner.triplets)) {
     return fail(kOption, "pairs: minerType, minerDistance or triplets code out of range");
   }
@@ -56,21 +66,18 @@ bool handOver(const std::vector<int32_t>& values, double* results) {
 //          miners) or anchors, positives, negatives and (0, 0) (triplet miners); the arrays are
 //          the caller's to free (fl_free)
 int32_t runMine(const double* scalars, void* const* arrays, double* results) {
-  PairShape shape;
-  PairSimilarityOptions similarity;
-  MinerOptions miner;
-  PairInputs inputs;
-  if (const int32_t status = readPairCall(scalars, arrays, shape, similarity, miner, inputs)) return status;
+  PairCall call;
+  if (const int32_t status = readPairCall(scalars, arrays, call)) return status;
   const double maxOutputs = scalars[kPairScalars];
   if (!(maxOutputs >= 0.0 && maxOutputs <= 2147483647.0) || std::floor(maxOutputs) != maxOutputs) {
     return fail(kOption, "maxOutputs must be an integer in [0, 2147483647]");
   }
   for (int i = 0; i < 8; ++i) results[i] = 0.0;
   MineOutputs outputs;
-  if (const int32_t status = report(mineCpu(shape, similarity, miner, static_cast<int64_t>(maxOutputs), inputs, outputs))) {
+  if (const int32_t status = report(mineCpu(call.shape, call.similarity, call.miner, static_cast<int64_t>(maxOutputs), call.inputs, outputs))) {
     return status;
   }
-  const bool triplets = minesTriplets(miner.type);
+  const bool triplets = minesTriplets(call.miner.type);
   const std::vector<int32_t>* mined[4] = {&outputs.pairs.positiveAnchors, &outputs.pairs.positives,
                                           &outputs.pairs.negativeAnchors, &outputs.pairs.negatives};
   const std::vector<int32_t>* minedTriplets[4] = {&outputs.triplets.anchors, &outputs.triplets.positives,
@@ -91,11 +98,8 @@ int32_t runMine(const double* scalars, void* const* arrays, double* results) {
 // arrays:  the pair call's, then gradEmbeddings, gradRef
 // results: loss
 int32_t runPairLoss(const double* scalars, void* const* arrays, double* results) {
-  PairShape shape;
-  PairSimilarityOptions similarity;
-  MinerOptions miner;
-  PairInputs inputs;
-  if (const int32_t status = readPairCall(scalars, arrays, shape, similarity, miner, inputs)) return status;
+  PairCall call;
+  if (const int32_t status = readPairCall(scalars, arrays, call)) return status;
   const double* s = scalars + kPairScalars;
   PairLossOptions loss;
   if (!readEnum(s[0], loss.type) || !readEnum(s[1], loss.distance)) return fail(kOption, "pairLoss: lossType or lossDistance code out of range");
@@ -116,7 +120,7 @@ int32_t runPairLoss(const double* scalars, void* const* arrays, double* results)
   PairLossOutputs outputs;
   outputs.gradEmbeddings = static_cast<float*>(arrays[kPairArrays]);
   outputs.gradRef = static_cast<float*>(arrays[kPairArrays + 1]);
-  const int32_t status = report(pairLossCpu(shape, similarity, miner, loss, inputs, outputs));
+  const int32_t status = report(pairLossCpu(call.shape, call.similarity, call.miner, loss, call.inputs, outputs));
   results[0] = outputs.loss;
   return status;
 }
