@@ -1,13 +1,14 @@
 // Backend 'wasm' itself (the kernels' answers are held by every suite that iterates
 // backendCases()): availability and the backend choice, the executor's memory (every allocation
 // freed on success and failure, a call too large for wasm32 refused with TOO_LARGE, a trap
-// dropping the instance), and async calls off the JavaScript thread, with the main-thread path
-// (no worker) giving the same bits.  FUSEDLOSS_REQUIRE_WASM=1 fails these instead of skipping
+// dropping the instance), and the single-threaded module's async calls off the JavaScript thread
+// (its worker), with the main-thread path (no worker) giving the same bits.  The threaded module,
+// which Node.js gets by default, is test/wasm-threads.test.ts's.  FUSEDLOSS_REQUIRE_WASM=1 fails these instead of skipping
 // them when the module is not built (npm run build:wasm).
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { CRPS_WASM } from '../lib/crps/wasm';
 import { planCrps } from '../lib/crps/plan';
@@ -17,7 +18,7 @@ import { resetWasmForTesting, wasmKernels, wasmMemoryBytes, wasmModule } from '.
 import { setOffThreadRunner, offThreadRunner, WorkerRunner } from '../lib/wasm/off-thread';
 import type { WorkerHost } from '../lib/wasm/host-types';
 import { backendInfo, crps, crpsAsync, ErrorCode, marginSoftmax, mine, mineAsync, pairLoss, pairLossAsync } from './api';
-import { Rng, testSeed, wasmRequired } from './helpers';
+import { eventLoopTurnsDuring, Rng, testSeed, wasmRequired } from './helpers';
 
 const seed = testSeed('wasm.test');
 const available = backendInfo().wasm.available || wasmRequired();
@@ -40,7 +41,9 @@ afterEach(() => {
 });
 
 describe('availability and the backend choice', () => {
-  it.skipIf(!available)('backendInfo().wasm: available, SIMD128, one thread', () => {
+  it.skipIf(!available)('backendInfo().wasm: available, SIMD128, one thread with the single-threaded module', () => {
+    resetWasmForTesting({ threaded: false });
+    crps({ ...randomCrps(new Rng(seed), 4, 3), backend: 'wasm' });
     expect(backendInfo().wasm).toEqual({ available: true, simd: true, threads: 1, reason: null });
   });
 
@@ -157,20 +160,14 @@ describe.skipIf(!available)('memory', () => {
   });
 });
 
-describe.skipIf(!available)('async', () => {
+describe.skipIf(!available)('async on the single-threaded module', () => {
+  beforeEach(() => resetWasmForTesting({ threaded: false }));
+
   it('runs off the JavaScript thread: the event loop turns while a call computes', async () => {
     expect(offThreadRunner()).not.toBeNull();
     const args = { ...randomCrps(new Rng(seed ^ 7), 100_000, 51), backend: 'wasm' as const };
     await crpsAsync(args); // the worker starts and its code warms up
-    let turns = 0;
-    let done = false;
-    const spin = () => {
-      turns++;
-      if (!done) setImmediate(spin);
-    };
-    setImmediate(spin);
-    await crpsAsync(args);
-    done = true;
+    const turns = await eventLoopTurnsDuring(() => crpsAsync(args));
     // A blocking call would let the loop turn about once; a call of tens of ms off-thread, many times.
     expect(turns).toBeGreaterThan(5);
   });
@@ -217,11 +214,12 @@ describe.skipIf(!available)('async', () => {
     let posted = 0;
     const refusing: WorkerHost = {
       listen: '',
+      threads: 1,
       start: () => {
         started++;
         let fail: (error: Error) => void = () => {};
         setTimeout(() => fail(new Error('refused by the page')), 5);
-        return { post: () => void posted++, onMessage: () => {}, onError: (listener) => void (fail = listener), ref: () => {}, unref: () => {} };
+        return { post: () => void posted++, onMessage: () => {}, onError: (listener) => void (fail = listener), ref: () => {}, unref: () => {}, terminate: () => {} };
       },
     };
     setOffThreadRunner(new WorkerRunner(refusing));

@@ -2,9 +2,10 @@
 // called with the ABI of native/wasm/wasm_call.h (scalars, array pointers, results), the outputs
 // copied out, and everything it allocated freed, on success, failure and trap alike.
 //
-// instantiateKernels, executeWasmCall and keepInstance are self-contained (no imports, no module-level names):
-// the async path's worker (lib/wasm/off-thread.ts) runs their source text, so the calling thread
-// and the worker execute the same code.
+// instantiateKernels, wasmCallSteps, executeWasmCall (which uses only wasmCallSteps) and
+// keepInstance are self-contained (no imports, no other module-level names): the async path's
+// worker (lib/wasm/off-thread.ts) runs their source text, so the calling thread and the worker
+// execute the same code.
 import type { WasmApi, WasmModule } from './webassembly-api';
 
 /** An output array of a call: its result name, element type and length. */
@@ -89,12 +90,28 @@ export function keepInstance(kernels: KernelExports): boolean {
   return kernels.memory.buffer.byteLength <= 2 ** 30;
 }
 
+/** A placed call's entry point and the three pointers of wasm_call.h's ABI. */
+export interface WasmInvocation {
+  entry: string;
+  scalars: number;
+  arrays: number;
+  results: number;
+}
+
+/** What the entry point gave: its status and, when not 0, its message. */
+export interface WasmReturn {
+  status: number;
+  message: string;
+}
+
 /**
- * Runs `call` on `kernels`: one block for scalars, pointer table, results and arrays (16-byte
- * aligned each), freed before returning.  `into` supplies the caller's output arrays by name
- * (written in place).  A trap propagates (the instance is then unusable: the caller drops it).
+ * `call` on `kernels` as steps: one block for scalars, pointer table, results and arrays (16-byte
+ * aligned each) is allocated and filled, the invocation is yielded to whoever calls the entry point
+ * (on this thread: executeWasmCall; the threaded module's service thread: lib/wasm/threads.ts),
+ * and from its return the outputs are read; the block is freed however the steps end.  `into`
+ * supplies the caller's output arrays by name (written in place).
  */
-export function executeWasmCall(kernels: KernelExports, call: WasmCall, into: Record<string, Float32Array | Int32Array> = {}): WasmExecuted {
+export function* wasmCallSteps(kernels: KernelExports, call: WasmCall, into: Record<string, Float32Array | Int32Array> = {}): Generator<WasmInvocation, WasmExecuted, WasmReturn> {
   const failed = (status: number, message: string): WasmExecuted => ({ status, message, outputs: {}, results: [], returned: [] });
   const align = (bytes: number) => Math.ceil(bytes / 16) * 16;
   const arrayCount = call.inputs.length + call.outputs.length;
@@ -116,7 +133,7 @@ export function executeWasmCall(kernels: KernelExports, call: WasmCall, into: Re
   if (!(total <= addressable)) {
     return failed(4, `the call needs ${total} bytes of WebAssembly memory for its arrays; wasm32 addresses at most ${addressable}`);
   }
-  const base = kernels.fl_alloc(total);
+  const base = kernels.fl_alloc(total) >>> 0;
   if (base === 0) {
     return failed(4, `WebAssembly memory could not grow by the ${total} bytes the call's arrays need (it holds ${kernels.memory.buffer.byteLength} bytes)`);
   }
@@ -131,13 +148,9 @@ export function executeWasmCall(kernels: KernelExports, call: WasmCall, into: Re
     call.outputs.forEach((output, i) => {
       pointers[call.inputs.length + i] = output ? base + offsets[call.inputs.length + i] : 0;
     });
-    const entry = kernels[call.entry] as (scalars: number, arrays: number, results: number) => number;
-    const status = entry(base + scalarsAt, base + pointersAt, base + resultsAt);
+    const { status, message } = yield { entry: call.entry, scalars: base + scalarsAt, arrays: base + pointersAt, results: base + resultsAt };
     memory = kernels.memory.buffer;  // the call may have grown (and so replaced) the buffer
-    if (status !== 0) {
-      const message = new TextDecoder().decode(new Uint8Array(memory, kernels.fl_error_message(), kernels.fl_error_length()));
-      return failed(status, message);
-    }
+    if (status !== 0) return failed(status, message);
     const results = Array.from(new Float64Array(memory, base + resultsAt, call.results));
     const outputs: Record<string, Float32Array | Int32Array> = {};
     call.outputs.forEach((output, i) => {
@@ -149,7 +162,7 @@ export function executeWasmCall(kernels: KernelExports, call: WasmCall, into: Re
         target.set(view);
         outputs[output.name] = target;
       } else {
-        outputs[output.name] = view.slice();
+        outputs[output.name] = view.slice();  // slice: a plain ArrayBuffer, also from shared memory
       }
     });
     const returned: Int32Array[] = [];
@@ -164,4 +177,27 @@ export function executeWasmCall(kernels: KernelExports, call: WasmCall, into: Re
   } finally {
     kernels.fl_free(base);
   }
+}
+
+/**
+ * Runs `call` on `kernels` on this thread (wasmCallSteps, with the entry point called here).  A
+ * trap propagates after the block is freed (the instance is then unusable: the caller drops it).
+ */
+export function executeWasmCall(kernels: KernelExports, call: WasmCall, into: Record<string, Float32Array | Int32Array> = {}): WasmExecuted {
+  const steps = wasmCallSteps(kernels, call, into);
+  let step = steps.next();
+  while (!step.done) {
+    const { entry, scalars, arrays, results } = step.value;
+    let status: number;
+    try {
+      status = (kernels[entry] as (scalars: number, arrays: number, results: number) => number)(scalars, arrays, results);
+    } catch (error) {
+      steps.return(undefined as never);
+      throw error;
+    }
+    // slice: TextDecoder refuses views of shared memory.
+    const message = status === 0 ? '' : new TextDecoder().decode(new Uint8Array(kernels.memory.buffer, kernels.fl_error_message() >>> 0, kernels.fl_error_length()).slice());
+    step = steps.next({ status, message });
+  }
+  return step.value;
 }

@@ -3,7 +3,7 @@
 // one worker with its own instance of the kernels, created on first use: a worker_thread that does
 // not keep the process alive while idle in Node.js, a Web Worker in the browser build.  Where the
 // host has neither, async calls yield once, then run on the calling thread.
-import { executeWasmCall, instantiateKernels, keepInstance, type WasmCall, type WasmExecuted } from './execute';
+import { executeWasmCall, instantiateKernels, keepInstance, wasmCallSteps, type WasmCall, type WasmExecuted } from './execute';
 import type { WasmModule } from './webassembly-api';
 import type { WorkerHandle, WorkerHost } from './host-types';
 import { workerHost } from './worker-host';
@@ -25,6 +25,7 @@ export interface OffThreadRunner {
 function workerSource(listen: string): string {
   return `'use strict';
 const instantiateKernels = ${instantiateKernels.toString()};
+const wasmCallSteps = ${wasmCallSteps.toString()};
 const executeWasmCall = ${executeWasmCall.toString()};
 const keepInstance = ${keepInstance.toString()};
 let kernels = null;

@@ -6,7 +6,7 @@ import { checkStillAttached, type OutArrays, type OutputSpec } from '../outputs'
 import { platform } from '../platform';
 import { plainView } from '../read-once';
 import { executeWasmCall, keepInstance, WASM_STATUS, type WasmCall, type WasmExecuted, type WasmOutputSpec } from './execute';
-import { dropWasmKernels, wasmKernels, wasmModule } from './loader';
+import { dropWasmKernels, wasmKernels, wasmModule, wasmThreads } from './loader';
 import { offThreadRunner } from './off-thread';
 
 /** How a family runs on 'wasm': its plan as a call, and the call's outputs as the family's. */
@@ -81,6 +81,28 @@ export function runWasmSync<Plan, Outputs>(adapter: WasmAdapter<Plan, Outputs>, 
 }
 
 /**
+ * The call off the JavaScript thread: on the threaded module's service thread (once its workers
+ * are ready), else on the single-threaded module's worker; null where neither can take it.
+ */
+async function offThread(call: WasmCall): Promise<WasmExecuted | null> {
+  const module = wasmModule();
+  if (!module) return null;
+  const family = wasmThreads();
+  if (!family) return offThreadRunner()?.run(module, call) ?? null;
+  let running = family.runAsync(call);
+  if (!running) {
+    await family.ready;
+    running = family.runAsync(call);
+  }
+  try {
+    return await running;
+  } catch (error) {
+    dropWasmKernels(); // a thread of the family trapped: the next call starts a fresh one
+    throw error;
+  }
+}
+
+/**
  * Off the JavaScript thread where a runner exists, else after yielding once.  The call's inputs
  * are private copies (the caller may reuse or transfer its buffers at once); the outputs are
  * copied into `out` when the call is back, if none was detached meanwhile.
@@ -88,18 +110,13 @@ export function runWasmSync<Plan, Outputs>(adapter: WasmAdapter<Plan, Outputs>, 
 export async function runWasmAsync<Plan, Outputs>(adapter: WasmAdapter<Plan, Outputs>, plan: Plan, out: OutArrays): Promise<Outputs> {
   const call = adapter.call(plan);
   call.inputs = call.inputs.map((input) => (input ? input.slice() : null));
-  const module = wasmModule();
-  const offThread = module ? (offThreadRunner()?.run(module, call) ?? null) : null;
   let executed: WasmExecuted | null = null;
-  if (offThread) {
-    try {
-      executed = await offThread;
-    } catch (error) {
-      throw trapped(error);
-    }
-  } else {
-    await platform.nextTurn();
+  try {
+    executed = await offThread(call);
+  } catch (error) {
+    throw trapped(error);
   }
+  if (!executed) await platform.nextTurn();
   // No runner, or its worker failed to start before taking the call: the inputs are still here.
   executed ??= executeHere(call);
   succeeded(executed);

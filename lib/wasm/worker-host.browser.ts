@@ -10,6 +10,7 @@ interface WebWorker {
   postMessage(message: unknown, transfer: ArrayBuffer[]): void;
   addEventListener(type: 'message', listener: (event: { data: never }) => void): void;
   addEventListener(type: 'error', listener: (event: { message?: string; preventDefault(): void }) => void): void;
+  terminate(): void;
 }
 interface WebGlobals {
   Worker?: new (url: string) => WebWorker;
@@ -28,12 +29,13 @@ export function workerHost(): WorkerHost | null {
   if (typeof Worker !== 'function' || typeof Blob !== 'function' || !createObjectURL) return null;
   return {
     listen: LISTEN,
-    start(source: string): WorkerHandle {
+    threads: Math.min(Math.max(Math.floor((globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency ?? 1), 1), 64),
+    start<Reply>(source: string): WorkerHandle<Reply> {
       // The URL lives as long as the page: a worker that dies is started again from it.
       const worker = new Worker(createObjectURL(new Blob([source], { type: 'text/javascript' })));
       return {
         post: (message: unknown, transfer: ArrayBuffer[]) => worker.postMessage(message, transfer),
-        onMessage: (listener: (reply: WorkerReply) => void) => worker.addEventListener('message', (event) => listener(event.data)),
+        onMessage: (listener: (reply: Reply) => void) => worker.addEventListener('message', (event) => listener(event.data)),
         onError: (listener: (error: Error) => void) =>
           worker.addEventListener('error', (event) => {
             event.preventDefault();
@@ -41,6 +43,7 @@ export function workerHost(): WorkerHost | null {
           }),
         ref: () => {},
         unref: () => {},
+        terminate: () => worker.terminate(),
       };
     },
   };

@@ -8,10 +8,11 @@ export type { WorkerHandle, WorkerHost, WorkerReply } from './host-types';
 
 interface NodeWorker {
   postMessage(message: unknown, transfer?: ArrayBuffer[]): void;
-  on(event: 'message', listener: (message: WorkerReply) => void): void;
+  on(event: 'message', listener: (message: never) => void): void;
   on(event: 'error', listener: (error: Error) => void): void;
   ref(): void;
   unref(): void;
+  terminate(): Promise<number>;
 }
 
 // import(), not require: an eval'd worker is an ES module when the process runs with
@@ -21,6 +22,15 @@ const LISTEN = `import('node:worker_threads').then(({ parentPort }) => {
   parentPort.on('message', (message) => handle(message, post));
   post({ ready: true });
 });`;
+
+/** FUSEDLOSS_THREADS when it is an integer in [1, 64] (as the native pool reads it, with a lower cap: each is a worker with an instance), else the cores. */
+function threadCount(): number {
+  const forced = Number(process.env.FUSEDLOSS_THREADS);
+  if (Number.isInteger(forced) && forced >= 1) return Math.min(forced, 64);
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const os = require('node:os') as { availableParallelism?(): number; cpus(): unknown[] };
+  return Math.min(os.availableParallelism ? os.availableParallelism() : os.cpus().length, 64) || 1;
+}
 
 /** Node.js's worker_threads, or null where this is not Node.js or they cannot be loaded. */
 export function workerHost(): WorkerHost | null {
@@ -35,6 +45,7 @@ export function workerHost(): WorkerHost | null {
   }
   return {
     listen: LISTEN,
+    threads: threadCount(),
     start(source) {
       const worker = new Worker(source, { eval: true });
       return {
@@ -43,6 +54,7 @@ export function workerHost(): WorkerHost | null {
         onError: (listener) => worker.on('error', listener),
         ref: () => worker.ref(),
         unref: () => worker.unref(),
+        terminate: () => void worker.terminate(),
       };
     },
   };

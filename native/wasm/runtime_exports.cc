@@ -1,5 +1,5 @@
-// The entry points every kernel shares: the last failure's message (wasm_call.h), and the
-// allocator the JavaScript executor places a call's arrays with.
+// The entry points every kernel shares: the last failure's message of the calling thread
+// (wasm_call.h), and the allocator the JavaScript executor places a call's arrays with.
 #include <cstdlib>
 #include <string>
 
@@ -8,8 +8,10 @@
 namespace fusedloss {
 namespace wasm {
 
+// Per thread: in the threaded build (async_exports.cc) the calling thread and the async service
+// thread run entry points at the same time.
 std::string& lastError() {
-  static std::string message;
+  thread_local std::string message;
   return message;
 }
 
