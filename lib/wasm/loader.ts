@@ -46,6 +46,8 @@ const SIMD_PROBE = new Uint8Array([
 
 /** Whether this host can share WebAssembly memory between threads. */
 function sharedMemoryWorks(): boolean {
+  // A page that is not cross-origin isolated may make shared memory (Chromium) but not pass it to a worker.
+  if ((globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === false) return false;
   try {
     const { Memory } = (globalThis as unknown as { WebAssembly: { Memory: new (limits: object) => object } }).WebAssembly;
     new Memory({ initial: 1, maximum: 1, shared: true });

@@ -73,14 +73,28 @@ function inWorker() {
   });
 }
 
+/**
+ * The WebAssembly threads once they are up: a first call starts the threaded module's workers
+ * (on a cross-origin isolated page; elsewhere it is single-threaded and this stays 1).
+ */
+async function wasmThreads() {
+  fusedloss.crps({ ...inputs().crps, backend: 'wasm' });
+  const deadline = performance.now() + 10000;
+  while (crossOriginIsolated && fusedloss.backendInfo().wasm.threads === 1 && performance.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return fusedloss.backendInfo().wasm.threads;
+}
+
 async function main() {
   const info = fusedloss.backendInfo();
+  const threads = info.wasm?.available ? await wasmThreads() : null;
   const backends = ['js', ...(info.wasm?.available ? ['wasm'] : [])];
   const results = {};
   for (const backend of backends) results[backend] = await runAll(fusedloss, backend);
   results.auto = await runAll(fusedloss, 'auto');
   const worker = await inWorker();
-  return { info, backends, results, worker, refused: { cpu: await refusal('cpu'), cuda: await refusal('cuda') }, tfjs: await tfjsSteps() };
+  return { info, isolated: crossOriginIsolated, wasmThreads: threads, backends, results, worker, refused: { cpu: await refusal('cpu'), cuda: await refusal('cuda') }, tfjs: await tfjsSteps() };
 }
 
 main().then(
