@@ -44,10 +44,11 @@ export interface BackendInfo {
     /** Built with SIMD128 (the only build; an engine without SIMD makes the backend unavailable). */
     simd: boolean;
     /**
-     * Threads its kernels run on: 1.  WebAssembly threads need SharedArrayBuffer memory, Emscripten's
-     * pthread glue (its standalone modules have no pthreads) and, in browsers, cross-origin
-     * isolation; the module is standalone instead, so it loads the same way everywhere.  Async calls
-     * still leave the JavaScript thread (a worker with its own instance: a worker_thread in Node, a Web Worker in the browser).
+     * Threads its kernels run on now.  Where the host has SharedArrayBuffer (Node.js; pages that are
+     * cross-origin isolated) the threaded module serves: FUSEDLOSS_THREADS (Node.js) or the cores,
+     * from when its workers have started (a few milliseconds after the first 'wasm' call; 1 until
+     * then).  Elsewhere 1: the single-threaded module.  Either way async calls leave the JavaScript
+     * thread, and the results do not depend on the thread count.  setThreads() does not change it.
      */
     threads: number;
     /** Why it is not available (not built into the package, no SIMD128, compile error), or null. */

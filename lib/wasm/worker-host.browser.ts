@@ -1,6 +1,7 @@
-// The worker that async wasm calls run on in the browser build: a classic Web Worker started from
-// a Blob of its program (lib/wasm/off-thread.ts), so no script URL of the package is needed.
-// Where the page has no Worker (or a policy refuses blob: workers), calls run on the calling thread.
+// Workers in the browser build: classic Web Workers started from a Blob of their program (the
+// single-threaded module's async worker, lib/wasm/off-thread.ts, and the threaded module's
+// pthreads, lib/wasm/threads.ts), so no script URL of the package is needed.  Where the page has
+// no Worker (or a policy refuses blob: workers), calls run on the calling thread.
 import type { WorkerHandle, WorkerHost, WorkerReply } from './host-types';
 
 export type { WorkerHandle, WorkerHost, WorkerReply } from './host-types';

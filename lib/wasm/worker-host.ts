@@ -1,6 +1,6 @@
-// The worker that async wasm calls run on in Node.js: a worker_thread whose program is eval'd
-// source (lib/wasm/off-thread.ts), so no file is read.  The browser build uses
-// worker-host.browser.ts (a Web Worker) instead.
+// Workers in Node.js: worker_threads whose program is eval'd source, so no file is read: the
+// single-threaded module's async worker (lib/wasm/off-thread.ts) and the threaded module's pthreads
+// (lib/wasm/threads.ts).  The browser build uses worker-host.browser.ts (Web Workers) instead.
 
 import type { WorkerHost, WorkerReply } from './host-types';
 
