@@ -195,39 +195,61 @@ describe.skipIf(!threaded)('the threaded module', () => {
   });
 });
 
-/** A host whose workers load, take their threads, and never run them; `crash` makes one report a trap. */
-function idleHost() {
+/**
+ * A host whose workers load ('load'), never answer ('silent') or load after 300 ms ('late'), take
+ * their threads and never run them; `crash` makes one report a trap.
+ */
+function idleHost(behaviours: ('load' | 'silent' | 'late')[] = ['load', 'load']) {
   const handles: { post: (reply: object) => void }[] = [];
+  const terminated: number[] = [];
   const host: WorkerHost = {
     listen: '',
-    threads: 2,
+    threads: behaviours.length,
     start<Reply>(): WorkerHandle<Reply> {
+      const index = handles.length;
+      const behaviour = behaviours[index];
       let listener: (reply: Reply) => void = () => {};
-      const reply = (message: object) => setTimeout(() => listener(message as Reply), 0);
+      const reply = (message: object, delay = 0) => setTimeout(() => listener(message as Reply), delay);
       handles.push({ post: reply });
-      reply({ ready: true });
+      if (behaviour !== 'silent') reply({ ready: true });
       return {
         post: (message) => {
-          if ((message as { cmd: string }).cmd === 'load') reply({ cmd: 'loaded' });
+          if ((message as { cmd: string }).cmd === 'load') reply({ cmd: 'loaded' }, behaviour === 'late' ? 300 : 0);
         },
         onMessage: (next) => void (listener = next),
         onError: () => {},
         ref: () => {},
         unref: () => {},
-        terminate: () => {},
+        terminate: () => void terminated.push(index),
       };
     },
   };
-  return { host, crash: (k: number) => handles[k].post({ cmd: 'crashed', reason: 'unreachable (a test)' }) };
+  return { host, terminated, crash: (k: number) => handles[k].post({ cmd: 'crashed', reason: 'unreachable (a test)' }) };
 }
+
+function threadedModule() {
+  const generated = embeddedModule().threaded!;
+  const WebAssemblyApi = (globalThis as unknown as { WebAssembly: { Module: new (bytes: Uint8Array) => object } }).WebAssembly;
+  return { module: new WebAssemblyApi.Module(Buffer.from(generated.wasm, 'base64')), memory: generated.memory, threadStackBytes: generated.threadStackBytes };
+}
+
+describe.skipIf(!threaded)('workers that do not load', () => {
+  it('ready does not wait past its limit for them; one that loads late is let go', async () => {
+    const { host, terminated } = idleHost(['load', 'silent', 'late']);
+    const family = new ThreadedKernels(threadedModule(), host, 3, 100);
+    await family.ready;
+    expect(family.threads).toBe(1); // one loaded in time: the service thread; the pool is the calling thread
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    expect(terminated).toEqual([2]);
+    family.close();
+    expect(terminated.sort()).toEqual([0, 1, 2]);
+  });
+});
 
 describe.skipIf(!threaded)('a thread that traps', () => {
   it("fails its family's async calls in flight; sync calls still complete (the calling thread takes every chunk)", async () => {
-    const generated = embeddedModule().threaded!;
-    const WebAssemblyApi = (globalThis as unknown as { WebAssembly: { Module: new (bytes: Uint8Array) => object } }).WebAssembly;
-    const module = new WebAssemblyApi.Module(Buffer.from(generated.wasm, 'base64'));
     const { host, crash } = idleHost();
-    const family = new ThreadedKernels({ module, memory: generated.memory, threadStackBytes: generated.threadStackBytes }, host, 2);
+    const family = new ThreadedKernels(threadedModule(), host, 2);
     await family.ready;
     expect(family.threads).toBe(2); // the service and one pool thread were handed out (and never run)
     const [workload] = workloads(new Rng(seed ^ 41));

@@ -178,6 +178,8 @@ export class ThreadedKernels {
   /** Threads the pool runs chunks on now (the calling thread included). */
   threads = 1;
   private serviceRunning = false;
+  /** The workers that loaded in time have their threads (fl_start_threads ran, or there were none). */
+  private sized = false;
   private broken: string | null = null;
   private closing = false;
   private inFlight = 0;
@@ -187,7 +189,7 @@ export class ThreadedKernels {
   private service: WorkerHandle<ThreadReply> | null = null;
 
   /** Throws where shared memory cannot be made (no SharedArrayBuffer: a page without cross-origin isolation). */
-  constructor(threaded: ThreadedModule, host: WorkerHost | null, workerCount: number) {
+  constructor(threaded: ThreadedModule, host: WorkerHost | null, workerCount: number, private readonly readyLimitMs = 10_000) {
     const wasm = (globalThis as unknown as { WebAssembly: WasmApi & { Memory: new (limits: object) => SharedMemory } }).WebAssembly;
     this.memory = new wasm.Memory({ ...threaded.memory, shared: true });
     const maximumBytes = threaded.memory.maximum * 65536;
@@ -221,8 +223,17 @@ export class ThreadedKernels {
           return settle(); // no worker here: fewer threads
         }
         this.workers.push(worker);
+        // A worker that neither loads nor fails within the limit (a page that stalls blob: workers)
+        // is not waited for: async calls waiting on `ready` go ahead with those that loaded.
+        const timer = setTimeout(settle, this.readyLimitMs) as { unref?(): void };
+        timer.unref?.();
         worker.onMessage((reply) => {
           if (reply.ready) worker.post(load, []);
+          else if (reply.cmd === 'loaded' && this.sized) {
+            // Too late: the pool was sized without it.
+            this.workers.splice(this.workers.indexOf(worker), 1);
+            worker.terminate();
+          }
           else if (reply.cmd === 'loaded') {
             // Held (Node.js: ref'd) while starting, so a process awaiting `ready` stays up; then
             // idle workers never keep it alive.  After the listeners, which would ref it again.
@@ -239,6 +250,7 @@ export class ThreadedKernels {
       }),
     );
     return Promise.all(started).then(() => {
+      this.sized = true;
       if (this.closing || this.broken || this.idle.length === 0) return;
       // One worker becomes the service thread, the others the pool's (pthread_create → hand).
       const threads = this.kernels.fl_start_threads(this.idle.length);
