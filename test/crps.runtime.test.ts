@@ -198,7 +198,8 @@ describe('backendInfo()', () => {
     const info = backendInfo();
     expect(Object.keys(info).sort()).toEqual(['binary', 'cuda', 'loadError', 'native', 'simd', 'threads', 'version', 'wasm']);
     expect(Object.keys(info.wasm).sort()).toEqual(['available', 'reason', 'simd', 'threads']);
-    expect(info.wasm.threads).toBe(1);
+    // 1, or the threaded module's count once a wasm call has started its workers (test/wasm-threads.test.ts).
+    expect(Number.isInteger(info.wasm.threads) && info.wasm.threads >= 1).toBe(true);
     expect(info.wasm.simd).toBe(info.wasm.available);
     expect(info.wasm.reason === null).toBe(info.wasm.available);
     expect(typeof info.native).toBe('boolean');
