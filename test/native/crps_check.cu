@@ -417,7 +417,7 @@ void checkRecoveryAfterFailure(Tally& tally) {
 
 void runChecks(bool quick, Tally& tally) {
   uint64_t seed = 0;
-  const std::vector<int64_t> members = quick ? std::vector<int64_t>{1, 2, 3, 4, 16, 51, 129}
+  const std::vector<int64_t> members = quick ? std::vector<int64_t>{1, 2, 3, 4, 16, 32, 51, 64, 129}
                                              : std::vector<int64_t>{1, 2, 3, 4, 16, 51, 64, 100, 128, 129, 300};
   const std::vector<int64_t> smallPoints = quick ? std::vector<int64_t>{1, 37} : std::vector<int64_t>{1, 37, 1000};
   for (int64_t m : members)
@@ -426,16 +426,25 @@ void runChecks(bool quick, Tally& tally) {
         runGroup(groupLabel(m, p, layoutName(layout)) + " all options", allOptions(m, p, layout, seed), tally);
       }
 
+  // Several blocks per call, a partial last block, and outer boundaries inside a block, for each
+  // kernel: the register network (M ≤ 32), the group network (33..512; 512 the largest), the
+  // block-per-point sort (513 on, in shared memory up to 8192).
+  int index = 0;
+  for (int64_t m : {1, 5, 17, 32, 33, 51, 100, 256, 300, 512, 513, 1000}) {
+    std::vector<Case> cases;
+    for (Layout layout : kLayouts) cases.push_back(rotated(m, m > 512 ? 41 : 601, layout, index++, seed));
+    runGroup(groupLabel(m, m > 512 ? 41 : 601, "3 layouts"), cases, tally);
+  }
+
   // Ensembles past the shared-memory sort (global scratch path), and its boundary.
   std::vector<Case> huge;
-  int index = 0;
   for (int64_t m : {int64_t{8192}, int64_t{8193}, int64_t{9000}})
     for (int64_t p : {int64_t{1}, int64_t{5}}) huge.push_back(rotated(m, p, kLayouts[index % 3], index, seed)), ++index;
   runGroup("crps large ensembles M=8192..9000", huge, tally);
 
   // Infinite members.
   std::vector<Case> infinite;
-  for (int64_t m : {int64_t{4}, int64_t{51}, int64_t{300}})
+  for (int64_t m : {int64_t{4}, int64_t{51}, int64_t{300}, int64_t{1000}})
     for (NanPolicy policy : kPolicies) {
       Case c = rotated(m, quick ? 37 : 1000, Layout::MemberLast, index++, seed);
       c.policy = policy;
