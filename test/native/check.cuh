@@ -78,13 +78,20 @@ struct Tally {
   void record(bool ok) { ++(ok ? passed : failed); }
 };
 
+// --sanitize: --quick --no-bench, and a family may cut its case grid further (compute-sanitizer's
+// racecheck costs ~10 ms a launch); run-gpu-checks.sh passes it to every sanitizer tool.
+inline bool& sanitizeRun() {
+  static bool value = false;
+  return value;
+}
+
 struct Args {
   bool quick = false;  // small sizes only (and short timings)
   bool checks = true;  // the comparisons with the CPU
   bool bench = true;   // the timings after the checks
 };
 
-// Reads `--quick`, `--no-bench` and `--bench-only`, prints the devices; false (with the reason)
+// Reads `--quick`, `--no-bench`, `--bench-only` and `--sanitize`, prints the devices; false (with the reason)
 // when the command line is wrong or CUDA is unusable, which the program reports with exit status 2.
 inline bool start(int argc, char** argv, Args& args) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
@@ -92,7 +99,8 @@ inline bool start(int argc, char** argv, Args& args) {
     if (!std::strcmp(argv[i], "--quick")) args.quick = true;
     else if (!std::strcmp(argv[i], "--no-bench")) args.bench = false;
     else if (!std::strcmp(argv[i], "--bench-only")) args.checks = false;
-    else return std::fprintf(stderr, "usage: %s [--quick] [--no-bench | --bench-only]\n", argv[0]), false;
+    else if (!std::strcmp(argv[i], "--sanitize")) args.quick = true, args.bench = false, sanitizeRun() = true;
+    else return std::fprintf(stderr, "usage: %s [--quick] [--no-bench | --bench-only] [--sanitize]\n", argv[0]), false;
   }
   const fusedloss::CudaInfo& info = fusedloss::cudaInfo();
   if (!info.available) return std::printf("FAIL CUDA unavailable: %s\n", info.reason.c_str()), false;
