@@ -269,19 +269,9 @@ __global__ void __launch_bounds__(kTileThreads) crpsTileKernel(Params p, double2
                                 unscored(p, point, isNan(observation), used, w, fill, gradFill, weighted, weight));
   if (active && skip) writeUnscored(p, point, row, 1, lane, group, lane == 0, fill, gradFill);
 
-  // H for the spread, and the score from the gaps (crps::scoreFromGaps's terms), each lane summing
-  // a strided share of the gaps; the group's tree adds the shares in a fixed order.
+  // Each lane's share of the gap terms; the group's tree adds the shares in a fixed order.
   double halfPairs = 0.0, gapScore = 0.0;
-  if (!skip) {
-    const double y = observation;
-    if (lane == 0) gapScore = (crps::greater(keys[0], y) - y) + (y - crps::lesser(keys[used - 1], y));
-    for (int k = 1 + lane; k < used; k += group) {
-      const double lo = keys[k - 1], hi = keys[k];
-      halfPairs += static_cast<double>(k) * static_cast<double>(used - k) * (hi - lo);
-      gapScore += crps::gapWeight(k, used, p.options.alpha) * (crps::lesser(hi, y) - crps::lesser(lo, y)) +
-                  crps::gapWeight(used - k, used, p.options.alpha) * (crps::greater(hi, y) - crps::greater(lo, y));
-    }
-  }
+  if (!skip) gapTerms(keys, used, observation, p.options.alpha, lane, group, halfPairs, gapScore);
   groupSum2(halfPairs, gapScore, reduceScratch, group);
 
   crps::ScoreLimit limit = crps::ScoreLimit::Finite;
@@ -361,17 +351,8 @@ __global__ void __launch_bounds__(kLargeThreads) crpsLargeKernel(Params p, doubl
     }
 
     sortRuns(sorted, sortSize, sortSize);
-    // H for the spread, and the score from the gaps: crps::scoreFromGaps's terms (all ≥ 0), each
-    // thread summing a strided share of the gaps.
-    const double y = observation;
-    double halfPairs = 0.0, unused = 0.0;
-    double gapScore = t == 0 ? (crps::greater(sorted[0], y) - y) + (y - crps::lesser(sorted[used - 1], y)) : 0.0;
-    for (int k = 1 + t; k < used; k += threads) {
-      const double lo = sorted[k - 1], hi = sorted[k];
-      halfPairs += static_cast<double>(k) * static_cast<double>(used - k) * (hi - lo);
-      gapScore += crps::gapWeight(k, used, p.options.alpha) * (crps::lesser(hi, y) - crps::lesser(lo, y)) +
-                  crps::gapWeight(used - k, used, p.options.alpha) * (crps::greater(hi, y) - crps::greater(lo, y));
-    }
+    double halfPairs = 0.0, gapScore = 0.0, unused = 0.0;
+    gapTerms(sorted, used, observation, p.options.alpha, t, threads, halfPairs, gapScore);
     blockSum2(halfPairs, gapScore, reduceScratch);
     // Every thread sees the same sorted values, so the limit case is block-uniform.
     const crps::Infinities infinities = crps::countInfinities(sorted, used);

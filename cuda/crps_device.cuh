@@ -103,6 +103,20 @@ __device__ inline void sortRuns(float* v, Index n, Index runSize) {
   }
 }
 
+// Share `share` of `shares` of H (the spread's half pair sum) and of crps::scoreFromGaps's terms
+// (all ≥ 0) over `used` sorted members: gaps share + 1, share + 1 + shares, ..., and the terms of
+// y outside the members in share 0; added to halfPairs and gapScore, for a fixed tree to sum.
+__device__ inline void gapTerms(const float* sorted, int used, double y, double alpha, int share, int shares,
+                                double& halfPairs, double& gapScore) {
+  if (share == 0) gapScore += (crps::greater(sorted[0], y) - y) + (y - crps::lesser(sorted[used - 1], y));
+  for (int k = 1 + share; k < used; k += shares) {
+    const double lo = sorted[k - 1], hi = sorted[k];
+    halfPairs += static_cast<double>(k) * static_cast<double>(used - k) * (hi - lo);
+    gapScore += crps::gapWeight(k, used, alpha) * (crps::lesser(hi, y) - crps::lesser(lo, y)) +
+                crps::gapWeight(used - k, used, alpha) * (crps::greater(hi, y) - crps::greater(lo, y));
+  }
+}
+
 // A point with a NaN (member or observation), as the CPU's scorePoint treats it: returns false
 // when 'omit' leaves enough members to score; else the fill for its outputs and gradients, and
 // its (w·s, w) terms of the mean.
