@@ -2,15 +2,39 @@
 // the per-point formulas come from ../native/math/crps_math.h, every sum is float64, and the mean
 // is reduced over a fixed partition in a fixed order, so a device gives the same bits every run.
 //
-// Two kernels score the points:
-// - members ≤ kTileMaxMembers: a block takes a tile of T points (one thread each).  The tile's
-//   members are staged in shared memory with coalesced loads whatever the member axis is, each
-//   thread copies its point's non-NaN members into its own row, insertion-sorts it and runs the
-//   CPU's scalar path on it; gradients go back through the tile, again coalesced.
-// - larger ensembles: a block per point, bitonic sort in shared memory (or, past kSharedSortMax,
-//   in a global scratch slice per block), block-wide float64 sums of the same terms.
+// Three kernels score the points, by ensemble size M (S = next power of two ≥ M):
+// - S ≤ 64, row kernel: a thread per point, 256 points a block (128 at S = 32, 64 at S = 64).  The
+//   block's members are staged in a shared tile with coalesced loads whatever the member axis is
+//   (member-last: one contiguous run; member-first: consecutive threads read consecutive points of
+//   one member), each thread sorts its point with a bitonic network in registers
+//   (S·log2 S·(log2 S + 1)/4 compare-exchanges, no barrier), stores it to a private shared row and
+//   runs the CPU's scalar path on it (crps::scoreSorted, rank counts by binary search): the same
+//   terms in the same order as the CPU.  Gradients go back through the tile, coalesced.
+// - S = 128..512, group kernel: `group` threads per point, ≥ 32 points a block (8 past S = 128) so
+//   member-first rows are ≥ 128 (32) contiguous bytes; a bitonic network over the block's shared
+//   sort rows, then each lane sums a strided share of the gap terms and a fixed tree adds them.
+// - larger: a block per point, bitonic sort in shared memory (or, past kSharedSortMax, in a global
+//   scratch slice per block), block-wide float64 sums of the same terms.  Member-first reads are
+//   strided here (a point's members are `inner` apart); neighbouring blocks take neighbouring
+//   points at the same time, so the 32-byte sectors are shared through L2 rather than DRAM.
 // Σw of the counted points, needed for gradients of the mean before the scoring pass, comes from
-// a first small pass, as on the CPU.
+// a first small pass, as on the CPU.  No atomics: partials per block, added in a fixed order.
+//
+// Expected cost (design figures for an H200; docs/performance.md records what a GPU measures):
+// - Bytes per point, as gpu-check counts them against its device-to-device copy: 4M + 4 read
+//   (ensemble, observation; +4 with weights), 4 written (score; +8 with components), and with
+//   gradients 4M + 4 more written.  M = 16: 72 B (140 B with gradients); M = 51: 212 B (420 B).
+// - Row kernel, S ≤ 16: 48 registers (ptxas -v, sm_90), ≤ 37 KB of shared memory a block: 4-5
+//   blocks (1024-1280 threads) per SM, each with 16 KB of loads in flight.  The network is 80
+//   compare-exchanges at M = 16 (~250 FP32 instructions a point, ~15 % of the SM's issue rate at
+//   the full copy rate) and the float64 terms ~10 flops a member: memory-bound, target ≥ 70 % of
+//   the copy rate.
+// - Row kernel, S = 64 (M = 33..64): 128 registers, no spill, ~34 KB shared: 6 blocks of 64 threads
+//   per SM, 78 KB of loads in flight.  672 compare-exchanges (~2000 instructions) a point, in
+//   registers: ~1.6·10¹⁰ points/s of issue rate against 7.5·10⁹ needed for 40 % of a ~4 TB/s copy
+//   at M = 51 (212 B a point) — the target, with the low occupancy as the risk a GPU run will show.
+//   (A shared-memory network at M = 51 moves ~2700 words a point, which bounds it near 3·10⁹
+//   points/s: why S = 64 stays in registers.)
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -23,13 +47,14 @@
 #include "../native/kernels/crps.h"
 #include "../native/kernels/cuda_info.h"
 #include "../native/math/crps_math.h"
+#include "crps_device.cuh"
 #include "device_memory.cuh"
 
 // Overridable so the kernels can also run under a host emulator when developing without a GPU.
 #ifndef FL_LAUNCH
 #define FL_LAUNCH(kernel, grid, block, sharedBytes, stream) kernel<<<(grid), (block), (sharedBytes), (stream)>>>
 __device__ __forceinline__ float* dynamicSharedFloats() {
-  extern __shared__ float sharedFloats[];
+  extern __shared__ __align__(16) float sharedFloats[];  // int64 offsets come first
   return sharedFloats;
 }
 #endif
@@ -37,235 +62,258 @@ __device__ __forceinline__ float* dynamicSharedFloats() {
 namespace fusedloss {
 namespace {
 
-constexpr int kTileMaxMembers = 128;
-constexpr int kTileMaxThreads = 256;
-constexpr int kTileBudgetBytes = 24 * 1024;  // keeps several tiles resident per multiprocessor
+constexpr int kRowMaxSort = 64;  // the row kernel's largest register network
+constexpr int kTileMaxMembers = 512;
+constexpr int kTileThreads = 256;
+constexpr int kTileElements = 1024;  // sort slots per block when the minimum point count allows
 constexpr int kLargeThreads = 256;
 constexpr int64_t kSharedSortMax = 8192;     // 32 KB of floats: under the 48 KB default limit
 constexpr int kLargeSharedBlocks = 4096;
 constexpr int64_t kScratchFloats = int64_t{1} << 26;  // global sort scratch cap, 256 MB
 constexpr int kReduceThreads = 256;
 
-struct Params {
-  CrpsInputs in;    // device pointers
-  CrpsOutputs out;  // device pointers (mean unused)
-  CrpsOptions options;
-  const double* weightSum;  // device Σw over counted points (gradients of the mean only)
-  int64_t inner, points;
-  int members, minMembers;
+using namespace crps_cuda;
+
+// --- tile kernel: several points per block, a sorting network per point ------------------------
+
+// The tile kernel's launch shape for an ensemble size: sort rows of sortSize floats (the next
+// power of two ≥ members, padded with +Inf), `points` points per block of kTileThreads and
+// `group` = kTileThreads / points threads per point.  At least 32 points (8 past 128 members) so
+// that a member-first tile reads runs of ≥ 128 (32) contiguous bytes per member; at most
+// kTileElements sort slots per block below that.
+struct TileShape {
+  int sortSize, points, group;
 };
-
-__device__ __forceinline__ float nanFloat() { return __int_as_float(0x7fc00000); }
-__device__ __forceinline__ float infFloat() { return __int_as_float(0x7f800000); }
-__device__ __forceinline__ bool isNan(float v) { return v != v; }
-
-__device__ __forceinline__ int64_t memberBase(const Params& p, int64_t point) {
-  if (p.inner == 1) return point * p.members;
-  return (point / p.inner) * p.members * p.inner + point % p.inner;
+inline TileShape tileShape(int members) {
+  int sortSize = 1;
+  while (sortSize < members) sortSize <<= 1;
+  const int fewest = sortSize <= 128 ? 32 : 8;
+  const int points = std::max(fewest, std::min(kTileThreads, kTileElements / sortSize));
+  return {sortSize, points, kTileThreads / points};
+}
+// Row stride of the tile of original members (odd: the member-first load's column writes and the
+// per-point reads fall in distinct banks).
+__host__ __device__ inline int tileRowStride(int members) { return members | 1; }
+// Dynamic shared memory: the points' member offsets (int64, member-first layouts), their sort rows,
+// then the tile of their members in [point][member] order (overwritten by the gradients).
+inline size_t tileSharedBytes(int members, const TileShape& shape) {
+  return sizeof(int64_t) * shape.points +
+         sizeof(float) * static_cast<size_t>(shape.points) * (shape.sortSize + tileRowStride(members));
 }
 
-__device__ __forceinline__ double pointWeight(const Params& p, int64_t point) {
-  return p.in.weights ? static_cast<double>(p.in.weights[point]) : 1.0;
-}
-
-// Multiplier of ∂s_p: the caller's gradOutput, or the point's share of the weighted mean.
-__device__ __forceinline__ double gradientFactor(const Params& p, int64_t point) {
-  if (p.in.gradOutput) return p.in.gradOutput[point];
-  return pointWeight(p, point) / *p.weightSum;
-}
-
-// Gradient of a point whose own derivative is undefined: NaN, except that a factor of exactly 0
-// (weight 0, gradOutput 0) leaves the point out (the CPU's undefinedGradient).
-__device__ __forceinline__ float undefinedGradient(const Params& p, int64_t point) {
-  if (!p.options.gradients) return nanFloat();
-  return gradientFactor(p, point) == 0.0 ? 0.0f : nanFloat();
-}
-
-// A point's (w·s, w) terms of the mean; weight 0 leaves the point out even when s is NaN/Inf.
-__device__ __forceinline__ void meanTerms(double w, double score, double& weighted, double& weight) {
-  weight = w;
-  weighted = w != 0.0 ? w * score : 0.0;
-}
-
-// Sums (a, b) over the block in a fixed tree (blockDim.x a power of two); every thread gets the
-// result.  scratch holds 2·blockDim.x doubles.  Shared-memory only, so the order never varies.
-__device__ __forceinline__ void blockSum2(double& a, double& b, double* scratch) {
-  const int n = blockDim.x, t = threadIdx.x;
-  scratch[t] = a, scratch[n + t] = b;
-  __syncthreads();
-  for (int s = n / 2; s > 0; s >>= 1) {
-    if (t < s) scratch[t] += scratch[t + s], scratch[n + t] += scratch[n + t + s];
-    __syncthreads();
-  }
-  a = scratch[0], b = scratch[n];
-  __syncthreads();
-}
-
-// A point with a NaN (member or observation), as the CPU's scorePoint treats it: returns false
-// when 'omit' leaves enough members to score; else the fill for its outputs and gradients, and
-// its (w·s, w) terms of the mean.
-__device__ __forceinline__ bool unscored(const Params& p, int64_t point, bool nanObservation, int used, double w,
-                                         float& fill, float& gradFill, double& weighted, double& weight) {
-  switch (p.options.nanPolicy) {
-    case NanPolicy::Propagate:
-      fill = nanFloat(), gradFill = undefinedGradient(p, point);
-      meanTerms(w, static_cast<double>(nanFloat()), weighted, weight);
-      return true;
-    case NanPolicy::Zero:
-      fill = gradFill = 0.0f;
-      weight = w, weighted = 0.0;
-      return true;
-    default:  // Omit: dropped from the mean, gradients 0
-      fill = nanFloat(), gradFill = 0.0f;
-      weight = weighted = 0.0;
-      return nanObservation || used < p.minMembers;
+// Copies the block's points between device memory and the tile, coalesced: with the member axis
+// last the block's points are one contiguous run; otherwise consecutive threads take consecutive
+// points of one member (contiguous except across an outer boundary), whose offsets are in bases.
+template <bool kLoad>
+__device__ void moveTile(const Params& p, float* global, float* tile, const int64_t* bases, int64_t first, int count) {
+  const int members = p.members, rowStride = tileRowStride(members), n = count * members;
+  if (p.inner == 1) {
+    float* run = global + first * members;
+    for (int e = threadIdx.x; e < n; e += blockDim.x) {
+      float& slot = tile[(e / members) * rowStride + e % members];
+      if (kLoad) slot = run[e]; else run[e] = slot;
+    }
+  } else {
+    for (int e = threadIdx.x; e < n; e += blockDim.x) {
+      const int k = e / count, point = e % count;
+      float& slot = tile[point * rowStride + k];
+      float* address = global + bases[point] + k * p.inner;
+      if (kLoad) slot = *address; else *address = slot;
+    }
   }
 }
 
-// --- tile kernel: one thread per point ---------------------------------------------------------
+// --- row kernel (up to kRowMaxSort members): one thread per point, a sorting network in registers --
 
-// Outputs of a point that has no score of its own (NaN policy).  Member gradients go to
-// grads[k·stride] for k = first, first + step, ... (a tile column, or the block's share of them);
-// the per-point outputs only where writePoint.
-__device__ void writeUnscored(const Params& p, int64_t point, float* grads, int64_t stride, int64_t first,
-                              int64_t step, bool writePoint, float fill, float gradFill) {
-  if (writePoint) {
-    p.out.scores[point] = fill;
-    if (p.options.components) p.out.skill[point] = p.out.spread[point] = fill;
-    if (p.options.gradients) p.out.gradObservations[point] = gradFill;
-  }
-  if (p.options.gradients) {
-    for (int64_t k = first; k < p.members; k += step) grads[k * stride] = gradFill;
-  }
-}
-
-// The per-point outputs of a scored point.
-__device__ void writeScore(const Params& p, int64_t point, double skill, double spread, double score) {
-  p.out.scores[point] = static_cast<float>(score);
-  if (p.options.components) {
-    p.out.skill[point] = static_cast<float>(skill);
-    p.out.spread[point] = static_cast<float>(spread);
+// Ascending bitonic network on S registers (S a power of two), fully unrolled so every index is a
+// compile-time constant.  Swaps by comparison (no NaN here), so ±0 keep their bits as on the CPU.
+template <int S>
+__device__ __forceinline__ void sortRegisters(float (&v)[S]) {
+#pragma unroll
+  for (int size = 2; size <= S; size <<= 1) {
+#pragma unroll
+    for (int stride = size >> 1; stride > 0; stride >>= 1) {
+#pragma unroll
+      for (int lo = 0; lo < S; ++lo) {
+        if (lo & stride) continue;
+        const float a = v[lo], b = v[lo + stride];
+        const bool swap = (a > b) == ((lo & size) == 0);
+        v[lo] = swap ? b : a;
+        v[lo + stride] = swap ? a : b;
+      }
+    }
   }
 }
 
-// One member's gradient times the point's factor, adding its sign to signSum; 0 for a NaN member
-// (dropped under 'omit').  sorted holds the `used` non-NaN members in ascending order.
-__device__ float memberGrad(float v, float observation, const float* sorted, int used,
-                            const crps::GradientWeights& weights, double factor, double& signSum) {
-  if (isNan(v)) return 0.0f;
-  const int below = crps::countBelow(sorted, used, v);
-  const int above = used - crps::countAtMost(sorted, used, v);
-  signSum += crps::compareSign(v, observation);
-  return static_cast<float>(factor * crps::memberGradient(v, observation, below, above, weights));
+// Row kernel block: threads (= points) per block, and its dynamic shared memory: member offsets,
+// the tile of members ([point][member]) and a private row per thread for its sorted members.
+inline int rowThreads(int sortSize) { return sortSize <= 16 ? kTileThreads : sortSize == 32 ? kTileThreads / 2 : kTileThreads / 4; }
+inline size_t rowSharedBytes(int members, int sortSize) {
+  const size_t threads = rowThreads(sortSize);
+  return sizeof(int64_t) * threads + sizeof(float) * threads * (tileRowStride(members) + (sortSize | 1));
 }
 
-// The CPU's scorePoint on a tile column (members at column[k·stride], overwritten by their
-// gradients) with a private row for the sorted members.  Returns the point's (w·s, w) terms.
-__device__ void scoreTilePoint(const Params& p, int64_t point, float* column, int stride, float* sorted,
-                               double& weighted, double& weight) {
+// The CPU's scorePoint on one point: its members in row[0, members) (overwritten by their
+// gradients), sorted by the register network into `sorted` (the thread's own row), then
+// crps::scoreSorted and the rank counts by binary search, as the CPU's scalar path.
+template <int S>
+__device__ void scoreRowPoint(const Params& p, int64_t point, float* row, float* sorted, double& weighted,
+                              double& weight) {
   const int members = p.members;
   const float observation = p.in.observations[point];
   const double w = pointWeight(p, point);
-
-  bool anyNan = isNan(observation);
-  int used = 0;
-  for (int k = 0; k < members; ++k) {
-    const float v = column[k * stride];
-    if (isNan(v)) anyNan = true; else sorted[used++] = v;
+  float keys[S];
+  int nanMembers = 0;
+#pragma unroll
+  for (int k = 0; k < S; ++k) {
+    const float x = k < members ? row[k] : infFloat();
+    nanMembers += isNan(x);
+    keys[k] = isNan(x) ? infFloat() : x;  // the first `used` sorted keys are the non-NaN members
   }
+  const int used = members - nanMembers;
   float fill, gradFill;
-  if (anyNan && unscored(p, point, isNan(observation), used, w, fill, gradFill, weighted, weight)) {
-    writeUnscored(p, point, column, stride, 0, 1, true, fill, gradFill);
+  if ((nanMembers > 0 || isNan(observation)) &&
+      unscored(p, point, isNan(observation), used, w, fill, gradFill, weighted, weight)) {
+    writeUnscored(p, point, row, 1, 0, 1, true, fill, gradFill);
     return;
   }
+  sortRegisters(keys);
+#pragma unroll
+  for (int k = 0; k < S; ++k) sorted[k] = keys[k];
 
-  crps::insertionSort(sorted, used);
   const crps::PointValues values = crps::scoreSorted(sorted, used, observation, p.options.alpha);
-  const crps::ScoreLimit limit = values.limit;
-
   writeScore(p, point, values.skill, values.spread, values.score);
-  if (p.options.gradients && limit == crps::ScoreLimit::Undefined) {
-    writeUnscored(p, point, column, stride, 0, 1, false, 0.0f, undefinedGradient(p, point));
+  if (p.options.gradients && values.limit == crps::ScoreLimit::Undefined) {
+    writeUnscored(p, point, row, 1, 0, 1, false, 0.0f, undefinedGradient(p, point));
     p.out.gradObservations[point] = undefinedGradient(p, point);
   } else if (p.options.gradients) {
     const double factor = gradientFactor(p, point);
+    const crps::GradientWeights gradientWeights = crps::gradientWeights(used, p.options.alpha);
     double signSum = 0.0;
     for (int k = 0; k < members; ++k) {
-      column[k * stride] = memberGrad(column[k * stride], observation, sorted, used, crps::gradientWeights(used, p.options.alpha), factor, signSum);
+      row[k] = memberGrad(row[k], observation, sorted, used, gradientWeights, factor, signSum);
     }
     p.out.gradObservations[point] = static_cast<float>(-factor * (signSum / used));
   }
   meanTerms(w, values.score, weighted, weight);
 }
 
-// Shared memory: tile [members][T + 1] (the +1 keeps the transposing load free of bank conflicts)
-// and T sorted rows of members|1 floats (odd, so a warp's rows start in distinct banks).
-__host__ __device__ inline int tileStride(int threads) { return threads + 1; }
-__host__ __device__ inline int sortedRowStride(int members) { return members | 1; }
-inline size_t tileSharedBytes(int members, int threads) {
-  return sizeof(float) * (static_cast<size_t>(members) * tileStride(threads) +
-                          static_cast<size_t>(threads) * sortedRowStride(members));
-}
-
-// Copies the tile's points between device memory and the tile, coalesced: with the member axis
-// last the tile is one contiguous run, otherwise member k of consecutive points is contiguous
-// (except across an outer boundary).
-template <bool kLoad>
-__device__ void moveTile(const Params& p, float* global, float* tile, int64_t first, int count) {
-  const int threads = blockDim.x, t = threadIdx.x, members = p.members, stride = tileStride(threads);
-  if (p.inner == 1) {
-    float* run = global + first * members;
-#pragma unroll 4
-    for (int e = t; e < count * members; e += threads) {
-      float& slot = tile[(e % members) * stride + e / members];
-      if (kLoad) slot = run[e]; else run[e] = slot;
-    }
-  } else if (t < count) {
-    float* column = global + memberBase(p, first + t);
-#pragma unroll 4
-    for (int k = 0; k < members; ++k) {
-      if (kLoad) tile[k * stride + t] = column[k * p.inner]; else column[k * p.inner] = tile[k * stride + t];
-    }
-  }
-}
-
-__global__ void __launch_bounds__(kTileMaxThreads) crpsTileKernel(Params p, double2* partials) {
-  __shared__ double reduceScratch[2 * kTileMaxThreads];
-  const int threads = blockDim.x, t = threadIdx.x, members = p.members;
-  const int stride = tileStride(threads);
-  float* tile = dynamicSharedFloats();
-  float* sorted = tile + members * stride + t * sortedRowStride(members);
+template <int S>
+__global__ void __launch_bounds__(kTileThreads) crpsRowKernel(Params p, double2* partials) {
+  __shared__ double reduceScratch[2 * kTileThreads];
+  const int t = threadIdx.x, threads = blockDim.x, rowStride = tileRowStride(p.members);
+  int64_t* bases = reinterpret_cast<int64_t*>(dynamicSharedFloats());
+  float* tile = reinterpret_cast<float*>(bases + threads);
+  float* sorted = tile + threads * rowStride + t * (S | 1);  // odd stride: lockstep reads hit distinct banks
   const int64_t first = static_cast<int64_t>(blockIdx.x) * threads;
   const int count = static_cast<int>(min(static_cast<int64_t>(threads), p.points - first));
 
-  moveTile<true>(p, const_cast<float*>(p.in.ensemble), tile, first, count);
+  if (p.inner != 1) {  // block-uniform
+    if (t < count) bases[t] = memberBase(p, first + t);
+    __syncthreads();
+  }
+  moveTile<true>(p, const_cast<float*>(p.in.ensemble), tile, bases, first, count);
   __syncthreads();
-
   double weighted = 0.0, weight = 0.0;
-  if (t < count) scoreTilePoint(p, first + t, tile + t, stride, sorted, weighted, weight);
+  if (t < count) scoreRowPoint<S>(p, first + t, tile + t * rowStride, sorted, weighted, weight);
+  __syncthreads();
+  if (p.options.gradients) moveTile<false>(p, p.out.gradEnsemble, tile, bases, first, count);
+  blockSum2(weighted, weight, reduceScratch);
+  if (t == 0) partials[blockIdx.x] = make_double2(weighted, weight);
+}
+
+// --- group kernel (up to kTileMaxMembers): a group of threads per point, a network in shared memory
+
+__global__ void __launch_bounds__(kTileThreads) crpsTileKernel(Params p, double2* partials, TileShape shape) {
+  __shared__ double reduceScratch[2 * kTileThreads];
+  const int t = threadIdx.x, members = p.members, sortSize = shape.sortSize, group = shape.group;
+  const int local = t / group, lane = t % group;  // this thread's point in the block, its share of it
+  int64_t* bases = reinterpret_cast<int64_t*>(dynamicSharedFloats());
+  float* sorted = reinterpret_cast<float*>(bases + shape.points);
+  float* tile = sorted + shape.points * sortSize;
+  const int64_t first = static_cast<int64_t>(blockIdx.x) * shape.points;
+  const int count = static_cast<int>(min(static_cast<int64_t>(shape.points), p.points - first));
+
+  if (p.inner != 1) {  // block-uniform
+    for (int i = t; i < count; i += blockDim.x) bases[i] = memberBase(p, first + i);
+    __syncthreads();
+  }
+  moveTile<true>(p, const_cast<float*>(p.in.ensemble), tile, bases, first, count);
   __syncthreads();
 
-  if (p.options.gradients) moveTile<false>(p, p.out.gradEnsemble, tile, first, count);
+  // The point's sort row (NaN members as +Inf, then +Inf padding: the first `used` sorted values
+  // are the non-NaN members), and its Σ|x − y| over non-NaN members and NaN count.
+  const bool active = local < count;
+  const int64_t point = first + local;
+  const float observation = active ? p.in.observations[point] : 0.0f;
+  float* row = tile + local * tileRowStride(members);
+  float* keys = sorted + local * sortSize;
+  double absoluteErrors = 0.0, nanCount = 0.0;
+  for (int k = lane; k < sortSize; k += group) {
+    float key = infFloat();
+    if (active && k < members) {
+      const float x = row[k];
+      if (isNan(x)) nanCount += 1.0; else key = x, absoluteErrors += fabs(static_cast<double>(x) - observation);
+    }
+    keys[k] = key;
+  }
+  __syncthreads();  // every row is in place
+  sortRuns(sorted, shape.points * sortSize, sortSize);
+  groupSum2(absoluteErrors, nanCount, reduceScratch, group);
+
+  const int used = members - static_cast<int>(nanCount);
+  const double w = active ? pointWeight(p, point) : 0.0;
+  float fill = 0.0f, gradFill = 0.0f;
+  double weighted = 0.0, weight = 0.0;
+  const bool skip = !active || ((isNan(observation) || used < members) &&
+                                unscored(p, point, isNan(observation), used, w, fill, gradFill, weighted, weight));
+  if (active && skip) writeUnscored(p, point, row, 1, lane, group, lane == 0, fill, gradFill);
+
+  // Each lane's share of the gap terms; the group's tree adds the shares in a fixed order.
+  double halfPairs = 0.0, gapScore = 0.0;
+  if (!skip) gapTerms(keys, used, observation, p.options.alpha, lane, group, halfPairs, gapScore);
+  groupSum2(halfPairs, gapScore, reduceScratch, group);
+
+  crps::ScoreLimit limit = crps::ScoreLimit::Finite;
+  if (!skip) {
+    const crps::Infinities infinities = crps::countInfinities(keys, used);
+    limit = crps::scoreLimit(used, infinities, observation, p.options.alpha);
+    if (lane == 0) {
+      double skill = absoluteErrors / used, spread = halfPairs / (static_cast<double>(used) * used), score = gapScore;
+      if (limit != crps::ScoreLimit::Finite) {  // rare: the serial limit values
+        const crps::LimitValues values = crps::limitValues(keys, used, infinities, limit, observation);
+        skill = values.skill, spread = values.spread, score = values.score;
+      }
+      writeScore(p, point, skill, spread, score);
+      meanTerms(w, score, weighted, weight);
+    }
+  }
+  if (lane != 0) weighted = weight = 0.0;  // the group's lane 0 holds the point's terms
+
+  if (p.options.gradients) {  // block-uniform
+    double signSum = 0.0, unused = 0.0, factor = 0.0;
+    if (!skip && limit == crps::ScoreLimit::Undefined) {
+      writeUnscored(p, point, row, 1, lane, group, false, 0.0f, undefinedGradient(p, point));
+      if (lane == 0) p.out.gradObservations[point] = undefinedGradient(p, point);
+    } else if (!skip) {
+      factor = gradientFactor(p, point);
+      const crps::GradientWeights gradientWeights = crps::gradientWeights(used, p.options.alpha);
+      for (int k = lane; k < members; k += group) {
+        row[k] = memberGrad(row[k], observation, keys, used, gradientWeights, factor, signSum);
+      }
+    }
+    groupSum2(signSum, unused, reduceScratch, group);
+    if (!skip && limit != crps::ScoreLimit::Undefined && lane == 0) {
+      p.out.gradObservations[point] = static_cast<float>(-factor * (signSum / used));
+    }
+    __syncthreads();  // every row's gradients are in the tile
+    moveTile<false>(p, p.out.gradEnsemble, tile, bases, first, count);
+  }
   blockSum2(weighted, weight, reduceScratch);
   if (t == 0) partials[blockIdx.x] = make_double2(weighted, weight);
 }
 
 // --- large-ensemble kernel: one block per point -------------------------------------------------
-
-// Ascending bitonic sort of n (a power of two) floats by the whole block; ends synchronized.
-__device__ void bitonicSort(float* v, int64_t n) {
-  for (int64_t size = 2; size <= n; size <<= 1) {
-    for (int64_t stride = size >> 1; stride > 0; stride >>= 1) {
-      for (int64_t i = threadIdx.x; i < n / 2; i += blockDim.x) {
-        const int64_t lo = 2 * i - (i & (stride - 1));
-        const int64_t hi = lo + stride;
-        const float a = v[lo], b = v[hi];
-        if ((a > b) == ((lo & size) == 0)) v[lo] = b, v[hi] = a;
-      }
-      __syncthreads();
-    }
-  }
-}
 
 // Points blockIdx.x, blockIdx.x + gridDim.x, ... in order; sortSize = next power of two ≥ members.
 // NaN members enter the sort as +inf, so the first `used` sorted values are the non-NaN members.
@@ -302,18 +350,9 @@ __global__ void __launch_bounds__(kLargeThreads) crpsLargeKernel(Params p, doubl
       continue;  // block-uniform: every thread saw the same sums
     }
 
-    bitonicSort(sorted, sortSize);
-    // H for the spread, and the score from the gaps: crps::scoreFromGaps's terms (all ≥ 0), each
-    // thread summing a strided share of the gaps.
-    const double y = observation;
-    double halfPairs = 0.0, unused = 0.0;
-    double gapScore = t == 0 ? (crps::greater(sorted[0], y) - y) + (y - crps::lesser(sorted[used - 1], y)) : 0.0;
-    for (int k = 1 + t; k < used; k += threads) {
-      const double lo = sorted[k - 1], hi = sorted[k];
-      halfPairs += static_cast<double>(k) * static_cast<double>(used - k) * (hi - lo);
-      gapScore += crps::gapWeight(k, used, p.options.alpha) * (crps::lesser(hi, y) - crps::lesser(lo, y)) +
-                  crps::gapWeight(used - k, used, p.options.alpha) * (crps::greater(hi, y) - crps::greater(lo, y));
-    }
+    sortRuns(sorted, sortSize, sortSize);
+    double halfPairs = 0.0, gapScore = 0.0, unused = 0.0;
+    gapTerms(sorted, used, observation, p.options.alpha, t, threads, halfPairs, gapScore);
     blockSum2(halfPairs, gapScore, reduceScratch);
     // Every thread sees the same sorted values, so the limit case is block-uniform.
     const crps::Infinities infinities = crps::countInfinities(sorted, used);
@@ -422,13 +461,18 @@ KernelStatus crpsCudaDevice(const CrpsShape& shape, const CrpsOptions& options, 
 
   // Launch plan; depends on the shape only, so the reduction order is fixed for a shape.
   const bool tiled = members <= kTileMaxMembers;
-  int threads = kTileMaxThreads;
+  const TileShape tile = tileShape(members);
+  const bool rows = tiled && tile.sortSize <= kRowMaxSort;
+  int threads = kTileThreads;
   int64_t blocks = 0, sortSize = 1, scratchFloats = 0;
   size_t sharedBytes = 0;
-  if (tiled) {
-    while (threads > 32 && tileSharedBytes(members, threads) > kTileBudgetBytes) threads /= 2;
-    sharedBytes = tileSharedBytes(members, threads);
+  if (rows) {
+    threads = rowThreads(tile.sortSize);
+    sharedBytes = rowSharedBytes(members, tile.sortSize);
     blocks = (points + threads - 1) / threads;
+  } else if (tiled) {
+    sharedBytes = tileSharedBytes(members, tile);
+    blocks = (points + tile.points - 1) / tile.points;
   } else {
     threads = kLargeThreads;
     while (sortSize < members) sortSize <<= 1;
@@ -461,11 +505,21 @@ KernelStatus crpsCudaDevice(const CrpsShape& shape, const CrpsOptions& options, 
     FL_CUDA_TRY("launching the weight sum", cudaGetLastError());
     p.weightSum = reinterpret_cast<const double*>(totals) + 1;  // totals[0].y
   }
-  if (tiled) {
-    FL_LAUNCH(crpsTileKernel, static_cast<unsigned>(blocks), threads, sharedBytes, stream)(p, partials);
+  const unsigned grid = static_cast<unsigned>(blocks);
+  if (rows) {
+    switch (tile.sortSize) {
+      case 1: FL_LAUNCH(crpsRowKernel<1>, grid, threads, sharedBytes, stream)(p, partials); break;
+      case 2: FL_LAUNCH(crpsRowKernel<2>, grid, threads, sharedBytes, stream)(p, partials); break;
+      case 4: FL_LAUNCH(crpsRowKernel<4>, grid, threads, sharedBytes, stream)(p, partials); break;
+      case 8: FL_LAUNCH(crpsRowKernel<8>, grid, threads, sharedBytes, stream)(p, partials); break;
+      case 16: FL_LAUNCH(crpsRowKernel<16>, grid, threads, sharedBytes, stream)(p, partials); break;
+      case 32: FL_LAUNCH(crpsRowKernel<32>, grid, threads, sharedBytes, stream)(p, partials); break;
+      default: FL_LAUNCH(crpsRowKernel<kRowMaxSort>, grid, threads, sharedBytes, stream)(p, partials); break;
+    }
+  } else if (tiled) {
+    FL_LAUNCH(crpsTileKernel, grid, threads, sharedBytes, stream)(p, partials, tile);
   } else {
-    FL_LAUNCH(crpsLargeKernel, static_cast<unsigned>(blocks), threads, sharedBytes, stream)(p, partials, sortScratch,
-                                                                                             sortSize);
+    FL_LAUNCH(crpsLargeKernel, grid, threads, sharedBytes, stream)(p, partials, sortScratch, sortSize);
   }
   FL_CUDA_TRY("launching the scoring pass", cudaGetLastError());
   if (needWeightSum) {

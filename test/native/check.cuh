@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "../../cuda/device_memory.cuh"
@@ -77,19 +78,29 @@ struct Tally {
   void record(bool ok) { ++(ok ? passed : failed); }
 };
 
+// --sanitize: --quick --no-bench, and a family may cut its case grid further (compute-sanitizer's
+// racecheck costs ~10 ms a launch); run-gpu-checks.sh passes it to every sanitizer tool.
+inline bool& sanitizeRun() {
+  static bool value = false;
+  return value;
+}
+
 struct Args {
-  bool quick = false;  // small sizes only
+  bool quick = false;  // small sizes only (and short timings)
+  bool checks = true;  // the comparisons with the CPU
   bool bench = true;   // the timings after the checks
 };
 
-// Reads `--quick` and `--no-bench`, prints the devices; false (with the reason) when the command
-// line is wrong or CUDA is unusable, which the program reports with exit status 2.
+// Reads `--quick`, `--no-bench`, `--bench-only` and `--sanitize`, prints the devices; false (with the reason)
+// when the command line is wrong or CUDA is unusable, which the program reports with exit status 2.
 inline bool start(int argc, char** argv, Args& args) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--quick")) args.quick = true;
     else if (!std::strcmp(argv[i], "--no-bench")) args.bench = false;
-    else return std::fprintf(stderr, "usage: %s [--quick] [--no-bench]\n", argv[0]), false;
+    else if (!std::strcmp(argv[i], "--bench-only")) args.checks = false;
+    else if (!std::strcmp(argv[i], "--sanitize")) args.quick = true, args.bench = false, sanitizeRun() = true;
+    else return std::fprintf(stderr, "usage: %s [--quick] [--no-bench | --bench-only] [--sanitize]\n", argv[0]), false;
   }
   const fusedloss::CudaInfo& info = fusedloss::cudaInfo();
   if (!info.available) return std::printf("FAIL CUDA unavailable: %s\n", info.reason.c_str()), false;
@@ -100,8 +111,9 @@ inline bool start(int argc, char** argv, Args& args) {
   return true;
 }
 
-// A check program's main: the checks (runChecks(quick, tally)), then unless --no-bench the
-// timings (runBench(stream, quick), on a stream of their own), then the summary line.  Exit
+// A check program's main: unless --bench-only the checks (runChecks(quick, tally)), then unless
+// --no-bench the timings (runBench(stream, quick), on a stream of their own; a SKIP line on the CPU
+// harness), then the summary line.  Exit
 // status 0 when every check passed, 1 on a failure, 2 when CUDA is unusable or the command line
 // is wrong.
 template <typename Checks, typename Bench>
@@ -109,7 +121,11 @@ int run(int argc, char** argv, Checks runChecks, Bench runBench) {
   Args args;
   if (!start(argc, argv, args)) return 2;
   Tally tally;
-  runChecks(args.quick, tally);
+  if (args.checks) runChecks(args.quick, tally);
+#ifdef FL_CUDA_EMU
+  if (args.bench) std::printf("SKIP timings: the CPU harness does not time kernels (FL_CUDA_EMU)\n");
+  args.bench = false;
+#endif
   if (args.bench) {
     cudaStream_t stream;
     const bool created = cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking) == cudaSuccess;
@@ -120,6 +136,64 @@ int run(int argc, char** argv, Checks runChecks, Bench runBench) {
   std::printf("\n%d passed, %d failed\n", tally.passed, tally.failed);
   return tally.failed ? 1 : 0;
 }
+
+// --- calls from several host threads, calls on a user stream ----------------------------------------
+
+// Runs call(i) for i = 0 .. count − 1 from `threads` host threads at once (thread j takes i ≡ j
+// mod threads), as a user's worker threads would call an entry point; call returns true when its
+// case passed (and prints why not).  Returns how many failed.  On the CPU harness the launches of
+// the threads take turns (one launch at a time), everything else runs concurrently.
+template <typename Call>
+int fromThreads(int threads, int count, Call call) {
+  std::vector<int> failures(static_cast<size_t>(threads), 0);
+  std::vector<std::thread> workers;
+  for (int j = 0; j < threads; ++j) {
+    workers.emplace_back([&, j] {
+      for (int i = j; i < count; i += threads) failures[j] += !call(i);
+    });
+  }
+  for (std::thread& worker : workers) worker.join();
+  int total = 0;
+  for (int f : failures) total += f;
+  return total;
+}
+
+// A non-blocking stream of the caller's (not the default or per-thread stream), destroyed with
+// this object; ok() false when it could not be created.
+struct UserStream {
+  cudaStream_t stream = nullptr;
+  bool created = cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking) == cudaSuccess;
+  ~UserStream() {
+    if (created) cudaStreamDestroy(stream);
+  }
+  bool ok() const { return created; }
+};
+
+// Device copy of a host array (and back) on `stream`, for the device entry points; outputs start
+// filled with the device poison (kOutputPoisonByte) so that an element the kernels never write fails.
+template <typename T>
+struct DeviceCopy {
+  T* device = nullptr;
+  size_t count = 0;
+  cudaStream_t stream;
+  bool ok = true;
+  DeviceCopy(const std::vector<T>& host, bool poison, cudaStream_t s) : count(host.size()), stream(s) {
+    if (count == 0) return;
+    const size_t bytes = count * sizeof(T);
+    ok = cudaMalloc(&device, bytes) == cudaSuccess &&
+         (poison ? cudaMemsetAsync(device, fusedloss::kOutputPoisonByte, bytes, stream)
+                 : cudaMemcpyAsync(device, host.data(), bytes, cudaMemcpyHostToDevice, stream)) == cudaSuccess &&
+         cudaStreamSynchronize(stream) == cudaSuccess;
+  }
+  ~DeviceCopy() {
+    if (device) cudaFree(device);
+  }
+  T* get() const { return count ? device : nullptr; }
+  bool copyTo(std::vector<T>& host) const {
+    return count == 0 || (cudaMemcpyAsync(host.data(), device, count * sizeof(T), cudaMemcpyDeviceToHost, stream) == cudaSuccess &&
+                          cudaStreamSynchronize(stream) == cudaSuccess);
+  }
+};
 
 // --- timing ---------------------------------------------------------------------------------------
 

@@ -3,7 +3,8 @@
 // gradient mode, layout and a spread of sizes; then crpsCudaDevice timed against the device's copy
 // rate.  Needs no Node: links native/kernels/*.cc, native/runtime/*.cc and cuda/*.cu.
 //
-//   crps_check [--quick] [--no-bench]     exit 0: every check passed, 1: a failure, 2: no CUDA
+//   crps_check [--quick] [--no-bench | --bench-only] [--sanitize]
+//                                         exit 0: every check passed, 1: a failure, 2: no CUDA
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -16,6 +17,7 @@
 
 #include "../../native/kernels/crps.h"
 #include "check.cuh"
+#include "crps_timings.cuh"
 
 using namespace fusedloss;
 
@@ -128,29 +130,39 @@ struct Result {
   double mean = 0.0;
 };
 
-Result runBackend(bool cuda, const Case& c, const Data& d) {
-  const CrpsShape shape = c.shape();
+CrpsOptions optionsOf(const Case& c) {
   CrpsOptions options;
   options.alpha = c.alpha;
   options.nanPolicy = c.policy;
   options.gradients = c.gradMode > 0;
   options.components = c.components;
+  return options;
+}
+
+// The outputs the case asks for, filled with kPoison.
+Result poisonedOutputs(const Case& c) {
+  const CrpsShape shape = c.shape();
+  Result r;
+  const size_t points = static_cast<size_t>(shape.points());
+  r.scores.assign(points, kPoison);
+  if (c.gradMode > 0) {
+    r.gradEnsemble.assign(static_cast<size_t>(shape.elements()), kPoison);
+    r.gradObservations.assign(points, kPoison);
+  }
+  if (c.components) {
+    r.skill.assign(points, kPoison);
+    r.spread.assign(points, kPoison);
+  }
+  return r;
+}
+
+Result runBackend(bool cuda, const Case& c, const Data& d) {
   CrpsInputs in;
   in.ensemble = d.ensemble.data();
   in.observations = d.observations.data();
   in.weights = d.weights.empty() ? nullptr : d.weights.data();
   in.gradOutput = d.gradOutput.empty() ? nullptr : d.gradOutput.data();
-  Result r;
-  const size_t points = static_cast<size_t>(shape.points());
-  r.scores.assign(points, kPoison);
-  if (options.gradients) {
-    r.gradEnsemble.assign(static_cast<size_t>(shape.elements()), kPoison);
-    r.gradObservations.assign(points, kPoison);
-  }
-  if (options.components) {
-    r.skill.assign(points, kPoison);
-    r.spread.assign(points, kPoison);
-  }
+  Result r = poisonedOutputs(c);
   CrpsOutputs out;
   out.scores = r.scores.data();
   out.gradEnsemble = r.gradEnsemble.empty() ? nullptr : r.gradEnsemble.data();
@@ -158,8 +170,30 @@ Result runBackend(bool cuda, const Case& c, const Data& d) {
   out.skill = r.skill.empty() ? nullptr : r.skill.data();
   out.spread = r.spread.empty() ? nullptr : r.spread.data();
   out.mean = kPoison;
-  r.status = cuda ? crpsCuda(shape, options, in, out) : crpsCpu(shape, options, in, out);
+  r.status = cuda ? crpsCuda(c.shape(), optionsOf(c), in, out) : crpsCpu(c.shape(), optionsOf(c), in, out);
   r.mean = out.mean;
+  return r;
+}
+
+// crpsCudaDevice on `stream` with device copies of the inputs and poisoned device outputs (the
+// device entry point a binding holding device buffers calls).
+Result runDevice(const Case& c, const Data& d, cudaStream_t stream) {
+  Result r = poisonedOutputs(c);
+  using Copy = check::DeviceCopy<float>;
+  const Copy ensemble(d.ensemble, false, stream), observations(d.observations, false, stream),
+      weights(d.weights, false, stream), gradOutput(d.gradOutput, false, stream);
+  const Copy scores(r.scores, true, stream), gradEnsemble(r.gradEnsemble, true, stream),
+      gradObservations(r.gradObservations, true, stream), skill(r.skill, true, stream), spread(r.spread, true, stream);
+  for (const Copy* copy : {&ensemble, &observations, &weights, &gradOutput, &scores, &gradEnsemble, &gradObservations, &skill, &spread}) {
+    if (!copy->ok) return r.status = KernelStatus::failure("device copies: cudaMalloc/cudaMemcpy failed"), r;
+  }
+  const CrpsInputs in{ensemble.get(), observations.get(), weights.get(), gradOutput.get()};
+  CrpsOutputs out{scores.get(), gradEnsemble.get(), gradObservations.get(), skill.get(), spread.get()};
+  r.status = crpsCudaDevice(c.shape(), optionsOf(c), in, out, stream);
+  r.mean = out.mean;
+  const bool copied = scores.copyTo(r.scores) && gradEnsemble.copyTo(r.gradEnsemble) &&
+                      gradObservations.copyTo(r.gradObservations) && skill.copyTo(r.skill) && spread.copyTo(r.spread);
+  if (r.status.ok && !copied) r.status = KernelStatus::failure("copying the device outputs back failed");
   return r;
 }
 
@@ -323,6 +357,74 @@ void checkDeterminism(Tally& tally, int64_t points) {
   ++(same ? tally.passed : tally.failed);
 }
 
+// Mixed cases (every kernel and layout), each on fresh inputs: the device entry point on a user
+// stream, then (several host threads at once) crpsCuda and crpsCudaDevice on a stream per thread.
+std::vector<Case> mixedCases(int& index, uint64_t& seed) {
+  std::vector<Case> cases;
+  for (int64_t m : {1, 4, 16, 51, 100, 600})
+    for (Layout layout : kLayouts) cases.push_back(rotated(m, m > 512 ? 23 : 301, layout, index++, seed));
+  return cases;
+}
+
+bool checkOne(const Case& c, bool device, cudaStream_t stream, const char* what) {
+  const Data d = generate(c);
+  const Result cpu = runBackend(false, c, d);
+  const Result gpu = device ? runDevice(c, d, stream) : runBackend(true, c, d);
+  std::string why;
+  double worst = 0.0;
+  if (compareResults(c, gpu, cpu, why, worst)) return true;
+  std::printf("FAIL crps %s %s: %s\n", what, c.describe().c_str(), why.c_str());
+  return false;
+}
+
+void checkStreamsAndThreads(Tally& tally, int& index, uint64_t& seed) {
+  const std::vector<Case> cases = mixedCases(index, seed);
+  check::UserStream user;
+  int failures = user.ok() ? 0 : 1;
+  for (size_t i = 0; user.ok() && i < cases.size(); ++i) failures += !checkOne(cases[i], true, user.stream, "user stream");
+  std::printf("%s crps device entry on a user stream: %zu cases\n", failures ? "FAIL" : "PASS", cases.size());
+  tally.record(failures == 0);
+
+  constexpr int kThreads = 4;
+  std::vector<check::UserStream> streams(kThreads);
+  failures = check::fromThreads(kThreads, static_cast<int>(cases.size()), [&](int i) {
+    const bool device = i % 2 == 1;
+    return checkOne(cases[i], device, streams[i % kThreads].stream, device ? "threads, user stream" : "threads");
+  });
+  std::printf("%s crps from %d host threads at once: %zu cases (crpsCuda and crpsCudaDevice)\n", failures ? "FAIL" : "PASS",
+              kThreads, cases.size());
+  tally.record(failures == 0);
+}
+
+// One call over 2^31 elements (member-first, so member offsets k·inner pass 2^31 too), scores and
+// gradients against the CPU.  GPU runs only: ~24 GB of host and 16 GB of device memory.
+void checkOver2To31(Tally& tally) {
+#ifdef FL_CUDA_EMU
+  (void)tally;
+  std::printf("SKIP crps over 2^31 elements: GPU runs only\n");
+#else
+  Case c;
+  c.members = 16;
+  c.points = (int64_t{1} << 27) + 5;
+  c.layout = Layout::MemberFirst;
+  c.alpha = 0.95;
+  c.gradMode = 1;
+  Data d;
+  d.ensemble.resize(static_cast<size_t>(c.members * c.points));
+  d.observations.resize(static_cast<size_t>(c.points));
+  Rng rng{99};  // uniform draws (a normal per element would take a minute here)
+  for (float& v : d.ensemble) v = static_cast<float>(2.0 * rng.uniform() - 1.0);
+  for (float& v : d.observations) v = static_cast<float>(2.0 * rng.uniform() - 1.0);
+  const Result cpu = runBackend(false, c, d), gpu = runBackend(true, c, d);
+  std::string why;
+  double worst = 0.0;
+  const bool ok = compareResults(c, gpu, cpu, why, worst);
+  std::printf("%s crps over 2^31 elements (M=16, P=2^27+5, member-first, gradients): %s\n", ok ? "PASS" : "FAIL",
+              ok ? "matches the CPU" : why.c_str());
+  tally.record(ok);
+#endif
+}
+
 // Invalid arguments get the CPU's answer (and touch no device memory).
 void checkArguments(Tally& tally) {
   const float values[4] = {1.0f, 2.0f, 3.0f, 4.0f};
@@ -371,6 +473,10 @@ void checkArguments(Tally& tally) {
 // call whose arrays cannot be allocated is refused as out of memory; once it is freed, a good
 // call must succeed and match the CPU.
 void checkRecoveryAfterFailure(Tally& tally) {
+  if (check::sanitizeRun()) {  // taking the device's memory would starve compute-sanitizer's own
+    std::printf("SKIP crps recovery after a failure: not under compute-sanitizer\n");
+    return;
+  }
   constexpr size_t kSlack = size_t{64} << 20;
   CrpsShape big;
   big.outer = int64_t{1} << 23;  // 8M points × 16 members: 1 GiB of device arrays, past any pool reserve
@@ -417,25 +523,36 @@ void checkRecoveryAfterFailure(Tally& tally) {
 
 void runChecks(bool quick, Tally& tally) {
   uint64_t seed = 0;
-  const std::vector<int64_t> members = quick ? std::vector<int64_t>{1, 2, 3, 4, 16, 51, 129}
+  const std::vector<int64_t> members = quick ? std::vector<int64_t>{1, 2, 3, 4, 16, 32, 51, 64, 129}
                                              : std::vector<int64_t>{1, 2, 3, 4, 16, 51, 64, 100, 128, 129, 300};
   const std::vector<int64_t> smallPoints = quick ? std::vector<int64_t>{1, 37} : std::vector<int64_t>{1, 37, 1000};
   for (int64_t m : members)
     for (int64_t p : smallPoints)
       for (Layout layout : kLayouts) {
-        runGroup(groupLabel(m, p, layoutName(layout)) + " all options", allOptions(m, p, layout, seed), tally);
+        std::vector<Case> cases = allOptions(m, p, layout, seed);
+        if (check::sanitizeRun()) cases.resize(4);  // every kernel and layout, a few launches each
+        runGroup(groupLabel(m, p, layoutName(layout)) + (check::sanitizeRun() ? " 4 options" : " all options"), cases, tally);
       }
+
+  // Several blocks per call, a partial last block, and outer boundaries inside a block, for each
+  // kernel: the register network (M ≤ 32), the group network (33..512; 512 the largest), the
+  // block-per-point sort (513 on, in shared memory up to 8192).
+  int index = 0;
+  for (int64_t m : {1, 5, 17, 32, 33, 51, 100, 256, 300, 512, 513, 1000}) {
+    std::vector<Case> cases;
+    for (Layout layout : kLayouts) cases.push_back(rotated(m, m > 512 ? 41 : 601, layout, index++, seed));
+    runGroup(groupLabel(m, m > 512 ? 41 : 601, "3 layouts"), cases, tally);
+  }
 
   // Ensembles past the shared-memory sort (global scratch path), and its boundary.
   std::vector<Case> huge;
-  int index = 0;
   for (int64_t m : {int64_t{8192}, int64_t{8193}, int64_t{9000}})
     for (int64_t p : {int64_t{1}, int64_t{5}}) huge.push_back(rotated(m, p, kLayouts[index % 3], index, seed)), ++index;
   runGroup("crps large ensembles M=8192..9000", huge, tally);
 
   // Infinite members.
   std::vector<Case> infinite;
-  for (int64_t m : {int64_t{4}, int64_t{51}, int64_t{300}})
+  for (int64_t m : {int64_t{4}, int64_t{51}, int64_t{300}, int64_t{1000}})
     for (NanPolicy policy : kPolicies) {
       Case c = rotated(m, quick ? 37 : 1000, Layout::MemberLast, index++, seed);
       c.policy = policy;
@@ -458,7 +575,9 @@ void runChecks(bool quick, Tally& tally) {
   runGroup("crps zero weights", weightless, tally);
   checkArguments(tally);
   checkRecoveryAfterFailure(tally);
+  checkStreamsAndThreads(tally, index, seed);
   if (quick) return;
+  checkOver2To31(tally);
 
   for (int64_t m : {1, 2, 3, 4, 16, 51, 64, 100, 129, 300}) {
     std::vector<Case> cases;
@@ -473,87 +592,6 @@ void runChecks(bool quick, Tally& tally) {
   checkDeterminism(tally, 100003);
 }
 
-// --- timings ----------------------------------------------------------------------------------
-
-// The device-to-device copy rate (bytes read + written), the bound a CRPS pass is compared with.
-bool copyBandwidth(cudaStream_t stream, double& gbPerSecond) {
-  const size_t bytes = size_t{256} << 20;
-  check::DeviceArrays arrays;
-  char* src = arrays.allocate<char>(bytes);
-  char* dst = arrays.allocate<char>(bytes);
-  if (!src || !dst) return std::printf("FAIL bench: cudaMalloc of 2 x 256 MiB\n"), false;
-  CHECK_CUDA(cudaMemsetAsync(src, 0, bytes, stream));
-  double ms = 0.0;
-  if (!check::medianMs(stream, 3, 22, [&] { return cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream) == cudaSuccess; }, ms)) {
-    return false;
-  }
-  gbPerSecond = 2.0 * bytes / (ms * 1e-3) / 1e9;
-  return true;
-}
-
-struct BenchCase {
-  bool memberLast;
-  int64_t members, points;
-  bool gradients;
-};
-
-// Times crpsCudaDevice (whole call: launches, the mean's read-back and the stream sync).
-bool benchOne(cudaStream_t stream, const BenchCase& c, double copyRate) {
-  CrpsShape shape;
-  shape.members = c.members;
-  (c.memberLast ? shape.outer : shape.inner) = c.points;
-  const size_t elements = static_cast<size_t>(shape.elements()), points = static_cast<size_t>(shape.points());
-  check::DeviceArrays arrays;
-  float* ensemble = arrays.allocate<float>(elements);
-  float* observations = arrays.allocate<float>(points);
-  CrpsOutputs out;
-  out.scores = arrays.allocate<float>(points);
-  out.gradEnsemble = c.gradients ? arrays.allocate<float>(elements) : nullptr;
-  out.gradObservations = c.gradients ? arrays.allocate<float>(points) : nullptr;
-  if (!ensemble || !observations || !out.scores || (c.gradients && (!out.gradEnsemble || !out.gradObservations))) {
-    return std::printf("FAIL bench crps: cudaMalloc\n"), false;
-  }
-  FL_LAUNCH(check::fillKernel, 4096, 256, 0, stream)(ensemble, shape.elements(), 31, 1.0f);
-  FL_LAUNCH(check::fillKernel, 1024, 256, 0, stream)(observations, shape.points(), 32, 1.0f);
-  CrpsOptions options;
-  options.alpha = 0.95;
-  options.gradients = c.gradients;
-  CrpsInputs in;
-  in.ensemble = ensemble;
-  in.observations = observations;
-  double ms = 0.0;
-  const bool ok = check::medianMs(stream, 3, 25, [&] {
-    const KernelStatus status = crpsCudaDevice(shape, options, in, out, stream);
-    if (!status.ok) std::printf("FAIL bench crps: %s\n", status.message.c_str());
-    return status.ok;
-  }, ms);
-  if (!ok) return false;
-  const double t = ms * 1e-3, elementBytes = 4.0 * elements, pointBytes = 4.0 * points;
-  const double bytes = elementBytes + 2.0 * pointBytes + (c.gradients ? elementBytes + pointBytes : 0.0);
-  std::printf("%-13s %4lld %5s %9lld %9.4f %12.4g %9.1f %6.1f%%\n", c.memberLast ? "member-last" : "member-first",
-              static_cast<long long>(c.members), c.gradients ? "yes" : "no", static_cast<long long>(points), ms,
-              points / t, bytes / t / 1e9, 100.0 * bytes / t / 1e9 / copyRate);
-  return true;
-}
-
-bool runBench(cudaStream_t stream, bool /*quick: the same sizes*/) {
-  std::vector<BenchCase> cases = {{true, 2, 1, true}};  // P = 1: the call's fixed cost
-  for (bool memberLast : {true, false})
-    for (int64_t members : {2, 4, 16, 51})
-      for (bool gradients : {false, true}) cases.push_back({memberLast, members, 1000000, gradients});
-  double copyRate = 0.0;
-  bool ok = copyBandwidth(stream, copyRate);
-  if (ok) {
-    std::printf("\ndevice-to-device cudaMemcpy (bytes read + written): %.1f GB/s\n", copyRate);
-    std::printf("crpsCudaDevice, alpha 0.95, median of 25 after 3 warm-ups, whole call (launches, the mean's "
-                "read-back, the sync: the P=1 row is that fixed cost); GB/s counts ensemble + observations read, "
-                "scores written, and with gradients gradEnsemble + gradObservations written\n");
-    std::printf("%-13s %4s %5s %9s %9s %12s %9s %7s\n", "layout", "M", "grad", "P", "ms", "points/s", "GB/s", "%copy");
-    for (const BenchCase& c : cases) ok = benchOne(stream, c, copyRate) && ok;
-  }
-  return ok;
-}
-
 }  // namespace
 
-int main(int argc, char** argv) { return check::run(argc, argv, runChecks, runBench); }
+int main(int argc, char** argv) { return check::run(argc, argv, runChecks, crps_timings::runBench); }

@@ -5,7 +5,8 @@
 # device memory, guard zones, barrier-divergence reports; docs/spec/gpu.md), then each check run
 # with --quick --no-bench.  No GPU and no CUDA toolkit needed.
 #
-#   test/native/run-emu-checks.sh [--only crps|margin|pairs]
+#   test/native/run-emu-checks.sh [--only crps|margin|pairs] [--build-only]
+#     --build-only: leave the binaries in BUILD_DIR (run-gpu-checks.sh's GPU_CHECK_EMU=1 runs them)
 #   env: BUILD_DIR (default build/cuda-emu), CXX (default g++), JOBS (default 2)
 # Exit status: 0 when every check passes, 1 on a failure (a difference from the CPU kernel, or a
 # harness report: status 3 of a check program).
@@ -16,10 +17,12 @@ BUILD=${BUILD_DIR:-build/cuda-emu}
 CXX=${CXX:-g++}
 JOBS=${JOBS:-2}
 FAMILIES=(crps margin pairs)
+BUILD_ONLY=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --only) case "${2:-}" in crps|margin|pairs) FAMILIES=("$2"); shift ;; *) echo "--only takes crps, margin or pairs" >&2; exit 2 ;; esac ;;
-    *) echo "usage: $0 [--only crps|margin|pairs]" >&2; exit 2 ;;
+    --build-only) BUILD_ONLY=1 ;;
+    *) echo "usage: $0 [--only crps|margin|pairs] [--build-only]" >&2; exit 2 ;;
   esac
   shift
 done
@@ -72,6 +75,7 @@ for family in "${FAMILIES[@]}"; do
     { echo "FAIL link ${family}_check"; exit 1; }
 done
 echo "built in $((SECONDS - started)) s"
+[ "$BUILD_ONLY" = 1 ] && exit 0
 
 rc=0
 for family in "${FAMILIES[@]}"; do

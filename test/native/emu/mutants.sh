@@ -3,7 +3,8 @@
 # widened by one, a barrier some threads skip) made in a scratch copy of the working tree; the
 # CPU-harness check of its family must fail on every one.  Not run by CI (about 3.5 min on 2 cores); run it
 # after changing test/native/emu/.
-#   test/native/emu/mutants.sh        exit 0: every mutant killed, 1: one survived or did not apply
+#   test/native/emu/mutants.sh [crps|margin|pairs]   exit 0: every mutant (of the family) killed,
+#                                                    1: one survived or did not apply
 set -uo pipefail
 cd "$(dirname "$0")/../../.." || exit 1
 
@@ -15,7 +16,9 @@ MUTANTS=(
   "gemm: tile load k bound widened by one|margin|cuda/gemm_tile.cuh|s/if \(rc < rcEnd && kk < kEnd\)/if (rc < rcEnd \&\& kk <= kEnd)/"
   "gemm: store row bound widened by one|margin|cuda/gemm_tile.cuh|s/if \(row >= g\.m\) continue;/if (row > g.m) continue;/"
   "crps: tile point count widened by one|crps|cuda/crps.cu|s/p\.points - first\)\);/p.points - first + 1));/"
-  "crps: a barrier only threads with a point reach|crps|cuda/crps.cu|/if \(t < count\) scoreTilePoint/{n;s/__syncthreads\(\);/if (t < count) __syncthreads();/}"
+  "crps: a barrier only threads with a point reach|crps|cuda/crps.cu|/if \(t < count\) scoreRowPoint/{n;s/__syncthreads\(\);/if (t < count) __syncthreads();/}"
+  "crps: sorting-network stage barrier deleted|crps|cuda/crps_device.cuh|/if \(\(a > b\) == ascending\) v\[lo\] = b, v\[hi\] = a;/{n;n;/__syncthreads/d}"
+  "crps: group sum bound widened by one|crps|cuda/crps_device.cuh|s/if \(lane < s\)/if (lane <= s)/"
 )
 
 scratch=$(mktemp -d)
@@ -23,6 +26,7 @@ trap 'rm -rf "$scratch"' EXIT
 survived=0
 for mutant in "${MUTANTS[@]}"; do
   IFS='|' read -r name family file script <<<"$mutant"
+  [ -n "${1:-}" ] && [ "$family" != "$1" ] && continue
   dir="$scratch/tree"
   rm -rf "$dir" && mkdir -p "$dir"
   git ls-files -z --cached --others --exclude-standard | xargs -0 cp --parents -t "$dir" 2>/dev/null
