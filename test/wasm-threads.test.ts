@@ -18,7 +18,8 @@ import { embeddedModule } from '../lib/wasm/embedded';
 import { CRPS_WASM } from '../lib/crps/wasm';
 import { planCrps } from '../lib/crps/plan';
 import { backendInfo, crps, crpsAsync, ErrorCode, marginSoftmax, marginSoftmaxAsync, mine, mineAsync, pairLoss, pairLossAsync } from './api';
-import { eventLoopTurnsDuring, Rng, testSeed, wasmRequired } from './helpers';
+import { eventLoopTurnsDuring } from './event-loop';
+import { Rng, testSeed, wasmRequired } from './helpers';
 
 const seed = testSeed('wasm-threads.test');
 const threaded = backendInfo().wasm.available || wasmRequired() ? embeddedModule().threaded !== undefined : false;

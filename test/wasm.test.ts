@@ -18,7 +18,8 @@ import { resetWasmForTesting, wasmKernels, wasmMemoryBytes, wasmModule } from '.
 import { setOffThreadRunner, offThreadRunner, WorkerRunner } from '../lib/wasm/off-thread';
 import type { WorkerHost } from '../lib/wasm/host-types';
 import { backendInfo, crps, crpsAsync, ErrorCode, marginSoftmax, mine, mineAsync, pairLoss, pairLossAsync } from './api';
-import { eventLoopTurnsDuring, Rng, testSeed, wasmRequired } from './helpers';
+import { eventLoopTurnsDuring } from './event-loop';
+import { Rng, testSeed, wasmRequired } from './helpers';
 
 const seed = testSeed('wasm.test');
 const available = backendInfo().wasm.available || wasmRequired();
