@@ -37,6 +37,7 @@
 
 #include "device_memory.cuh"
 #include "margin_kernels.cuh"
+#include "mma_tile.cuh"
 
 namespace fusedloss {
 namespace {
@@ -150,14 +151,38 @@ struct DeviceCall {
   float* cosines;                 // one slab's cosines [slabRows, ld]
   double* columnParts;            // product-norm column partials
   double* alongCenters;           // columns layout: (g·ŵ) per center
+  bool tensorCores;               // the GEMMs on the tensor-core tile (mma_tile.cuh)
 };
+
+// The tensor-core tile where the current device has TF32 tensor cores and the caller did not ask
+// for the SIMT tile.
+bool useTensorCores(const MarginSoftmaxOptions& options) {
+  int device = 0;
+  if (options.simtGemm || cudaGetDevice(&device) != cudaSuccess) return cudaGetLastError(), false;
+  const CudaInfo& info = cudaInfo();
+  for (const CudaDevice& d : info.devices) {
+    if (d.index == device) return d.computeMajor >= kMmaMinMajor;
+  }
+  return false;
+}
+
+// One GEMM on the call's tile.
+template <bool kAKMajor, bool kBKMajor>
+void launchGemm(const DeviceCall& call, const Gemm& g) {
+  if (call.tensorCores) {
+    FL_LAUNCH((mmaGemmKernel<kAKMajor, kBKMajor>), gemmBlocks(g), kGemmThreads, 0, call.stream)(g);
+  } else {
+    FL_LAUNCH((gemmKernel<kAKMajor, kBKMajor>), gemmBlocks(g), kGemmThreads, 0, call.stream)(g);
+  }
+}
 
 DeviceCall makeDeviceCall(const MarginSoftmaxShape& shape, const MarginSoftmaxOptions& options, const Plan& plan,
                           const MarginSoftmaxInputs& inputs, MarginSoftmaxOutputs& outputs, char* base, cudaStream_t stream) {
   auto floats = [base](size_t offset) { return reinterpret_cast<float*>(base + offset); };
   auto doubles = [base](size_t offset) { return reinterpret_cast<double*>(base + offset); };
   const int64_t N = shape.rows;
-  DeviceCall call{&shape, &options, &plan, &outputs, stream, Problem{}, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr};
+  DeviceCall call{&shape, &options, &plan, &outputs, stream, Problem{}, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
+                  useTensorCores(options)};
   Problem& p = call.p;
   p.in = inputs, p.out = outputs, p.o = options;
   p.rows = N, p.dim = shape.dim, p.dimPad = plan.dimPad, p.classes = shape.classes, p.K = shape.subCenters;
@@ -236,7 +261,7 @@ void slabCosines(const DeviceCall& call, const Slab& slab) {
   const int64_t centers = int64_t{slab.classes} * p.K, Dp = p.dimPad;
   const Gemm g = gemmArgs(p.xh + slab.firstRow * Dp, Dp, p.wh + slab.firstClass * p.K * Dp, Dp, call.cosines, slab.ld,
                           slab.rows, centers, slab.rows, centers, Dp, Dp, Dp, roundUp(Dp, kStep), 0, false);
-  FL_LAUNCH((gemmKernel<true, true>), gemmBlocks(g), kGemmThreads, 0, call.stream)(g);
+  launchGemm<true, true>(call, g);
 }
 
 // Forward: every slab's cosines folded into each row's running statistics (class slabs in order),
@@ -290,14 +315,14 @@ KernelStatus backwardGradients(const DeviceCall& call) {
       const Gemm rowsGemm = gemmArgs(cos, slab.ld, p.wh + slab.firstClass * K * Dp, Dp, gradRows, Dp, slab.rows, Dp,
                                      slab.rows, Dp, centersPad, centers, centersPad,
                                      split ? plan.splitLen : roundUp(centersPad, kStep), N * Dp, classSlab > 0);
-      FL_LAUNCH((gemmKernel<true, false>), gemmBlocks(rowsGemm), kGemmThreads, 0, stream)(rowsGemm);
+      launchGemm<true, false>(call, rowsGemm);
       FL_LAUNCH(centerScaleKernel, blocksFor(int64_t{slab.rows} * centersPad, kThreads), kThreads, 0, stream)(
           p, cos, slab, static_cast<int>(centersPad));
       // gŵ[centers] (+)= Gᵀ·x̂[rows]: A = Gᵀ (m = center contiguous), B = x̂ rows (n contiguous), k = rows.
       const Gemm centersGemm = gemmArgs(cos, slab.ld, p.xh + slab.firstRow * Dp, Dp,
                                         call.gradUnitCenters + slab.firstClass * K * Dp, Dp, centers, Dp, centersPad, Dp,
                                         slab.rows, slab.rows, slab.rows, roundUp(slab.rows, kStep), 0, rowSlab > 0);
-      FL_LAUNCH((gemmKernel<false, false>), gemmBlocks(centersGemm), kGemmThreads, 0, stream)(centersGemm);
+      launchGemm<false, false>(call, centersGemm);
       FL_CUDA_TRY("launching the backward pass", cudaGetLastError());
     }
   }

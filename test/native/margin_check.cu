@@ -71,16 +71,17 @@ struct Case {
   int64_t rows = 1, dim = 1, classes = 1, subCenters = 1;
   int variant = 0;
   bool subset = false, columns = false, gradients = true, allIgnored = false, zeroRow = false;
+  bool simt = false;  // options.simtGemm: the FP32 SIMT tile even on a tensor-core device
   double ignoredRate = 0.1;
   int64_t workBytes = int64_t{64} << 20;
   uint64_t seed = 1;
   std::string describe() const {
     char text[256];
-    std::snprintf(text, sizeof text, "N=%lld D=%lld C=%lld K=%lld %s%s%s%s%s%s%s", static_cast<long long>(rows),
+    std::snprintf(text, sizeof text, "N=%lld D=%lld C=%lld K=%lld %s%s%s%s%s%s%s%s", static_cast<long long>(rows),
                   static_cast<long long>(dim), static_cast<long long>(classes), static_cast<long long>(subCenters),
                   kVariants[variant].name, subset ? " classIds" : "", columns ? " columns" : "", gradients ? "" : " no-grad",
                   allIgnored ? " all-ignored" : "", zeroRow ? " zero-row" : "",
-                  workBytes < (int64_t{64} << 20) ? " small-work" : "");
+                  workBytes < (int64_t{64} << 20) ? " small-work" : "", simt ? " simt" : "");
     return text;
   }
 };
@@ -120,7 +121,7 @@ Data generate(const Case& c) {
   o.scale = v.scale, o.scaleMode = v.mode, o.labelSmoothing = v.smoothing, o.reduction = v.reduction;
   o.interclassFilter = v.filter > -2, o.filterThreshold = v.filter > -2 ? v.filter : 1.0;
   o.curricular = v.curricular, o.curricularT = 0.05 + 0.3 * rng.uniform(), o.curricularMomentum = 0.01 + 0.5 * rng.uniform();
-  o.gradients = c.gradients, o.weightsColumns = c.columns, o.workBytes = c.workBytes;
+  o.gradients = c.gradients, o.weightsColumns = c.columns, o.workBytes = c.workBytes, o.simtGemm = c.simt;
   const bool norms = v.mode != kFixed;
   d.weights.resize(static_cast<size_t>(total * K * D));
   const double invRoot = 1.0 / std::sqrt(static_cast<double>(D));
@@ -378,6 +379,12 @@ constexpr int64_t kQuickLargeClasses = 100003, kQuickBudgetClasses = 20011;
 #endif
 
 void runChecks(bool quick, Tally& tally) {
+  int device = 0;
+  cudaGetDevice(&device);
+  const auto& devices = cudaInfo().devices;
+  const bool tensor = device < static_cast<int>(devices.size()) && devices[device].computeMajor >= 8;
+  std::printf("margin GEMMs: %s (the SIMT tile where a group says so)\n",
+              tensor ? "tensor cores, 3xTF32 (sm_80+)" : "FP32 SIMT tile (sm < 80)");
   uint64_t seed = 1000;
   int index = 0;
   // Every variant, with and without sub-centers, subsets and the columns layout.
@@ -431,6 +438,9 @@ void runChecks(bool quick, Tally& tally) {
     c.allIgnored = true;
     cases.push_back(c);
     runGroup("work budget, zero rows, no gradients, all ignored", cases, tally);
+    // The same cases on the FP32 SIMT tile, which sm < 80 devices run (options.simtGemm).
+    for (Case& x : cases) x.simt = true;
+    runGroup("work budget, zero rows, no gradients, all ignored (SIMT tile)", cases, tally);
   }
   checkArguments(tally);
   Case det = makeCase(quick ? 129 : 1000, quick ? 64 : 512, quick ? 5003 : 50021, 1, 13, seed);
