@@ -16,8 +16,9 @@
 //                small), gŵ (+)= Gᵀ·x̂.  Product-norm: Σ_i ∂loss/∂z·z per center, per row chunk.
 //  3. Through the normalization: ∂x = (g − (g·x̂)x̂ + term·x̂)/‖x‖, per row and per center row
 //     (columns layout through a 32×32 shared-memory transpose).
-// The GEMMs are one FP32 SIMT kernel (128×128×8 block tile, 8×8 per thread, double-buffered
-// shared memory, explicit fmaf): float32 accuracy, no tensor cores.  Determinism: no atomics; every
+// The GEMMs: on sm_80+ the tensor-core tile (mma_tile.cuh: WMMA, 3xTF32, float32 accuracy), else
+// (or with options.simtGemm) the FP32 SIMT tile (gemm_tile.cuh: 128×128×8 block tile, 8×8 per
+// thread, explicit fmaf); both double-buffer 128×8 slices in shared memory.  Determinism: no atomics; every
 // sum has a fixed order that depends only on the shape and workBytes (partials reduced in order).
 #include <cuda_runtime.h>
 
@@ -159,8 +160,12 @@ struct DeviceCall {
 // The tensor-core tile where the current device has TF32 tensor cores and the caller did not ask
 // for the SIMT tile.
 bool useTensorCores(const MarginSoftmaxOptions& options) {
+  if (options.simtGemm) return false;
   int device = 0;
-  if (options.simtGemm || cudaGetDevice(&device) != cudaSuccess) return cudaGetLastError(), false;
+  if (cudaGetDevice(&device) != cudaSuccess) {
+    cudaGetLastError();  // answered here: the SIMT tile runs anywhere
+    return false;
+  }
   const CudaInfo& info = cudaInfo();
   for (const CudaDevice& d : info.devices) {
     if (d.index == device) return d.computeMajor >= kMmaMinMajor;
