@@ -453,6 +453,7 @@ void runChecks(bool quick, Tally& tally) {
     runGroup("work budget, zero rows, no gradients, all ignored (SIMT tile)", cases, tally);
   }
   checkArguments(tally);
+  checkTf32Rounding(tally);
   checkUserStream(seed, tally);
   checkHostThreads(seed, tally);
   checkRecoveryAfterFailure(seed, tally);

@@ -1,13 +1,26 @@
 // Part of margin_check.cu (included after its Case, Data, generate, run and compare): the checks of
 // the CUDA entry points' surroundings (issue 13 point 5) — the device entry point on a user
 // stream, several host threads at once, a call after a handled out-of-memory, and one case over
-// 2^31 elements (GPU runs only).
+// 2^31 elements (GPU runs only) — and of the TF32 rounding the tensor-core tile's 3xTF32 split uses.
 #pragma once
+
+#include <mma.h>
 
 #include <thread>
 #include <type_traits>
 
 namespace {
+
+// wmma::__float_to_tf32 of each value (cvt.rna.tf32.f32); NaN where the device has no TF32.
+__global__ void tf32Kernel(const float* in, float* out, int count) {
+  const int i = threadIdx.x;
+  if (i >= count) return;
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
+  out[i] = NAN;
+#else
+  out[i] = nvcuda::wmma::__float_to_tf32(in[i]);
+#endif
+}
 
 // marginSoftmaxCudaDevice on device copies of d's arrays, on `stream`; outputs filled with the
 // device poison first (an unwritten element fails the comparison).
@@ -149,6 +162,35 @@ void checkHuge(uint64_t& seed, Tally& tally) {
   const bool ok = matches(c, d, gpu, cpu, why);
   report(("over 2^31 elements, " + c.describe()).c_str(), ok, why, tally);
 #endif
+}
+
+// TF32 rounding as PTX documents cvt.rna: to 10 mantissa bits, to nearest, ties away from zero;
+// NaN and infinities kept.  On a GPU this pins the hardware, on the harness its model.
+void checkTf32Rounding(Tally& tally) {
+  const float one = 1.0f, ulp = 0x1.0p-10f;
+  // The ties (1 + ulp/2 and its negative) tell ties-away from ties-to-even, which gives 1.
+  const std::vector<float> in = {one + 0x1.0p-11f, -(one + 0x1.0p-11f), one + 0x1.0p-12f, one + 0x1.8p-11f,
+                                 one + ulp + 0x1.0p-11f, 0.3f, INFINITY, -INFINITY, 0.0f};
+  const std::vector<float> want = {one + ulp, -(one + ulp), one, one + ulp, one + 2 * ulp, 0x1.334p-2f, INFINITY, -INFINITY, 0.0f};
+  check::DeviceArrays arrays;
+  float *din = arrays.allocate<float>(in.size() + 1), *dout = arrays.allocate<float>(in.size() + 1);
+  std::vector<float> got(in.size() + 1, kPoison);
+  std::vector<float> values = in;
+  values.push_back(NAN);
+  bool ok = din && dout && cudaMemcpy(din, values.data(), 4 * values.size(), cudaMemcpyHostToDevice) == cudaSuccess;
+  if (ok) {
+    FL_LAUNCH(tf32Kernel, 1, 32, 0, nullptr)(din, dout, static_cast<int>(values.size()));
+    ok = cudaGetLastError() == cudaSuccess && cudaMemcpy(got.data(), dout, 4 * got.size(), cudaMemcpyDeviceToHost) == cudaSuccess;
+  }
+  std::string why = ok ? "" : "CUDA failed";
+  for (size_t i = 0; ok && i < in.size(); ++i) {
+    if (std::memcmp(&got[i], &want[i], 4) == 0) continue;
+    char text[160];
+    std::snprintf(text, sizeof text, "tf32(%a) = %a, want %a", in[i], got[i], want[i]);
+    ok = false, why = text;
+  }
+  if (ok && !std::isnan(got.back())) ok = false, why = "tf32(NaN) is not NaN";
+  report("TF32 rounding (to nearest, ties away from zero)", ok, why, tally);
 }
 
 }  // namespace
