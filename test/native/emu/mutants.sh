@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The harness's teeth: each mutant is one edit of cuda/ (a deleted __syncthreads(), a bounds check
 # widened by one, a barrier some threads skip) made in a scratch copy of the working tree; the
-# CPU-harness check of its family must fail on every one.  Not run by CI (about 3.5 min on 2 cores); run it
+# CPU-harness check of its family must fail on every one.  Not run by CI (about a minute a mutant on 2 cores); run it
 # after changing test/native/emu/.
 #   test/native/emu/mutants.sh        exit 0: every mutant killed, 1: one survived or did not apply
 set -uo pipefail
