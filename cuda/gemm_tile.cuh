@@ -1,5 +1,6 @@
 // What the CUDA kernels (margin softmax, pair mining) share: the FP32 SIMT GEMM tile with its
-// launch arguments, and a fixed-tree block sum.  Each kernel is its own translation unit, so this
+// launch arguments and shared-memory pipeline (also under the tensor-core tile, mma_tile.cuh),
+// and a fixed-tree block sum.  Each kernel is its own translation unit, so this
 // lives in an anonymous namespace.
 #pragma once
 
@@ -62,37 +63,69 @@ __device__ __forceinline__ void storeTile(float (*s)[kTile + kPad], float4 v) {
   }
 }
 
-template <bool kAKMajor, bool kBKMajor>
-__global__ void __launch_bounds__(kGemmThreads, 2) gemmKernel(Gemm g) {
-  __shared__ __align__(16) float as[2][kStep][kTile + kPad];
-  __shared__ __align__(16) float bs[2][kStep][kTile + kPad];
-  const int t = threadIdx.x, tx = t & 15, ty = t >> 4;
-  int64_t block = blockIdx.x;
-  const int m0 = static_cast<int>(block % g.tilesM) * kTile;
-  block /= g.tilesM;
-  const int n0 = static_cast<int>(block % g.tilesN) * kTile;
-  const int split = static_cast<int>(block / g.tilesN);
-  const int kBegin = split * g.splitLen, kEnd = min(g.kLen, kBegin + g.splitLen);
-  const int aKEnd = min(g.aK, kEnd), bKEnd = min(g.bK, kEnd);
-  float acc[8][8];
-#pragma unroll
-  for (int i = 0; i < 8; ++i)
-#pragma unroll
-    for (int j = 0; j < 8; ++j) acc[i][j] = 0.0f;
+// Where a GEMM block works: its tile's first row and column, and its split's k range.
+struct TileSpan {
+  int m0, n0, split, kBegin, kEnd, aKEnd, bKEnd;
+};
 
-  const int steps = (kEnd - kBegin + kStep - 1) / kStep;
-  float4 ra = loadTile<kAKMajor>(g.a, g.lda, m0, g.aM, kBegin, aKEnd);
-  float4 rb = loadTile<kBKMajor>(g.b, g.ldb, n0, g.bN, kBegin, bKEnd);
+__device__ __forceinline__ TileSpan tileSpan(const Gemm& g) {
+  TileSpan s;
+  int64_t block = blockIdx.x;
+  s.m0 = static_cast<int>(block % g.tilesM) * kTile;
+  block /= g.tilesM;
+  s.n0 = static_cast<int>(block % g.tilesN) * kTile;
+  s.split = static_cast<int>(block / g.tilesN);
+  s.kBegin = s.split * g.splitLen, s.kEnd = min(g.kLen, s.kBegin + g.splitLen);
+  s.aKEnd = min(g.aK, s.kEnd), s.bKEnd = min(g.bK, s.kEnd);
+  return s;
+}
+
+using TileSlices = float[2][kStep][kTile + kPad];
+
+// The double-buffered main loop of both GEMM tiles (this SIMT one, the tensor-core one of
+// mma_tile.cuh): kStep-deep slices of the block's A and B tiles staged in shared memory as
+// as[buffer][k][m] and bs[buffer][k][n] (out-of-range elements 0), consume(buffer) called on each
+// slice in k order while the next one is loaded into registers.
+template <bool kAKMajor, bool kBKMajor, typename Consume>
+__device__ __forceinline__ void gemmSlices(const Gemm& g, const TileSpan& span, TileSlices& as, TileSlices& bs,
+                                           Consume&& consume) {
+  const int steps = (span.kEnd - span.kBegin + kStep - 1) / kStep;
+  float4 ra = loadTile<kAKMajor>(g.a, g.lda, span.m0, g.aM, span.kBegin, span.aKEnd);
+  float4 rb = loadTile<kBKMajor>(g.b, g.ldb, span.n0, g.bN, span.kBegin, span.bKEnd);
   storeTile<kAKMajor>(as[0], ra);
   storeTile<kBKMajor>(bs[0], rb);
   __syncthreads();
   for (int s = 0; s < steps; ++s) {
     const int cur = s & 1;
     if (s + 1 < steps) {
-      const int k = kBegin + (s + 1) * kStep;
-      ra = loadTile<kAKMajor>(g.a, g.lda, m0, g.aM, k, aKEnd);
-      rb = loadTile<kBKMajor>(g.b, g.ldb, n0, g.bN, k, bKEnd);
+      const int k = span.kBegin + (s + 1) * kStep;
+      ra = loadTile<kAKMajor>(g.a, g.lda, span.m0, g.aM, k, span.aKEnd);
+      rb = loadTile<kBKMajor>(g.b, g.ldb, span.n0, g.bN, k, span.bKEnd);
     }
+    consume(cur);
+    if (s + 1 < steps) {
+      storeTile<kAKMajor>(as[cur ^ 1], ra);
+      storeTile<kBKMajor>(bs[cur ^ 1], rb);
+    }
+    __syncthreads();
+  }
+}
+
+// C (+)= A·Bᵀ on FP32 FMA units: 128×128 per block, 8×8 per thread.
+template <bool kAKMajor, bool kBKMajor>
+__global__ void __launch_bounds__(kGemmThreads, 2) gemmKernel(Gemm g) {
+  __shared__ __align__(16) TileSlices as;
+  __shared__ __align__(16) TileSlices bs;
+  const int t = threadIdx.x, tx = t & 15, ty = t >> 4;
+  const TileSpan span = tileSpan(g);
+  const int m0 = span.m0, n0 = span.n0, split = span.split;
+  float acc[8][8];
+#pragma unroll
+  for (int i = 0; i < 8; ++i)
+#pragma unroll
+    for (int j = 0; j < 8; ++j) acc[i][j] = 0.0f;
+
+  gemmSlices<kAKMajor, kBKMajor>(g, span, as, bs, [&](int cur) {
 #pragma unroll
     for (int kk = 0; kk < kStep; ++kk) {
       const float4 a0 = *reinterpret_cast<const float4*>(&as[cur][kk][ty * 4]);
@@ -106,12 +139,7 @@ __global__ void __launch_bounds__(kGemmThreads, 2) gemmKernel(Gemm g) {
 #pragma unroll
         for (int j = 0; j < 8; ++j) acc[i][j] = fmaf(av[i], bv[j], acc[i][j]);
     }
-    if (s + 1 < steps) {
-      storeTile<kAKMajor>(as[cur ^ 1], ra);
-      storeTile<kBKMajor>(bs[cur ^ 1], rb);
-    }
-    __syncthreads();
-  }
+  });
 
   float* c = g.c + split * g.cSplit;
 #pragma unroll

@@ -9,13 +9,16 @@
 //     cosines [rows, Cs·K] fit the work budget (options.workBytes, default 64 MiB).  Per slab:
 //     forward  — GEMM x̂·ŵᵀ → cosines; a stats kernel (block per row and class part) folds them into
 //                (max, Σexp, Σz, Σexp·z, best cosine); the parts are merged in order per row.
-//     backward — the same GEMM again (identical bits), G = ∂loss/∂c in place (arg-max center only),
+//     backward — slabs in reverse order, the same GEMM again (identical bits) except for the first
+//                one, whose cosines the forward's last GEMM left in the buffer; G = ∂loss/∂c in
+//                place (arg-max center only),
 //                gx̂ (+)= G·ŵ (split over centers into a fixed number of partials when N·D is
 //                small), gŵ (+)= Gᵀ·x̂.  Product-norm: Σ_i ∂loss/∂z·z per center, per row chunk.
 //  3. Through the normalization: ∂x = (g − (g·x̂)x̂ + term·x̂)/‖x‖, per row and per center row
 //     (columns layout through a 32×32 shared-memory transpose).
-// The GEMMs are one FP32 SIMT kernel (128×128×8 block tile, 8×8 per thread, double-buffered
-// shared memory, explicit fmaf): float32 accuracy, no tensor cores.  Determinism: no atomics; every
+// The GEMMs: on sm_80+ the tensor-core tile (mma_tile.cuh: WMMA, 3xTF32, float32 accuracy), else
+// (or with options.simtGemm) the FP32 SIMT tile (gemm_tile.cuh: 128×128×8 block tile, 8×8 per
+// thread, explicit fmaf); both double-buffer 128×8 slices in shared memory.  Determinism: no atomics; every
 // sum has a fixed order that depends only on the shape and workBytes (partials reduced in order).
 #include <cuda_runtime.h>
 
@@ -37,6 +40,7 @@
 
 #include "device_memory.cuh"
 #include "margin_kernels.cuh"
+#include "mma_tile.cuh"
 
 namespace fusedloss {
 namespace {
@@ -150,14 +154,42 @@ struct DeviceCall {
   float* cosines;                 // one slab's cosines [slabRows, ld]
   double* columnParts;            // product-norm column partials
   double* alongCenters;           // columns layout: (g·ŵ) per center
+  bool tensorCores;               // the GEMMs on the tensor-core tile (mma_tile.cuh)
 };
+
+// The tensor-core tile where the current device has TF32 tensor cores and the caller did not ask
+// for the SIMT tile.
+bool useTensorCores(const MarginSoftmaxOptions& options) {
+  if (options.simtGemm) return false;
+  int device = 0;
+  if (cudaGetDevice(&device) != cudaSuccess) {
+    cudaGetLastError();  // answered here: the SIMT tile runs anywhere
+    return false;
+  }
+  const CudaInfo& info = cudaInfo();
+  for (const CudaDevice& d : info.devices) {
+    if (d.index == device) return d.computeMajor >= kMmaMinMajor;
+  }
+  return false;
+}
+
+// One GEMM on the call's tile.
+template <bool kAKMajor, bool kBKMajor>
+void launchGemm(const DeviceCall& call, const Gemm& g) {
+  if (call.tensorCores) {
+    FL_LAUNCH((mmaGemmKernel<kAKMajor, kBKMajor>), gemmBlocks(g), kGemmThreads, 0, call.stream)(g);
+  } else {
+    FL_LAUNCH((gemmKernel<kAKMajor, kBKMajor>), gemmBlocks(g), kGemmThreads, 0, call.stream)(g);
+  }
+}
 
 DeviceCall makeDeviceCall(const MarginSoftmaxShape& shape, const MarginSoftmaxOptions& options, const Plan& plan,
                           const MarginSoftmaxInputs& inputs, MarginSoftmaxOutputs& outputs, char* base, cudaStream_t stream) {
   auto floats = [base](size_t offset) { return reinterpret_cast<float*>(base + offset); };
   auto doubles = [base](size_t offset) { return reinterpret_cast<double*>(base + offset); };
   const int64_t N = shape.rows;
-  DeviceCall call{&shape, &options, &plan, &outputs, stream, Problem{}, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr};
+  DeviceCall call{&shape, &options, &plan, &outputs, stream, Problem{}, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
+                  useTensorCores(options)};
   Problem& p = call.p;
   p.in = inputs, p.out = outputs, p.o = options;
   p.rows = N, p.dim = shape.dim, p.dimPad = plan.dimPad, p.classes = shape.classes, p.K = shape.subCenters;
@@ -236,7 +268,7 @@ void slabCosines(const DeviceCall& call, const Slab& slab) {
   const int64_t centers = int64_t{slab.classes} * p.K, Dp = p.dimPad;
   const Gemm g = gemmArgs(p.xh + slab.firstRow * Dp, Dp, p.wh + slab.firstClass * p.K * Dp, Dp, call.cosines, slab.ld,
                           slab.rows, centers, slab.rows, centers, Dp, Dp, Dp, roundUp(Dp, kStep), 0, false);
-  FL_LAUNCH((gemmKernel<true, true>), gemmBlocks(g), kGemmThreads, 0, call.stream)(g);
+  launchGemm<true, true>(call, g);
 }
 
 // Forward: every slab's cosines folded into each row's running statistics (class slabs in order),
@@ -261,25 +293,32 @@ KernelStatus forwardStatistics(const DeviceCall& call) {
 }
 
 // Backward: per slab the cosines again, G = ∂loss/∂c in place, gx̂ (+)= G·ŵ and gŵ (+)= Gᵀ·x̂
-// (product-norm: the column terms first); the gx̂ partials summed last.
+// (product-norm: the column terms first); the gx̂ partials summed last.  Slabs run in the reverse
+// of the forward's order, so the first one's cosines are still in the buffer and its GEMM is
+// skipped: 2·rows·centers·Dp flops of a slab, i.e. with a single slab (C·K·N·4 bytes within 3/4
+// of workBytes: C = 10k at N = 1024, the default 64 MiB) a quarter of the call's 8·N·C·K·Dp GEMM
+// flops.  x̂'s ignored rows were zeroed since (zeroIgnoredKernel), so those rows' reused cosines
+// differ from recomputed ones, but gradKernel gives ignored rows G = 0 whatever the cosine, and the
+// column terms skip them.
 KernelStatus backwardGradients(const DeviceCall& call) {
   const Plan& plan = *call.plan;
   const Problem& p = call.p;
   const int64_t N = p.rows, K = p.K, Dp = p.dimPad;
+  const int64_t lastClassSlab = plan.classSlabs - 1, lastRowSlab = plan.rowSlabs - 1;
   cudaStream_t stream = call.stream;
   float* cos = call.cosines;
   FL_LAUNCH(zeroIgnoredKernel, static_cast<unsigned>(N), kRowThreads, 0, stream)(p);
-  for (int64_t classSlab = 0; classSlab < plan.classSlabs; ++classSlab) {
-    for (int64_t rowSlab = 0; rowSlab < plan.rowSlabs; ++rowSlab) {
+  for (int64_t classSlab = lastClassSlab; classSlab >= 0; --classSlab) {
+    for (int64_t rowSlab = lastRowSlab; rowSlab >= 0; --rowSlab) {
       const Slab slab = slabAt(call, rowSlab, classSlab);
       const int64_t centers = int64_t{slab.classes} * K, centersPad = roundUp(centers, 4);
-      slabCosines(call, slab);
+      if (classSlab != lastClassSlab || rowSlab != lastRowSlab) slabCosines(call, slab);
       if (plan.productNorm) {
         const int64_t chunks = ceilDiv(slab.rows, kColumnRows), centerBlocks = ceilDiv(centers, kThreads);
         FL_LAUNCH(columnTermKernel, static_cast<unsigned>(centerBlocks * chunks), kThreads, 0, stream)(
             p, cos, slab, static_cast<int>(centerBlocks), call.columnParts);
         FL_LAUNCH(columnReduceKernel, blocksFor(centers, kThreads), kThreads, 0, stream)(
-            p, call.columnParts, slab, static_cast<int>(chunks), rowSlab > 0 ? 1 : 0);
+            p, call.columnParts, slab, static_cast<int>(chunks), rowSlab != lastRowSlab ? 1 : 0);
       }
       const int64_t classBlocks = ceilDiv(slab.classes, kThreads);
       FL_LAUNCH(gradKernel, static_cast<unsigned>(classBlocks * ceilDiv(slab.rows, kGradRows)), kThreads, 0, stream)(
@@ -289,15 +328,17 @@ KernelStatus backwardGradients(const DeviceCall& call) {
       float* gradRows = (split ? call.gradUnitEmbeddingParts : call.gradUnitEmbeddings) + slab.firstRow * Dp;
       const Gemm rowsGemm = gemmArgs(cos, slab.ld, p.wh + slab.firstClass * K * Dp, Dp, gradRows, Dp, slab.rows, Dp,
                                      slab.rows, Dp, centersPad, centers, centersPad,
-                                     split ? plan.splitLen : roundUp(centersPad, kStep), N * Dp, classSlab > 0);
-      FL_LAUNCH((gemmKernel<true, false>), gemmBlocks(rowsGemm), kGemmThreads, 0, stream)(rowsGemm);
+                                     split ? plan.splitLen : roundUp(centersPad, kStep), N * Dp,
+                                     classSlab != lastClassSlab);
+      launchGemm<true, false>(call, rowsGemm);
       FL_LAUNCH(centerScaleKernel, blocksFor(int64_t{slab.rows} * centersPad, kThreads), kThreads, 0, stream)(
           p, cos, slab, static_cast<int>(centersPad));
       // gŵ[centers] (+)= Gᵀ·x̂[rows]: A = Gᵀ (m = center contiguous), B = x̂ rows (n contiguous), k = rows.
       const Gemm centersGemm = gemmArgs(cos, slab.ld, p.xh + slab.firstRow * Dp, Dp,
                                         call.gradUnitCenters + slab.firstClass * K * Dp, Dp, centers, Dp, centersPad, Dp,
-                                        slab.rows, slab.rows, slab.rows, roundUp(slab.rows, kStep), 0, rowSlab > 0);
-      FL_LAUNCH((gemmKernel<false, false>), gemmBlocks(centersGemm), kGemmThreads, 0, stream)(centersGemm);
+                                        slab.rows, slab.rows, slab.rows, roundUp(slab.rows, kStep), 0,
+                                        rowSlab != lastRowSlab);
+      launchGemm<false, false>(call, centersGemm);
       FL_CUDA_TRY("launching the backward pass", cudaGetLastError());
     }
   }

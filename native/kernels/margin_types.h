@@ -45,6 +45,9 @@ struct MarginSoftmaxOptions {
   bool weightsColumns = false;  // weights stored [D, weightRows] instead of [weightRows, D]
   // Bound on the kernel's work buffers beyond the normalized copies (bytes).
   int64_t workBytes = int64_t(64) << 20;
+  // CUDA only: the FP32 SIMT GEMM tile even on tensor-core devices (sm_80+).  For the checks and
+  // the benchmarks' tensor-core-versus-SIMT rows; TypeScript never sets it.
+  bool simtGemm = false;
 };
 
 }  // namespace fusedloss

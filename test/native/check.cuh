@@ -233,6 +233,22 @@ bool medianMs(cudaStream_t stream, int warmups, int runs, Call call, double& ms)
   return true;
 }
 
+// All but about `slack` bytes of the free device memory in one allocation (null when that fails),
+// for the out-of-memory checks; the refused attempts are cleared from the last error, so only a
+// kernel's own failure can be pending after it.  (margin_check; added by the tensor-core work.)
+inline void* takeDeviceMemory(size_t slack) {
+  size_t freeBytes = 0, totalBytes = 0;
+  void* hog = nullptr;
+  if (cudaMemGetInfo(&freeBytes, &totalBytes) == cudaSuccess) {
+    for (size_t bytes = freeBytes > 2 * slack ? freeBytes - slack : 0; bytes > slack; bytes -= slack) {
+      if (cudaMalloc(&hog, bytes) == cudaSuccess) break;
+      hog = nullptr;
+    }
+  }
+  cudaGetLastError();
+  return hog;
+}
+
 // Device arrays of the timings, freed together.
 struct DeviceArrays {
   std::vector<void*> pointers;

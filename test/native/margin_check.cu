@@ -6,8 +6,10 @@
 // per-row losses and LSE 1e-5; predictions exact except on float near-ties (the two classes'
 // float64 cosines within 1e-5); NaN, Inf or an unwritten element never passes.  Near-zero
 // references (C = 1: the exact gradient is 0) are compared against a floor of 1e-2 of the natural
-// scale (s·coef·√rows), i.e. absolute differences below 1e-6 of it pass.  Then
-// marginSoftmaxCudaDevice timed against the device's FP32 FMA peak.  Needs no Node.
+// scale (s·coef·√rows), i.e. absolute differences below 1e-6 of it pass.  The GEMMs run on the tile
+// the device picks (tensor cores, 3xTF32, on sm_80+, as the CPU harness reports 9.0), and one group
+// again on the FP32 SIMT tile; then the entry points' surroundings (margin_device_checks.cuh).
+// Then marginSoftmaxCudaDevice timed on both tiles (margin_bench.cuh).  Needs no Node.
 //
 //   margin_check [--quick] [--no-bench]     exit 0: every check passed, 1: a failure, 2: no CUDA
 
@@ -71,16 +73,17 @@ struct Case {
   int64_t rows = 1, dim = 1, classes = 1, subCenters = 1;
   int variant = 0;
   bool subset = false, columns = false, gradients = true, allIgnored = false, zeroRow = false;
+  bool simt = false;  // options.simtGemm: the FP32 SIMT tile even on a tensor-core device
   double ignoredRate = 0.1;
   int64_t workBytes = int64_t{64} << 20;
   uint64_t seed = 1;
   std::string describe() const {
     char text[256];
-    std::snprintf(text, sizeof text, "N=%lld D=%lld C=%lld K=%lld %s%s%s%s%s%s%s", static_cast<long long>(rows),
+    std::snprintf(text, sizeof text, "N=%lld D=%lld C=%lld K=%lld %s%s%s%s%s%s%s%s", static_cast<long long>(rows),
                   static_cast<long long>(dim), static_cast<long long>(classes), static_cast<long long>(subCenters),
                   kVariants[variant].name, subset ? " classIds" : "", columns ? " columns" : "", gradients ? "" : " no-grad",
                   allIgnored ? " all-ignored" : "", zeroRow ? " zero-row" : "",
-                  workBytes < (int64_t{64} << 20) ? " small-work" : "");
+                  workBytes < (int64_t{64} << 20) ? " small-work" : "", simt ? " simt" : "");
     return text;
   }
 };
@@ -120,7 +123,7 @@ Data generate(const Case& c) {
   o.scale = v.scale, o.scaleMode = v.mode, o.labelSmoothing = v.smoothing, o.reduction = v.reduction;
   o.interclassFilter = v.filter > -2, o.filterThreshold = v.filter > -2 ? v.filter : 1.0;
   o.curricular = v.curricular, o.curricularT = 0.05 + 0.3 * rng.uniform(), o.curricularMomentum = 0.01 + 0.5 * rng.uniform();
-  o.gradients = c.gradients, o.weightsColumns = c.columns, o.workBytes = c.workBytes;
+  o.gradients = c.gradients, o.weightsColumns = c.columns, o.workBytes = c.workBytes, o.simtGemm = c.simt;
   const bool norms = v.mode != kFixed;
   d.weights.resize(static_cast<size_t>(total * K * D));
   const double invRoot = 1.0 / std::sqrt(static_cast<double>(D));
@@ -296,6 +299,14 @@ void checkDeterminism(const Case& c, Tally& tally) {
   ++(ok ? tally.passed : tally.failed);
 }
 
+}  // namespace
+
+// The device entry point on a user stream, host threads, recovery after out-of-memory, > 2^31
+// elements (they use Case, Data, run and compare above).
+#include "margin_device_checks.cuh"
+
+namespace {
+
 // Invalid arguments: the CUDA entry points answer like the CPU; labels on the device are checked there.
 void checkArguments(Tally& tally) {
   Case c;
@@ -378,6 +389,12 @@ constexpr int64_t kQuickLargeClasses = 100003, kQuickBudgetClasses = 20011;
 #endif
 
 void runChecks(bool quick, Tally& tally) {
+  int device = 0;
+  cudaGetDevice(&device);
+  const auto& devices = cudaInfo().devices;
+  const bool tensor = device < static_cast<int>(devices.size()) && devices[device].computeMajor >= 8;
+  std::printf("margin GEMMs: %s (the SIMT tile where a group says so)\n",
+              tensor ? "tensor cores, 3xTF32 (sm_80+)" : "FP32 SIMT tile (sm < 80)");
   uint64_t seed = 1000;
   int index = 0;
   // Every variant, with and without sub-centers, subsets and the columns layout.
@@ -431,112 +448,22 @@ void runChecks(bool quick, Tally& tally) {
     c.allIgnored = true;
     cases.push_back(c);
     runGroup("work budget, zero rows, no gradients, all ignored", cases, tally);
+    // The same cases on the FP32 SIMT tile, which sm < 80 devices run (options.simtGemm).
+    for (Case& x : cases) x.simt = true;
+    runGroup("work budget, zero rows, no gradients, all ignored (SIMT tile)", cases, tally);
   }
   checkArguments(tally);
+  checkTf32Rounding(tally);
+  checkUserStream(seed, tally);
+  checkHostThreads(seed, tally);
+  checkRecoveryAfterFailure(seed, tally);
+  checkHuge(seed, tally);
   Case det = makeCase(quick ? 129 : 1000, quick ? 64 : 512, quick ? 5003 : 50021, 1, 13, seed);
   checkDeterminism(det, tally);
 }
 
-// --- timings ----------------------------------------------------------------------------------
-
-// Independent FMA chains: the FP32 FMA peak of this device (2 flops per FMA).
-__global__ void fmaPeakKernel(float* out, int iterations) {
-  float a[8];
-  for (int k = 0; k < 8; ++k) a[k] = threadIdx.x * 1e-7f + k;
-  const float b = 0.999999f, c = 1e-7f;
-  for (int i = 0; i < iterations; ++i)
-#pragma unroll
-    for (int k = 0; k < 8; ++k) a[k] = fmaf(a[k], b, c);
-  float sum = 0.0f;
-  for (int k = 0; k < 8; ++k) sum += a[k];
-  if (sum == 1234.5f) out[0] = sum;  // keeps the chains alive
-}
-
-bool fmaPeak(cudaStream_t stream, double& gflops) {
-  int device = 0, sms = 0;
-  CHECK_CUDA(cudaGetDevice(&device));
-  CHECK_CUDA(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
-  check::DeviceArrays arrays;
-  float* out = arrays.allocate<float>(1);
-  if (!out) return std::printf("FAIL bench: cudaMalloc\n"), false;
-  const int blocks = sms * 8, threads = 256, iterations = 1 << 14;
-  double ms = 0.0;
-  if (!check::medianMs(stream, 2, 6, [&] {
-        FL_LAUNCH(fmaPeakKernel, blocks, threads, 0, stream)(out, iterations);
-        return true;
-      }, ms)) {
-    return false;
-  }
-  gflops = 2.0 * 8 * double(blocks) * threads * iterations / (ms * 1e-3) / 1e9;
-  return true;
-}
-
-struct BenchCase {
-  int64_t rows, classes, dim;
-  bool gradients;
-};
-
-// Times marginSoftmaxCudaDevice (ArcFace m 0.5, s 64; the whole call: allocation from the pool,
-// every kernel, the loss read-back and the sync) and prints its row.
-bool benchOne(cudaStream_t stream, const BenchCase& c, double peak) {
-  const int64_t N = c.rows, C = c.classes, D = c.dim;
-  MarginSoftmaxShape shape;
-  shape.rows = N, shape.dim = D, shape.classes = C, shape.subCenters = 1, shape.weightRows = C;
-  MarginSoftmaxOptions options;
-  options.gradients = c.gradients;
-  std::vector<int32_t> targets(N);
-  uint64_t state = 7;
-  for (int32_t& t : targets) t = static_cast<int32_t>((state = state * 6364136223846793005ULL + 1442695040888963407ULL) >> 33) % C;
-  check::DeviceArrays arrays;
-  MarginSoftmaxInputs in;
-  float* embeddings = arrays.allocate<float>(N * D);
-  float* weights = arrays.allocate<float>(C * D);
-  int32_t* labels = arrays.allocate<int32_t>(N);
-  in.embeddings = embeddings, in.weights = weights, in.targets = labels;
-  MarginSoftmaxOutputs out;
-  out.losses = arrays.allocate<float>(N), out.logSumExp = arrays.allocate<float>(N), out.predictions = arrays.allocate<int32_t>(N);
-  if (c.gradients) out.gradEmbeddings = arrays.allocate<float>(N * D), out.gradWeights = arrays.allocate<float>(C * D);
-  if (!embeddings || !weights || !labels || !out.losses || !out.logSumExp || !out.predictions ||
-      (c.gradients && (!out.gradEmbeddings || !out.gradWeights))) {
-    return std::printf("FAIL bench margin: cudaMalloc\n"), false;
-  }
-  FL_LAUNCH(check::fillKernel, 1024, 256, 0, stream)(embeddings, N * D, 11, 1.0f);
-  FL_LAUNCH(check::fillKernel, 4096, 256, 0, stream)(weights, C * D, 12, 1.0f);
-  CHECK_CUDA(cudaMemcpyAsync(labels, targets.data(), 4 * N, cudaMemcpyHostToDevice, stream));
-  double ms = 0.0;
-  const bool ok = check::medianMs(stream, 2, C >= 1000000 ? 7 : 15, [&] {
-    const KernelStatus status = marginSoftmaxCudaDevice(shape, options, in, out, stream);
-    if (!status.ok) std::printf("FAIL bench margin: %s\n", status.message.c_str());
-    return status.ok;
-  }, ms);
-  if (!ok) return false;
-  const double gflops = (c.gradients ? 6.0 : 2.0) * N * C * D / (ms * 1e-3) / 1e9;
-  const double work = static_cast<double>(marginSoftmaxCudaScratchBytes(shape, options, out)), logits = 4.0 * N * C;
-  std::printf("%6lld %8lld %4lld %5s %9.3f %9.0f %6.1f%% %10.1f %10.1f\n", static_cast<long long>(N),
-              static_cast<long long>(C), static_cast<long long>(D), c.gradients ? "yes" : "no", ms, gflops,
-              100.0 * gflops * (c.gradients ? 8.0 / 6.0 : 1.0) / peak, work / 1048576.0, logits / 1048576.0);
-  return true;
-}
-
-bool runBench(cudaStream_t stream, bool /*quick: the same sizes*/) {
-  std::vector<BenchCase> cases;
-  for (int64_t rows : {256, 1024})
-    for (int64_t classes : {10000, 100000, 1000000}) cases.push_back({rows, classes, 512, true});
-  cases.push_back({1024, 100000, 512, false});
-  double peak = 0.0;
-  bool ok = fmaPeak(stream, peak);
-  if (ok) {
-    std::printf("\nmarginSoftmaxCudaDevice, ArcFace m 0.5 s 64, K 1, median of 15 (7 at C=1M) after 2 warm-ups, whole call;\n"
-                "GFLOP/s counts 6·N·C·D with gradients (2·N·C·D without; the kernel runs 8·N·C·D resp. 2·N·C·D);\n"
-                "FP32 FMA peak measured here: %.0f GFLOP/s.  'extra' = device memory the call allocates beyond inputs and\n"
-                "outputs (normalized copies + work buffer); 'logits' = one N×C float32 matrix, what an unfused\n"
-                "formulation stores (twice, with its gradient)\n", peak);
-    std::printf("%6s %8s %4s %5s %9s %9s %7s %10s %10s\n", "N", "C", "D", "grad", "ms", "GFLOP/s", "%peak", "extra MiB", "logits MiB");
-    for (const BenchCase& c : cases) ok = benchOne(stream, c, peak) && ok;
-  }
-  return ok;
-}
-
 }  // namespace
+
+#include "margin_bench.cuh"
 
 int main(int argc, char** argv) { return check::run(argc, argv, runChecks, runBench); }

@@ -44,10 +44,18 @@ extern dim3 blockDim, gridDim;
 namespace fl_emu {
 void syncthreads(const char* file, int line);  // switches to the next fiber of the block
 void* dynamicShared();                          // this launch's dynamic shared memory
+void syncwarp(unsigned mask, const char* file, int line);  // waits for the warp's other threads
+void warpCollective(uint64_t kind);             // counts a warp-collective operation (mma.h)
+unsigned laneId();                              // the running thread's lane
+inline unsigned warpMask() { return 0xffffffffu; }
+inline unsigned warpMask(unsigned mask) { return mask; }
 }  // namespace fl_emu
 // Each call site is a barrier of its own: threads that meet at different __syncthreads() are
 // reported as divergent.
 #define __syncthreads() ::fl_emu::syncthreads(__FILE__, __LINE__)
+// A barrier of the warp's threads (full mask only): the threads of a warp switch there too, so a
+// lane that reads what another lane stored without it sees poison.
+#define __syncwarp(...) ::fl_emu::syncwarp(::fl_emu::warpMask(__VA_ARGS__), __FILE__, __LINE__)
 
 inline float __int_as_float(int v) {
   float f;

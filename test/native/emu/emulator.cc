@@ -20,6 +20,7 @@
 #include <ucontext.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdarg>
 #include <cstdio>
@@ -267,12 +268,15 @@ void startContext(Context& c, char* stack, size_t bytes, void (*entry)()) {
 void switchContext(Context& from, Context& to) { swapcontext(&from.uc, &to.uc); }
 #endif
 
-enum class State { Runnable, AtBarrier, Done };
+enum class State { Runnable, AtBarrier, AtWarpBarrier, Done };
 struct Fiber {
   Context context;
   State state;
-  const char* file;
+  const char* file;  // the barrier it waits at (__syncthreads or __syncwarp)
   int line;
+  // Warp-collective operations (WMMA loads, stores and products; mma.h) this thread has run,
+  // and a hash of their kinds in order: every thread of a warp must run the same sequence.
+  uint64_t collectives, collectiveHash;
 };
 
 struct Scheduler {
@@ -281,6 +285,8 @@ struct Scheduler {
   std::vector<char*> stacks;
   Body* body = nullptr;
   int current = -1;
+  int atWarpBarrier = 0;       // threads waiting at a __syncwarp()
+  bool collectives = false;    // the block has run a warp-collective operation
 };
 Scheduler scheduler;
 std::mutex launchMutex;  // one launch at a time: the built-in variables and shared memory are global
@@ -320,6 +326,55 @@ void poisonShared() {
   fillWords(dynamicBuffer.data() + dynamicBytes, kGuardBytes, kGuardWord);
 }
 
+bool sameSite(const Fiber& a, const Fiber& b) {
+  return a.line == b.line && (a.file == b.file || std::strcmp(a.file, b.file) == 0);
+}
+
+// Every thread of each warp has run the same warp-collective operations so far (checked whenever
+// the threads meet at a barrier and at the block's end): a warp whose threads do not all reach a
+// WMMA operation would hang or compute garbage on a GPU.
+void checkWarpCollectives(const char* name, unsigned linearBlock, unsigned threads, const char* where) {
+  if (!scheduler.collectives) return;
+  for (unsigned t = 0; t < threads; ++t) {
+    const Fiber& f = scheduler.fibers[t];
+    const Fiber& first = scheduler.fibers[t & ~31u];
+    if (f.collectives != first.collectives || f.collectiveHash != first.collectiveHash) {
+      fail("%s block %u: warp-collective divergence %s: thread %u ran %llu WMMA operations, thread %u of its warp %llu "
+           "(or another sequence)",
+           name, linearBlock, where, t & ~31u, static_cast<unsigned long long>(first.collectives), t,
+           static_cast<unsigned long long>(f.collectives));
+    }
+  }
+}
+
+// Threads all waiting at one __syncwarp() are released together; a warp whose live threads are
+// not all there while every thread of the block is blocked can never go on: reported.
+bool releaseWarps(const char* name, unsigned linearBlock, unsigned threads) {
+  if (scheduler.atWarpBarrier == 0) return false;
+  bool released = false;
+  for (unsigned w = 0; w < threads; w += 32) {
+    const unsigned end = std::min(threads, w + 32);
+    int at = -1;
+    for (unsigned t = w; t < end; ++t) {
+      if (scheduler.fibers[t].state == State::AtWarpBarrier) { at = static_cast<int>(t); break; }
+    }
+    if (at < 0) continue;
+    const Fiber& a = scheduler.fibers[at];
+    for (unsigned t = w; t < end; ++t) {
+      const Fiber& f = scheduler.fibers[t];
+      if (f.state == State::AtWarpBarrier && sameSite(f, a)) continue;
+      fail("%s block %u: warp divergence: thread %d waits at the __syncwarp() at %s:%d, thread %u of its warp %s %s:%d",
+           name, linearBlock, at, a.file, a.line, t, f.state == State::Done ? "exited; it last waited at" : "waits at",
+           f.file ? f.file : "(none)", f.line);
+    }
+    checkWarpCollectives(name, linearBlock, threads, "at a __syncwarp()");
+    for (unsigned t = w; t < end; ++t) scheduler.fibers[t].state = State::Runnable;
+    scheduler.atWarpBarrier -= static_cast<int>(end - w);
+    released = true;
+  }
+  return released;
+}
+
 void runBlock(const char* name, unsigned linearBlock) {
   const unsigned threads = blockDim.x * blockDim.y * blockDim.z;
   poisonShared();
@@ -329,18 +384,22 @@ void runBlock(const char* name, unsigned linearBlock) {
     f.state = State::Runnable;
     f.file = nullptr;
     f.line = 0;
+    f.collectives = f.collectiveHash = 0;
   }
+  scheduler.atWarpBarrier = 0;
+  scheduler.collectives = false;
   const bool backward = linearBlock & 1;
-  for (int round = 0;; ++round) {
+  for (int round = 0;;) {
+    // Run every runnable thread until it blocks (a barrier, a __syncwarp, its end).
     for (unsigned i = 0; i < threads; ++i) {
       const unsigned t = backward ? threads - 1 - i : i;
       Fiber& f = scheduler.fibers[t];
-      if (f.state == State::Done) continue;
-      f.state = State::Runnable;
+      if (f.state != State::Runnable) continue;
       setThread(t);
       scheduler.current = static_cast<int>(t);
       switchContext(scheduler.main, f.context);
     }
+    if (releaseWarps(name, linearBlock, threads)) continue;
     // Every thread is now done or waiting at a barrier: all of them must wait at the same one.
     int waiting = -1, done = -1;
     for (unsigned t = 0; t < threads; ++t) {
@@ -353,18 +412,23 @@ void runBlock(const char* name, unsigned linearBlock) {
         waiting = static_cast<int>(t);
       } else {
         const Fiber& w = scheduler.fibers[waiting];
-        if (f.line != w.line || (f.file != w.file && std::strcmp(f.file, w.file) != 0)) {
+        if (!sameSite(f, w)) {
           fail("%s block %u: barrier divergence: thread %d waits at %s:%d, thread %u at %s:%d", name, linearBlock,
                waiting, w.file, w.line, t, f.file, f.line);
         }
       }
     }
+    checkWarpCollectives(name, linearBlock, threads, waiting < 0 ? "by the block's end" : "at a __syncthreads()");
     if (waiting < 0) break;
+    ++round;
     if (done >= 0) {
       const Fiber& w = scheduler.fibers[waiting];
       fail("%s block %u: thread %d exited without reaching the __syncthreads() at %s:%d (barrier %d of the block) that "
            "thread %d waits at",
-           name, linearBlock, done, w.file, w.line, round + 1, waiting);
+           name, linearBlock, done, w.file, w.line, round, waiting);
+    }
+    for (unsigned t = 0; t < threads; ++t) {
+      if (scheduler.fibers[t].state == State::AtBarrier) scheduler.fibers[t].state = State::Runnable;
     }
   }
   const size_t overrun = firstChanged(dynamicBuffer.data() + dynamicBytes, kGuardBytes, kGuardWord);
@@ -384,6 +448,32 @@ void syncthreads(const char* file, int line) {
   self.line = line;
   switchContext(self.context, scheduler.main);
 }
+
+void syncwarp(unsigned mask, const char* file, int line) {
+  if (scheduler.current < 0) fail("__syncwarp() outside a kernel (%s:%d)", file, line);
+  if (mask != 0xffffffffu) fail("__syncwarp(0x%x) at %s:%d: the harness models full-warp masks only", mask, file, line);
+  Fiber& self = scheduler.fibers[scheduler.current];
+  self.state = State::AtWarpBarrier;
+  self.file = file;
+  self.line = line;
+  ++scheduler.atWarpBarrier;
+  switchContext(self.context, scheduler.main);
+}
+
+void warpCollective(uint64_t kind) {
+  if (scheduler.current < 0) fail("a WMMA operation outside a kernel");
+  Fiber& self = scheduler.fibers[scheduler.current];
+  scheduler.collectives = true;
+  ++self.collectives;
+  self.collectiveHash = (self.collectiveHash ^ kind) * 0x100000001b3ULL;
+}
+
+void misuse(const char* what, const void* pointer, unsigned ldm) {
+  fail("%s: pointer %p (WMMA needs 32-byte alignment) with ldm %u (a multiple of 4 floats) (%s)", what, pointer, ldm,
+       lastActivity.c_str());
+}
+
+unsigned laneId() { return static_cast<unsigned>(scheduler.current) & 31u; }
 
 void* dynamicShared() { return dynamicBytes ? dynamicBuffer.data() : nullptr; }
 

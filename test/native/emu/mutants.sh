@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The harness's teeth: each mutant is one edit of cuda/ (a deleted __syncthreads(), a bounds check
 # widened by one, a barrier some threads skip) made in a scratch copy of the working tree; the
-# CPU-harness check of its family must fail on every one.  Not run by CI (about 3.5 min on 2 cores); run it
+# CPU-harness check of its family must fail on every one.  Not run by CI (about a minute a mutant on 2 cores); run it
 # after changing test/native/emu/.
 #   test/native/emu/mutants.sh [crps|margin|pairs]   exit 0: every mutant (of the family) killed,
 #                                                    1: one survived or did not apply
@@ -15,6 +15,10 @@ MUTANTS=(
   "gemm: tile load row bound widened by one|margin|cuda/gemm_tile.cuh|s/if \(rc < rcEnd && kk < kEnd\)/if (rc <= rcEnd \&\& kk < kEnd)/"
   "gemm: tile load k bound widened by one|margin|cuda/gemm_tile.cuh|s/if \(rc < rcEnd && kk < kEnd\)/if (rc < rcEnd \&\& kk <= kEnd)/"
   "gemm: store row bound widened by one|margin|cuda/gemm_tile.cuh|s/if \(row >= g\.m\) continue;/if (row > g.m) continue;/"
+  "mma: staging __syncwarp after the fragment store deleted|margin|cuda/mma_tile.cuh|/wmma::store_matrix_sync\(&mine/{n;/__syncwarp/d}"
+  "mma: a fragment store half the warp skips|margin|cuda/mma_tile.cuh|s/^( +)wmma::store_matrix_sync\(&mine/\1if (lane < 16) wmma::store_matrix_sync(\&mine/"
+  "mma: store row bound widened by one|margin|cuda/mma_tile.cuh|s/if \(row < g\.m\) \{/if (row <= g.m) {/"
+  "mma: 3xTF32 reduced to one TF32 product|margin|cuda/mma_tile.cuh|/mma_sync\(acc\[i\]\[j\], a(Small\[i\], bBig|Big\[i\], bSmall)/d"
   "crps: tile point count widened by one|crps|cuda/crps.cu|s/p\.points - first\)\);/p.points - first + 1));/"
   "crps: a barrier only threads with a point reach|crps|cuda/crps.cu|/if \(t < count\) scoreRowPoint/{n;s/__syncthreads\(\);/if (t < count) __syncthreads();/}"
   "crps: sorting-network stage barrier deleted|crps|cuda/crps_device.cuh|/if \(\(a > b\) == ascending\) v\[lo\] = b, v\[hi\] = a;/{n;n;/__syncthreads/d}"

@@ -1,0 +1,135 @@
+// The GEMM tile on tensor cores (sm_80+): the SIMT tile's Gemm arguments, block tiles and shared
+// memory pipeline (gemm_tile.cuh: 128×128 per block of 8 warps, kStep = 8 deep double-buffered
+// slices), with each slice multiplied by WMMA TF32 m16n16k8 operations instead of FMAs.
+//
+// Precision, 3xTF32 (FP32-accurate): each operand a = big + small with big = tf32(a) and
+// small = tf32(a − big); acc += small·big' + big·small' + big·big' (small·small, below 2^-22·|ab|,
+// dropped).  Per product the error is about 2^-21 relative, so a cosine of unit vectors is within
+// ~1e-6 of FP32's (accumulation stays FP32).  The split is elementwise over frag.x[i], which is
+// legal whatever the fragment's element-to-lane mapping: the CPU harness's <mma.h>
+// (test/native/emu/mma.h) runs this file unchanged.
+//
+// Expected performance (H100 SXM, sm_90, 132 SMs; what the device script's timing rows measure):
+//  - flops: a block's 128×128×8 slice is 131k multiply-adds, 3 × that on tensor cores (3xTF32).
+//    H100 SXM's dense TF32 peak (~495 TFLOP/s) gives 3xTF32 a ~165 TFLOP/s ceiling against FP32
+//    FMA's ~67: up to 2.5× the SIMT tile where the GEMMs dominate (C ≥ 10k at D = 512).
+//  - occupancy: 2 blocks of 256 threads per SM (__launch_bounds__), 16 warps; 8 accumulator
+//    fragments per warp (64 floats per lane) + 12 operand fragments (48) fit 128 registers
+//    (ptxas, CUDA 13, sm_90: 128 registers, no spills).
+//    Shared memory per block: 2 × 8.4 KiB slices, reused for the 10 KiB epilogue staging.
+//  - traffic: as for the SIMT tile, each 128×8 slice of A and B is read once per block from L2
+//    (arithmetic intensity 128·128·8·2 / (2·128·8·4 B) = 32 flops/B per operand load); kStep = 8
+//    means one __syncthreads per 8 k, the main limit of this tile (a deeper cp.async pipeline
+//    would be the next step once a GPU can measure it).
+#pragma once
+
+#include <cuda_runtime.h>
+#include <mma.h>
+
+#include "gemm_tile.cuh"
+
+// The tensor-core tile's body is compiled for sm_80+ only (TF32 WMMA); older architectures get an
+// empty kernel the host never launches (it picks the SIMT tile below compute capability 8.0).
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
+#define FL_MMA_TILE 0
+#else
+#define FL_MMA_TILE 1
+#endif
+
+namespace fusedloss {
+namespace {
+
+constexpr int kMmaMinMajor = 8;  // compute capability with TF32 tensor cores
+constexpr int kFrag = 16, kFragK = 8;           // m16n16k8
+constexpr int kWarpRows = 64, kWarpCols = 32;   // a warp's share of the 128×128 tile (2 × 4 warps)
+constexpr int kFragRows = kWarpRows / kFrag, kFragCols = kWarpCols / kFrag;
+constexpr int kStageLd = kFrag + 4;             // epilogue staging: one 16×16 fragment per warp
+static_assert(kStep == kFragK, "one mma k step per shared-memory slice");
+
+#if FL_MMA_TILE
+namespace wmma = nvcuda::wmma;
+using MmaA = wmma::fragment<wmma::matrix_a, kFrag, kFrag, kFragK, wmma::precision::tf32, wmma::col_major>;
+using MmaB = wmma::fragment<wmma::matrix_b, kFrag, kFrag, kFragK, wmma::precision::tf32, wmma::row_major>;
+using MmaC = wmma::fragment<wmma::accumulator, kFrag, kFrag, kFragK, float>;
+
+// big = tf32(v), small = tf32(v − big), elementwise (layout-independent).
+template <typename Frag>
+__device__ __forceinline__ void splitTf32(Frag& big, Frag& small) {
+#pragma unroll
+  for (int e = 0; e < big.num_elements; ++e) {
+    const float v = big.x[e];
+    big.x[e] = wmma::__float_to_tf32(v);
+    small.x[e] = wmma::__float_to_tf32(v - big.x[e]);
+  }
+}
+#endif
+
+// C (+)= A·Bᵀ on tensor cores, 3xTF32 (see the top of this file); arguments as gemmKernel's.
+template <bool kAKMajor, bool kBKMajor>
+__global__ void __launch_bounds__(kGemmThreads, 2) mmaGemmKernel(Gemm g) {
+#if FL_MMA_TILE
+  // The slices during the main loop, then (after its last barrier) the epilogue's staging.
+  // 32-byte alignment for the fragment loads: slices start at multiples of 16 floats, ld 132.
+  union SharedTile {
+    struct {
+      TileSlices a, b;
+    } slices;
+    float stage[kGemmThreads / 32][kFrag][kStageLd];
+  };
+  __shared__ __align__(128) SharedTile shared;
+  TileSlices &as = shared.slices.a, &bs = shared.slices.b;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int wm = (warp & 1) * kWarpRows, wn = (warp >> 1) * kWarpCols;
+  const TileSpan span = tileSpan(g);
+  MmaC acc[kFragRows][kFragCols];
+#pragma unroll
+  for (int i = 0; i < kFragRows; ++i)
+#pragma unroll
+    for (int j = 0; j < kFragCols; ++j) wmma::fill_fragment(acc[i][j], 0.0f);
+
+  gemmSlices<kAKMajor, kBKMajor>(g, span, as, bs, [&](int cur) {
+    // A (m, k) at as[cur][k][m]: column-major with ld kTile + kPad; B (k, n) at bs[cur][k][n]: row-major.
+    MmaA aBig[kFragRows], aSmall[kFragRows];
+    MmaB bBig[kFragCols], bSmall[kFragCols];
+#pragma unroll
+    for (int i = 0; i < kFragRows; ++i) {
+      wmma::load_matrix_sync(aBig[i], &as[cur][0][wm + i * kFrag], kTile + kPad);
+      splitTf32(aBig[i], aSmall[i]);
+    }
+#pragma unroll
+    for (int j = 0; j < kFragCols; ++j) {
+      wmma::load_matrix_sync(bBig[j], &bs[cur][0][wn + j * kFrag], kTile + kPad);
+      splitTf32(bBig[j], bSmall[j]);
+    }
+#pragma unroll
+    for (int i = 0; i < kFragRows; ++i)
+#pragma unroll
+      for (int j = 0; j < kFragCols; ++j) {
+        wmma::mma_sync(acc[i][j], aSmall[i], bBig[j], acc[i][j]);
+        wmma::mma_sync(acc[i][j], aBig[i], bSmall[j], acc[i][j]);
+        wmma::mma_sync(acc[i][j], aBig[i], bBig[j], acc[i][j]);
+      }
+  });
+
+  // Each fragment through the warp's staging area to C, bounds-checked; lane pairs own a row.
+  float* c = g.c + span.split * g.cSplit;
+  float(*mine)[kStageLd] = shared.stage[warp];
+  const int r = lane >> 1, c0 = (lane & 1) * 8;
+#pragma unroll
+  for (int i = 0; i < kFragRows; ++i)
+#pragma unroll
+    for (int j = 0; j < kFragCols; ++j) {
+      wmma::store_matrix_sync(&mine[0][0], acc[i][j], kStageLd, wmma::mem_row_major);
+      __syncwarp();
+      const int row = span.m0 + wm + i * kFrag + r, col0 = span.n0 + wn + j * kFrag + c0;
+      if (row < g.m) {
+        float* dst = c + row * g.ldc + col0;
+        for (int e = 0; e < 8 && col0 + e < g.n; ++e) dst[e] = g.accumulate ? dst[e] + mine[r][c0 + e] : mine[r][c0 + e];
+      }
+      __syncwarp();  // the next fragment overwrites the staging area
+    }
+#endif
+}
+
+}  // namespace
+}  // namespace fusedloss
