@@ -140,9 +140,11 @@ export function wasmKernels(): KernelExports {
 /**
  * Forgets this thread's instance after a trap (its memory and allocator may be half-updated) or
  * when it grew too large to keep: the next call starts a fresh one (a threaded family's workers
- * end once its async calls in flight have settled).
+ * end once its async calls in flight have settled).  `only`: drop that family if it is still this
+ * thread's.
  */
-export function dropWasmKernels(): void {
+export function dropWasmKernels(only?: ThreadedKernels): void {
+  if (only && only !== family) return; // that family was dropped already (and is closing)
   family?.close();
   family = null;
   kernels = null;

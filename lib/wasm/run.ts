@@ -94,12 +94,16 @@ async function offThread(call: WasmCall): Promise<WasmExecuted | null> {
     await family.ready;
     running = family.runAsync(call);
   }
+  let executed: WasmExecuted | null;
   try {
-    return await running;
+    executed = await running;
   } catch (error) {
     dropWasmKernels(); // a thread of the family trapped: the next call starts a fresh one
     throw error;
   }
+  // As after a sync call: a family grown past keepInstance's limit ends once its calls are back.
+  if (!keepInstance(family.kernels)) dropWasmKernels(family);
+  return executed;
 }
 
 /**
