@@ -7,8 +7,9 @@
 //  2. Rows in blocks of R: the block's value rows (R × M floats, the loss' distance and the
 //     miner's when it differs, plus the coefficients with gradients) take at most half of
 //     workBytes.  Per block: GEMM x̂[block]·ŷᵀ → dot products → values in place.  The per-row
-//     decisions are pairs_math.h's, one thread per row, in waves of rows whose rowScratchBytes(M)
-//     scratch fits a quarter of the budget (at least one row).
+//     decisions are pairs_math.h's: mining a thread block per row (pairs_mine.cuh, its design
+//     there), the losses a thread per row; in waves of rows whose scratch (mining: the triplet
+//     miner's sorted negatives only; losses: rowScratchBytes(M)) fits the budget's share.
 //  3. Mining: per-row counts → host: row-order offsets, the maxOutputs check, exactly-sized output
 //     arrays → filling pass at those offsets → copied back.
 //     Losses: per-row LossPartial → host: summed in row order (addPartial) → lossScale (the loss
@@ -36,6 +37,7 @@
 
 #include "device_memory.cuh"
 #include "pairs_kernels.cuh"
+#include "pairs_mine.cuh"
 
 namespace fusedloss {
 using namespace pair_cuda;
@@ -75,8 +77,9 @@ struct Plan {
   size_t xh, yh, xLen, yLen, xSq, ySq, rowData, values, minerValues, coef, scratch, parts, gx, gy, hRows, hCols, total;
 };
 
+// mining: the miner of a mine() call (its per-row scratch replaces the loss rows'), else null.
 Plan makePlan(const PairShape& s, const PairSimilarityOptions& similarity, bool secondValues, bool gradients,
-              bool ref) {
+              bool ref, const MinerOptions* mining = nullptr) {
   Plan p{};
   const int64_t N = s.rows, M = s.refs;
   p.dimPad = roundUp(s.dim, 4);
@@ -87,9 +90,10 @@ Plan makePlan(const PairShape& s, const PairSimilarityOptions& similarity, bool 
   p.blockRows = std::max<int64_t>(1, std::min<int64_t>(N, (budget / 2) / (buffers * 4 * p.ld)));
   p.blocks = ceilDiv(N, p.blockRows);
   p.blockRows = ceilDiv(N, p.blocks);  // even blocks
-  p.scratchStride = pairs::rowScratchBytes(M);
+  p.scratchStride = mining ? mineRowScratchBytes(*mining, M) : pairs::rowScratchBytes(M);
   const int64_t scratchBudget = gradients ? budget / 4 : budget / 2;
-  p.waveRows = std::max<int64_t>(1, std::min<int64_t>(p.blockRows, scratchBudget / p.scratchStride));
+  p.waveRows = p.scratchStride == 0 ? p.blockRows
+                                    : std::max<int64_t>(1, std::min<int64_t>(p.blockRows, scratchBudget / p.scratchStride));
   int64_t partsFloats = 0;
   if (gradients) {
     const int64_t capacity = budget / 16;
@@ -165,16 +169,17 @@ class Engine {
                                                                          p_.secondValues ? minerValues_ : nullptr, second);
   }
 
-  // Calls launch(wave) for each wave of the block's rows.
+  // Calls launch(wave, grid) for each wave of the block's rows: a thread block per row (mining),
+  // or a thread per row (losses).
   template <typename Launch>
-  void waves(int64_t block, Launch launch) {
+  void waves(int64_t block, Launch launch, bool blockPerRow = false) {
     const int64_t rows = rowsOf(block);
     for (int64_t first = 0; first < rows; first += p_.waveRows) {
       Wave w;
       w.row0 = block * p_.blockRows, w.first = static_cast<int>(first);
       w.count = static_cast<int>(std::min(p_.waveRows, rows - first));
       w.scratch = base_ + p_.scratch, w.scratchStride = p_.scratchStride;
-      launch(w, blocksFor(w.count, kRowKernelThreads));
+      launch(w, blockPerRow ? static_cast<unsigned>(w.count) : blocksFor(w.count, kRowKernelThreads));
     }
   }
 
@@ -252,8 +257,9 @@ KernelStatus countRows(Engine& engine, const Plan& plan, const MinerOptions& min
   for (int64_t b = 0; b < plan.blocks; ++b) {
     engine.blockValues(b, miner.distance, miner.distance);
     engine.waves(b, [&](const Wave& w, unsigned grid) {
-      FL_LAUNCH(mineCountKernel, grid, kRowKernelThreads, 0, stream)(engine.source(), miner, engine.values(), w, counts);
-    });
+      FL_LAUNCH(mineRowsKernel, grid, kMineThreads, 0, stream)(engine.source(), miner, engine.values(), w, counts,
+                                                               MinedArrays{}, 0);
+    }, true);
     FL_CUDA_TRY("launching the counting pass", cudaGetLastError());
   }
   return KernelStatus::success();
@@ -324,8 +330,8 @@ KernelStatus fillRows(Engine& engine, const Plan& plan, const MinerOptions& mine
   for (int64_t b = 0; b < plan.blocks; ++b) {
     if (plan.blocks > 1) engine.blockValues(b, miner.distance, miner.distance);
     engine.waves(b, [&](const Wave& w, unsigned grid) {
-      FL_LAUNCH(mineFillKernel, grid, kRowKernelThreads, 0, stream)(engine.source(), miner, engine.values(), w, counts, out);
-    });
+      FL_LAUNCH(mineRowsKernel, grid, kMineThreads, 0, stream)(engine.source(), miner, engine.values(), w, counts, out, 1);
+    }, true);
     FL_CUDA_TRY("launching the filling pass", cudaGetLastError());
   }
   return KernelStatus::success();
@@ -373,7 +379,7 @@ KernelStatus mineCudaDevice(const PairShape& shape, const PairSimilarityOptions&
   if (!status.ok) return status;
   if (miner.type == MinerType::None) return KernelStatus::optionFailure("mine: a miner type is required");
   cudaStream_t stream = static_cast<cudaStream_t>(streamHandle);
-  const Plan plan = makePlan(shape, similarity, false, false, inputs.ref != nullptr);
+  const Plan plan = makePlan(shape, similarity, false, false, inputs.ref != nullptr, &miner);
   DeviceBuffer buffer(stream);
   FL_CUDA_TRY("allocating device memory", buffer.allocate(plan.total));
   Engine engine(shape, similarity, inputs, plan, buffer.get(), stream);
@@ -459,7 +465,7 @@ KernelStatus pairLossCudaDevice(const PairShape& shape, const PairSimilarityOpti
 int64_t pairCudaScratchBytes(const PairShape& shape, const PairSimilarityOptions& similarity, const MinerOptions& miner,
                              const PairLossOptions* loss, bool ref) {
   const bool second = loss && miner.type != MinerType::None && miner.distance != loss->distance;
-  return static_cast<int64_t>(makePlan(shape, similarity, second, loss && loss->gradients, ref).total);
+  return static_cast<int64_t>(makePlan(shape, similarity, second, loss && loss->gradients, ref, loss ? nullptr : &miner).total);
 }
 
 // --- host entry points ------------------------------------------------------------------------------

@@ -440,9 +440,11 @@ void runChecks(bool quick, Tally& tally) {
   struct Size {
     int64_t n, refs, dim;
   };
-  const std::vector<Size> sizes = quick ? std::vector<Size>{{1, 0, 16}, {7, 0, 33}, {129, 0, 64}, {7, 129, 16}}
+  // 3 × 700: rows of several thread-block chunks, triplet ranges longer than a block (the
+  // mining kernels' second emission path).
+  const std::vector<Size> sizes = quick ? std::vector<Size>{{1, 0, 16}, {7, 0, 33}, {129, 0, 64}, {7, 129, 16}, {3, 700, 16}}
                                         : std::vector<Size>{{1, 0, 16}, {7, 0, 33}, {129, 0, 64}, {1, 7, 16},
-                                                            {7, 129, 16}, {129, 300, 128}, {300, 1000, 64}};
+                                                            {7, 129, 16}, {3, 700, 16}, {129, 300, 128}, {300, 1000, 64}};
   // Mining: every miner × distance × size, lattice (exact) and gaussian (near-ties only).
   for (bool lattice : {true, false})
     for (MinerType type : kMiners) {
