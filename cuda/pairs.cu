@@ -38,6 +38,7 @@
 #include "device_memory.cuh"
 #include "pairs_kernels.cuh"
 #include "pairs_mine.cuh"
+#include "pairs_loss.cuh"
 
 namespace fusedloss {
 using namespace pair_cuda;
@@ -68,6 +69,13 @@ Split splitFor(int64_t m, int64_t n, int64_t kLen, int64_t partsFloats) {
   return s;
 }
 
+// The global scratch of a row in flight: mining's (loss null), the block-per-row loss rows' (none),
+// or the thread-per-row loss rows' pairs_math.h scratch.
+int64_t rowScratchFor(const MinerOptions& miner, const PairLossOptions* loss, int64_t refs) {
+  if (!loss) return mineRowScratchBytes(miner, refs);
+  return blockLossRows(miner, *loss) ? 0 : pairs::rowScratchBytes(refs);
+}
+
 // The launch plan: block and wave sizes and the byte offsets of every array in the one scratch
 // allocation.  Depends only on the shape, the options and workBytes.
 struct Plan {
@@ -77,9 +85,9 @@ struct Plan {
   size_t xh, yh, xLen, yLen, xSq, ySq, rowData, values, minerValues, coef, scratch, parts, gx, gy, hRows, hCols, total;
 };
 
-// mining: the miner of a mine() call (its per-row scratch replaces the loss rows'), else null.
+// rowScratch: bytes of global scratch each row in flight needs (rowScratchFor).
 Plan makePlan(const PairShape& s, const PairSimilarityOptions& similarity, bool secondValues, bool gradients,
-              bool ref, const MinerOptions* mining = nullptr) {
+              bool ref, int64_t rowScratch) {
   Plan p{};
   const int64_t N = s.rows, M = s.refs;
   p.dimPad = roundUp(s.dim, 4);
@@ -90,7 +98,7 @@ Plan makePlan(const PairShape& s, const PairSimilarityOptions& similarity, bool 
   p.blockRows = std::max<int64_t>(1, std::min<int64_t>(N, (budget / 2) / (buffers * 4 * p.ld)));
   p.blocks = ceilDiv(N, p.blockRows);
   p.blockRows = ceilDiv(N, p.blocks);  // even blocks
-  p.scratchStride = mining ? mineRowScratchBytes(*mining, M) : pairs::rowScratchBytes(M);
+  p.scratchStride = rowScratch;
   const int64_t scratchBudget = gradients ? budget / 4 : budget / 2;
   p.waveRows = p.scratchStride == 0 ? p.blockRows
                                     : std::max<int64_t>(1, std::min<int64_t>(p.blockRows, scratchBudget / p.scratchStride));
@@ -379,7 +387,7 @@ KernelStatus mineCudaDevice(const PairShape& shape, const PairSimilarityOptions&
   if (!status.ok) return status;
   if (miner.type == MinerType::None) return KernelStatus::optionFailure("mine: a miner type is required");
   cudaStream_t stream = static_cast<cudaStream_t>(streamHandle);
-  const Plan plan = makePlan(shape, similarity, false, false, inputs.ref != nullptr, &miner);
+  const Plan plan = makePlan(shape, similarity, false, false, inputs.ref != nullptr, rowScratchFor(miner, nullptr, shape.refs));
   DeviceBuffer buffer(stream);
   FL_CUDA_TRY("allocating device memory", buffer.allocate(plan.total));
   Engine engine(shape, similarity, inputs, plan, buffer.get(), stream);
@@ -413,7 +421,7 @@ KernelStatus pairLossCudaDevice(const PairShape& shape, const PairSimilarityOpti
   const bool gradients = loss.gradients && outputs.gradEmbeddings && (!ref || outputs.gradRef);
   if (loss.gradients && !gradients) return KernelStatus::failure("pairLoss: missing gradient outputs");
   const bool second = miner.type != MinerType::None && miner.distance != loss.distance;
-  const Plan plan = makePlan(shape, similarity, second, gradients, ref);
+  const Plan plan = makePlan(shape, similarity, second, gradients, ref, rowScratchFor(miner, &loss, shape.refs));
   DeviceBuffer buffer(stream);
   FL_CUDA_TRY("allocating device memory", buffer.allocate(plan.total));
   Engine engine(shape, similarity, inputs, plan, buffer.get(), stream);
@@ -421,11 +429,17 @@ KernelStatus pairLossCudaDevice(const PairShape& shape, const PairSimilarityOpti
   pairs::LossPartial* partials = reinterpret_cast<pairs::LossPartial*>(buffer.get() + plan.rowData);
   engine.normalize();
   const PairDistance minerDistance = second ? miner.distance : loss.distance;
+  const bool blockRows = blockLossRows(miner, loss);
   auto rowPass = [&](int64_t b, const pairs::LossScale& scale, float* coef) {
     engine.waves(b, [&](const Wave& w, unsigned grid) {
-      FL_LAUNCH(lossRowKernel, grid, kRowKernelThreads, 0, stream)(engine.source(), miner, loss, engine.minerValues(),
-                                                                   engine.values(), w, partials, scale, coef);
-    });
+      if (blockRows) {
+        FL_LAUNCH(lossRowsKernel, grid, kLossThreads, 0, stream)(engine.source(), miner, loss, engine.minerValues(),
+                                                                 engine.values(), w, partials, scale, coef);
+      } else {
+        FL_LAUNCH(lossRowKernel, grid, kRowKernelThreads, 0, stream)(engine.source(), miner, loss, engine.minerValues(),
+                                                                     engine.values(), w, partials, scale, coef);
+      }
+    }, blockRows);
   };
   for (int64_t b = 0; b < plan.blocks; ++b) {
     engine.blockValues(b, loss.distance, minerDistance);
@@ -465,7 +479,8 @@ KernelStatus pairLossCudaDevice(const PairShape& shape, const PairSimilarityOpti
 int64_t pairCudaScratchBytes(const PairShape& shape, const PairSimilarityOptions& similarity, const MinerOptions& miner,
                              const PairLossOptions* loss, bool ref) {
   const bool second = loss && miner.type != MinerType::None && miner.distance != loss->distance;
-  return static_cast<int64_t>(makePlan(shape, similarity, second, loss && loss->gradients, ref, loss ? nullptr : &miner).total);
+  return static_cast<int64_t>(
+      makePlan(shape, similarity, second, loss && loss->gradients, ref, rowScratchFor(miner, loss, shape.refs)).total);
 }
 
 // --- host entry points ------------------------------------------------------------------------------

@@ -1,0 +1,267 @@
+// Device code of the CUDA pair losses' rows, one thread block per query row, for every loss but
+// the triplet loss and every miner but triplet-margin (those keep pairs_kernels.cuh's
+// thread-per-row lossRowKernel: their rows sort one side and sweep prefix sums, pairs_math.h's
+// sweepTriplets).  Included by pairs.cu after pairs_mine.cuh (blockRowExtremes).
+//
+// Per row: the miner's extremes (multi-similarity, batch-hard) by the mining kernels' block tree,
+// each column's multiplicity by pairs::minedPairWeight, then the loss' own shape — maxima (the
+// log-sum-exp shifts, NaN kept as pairs_math.h's scan keeps it) and float64 sums over the columns
+// by fixed shared-memory trees (blockSum), the per-pair terms and coefficients by pairs_math.h's
+// element functions.  No scratch beyond shared memory, so every row of a value block is in flight
+// (the thread-per-row design held budget/(28·M) rows: 9 at M = 65,536).  The sums' order differs
+// from the CPU's sequential one (a few ulps of float64), fixed by the shape: runs are bit-identical.
+// Expected cost at N = M = 4096, D = 128: two or three reads of the row per pass (shift, sum,
+// coefficients) plus the GEMMs: bandwidth-bound, ~1 ms per pass on an H100-class GPU.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cmath>
+#include <cstdint>
+
+#include "../native/math/pairs_math.h"
+#include "pairs_mine.cuh"
+
+namespace fusedloss {
+namespace pair_cuda {
+namespace {
+
+constexpr int kLossThreads = kMineThreads;  // blockRowExtremes' shared tree has this size
+
+// Whether a loss call's rows run a block per row here (else the thread-per-row lossRowKernel).
+inline bool blockLossRows(const MinerOptions& miner, const PairLossOptions& loss) {
+  return loss.type != PairLossType::TripletMargin && miner.type != MinerType::TripletMargin;
+}
+
+// The block's maximum of x with pairs_math.h's scan rule `if (x > shift || x != x) shift = x`:
+// NaN when any thread's is NaN.  scratch: blockDim doubles.
+__device__ double blockShift(double x, double* scratch) {
+  const int t = threadIdx.x;
+  scratch[t] = x;
+  __syncthreads();
+  for (int s = blockDim.x / 2; s > 0; s >>= 1) {
+    if (t < s) {
+      const double a = scratch[t], b = scratch[t + s];
+      scratch[t] = (a != a || b != b) ? NAN : (b > a ? b : a);
+    }
+    __syncthreads();
+  }
+  const double r = scratch[0];
+  __syncthreads();
+  return r;
+}
+
+// One row's view for the block: the pair kind and multiplicity of each column.
+struct BlockRow {
+  pairs::PairRow row;
+  MinerOptions miner;
+  bool minerSim;
+  pairs::RowExtremes e;
+  __device__ int32_t weight(int64_t j) const { return pairs::minedPairWeight(row, miner, minerSim, e, j); }
+};
+
+// pairs::multiSimilarityRow.
+__device__ pairs::LossPartial multiSimilarityBlock(const BlockRow& b, const PairLossOptions& loss, double scale, float* coef,
+                                                   double* scratch) {
+  const pairs::PairRow& row = b.row;
+  const bool sim = pairs::similarity(loss.distance);
+  const float* v = row.lossValues;
+  double shift[2] = {0.0, 0.0}, total[2] = {0.0, 0.0};
+  for (int64_t j = threadIdx.x; j < row.refs; j += blockDim.x) {
+    const int kind = pairs::pairKind(row, j);
+    if (kind == 0 || b.weight(j) <= 0) continue;
+    const double x = pairs::multiSimilarityExponent(loss, sim, kind - 1, v[j]);
+    if (x > shift[kind - 1] || x != x) shift[kind - 1] = x;
+  }
+  for (int part = 0; part < 2; ++part) shift[part] = blockShift(shift[part], scratch);
+  for (int64_t j = threadIdx.x; j < row.refs; j += blockDim.x) {
+    const int kind = pairs::pairKind(row, j);
+    if (kind == 0 || b.weight(j) <= 0) continue;
+    total[kind - 1] += exp(pairs::multiSimilarityExponent(loss, sim, kind - 1, v[j]) - shift[kind - 1]);
+  }
+  const double factor[2] = {loss.alpha, loss.beta};
+  double denominator[2];
+  pairs::LossPartial out;
+  for (int part = 0; part < 2; ++part) {
+    denominator[part] = exp(-shift[part]) + blockSum(total[part], scratch);
+    out.sum[0] += (log(denominator[part]) + shift[part]) / factor[part];
+  }
+  if (!coef) return out;
+  for (int64_t j = threadIdx.x; j < row.refs; j += blockDim.x) {
+    const int kind = pairs::pairKind(row, j);
+    if (kind == 0 || b.weight(j) <= 0) {
+      coef[j] = 0.0f;
+      continue;
+    }
+    const int part = kind - 1;
+    const double share = exp(pairs::multiSimilarityExponent(loss, sim, part, v[j]) - shift[part]) / denominator[part];
+    const double sign = (part == 0) == sim ? -1.0 : 1.0;
+    coef[j] = static_cast<float>(share * sign * scale);
+  }
+  return out;
+}
+
+// pairs::marginPairsRow (contrastive, threshold-consistent).
+__device__ pairs::LossPartial marginPairsBlock(const BlockRow& b, const PairLossOptions& loss, const double* scale,
+                                               float* coef, double* scratch) {
+  const pairs::PairRow& row = b.row;
+  const bool sim = pairs::similarity(loss.distance);
+  const float* v = row.lossValues;
+  pairs::LossPartial out;
+  for (int64_t j = threadIdx.x; j < row.refs; j += blockDim.x) {
+    const int kind = pairs::pairKind(row, j);
+    const int32_t weight = kind == 0 ? 0 : b.weight(j);
+    double term = 0.0, slope = 0.0;
+    const int part = kind - 1;
+    const bool counted = weight > 0 && pairs::marginPairTerm(loss, sim, part, v[j], &term, &slope);
+    if (weight > 0 && v[j] != v[j]) out.sum[part] += v[j];  // NaN propagates
+    if (counted) out.sum[part] += weight * term, out.count[part] += weight;
+    if (coef) coef[j] = counted ? static_cast<float>(weight * slope * scale[part]) : 0.0f;
+  }
+  for (int part = 0; part < 2; ++part) {
+    out.sum[part] = blockSum(out.sum[part], scratch);
+    out.count[part] = blockSum(out.count[part], scratch);
+  }
+  return out;
+}
+
+// pairs::circleRow (cosine, set).
+__device__ pairs::LossPartial circleBlock(const BlockRow& b, const PairLossOptions& loss, double scale, float* coef,
+                                          double* scratch) {
+  const pairs::PairRow& row = b.row;
+  const float* v = row.lossValues;
+  const double m = loss.circleM, gamma = loss.gamma;
+  double shift[2] = {-INFINITY, -INFINITY}, any[2] = {0.0, 0.0}, total[2] = {0.0, 0.0}, relu;
+  for (int64_t j = threadIdx.x; j < row.refs; j += blockDim.x) {
+    const int kind = pairs::pairKind(row, j);
+    if (kind == 0 || b.weight(j) <= 0) continue;
+    const double logit = pairs::circleLogit(kind, v[j], m, gamma, &relu);
+    any[kind - 1] = 1.0;
+    if (logit > shift[kind - 1] || logit != logit) shift[kind - 1] = logit;
+  }
+  for (int part = 0; part < 2; ++part) {
+    shift[part] = blockShift(shift[part], scratch);
+    any[part] = blockSum(any[part], scratch);
+  }
+  pairs::LossPartial out;
+  if (any[0] == 0.0 || any[1] == 0.0) {
+    for (int64_t j = threadIdx.x; coef && j < row.refs; j += blockDim.x) coef[j] = 0.0f;
+    return out;
+  }
+  for (int64_t j = threadIdx.x; j < row.refs; j += blockDim.x) {
+    const int kind = pairs::pairKind(row, j);
+    if (kind == 0 || b.weight(j) <= 0) continue;
+    total[kind - 1] += exp(pairs::circleLogit(kind, v[j], m, gamma, &relu) - shift[kind - 1]);
+  }
+  const double lse[2] = {shift[0] + log(blockSum(total[0], scratch)), shift[1] + log(blockSum(total[1], scratch))};
+  const double z = lse[0] + lse[1];
+  const double rowLoss = pairs::softplus(z);
+  out.sum[0] = rowLoss;
+  out.count[0] = rowLoss > 0.0 ? 1.0 : (rowLoss != rowLoss ? 1.0 : 0.0);
+  if (!coef) return out;
+  const double outer = pairs::sigmoid(z) * scale;
+  for (int64_t j = threadIdx.x; j < row.refs; j += blockDim.x) {
+    const int kind = pairs::pairKind(row, j);
+    if (kind == 0 || b.weight(j) <= 0 || !(rowLoss > 0.0)) {
+      coef[j] = 0.0f;
+      continue;
+    }
+    const double share = exp(pairs::circleLogit(kind, v[j], m, gamma, &relu) - lse[kind - 1]);
+    coef[j] = static_cast<float>(outer * share * (kind == 1 ? -gamma : gamma) * relu);
+  }
+  return out;
+}
+
+// pairs::ntXentRow (multiplicities).
+__device__ pairs::LossPartial ntXentBlock(const BlockRow& b, const PairLossOptions& loss, double scale, float* coef,
+                                          double* scratch) {
+  const pairs::PairRow& row = b.row;
+  const double sign = pairs::similarity(loss.distance) ? 1.0 : -1.0;
+  const double tau = loss.temperature;
+  const float* v = row.lossValues;
+  double shift = -INFINITY, total = 0.0;
+  for (int64_t j = threadIdx.x; j < row.refs; j += blockDim.x) {
+    int32_t w;
+    if (pairs::pairKind(row, j) != 2 || (w = b.weight(j)) <= 0) continue;
+    const double x = sign * v[j] / tau + log(static_cast<double>(w));
+    if (x > shift || x != x) shift = x;
+  }
+  shift = blockShift(shift, scratch);
+  if (shift != -INFINITY) {
+    for (int64_t j = threadIdx.x; j < row.refs; j += blockDim.x) {
+      int32_t w;
+      if (pairs::pairKind(row, j) != 2 || (w = b.weight(j)) <= 0) continue;
+      total += exp(sign * v[j] / tau + log(static_cast<double>(w)) - shift);
+    }
+  }
+  total = blockSum(total, scratch);
+  const double z = shift == -INFINITY ? -INFINITY : shift + log(total);
+  pairs::LossPartial out;
+  double positiveWeight = 0.0;  // Σ_p w_p·sigmoid(r_p)
+  for (int64_t j = threadIdx.x; j < row.refs; j += blockDim.x) {
+    const int kind = pairs::pairKind(row, j);
+    const int32_t w = kind == 0 ? 0 : b.weight(j);
+    if (coef && kind != 1) coef[j] = 0.0f;  // negatives: below
+    if (kind != 1) continue;
+    if (w <= 0) {
+      if (coef) coef[j] = 0.0f;
+      continue;
+    }
+    const double r = z - sign * v[j] / tau;
+    out.sum[0] += w * pairs::softplus(r);
+    out.count[0] += w;
+    const double g = pairs::sigmoid(r);
+    positiveWeight += w * g;
+    if (coef) coef[j] = static_cast<float>(-w * g / tau * sign * scale);
+  }
+  out.sum[0] = blockSum(out.sum[0], scratch);
+  out.count[0] = blockSum(out.count[0], scratch);
+  if (!coef) return out;
+  positiveWeight = blockSum(positiveWeight, scratch);
+  for (int64_t j = threadIdx.x; j < row.refs; j += blockDim.x) {
+    int32_t w;
+    if (pairs::pairKind(row, j) != 2 || (w = b.weight(j)) <= 0) continue;
+    const double share = z == -INFINITY ? 0.0 : exp(sign * v[j] / tau + log(static_cast<double>(w)) - z);
+    coef[j] = static_cast<float>(share / tau * positiveWeight * sign * scale);
+  }
+  return out;
+}
+
+// The loss rows of a wave, a block each: the forward pass writes partials[i] (with
+// pairs::nonFinitePairs' count); the backward pass (coef given) the row's ∂loss/∂v_ij.
+__global__ void __launch_bounds__(kLossThreads) lossRowsKernel(RowSource src, MinerOptions miner, PairLossOptions loss,
+                                                               const float* minerValues, const float* lossValues, Wave w,
+                                                               pairs::LossPartial* partials, pairs::LossScale scale,
+                                                               float* coef) {
+  __shared__ double scratch[kLossThreads];
+  __shared__ ExtremesPart extremes[kLossThreads];
+  const int local = w.first + static_cast<int>(blockIdx.x);
+  const int64_t i = w.row0 + local;
+  BlockRow b;
+  b.row = makeRow(src, i, minerValues + local * src.ld, lossValues + local * src.ld);
+  b.miner = miner;
+  b.minerSim = pairs::similarity(miner.distance);
+  b.e = pairs::RowExtremes{};
+  if (miner.type == MinerType::MultiSimilarity || miner.type == MinerType::BatchHard) {
+    b.e = blockRowExtremes(b.row, b.minerSim, extremes);
+  }
+  float* c = coef ? coef + local * src.ld : nullptr;
+  pairs::LossPartial out;
+  switch (loss.type) {
+    case PairLossType::MultiSimilarity: out = multiSimilarityBlock(b, loss, scale.scale[0], c, scratch); break;
+    case PairLossType::Circle: out = circleBlock(b, loss, scale.scale[0], c, scratch); break;
+    case PairLossType::NtXent: out = ntXentBlock(b, loss, scale.scale[0], c, scratch); break;
+    default: out = marginPairsBlock(b, loss, scale.scale, c, scratch); break;
+  }
+  if (c) return;
+  double nonFinite = 0.0;
+  for (int64_t j = threadIdx.x; j < b.row.refs; j += blockDim.x) {
+    if (j != b.row.excluded && (!isfinite(b.row.lossValues[j]) || !isfinite(b.row.minerValues[j]))) nonFinite += 1.0;
+  }
+  out.nonFinite = blockSum(nonFinite, scratch);
+  if (threadIdx.x == 0) partials[i] = out;
+}
+
+}  // namespace
+}  // namespace pair_cuda
+}  // namespace fusedloss
