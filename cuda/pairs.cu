@@ -73,7 +73,7 @@ Split splitFor(int64_t m, int64_t n, int64_t kLen, int64_t partsFloats) {
 // or the thread-per-row loss rows' pairs_math.h scratch.
 int64_t rowScratchFor(const MinerOptions& miner, const PairLossOptions* loss, int64_t refs) {
   if (!loss) return mineRowScratchBytes(miner, refs);
-  return blockLossRows(miner, *loss) ? 0 : pairs::rowScratchBytes(refs);
+  return blockLossRows(miner, *loss) ? blockLossScratchBytes(*loss, refs) : pairs::rowScratchBytes(refs);
 }
 
 // The launch plan: block and wave sizes and the byte offsets of every array in the one scratch

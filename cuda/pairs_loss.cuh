@@ -1,7 +1,7 @@
-// Device code of the CUDA pair losses' rows, one thread block per query row, for every loss but
-// the triplet loss and every miner but triplet-margin (those keep pairs_kernels.cuh's
-// thread-per-row lossRowKernel: their rows sort one side and sweep prefix sums, pairs_math.h's
-// sweepTriplets).  Included by pairs.cu after pairs_mine.cuh (blockRowExtremes).
+// Device code of the CUDA pair losses' rows, one thread block per query row (blockLossRows: every
+// case but a triplet-margin miner with another loss or another distance, which keep
+// pairs_kernels.cuh's thread-per-row lossRowKernel).  Included by pairs.cu after pairs_mine.cuh
+// (blockRowExtremes, the scans and the sort).
 //
 // Per row: the miner's extremes (multi-similarity, batch-hard) by the mining kernels' block tree,
 // each column's multiplicity by pairs::minedPairWeight, then the loss' own shape — maxima (the
@@ -10,8 +10,13 @@
 // element functions.  No scratch beyond shared memory, so every row of a value block is in flight
 // (the thread-per-row design held budget/(28·M) rows: 9 at M = 65,536).  The sums' order differs
 // from the CPU's sequential one (a few ulps of float64), fixed by the shape: runs are bit-identical.
-// Expected cost at N = M = 4096, D = 128: two or three reads of the row per pass (shift, sum,
-// coefficients) plus the GEMMs: bandwidth-bound, ~1 ms per pass on an H100-class GPU.
+// The triplet loss is pairs_math.h's sweep by the block: the smaller side compacted and bitonic-
+// sorted in per-row global scratch (~24·M bytes: keys, prefix sums, the difference array, the
+// counts), the anchored prefix sums by block scans, each other-side column's range by
+// pairs::tripletRange, the per-column triplet counts from a difference array (integer atomics:
+// exact, order-free) summed by a scan.  Expected cost at N = M = 4096, D = 128: two or three
+// reads of the row per pass plus the GEMMs, bandwidth-bound, ~1 ms per pass on an H100-class GPU;
+// the triplet loss adds a 4096-key sort per row (~3·10⁵ compare-exchanges per row, 256 threads).
 #pragma once
 
 #include <cuda_runtime.h>
@@ -28,9 +33,43 @@ namespace {
 
 constexpr int kLossThreads = kMineThreads;  // blockRowExtremes' shared tree has this size
 
-// Whether a loss call's rows run a block per row here (else the thread-per-row lossRowKernel).
+// Whether a loss call's rows run a block per row here (else the thread-per-row lossRowKernel):
+// a triplet-margin miner's weights for the other losses, and its own distance differing from the
+// triplet loss', are the sweeps this file does not do.
 inline bool blockLossRows(const MinerOptions& miner, const PairLossOptions& loss) {
-  return loss.type != PairLossType::TripletMargin && miner.type != MinerType::TripletMargin;
+  if (miner.type != MinerType::TripletMargin) return true;
+  return loss.type == PairLossType::TripletMargin && miner.distance == loss.distance;
+}
+
+// The triplet rows' per-row global scratch.
+struct TripletScratch {
+  pairs::SortKey* keys;  // [2^⌈log₂ M⌉]: the sorted side
+  double* prefix;        // [M + 1]
+  int32_t* diff;         // [M + 1]
+  int32_t* counts;       // [M]: active triplets per column
+};
+
+inline int64_t tripletScratchBytes(int64_t refs) {
+  auto aligned = [](int64_t bytes) { return (bytes + 255) / 256 * 256; };
+  return aligned(8 * minePaddedKeys(refs)) + aligned(8 * (refs + 1)) + aligned(4 * (refs + 1)) + aligned(4 * refs);
+}
+
+__device__ TripletScratch carveTripletScratch(char* p, int64_t refs) {
+  auto aligned = [](int64_t bytes) { return (bytes + 255) / 256 * 256; };
+  TripletScratch s;
+  s.keys = reinterpret_cast<pairs::SortKey*>(p);
+  p += aligned(8 * minePaddedKeys(refs));
+  s.prefix = reinterpret_cast<double*>(p);
+  p += aligned(8 * (refs + 1));
+  s.diff = reinterpret_cast<int32_t*>(p);
+  p += aligned(4 * (refs + 1));
+  s.counts = reinterpret_cast<int32_t*>(p);
+  return s;
+}
+
+// Global scratch per row in flight of the block rows: the triplet loss', else none.
+inline int64_t blockLossScratchBytes(const PairLossOptions& loss, int64_t refs) {
+  return loss.type == PairLossType::TripletMargin ? tripletScratchBytes(refs) : 0;
 }
 
 // The block's maximum of x with pairs_math.h's scan rule `if (x > shift || x != x) shift = x`:
@@ -227,6 +266,129 @@ __device__ pairs::LossPartial ntXentBlock(const BlockRow& b, const PairLossOptio
   return out;
 }
 
+// pairs::tripletRow (batch-hard, or sweepTriplets over the members) and lossRow's triplet
+// coefficients, by the block.  scan: 2·blockDim int64, dscan: 2·blockDim doubles (shared).
+__device__ pairs::LossPartial tripletBlock(const BlockRow& b, const PairLossOptions& loss, double scale, float* coef,
+                                          const TripletScratch& s, double* scratch, int64_t* scan, double* dscan) {
+  const pairs::PairRow& row = b.row;
+  const bool sim = pairs::similarity(loss.distance);
+  const double sigma = sim ? 1.0 : -1.0;  // ∂(margin − t)/∂v_p = −σ, ∂/∂v_n = +σ
+  const float* v = row.lossValues;
+  const pairs::TripletBounds active = pairs::lossBounds(loss.margin);
+  pairs::LossPartial out;
+  for (int64_t j = threadIdx.x; j < row.refs; j += blockDim.x) s.counts[j] = 0;
+  __syncthreads();
+  auto writeCoef = [&] {
+    for (int64_t j = threadIdx.x; coef && j < row.refs; j += blockDim.x) {
+      coef[j] = s.counts[j] == 0 ? 0.0f
+                                 : static_cast<float>((pairs::pairKind(row, j) == 1 ? -sigma : sigma) * double(s.counts[j]) * scale);
+    }
+  };
+  if (b.miner.type == MinerType::BatchHard) {
+    const int64_t hp = b.e.hardestPositive, hn = b.e.hardestNegative;
+    if (hp >= 0 && hn >= 0) {
+      const double t = pairs::tripletT(sim, v[hp], v[hn]);
+      if (t != t) out.sum[0] += t;
+      if (pairs::inBounds(active, t)) {
+        out.sum[0] += loss.margin - t;
+        out.count[0] = 1.0;
+        if (threadIdx.x == 0) s.counts[hp] = 1, s.counts[hn] = 1;
+      }
+    }
+    __syncthreads();
+    writeCoef();
+    return out;
+  }
+  const bool useMember = b.miner.type != MinerType::None && b.miner.type != MinerType::TripletMargin;
+  const pairs::TripletBounds bounds =
+      b.miner.type == MinerType::TripletMargin ? pairs::intersectBounds(pairs::minerBounds(b.miner), active) : active;
+  auto memberKind = [&](int64_t j) {  // 0: not a member pair
+    const int kind = pairs::pairKind(row, j);
+    return kind != 0 && (!useMember || b.weight(j) > 0) ? kind : 0;
+  };
+  double sides[3] = {0.0, 0.0, 0.0};  // positives, negatives, NaN members
+  for (int64_t j = threadIdx.x; j < row.refs; j += blockDim.x) {
+    const int kind = memberKind(j);
+    if (kind == 0) continue;
+    sides[kind - 1] += 1.0;
+    if (v[j] != v[j]) sides[2] += 1.0;
+  }
+  for (double& side : sides) side = blockSum(side, scratch);
+  if (sides[0] == 0.0 || sides[1] == 0.0) {
+    writeCoef();
+    return out;
+  }
+  const bool sortedArePositives = sides[0] < sides[1];
+  const int sortedKind = sortedArePositives ? 1 : 2;
+  // The sorted side: its non-NaN members in column order, then sorted (NaN padding last).
+  int64_t sorted = 0;
+  for (int64_t c0 = 0; c0 < row.refs; c0 += blockDim.x) {
+    const int64_t j = c0 + threadIdx.x;
+    const bool take = j < row.refs && memberKind(j) == sortedKind && v[j] == v[j];
+    int64_t chunk;
+    const int64_t at = blockExclusiveScan(take ? 1 : 0, scan, &chunk);
+    if (take) s.keys[sorted + at] = pairs::SortKey{v[j], static_cast<int32_t>(j)};
+    sorted += chunk;
+  }
+  const int64_t padded = minePaddedKeys(sorted);
+  for (int64_t k = sorted + threadIdx.x; k < padded; k += blockDim.x) s.keys[k] = pairs::SortKey{NAN, INT32_MAX};
+  __syncthreads();
+  blockBitonicSort(s.keys, padded, pairs::KeyLess());
+  // pairs::anchoredPrefix: 0 where the values change sign, summed outward by block scans.
+  double below = 0.0;
+  for (int64_t k = threadIdx.x; k < sorted; k += blockDim.x) below += s.keys[k].value < 0.0f ? 1.0 : 0.0;
+  const int64_t zero = static_cast<int64_t>(blockSum(below, scratch));
+  if (threadIdx.x == 0) s.prefix[zero] = 0.0;
+  double carry = 0.0;
+  for (int64_t c0 = zero; c0 < sorted; c0 += blockDim.x) {  // prefix[k + 1] = Σ_{zero ≤ q ≤ k}
+    const int64_t k = c0 + threadIdx.x;
+    double chunk;
+    const double sum = blockInclusiveScan(k < sorted ? double(s.keys[k].value) : 0.0, dscan, &chunk);
+    if (k < sorted) s.prefix[k + 1] = carry + sum;
+    carry += chunk;
+  }
+  carry = 0.0;
+  for (int64_t c0 = 0; c0 < zero; c0 += blockDim.x) {  // prefix[k] = −Σ_{k ≤ q < zero}, k = zero − 1 − c
+    const int64_t k = zero - 1 - (c0 + threadIdx.x);
+    double chunk;
+    const double sum = blockInclusiveScan(k >= 0 ? double(s.keys[k].value) : 0.0, dscan, &chunk);
+    if (k >= 0) s.prefix[k] = -(carry + sum);
+    carry += chunk;
+  }
+  for (int64_t k = threadIdx.x; k <= sorted; k += blockDim.x) s.diff[k] = 0;
+  __syncthreads();
+  // The other side: each column's range, its triplets and Σ (margin − t).
+  double triplets = 0.0, marginSum = 0.0;
+  for (int64_t j = threadIdx.x; j < row.refs; j += blockDim.x) {
+    const int kind = memberKind(j);
+    if (kind == 0 || kind == sortedKind || v[j] != v[j]) continue;
+    const pairs::Range r = pairs::tripletRange(s.keys, sorted, sim, sortedArePositives, v[j], bounds);
+    const int64_t n = r.end - r.begin;
+    if (n == 0) continue;
+    const double gap = (s.prefix[r.end] - s.prefix[r.begin]) - double(n) * v[j];
+    triplets += double(n);
+    marginSum += sortedArePositives ? double(n) * loss.margin - sigma * gap : double(n) * loss.margin + sigma * gap;
+    s.counts[j] = static_cast<int32_t>(n);
+    atomicAdd(&s.diff[r.begin], 1);
+    atomicAdd(&s.diff[r.end], -1);
+  }
+  __syncthreads();
+  int64_t running = 0;
+  for (int64_t c0 = 0; c0 < sorted; c0 += blockDim.x) {  // the sorted side's counts: the running sum of diff
+    const int64_t k = c0 + threadIdx.x;
+    int64_t chunk;
+    const int64_t at = blockInclusiveScan<int64_t>(k < sorted ? s.diff[k] : 0, scan, &chunk);
+    if (k < sorted) s.counts[s.keys[k].index] = static_cast<int32_t>(running + at);
+    running += chunk;
+  }
+  triplets = blockSum(triplets, scratch);
+  marginSum = blockSum(marginSum, scratch);  // its last barrier orders the counts before writeCoef
+  out.sum[0] = sides[2] > 0.0 ? double(NAN) : marginSum;
+  out.count[0] = triplets;
+  writeCoef();
+  return out;
+}
+
 // The loss rows of a wave, a block each: the forward pass writes partials[i] (with
 // pairs::nonFinitePairs' count); the backward pass (coef given) the row's ∂loss/∂v_ij.
 __global__ void __launch_bounds__(kLossThreads) lossRowsKernel(RowSource src, MinerOptions miner, PairLossOptions loss,
@@ -235,6 +397,8 @@ __global__ void __launch_bounds__(kLossThreads) lossRowsKernel(RowSource src, Mi
                                                                float* coef) {
   __shared__ double scratch[kLossThreads];
   __shared__ ExtremesPart extremes[kLossThreads];
+  __shared__ int64_t scan[2 * kLossThreads];
+  __shared__ double dscan[2 * kLossThreads];
   const int local = w.first + static_cast<int>(blockIdx.x);
   const int64_t i = w.row0 + local;
   BlockRow b;
@@ -251,6 +415,11 @@ __global__ void __launch_bounds__(kLossThreads) lossRowsKernel(RowSource src, Mi
     case PairLossType::MultiSimilarity: out = multiSimilarityBlock(b, loss, scale.scale[0], c, scratch); break;
     case PairLossType::Circle: out = circleBlock(b, loss, scale.scale[0], c, scratch); break;
     case PairLossType::NtXent: out = ntXentBlock(b, loss, scale.scale[0], c, scratch); break;
+    case PairLossType::TripletMargin: {
+      const TripletScratch s = carveTripletScratch(w.scratch + blockIdx.x * w.scratchStride, b.row.refs);
+      out = tripletBlock(b, loss, scale.scale[0], c, s, scratch, scan, dscan);
+      break;
+    }
     default: out = marginPairsBlock(b, loss, scale.scale, c, scratch); break;
   }
   if (c) return;

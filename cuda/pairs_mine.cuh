@@ -59,23 +59,27 @@ struct MinedArrays {
   int32_t* mismatch;
 };
 
-// Block-wide exclusive prefix sum of v (every thread calls it); *total gets the block's sum.
-// s: 2·blockDim entries of shared memory (Hillis–Steele, double-buffered).
-__device__ int64_t blockExclusiveScan(int64_t v, int64_t* s, int64_t* total) {
+// Block-wide inclusive prefix sum of v (every thread calls it, in thread order); *total gets the
+// block's sum.  s: 2·blockDim entries of shared memory (Hillis–Steele, double-buffered).
+template <typename T>
+__device__ T blockInclusiveScan(T v, T* s, T* total) {
   const int t = threadIdx.x, n = blockDim.x;
   int in = 0;
   s[t] = v;
   __syncthreads();
   for (int offset = 1; offset < n; offset <<= 1) {
-    s[(1 - in) * n + t] = s[in * n + t] + (t >= offset ? s[in * n + t - offset] : 0);
+    s[(1 - in) * n + t] = s[in * n + t] + (t >= offset ? s[in * n + t - offset] : T(0));
     in = 1 - in;
     __syncthreads();
   }
-  const int64_t inclusive = s[in * n + t];
+  const T inclusive = s[in * n + t];
   *total = s[in * n + n - 1];
   __syncthreads();
-  return inclusive - v;
+  return inclusive;
 }
+
+// The exclusive one, for counts.
+__device__ int64_t blockExclusiveScan(int64_t v, int64_t* s, int64_t* total) { return blockInclusiveScan(v, s, total) - v; }
 
 // Block-wide bitonic sort of a[0, count) (count a power of two) under `less`, in shared or
 // global memory (a barrier after every exchange step makes each step's writes visible).
