@@ -7,9 +7,9 @@
 //  2. Rows in blocks of R: the block's value rows (R × M floats, the loss' distance and the
 //     miner's when it differs, plus the coefficients with gradients) take at most half of
 //     workBytes.  Per block: GEMM x̂[block]·ŷᵀ → dot products → values in place.  The per-row
-//     decisions are pairs_math.h's: mining a thread block per row (pairs_mine.cuh, its design
-//     there), the losses a thread per row; in waves of rows whose scratch (mining: the triplet
-//     miner's sorted negatives only; losses: rowScratchBytes(M)) fits the budget's share.
+//     decisions are pairs_math.h's, a thread block per row (pairs_mine.cuh, pairs_loss.cuh: the
+//     design there; one rare loss case a thread per row), in waves of rows whose global scratch
+//     (the triplet sorts' only) fits the budget's share.
 //  3. Mining: per-row counts → host: row-order offsets, the maxOutputs check, exactly-sized output
 //     arrays → filling pass at those offsets → copied back.
 //     Losses: per-row LossPartial → host: summed in row order (addPartial) → lossScale (the loss
@@ -73,7 +73,7 @@ Split splitFor(int64_t m, int64_t n, int64_t kLen, int64_t partsFloats) {
 // or the thread-per-row loss rows' pairs_math.h scratch.
 int64_t rowScratchFor(const MinerOptions& miner, const PairLossOptions* loss, int64_t refs) {
   if (!loss) return mineRowScratchBytes(miner, refs);
-  return blockLossRows(miner, *loss) ? blockLossScratchBytes(*loss, refs) : pairs::rowScratchBytes(refs);
+  return blockLossRows(miner, *loss) ? blockLossScratchBytes(miner, *loss, refs) : pairs::rowScratchBytes(refs);
 }
 
 // The launch plan: block and wave sizes and the byte offsets of every array in the one scratch

@@ -1,8 +1,8 @@
 // Device code of the CUDA pair mining / pair losses: the GEMM, normalization, the value and
-// gradient transforms and the reductions the engine owns, and the loss' thread-per-row kernel that
-// calls the per-row decisions of ../native/math/pairs_math.h (loss partials and coefficients: the
-// CPU's very arithmetic).  Mining's block-per-row kernels are in pairs_mine.cuh.  Included by pairs.cu only (one translation unit, no device
-// linking); the plan is described there.
+// gradient transforms and the reductions the engine owns, and the loss' thread-per-row kernel
+// (pairs_math.h's lossRow as it is) for the one case pairs_loss.cuh's block rows leave.  The
+// block-per-row rows are in pairs_mine.cuh and pairs_loss.cuh.  Included by pairs.cu only (one
+// translation unit, no device linking); the plan is described there.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -160,7 +160,7 @@ __global__ void __launch_bounds__(kRowThreads) unnormalizeKernel(const float* gr
   }
 }
 
-// --- loss rows (pairs:: row functions, one thread per row; mining is pairs_mine.cuh's) ----------
+// --- loss rows, one thread per row: pairs_loss.cuh's blockLossRows leaves it one case ------------
 
 // What a row kernel needs to build a row's PairRow; device pointers.
 struct RowSource {

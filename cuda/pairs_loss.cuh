@@ -1,6 +1,6 @@
 // Device code of the CUDA pair losses' rows, one thread block per query row (blockLossRows: every
-// case but a triplet-margin miner with another loss or another distance, which keep
-// pairs_kernels.cuh's thread-per-row lossRowKernel).  Included by pairs.cu after pairs_mine.cuh
+// case but the triplet loss under a triplet-margin miner of another distance — direct C++ callers
+// only — which keeps pairs_kernels.cuh's thread-per-row lossRowKernel).  Included by pairs.cu after pairs_mine.cuh
 // (blockRowExtremes, the scans and the sort).
 //
 // Per row: the miner's extremes (multi-similarity, batch-hard) by the mining kernels' block tree,
@@ -34,11 +34,11 @@ namespace {
 constexpr int kLossThreads = kMineThreads;  // blockRowExtremes' shared tree has this size
 
 // Whether a loss call's rows run a block per row here (else the thread-per-row lossRowKernel):
-// a triplet-margin miner's weights for the other losses, and its own distance differing from the
-// triplet loss', are the sweeps this file does not do.
+// all but the triplet loss under a triplet-margin miner of another distance (pairs::tripletRow
+// enumerates those pairs; the public API gives both one distance).
 inline bool blockLossRows(const MinerOptions& miner, const PairLossOptions& loss) {
-  if (miner.type != MinerType::TripletMargin) return true;
-  return loss.type == PairLossType::TripletMargin && miner.distance == loss.distance;
+  return !(miner.type == MinerType::TripletMargin && loss.type == PairLossType::TripletMargin &&
+           miner.distance != loss.distance);
 }
 
 // The triplet rows' per-row global scratch.
@@ -67,9 +67,11 @@ __device__ TripletScratch carveTripletScratch(char* p, int64_t refs) {
   return s;
 }
 
-// Global scratch per row in flight of the block rows: the triplet loss', else none.
-inline int64_t blockLossScratchBytes(const PairLossOptions& loss, int64_t refs) {
-  return loss.type == PairLossType::TripletMargin ? tripletScratchBytes(refs) : 0;
+// Global scratch per row in flight of the block rows: the sweep's (the triplet loss, a
+// triplet-margin miner), else none.
+inline int64_t blockLossScratchBytes(const MinerOptions& miner, const PairLossOptions& loss, int64_t refs) {
+  const bool sweep = loss.type == PairLossType::TripletMargin || miner.type == MinerType::TripletMargin;
+  return sweep ? tripletScratchBytes(refs) : 0;
 }
 
 // The block's maximum of x with pairs_math.h's scan rule `if (x > shift || x != x) shift = x`:
@@ -96,7 +98,10 @@ struct BlockRow {
   MinerOptions miner;
   bool minerSim;
   pairs::RowExtremes e;
-  __device__ int32_t weight(int64_t j) const { return pairs::minedPairWeight(row, miner, minerSim, e, j); }
+  const int32_t* tripletWeights;  // a triplet-margin miner's multiplicities (blockSweep's counts), or null
+  __device__ int32_t weight(int64_t j) const {
+    return tripletWeights ? tripletWeights[j] : pairs::minedPairWeight(row, miner, minerSim, e, j);
+  }
 };
 
 // pairs::multiSimilarityRow.
@@ -266,46 +271,34 @@ __device__ pairs::LossPartial ntXentBlock(const BlockRow& b, const PairLossOptio
   return out;
 }
 
-// pairs::tripletRow (batch-hard, or sweepTriplets over the members) and lossRow's triplet
-// coefficients, by the block.  scan: 2·blockDim int64, dscan: 2·blockDim doubles (shared).
-__device__ pairs::LossPartial tripletBlock(const BlockRow& b, const PairLossOptions& loss, double scale, float* coef,
-                                          const TripletScratch& s, double* scratch, int64_t* scan, double* dscan) {
+// Shared memory of the block sweep: 2·blockDim int64 and 2·blockDim doubles for the scans, and
+// blockDim doubles for the sums.
+struct SweepShared {
+  double* sums;
+  int64_t* scan;
+  double* dscan;
+};
+
+// What blockSweep found (every thread gets it).
+struct BlockSweepResult {
+  double triplets = 0.0, marginSum = 0.0;
+  bool nan = false;
+};
+
+// pairs::sweepTriplets by the block, over `values` (similarities when sim), members all pairs or
+// those with b.weight(j) > 0 (useMember): s.counts[j] = the triplets in `bounds` column j is in.
+__device__ BlockSweepResult blockSweep(const BlockRow& b, const float* values, bool sim, bool useMember,
+                                       const pairs::TripletBounds& bounds, double margin, const TripletScratch& s,
+                                       const SweepShared& sh) {
   const pairs::PairRow& row = b.row;
-  const bool sim = pairs::similarity(loss.distance);
-  const double sigma = sim ? 1.0 : -1.0;  // ∂(margin − t)/∂v_p = −σ, ∂/∂v_n = +σ
-  const float* v = row.lossValues;
-  const pairs::TripletBounds active = pairs::lossBounds(loss.margin);
-  pairs::LossPartial out;
-  for (int64_t j = threadIdx.x; j < row.refs; j += blockDim.x) s.counts[j] = 0;
-  __syncthreads();
-  auto writeCoef = [&] {
-    for (int64_t j = threadIdx.x; coef && j < row.refs; j += blockDim.x) {
-      coef[j] = s.counts[j] == 0 ? 0.0f
-                                 : static_cast<float>((pairs::pairKind(row, j) == 1 ? -sigma : sigma) * double(s.counts[j]) * scale);
-    }
-  };
-  if (b.miner.type == MinerType::BatchHard) {
-    const int64_t hp = b.e.hardestPositive, hn = b.e.hardestNegative;
-    if (hp >= 0 && hn >= 0) {
-      const double t = pairs::tripletT(sim, v[hp], v[hn]);
-      if (t != t) out.sum[0] += t;
-      if (pairs::inBounds(active, t)) {
-        out.sum[0] += loss.margin - t;
-        out.count[0] = 1.0;
-        if (threadIdx.x == 0) s.counts[hp] = 1, s.counts[hn] = 1;
-      }
-    }
-    __syncthreads();
-    writeCoef();
-    return out;
-  }
-  const bool useMember = b.miner.type != MinerType::None && b.miner.type != MinerType::TripletMargin;
-  const pairs::TripletBounds bounds =
-      b.miner.type == MinerType::TripletMargin ? pairs::intersectBounds(pairs::minerBounds(b.miner), active) : active;
+  const float* v = values;
+  const double sigma = sim ? 1.0 : -1.0;
+  BlockSweepResult result;
   auto memberKind = [&](int64_t j) {  // 0: not a member pair
     const int kind = pairs::pairKind(row, j);
     return kind != 0 && (!useMember || b.weight(j) > 0) ? kind : 0;
   };
+  for (int64_t j = threadIdx.x; j < row.refs; j += blockDim.x) s.counts[j] = 0;
   double sides[3] = {0.0, 0.0, 0.0};  // positives, negatives, NaN members
   for (int64_t j = threadIdx.x; j < row.refs; j += blockDim.x) {
     const int kind = memberKind(j);
@@ -313,11 +306,9 @@ __device__ pairs::LossPartial tripletBlock(const BlockRow& b, const PairLossOpti
     sides[kind - 1] += 1.0;
     if (v[j] != v[j]) sides[2] += 1.0;
   }
-  for (double& side : sides) side = blockSum(side, scratch);
-  if (sides[0] == 0.0 || sides[1] == 0.0) {
-    writeCoef();
-    return out;
-  }
+  for (double& side : sides) side = blockSum(side, sh.sums);  // also orders the zeroed counts
+  if (sides[0] == 0.0 || sides[1] == 0.0) return result;
+  result.nan = sides[2] > 0.0;
   const bool sortedArePositives = sides[0] < sides[1];
   const int sortedKind = sortedArePositives ? 1 : 2;
   // The sorted side: its non-NaN members in column order, then sorted (NaN padding last).
@@ -326,7 +317,7 @@ __device__ pairs::LossPartial tripletBlock(const BlockRow& b, const PairLossOpti
     const int64_t j = c0 + threadIdx.x;
     const bool take = j < row.refs && memberKind(j) == sortedKind && v[j] == v[j];
     int64_t chunk;
-    const int64_t at = blockExclusiveScan(take ? 1 : 0, scan, &chunk);
+    const int64_t at = blockExclusiveScan(take ? 1 : 0, sh.scan, &chunk);
     if (take) s.keys[sorted + at] = pairs::SortKey{v[j], static_cast<int32_t>(j)};
     sorted += chunk;
   }
@@ -337,13 +328,13 @@ __device__ pairs::LossPartial tripletBlock(const BlockRow& b, const PairLossOpti
   // pairs::anchoredPrefix: 0 where the values change sign, summed outward by block scans.
   double below = 0.0;
   for (int64_t k = threadIdx.x; k < sorted; k += blockDim.x) below += s.keys[k].value < 0.0f ? 1.0 : 0.0;
-  const int64_t zero = static_cast<int64_t>(blockSum(below, scratch));
+  const int64_t zero = static_cast<int64_t>(blockSum(below, sh.sums));
   if (threadIdx.x == 0) s.prefix[zero] = 0.0;
   double carry = 0.0;
   for (int64_t c0 = zero; c0 < sorted; c0 += blockDim.x) {  // prefix[k + 1] = Σ_{zero ≤ q ≤ k}
     const int64_t k = c0 + threadIdx.x;
     double chunk;
-    const double sum = blockInclusiveScan(k < sorted ? double(s.keys[k].value) : 0.0, dscan, &chunk);
+    const double sum = blockInclusiveScan(k < sorted ? double(s.keys[k].value) : 0.0, sh.dscan, &chunk);
     if (k < sorted) s.prefix[k + 1] = carry + sum;
     carry += chunk;
   }
@@ -351,7 +342,7 @@ __device__ pairs::LossPartial tripletBlock(const BlockRow& b, const PairLossOpti
   for (int64_t c0 = 0; c0 < zero; c0 += blockDim.x) {  // prefix[k] = −Σ_{k ≤ q < zero}, k = zero − 1 − c
     const int64_t k = zero - 1 - (c0 + threadIdx.x);
     double chunk;
-    const double sum = blockInclusiveScan(k >= 0 ? double(s.keys[k].value) : 0.0, dscan, &chunk);
+    const double sum = blockInclusiveScan(k >= 0 ? double(s.keys[k].value) : 0.0, sh.dscan, &chunk);
     if (k >= 0) s.prefix[k] = -(carry + sum);
     carry += chunk;
   }
@@ -367,7 +358,7 @@ __device__ pairs::LossPartial tripletBlock(const BlockRow& b, const PairLossOpti
     if (n == 0) continue;
     const double gap = (s.prefix[r.end] - s.prefix[r.begin]) - double(n) * v[j];
     triplets += double(n);
-    marginSum += sortedArePositives ? double(n) * loss.margin - sigma * gap : double(n) * loss.margin + sigma * gap;
+    marginSum += sortedArePositives ? double(n) * margin - sigma * gap : double(n) * margin + sigma * gap;
     s.counts[j] = static_cast<int32_t>(n);
     atomicAdd(&s.diff[r.begin], 1);
     atomicAdd(&s.diff[r.end], -1);
@@ -377,15 +368,51 @@ __device__ pairs::LossPartial tripletBlock(const BlockRow& b, const PairLossOpti
   for (int64_t c0 = 0; c0 < sorted; c0 += blockDim.x) {  // the sorted side's counts: the running sum of diff
     const int64_t k = c0 + threadIdx.x;
     int64_t chunk;
-    const int64_t at = blockInclusiveScan<int64_t>(k < sorted ? s.diff[k] : 0, scan, &chunk);
+    const int64_t at = blockInclusiveScan<int64_t>(k < sorted ? s.diff[k] : 0, sh.scan, &chunk);
     if (k < sorted) s.counts[s.keys[k].index] = static_cast<int32_t>(running + at);
     running += chunk;
   }
-  triplets = blockSum(triplets, scratch);
-  marginSum = blockSum(marginSum, scratch);  // its last barrier orders the counts before writeCoef
-  out.sum[0] = sides[2] > 0.0 ? double(NAN) : marginSum;
-  out.count[0] = triplets;
-  writeCoef();
+  result.triplets = blockSum(triplets, sh.sums);
+  result.marginSum = blockSum(marginSum, sh.sums);  // its barriers order the counts before their readers
+  return result;
+}
+
+// pairs::tripletRow (batch-hard, or the sweep over the members) and lossRow's triplet
+// coefficients, by the block.
+__device__ pairs::LossPartial tripletBlock(const BlockRow& b, const PairLossOptions& loss, double scale, float* coef,
+                                          const TripletScratch& s, const SweepShared& sh) {
+  const pairs::PairRow& row = b.row;
+  const bool sim = pairs::similarity(loss.distance);
+  const double sigma = sim ? 1.0 : -1.0;  // ∂(margin − t)/∂v_p = −σ, ∂/∂v_n = +σ
+  const float* v = row.lossValues;
+  const pairs::TripletBounds active = pairs::lossBounds(loss.margin);
+  pairs::LossPartial out;
+  if (b.miner.type == MinerType::BatchHard) {
+    for (int64_t j = threadIdx.x; j < row.refs; j += blockDim.x) s.counts[j] = 0;
+    __syncthreads();
+    const int64_t hp = b.e.hardestPositive, hn = b.e.hardestNegative;
+    if (hp >= 0 && hn >= 0) {
+      const double t = pairs::tripletT(sim, v[hp], v[hn]);
+      if (t != t) out.sum[0] += t;
+      if (pairs::inBounds(active, t)) {
+        out.sum[0] += loss.margin - t;
+        out.count[0] = 1.0;
+        if (threadIdx.x == 0) s.counts[hp] = 1, s.counts[hn] = 1;
+      }
+    }
+    __syncthreads();
+  } else {
+    const bool useMember = b.miner.type != MinerType::None && b.miner.type != MinerType::TripletMargin;
+    const pairs::TripletBounds bounds =
+        b.miner.type == MinerType::TripletMargin ? pairs::intersectBounds(pairs::minerBounds(b.miner), active) : active;
+    const BlockSweepResult sweep = blockSweep(b, v, sim, useMember, bounds, loss.margin, s, sh);
+    out.sum[0] = sweep.nan ? double(NAN) : sweep.marginSum;
+    out.count[0] = sweep.triplets;
+  }
+  for (int64_t j = threadIdx.x; coef && j < row.refs; j += blockDim.x) {
+    coef[j] = s.counts[j] == 0 ? 0.0f
+                               : static_cast<float>((pairs::pairKind(row, j) == 1 ? -sigma : sigma) * double(s.counts[j]) * scale);
+  }
   return out;
 }
 
@@ -406,8 +433,16 @@ __global__ void __launch_bounds__(kLossThreads) lossRowsKernel(RowSource src, Mi
   b.miner = miner;
   b.minerSim = pairs::similarity(miner.distance);
   b.e = pairs::RowExtremes{};
+  b.tripletWeights = nullptr;
   if (miner.type == MinerType::MultiSimilarity || miner.type == MinerType::BatchHard) {
     b.e = blockRowExtremes(b.row, b.minerSim, extremes);
+  }
+  const TripletScratch s = carveTripletScratch(w.scratch + blockIdx.x * w.scratchStride, b.row.refs);
+  const SweepShared sh{scratch, scan, dscan};
+  if (miner.type == MinerType::TripletMargin && loss.type != PairLossType::TripletMargin) {
+    // pairs::minedWeights: each column's mined triplets, over the miner's values.
+    blockSweep(b, b.row.minerValues, b.minerSim, false, pairs::minerBounds(miner), 0.0, s, sh);
+    b.tripletWeights = s.counts;
   }
   float* c = coef ? coef + local * src.ld : nullptr;
   pairs::LossPartial out;
@@ -415,11 +450,7 @@ __global__ void __launch_bounds__(kLossThreads) lossRowsKernel(RowSource src, Mi
     case PairLossType::MultiSimilarity: out = multiSimilarityBlock(b, loss, scale.scale[0], c, scratch); break;
     case PairLossType::Circle: out = circleBlock(b, loss, scale.scale[0], c, scratch); break;
     case PairLossType::NtXent: out = ntXentBlock(b, loss, scale.scale[0], c, scratch); break;
-    case PairLossType::TripletMargin: {
-      const TripletScratch s = carveTripletScratch(w.scratch + blockIdx.x * w.scratchStride, b.row.refs);
-      out = tripletBlock(b, loss, scale.scale[0], c, s, scratch, scan, dscan);
-      break;
-    }
+    case PairLossType::TripletMargin: out = tripletBlock(b, loss, scale.scale[0], c, s, sh); break;
     default: out = marginPairsBlock(b, loss, scale.scale, c, scratch); break;
   }
   if (c) return;

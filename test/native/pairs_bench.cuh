@@ -119,7 +119,7 @@ bool runBench(cudaStream_t stream, bool quick) {
         cases.push_back({size.rows, size.refs, dim, workload});
       }
   const int runs = quick ? 3 : 5;
-  std::printf("\npairs (CUDA: mining a thread block per row, losses a thread per row), default workBytes 64 MiB, median\n"
+  std::printf("\npairs (CUDA: a thread block per row), default workBytes 64 MiB, median\n"
               "of %d after 1 warm-up, whole call on device inputs; 'extra' = device memory the call allocates beyond\n"
               "inputs, outputs and mined arrays; 'N×M' = one float32 similarity matrix, what an unfused formulation\n"
               "stores; 'cpu ms' = the 2-core native CPU backend (docs/performance.md), then CPU / CUDA (target ≥ 20x)\n", runs);
