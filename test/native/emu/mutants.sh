@@ -16,6 +16,9 @@ MUTANTS=(
   "gemm: store row bound widened by one|margin|cuda/gemm_tile.cuh|s/if \(row >= g\.m\) continue;/if (row > g.m) continue;/"
   "crps: tile point count widened by one|crps|cuda/crps.cu|s/p\.points - first\)\);/p.points - first + 1));/"
   "crps: a barrier only threads with a point reach|crps|cuda/crps.cu|/if \(t < count\) scoreTilePoint/{n;s/__syncthreads\(\);/if (t < count) __syncthreads();/}"
+  "pairs: mining's bitonic-sort step barrier deleted|pairs|cuda/pairs_mine.cuh|/if \(ascending \? less\(y, x\) : less\(x, y\)\)/{n;n;/__syncthreads/d}"
+  "pairs: mining's column bound widened by one|pairs|cuda/pairs_mine.cuh|s/const int kind = j < row\.refs \? pairs::pairKind/const int kind = j <= row.refs ? pairs::pairKind/"
+  "pairs: loss rows' shift barrier deleted|pairs|cuda/pairs_loss.cuh|/scratch\[t\] = \(a != a \|\| b != b\)/{n;n;/__syncthreads/d}"
 )
 
 scratch=$(mktemp -d)
