@@ -7,8 +7,9 @@
 //  2. Rows in blocks of R: the block's value rows (R × M floats, the loss' distance and the
 //     miner's when it differs, plus the coefficients with gradients) take at most half of
 //     workBytes.  Per block: GEMM x̂[block]·ŷᵀ → dot products → values in place.  The per-row
-//     decisions are pairs_math.h's, one thread per row, in waves of rows whose rowScratchBytes(M)
-//     scratch fits a quarter of the budget (at least one row).
+//     decisions are pairs_math.h's, a thread block per row (pairs_mine.cuh, pairs_loss.cuh: the
+//     design there; one rare loss case a thread per row), in waves of rows whose global scratch
+//     (the triplet sorts' only) fits the budget's share.
 //  3. Mining: per-row counts → host: row-order offsets, the maxOutputs check, exactly-sized output
 //     arrays → filling pass at those offsets → copied back.
 //     Losses: per-row LossPartial → host: summed in row order (addPartial) → lossScale (the loss
@@ -36,6 +37,8 @@
 
 #include "device_memory.cuh"
 #include "pairs_kernels.cuh"
+#include "pairs_mine.cuh"
+#include "pairs_loss.cuh"
 
 namespace fusedloss {
 using namespace pair_cuda;
@@ -66,6 +69,13 @@ Split splitFor(int64_t m, int64_t n, int64_t kLen, int64_t partsFloats) {
   return s;
 }
 
+// The global scratch of a row in flight: mining's (loss null), the block-per-row loss rows' (none),
+// or the thread-per-row loss rows' pairs_math.h scratch.
+int64_t rowScratchFor(const MinerOptions& miner, const PairLossOptions* loss, int64_t refs) {
+  if (!loss) return mineRowScratchBytes(miner, refs);
+  return blockLossRows(miner, *loss) ? blockLossScratchBytes(miner, *loss, refs) : pairs::rowScratchBytes(refs);
+}
+
 // The launch plan: block and wave sizes and the byte offsets of every array in the one scratch
 // allocation.  Depends only on the shape, the options and workBytes.
 struct Plan {
@@ -75,8 +85,9 @@ struct Plan {
   size_t xh, yh, xLen, yLen, xSq, ySq, rowData, values, minerValues, coef, scratch, parts, gx, gy, hRows, hCols, total;
 };
 
+// rowScratch: bytes of global scratch each row in flight needs (rowScratchFor).
 Plan makePlan(const PairShape& s, const PairSimilarityOptions& similarity, bool secondValues, bool gradients,
-              bool ref) {
+              bool ref, int64_t rowScratch) {
   Plan p{};
   const int64_t N = s.rows, M = s.refs;
   p.dimPad = roundUp(s.dim, 4);
@@ -87,9 +98,10 @@ Plan makePlan(const PairShape& s, const PairSimilarityOptions& similarity, bool 
   p.blockRows = std::max<int64_t>(1, std::min<int64_t>(N, (budget / 2) / (buffers * 4 * p.ld)));
   p.blocks = ceilDiv(N, p.blockRows);
   p.blockRows = ceilDiv(N, p.blocks);  // even blocks
-  p.scratchStride = pairs::rowScratchBytes(M);
+  p.scratchStride = rowScratch;
   const int64_t scratchBudget = gradients ? budget / 4 : budget / 2;
-  p.waveRows = std::max<int64_t>(1, std::min<int64_t>(p.blockRows, scratchBudget / p.scratchStride));
+  p.waveRows = p.scratchStride == 0 ? p.blockRows
+                                    : std::max<int64_t>(1, std::min<int64_t>(p.blockRows, scratchBudget / p.scratchStride));
   int64_t partsFloats = 0;
   if (gradients) {
     const int64_t capacity = budget / 16;
@@ -165,16 +177,17 @@ class Engine {
                                                                          p_.secondValues ? minerValues_ : nullptr, second);
   }
 
-  // Calls launch(wave) for each wave of the block's rows.
+  // Calls launch(wave, grid) for each wave of the block's rows: a thread block per row (mining),
+  // or a thread per row (losses).
   template <typename Launch>
-  void waves(int64_t block, Launch launch) {
+  void waves(int64_t block, Launch launch, bool blockPerRow = false) {
     const int64_t rows = rowsOf(block);
     for (int64_t first = 0; first < rows; first += p_.waveRows) {
       Wave w;
       w.row0 = block * p_.blockRows, w.first = static_cast<int>(first);
       w.count = static_cast<int>(std::min(p_.waveRows, rows - first));
       w.scratch = base_ + p_.scratch, w.scratchStride = p_.scratchStride;
-      launch(w, blocksFor(w.count, kRowKernelThreads));
+      launch(w, blockPerRow ? static_cast<unsigned>(w.count) : blocksFor(w.count, kRowKernelThreads));
     }
   }
 
@@ -252,8 +265,9 @@ KernelStatus countRows(Engine& engine, const Plan& plan, const MinerOptions& min
   for (int64_t b = 0; b < plan.blocks; ++b) {
     engine.blockValues(b, miner.distance, miner.distance);
     engine.waves(b, [&](const Wave& w, unsigned grid) {
-      FL_LAUNCH(mineCountKernel, grid, kRowKernelThreads, 0, stream)(engine.source(), miner, engine.values(), w, counts);
-    });
+      FL_LAUNCH(mineRowsKernel, grid, kMineThreads, 0, stream)(engine.source(), miner, engine.values(), w, counts,
+                                                               MinedArrays{}, 0);
+    }, true);
     FL_CUDA_TRY("launching the counting pass", cudaGetLastError());
   }
   return KernelStatus::success();
@@ -324,8 +338,8 @@ KernelStatus fillRows(Engine& engine, const Plan& plan, const MinerOptions& mine
   for (int64_t b = 0; b < plan.blocks; ++b) {
     if (plan.blocks > 1) engine.blockValues(b, miner.distance, miner.distance);
     engine.waves(b, [&](const Wave& w, unsigned grid) {
-      FL_LAUNCH(mineFillKernel, grid, kRowKernelThreads, 0, stream)(engine.source(), miner, engine.values(), w, counts, out);
-    });
+      FL_LAUNCH(mineRowsKernel, grid, kMineThreads, 0, stream)(engine.source(), miner, engine.values(), w, counts, out, 1);
+    }, true);
     FL_CUDA_TRY("launching the filling pass", cudaGetLastError());
   }
   return KernelStatus::success();
@@ -373,7 +387,7 @@ KernelStatus mineCudaDevice(const PairShape& shape, const PairSimilarityOptions&
   if (!status.ok) return status;
   if (miner.type == MinerType::None) return KernelStatus::optionFailure("mine: a miner type is required");
   cudaStream_t stream = static_cast<cudaStream_t>(streamHandle);
-  const Plan plan = makePlan(shape, similarity, false, false, inputs.ref != nullptr);
+  const Plan plan = makePlan(shape, similarity, false, false, inputs.ref != nullptr, rowScratchFor(miner, nullptr, shape.refs));
   DeviceBuffer buffer(stream);
   FL_CUDA_TRY("allocating device memory", buffer.allocate(plan.total));
   Engine engine(shape, similarity, inputs, plan, buffer.get(), stream);
@@ -407,7 +421,7 @@ KernelStatus pairLossCudaDevice(const PairShape& shape, const PairSimilarityOpti
   const bool gradients = loss.gradients && outputs.gradEmbeddings && (!ref || outputs.gradRef);
   if (loss.gradients && !gradients) return KernelStatus::failure("pairLoss: missing gradient outputs");
   const bool second = miner.type != MinerType::None && miner.distance != loss.distance;
-  const Plan plan = makePlan(shape, similarity, second, gradients, ref);
+  const Plan plan = makePlan(shape, similarity, second, gradients, ref, rowScratchFor(miner, &loss, shape.refs));
   DeviceBuffer buffer(stream);
   FL_CUDA_TRY("allocating device memory", buffer.allocate(plan.total));
   Engine engine(shape, similarity, inputs, plan, buffer.get(), stream);
@@ -415,11 +429,17 @@ KernelStatus pairLossCudaDevice(const PairShape& shape, const PairSimilarityOpti
   pairs::LossPartial* partials = reinterpret_cast<pairs::LossPartial*>(buffer.get() + plan.rowData);
   engine.normalize();
   const PairDistance minerDistance = second ? miner.distance : loss.distance;
+  const bool blockRows = blockLossRows(miner, loss);
   auto rowPass = [&](int64_t b, const pairs::LossScale& scale, float* coef) {
     engine.waves(b, [&](const Wave& w, unsigned grid) {
-      FL_LAUNCH(lossRowKernel, grid, kRowKernelThreads, 0, stream)(engine.source(), miner, loss, engine.minerValues(),
-                                                                   engine.values(), w, partials, scale, coef);
-    });
+      if (blockRows) {
+        FL_LAUNCH(lossRowsKernel, grid, kLossThreads, 0, stream)(engine.source(), miner, loss, engine.minerValues(),
+                                                                 engine.values(), w, partials, scale, coef);
+      } else {
+        FL_LAUNCH(lossRowKernel, grid, kRowKernelThreads, 0, stream)(engine.source(), miner, loss, engine.minerValues(),
+                                                                     engine.values(), w, partials, scale, coef);
+      }
+    }, blockRows);
   };
   for (int64_t b = 0; b < plan.blocks; ++b) {
     engine.blockValues(b, loss.distance, minerDistance);
@@ -459,7 +479,8 @@ KernelStatus pairLossCudaDevice(const PairShape& shape, const PairSimilarityOpti
 int64_t pairCudaScratchBytes(const PairShape& shape, const PairSimilarityOptions& similarity, const MinerOptions& miner,
                              const PairLossOptions* loss, bool ref) {
   const bool second = loss && miner.type != MinerType::None && miner.distance != loss->distance;
-  return static_cast<int64_t>(makePlan(shape, similarity, second, loss && loss->gradients, ref).total);
+  return static_cast<int64_t>(
+      makePlan(shape, similarity, second, loss && loss->gradients, ref, rowScratchFor(miner, loss, shape.refs)).total);
 }
 
 // --- host entry points ------------------------------------------------------------------------------

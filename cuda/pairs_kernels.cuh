@@ -1,8 +1,8 @@
 // Device code of the CUDA pair mining / pair losses: the GEMM, normalization, the value and
-// gradient transforms and the reductions the engine owns, and the thread-per-row kernels that call
-// the per-row decisions of ../native/math/pairs_math.h (mining counts and fills, loss partials and
-// coefficients: the CPU's very arithmetic).  Included by pairs.cu only (one translation unit, no device
-// linking); the plan is described there.
+// gradient transforms and the reductions the engine owns, and the loss' thread-per-row kernel
+// (pairs_math.h's lossRow as it is) for the one case pairs_loss.cuh's block rows leave.  The
+// block-per-row rows are in pairs_mine.cuh and pairs_loss.cuh.  Included by pairs.cu only (one
+// translation unit, no device linking); the plan is described there.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -160,7 +160,7 @@ __global__ void __launch_bounds__(kRowThreads) unnormalizeKernel(const float* gr
   }
 }
 
-// --- per-row decisions (pairs:: row functions, one thread per row) -----------------------------
+// --- loss rows, one thread per row: pairs_loss.cuh's blockLossRows leaves it one case ------------
 
 // What a row kernel needs to build a row's PairRow; device pointers.
 struct RowSource {
@@ -180,64 +180,13 @@ __device__ __forceinline__ pairs::PairRow makeRow(const RowSource& src, int64_t 
 }
 
 // Rows [first, first + count) of a block that starts at query row `row0` (a wave: each thread
-// has its own scratch slot).
+// of a row kernel, or each thread block of a mining kernel, has its own scratch slot).
 struct Wave {
   int64_t row0;
   int first, count;
   char* scratch;
   int64_t scratchStride;
 };
-
-// Mining, counting pass: counts[2i] = positives (or triplets), counts[2i + 1] = negatives.
-__global__ void __launch_bounds__(kRowKernelThreads) mineCountKernel(RowSource src, MinerOptions miner,
-                                                                     const float* values, Wave w, int64_t* counts) {
-  const int t = blockIdx.x * blockDim.x + threadIdx.x;
-  if (t >= w.count) return;
-  const int local = w.first + t;
-  const int64_t i = w.row0 + local;
-  const float* v = values + local * src.ld;
-  const pairs::MineCounts c = pairs::mineRowCounts(makeRow(src, i, v, v), miner, w.scratch + t * w.scratchStride);
-  const bool triplets = minesTriplets(miner.type);
-  counts[2 * i] = triplets ? c.triplets : c.positives;
-  counts[2 * i + 1] = triplets ? 0 : c.negatives;
-}
-
-// Mining, filling pass at the row's offsets (offsets[2i], offsets[2i + 1] as the counts).  The
-// room of row i ends where row i + 1's output begins (the totals after the last row); a row whose
-// fill finds another count than that sets *mismatch (the host reports it) and writes nothing
-// beyond its room.
-struct MinedArrays {
-  int32_t *positiveAnchors, *positives, *negativeAnchors, *negatives;  // pair miners
-  int32_t *anchors, *tripletPositives, *tripletNegatives;              // triplet miners
-  int64_t rows, totalFirst, totalSecond;  // N, and the totals (positives or triplets, negatives)
-  int32_t* mismatch;
-};
-
-__global__ void __launch_bounds__(kRowKernelThreads) mineFillKernel(RowSource src, MinerOptions miner,
-                                                                    const float* values, Wave w, const int64_t* offsets,
-                                                                    MinedArrays out) {
-  const int t = blockIdx.x * blockDim.x + threadIdx.x;
-  if (t >= w.count) return;
-  const int local = w.first + t;
-  const int64_t i = w.row0 + local;
-  const float* v = values + local * src.ld;
-  const int64_t a = offsets[2 * i], b = offsets[2 * i + 1];
-  const int64_t aEnd = i + 1 < out.rows ? offsets[2 * i + 2] : out.totalFirst;
-  const int64_t bEnd = i + 1 < out.rows ? offsets[2 * i + 3] : out.totalSecond;
-  const bool triplets = minesTriplets(miner.type);
-  pairs::MineRowOutput o;
-  if (triplets) {
-    o.anchors = out.anchors + a, o.tripletPositives = out.tripletPositives + a, o.tripletNegatives = out.tripletNegatives + a;
-    o.tripletRoom = aEnd - a;
-  } else {
-    o.positiveAnchors = out.positiveAnchors + a, o.positives = out.positives + a;
-    o.negativeAnchors = out.negativeAnchors + b, o.negatives = out.negatives + b;
-    o.positiveRoom = aEnd - a, o.negativeRoom = bEnd - b;
-  }
-  const pairs::MineCounts found =
-      pairs::mineRowFill(makeRow(src, i, v, v), miner, static_cast<int32_t>(i), w.scratch + t * w.scratchStride, o);
-  if (!pairs::mineRowMatches(found, o, triplets)) *out.mismatch = 1;
-}
 
 // Losses: the forward pass writes partials[i]; the backward pass (scale given) writes the row's
 // coefficients ∂loss/∂v_ij into coef[local·ld + j].  minerValues == lossValues when the miner

@@ -41,9 +41,17 @@ function defaultBackend(): Backend {
 }
 
 /**
+ * The families 'auto' may run on CUDA (after their self-test).  Pairs stay on the CPU until a GPU
+ * run has measured the block-per-row pair kernels at their target (issue 13: ≥ 20× the 2-core CPU
+ * at N = M = 4096 and 512 × 65,536); an explicit backend 'cuda' runs them.
+ */
+const AUTO_CUDA_FAMILIES: ReadonlySet<KernelFamily> = new Set<KernelFamily>(['crps', 'marginSoftmax']);
+
+/**
  * The backend a call of `family` runs on.  An explicit per-call backend wins; 'auto' (the
- * default) follows FUSEDLOSS_BACKEND when set, else CUDA when built, a device is present and the
- * family's self-test passed, else native CPU, else WebAssembly, else the TypeScript fallback.
+ * default) follows FUSEDLOSS_BACKEND when set, else CUDA when built, a device is present, the
+ * family is one 'auto' trusts on CUDA (not pairs, yet) and its self-test passed, else native CPU,
+ * else WebAssembly, else the TypeScript fallback.
  */
 export function resolveBackend(requested: Backend, family: KernelFamily): ResolvedBackend {
   const backend = requested === 'auto' ? defaultBackend() : requested;
@@ -68,7 +76,7 @@ export function resolveBackend(requested: Backend, family: KernelFamily): Resolv
       return 'cuda';
     }
     default:
-      if (loaded && cudaInfo().available && trustedOnCuda(loaded, family).passed) return 'cuda';
+      if (loaded && AUTO_CUDA_FAMILIES.has(family) && cudaInfo().available && trustedOnCuda(loaded, family).passed) return 'cuda';
       if (loaded) return 'cpu';
       return wasmStatus().available ? 'wasm' : 'js';
   }

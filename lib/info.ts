@@ -32,8 +32,9 @@ export interface BackendInfo {
     /**
      * Per kernel family, its CUDA self-test: small known-answer problems run on CUDA and on the
      * native CPU kernel and compared, once per process at the family's first CUDA use. 'auto'
-     * uses CUDA for a family only once it has 'passed'; after 'failed' it uses the CPU, and an
-     * explicit backend 'cuda' throws ERR_FUSEDLOSS_BACKEND with the reason.
+     * uses CUDA for a family only once it has 'passed' (and never for pairs yet: they run on CUDA
+     * only when asked for); after 'failed' it uses the CPU, and an explicit backend 'cuda' throws
+     * ERR_FUSEDLOSS_BACKEND with the reason.
      */
     selfTest: Record<KernelFamily, CudaSelfTest>;
   };

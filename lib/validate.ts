@@ -6,7 +6,8 @@ import { lookup } from './read-once';
 
 /**
  * Where a call runs: 'auto' (default: FUSEDLOSS_BACKEND when set, else CUDA when built and a device
- * is present, else native CPU, else WebAssembly, else TypeScript), 'cuda', 'cpu' (native addon),
+ * is present — crps and marginSoftmax only, pairs not yet —, else native CPU, else WebAssembly,
+ * else TypeScript), 'cuda', 'cpu' (native addon),
  * 'wasm' (the WebAssembly kernels shipped in the package) or 'js' (TypeScript).
  * An unavailable explicit backend throws ERR_FUSEDLOSS_BACKEND.
  */

@@ -2,7 +2,9 @@
 // fake addon that claims a CUDA device, whose 'cuda' path is correct, off by rounding, wrong,
 // leaves an element unwritten, or throws.  'auto' must use CUDA for a family only after its
 // self-test passed, fall back to the CPU when it failed, and an explicit 'cuda' must then throw
-// ERR_FUSEDLOSS_BACKEND with the reason that backendInfo() reports.
+// ERR_FUSEDLOSS_BACKEND with the reason that backendInfo() reports.  Pairs: 'auto' keeps them on
+// the CPU even after a passing self-test (until a GPU run has measured their kernels), so their
+// self-test runs at the first explicit 'cuda' call.
 import { Worker } from 'node:worker_threads';
 
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
@@ -101,6 +103,10 @@ const CALLS: Record<KernelFamily, (backend: 'auto' | 'cuda') => { backend: strin
   pairs: (backend) => pairLoss({ embeddings: { data: [1, 0, 0.8, 0.6, 0, 1, -0.6, 0.8], shape: [4, 2] }, labels: [0, 0, 1, 1], loss: { type: 'contrastive' }, backend }),
 };
 const FAMILIES = Object.keys(CALLS) as KernelFamily[];
+/** The families 'auto' puts on CUDA once their self-test passed (lib/dispatch.ts). */
+const AUTO_ON_CUDA = new Set<KernelFamily>(['crps', 'marginSoftmax']);
+/** The backend asking for CUDA that runs the family's self-test: 'auto', or 'cuda' for pairs. */
+const cudaRequest = (family: KernelFamily) => (AUTO_ON_CUDA.has(family) ? 'auto' : 'cuda');
 
 let warnings: Error[] = [];
 const onWarning = (warning: Error) => warnings.push(warning);
@@ -139,7 +145,7 @@ describe.skipIf(!REAL)('CUDA self-test (fake CUDA device over the CPU kernels)',
 
   it.each(FAMILIES)('%s: differences of float32 rounding pass', (family) => {
     resetNativeForTesting({ addon: fakeCuda({ [family]: 'rounding' }).addon });
-    expect(CALLS[family]('auto').backend).toBe('cuda');
+    expect(CALLS[family](cudaRequest(family)).backend).toBe('cuda');
     expect(backendInfo().cuda.selfTest[family]).toEqual({ status: 'passed', reason: null });
   });
 
@@ -150,6 +156,7 @@ describe.skipIf(!REAL)('CUDA self-test (fake CUDA device over the CPU kernels)',
   it.each(failures)('%s, CUDA %s: auto uses the CPU, explicit cuda throws the reason, backendInfo reports it, one warning', async (family, mode, why) => {
     const fake = fakeCuda({ [family]: mode });
     resetNativeForTesting({ addon: fake.addon });
+    if (!AUTO_ON_CUDA.has(family)) expect(() => CALLS[family]('cuda')).toThrow(/self-test failed/); // runs the self-test
     const result = CALLS[family]('auto');
     expect(result.backend).toBe('cpu');
     const info = backendInfo().cuda.selfTest[family];
@@ -168,10 +175,28 @@ describe.skipIf(!REAL)('CUDA self-test (fake CUDA device over the CPU kernels)',
     const calls = { ...fake.cudaCalls };
     expect(CALLS[family]('auto').backend).toBe('cpu');
     expect(fake.cudaCalls).toEqual(calls); // not tested again, never run on the failed path
-    for (const other of FAMILIES.filter((f) => f !== family)) expect(CALLS[other]('auto').backend).toBe('cuda');
+    for (const other of FAMILIES.filter((f) => f !== family)) expect(CALLS[other]('auto').backend).toBe(AUTO_ON_CUDA.has(other) ? 'cuda' : 'cpu');
     await tick();
     expect(selfTestWarnings()).toHaveLength(1);
     expect(selfTestWarnings()[0].message).toContain(info.reason!);
+  });
+
+  it("pairs: 'auto' stays on the CPU after a passing self-test, an explicit 'cuda' runs them", async () => {
+    const fake = fakeCuda({});
+    resetNativeForTesting({ addon: fake.addon });
+    const embeddings = { data: [1, 0, 0.8, 0.6, 0, 1, -0.6, 0.8], shape: [4, 2] };
+    expect(CALLS.pairs('auto').backend).toBe('cpu');
+    expect(mine({ embeddings, labels: [0, 0, 1, 1], miner: { type: 'batch-hard' } }).backend).toBe('cpu');
+    expect(fake.cudaCalls.mine + fake.cudaCalls.pairLoss).toBe(0); // not even the self-test
+    expect(backendInfo().cuda.selfTest.pairs).toEqual({ status: 'untested', reason: null });
+    expect(CALLS.pairs('cuda').backend).toBe('cuda');
+    expect(backendInfo().cuda.selfTest.pairs).toEqual({ status: 'passed', reason: null });
+    const calls = fake.cudaCalls.mine + fake.cudaCalls.pairLoss;
+    expect(CALLS.pairs('auto').backend).toBe('cpu');
+    expect((await pairLossAsync({ embeddings, labels: [0, 0, 1, 1], loss: { type: 'contrastive' } })).backend).toBe('cpu');
+    expect(mine({ embeddings, labels: [0, 0, 1, 1], miner: { type: 'batch-hard' }, backend: 'cuda' }).backend).toBe('cuda');
+    expect(fake.cudaCalls.mine + fake.cudaCalls.pairLoss).toBe(calls + 1);
+    expect(CALLS.crps('auto').backend).toBe('cuda');
   });
 
   it('the async entry points fall back and reject the same way', async () => {

@@ -85,6 +85,21 @@ FL_HD bool keepPair(const MinerOptions& miner, bool sim, const RowExtremes& e, i
   return sim ? v > miner.negMargin : v < miner.negMargin;
 }
 
+// Column j's multiplicity given by a miner other than triplet-margin (e: rowExtremes, needed by
+// multi-similarity and batch-hard): 1 for every pair without a miner, for a kept pair of a pair
+// miner and for batch-hard's two picks; else 0.
+FL_HD int32_t minedPairWeight(const PairRow& row, const MinerOptions& miner, bool sim, const RowExtremes& e, int64_t j) {
+  const int kind = pairKind(row, j);
+  int32_t w = kind == 0 ? 0 : 1;
+  if (w && (miner.type == MinerType::MultiSimilarity || miner.type == MinerType::PairMargin)) {
+    w = keepPair(miner, sim, e, kind, row.minerValues[j]) ? 1 : 0;
+  } else if (w && miner.type == MinerType::BatchHard) {
+    const bool complete = e.hardestPositive >= 0 && e.hardestNegative >= 0;
+    w = complete && (j == e.hardestPositive || j == e.hardestNegative) ? 1 : 0;
+  }
+  return w;
+}
+
 // The pairs a miner gives a loss, as multiplicities in s.weight (0: not given): every pair
 // without a miner, kept pairs once for a pair miner, and for a triplet miner the number of mined
 // triplets (a, j, ·) or (a, ·, j).
@@ -96,17 +111,7 @@ FL_HD void minedWeights(const PairRow& row, const MinerOptions& miner, RowScratc
   }
   RowExtremes e{};
   if (miner.type != MinerType::None) e = rowExtremes(row, sim);
-  for (int64_t j = 0; j < row.refs; ++j) {
-    const int kind = pairKind(row, j);
-    int32_t w = kind == 0 ? 0 : 1;
-    if (w && (miner.type == MinerType::MultiSimilarity || miner.type == MinerType::PairMargin)) {
-      w = keepPair(miner, sim, e, kind, row.minerValues[j]) ? 1 : 0;
-    } else if (w && miner.type == MinerType::BatchHard) {
-      const bool complete = e.hardestPositive >= 0 && e.hardestNegative >= 0;
-      w = complete && (j == e.hardestPositive || j == e.hardestNegative) ? 1 : 0;
-    }
-    s.weight[j] = w;
-  }
+  for (int64_t j = 0; j < row.refs; ++j) s.weight[j] = minedPairWeight(row, miner, sim, e, j);
 }
 
 struct MineCounts {
@@ -337,10 +342,22 @@ FL_HD LossPartial multiSimilarityRow(const PairRow& row, const PairLossOptions& 
 
 // Contrastive (multiplicities): relu(sim ? m⁺ − s : d − m⁺), relu(sim ? s − m⁻ : m⁻ − d).
 // Threshold-consistent (cosine, multiplicities): s ≤ m⁺: m⁺ − s; s ≥ m⁻: s − m⁻.
+// One pair's term (part 0 positive, 1 negative, value x): whether it counts, the term and its
+// slope ∂term/∂v.
+FL_HD bool marginPairTerm(const PairLossOptions& loss, bool sim, int part, double x, double* term, double* slope) {
+  if (loss.type == PairLossType::ThresholdConsistent) {
+    *term = part == 0 ? loss.marginPlus - x : x - loss.marginMinus;
+    *slope = part == 0 ? -1.0 : 1.0;
+    return *term >= 0.0;
+  }
+  *term = part == 0 ? (sim ? loss.posMargin - x : x - loss.posMargin) : (sim ? x - loss.negMargin : loss.negMargin - x);
+  *slope = (part == 0) == sim ? -1.0 : 1.0;
+  return *term > 0.0;
+}
+
 FL_HD LossPartial marginPairsRow(const PairRow& row, const PairLossOptions& loss, const int32_t* weight,
                                  const double* scale, float* coef) {
   const bool sim = similarity(loss.distance);
-  const bool tc = loss.type == PairLossType::ThresholdConsistent;
   const float* v = row.lossValues;
   LossPartial out;
   for (int64_t j = 0; j < row.refs; ++j) {
@@ -348,17 +365,8 @@ FL_HD LossPartial marginPairsRow(const PairRow& row, const PairLossOptions& loss
     if (kind == 0 || weight[j] <= 0) continue;
     const int part = kind - 1;
     const double x = v[j], w = weight[j];
-    double term, slope;  // slope: ∂term/∂v
-    bool counted;
-    if (tc) {
-      term = part == 0 ? loss.marginPlus - x : x - loss.marginMinus;
-      counted = term >= 0.0;
-      slope = part == 0 ? -1.0 : 1.0;
-    } else {
-      term = part == 0 ? (sim ? loss.posMargin - x : x - loss.posMargin) : (sim ? x - loss.negMargin : loss.negMargin - x);
-      counted = term > 0.0;
-      slope = (part == 0) == sim ? -1.0 : 1.0;
-    }
+    double term, slope;
+    const bool counted = marginPairTerm(loss, sim, part, x, &term, &slope);
     if (x != x) out.sum[part] += x;  // NaN propagates
     if (!counted) {
       if (coef) coef[j] = 0.0f;
@@ -371,6 +379,12 @@ FL_HD LossPartial marginPairsRow(const PairRow& row, const PairLossOptions& loss
   return out;
 }
 
+// Circle's logit of a pair with value s (kind 1 positive, 2 negative), and its relu factor.
+FL_HD double circleLogit(int kind, double s, double m, double gamma, double* relu) {
+  *relu = kind == 1 ? fmax(1.0 + m - s, 0.0) : fmax(s + m, 0.0);
+  return kind == 1 ? -gamma * *relu * (s - (1.0 - m)) : gamma * *relu * (s - m);
+}
+
 // Circle (cosine, set): softplus(LSE_P + LSE_N), 0 for a row lacking either part.
 FL_HD LossPartial circleRow(const PairRow& row, const PairLossOptions& loss, const int32_t* weight, double scale,
                             float* coef) {
@@ -381,8 +395,8 @@ FL_HD LossPartial circleRow(const PairRow& row, const PairLossOptions& loss, con
   for (int64_t j = 0; j < row.refs; ++j) {
     const int kind = pairKind(row, j);
     if (kind == 0 || weight[j] <= 0) continue;
-    const double s = v[j];
-    const double logit = kind == 1 ? -gamma * fmax(1.0 + m - s, 0.0) * (s - (1.0 - m)) : gamma * fmax(s + m, 0.0) * (s - m);
+    double relu;
+    const double logit = circleLogit(kind, v[j], m, gamma, &relu);
     any[kind - 1] = true;
     if (logit > shift[kind - 1] || logit != logit) shift[kind - 1] = logit;
   }
@@ -392,9 +406,8 @@ FL_HD LossPartial circleRow(const PairRow& row, const PairLossOptions& loss, con
   for (int64_t j = 0; j < row.refs; ++j) {
     const int kind = pairKind(row, j);
     if (kind == 0 || weight[j] <= 0) continue;
-    const double s = v[j];
-    const double logit = kind == 1 ? -gamma * fmax(1.0 + m - s, 0.0) * (s - (1.0 - m)) : gamma * fmax(s + m, 0.0) * (s - m);
-    total[kind - 1] += exp(logit - shift[kind - 1]);
+    double relu;
+    total[kind - 1] += exp(circleLogit(kind, v[j], m, gamma, &relu) - shift[kind - 1]);
   }
   const double lse[2] = {shift[0] + log(total[0]), shift[1] + log(total[1])};
   const double z = lse[0] + lse[1];
@@ -406,10 +419,8 @@ FL_HD LossPartial circleRow(const PairRow& row, const PairLossOptions& loss, con
     for (int64_t j = 0; j < row.refs; ++j) {
       const int kind = pairKind(row, j);
       if (kind == 0 || weight[j] <= 0) continue;
-      const double s = v[j];
-      const double relu = kind == 1 ? fmax(1.0 + m - s, 0.0) : fmax(s + m, 0.0);
-      const double logit = kind == 1 ? -gamma * relu * (s - (1.0 - m)) : gamma * relu * (s - m);
-      const double share = exp(logit - lse[kind - 1]);
+      double relu;
+      const double share = exp(circleLogit(kind, v[j], m, gamma, &relu) - lse[kind - 1]);
       coef[j] = (float)(outer * share * (kind == 1 ? -gamma : gamma) * relu);
     }
   }

@@ -233,21 +233,28 @@ bool medianMs(cudaStream_t stream, int warmups, int runs, Call call, double& ms)
   return true;
 }
 
-// All but about `slack` bytes of the free device memory in one allocation (null when that fails),
-// for the out-of-memory checks; the refused attempts are cleared from the last error, so only a
-// kernel's own failure can be pending after it.  (margin_check; added by the tensor-core work.)
-inline void* takeDeviceMemory(size_t slack) {
-  size_t freeBytes = 0, totalBytes = 0;
+// All device memory but `slack` to `2·slack` bytes taken (held() false: could not), freed by
+// release() or the destructor: makes a call's allocation fail, for the recovery checks.  Clears
+// the refused attempts' error, so only the call's own failure is pending afterwards.
+struct DeviceMemoryHog {
   void* hog = nullptr;
-  if (cudaMemGetInfo(&freeBytes, &totalBytes) == cudaSuccess) {
-    for (size_t bytes = freeBytes > 2 * slack ? freeBytes - slack : 0; bytes > slack; bytes -= slack) {
-      if (cudaMalloc(&hog, bytes) == cudaSuccess) break;
-      hog = nullptr;
+  explicit DeviceMemoryHog(size_t slack) {
+    size_t freeBytes = 0, totalBytes = 0;
+    if (cudaMemGetInfo(&freeBytes, &totalBytes) == cudaSuccess) {
+      for (size_t bytes = freeBytes > 2 * slack ? freeBytes - slack : 0; bytes > slack; bytes -= slack) {
+        if (cudaMalloc(&hog, bytes) == cudaSuccess) break;
+        hog = nullptr;
+      }
     }
+    cudaGetLastError();
   }
-  cudaGetLastError();
-  return hog;
-}
+  bool held() const { return hog != nullptr; }
+  void release() {
+    if (hog) cudaFree(hog);
+    hog = nullptr;
+  }
+  ~DeviceMemoryHog() { release(); }
+};
 
 // Device arrays of the timings, freed together.
 struct DeviceArrays {

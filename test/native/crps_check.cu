@@ -490,18 +490,11 @@ void checkRecoveryAfterFailure(Tally& tally) {
   CrpsOutputs out;
   out.scores = scores.data(), out.gradEnsemble = gradEnsemble.data(), out.gradObservations = gradObservations.data();
 
-  size_t freeBytes = 0, totalBytes = 0;
-  void* hog = nullptr;
-  if (cudaMemGetInfo(&freeBytes, &totalBytes) == cudaSuccess) {
-    for (size_t bytes = freeBytes > 2 * kSlack ? freeBytes - kSlack : 0; bytes > kSlack; bytes -= kSlack) {
-      if (cudaMalloc(&hog, bytes) == cudaSuccess) break;
-      hog = nullptr;
-    }
-  }
-  cudaGetLastError();  // this check's own refused attempts: only the kernel's failure may be pending
+  check::DeviceMemoryHog hog(kSlack);
   const KernelStatus refused = crpsCuda(big, options, in, out);
-  if (hog) cudaFree(hog);
-  if (!hog || refused.ok || !refused.outOfMemory()) {
+  const bool held = hog.held();
+  hog.release();
+  if (!held || refused.ok || !refused.outOfMemory()) {
     std::printf("SKIP crps recovery after a failure: could not make the allocation fail (%s)\n",
                 refused.ok ? "the call ran" : refused.message.c_str());
     return;

@@ -130,10 +130,11 @@ void checkRecoveryAfterFailure(uint64_t& seed, Tally& tally) {
   bigData.weights.assign(static_cast<size_t>(4 * kBigClasses), 0.5f);
   bigData.embeddings.assign(4, 1.0f);
   bigData.targets.assign(1, 0);
-  void* hog = check::takeDeviceMemory(size_t{64} << 20);
+  check::DeviceMemoryHog hog(size_t{64} << 20);
   const Result refused = run(true, bigData);
-  if (hog) cudaFree(hog);
-  if (!hog || refused.status.ok || !refused.status.outOfMemory()) {
+  const bool held = hog.held();
+  hog.release();
+  if (!held || refused.status.ok || !refused.status.outOfMemory()) {
     std::printf("SKIP margin recovery after a failure: could not make the allocation fail (%s)\n",
                 refused.status.ok ? "the call ran" : refused.status.message.c_str());
     return;

@@ -1,7 +1,7 @@
 // CUDA-vs-CPU check of pair mining and pair losses (docs/spec/gpu.md): mineCuda / pairLossCuda
 // against mineCpu / pairLossCpu, through the same signatures (native/kernels/pairs.h), on fresh random
 // inputs over every miner, loss and distance, with and without a reference set (selfIndex with
-// −1 entries), sizes 1, 7, 129 (and 300 × 1000 refs), tiny work budgets (many row blocks).
+// −1 entries), sizes 1, 7, 129, 3 × 700 (and 300 × 1000 refs), tiny work budgets (many row blocks).
 //
 // Two kinds of inputs:
 //  • lattice: every normalized vector has 4^k entries ±2^−k (the rest 0) and a power-of-two norm,
@@ -13,8 +13,10 @@
 //    mined element may differ only where the float64 value puts its decision within 1e-5 of the
 //    rule's threshold (a near-tie; counted and printed); losses are compared only where they are
 //    continuous in the values (multi-similarity, NT-Xent, circle without a miner).
-// NaN, Inf or an unwritten gradient element never passes.  Then mineCudaDevice and
-// pairLossCudaDevice timed on three workloads.  Needs no Node.
+// NaN, Inf or an unwritten gradient element never passes.  Then the runtime checks
+// (pairs_runtime_checks.cuh: after an out-of-memory, several host threads, a user stream, over 2^31
+// pairs) and, unless --no-bench, mineCudaDevice and pairLossCudaDevice timed on three workloads
+// (pairs_bench.cuh).  Needs no Node.
 //
 //   pairs_check [--quick] [--no-bench]     exit 0: every check passed, 1: a failure, 2: no CUDA
 
@@ -25,7 +27,9 @@
 #include <cstring>
 #include <set>
 #include <string>
+#include <thread>
 #include <tuple>
+#include <type_traits>
 #include <vector>
 
 #include "../../native/kernels/pairs.h"
@@ -431,6 +435,8 @@ void checkMaxOutputs(Tally& tally, uint64_t& seed) {
   ++(ok ? tally.passed : tally.failed);
 }
 
+#include "pairs_runtime_checks.cuh"
+
 void runChecks(bool quick, Tally& tally) {
   uint64_t seed = 7000;
   int index = 0;
@@ -440,9 +446,11 @@ void runChecks(bool quick, Tally& tally) {
   struct Size {
     int64_t n, refs, dim;
   };
-  const std::vector<Size> sizes = quick ? std::vector<Size>{{1, 0, 16}, {7, 0, 33}, {129, 0, 64}, {7, 129, 16}}
+  // 3 × 700: rows of several thread-block chunks, triplet ranges longer than a block (the
+  // mining kernels' second emission path).
+  const std::vector<Size> sizes = quick ? std::vector<Size>{{1, 0, 16}, {7, 0, 33}, {129, 0, 64}, {7, 129, 16}, {3, 700, 16}}
                                         : std::vector<Size>{{1, 0, 16}, {7, 0, 33}, {129, 0, 64}, {1, 7, 16},
-                                                            {7, 129, 16}, {129, 300, 128}, {300, 1000, 64}};
+                                                            {7, 129, 16}, {3, 700, 16}, {129, 300, 128}, {300, 1000, 64}};
   // Mining: every miner × distance × size, lattice (exact) and gaussian (near-ties only).
   for (bool lattice : {true, false})
     for (MinerType type : kMiners) {
@@ -503,112 +511,13 @@ void runChecks(bool quick, Tally& tally) {
   }
   checkMaxOutputs(tally, seed);
   checkDeterminism(tally, seed);
+  checkRecoveryAfterFailure(tally, seed);
+  checkHostThreads(tally, seed);
+  checkUserStream(tally, seed);
+  checkOver2Pow31(tally, seed);
 }
 
-// --- timings ----------------------------------------------------------------------------------
-
-struct BenchCase {
-  int64_t rows, refs, dim;  // refs > rows: a memory bank (ref) of that many rows
-  // multi-similarity miner + loss + gradients (cosine), batch-hard mining (euclidean), all-triplets
-  // margin loss + gradients (euclidean).
-  enum Workload { MultiSimilarity, BatchHard, TripletAll } workload;
-};
-
-// Times one workload on device inputs: the whole call (allocation from the pool, every kernel, the
-// host-side scan or loss sum, mined arrays copied back).  Labels: about 16 rows per class.
-bool benchOne(cudaStream_t stream, const BenchCase& c, int runs) {
-  const int64_t N = c.rows, M = c.refs, D = c.dim;
-  const bool ref = M != N;
-  PairShape shape;
-  shape.rows = N, shape.refs = M, shape.dim = D;
-  std::vector<int32_t> labels(N), refLabels(ref ? M : 0);
-  const int32_t classes = static_cast<int32_t>(std::max<int64_t>(2, M / 16));
-  uint64_t state = 5;
-  auto draw = [&state, classes] {
-    return static_cast<int32_t>((state = state * 6364136223846793005ULL + 1442695040888963407ULL) >> 33) % classes;
-  };
-  for (int32_t& l : labels) l = draw();
-  for (int32_t& l : refLabels) l = draw();
-  check::DeviceArrays arrays;
-  float* embeddings = arrays.allocate<float>(N * D);
-  int32_t* labelsOnDevice = arrays.allocate<int32_t>(N);
-  float* gradEmbeddings = arrays.allocate<float>(N * D);
-  float* refRows = ref ? arrays.allocate<float>(M * D) : nullptr;
-  int32_t* refLabelsOnDevice = ref ? arrays.allocate<int32_t>(M) : nullptr;
-  float* gradRef = ref ? arrays.allocate<float>(M * D) : nullptr;
-  if (!embeddings || !labelsOnDevice || !gradEmbeddings || (ref && (!refRows || !refLabelsOnDevice || !gradRef))) {
-    return std::printf("FAIL bench pairs: cudaMalloc\n"), false;
-  }
-  if (ref) {
-    FL_LAUNCH(check::fillKernel, 4096, 256, 0, stream)(refRows, M * D, 22, 1.0f);
-    CHECK_CUDA(cudaMemcpyAsync(refLabelsOnDevice, refLabels.data(), 4 * M, cudaMemcpyHostToDevice, stream));
-  }
-  FL_LAUNCH(check::fillKernel, 1024, 256, 0, stream)(embeddings, N * D, 21, 1.0f);
-  CHECK_CUDA(cudaMemcpyAsync(labelsOnDevice, labels.data(), 4 * N, cudaMemcpyHostToDevice, stream));
-  PairInputs in;
-  in.embeddings = embeddings, in.labels = labelsOnDevice, in.ref = refRows, in.refLabels = refLabelsOnDevice;
-  PairSimilarityOptions similarity;
-  MinerOptions miner;
-  PairLossOptions loss;
-  const char* name = "ms miner+loss+grad";
-  if (c.workload == BenchCase::MultiSimilarity) {
-    miner.type = MinerType::MultiSimilarity, miner.distance = PairDistance::Cosine;
-    loss.type = PairLossType::MultiSimilarity, loss.distance = PairDistance::Cosine;
-  } else if (c.workload == BenchCase::BatchHard) {
-    name = "batch-hard mine";
-    miner.type = MinerType::BatchHard, miner.distance = PairDistance::Euclidean;
-  } else {
-    name = "triplet all+grad";
-    loss.type = PairLossType::TripletMargin, loss.distance = PairDistance::Euclidean;
-  }
-  const bool mining = c.workload == BenchCase::BatchHard;
-  size_t outputs = 0;
-  double value = 0.0, ms = 0.0;
-  const bool ok = check::medianMs(stream, 1, runs, [&] {
-    KernelStatus status;
-    if (mining) {
-      MineOutputs mined;
-      status = mineCudaDevice(shape, similarity, miner, int64_t{1} << 26, in, mined, stream);
-      outputs = mined.triplets.anchors.size();
-    } else {
-      PairLossOutputs out;
-      out.gradEmbeddings = gradEmbeddings, out.gradRef = gradRef;
-      status = pairLossCudaDevice(shape, similarity, miner, loss, in, out, stream);
-      value = out.loss;
-    }
-    if (!status.ok) std::printf("FAIL bench pairs: %s\n", status.message.c_str());
-    return status.ok;
-  }, ms);
-  if (!ok) return false;
-  const double extra = static_cast<double>(pairCudaScratchBytes(shape, similarity, miner, mining ? nullptr : &loss, ref));
-  char result[64];
-  if (mining) std::snprintf(result, sizeof result, "%zu triplets", outputs);
-  else std::snprintf(result, sizeof result, "loss %.6g", value);
-  std::printf("%6lld %6lld %4lld %-20s %10.3f %10.1f %10.1f  %s\n", static_cast<long long>(N), static_cast<long long>(M),
-              static_cast<long long>(D), name, ms, extra / 1048576.0, 4.0 * N * M / 1048576.0, result);
-  return true;
-}
-
-bool runBench(cudaStream_t stream, bool quick) {
-  struct Size {
-    int64_t rows, refs;
-  };
-  const std::vector<Size> sizes = quick ? std::vector<Size>{{1024, 1024}} : std::vector<Size>{{1024, 1024}, {4096, 4096}, {512, 65536}};
-  std::vector<BenchCase> cases;
-  for (const Size& size : sizes)
-    for (int64_t dim : {128, 512})
-      for (BenchCase::Workload workload : {BenchCase::MultiSimilarity, BenchCase::BatchHard, BenchCase::TripletAll}) {
-        cases.push_back({size.rows, size.refs, dim, workload});
-      }
-  const int runs = quick ? 3 : 5;
-  std::printf("\npairs (CUDA, thread-per-row pairs_math), default workBytes 64 MiB, median of %d after 1 warm-up, whole\n"
-              "call on device inputs; 'extra' = device memory the call allocates beyond inputs, outputs and mined arrays;\n"
-              "'N×M' = one float32 similarity matrix, what an unfused formulation stores\n", runs);
-  std::printf("%6s %6s %4s %-20s %10s %10s %10s\n", "N", "M", "D", "workload", "ms", "extra MiB", "N×M MiB");
-  bool ok = true;
-  for (const BenchCase& c : cases) ok = benchOne(stream, c, runs) && ok;
-  return ok;
-}
+#include "pairs_bench.cuh"
 
 }  // namespace
 

@@ -68,6 +68,11 @@ inline int atomicMax(int* address, int value) {
   if (value > old) *address = value;
   return old;
 }
+inline int atomicAdd(int* address, int value) {  // the pair losses' difference array
+  const int old = *address;
+  *address = old + value;
+  return old;
+}
 
 #define FL_EMU_MINMAX(T)                              \
   inline T min(T a, T b) { return b < a ? b : a; }    \

@@ -23,6 +23,9 @@ MUTANTS=(
   "crps: a barrier only threads with a point reach|crps|cuda/crps.cu|/if \(t < count\) scoreRowPoint/{n;s/__syncthreads\(\);/if (t < count) __syncthreads();/}"
   "crps: sorting-network stage barrier deleted|crps|cuda/crps_device.cuh|/if \(\(a > b\) == ascending\) v\[lo\] = b, v\[hi\] = a;/{n;n;/__syncthreads/d}"
   "crps: group sum bound widened by one|crps|cuda/crps_device.cuh|s/if \(lane < s\)/if (lane <= s)/"
+  "pairs: mining's bitonic-sort step barrier deleted|pairs|cuda/pairs_mine.cuh|/if \(ascending \? less\(y, x\) : less\(x, y\)\)/{n;n;/__syncthreads/d}"
+  "pairs: mining's column bound widened by one|pairs|cuda/pairs_mine.cuh|s/const int kind = j < row\.refs \? pairs::pairKind/const int kind = j <= row.refs ? pairs::pairKind/"
+  "pairs: loss rows' shift barrier deleted|pairs|cuda/pairs_loss.cuh|/scratch\[t\] = \(a != a \|\| b != b\)/{n;n;/__syncthreads/d}"
 )
 
 scratch=$(mktemp -d)
