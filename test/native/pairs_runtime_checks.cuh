@@ -9,6 +9,10 @@
 // taken, a call whose arrays cannot be allocated is refused as out of memory; once it is freed,
 // mining and a loss with gradients must succeed and match the CPU.
 void checkRecoveryAfterFailure(Tally& tally, uint64_t& seed) {
+  if (check::sanitizeRun()) {  // taking the device's memory would starve compute-sanitizer's own
+    std::printf("SKIP pairs recovery after a failure: not under compute-sanitizer\n");
+    return;
+  }
   PairShape big;
   big.rows = big.refs = int64_t{1} << 19, big.dim = 64;  // 128 MiB of embeddings, twice that on the device
   std::vector<float> embeddings(static_cast<size_t>(big.rows * big.dim), 1.0f);
