@@ -146,6 +146,21 @@ describe.skipIf(!threaded)('the threaded module', () => {
     expect(turns).toBeGreaterThan(5);
   });
 
+  it('an engine without Atomics.waitAsync (older browsers) polls for the service thread instead', async () => {
+    resetWasmForTesting({ threaded: false });
+    const [workload] = workloads(new Rng(seed ^ 3));
+    const expected = bits(workload.sync());
+    await startedFamily(2);
+    const atomics = Atomics as unknown as { waitAsync?: unknown };
+    const waitAsync = atomics.waitAsync;
+    atomics.waitAsync = undefined;
+    try {
+      expect(bits(await workload.async())).toEqual(expected);
+    } finally {
+      atomics.waitAsync = waitAsync;
+    }
+  });
+
   it('an async call made before the workers are ready waits for them, then runs on the service thread', async () => {
     resetWasmForTesting({ threaded: false });
     const [workload] = workloads(new Rng(seed ^ 9));
