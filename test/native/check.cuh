@@ -19,6 +19,7 @@
 
 #include "../../cuda/device_memory.cuh"
 #include "../../native/kernels/cuda_info.h"
+#include "../../native/kernels/status.h"
 
 namespace check {
 
@@ -233,28 +234,38 @@ bool medianMs(cudaStream_t stream, int warmups, int runs, Call call, double& ms)
   return true;
 }
 
-// All device memory but `slack` to `2·slack` bytes taken (held() false: could not), freed by
-// release() or the destructor: makes a call's allocation fail, for the recovery checks.  Clears
-// the refused attempts' error, so only the call's own failure is pending afterwards.
-struct DeviceMemoryHog {
+// The first half of every family's recovery check: `call` (returning a KernelStatus) run with all
+// device memory but 64 to 128 MiB taken, so that its allocation fails.  True, with the refusal's
+// message, when it was refused as out of memory; otherwise it prints the family's SKIP line and
+// returns false: under compute-sanitizer (taking the memory would starve the sanitizer's own), or
+// when the call could not be made to fail.  The refused attempts to take the memory are cleared
+// from the last error, so only the call's own failure can be pending after it.
+template <typename Call>
+bool refusedWhenFull(const char* family, Call call, std::string& message) {
+  if (sanitizeRun()) {
+    std::printf("SKIP %s recovery after a failure: not under compute-sanitizer\n", family);
+    return false;
+  }
+  constexpr size_t kSlack = size_t{64} << 20;
+  size_t freeBytes = 0, totalBytes = 0;
   void* hog = nullptr;
-  explicit DeviceMemoryHog(size_t slack) {
-    size_t freeBytes = 0, totalBytes = 0;
-    if (cudaMemGetInfo(&freeBytes, &totalBytes) == cudaSuccess) {
-      for (size_t bytes = freeBytes > 2 * slack ? freeBytes - slack : 0; bytes > slack; bytes -= slack) {
-        if (cudaMalloc(&hog, bytes) == cudaSuccess) break;
-        hog = nullptr;
-      }
+  if (cudaMemGetInfo(&freeBytes, &totalBytes) == cudaSuccess) {
+    for (size_t bytes = freeBytes > 2 * kSlack ? freeBytes - kSlack : 0; bytes > kSlack; bytes -= kSlack) {
+      if (cudaMalloc(&hog, bytes) == cudaSuccess) break;
+      hog = nullptr;
     }
-    cudaGetLastError();
   }
-  bool held() const { return hog != nullptr; }
-  void release() {
-    if (hog) cudaFree(hog);
-    hog = nullptr;
+  cudaGetLastError();
+  const fusedloss::KernelStatus refused = call();
+  if (hog) cudaFree(hog);
+  if (!hog || refused.ok || !refused.outOfMemory()) {
+    std::printf("SKIP %s recovery after a failure: could not make the allocation fail (%s)\n", family,
+                refused.ok ? "the call ran" : refused.message.c_str());
+    return false;
   }
-  ~DeviceMemoryHog() { release(); }
-};
+  message = refused.message;
+  return true;
+}
 
 // Device arrays of the timings, freed together.
 struct DeviceArrays {

@@ -473,11 +473,6 @@ void checkArguments(Tally& tally) {
 // call whose arrays cannot be allocated is refused as out of memory; once it is freed, a good
 // call must succeed and match the CPU.
 void checkRecoveryAfterFailure(Tally& tally) {
-  if (check::sanitizeRun()) {  // taking the device's memory would starve compute-sanitizer's own
-    std::printf("SKIP crps recovery after a failure: not under compute-sanitizer\n");
-    return;
-  }
-  constexpr size_t kSlack = size_t{64} << 20;
   CrpsShape big;
   big.outer = int64_t{1} << 23;  // 8M points × 16 members: 1 GiB of device arrays, past any pool reserve
   big.members = 16;
@@ -490,15 +485,8 @@ void checkRecoveryAfterFailure(Tally& tally) {
   CrpsOutputs out;
   out.scores = scores.data(), out.gradEnsemble = gradEnsemble.data(), out.gradObservations = gradObservations.data();
 
-  check::DeviceMemoryHog hog(kSlack);
-  const KernelStatus refused = crpsCuda(big, options, in, out);
-  const bool held = hog.held();
-  hog.release();
-  if (!held || refused.ok || !refused.outOfMemory()) {
-    std::printf("SKIP crps recovery after a failure: could not make the allocation fail (%s)\n",
-                refused.ok ? "the call ran" : refused.message.c_str());
-    return;
-  }
+  std::string refusal;
+  if (!check::refusedWhenFull("crps", [&] { return crpsCuda(big, options, in, out); }, refusal)) return;
   Case c;
   c.members = 16;
   c.points = 1000;
@@ -509,7 +497,7 @@ void checkRecoveryAfterFailure(Tally& tally) {
   std::string why;
   double worst = 0.0;
   const bool ok = compareResults(c, gpu, cpu, why, worst);
-  std::printf("%s crps recovery after a failure ('%s'): %s\n", ok ? "PASS" : "FAIL", refused.message.c_str(),
+  std::printf("%s crps recovery after a failure ('%s'): %s\n", ok ? "PASS" : "FAIL", refusal.c_str(),
               ok ? "the next call succeeds" : why.c_str());
   ++(ok ? tally.passed : tally.failed);
 }

@@ -123,10 +123,6 @@ void checkHostThreads(uint64_t& seed, Tally& tally) {
 // taken, a call whose arrays cannot be allocated is refused as out of memory; once it is freed, a
 // good call must succeed and match the CPU.
 void checkRecoveryAfterFailure(uint64_t& seed, Tally& tally) {
-  if (check::sanitizeRun()) {  // taking the device's memory would starve compute-sanitizer's own
-    std::printf("SKIP margin recovery after a failure: not under compute-sanitizer\n");
-    return;
-  }
   constexpr int64_t kBigClasses = int64_t{1} << 23;  // 128 MiB of weights (4 features), past the slack
   Data bigData;
   bigData.shape.rows = 1, bigData.shape.dim = 4, bigData.shape.classes = kBigClasses, bigData.shape.weightRows = kBigClasses;
@@ -134,21 +130,14 @@ void checkRecoveryAfterFailure(uint64_t& seed, Tally& tally) {
   bigData.weights.assign(static_cast<size_t>(4 * kBigClasses), 0.5f);
   bigData.embeddings.assign(4, 1.0f);
   bigData.targets.assign(1, 0);
-  check::DeviceMemoryHog hog(size_t{64} << 20);
-  const Result refused = run(true, bigData);
-  const bool held = hog.held();
-  hog.release();
-  if (!held || refused.status.ok || !refused.status.outOfMemory()) {
-    std::printf("SKIP margin recovery after a failure: could not make the allocation fail (%s)\n",
-                refused.status.ok ? "the call ran" : refused.status.message.c_str());
-    return;
-  }
+  std::string refusal;
+  if (!check::refusedWhenFull("margin", [&] { return run(true, bigData).status; }, refusal)) return;
   const Case c = makeCase(65, 32, 700, 1, 4, seed);
   const Data d = generate(c);
   const Result cpu = run(false, d), gpu = run(true, d);
   std::string why;
   const bool ok = matches(c, d, gpu, cpu, why);
-  report(("recovery after a failure ('" + refused.status.message + "'): the next call succeeds").c_str(), ok, why, tally);
+  report(("recovery after a failure ('" + refusal + "'): the next call succeeds").c_str(), ok, why, tally);
 }
 
 // Over 2^31 elements in one array (embeddings and their gradient: 2^21 + 1 rows of 1024
