@@ -33,4 +33,11 @@ constexpr int32_t enumCount() {
 enum class Device : int32_t { FL_DEVICES(FL_ENUM_MEMBER) };
 FL_ENUM_NAMES(Device, "device", FL_DEVICES)
 
+// The precision of the products inside the margin and pair kernels' GEMMs (every family that
+// has them).  fp32: float32 operands.  tf32 / bf16: both operands of every product rounded to
+// TensorFloat-32 / bfloat16 first (../math/precision_math.h), products and sums in float32.
+#define FL_PRECISIONS(X) X(Float32, "fp32") X(Tf32, "tf32") X(Bf16, "bf16")
+enum class Precision : int32_t { FL_PRECISIONS(FL_ENUM_MEMBER) };
+FL_ENUM_NAMES(Precision, "precision", FL_PRECISIONS)
+
 }  // namespace fusedloss
