@@ -35,6 +35,11 @@ struct GemmOperands {
   // per micro-kernel call, so streaming a large matrix tile by tile overlaps with compute.
   const void* prefetch = nullptr;
   int64_t prefetchBytes = 0;
+  // Every element of A and B is a bfloat16 value stored as a float (the `precision: 'bf16'`
+  // option rounded them, ../math/precision_math.h).  gemm() may then multiply in bfloat16
+  // hardware: the products are the same exact values, only the grouping of the float32 sums
+  // differs.  Where the CPU has no such instructions the float32 path computes the same products.
+  bool bf16Operands = false;
 };
 
 void gemm(const GemmOperands& op);
