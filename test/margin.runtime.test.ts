@@ -98,9 +98,10 @@ describe.each(BACKENDS)('backend $name', ({ name: backend, available }) => {
 });
 
 describe('native CPU thread count', () => {
-  it.skipIf(!INFO.native)('setThreads(1..4): identical bits in every output (N 70, D 96, C 5000, K 2)', async () => {
+  // 8 and 16 threads cut the rows into more slices than 1–4 do (makePlan's four tasks per thread).
+  it.skipIf(!INFO.native)('setThreads(1..4, 8, 16): identical bits in every output (N 200, D 96, C 5000, K 2)', async () => {
     const rng = new Rng(SEED + 5);
-    const base = { N: 70, D: 96, C: 5000 };
+    const base = { N: 200, D: 96, C: 5000 };
     // Checked against the reference too: K = 1 and no filter, so no near-tie can make it ambiguous.
     const checked = makeCase(rng, { name: 'checked', ...base, ignored: 0.1, rowWeights: true, opts: { labelSmoothing: 0.05, scale: 32 } });
     const cases: { label: string; c: MarginCase }[] = [
@@ -112,7 +113,7 @@ describe('native CPU thread count', () => {
     const failures: string[] = [];
     let baseline: MarginSoftmaxResult[] | null = null;
     try {
-      for (const threads of [1, 2, 3, 4]) {
+      for (const threads of [1, 2, 3, 4, 8, 16]) {
         setThreads(threads);
         expect(backendInfo().threads).toBe(threads);
         const sync = cases.map(({ c }) => marginSoftmax(marginArgs(c, 'cpu')));

@@ -94,9 +94,14 @@ Plan makePlan(const MarginSoftmaxShape& shape, const MarginSoftmaxOptions& optio
   }
   p.rowBlock = std::min(p.rowBlock, p.rows);
   p.rowBlockPad = roundUp(p.rowBlock, kLanes);
+  // Tasks per pass: the chunks, times row slices until there are kMaxChunks of them, or four per
+  // thread on machines with more than four threads.  Slicing keeps every row's sums whole, so the
+  // thread count changes no bit — except product-norm's per-center scale term, summed per slice,
+  // which therefore slices by the sizes alone.
+  const int64_t tasksWanted = options.scaleMode == ScaleMode::ProductNorm ? kMaxChunks : std::max<int64_t>(kMaxChunks, 4 * threadCount());
   p.slices = 1;
-  if (p.storeCosines && p.chunks < kMaxChunks) {
-    p.slices = std::max<int64_t>(1, std::min((kMaxChunks + p.chunks - 1) / p.chunks, p.rowBlockPad / kMinSliceRows));
+  if (p.storeCosines && p.chunks < tasksWanted) {
+    p.slices = std::max<int64_t>(1, std::min((tasksWanted + p.chunks - 1) / p.chunks, p.rowBlockPad / kMinSliceRows));
   }
   p.sliceRows = roundUp((p.rowBlockPad + p.slices - 1) / p.slices, 2 * kLanes);  // whole packed panels
   p.slices = (p.rowBlockPad + p.sliceRows - 1) / p.sliceRows;

@@ -231,13 +231,19 @@ struct Gradients {
 inline void blockGradients(const Plan& p, const Embeddings& e, int64_t blockStart, int64_t blockRows, const float* g,
                            bool distance, Gradients& out) {
   packB(e.x.data() + blockStart * p.dimPad, p.dimPad, blockRows, p.dimPad, out.xBlockPacked.data());
-  const int64_t slices = (blockRows + kRowSlice - 1) / kRowSlice;
+  // gx̂ in row slices of kRowSlice rows, fewer rows when that would leave threads idle (a slice
+  // is half of all the work over 2·threads).  Each row's sums stay whole in any slicing, so the
+  // thread count changes no bit; slices of at least two register tiles keep the Ŷ reads shared.
+  const int64_t rowTile = gemmRowTile();
+  const int64_t sliceRows =
+      std::max(2 * rowTile, std::min(kRowSlice, blockRows / (2 * int64_t(threadCount())) / rowTile * rowTile));
+  const int64_t slices = (blockRows + sliceRows - 1) / sliceRows;
   const int64_t tiles = (p.refs + kColumnTile - 1) / kColumnTile;
   parallelFor(slices + tiles, [&](int64_t task) {
     if (task < slices) {
-      const int64_t first = task * kRowSlice;
+      const int64_t first = task * sliceRows;
       GemmOperands op;
-      op.m = std::min(kRowSlice, blockRows - first), op.n = p.dimPad, op.k = p.refs;
+      op.m = std::min(sliceRows, blockRows - first), op.n = p.dimPad, op.k = p.refs;
       op.a = g + first * p.refsPad, op.aRowStride = p.refsPad, op.aDepthStride = 1;
       op.b = e.y, op.ldb = p.dimPad;
       op.c = out.gx.data() + (blockStart + first) * p.dimPad, op.ldc = p.dimPad;

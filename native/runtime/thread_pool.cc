@@ -1,6 +1,7 @@
 #include "thread_pool.h"
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdlib>
 #include <deque>
@@ -25,6 +26,7 @@ struct Job {
   std::mutex doneMutex;
   std::condition_variable doneSignal;
   std::exception_ptr error;  // the first exception a chunk threw, rethrown to the caller
+  std::vector<double> chunkSeconds;  // filled only while a ParallelForTrace is set
 
   // Claims and runs chunks until none are left; returns false when there was nothing to claim.
   bool runSome() {
@@ -33,7 +35,13 @@ struct Job {
       const int64_t chunk = next.fetch_add(1, std::memory_order_relaxed);
       if (chunk >= count) return ranAny;
       try {
-        (*body)(chunk);
+        if (chunkSeconds.empty()) {
+          (*body)(chunk);
+        } else {
+          const auto start = std::chrono::steady_clock::now();
+          (*body)(chunk);
+          chunkSeconds[chunk] = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        }
       } catch (...) {
         std::lock_guard<std::mutex> lock(doneMutex);
         if (!error) error = std::current_exception();
@@ -77,7 +85,13 @@ class Pool {
     auto job = std::make_shared<Job>();
     job->body = &body;
     job->count = count;
-    if (count > 1) {
+    // Traced calls run every chunk on the calling thread: the durations are then the work's own,
+    // free of other threads' contention, while threadCount() — and so the kernels' partition —
+    // stays what the pool was set to.
+    const ParallelForTrace* trace = trace_.load(std::memory_order_acquire);
+    if (trace) job->chunkSeconds.assign(count, 0.0);
+    const bool shared = count > 1 && !trace;
+    if (shared) {
       std::lock_guard<std::mutex> lock(mutex_);
       jobs_.push_back(job);
       wake_.notify_all();
@@ -87,14 +101,17 @@ class Pool {
       std::unique_lock<std::mutex> lock(job->doneMutex);
       job->doneSignal.wait(lock, [&] { return job->finished.load(std::memory_order_acquire) == count; });
     }
-    if (count > 1) {
+    if (shared) {
       std::lock_guard<std::mutex> lock(mutex_);
       for (auto it = jobs_.begin(); it != jobs_.end(); ++it) {
         if (*it == job) { jobs_.erase(it); break; }
       }
     }
     if (job->error) std::rethrow_exception(job->error);
+    if (trace) (*trace)(job->chunkSeconds);
   }
+
+  void setTrace(const ParallelForTrace* trace) { trace_.store(trace, std::memory_order_release); }
 
  private:
   static int defaultThreads() {
@@ -133,6 +150,7 @@ class Pool {
   std::deque<std::shared_ptr<Job>> jobs_;
   std::vector<std::thread> workers_;
   uint64_t generation_ = 0;
+  std::atomic<const ParallelForTrace*> trace_{nullptr};
 };
 
 // Never destroyed: worker threads must not be joined from static destructors at process exit.
@@ -146,6 +164,8 @@ Pool& pool() {
 void parallelFor(int64_t chunkCount, const std::function<void(int64_t)>& body) { pool().run(chunkCount, body); }
 
 int threadCount() { return pool().threads(); }
+
+void setParallelForTrace(const ParallelForTrace* trace) { pool().setTrace(trace); }
 
 void setThreadCount(int n) { pool().resize(n); }
 

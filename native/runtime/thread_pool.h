@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <vector>
 
 namespace fusedloss {
 
@@ -24,5 +25,13 @@ void setThreadCount(int n);
 
 // Cores available to this process (affinity mask where the OS has one).
 int availableCores();
+
+// Observes parallelFor for the scaling benchmark (bench/scaling_cpu_bench.cc), which models more
+// threads than the machine has: while a trace is set, every parallelFor call runs all its chunks
+// on the calling thread (the partition still follows threadCount()), times each, and hands the
+// durations (seconds, chunk order) to the trace once the call is done.  Process-wide; set it only
+// while no other kernel runs.  nullptr (the default) turns it off.
+using ParallelForTrace = std::function<void(const std::vector<double>& chunkSeconds)>;
+void setParallelForTrace(const ParallelForTrace* trace);
 
 }  // namespace fusedloss
