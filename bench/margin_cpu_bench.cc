@@ -3,7 +3,10 @@
 // micro-kernel, and the machine's FMA peak, all measured in this process.
 // `npm run bench:kernel:margin` builds and runs it.
 //
-//   margin_cpu_bench [N=1024] [D=512] [C=100000] [threads=all] [runs=3] [fused-only]
+//   margin_cpu_bench [N=1024] [D=512] [C=100000] [threads=all] [runs=3] [fused-only] [--gemm]
+//
+// --gemm: instead of the kernels, the margin kernel's three GEMMs alone, float32 vs bf16 operands
+// (margin_gemm_bench.h).
 //
 // GFLOP/s count 6·N·C·D (one N×D·D×C product forward, two for the gradients).  Memory is the
 // growth of the process' peak resident set (VmHWM, reset before each method) over the inputs.
@@ -20,6 +23,7 @@
 #include "kernels/margin.h"
 #include "runtime/gemm.h"
 #include "bench_util.h"
+#include "margin_gemm_bench.h"
 #include "runtime/thread_pool.h"
 
 namespace {
@@ -86,6 +90,16 @@ double unfused(int64_t n, int64_t d, int64_t c, const std::vector<float>& x, con
 }  // namespace
 
 int main(int argc, char** argv) {
+  bool gemmOnly = false;
+  int positional = 1;
+  for (int i = 1; i < argc; ++i) {
+    if (std::string(argv[i]) == "--gemm") {
+      gemmOnly = true;
+    } else {
+      argv[positional++] = argv[i];
+    }
+  }
+  argc = positional;
   const int64_t n = argc > 1 ? std::atoll(argv[1]) : 1024;
   const int64_t d = argc > 2 ? std::atoll(argv[2]) : 512;
   const int64_t c = argc > 3 ? std::atoll(argv[3]) : 100000;
@@ -115,7 +129,12 @@ int main(int argc, char** argv) {
   const double flops = 6.0 * n * c * d;
   std::printf("margin softmax (ArcFace m 0.5, s 64), N %lld, D %lld, C %lld, %d threads, gemm %s\n", (long long)n,
               (long long)d, (long long)c, threadCount(), gemmLevel());
-  std::printf("FMA peak (all threads, same process): %.1f GFLOP/s\n\n", peak);
+  std::printf("FMA peak (all threads, same process): %.1f GFLOP/s\n", peak);
+  if (gemmOnly) {
+    benchgemm::printGemmTable(n, d, c, runs);
+    return 0;
+  }
+  std::printf("\n");
   std::printf("| method | time s | GFLOP/s (6NCD) | %% of FMA peak | peak extra memory MiB |\n|:--|--:|--:|--:|--:|\n");
 
   MarginSoftmaxShape shape;
