@@ -112,10 +112,19 @@ inline void printGemmTable(int64_t n, int64_t d, int64_t c, int runs) {
   double total[3] = {0, 0, 0};
   for (const Product product : {Product::Cosines, Product::CenterGradient, Product::RowGradient}) {
     runProduct(s, o, product, false, false);  // warm: the operands and outputs faulted in
-    const double fp32 = benchutil::medianSeconds([&] { runProduct(s, o, product, false, false); }, runs);
-    const double bf16 = benchutil::medianSeconds([&] { runProduct(s, o, product, true, false); }, runs);
+    // The paths alternate run by run, so a change in the machine's load reaches all of them.
     const bool packable = product != Product::RowGradient;
-    const double pre = packable ? benchutil::medianSeconds([&] { runProduct(s, o, product, true, true); }, runs) : bf16;
+    std::vector<double> times[3];
+    for (int run = 0; run < runs; ++run) {
+      for (int path = 0; path < (packable ? 3 : 2); ++path) {
+        times[path].push_back(benchutil::medianSeconds([&] { runProduct(s, o, product, path > 0, path == 2); }, 1));
+      }
+    }
+    const auto median = [](std::vector<double>& v) {
+      std::sort(v.begin(), v.end());
+      return v[v.size() / 2];
+    };
+    const double fp32 = median(times[0]), bf16 = median(times[1]), pre = packable ? median(times[2]) : bf16;
     total[0] += fp32, total[1] += bf16, total[2] += pre;
     std::printf("| %s | %.4f | %.1f | %.4f | %.1f | %.2f | ", names[static_cast<int>(product)], fp32, flops / fp32 / 1e9, bf16,
                 flops / bf16 / 1e9, fp32 / bf16);

@@ -39,7 +39,7 @@ struct GemmOperands {
   // Every element of A and B is a bfloat16 value stored as a float (the `precision: 'bf16'`
   // option rounded them, ../math/precision_math.h).  Where the CPU has AVX512_BF16
   // (gemmBf16Level() == "avx512bf16") gemm() then multiplies with vdpbf16ps: the products are the
-  // same exact values as the float32 path's, summed in float32 by pairs of k in blocks of 256
+  // same exact values as the float32 path's, summed in float32 by pairs of k in blocks of 512
   // (instead of one FMA chain per block), with two differences of that instruction:
   //   - subnormal inputs count as zero and subnormal sums are flushed to zero (DAZ/FTZ, whatever
   //     MXCSR says), so subnormal × ±Inf gives NaN where the float32 path gives ±Inf;
