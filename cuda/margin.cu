@@ -176,7 +176,9 @@ bool useTensorCores(const MarginSoftmaxOptions& options) {
 // One GEMM on the call's tile.
 template <bool kAKMajor, bool kBKMajor>
 void launchGemm(const DeviceCall& call, const Gemm& g) {
-  if (call.tensorCores) {
+  if (call.tensorCores && call.options->precision != Precision::Float32) {  // operands TF32-exact: one product
+    FL_LAUNCH((mmaGemmKernel<kAKMajor, kBKMajor, true>), gemmBlocks(g), kGemmThreads, 0, call.stream)(g);
+  } else if (call.tensorCores) {
     FL_LAUNCH((mmaGemmKernel<kAKMajor, kBKMajor>), gemmBlocks(g), kGemmThreads, 0, call.stream)(g);
   } else {
     FL_LAUNCH((gemmKernel<kAKMajor, kBKMajor>), gemmBlocks(g), kGemmThreads, 0, call.stream)(g);
@@ -229,15 +231,16 @@ KernelStatus checkLabels(const DeviceCall& call) {
   return KernelStatus::success();
 }
 
-// x̂ and ŵ (gathered through classIds, from rows or columns), their norms and the row scales.
-void normalizeInputs(const DeviceCall& call) {
+// x̂ and ŵ (gathered through classIds, from rows or columns), their norms and the row scales;
+// the copies rounded to `precision` (the GEMM operands; docs/spec/precision.md).
+void normalizeInputs(const DeviceCall& call, Precision precision) {
   const Problem& p = call.p;
-  FL_LAUNCH(normalizeKernel, static_cast<unsigned>(p.rows), kRowThreads, 0, call.stream)(p, 0);
+  FL_LAUNCH(normalizeKernel, static_cast<unsigned>(p.rows), kRowThreads, 0, call.stream)(p, 0, precision);
   if (call.options->weightsColumns) {
     FL_LAUNCH(gatherColumnsKernel, static_cast<unsigned>(ceilDiv(p.centers, 32) * ceilDiv(p.dim, 32)), 256, 0, call.stream)(p);
-    FL_LAUNCH(normalizeKernel, static_cast<unsigned>(p.centers), kRowThreads, 0, call.stream)(p, 2);
+    FL_LAUNCH(normalizeKernel, static_cast<unsigned>(p.centers), kRowThreads, 0, call.stream)(p, 2, precision);
   } else {
-    FL_LAUNCH(normalizeKernel, static_cast<unsigned>(p.centers), kRowThreads, 0, call.stream)(p, 1);
+    FL_LAUNCH(normalizeKernel, static_cast<unsigned>(p.centers), kRowThreads, 0, call.stream)(p, 1, precision);
   }
 }
 
@@ -416,11 +419,13 @@ KernelStatus marginSoftmaxCudaDevice(const MarginSoftmaxShape& shape, const Marg
   FL_CUDA_TRY("allocating device memory", buffer.allocate(plan.total));
   const DeviceCall call = makeDeviceCall(shape, options, plan, inputs, outputs, buffer.get(), stream);
   if (!(status = checkLabels(call)).ok) return status;
-  normalizeInputs(call);
+  normalizeInputs(call, options.precision);
   if (!(status = prepareRows(call)).ok) return status;
   if (!(status = forwardStatistics(call)).ok) return status;
   if (options.gradients) {
     if (!(status = backwardGradients(call)).ok) return status;
+    // The normalization's backward takes the exact unit vectors: the rounded copies are done with.
+    if (options.precision != Precision::Float32) normalizeInputs(call, Precision::Float32);
     embeddingGradients(call);
     if (!(status = centerGradients(call)).ok) return status;
   }

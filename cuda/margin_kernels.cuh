@@ -10,6 +10,7 @@
 
 #include "../native/kernels/margin.h"
 #include "../native/math/margin_math.h"
+#include "../native/math/precision_math.h"
 #include "gemm_tile.cuh"
 
 namespace fusedloss {
@@ -100,7 +101,8 @@ __global__ void gatherColumnsKernel(Problem p) {
 
 // One block per row: v/max(‖v‖, 1e-12) (NaN kept), zero padding, the norm.  which = 0: the
 // embeddings (also the row scale); 1: centers from rows-layout weights; 2: ŵ in place (columns).
-__global__ void __launch_bounds__(kRowThreads) normalizeKernel(Problem p, int which) {
+// The unit vector is written rounded to `precision` (the GEMM operands of the precision option).
+__global__ void __launch_bounds__(kRowThreads) normalizeKernel(Problem p, int which, Precision precision) {
   __shared__ double scratch[kRowThreads];
   const int64_t r = blockIdx.x;
   const float* src;
@@ -119,7 +121,7 @@ __global__ void __launch_bounds__(kRowThreads) normalizeKernel(Problem p, int wh
   const double norm = length < 1e-12 ? 1e-12 : length;  // NaN stays NaN
   const double inverse = 1.0 / norm;
   for (int64_t d = threadIdx.x; d < p.dimPad; d += blockDim.x) {
-    dst[d] = d < p.dim ? static_cast<float>(src[d] * inverse) : 0.0f;
+    dst[d] = d < p.dim ? precision::roundOperand(static_cast<float>(src[d] * inverse), precision) : 0.0f;
   }
   if (threadIdx.x == 0) {
     if (which == 0) {
@@ -372,7 +374,8 @@ __global__ void __launch_bounds__(kThreads) gradKernel(Problem p, float* cos, Sl
       const float z = logitOf(p, r, pos, c, k, S, dv);
       g = gradLogit(p, r, pos == r.target, z) * S * dv;
     }
-    for (int e = 0; e < p.K; ++e) row[j * p.K + e] = e == k ? g : 0.0f;
+    // G is an operand of both gradient GEMMs: rounded as the precision option says.
+    for (int e = 0; e < p.K; ++e) row[j * p.K + e] = e == k ? precision::roundOperand(g, p.o.precision) : 0.0f;
   }
 }
 
@@ -389,7 +392,7 @@ __global__ void __launch_bounds__(kThreads) centerScaleKernel(Problem p, float* 
   if (e >= int64_t{slab.rows} * centersPad) return;
   const int local = static_cast<int>(e / centersPad), center = static_cast<int>(e % centersPad);
   float& g = cos[static_cast<int64_t>(local) * slab.ld + center];
-  g = static_cast<float>(g * toCenterScale(p, slab.firstRow + local));
+  g = precision::roundOperand(static_cast<float>(g * toCenterScale(p, slab.firstRow + local)), p.o.precision);
 }
 
 // Product-norm: thread per (center, chunk of kColumnRows rows): Σ ∂loss/∂z·z over the chunk's rows

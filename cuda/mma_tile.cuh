@@ -4,7 +4,8 @@
 //
 // Precision, 3xTF32 (FP32-accurate): each operand a = big + small with big = tf32(a) and
 // small = tf32(a − big); acc += small·big' + big·small' + big·big' (small·small, below 2^-22·|ab|,
-// dropped).  Per product the error is about 2^-21 relative, so a cosine of unit vectors is within
+// dropped).  With kRounded (the precision option's tf32 / bf16: the operands were rounded to
+// TF32-exact values before, so every small part is 0) one TF32 product, acc += big·big'.  Per product the error is about 2^-21 relative, so a cosine of unit vectors is within
 // ~1e-6 of FP32's (accumulation stays FP32).  The split is elementwise over frag.x[i], which is
 // legal whatever the fragment's element-to-lane mapping: the CPU harness's <mma.h>
 // (test/native/emu/mma.h) runs this file unchanged.
@@ -64,8 +65,9 @@ __device__ __forceinline__ void splitTf32(Frag& big, Frag& small) {
 }
 #endif
 
-// C (+)= A·Bᵀ on tensor cores, 3xTF32 (see the top of this file); arguments as gemmKernel's.
-template <bool kAKMajor, bool kBKMajor>
+// C (+)= A·Bᵀ on tensor cores, 3xTF32 or (kRounded) 1xTF32 (see the top of this file); arguments
+// as gemmKernel's.
+template <bool kAKMajor, bool kBKMajor, bool kRounded = false>
 __global__ void __launch_bounds__(kGemmThreads, 2) mmaGemmKernel(Gemm g) {
 #if FL_MMA_TILE
   // The slices during the main loop, then (after its last barrier) the epilogue's staging.
@@ -94,19 +96,21 @@ __global__ void __launch_bounds__(kGemmThreads, 2) mmaGemmKernel(Gemm g) {
 #pragma unroll
     for (int i = 0; i < kFragRows; ++i) {
       wmma::load_matrix_sync(aBig[i], &as[cur][0][wm + i * kFrag], kTile + kPad);
-      splitTf32(aBig[i], aSmall[i]);
+      if (!kRounded) splitTf32(aBig[i], aSmall[i]);
     }
 #pragma unroll
     for (int j = 0; j < kFragCols; ++j) {
       wmma::load_matrix_sync(bBig[j], &bs[cur][0][wn + j * kFrag], kTile + kPad);
-      splitTf32(bBig[j], bSmall[j]);
+      if (!kRounded) splitTf32(bBig[j], bSmall[j]);
     }
 #pragma unroll
     for (int i = 0; i < kFragRows; ++i)
 #pragma unroll
       for (int j = 0; j < kFragCols; ++j) {
-        wmma::mma_sync(acc[i][j], aSmall[i], bBig[j], acc[i][j]);
-        wmma::mma_sync(acc[i][j], aBig[i], bSmall[j], acc[i][j]);
+        if (!kRounded) {
+          wmma::mma_sync(acc[i][j], aSmall[i], bBig[j], acc[i][j]);
+          wmma::mma_sync(acc[i][j], aBig[i], bSmall[j], acc[i][j]);
+        }
         wmma::mma_sync(acc[i][j], aBig[i], bBig[j], acc[i][j]);
       }
   });

@@ -13,6 +13,7 @@ export type {
   MarginType,
   ScaleMode,
 } from './margin/plan';
+export type { Precision } from './precision';
 export { mine, mineAsync, pairLoss, pairLossAsync } from './pairs';
 export type {
   MineArgs,

@@ -42,7 +42,16 @@ export interface MarginCase {
 }
 
 /** What the reference reads: a case whose float data may be float64 (finite differences). */
-export type RefInput = Omit<MarginCase, 'embeddings' | 'weights'> & { embeddings: ArrayLike<number>; weights: ArrayLike<number> };
+export type RefInput = Omit<MarginCase, 'embeddings' | 'weights'> & {
+  embeddings: ArrayLike<number>;
+  weights: ArrayLike<number>;
+  /**
+   * The precision option's rounding of GEMM operands (test/precision-reference.ts): applied to x̂
+   * and ŵ where they are multiplied and to G = ∂loss/∂c before it multiplies them; the
+   * normalization's backward keeps the exact unit vectors (docs/spec/precision.md).
+   */
+  operandRounding?: (x: number) => number;
+};
 
 /** The public call for a case (weights transposed for 'columns'). */
 export function marginArgs(c: MarginCase, backend: string, extra: Record<string, unknown> = {}): MarginSoftmaxArgs {
@@ -95,6 +104,11 @@ export interface MarginRef {
   lossSlack: Float64Array;
   /** The same for the reduced loss (Σ of the rows' slack times their weight in the reduction). */
   reducedSlack: number;
+  /** G = ∂loss/∂c per (row, computed class) before operandRounding, at the arg-max center. */
+  gradCosine: Float64Array;
+  /** The operands of the products: x̂ [N, D] and ŵ [all C·K, D], rounded when operandRounding is given. */
+  embeddingOperands: Float64Array;
+  centerOperands: Float64Array;
 }
 
 const NORM_FLOOR = 1e-12;
@@ -201,6 +215,9 @@ export function refMarginSoftmax(input: RefInput, near = NEAR): MarginRef {
   ids.forEach((id, j) => (position[id] = j));
   const x = unitRows(input.embeddings, N, D);
   const w = unitRows(input.weights, C * K, D);
+  const round = input.operandRounding;
+  const xo = round ? x.unit.map(round) : x.unit;
+  const wo = round ? w.unit.map(round) : w.unit;
   const ambiguous: string[] = [];
 
   // Cosines (max over sub-centers, first arg-max) and predictions.
@@ -219,7 +236,7 @@ export function refMarginSoftmax(input: RefInput, near = NEAR): MarginRef {
       for (let k = 0; k < K; k++) {
         const row = ids[j] * K + k;
         let dot = 0;
-        for (let d = 0; d < D; d++) dot += x.unit[xi + d] * w.unit[row * D + d];
+        for (let d = 0; d < D; d++) dot += xo[xi + d] * wo[row * D + d];
         const c = Math.min(1, Math.max(-1, dot));
         if (c > top) {
           second = top;
@@ -361,6 +378,7 @@ export function refMarginSoftmax(input: RefInput, near = NEAR): MarginRef {
   const gw = new Float64Array(C * K * D); // ∂/∂ŵ, all weight rows
   const normX = new Float64Array(N); // Σ_j ∂loss/∂z·z per row
   const normW = new Float64Array(C * K); // Σ_i ∂loss/∂z·z per center
+  const gradCosine = new Float64Array(N * Cc);
   for (let i = 0; i < N; i++) {
     if (target[i] < 0) continue;
     const lse = logSumExp[i];
@@ -372,12 +390,13 @@ export function refMarginSoftmax(input: RefInput, near = NEAR): MarginRef {
       const dz = rowFactor[i] * ((j === target[i] ? pMinusOne + eps : p) - eps / Cc);
       normX[i] += dz * z[at];
       normW[arg[at]] += dz * z[at];
-      const G = dz * dzdc[at];
+      gradCosine[at] = dz * dzdc[at];
+      const G = round ? round(gradCosine[at]) : gradCosine[at];
       if (G === 0) continue;
       const row = arg[at];
       for (let d = 0; d < D; d++) {
-        gx[i * D + d] += G * w.unit[row * D + d];
-        gw[row * D + d] += G * x.unit[i * D + d];
+        gx[i * D + d] += G * wo[row * D + d];
+        gw[row * D + d] += G * xo[i * D + d];
       }
     }
   }
@@ -393,7 +412,10 @@ export function refMarginSoftmax(input: RefInput, near = NEAR): MarginRef {
   for (let j = 0; j < Cc; j++) {
     for (let k = 0; k < K; k++) throughNorm(gw, w.unit, w.norm, mode === 'product-norm' ? normW : null, ids[j] * K + k, gradWeights, j * K + k);
   }
-  const result: MarginRef = { loss, losses, logSumExp, predictions, predictionChoices, gradEmbeddings, gradWeights, ambiguous, cosines: cos, lossSlack, reducedSlack };
+  const result: MarginRef = {
+    loss, losses, logSumExp, predictions, predictionChoices, gradEmbeddings, gradWeights, ambiguous, cosines: cos, lossSlack, reducedSlack,
+    gradCosine, embeddingOperands: xo, centerOperands: wo,
+  };
   if (input.curricular) result.curricularT = t;
   return result;
 }

@@ -12,6 +12,7 @@ import { DEVICE_CODES, type EnumTable } from '../lib/enum-codes';
 import { MARGIN_ENUMS } from '../lib/margin/codes';
 import { native, resetNativeForTesting, type NativeAddon } from '../lib/native';
 import { PAIR_ENUMS } from '../lib/pairs/codes';
+import { PRECISION_CODES } from '../lib/precision';
 import { crps, marginSoftmax, mine, pairLoss, type MarginSoftmaxArgs, type MinerSpec, type PairLossSpec } from './api';
 
 type Plan = Record<string, unknown>;
@@ -80,7 +81,7 @@ const margin = (extra: Partial<MarginSoftmaxArgs>) => () => marginSoftmax({ embe
 const mined = (miner: MinerSpec, extra: Record<string, unknown> = {}) => () => mine({ embeddings, labels, miner, backend: 'cpu', ...extra });
 const lossOf = (loss: PairLossSpec, extra: Record<string, unknown> = {}) => () => pairLoss({ embeddings, labels, loss, backend: 'cpu', ...extra });
 
-const TABLES: readonly EnumTable[] = [DEVICE_CODES, CRPS_ENUMS, MARGIN_ENUMS, PAIR_ENUMS];
+const TABLES: readonly EnumTable[] = [DEVICE_CODES, PRECISION_CODES, CRPS_ENUMS, MARGIN_ENUMS, PAIR_ENUMS];
 
 describe.skipIf(!REAL)("lib/'s code tables against addon.codes", () => {
   it('one table entry per addon.codes key, no key twice, none missing', () => {
@@ -143,6 +144,10 @@ describe.skipIf(!REAL)('addon.codes against the codes lib/ sends', () => {
     checkEnum('scaleMode', MARGIN_ENUMS.scaleMode.names.map((scaleMode) =>
       same(scaleMode, margin({ scaleMode }), 'scaleMode')));
     checkEnum('reduction', MARGIN_ENUMS.reduction.names.map((reduction) => same(reduction, margin({ reduction }), 'reduction')));
+  });
+
+  it('precision (marginSoftmax)', () => {
+    checkEnum('precision', PRECISION_CODES.precision.names.map((precision) => same(precision, margin({ precision }), 'precision')));
   });
 
   it("minerType ('none': pairLoss without a miner)", () => {

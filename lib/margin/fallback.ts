@@ -9,7 +9,14 @@
 // predictions; pass 2 recomputes each tile's cosines, now knowing LSE_i, and accumulates the
 // gradients with respect to the unit vectors.  Extra memory: float64 unit copies of the
 // embeddings and the computed classes' centers, their gradients, and one tile of cosines.
+//
+// precision 'tf32' / 'bf16' (docs/spec/precision.md): the GEMM operands are rounded as the native
+// kernels round them (lib/precision.ts) — x̂ and ŵ to float32 and then to the precision for every
+// product, the logit gradient G likewise before it multiplies ŵ and x̂ — while the margin, the
+// log-sum-exp and the normalization's backward keep the unrounded unit vectors.  The products of
+// rounded operands are exact in float32, so this is the native arithmetic up to summation order.
 import { outputArray, type OutArrays } from '../outputs';
+import { operandRounding, roundOperands } from '../precision';
 import type { MarginFormula, MarginSoftmaxOutputs, MarginSoftmaxPlan } from './plan';
 
 /** Norms are floored here so zero vectors normalize to zero instead of NaN (torch's F.normalize). */
@@ -123,6 +130,8 @@ function float32Logit(value: number): number {
 interface UnitRows {
   unit: Float64Array;
   norms: Float64Array;
+  /** What the products multiply: `unit`, or (precision ≠ 'fp32') a copy rounded to the precision. */
+  operand: Float64Array;
 }
 
 /** Divides each of the `count` rows of `vectors` by max(‖row‖, NORM_FLOOR), in place. */
@@ -137,7 +146,12 @@ function normalizeRows(vectors: Float64Array, count: number, dim: number): UnitR
     norms[r] = norm;
     for (let d = 0; d < dim; d++) vectors[base + d] /= norm;
   }
-  return { unit: vectors, norms };
+  return { unit: vectors, norms, operand: vectors };
+}
+
+/** The unit rows with their product operands rounded to `precision` (a separate copy unless fp32). */
+function withOperands(rows: UnitRows, precision: MarginSoftmaxPlan['precision']): UnitRows {
+  return precision === 'fp32' ? rows : { ...rows, operand: roundOperands(Float64Array.from(rows.unit), precision) };
 }
 
 /** The computed classes' centers, K per class in classIds order, as rows (whatever the input layout). */
@@ -182,8 +196,8 @@ interface Problem {
  */
 function tileCosines(problem: Problem, row: number, first: number, count: number, cosines: Float64Array, centers: Int32Array): void {
   const { dim, subCenters } = problem.plan;
-  const x = problem.embeddings.unit;
-  const w = problem.centers.unit;
+  const x = problem.embeddings.operand;
+  const w = problem.centers.operand;
   const xBase = row * dim;
   for (let t = 0; t < count; t++) {
     let best = NaN;
@@ -227,8 +241,8 @@ function logitDerivative(problem: Problem, row: number, position: number, c: num
 /** Unit copies, per-row scales, the targets' margins and CurricularFace's updated t. */
 function prepare(plan: MarginSoftmaxPlan): Problem {
   const { rows, dim, classes, subCenters, targets } = plan;
-  const embeddings = normalizeRows(Float64Array.from(plan.embeddings), rows, dim);
-  const centers = normalizeRows(gatherCenters(plan), classes * subCenters, dim);
+  const embeddings = withOperands(normalizeRows(Float64Array.from(plan.embeddings), rows, dim), plan.precision);
+  const centers = withOperands(normalizeRows(gatherCenters(plan), classes * subCenters, dim), plan.precision);
   const rowScale = new Float64Array(rows);
   for (let i = 0; i < rows; i++) {
     rowScale[i] = plan.scaleMode === 'feature-norm' || plan.scaleMode === 'product-norm' ? plan.scale * embeddings.norms[i] : plan.scale;
@@ -343,9 +357,11 @@ interface UnitGradients {
 
 function unitGradients(problem: Problem, statistics: RowStatistics, rowCoefficient: Float64Array): UnitGradients {
   const { logSumExp, otherProbability } = statistics;
-  const { rows, dim, classes, subCenters, targets, labelSmoothing, scaleMode } = problem.plan;
-  const x = problem.embeddings.unit;
-  const w = problem.centers.unit;
+  const { rows, dim, classes, subCenters, targets, labelSmoothing, scaleMode, precision } = problem.plan;
+  const x = problem.embeddings.operand;
+  const w = problem.centers.operand;
+  // G = ∂loss/∂c is an operand of both gradient products: rounded like x̂ and ŵ.
+  const roundGradient = precision === 'fp32' ? null : operandRounding(precision);
   const gradients: UnitGradients = {
     embeddings: new Float64Array(rows * dim),
     centers: new Float64Array(classes * subCenters * dim),
@@ -374,7 +390,8 @@ function unitGradients(problem: Problem, statistics: RowStatistics, rowCoefficie
         // On the target p − (1 − ε) = ε − Σ_{j≠y} p_j: no 1 − p cancellation for a confident row.
         const fromProbability = position === target ? labelSmoothing - otherProbability[i] : Math.exp(z - logSumExp[i]);
         const gradLogit = rowCoefficient[i] * (fromProbability - smoothingShare);
-        const gradCosine = gradLogit * scale * logitDerivative(problem, i, position, c);
+        const exactGradCosine = gradLogit * scale * logitDerivative(problem, i, position, c);
+        const gradCosine = roundGradient ? roundGradient(exactGradCosine) : exactGradCosine;
         const wBase = center * dim;
         for (let d = 0; d < dim; d++) {
           gradX[xBase + d] += gradCosine * w[wBase + d];

@@ -7,6 +7,7 @@ import { invalidArg, labelError, optionError, shapeError, tooLarge } from '../er
 import { toLabels, toRowLabels, type LabelsLike } from '../labels';
 import type { ResolvedBackend } from '../native';
 import { readOut, type OutputSpec } from '../outputs';
+import { precisionOption, type Precision } from '../precision';
 import { stillAttached, toMatrix, toRowVector, type TensorLike, type VectorLike } from '../tensor';
 import {
   backendOption,
@@ -126,6 +127,14 @@ export interface MarginSoftmaxArgs {
   reduction?: 'mean' | 'sum';
   /** Return gradEmbeddings and gradWeights. Default true. */
   gradients?: boolean;
+  /**
+   * Operand precision of the three GEMM products (cosines, ∂/∂x̂, ∂/∂ŵ): 'fp32' (default), or
+   * 'tf32' / 'bf16' (PyTorch autocast's operands), where x̂, ŵ and the logit gradient are rounded
+   * to TensorFloat-32 / bfloat16 before they are multiplied; products and sums stay float32 and
+   * the margin, log-sum-exp and normalization stay as in 'fp32'. Every backend gives the same
+   * rounding. Error bounds: docs/spec/precision.md.
+   */
+  precision?: Precision;
   /** Backend to run on. Default 'auto'. */
   backend?: Backend;
   /**
@@ -216,13 +225,15 @@ export interface MarginSoftmaxPlan {
   curricularMomentum: number;
   reduction: 'mean' | 'sum';
   gradients: boolean;
+  precision: Precision;
 }
 
 export type MarginSoftmaxOutputs = Omit<MarginSoftmaxResult, 'backend'>;
 
 export const MARGIN_SOFTMAX_KEYS = [
   'embeddings', 'weights', 'weightsLayout', 'labels', 'margin', 'rowMargins', 'scale', 'scaleMode', 'subCenters',
-  'labelSmoothing', 'interclassFilter', 'curricular', 'classIndices', 'rowWeights', 'reduction', 'gradients', 'backend', 'out',
+  'labelSmoothing', 'interclassFilter', 'curricular', 'classIndices', 'rowWeights', 'reduction', 'gradients', 'precision', 'backend',
+  'out',
 ] as const;
 
 const perRow = (plan: MarginSoftmaxPlan) => plan.rows;
@@ -373,6 +384,7 @@ export function planMarginSoftmax(rawArgs: unknown): Planned<MarginSoftmaxPlan> 
   const filterThreshold = numberOption(filter, 'interclassFilter', 1, numberRule((v) => v > -1 && v <= 1, 'in (-1, 1]'));
   const reduction = enumOption(args.reduction, 'reduction', REDUCTIONS, 'mean');
   const gradients = booleanOption(args.gradients, 'gradients', true);
+  const precision = precisionOption(args.precision);
   const weightsColumns = enumOption(args.weightsLayout, 'weightsLayout', ['rows', 'columns'] as const, 'rows') === 'columns';
 
   let curricular = false;
@@ -453,6 +465,7 @@ export function planMarginSoftmax(rawArgs: unknown): Planned<MarginSoftmaxPlan> 
       curricularMomentum,
       reduction,
       gradients,
+      precision,
     },
     backend,
     out,

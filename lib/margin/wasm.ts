@@ -8,7 +8,7 @@ import { MARGIN_SOFTMAX_OUTPUTS, type MarginSoftmaxOutputs, type MarginSoftmaxPl
 const SCALARS = [
   'rows', 'dim', 'classes', 'subCenters', 'weightRows', 'marginType', 'm1', 'm2', 'm3', 'easyMargin', 'straightThrough', 'scale',
   'scaleMode', 'labelSmoothing', 'interclassFilter', 'filterThreshold', 'curricular', 'curricularT', 'curricularMomentum',
-  'reduction', 'gradients', 'weightsColumns',
+  'reduction', 'gradients', 'weightsColumns', 'precision',
 ] as const;
 const INPUTS = ['embeddings', 'weights', 'targets', 'classIds', 'rowWeights', 'rowAngular', 'rowAdditive'] as const;
 

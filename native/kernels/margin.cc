@@ -21,6 +21,9 @@
 //     (6·N·C·D flops in all); otherwise pass 2 recomputes them (8·N·C·D).
 //  3. Through the normalization: ∂x = (g − (g·x̂)x̂)/‖x‖ (+ the feature-norm scale term), same for
 //     each center row.
+// precision tf32 / bf16: x̂, ŵ (always a copy then) and G are rounded where they are written, so
+// the three GEMMs multiply rounded operands exactly; the backward's unit vectors are re-derived
+// unrounded (docs/spec/precision.md).
 // Every sum has a fixed order, so the bits do not depend on the thread count.
 #include "margin.h"
 
@@ -33,6 +36,7 @@
 #include <vector>
 
 #include "../math/margin_math.h"
+#include "../math/precision_math.h"
 #include "../runtime/gemm.h"
 #include "../runtime/memory.h"
 #include "../runtime/simd.h"
@@ -52,7 +56,8 @@ constexpr int64_t kMinSliceRows = 32;
 int64_t roundUp(int64_t x, int64_t to) { return (x + to - 1) / to * to; }
 
 struct Plan {
-  int64_t rows, dim, dimPad, classes, subCenters, centers;
+  int64_t rows, dim, dimPad, classes, subCenters, centers, weightRows;
+  Precision precision;  // of the GEMM operands: x̂, ŵ and G are rounded to it where they are written
   int64_t tileClasses, tiles, chunks;
   int64_t rowBlock, rowBlockPad;  // rows per block; padded to the lane width
   bool storeCosines;
@@ -69,6 +74,8 @@ Plan makePlan(const MarginSoftmaxShape& shape, const MarginSoftmaxOptions& optio
   p.classes = shape.classes;
   p.subCenters = shape.subCenters;
   p.centers = shape.classes * shape.subCenters;
+  p.weightRows = shape.weightRows;
+  p.precision = options.precision;
   const int64_t bytesPerClass = p.subCenters * p.dimPad * 4;
   p.tileClasses = std::max<int64_t>(1, std::min<int64_t>({kMaxTileClasses, kTileBytes / bytesPerClass, p.classes}));
   // Whole register tiles of centers: a partial one computes its full height anyway.
@@ -272,7 +279,12 @@ FL_SIMD_CLONES void tileGradient(const TileContext& ctx, double* centerScaleTerm
       const float* inverse = ctx.centerInverse + (ctx.firstClass + j) * K;
       for (int64_t k = 0; k < K; ++k) {
         const Ints mine = l.center == static_cast<int32_t>(k);
-        storeFloats(classTile + k * plan.rowBlockPad + group * kLanes, select(mine, g * inverse[k], splat(0.0f)));
+        float* out = classTile + k * plan.rowBlockPad + group * kLanes;
+        storeFloats(out, select(mine, g * inverse[k], splat(0.0f)));
+        // G is an operand of both gradient products (docs/spec/precision.md).
+        if (plan.precision != Precision::Float32) {
+          for (int lane = 0; lane < kLanes; ++lane) out[lane] = precision::roundOperand(out[lane], plan.precision);
+        }
         if (productNorm) {
           const Floats term = dLogit * l.logit * loadFloats(rows.centerFactor.data() + row0);
           centerScaleTerm[(ctx.firstClass + j) * K + k] += sumLanes(select(mine & active, term, splat(0.0f)));
@@ -312,8 +324,24 @@ struct Normalized {
 
 // The weights can serve the GEMMs in place when they are exactly the computed centers' rows, D
 // floats apart with D a multiple of the GEMM's column alignment.
+// Rounded operands always need the copy: the raw weights are not rounded.
 bool layoutInPlace(const Plan& p, const MarginSoftmaxOptions& options, const MarginSoftmaxInputs& in) {
-  return !options.weightsColumns && !in.classIds && p.dimPad == p.dim;
+  return !options.weightsColumns && !in.classIds && p.dimPad == p.dim && p.precision == Precision::Float32;
+}
+
+// Center row r of the computed classes in the caller's weights; its entries are
+// centerStep(…) floats apart.
+const float* centerSource(const Plan& p, const MarginSoftmaxOptions& options, const MarginSoftmaxInputs& in, int64_t r) {
+  const int64_t classId = in.classIds ? in.classIds[r / p.subCenters] : r / p.subCenters;
+  const int64_t source = classId * p.subCenters + r % p.subCenters;
+  return options.weightsColumns ? in.weights + source : in.weights + source * p.dim;
+}
+int64_t centerStep(const Plan& p, const MarginSoftmaxOptions& options) { return options.weightsColumns ? p.weightRows : 1; }
+
+// A normalized row rounded in place to the GEMM operands' precision.
+void roundRow(const Plan& p, float* row) {
+  if (p.precision == Precision::Float32) return;
+  for (int64_t d = 0; d < p.dim; ++d) row[d] = precision::roundOperand(row[d], p.precision);
 }
 
 // Raw weights are read in place only while their norms keep the float32 dot products x̂·w far from
@@ -321,20 +349,17 @@ bool layoutInPlace(const Plan& p, const MarginSoftmaxOptions& options, const Mar
 // float64-normalized copy, so they cost a copy, never accuracy.
 constexpr double kRawNormMin = 1e-15, kRawNormMax = 1e15;
 
-void normalizeInputs(const Plan& p, const MarginSoftmaxShape& shape, const MarginSoftmaxOptions& options,
+void normalizeInputs(const Plan& p, const MarginSoftmaxOptions& options,
                      const MarginSoftmaxInputs& in, Normalized& out) {
   const int64_t rowChunks = (p.rows + kNormChunkRows - 1) / kNormChunkRows;
   const int64_t centerChunks = (p.centers + kNormChunkRows - 1) / kNormChunkRows;
   const bool inPlace = layoutInPlace(p, options, in);
-  auto sourceRow = [&](int64_t r) {
-    const int64_t classId = in.classIds ? in.classIds[r / p.subCenters] : r / p.subCenters;
-    const int64_t source = classId * p.subCenters + r % p.subCenters;
-    return options.weightsColumns ? in.weights + source : in.weights + source * p.dim;
-  };
+  auto sourceRow = [&](int64_t r) { return centerSource(p, options, in, r); };
   parallelFor(rowChunks + (inPlace ? centerChunks : 0), [&](int64_t chunk) {
     if (chunk < rowChunks) {
       for (int64_t i = chunk * kNormChunkRows; i < std::min(p.rows, (chunk + 1) * kNormChunkRows); ++i) {
         normalizeRow(in.embeddings + i * p.dim, p.dim, 1, out.embeddings.data() + i * p.dimPad, p.dimPad, &out.embeddingNorm[i]);
+        roundRow(p, out.embeddings.data() + i * p.dimPad);
       }
       return;
     }
@@ -352,8 +377,8 @@ void normalizeInputs(const Plan& p, const MarginSoftmaxShape& shape, const Margi
   out.centers = out.centerCopy.data();
   parallelFor(centerChunks, [&](int64_t chunk) {
     for (int64_t r = chunk * kNormChunkRows; r < std::min(p.centers, (chunk + 1) * kNormChunkRows); ++r) {
-      normalizeRow(sourceRow(r), p.dim, options.weightsColumns ? shape.weightRows : 1, out.centerCopy.data() + r * p.dimPad, p.dimPad,
-                   &out.centerNorm[r]);
+      normalizeRow(sourceRow(r), p.dim, centerStep(p, options), out.centerCopy.data() + r * p.dimPad, p.dimPad, &out.centerNorm[r]);
+      roundRow(p, out.centerCopy.data() + r * p.dimPad);
     }
   });
 }
@@ -458,6 +483,7 @@ float* cosineTile(const Plan& p, Workspace& ws, const Normalized& n, int64_t chu
     op.m = centers, op.n = slice.paddedRows(), op.k = p.dimPad;
     op.a = n.centers + firstClass * p.subCenters * p.dimPad, op.aRowStride = p.dimPad, op.aDepthStride = 1;
     op.b = ws.embeddingsT.data() + slice.firstRow() * p.dimPad, op.bPacked = true;
+    op.bf16Operands = p.precision == Precision::Bf16;
     op.c = out + slice.firstRow(), op.ldc = p.rowBlockPad;
     if (tile + 1 < p.tiles) {  // the next tile's centers, while this one computes
       op.prefetch = n.centers + (firstClass + p.tileClasses) * p.subCenters * p.dimPad;
@@ -482,6 +508,7 @@ void tileCenterGradient(const Plan& p, const Normalized& n, const TileContext& c
   op.m = ctx.classCount * p.subCenters, op.n = p.dimPad, op.k = blockRows;
   op.a = ctx.tile, op.aRowStride = p.rowBlockPad, op.aDepthStride = 1;
   op.b = embeddingRows, op.bPacked = true;
+  op.bf16Operands = p.precision == Precision::Bf16;
   const int64_t stride = direct ? p.dim : p.dimPad;
   op.c = gradCenters + ctx.firstClass * p.subCenters * stride, op.ldc = stride;
   op.accumulate = ctx.blockStart > 0;
@@ -505,6 +532,7 @@ void packBlock(const Plan& p, const Normalized& n, const RowData& rowData, int64
   if (rowData.shiftMax > 0) {  // gŵ = Gᵀ·x̂ sums the rows' terms at the centers' common scale
     for (int64_t r = 0; r < blockRows; ++r) {
       for (int64_t d = 0; d < p.dimPad; ++d) scaled.data()[r * p.dimPad + d] = rows[r * p.dimPad + d] * rowData.centerFactor[blockStart + r];
+      roundRow(p, scaled.data() + r * p.dimPad);  // the power of two can take an operand below the normal range
     }
     rows = scaled.data();
   }
@@ -568,11 +596,20 @@ void unnormalize(const float* grad, const float* unit, double gradFactor, double
   for (int64_t d = 0; d < dim; ++d) out[d * step] = static_cast<float>((grad[d] - along * unit[d]) * gradFactor + alongUnit * unit[d]);
 }
 
-void embeddingGradients(const Plan& p, const Normalized& n, const RowData& rowData, int64_t blockStart, int64_t blockRows,
-                        Workspace& ws, float* gradEmbeddings) {
+// The normalization's backward takes the exact unit vector: with rounded operands the copy the
+// GEMMs read is not it, so the row is normalized again (normalizeRow's arithmetic, same bits).
+const float* exactUnitRow(const Plan& p, const float* copy, const float* source, int64_t step, float* scratch) {
+  if (p.precision == Precision::Float32) return copy;
+  double norm;
+  normalizeRow(source, p.dim, step, scratch, p.dimPad, &norm);
+  return scratch;
+}
+
+void embeddingGradients(const Plan& p, const MarginSoftmaxInputs& in, const Normalized& n, const RowData& rowData, int64_t blockStart,
+                        int64_t blockRows, Workspace& ws, float* gradEmbeddings) {
   const int64_t groups = (blockRows + kNormChunkRows - 1) / kNormChunkRows;
   parallelFor(groups, [&](int64_t group) {
-    std::vector<float> sum(p.dimPad);
+    std::vector<float> sum(p.dimPad), unit(p.dimPad);
     for (int64_t r = group * kNormChunkRows; r < std::min(blockRows, (group + 1) * kNormChunkRows); ++r) {
       const int64_t i = blockStart + r;
       if (rowData.target[i] < 0) {  // no gradient, even through a NaN x̂ or norm
@@ -586,13 +623,14 @@ void embeddingGradients(const Plan& p, const Normalized& n, const RowData& rowDa
       }
       // 2^shift_i undoes the row's coefficient scale (margin::coefficientShift).
       const double inverse = ldexp(1.0, rowData.shiftMax) * rowData.centerFactor[i] / n.embeddingNorm[i];
-      unnormalize(sum.data(), n.embeddings.data() + i * p.dimPad, inverse, ws.rowScaleTerm[i] * inverse, p.dim,
+      const float* unitRow = exactUnitRow(p, n.embeddings.data() + i * p.dimPad, in.embeddings + i * p.dim, 1, unit.data());
+      unnormalize(sum.data(), unitRow, inverse, ws.rowScaleTerm[i] * inverse, p.dim,
                   gradEmbeddings + i * p.dim, 1);
     }
   });
 }
 
-void centerGradients(const Plan& p, const MarginSoftmaxOptions& options, const Normalized& n, Workspace& ws, bool direct,
+void centerGradients(const Plan& p, const MarginSoftmaxOptions& options, const MarginSoftmaxInputs& in, const Normalized& n, Workspace& ws, bool direct,
                      int shiftMax, float* gradWeights) {
   const int64_t groups = (p.centers + kNormChunkRows - 1) / kNormChunkRows;
   parallelFor(groups, [&](int64_t group) {
@@ -601,7 +639,11 @@ void centerGradients(const Plan& p, const MarginSoftmaxOptions& options, const N
       const float* sum = direct ? gradWeights + r * p.dim : ws.gradCenters.data() + r * p.dimPad;
       std::copy(sum, sum + p.dim, copy.begin());  // in place when direct
       const float* row = n.centers + r * p.dimPad;
-      for (int64_t d = 0; d < p.dim; ++d) unit[d] = row[d] * n.centerInverse[r];
+      if (p.precision == Precision::Float32) {
+        for (int64_t d = 0; d < p.dim; ++d) unit[d] = row[d] * n.centerInverse[r];
+      } else {
+        exactUnitRow(p, row, centerSource(p, options, in, r), centerStep(p, options), unit.data());
+      }
       const double unscale = ldexp(1.0, shiftMax);  // margin::coefficientShift
       const double inverse = unscale / n.centerNorm[r];
       double scaleTerm = 0.0;
@@ -657,6 +699,7 @@ void runBlocks(const Plan& p, const MarginSoftmaxOptions& options, const MarginS
         rowsOp.m = sliceRows, rowsOp.n = p.dimPad, rowsOp.k = ctx.classCount * p.subCenters;
         rowsOp.a = g + slice.firstRow(), rowsOp.aRowStride = 1, rowsOp.aDepthStride = p.rowBlockPad;
         rowsOp.b = n.centers + ctx.firstClass * p.subCenters * p.dimPad, rowsOp.ldb = p.dimPad;
+        rowsOp.bf16Operands = p.precision == Precision::Bf16;
         rowsOp.c = ws.gradientParts.data() + (chunk * p.rowBlockPad + slice.firstRow()) * p.dimPad, rowsOp.ldc = p.dimPad;
         rowsOp.accumulate = tile > firstTile(p, chunk);
         if (p.slices == 1 && tile + 1 < p.tiles) {  // the next tile's gŵ rows, read and written next
@@ -675,11 +718,11 @@ void runBlocks(const Plan& p, const MarginSoftmaxOptions& options, const MarginS
                            ws.embeddingRows.data(), gradCenters);
       });
     }
-    embeddingGradients(p, n, rows, blockStart, blockRows, ws, out.gradEmbeddings);
+    embeddingGradients(p, in, n, rows, blockStart, blockRows, ws, out.gradEmbeddings);
   }
   out.loss = lossSum * (options.reduction == Reduction::Sum ? 1.0 : countScale);
   if (!gradients) return;
-  centerGradients(p, options, n, ws, direct, rows.shiftMax, out.gradWeights);
+  centerGradients(p, options, in, n, ws, direct, rows.shiftMax, out.gradWeights);
   // A NaN loss makes every gradWeights entry NaN on every backend.  Left alone, which centers get
   // NaN would be an accident of the arithmetic: a NaN row reaches every center through 0·NaN in
   // the gŵ product, a NaN center only the arg-max centers of the rows it spoils.
@@ -695,7 +738,7 @@ KernelStatus marginSoftmaxCpu(const MarginSoftmaxShape& shape, const MarginSoftm
   try {
     const Plan plan = makePlan(shape, options);
     Normalized normalized(plan);
-    normalizeInputs(plan, shape, options, inputs, normalized);
+    normalizeInputs(plan, options, inputs, normalized);
     RowData rows(plan.rows + plan.rowBlockPad);
     double curricularT = options.curricularT;
     const int64_t counted = prepareRows(plan, options, inputs, normalized, rows, curricularT);

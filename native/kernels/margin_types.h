@@ -43,6 +43,9 @@ struct MarginSoftmaxOptions {
   Reduction reduction = Reduction::Mean;
   bool gradients = true;
   bool weightsColumns = false;  // weights stored [D, weightRows] instead of [weightRows, D]
+  // Operands of the GEMM products (x̂, ŵ, the logit gradient G) rounded to this first
+  // (../math/precision_math.h; docs/spec/precision.md); the epilogues stay float32 / float64.
+  Precision precision = Precision::Float32;
   // Bound on the kernel's work buffers beyond the normalized copies (bytes).
   int64_t workBytes = int64_t(64) << 20;
   // CUDA only: the FP32 SIMT GEMM tile even on tensor-core devices (sm_80+).  For the checks and

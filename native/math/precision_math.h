@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "../kernels/enum_names.h"
 #include "common.h"
 
 namespace fusedloss {
@@ -51,6 +52,11 @@ FL_HD float roundToTf32(float x) {
   uint32_t bits = floatBits(x);
   if (bitsAreNan(bits)) return bitsFloat((bits | 0x00400000u) & 0xffffe000u);
   return bitsFloat((bits + 0x1000u) & 0xffffe000u);
+}
+
+// x rounded to `p` (the identity for fp32): how every kernel rounds a GEMM operand.
+FL_HD float roundOperand(float x, Precision p) {
+  return p == Precision::Bf16 ? roundToBf16(x) : p == Precision::Tf32 ? roundToTf32(x) : x;
 }
 
 }  // namespace precision

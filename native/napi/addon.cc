@@ -128,6 +128,7 @@ void addCodes(Napi::Env env, Napi::Object& codes) {
 Napi::Object codesObject(Napi::Env env) {
   Napi::Object codes = Napi::Object::New(env);
   addCodes<Device>(env, codes);
+  addCodes<Precision>(env, codes);
   addCodes<NanPolicy>(env, codes);
   addCodes<MarginType>(env, codes);
   addCodes<ScaleMode>(env, codes);

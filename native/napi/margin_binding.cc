@@ -53,13 +53,14 @@ void readOptions(const CallArgs& args, MarginSoftmaxOptions& o) {
   o.reduction = enumArg<Reduction>(args, "reduction");
   o.gradients = boolArg(args, "gradients");
   o.weightsColumns = boolArg(args, "weightsColumns");
+  o.precision = enumArg<Precision>(args, "precision");
 }
 
 std::unique_ptr<KernelCall> prepare(Napi::Env env, const Napi::Object& object, bool copyInputs) {
   const CallArgs args(object, {"rows", "dim", "classes", "subCenters", "weightRows", "marginType", "m1", "m2", "m3",
                                "easyMargin", "straightThrough", "scale", "scaleMode", "labelSmoothing", "interclassFilter",
                                "filterThreshold", "curricular", "curricularT", "curricularMomentum", "reduction", "gradients",
-                               "weightsColumns", "device", "targets", "classIds", "embeddings", "weights", "rowWeights",
+                               "weightsColumns", "precision", "device", "targets", "classIds", "embeddings", "weights", "rowWeights",
                                "rowAngular", "rowAdditive", "out"});
   auto call = std::make_unique<MarginSoftmaxCall>();
   call->readOut(args, {"losses", "logSumExp", "predictions", "gradEmbeddings", "gradWeights"});

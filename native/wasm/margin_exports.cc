@@ -25,6 +25,9 @@ int32_t runMarginSoftmax(const double* scalars, void* const* arrays, double* res
   if (!readEnum(scalars[5], o.margin) || !readEnum(scalars[12], o.scaleMode) || !readEnum(scalars[19], o.reduction)) {
     return fail(kOption, "marginSoftmax: marginType, scaleMode or reduction code out of range");
   }
+  if (!readEnum(scalars[22], o.precision)) {
+    return fail(kOption, "marginSoftmax: precision code out of range");
+  }
   o.m1 = scalars[6];
   o.m2 = scalars[7];
   o.m3 = scalars[8];
