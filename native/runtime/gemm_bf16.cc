@@ -65,6 +65,9 @@ namespace {
 
 constexpr int64_t kDepthBlockBf16 = 512;  // k per block: 256 pairs
 constexpr int kRowsBf16 = 12;             // register tile: 12 rows × 32 columns, 24 accumulators
+// Rows of A packed at once (whole register tiles): the packed block stays ≤ 1 MiB per thread
+// however tall A is; taller A runs as several such calls, each converting B again.
+constexpr int64_t kRowChunkBf16 = 84 * kRowsBf16;
 
 // 12 rows × 16·kVectors columns over `pairs` k-pairs: A(i, pair p) at a[i·aRow + p·aPair], B's pair
 // row p at b + 32·p.  Rows past `rows` repeat the last one and are not stored.
@@ -178,7 +181,7 @@ bool bf16GemmActive() {
 
 namespace {
 
-void gemmBf16(const GemmOperands& op) {
+void gemmBf16Rows(const GemmOperands& op) {
   thread_local std::vector<uint32_t> aBuffer, bBuffer;
   if (!op.bBf16) bBuffer.resize(kDepthBlockBf16 / 2 * 32);
   const int64_t pairsTotal = (op.k + 1) / 2;
@@ -220,6 +223,22 @@ void gemmBf16(const GemmOperands& op) {
   }
   if (op.k == 0 && !op.accumulate) {
     for (int64_t i = 0; i < op.m; ++i) std::fill(op.c + i * op.ldc, op.c + i * op.ldc + op.n, 0.0f);
+  }
+}
+
+// gemmBf16Rows on chunks of kRowChunkBf16 rows, the prefetch range shared out among them.
+void gemmBf16(const GemmOperands& op) {
+  const int64_t chunks = (op.m + kRowChunkBf16 - 1) / kRowChunkBf16;
+  if (chunks <= 1) return gemmBf16Rows(op);
+  const int64_t share = op.prefetch ? (op.prefetchBytes + chunks - 1) / chunks : 0;
+  for (int64_t chunk = 0; chunk < chunks; ++chunk) {
+    GemmOperands part = op;
+    const int64_t i0 = chunk * kRowChunkBf16;
+    part.m = std::min(kRowChunkBf16, op.m - i0);
+    part.a = op.a + i0 * op.aRowStride, part.c = op.c + i0 * op.ldc;
+    part.prefetch = op.prefetch ? static_cast<const char*>(op.prefetch) + chunk * share : nullptr;
+    part.prefetchBytes = op.prefetch ? std::max<int64_t>(0, std::min(share, op.prefetchBytes - chunk * share)) : 0;
+    gemmBf16Rows(part);
   }
 }
 
