@@ -8,7 +8,8 @@
 // result must be within gemm.h's bound of the exact sum, NaN where the exact sum is NaN and the
 // same infinity where it is infinite; the float32 path (bf16Operands off) must meet the same
 // bound, and when the bf16 path is not active the two must be the same bits.  Inputs: normal
-// values rounded to bf16, with cases of NaN and ±Inf, subnormals and large exponents.  Seed: FUSEDLOSS_TEST_SEED (else a fresh one, printed).
+// values rounded to bf16, with cases of NaN and ±Inf, subnormals and large exponents.
+// Seed: FUSEDLOSS_TEST_SEED (else a fresh one, printed).
 //
 //   gemm_check [--quick]    exit status 0 when all pass, 1 otherwise
 #include <cmath>
