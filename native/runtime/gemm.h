@@ -70,6 +70,8 @@ void packB(const float* b, int64_t ldb, int64_t k, int64_t n, float* out);
 // panel zero-padded).  packedBf16Size uint32.  B's elements must be bf16 values (exact then).
 int64_t packedBf16Size(int64_t k, int64_t n);
 void packBBf16(const float* b, int64_t ldb, int64_t k, int64_t n, uint32_t* out);
+// The same from B already in packB's layout (k rows, n columns): packBBf16 of each 32-column panel.
+void repackBf16(const float* packed, int64_t k, int64_t n, uint32_t* out);
 // Sets row `row` (of k) of a packB layout with n columns to zero.
 void zeroPackedRow(float* packed, int64_t k, int64_t n, int64_t row);
 

@@ -59,6 +59,10 @@ void packBBf16(const float* b, int64_t ldb, int64_t k, int64_t n, uint32_t* out)
   }
 }
 
+void repackBf16(const float* packed, int64_t k, int64_t n, uint32_t* out) {
+  for (int64_t j0 = 0; j0 < n; j0 += 32) packBBf16(packed + j0 * k, 32, k, 32, out + j0 * ((k + 1) / 2));
+}
+
 #ifdef FL_GEMM_BF16
 
 namespace {
