@@ -3,12 +3,13 @@
 // has it and again with FUSEDLOSS_GEMM_BF16=off, the float32 emulation).
 //
 // Every shape of m × n × k below (m = 1021 with the narrow n only), C = A·B and C += A·B, B as
-// rows, packB's layout or packBBf16's, A with its depth contiguous, its rows contiguous
-// (transposed) or neither; C poisoned around and (when overwritten) inside the product.  Each
-// result must be within gemm.h's bound of the exact sum, NaN where the exact sum is NaN and the
-// same infinity where it is infinite; the float32 path (bf16Operands off) must meet the same
-// bound, and when the bf16 path is not active the two must be the same bits.  Inputs: normal
-// values rounded to bf16, with cases of NaN and ±Inf, subnormals and large exponents.
+// rows, packB's layout, packBBf16's or repackBf16's, A with its depth contiguous, its rows
+// contiguous (transposed) or neither; C poisoned around and (when overwritten) inside the
+// product.  Each result must be within gemm.h's bound of the exact sum, NaN where the exact sum
+// is NaN and the same infinity where it is infinite; the float32 path (bf16Operands off) must
+// meet the same bound, and when the bf16 path is not active the two must be the same bits.
+// Inputs: normal values rounded to bf16, with cases of NaN and ±Inf, subnormals and large
+// exponents.
 // Seed: FUSEDLOSS_TEST_SEED (else a fresh one, printed).
 //
 //   gemm_check [--quick]    exit status 0 when all pass, 1 otherwise
@@ -32,13 +33,15 @@ constexpr uint32_t kPoisonBits = 0x7fc0deadu;
 
 enum class Values { Normal, NanInf, Subnormal, Large };
 enum class ALayout { DepthContiguous, RowsContiguous, Strided };
-enum class BLayout { Rows, Packed, PackedBf16 };
+enum class BLayout { Rows, Packed, PackedBf16, RepackedBf16 };
 
 const char* name(Values v) {
   return v == Values::Normal ? "normal" : v == Values::NanInf ? "nan-inf" : v == Values::Subnormal ? "subnormal" : "large";
 }
 const char* name(ALayout a) { return a == ALayout::DepthContiguous ? "A rows" : a == ALayout::RowsContiguous ? "A transposed" : "A strided"; }
-const char* name(BLayout b) { return b == BLayout::Rows ? "B rows" : b == BLayout::Packed ? "B packB" : "B packBBf16"; }
+const char* name(BLayout b) {
+  return b == BLayout::Rows ? "B rows" : b == BLayout::Packed ? "B packB" : b == BLayout::PackedBf16 ? "B packBBf16" : "B repackBf16";
+}
 
 float poison() {
   float x;
@@ -130,9 +133,16 @@ Storage store(const Problem& pr, ALayout aLayout, BLayout bLayout) {
   } else {
     s.b = rows;
   }
-  if (bLayout == BLayout::PackedBf16) {
+  if (bLayout == BLayout::PackedBf16 || bLayout == BLayout::RepackedBf16) {
     s.bBf16.resize(std::max<int64_t>(1, packedBf16Size(pr.k, pr.n)));
-    packBBf16(rows.data(), op.ldb, pr.k, pr.n, s.bBf16.data());
+    if (bLayout == BLayout::PackedBf16) {
+      packBBf16(rows.data(), op.ldb, pr.k, pr.n, s.bBf16.data());
+    } else {  // from packB's layout, which the float32 path then reads
+      s.b.resize(std::max<int64_t>(1, packedSize(pr.k, pr.n)));
+      packB(rows.data(), op.ldb, pr.k, pr.n, s.b.data());
+      op.bPacked = true;
+      repackBf16(s.b.data(), pr.k, pr.n, s.bBf16.data());
+    }
     op.bBf16 = s.bBf16.data();
   }
   op.ldc = pr.n + 7;
@@ -206,7 +216,8 @@ int main(int argc, char** argv) {
           for (const bool accumulate : {false, true}) {
             const Problem pr = makeProblem(rng, m, n, k, accumulate, values);
             for (const ALayout aLayout : {ALayout::DepthContiguous, ALayout::RowsContiguous, ALayout::Strided}) {
-              for (const BLayout bLayout : {BLayout::Rows, BLayout::Packed, BLayout::PackedBf16}) {
+              for (const BLayout bLayout : {BLayout::Rows, BLayout::Packed, BLayout::PackedBf16, BLayout::RepackedBf16}) {
+                if (bLayout == BLayout::RepackedBf16 && aLayout != ALayout::DepthContiguous) continue;
                 char label[160];
                 std::snprintf(label, sizeof label, "m %lld n %lld k %lld %s, %s, %s, %s", (long long)m, (long long)n, (long long)k,
                               accumulate ? "C +=" : "C =", name(values), name(aLayout), name(bLayout));
