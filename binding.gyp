@@ -11,6 +11,7 @@
         "native/napi/pairs_binding.cc",
         "native/kernels/crps.cc",
         "native/kernels/margin.cc",
+        "native/kernels/margin_prepass.cc",
         "native/kernels/pairs_mine.cc",
         "native/kernels/pairs_loss.cc",
         "native/kernels/cuda_absent.cc",

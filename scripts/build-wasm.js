@@ -27,6 +27,7 @@ const distDir = path.join(root, 'dist/cjs/wasm/generated');
 const kernelSources = [
   'native/kernels/crps.cc',
   'native/kernels/margin.cc',
+  'native/kernels/margin_prepass.cc',
   'native/kernels/pairs_loss.cc',
   'native/kernels/pairs_mine.cc',
   'native/runtime/gemm.cc',

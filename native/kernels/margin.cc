@@ -2,7 +2,7 @@
 // ../math/margin_math.h for the per-element formulas.
 //
 // Work plan (N rows, C·K center rows, D features; never an N×C matrix):
-//  1. A normalized copy x̂ [N, Dp] (Dp = D rounded up to 16, zero padded), the norms, and per row the target's margined logit (prepass, float64; CurricularFace's t is
+//  1. (margin_prepass.cc) A normalized copy x̂ [N, Dp] (Dp = D rounded up to 16, zero padded), the norms, and per row the target's margined logit (prepass, float64; CurricularFace's t is
 //     updated here, before use, as the reference does).  The weights are used in place when
 //     they are rows of a multiple of 16 floats (the normalization folds into the epilogues: cosines
 //     and G are scaled by 1/‖w‖); otherwise (columns layout, Partial FC, other D) a normalized
@@ -42,29 +42,18 @@
 #include "../runtime/simd.h"
 #include "../runtime/thread_pool.h"
 #include "../runtime/vector_math.h"
+#include "margin_cpu.h"
 
 namespace fusedloss {
 namespace {
+
+using namespace margin_cpu;  // the plan, the per-row values and the prepass (margin_cpu.h)
 
 constexpr int64_t kMaxChunks = 16;
 constexpr int64_t kTileBytes = 192 << 10;  // one ŵ tile, with its gŵ tile and the block's x̂, in L2
 constexpr int64_t kMaxTileClasses = 512;
 constexpr int64_t kRecomputeRowBlock = 512;
-constexpr int64_t kNormChunkRows = 256;
 constexpr int64_t kMinSliceRows = 32;
-
-int64_t roundUp(int64_t x, int64_t to) { return (x + to - 1) / to * to; }
-
-struct Plan {
-  int64_t rows, dim, dimPad, classes, subCenters, centers, weightRows;
-  Precision precision;  // of the GEMM operands: x̂, ŵ and G are rounded to it where they are written
-  int64_t tileClasses, tiles, chunks;
-  int64_t rowBlock, rowBlockPad;  // rows per block; padded to the lane width
-  bool storeCosines;
-  // With few class chunks (small C) the block's rows are also cut into slices that run in
-  // parallel (stored cosines only); slicing never changes an operation's order, only who runs it.
-  int64_t slices, sliceRows;
-};
 
 Plan makePlan(const MarginSoftmaxShape& shape, const MarginSoftmaxOptions& options) {
   Plan p{};
@@ -109,24 +98,6 @@ Plan makePlan(const MarginSoftmaxShape& shape, const MarginSoftmaxOptions& optio
   p.slices = (p.rowBlockPad + p.sliceRows - 1) / p.sliceRows;
   return p;
 }
-
-// Product-norm: the row's scale times the center's norm (margin::logitScale's range rule).
-inline float productScale(float rowScale, double centerNorm) { return margin::logitScale(rowScale * centerNorm); }
-
-// Per-row values every tile's epilogue reads, padded to whole lane groups.
-struct RowData {
-  std::vector<float> scale, targetValue, targetDerivative, targetLogit, threshold, coef, logSumExp;
-  std::vector<float> targetGrad;  // ∂loss/∂z of the target, from Σ_{j≠y} p_j (no 1 − p cancellation)
-  std::vector<int32_t> target, targetCenter;  // target class position or −1; its arg-max center k
-  // Huge row weights (margin::coefficientShift): coef and targetGrad carry 2^−shift_i; centerFactor
-  // 2^(shift_i − shiftMax) brings a row's terms to the centers' common scale.  All 1 / 0 normally.
-  std::vector<float> centerFactor;
-  int shiftMax = 0;
-  explicit RowData(int64_t rowsPad)
-      : scale(rowsPad, 0.0f), targetValue(rowsPad), targetDerivative(rowsPad), targetLogit(rowsPad),
-        threshold(rowsPad), coef(rowsPad, 0.0f), logSumExp(rowsPad), targetGrad(rowsPad, 0.0f), target(rowsPad, -1), targetCenter(rowsPad, 0),
-        centerFactor(rowsPad, 1.0f) {}
-};
 
 // The per-tile context of the epilogues.
 struct TileContext {
@@ -293,144 +264,6 @@ FL_SIMD_CLONES void tileGradient(const TileContext& ctx, double* centerScaleTerm
     }
   }
 }
-
-// x̂ and norms of `count` rows of `stride` floats (or gathered through `source`).
-// The norm stays double: a float32 row of huge entries has a norm past float32's range (and its
-// square past it long before), and 1/‖x‖ is taken of it for the gradient.
-double rowLength(const float* row, int64_t dim, int64_t step) {
-  double sum = 0.0;
-  for (int64_t d = 0; d < dim; ++d) sum += static_cast<double>(row[d * step]) * row[d * step];
-  return std::max(std::sqrt(sum), 1e-12);  // NaN stays NaN
-}
-
-void normalizeRow(const float* row, int64_t dim, int64_t step, float* out, int64_t dimPad, double* norm) {
-  const double length = rowLength(row, dim, step);
-  *norm = length;
-  const double inverse = 1.0 / length;
-  for (int64_t d = 0; d < dim; ++d) out[d] = static_cast<float>(row[d * step] * inverse);
-  std::fill(out + dim, out + dimPad, 0.0f);
-}
-
-struct Normalized {
-  FloatBuffer embeddings;  // x̂ [N, Dp]
-  FloatBuffer centerCopy;  // ŵ [C·K, Dp], unless the weights are used in place
-  const float* centers = nullptr;  // the rows the GEMMs read (ŵ, or raw w with stride D)
-  bool centersRaw = false;
-  std::vector<double> embeddingNorm, centerNorm;
-  std::vector<float> centerInverse;
-  explicit Normalized(const Plan& p)
-      : embeddings(p.rows * p.dimPad), centerCopy(0), embeddingNorm(p.rows), centerNorm(p.centers), centerInverse(p.centers, 1.0f) {}
-};
-
-// The weights can serve the GEMMs in place when they are exactly the computed centers' rows, D
-// floats apart with D a multiple of the GEMM's column alignment.
-// Rounded operands always need the copy: the raw weights are not rounded.
-bool layoutInPlace(const Plan& p, const MarginSoftmaxOptions& options, const MarginSoftmaxInputs& in) {
-  return !options.weightsColumns && !in.classIds && p.dimPad == p.dim && p.precision == Precision::Float32;
-}
-
-// Center row r of the computed classes in the caller's weights; its entries are
-// centerStep(…) floats apart.
-const float* centerSource(const Plan& p, const MarginSoftmaxOptions& options, const MarginSoftmaxInputs& in, int64_t r) {
-  const int64_t classId = in.classIds ? in.classIds[r / p.subCenters] : r / p.subCenters;
-  const int64_t source = classId * p.subCenters + r % p.subCenters;
-  return options.weightsColumns ? in.weights + source : in.weights + source * p.dim;
-}
-int64_t centerStep(const Plan& p, const MarginSoftmaxOptions& options) { return options.weightsColumns ? p.weightRows : 1; }
-
-// A normalized row rounded in place to the GEMM operands' precision.
-void roundRow(const Plan& p, float* row) {
-  if (p.precision == Precision::Float32) return;
-  for (int64_t d = 0; d < p.dim; ++d) row[d] = precision::roundOperand(row[d], p.precision);
-}
-
-// Raw weights are read in place only while their norms keep the float32 dot products x̂·w far from
-// overflow and 1/‖w‖ a normal float; other magnitudes (up to 3.4e38 per entry) go through the
-// float64-normalized copy, so they cost a copy, never accuracy.
-constexpr double kRawNormMin = 1e-15, kRawNormMax = 1e15;
-
-void normalizeInputs(const Plan& p, const MarginSoftmaxOptions& options,
-                     const MarginSoftmaxInputs& in, Normalized& out) {
-  const int64_t rowChunks = (p.rows + kNormChunkRows - 1) / kNormChunkRows;
-  const int64_t centerChunks = (p.centers + kNormChunkRows - 1) / kNormChunkRows;
-  const bool inPlace = layoutInPlace(p, options, in);
-  auto sourceRow = [&](int64_t r) { return centerSource(p, options, in, r); };
-  parallelFor(rowChunks + (inPlace ? centerChunks : 0), [&](int64_t chunk) {
-    if (chunk < rowChunks) {
-      for (int64_t i = chunk * kNormChunkRows; i < std::min(p.rows, (chunk + 1) * kNormChunkRows); ++i) {
-        normalizeRow(in.embeddings + i * p.dim, p.dim, 1, out.embeddings.data() + i * p.dimPad, p.dimPad, &out.embeddingNorm[i]);
-        roundRow(p, out.embeddings.data() + i * p.dimPad);
-      }
-      return;
-    }
-    const int64_t first = (chunk - rowChunks) * kNormChunkRows;
-    for (int64_t r = first; r < std::min(p.centers, first + kNormChunkRows); ++r) out.centerNorm[r] = rowLength(sourceRow(r), p.dim, 1);
-  });
-  out.centersRaw = inPlace && std::all_of(out.centerNorm.begin(), out.centerNorm.end(),
-                                          [](double norm) { return norm >= kRawNormMin && norm <= kRawNormMax; });
-  if (out.centersRaw) {
-    for (int64_t r = 0; r < p.centers; ++r) out.centerInverse[r] = static_cast<float>(1.0 / out.centerNorm[r]);
-    out.centers = in.weights;
-    return;
-  }
-  out.centerCopy = FloatBuffer(p.centers * p.dimPad);
-  out.centers = out.centerCopy.data();
-  parallelFor(centerChunks, [&](int64_t chunk) {
-    for (int64_t r = chunk * kNormChunkRows; r < std::min(p.centers, (chunk + 1) * kNormChunkRows); ++r) {
-      normalizeRow(sourceRow(r), p.dim, centerStep(p, options), out.centerCopy.data() + r * p.dimPad, p.dimPad, &out.centerNorm[r]);
-      roundRow(p, out.centerCopy.data() + r * p.dimPad);
-    }
-  });
-}
-
-double dotPadded(const float* a, const float* b, int64_t dimPad) {
-  double sum = 0.0;
-  for (int64_t d = 0; d < dimPad; ++d) sum += static_cast<double>(a[d]) * b[d];
-  return sum;
-}
-
-// Prepass: each row's target cosine (max over its centers), margined logit, derivative and
-// CurricularFace threshold; t updated first.  Returns the number of non-ignored rows.
-int64_t prepareRows(const Plan& p, const MarginSoftmaxOptions& options, const MarginSoftmaxInputs& in, const Normalized& n,
-                    RowData& rows, double& curricularT) {
-  std::vector<double> targetCosine(p.rows, 0.0);
-  int64_t counted = 0;
-  double cosineSum = 0.0;
-  for (int64_t i = 0; i < p.rows; ++i) {
-    const int32_t target = in.targets[i];
-    rows.target[i] = target;
-    rows.scale[i] = margin::logitScale(options.scale * (options.scaleMode == ScaleMode::Fixed ? 1.0 : n.embeddingNorm[i]));
-    if (target < 0) continue;
-    double best = -std::numeric_limits<double>::infinity();
-    int32_t bestCenter = 0;
-    for (int64_t k = 0; k < p.subCenters; ++k) {
-      const int64_t center = target * p.subCenters + k;
-      const double c = dotPadded(n.embeddings.data() + i * p.dimPad, n.centers + center * p.dimPad, p.dimPad) * n.centerInverse[center];
-      if (k == 0 || c > best || (c != c && best == best)) best = c, bestCenter = static_cast<int32_t>(k);  // a NaN center sticks
-    }
-    rows.targetCenter[i] = bestCenter;
-    targetCosine[i] = margin::clampCosine(best);
-    cosineSum += targetCosine[i];
-    ++counted;
-  }
-  if (options.curricular && counted > 0) curricularT = margin::curricularUpdate(options.curricularT, options.curricularMomentum, cosineSum / counted);
-  for (int64_t i = 0; i < p.rows; ++i) {
-    const int32_t target = in.targets[i];
-    if (target < 0) continue;
-    const double m2 = in.rowAngular ? in.rowAngular[i] : options.m2;
-    const double m3 = in.rowAdditive ? in.rowAdditive[i] : options.m3;
-    const margin::Target t = margin::targetMargin(options.margin, targetCosine[i], options.m1, m2, m3,
-                                                  options.easyMargin, options.straightThrough);
-    double scale = rows.scale[i];
-    if (options.scaleMode == ScaleMode::ProductNorm) scale = productScale(rows.scale[i], n.centerNorm[target * p.subCenters + rows.targetCenter[i]]);
-    rows.targetValue[i] = static_cast<float>(t.value);
-    rows.targetDerivative[i] = static_cast<float>(t.derivative);
-    rows.threshold[i] = static_cast<float>(t.threshold);
-    rows.targetLogit[i] = margin::float32OrNaN(scale * t.value);
-  }
-  return counted;
-}
-
 
 struct Workspace {
   FloatBuffer embeddingsT;     // x̂ᵀ of the block [Dp, Rp], packed for gemm (packB layout)
@@ -605,15 +438,6 @@ void unnormalize(const float* grad, const float* unit, double gradFactor, double
   double along = 0.0;
   for (int64_t d = 0; d < dim; ++d) along += static_cast<double>(grad[d]) * unit[d];
   for (int64_t d = 0; d < dim; ++d) out[d * step] = static_cast<float>((grad[d] - along * unit[d]) * gradFactor + alongUnit * unit[d]);
-}
-
-// The normalization's backward takes the exact unit vector: with rounded operands the copy the
-// GEMMs read is not it, so the row is normalized again (normalizeRow's arithmetic, same bits).
-const float* exactUnitRow(const Plan& p, const float* copy, const float* source, int64_t step, float* scratch) {
-  if (p.precision == Precision::Float32) return copy;
-  double norm;
-  normalizeRow(source, p.dim, step, scratch, p.dimPad, &norm);
-  return scratch;
 }
 
 void embeddingGradients(const Plan& p, const MarginSoftmaxInputs& in, const Normalized& n, const RowData& rowData, int64_t blockStart,

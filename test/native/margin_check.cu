@@ -469,6 +469,12 @@ void runChecks(bool quick, Tally& tally) {
           c.variant = v, c.subset = layout & 1, c.columns = layout & 2, c.precision = precision;
           cases.push_back(c);
         }
+    // A small work budget: class slabs on the GPU, recomputed cosine tiles on the CPU.
+    for (Precision precision : {Precision::Tf32, Precision::Bf16}) {
+      Case c = makeCase(129, 64, quick ? kQuickBudgetClasses : 20011, 1, index++, seed);
+      c.workBytes = int64_t{1} << 20, c.precision = precision;
+      cases.push_back(c);
+    }
     runGroup("precision tf32, bf16", cases, tally);
     for (Case& x : cases) x.simt = true;
     runGroup("precision tf32, bf16 (SIMT tile)", cases, tally);

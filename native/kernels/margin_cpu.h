@@ -1,0 +1,78 @@
+// The margin softmax CPU kernel's shared parts (margin.cc, margin_prepass.cc): the work plan, the
+// per-row values, the normalized copies and the prepass.  Internal to the kernel, not an interface.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "../math/margin_math.h"
+#include "../runtime/memory.h"
+#include "margin.h"
+
+namespace fusedloss {
+namespace margin_cpu {
+
+constexpr int64_t kNormChunkRows = 256;  // rows per normalization (and unnormalization) task
+
+inline int64_t roundUp(int64_t x, int64_t to) { return (x + to - 1) / to * to; }
+
+struct Plan {
+  int64_t rows, dim, dimPad, classes, subCenters, centers, weightRows;
+  Precision precision;  // of the GEMM operands: x̂, ŵ and G are rounded to it where they are written
+  int64_t tileClasses, tiles, chunks;
+  int64_t rowBlock, rowBlockPad;  // rows per block; padded to the lane width
+  bool storeCosines;
+  // With few class chunks (small C) the block's rows are also cut into slices that run in
+  // parallel (stored cosines only); slicing never changes an operation's order, only who runs it.
+  int64_t slices, sliceRows;
+};
+
+// Product-norm: the row's scale times the center's norm (margin::logitScale's range rule).
+inline float productScale(float rowScale, double centerNorm) { return margin::logitScale(rowScale * centerNorm); }
+
+// Per-row values every tile's epilogue reads, padded to whole lane groups.
+struct RowData {
+  std::vector<float> scale, targetValue, targetDerivative, targetLogit, threshold, coef, logSumExp;
+  std::vector<float> targetGrad;  // ∂loss/∂z of the target, from Σ_{j≠y} p_j (no 1 − p cancellation)
+  std::vector<int32_t> target, targetCenter;  // target class position or −1; its arg-max center k
+  // Huge row weights (margin::coefficientShift): coef and targetGrad carry 2^−shift_i; centerFactor
+  // 2^(shift_i − shiftMax) brings a row's terms to the centers' common scale.  All 1 / 0 normally.
+  std::vector<float> centerFactor;
+  int shiftMax = 0;
+  explicit RowData(int64_t rowsPad)
+      : scale(rowsPad, 0.0f), targetValue(rowsPad), targetDerivative(rowsPad), targetLogit(rowsPad),
+        threshold(rowsPad), coef(rowsPad, 0.0f), logSumExp(rowsPad), targetGrad(rowsPad, 0.0f), target(rowsPad, -1), targetCenter(rowsPad, 0),
+        centerFactor(rowsPad, 1.0f) {}
+};
+
+// x̂ [N, Dp] and ŵ [C·K, Dp] as the GEMMs read them (rounded to the plan's precision), or the raw
+// weights in place; the norms.
+struct Normalized {
+  FloatBuffer embeddings;  // x̂ [N, Dp]
+  FloatBuffer centerCopy;  // ŵ [C·K, Dp], unless the weights are used in place
+  const float* centers = nullptr;  // the rows the GEMMs read (ŵ, or raw w with stride D)
+  bool centersRaw = false;
+  std::vector<double> embeddingNorm, centerNorm;
+  std::vector<float> centerInverse;
+  explicit Normalized(const Plan& p)
+      : embeddings(p.rows * p.dimPad), centerCopy(0), embeddingNorm(p.rows), centerNorm(p.centers), centerInverse(p.centers, 1.0f) {}
+};
+
+// The normalized copies and their norms (normalizeInputs); then per row the scale, the target's
+// cosine, margin, logit and CurricularFace threshold, t updated first (prepareRows, which returns
+// the number of non-ignored rows).
+void normalizeInputs(const Plan& p, const MarginSoftmaxOptions& options, const MarginSoftmaxInputs& in, Normalized& out);
+int64_t prepareRows(const Plan& p, const MarginSoftmaxOptions& options, const MarginSoftmaxInputs& in, const Normalized& n,
+                    RowData& rows, double& curricularT);
+
+// Center row r of the computed classes in the caller's weights, its entries centerStep apart.
+const float* centerSource(const Plan& p, const MarginSoftmaxOptions& options, const MarginSoftmaxInputs& in, int64_t r);
+int64_t centerStep(const Plan& p, const MarginSoftmaxOptions& options);
+// A normalized row rounded in place to the GEMM operands' precision.
+void roundRow(const Plan& p, float* row);
+// The exact unit vector of a row for the normalization's backward: `copy`, or with rounded
+// operands `source` normalized again into `scratch` (Dp floats).
+const float* exactUnitRow(const Plan& p, const float* copy, const float* source, int64_t step, float* scratch);
+
+}  // namespace margin_cpu
+}  // namespace fusedloss

@@ -1,0 +1,150 @@
+// The margin softmax CPU kernel's prepass (margin.cc's work plan, step 1): the normalized copies x̂
+// and ŵ (rounded for the precision option), their norms, and each row's target logit.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "../math/precision_math.h"
+#include "../runtime/thread_pool.h"
+#include "margin_cpu.h"
+
+namespace fusedloss {
+namespace margin_cpu {
+
+// x̂ and norms of `count` rows of `stride` floats (or gathered through `source`).
+// The norm stays double: a float32 row of huge entries has a norm past float32's range (and its
+// square past it long before), and 1/‖x‖ is taken of it for the gradient.
+double rowLength(const float* row, int64_t dim, int64_t step) {
+  double sum = 0.0;
+  for (int64_t d = 0; d < dim; ++d) sum += static_cast<double>(row[d * step]) * row[d * step];
+  return std::max(std::sqrt(sum), 1e-12);  // NaN stays NaN
+}
+
+void normalizeRow(const float* row, int64_t dim, int64_t step, float* out, int64_t dimPad, double* norm) {
+  const double length = rowLength(row, dim, step);
+  *norm = length;
+  const double inverse = 1.0 / length;
+  for (int64_t d = 0; d < dim; ++d) out[d] = static_cast<float>(row[d * step] * inverse);
+  std::fill(out + dim, out + dimPad, 0.0f);
+}
+
+// The weights can serve the GEMMs in place when they are exactly the computed centers' rows, D
+// floats apart with D a multiple of the GEMM's column alignment.
+// Rounded operands always need the copy: the raw weights are not rounded.
+bool layoutInPlace(const Plan& p, const MarginSoftmaxOptions& options, const MarginSoftmaxInputs& in) {
+  return !options.weightsColumns && !in.classIds && p.dimPad == p.dim && p.precision == Precision::Float32;
+}
+
+// Center row r of the computed classes in the caller's weights; its entries are
+// centerStep(…) floats apart.
+const float* centerSource(const Plan& p, const MarginSoftmaxOptions& options, const MarginSoftmaxInputs& in, int64_t r) {
+  const int64_t classId = in.classIds ? in.classIds[r / p.subCenters] : r / p.subCenters;
+  const int64_t source = classId * p.subCenters + r % p.subCenters;
+  return options.weightsColumns ? in.weights + source : in.weights + source * p.dim;
+}
+int64_t centerStep(const Plan& p, const MarginSoftmaxOptions& options) { return options.weightsColumns ? p.weightRows : 1; }
+
+// A normalized row rounded in place to the GEMM operands' precision.
+void roundRow(const Plan& p, float* row) {
+  if (p.precision == Precision::Float32) return;
+  for (int64_t d = 0; d < p.dim; ++d) row[d] = precision::roundOperand(row[d], p.precision);
+}
+
+// Raw weights are read in place only while their norms keep the float32 dot products x̂·w far from
+// overflow and 1/‖w‖ a normal float; other magnitudes (up to 3.4e38 per entry) go through the
+// float64-normalized copy, so they cost a copy, never accuracy.
+constexpr double kRawNormMin = 1e-15, kRawNormMax = 1e15;
+
+void normalizeInputs(const Plan& p, const MarginSoftmaxOptions& options,
+                     const MarginSoftmaxInputs& in, Normalized& out) {
+  const int64_t rowChunks = (p.rows + kNormChunkRows - 1) / kNormChunkRows;
+  const int64_t centerChunks = (p.centers + kNormChunkRows - 1) / kNormChunkRows;
+  const bool inPlace = layoutInPlace(p, options, in);
+  auto sourceRow = [&](int64_t r) { return centerSource(p, options, in, r); };
+  parallelFor(rowChunks + (inPlace ? centerChunks : 0), [&](int64_t chunk) {
+    if (chunk < rowChunks) {
+      for (int64_t i = chunk * kNormChunkRows; i < std::min(p.rows, (chunk + 1) * kNormChunkRows); ++i) {
+        normalizeRow(in.embeddings + i * p.dim, p.dim, 1, out.embeddings.data() + i * p.dimPad, p.dimPad, &out.embeddingNorm[i]);
+        roundRow(p, out.embeddings.data() + i * p.dimPad);
+      }
+      return;
+    }
+    const int64_t first = (chunk - rowChunks) * kNormChunkRows;
+    for (int64_t r = first; r < std::min(p.centers, first + kNormChunkRows); ++r) out.centerNorm[r] = rowLength(sourceRow(r), p.dim, 1);
+  });
+  out.centersRaw = inPlace && std::all_of(out.centerNorm.begin(), out.centerNorm.end(),
+                                          [](double norm) { return norm >= kRawNormMin && norm <= kRawNormMax; });
+  if (out.centersRaw) {
+    for (int64_t r = 0; r < p.centers; ++r) out.centerInverse[r] = static_cast<float>(1.0 / out.centerNorm[r]);
+    out.centers = in.weights;
+    return;
+  }
+  out.centerCopy = FloatBuffer(p.centers * p.dimPad);
+  out.centers = out.centerCopy.data();
+  parallelFor(centerChunks, [&](int64_t chunk) {
+    for (int64_t r = chunk * kNormChunkRows; r < std::min(p.centers, (chunk + 1) * kNormChunkRows); ++r) {
+      normalizeRow(sourceRow(r), p.dim, centerStep(p, options), out.centerCopy.data() + r * p.dimPad, p.dimPad, &out.centerNorm[r]);
+      roundRow(p, out.centerCopy.data() + r * p.dimPad);
+    }
+  });
+}
+
+double dotPadded(const float* a, const float* b, int64_t dimPad) {
+  double sum = 0.0;
+  for (int64_t d = 0; d < dimPad; ++d) sum += static_cast<double>(a[d]) * b[d];
+  return sum;
+}
+
+// Prepass: each row's target cosine (max over its centers), margined logit, derivative and
+// CurricularFace threshold; t updated first.  Returns the number of non-ignored rows.
+int64_t prepareRows(const Plan& p, const MarginSoftmaxOptions& options, const MarginSoftmaxInputs& in, const Normalized& n,
+                    RowData& rows, double& curricularT) {
+  std::vector<double> targetCosine(p.rows, 0.0);
+  int64_t counted = 0;
+  double cosineSum = 0.0;
+  for (int64_t i = 0; i < p.rows; ++i) {
+    const int32_t target = in.targets[i];
+    rows.target[i] = target;
+    rows.scale[i] = margin::logitScale(options.scale * (options.scaleMode == ScaleMode::Fixed ? 1.0 : n.embeddingNorm[i]));
+    if (target < 0) continue;
+    double best = -std::numeric_limits<double>::infinity();
+    int32_t bestCenter = 0;
+    for (int64_t k = 0; k < p.subCenters; ++k) {
+      const int64_t center = target * p.subCenters + k;
+      const double c = dotPadded(n.embeddings.data() + i * p.dimPad, n.centers + center * p.dimPad, p.dimPad) * n.centerInverse[center];
+      if (k == 0 || c > best || (c != c && best == best)) best = c, bestCenter = static_cast<int32_t>(k);  // a NaN center sticks
+    }
+    rows.targetCenter[i] = bestCenter;
+    targetCosine[i] = margin::clampCosine(best);
+    cosineSum += targetCosine[i];
+    ++counted;
+  }
+  if (options.curricular && counted > 0) curricularT = margin::curricularUpdate(options.curricularT, options.curricularMomentum, cosineSum / counted);
+  for (int64_t i = 0; i < p.rows; ++i) {
+    const int32_t target = in.targets[i];
+    if (target < 0) continue;
+    const double m2 = in.rowAngular ? in.rowAngular[i] : options.m2;
+    const double m3 = in.rowAdditive ? in.rowAdditive[i] : options.m3;
+    const margin::Target t = margin::targetMargin(options.margin, targetCosine[i], options.m1, m2, m3,
+                                                  options.easyMargin, options.straightThrough);
+    double scale = rows.scale[i];
+    if (options.scaleMode == ScaleMode::ProductNorm) scale = productScale(rows.scale[i], n.centerNorm[target * p.subCenters + rows.targetCenter[i]]);
+    rows.targetValue[i] = static_cast<float>(t.value);
+    rows.targetDerivative[i] = static_cast<float>(t.derivative);
+    rows.threshold[i] = static_cast<float>(t.threshold);
+    rows.targetLogit[i] = margin::float32OrNaN(scale * t.value);
+  }
+  return counted;
+}
+
+// The normalization's backward takes the exact unit vector: with rounded operands the copy the
+// GEMMs read is not it, so the row is normalized again (normalizeRow's arithmetic, same bits).
+const float* exactUnitRow(const Plan& p, const float* copy, const float* source, int64_t step, float* scratch) {
+  if (p.precision == Precision::Float32) return copy;
+  double norm;
+  normalizeRow(source, p.dim, step, scratch, p.dimPad, &norm);
+  return scratch;
+}
+
+}  // namespace margin_cpu
+}  // namespace fusedloss
