@@ -16,6 +16,7 @@
         "native/kernels/pairs_loss.cc",
         "native/kernels/cuda_absent.cc",
         "native/runtime/gemm.cc",
+        "native/runtime/gemm_bf16.cc",
         "native/runtime/memory.cc",
         "native/runtime/simd.cc",
         "native/runtime/thread_pool.cc"

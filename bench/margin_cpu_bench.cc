@@ -3,7 +3,12 @@
 // micro-kernel, and the machine's FMA peak, all measured in this process.
 // `npm run bench:kernel:margin` builds and runs it.
 //
-//   margin_cpu_bench [N=1024] [D=512] [C=100000] [threads=all] [runs=3] [fused-only]
+//   margin_cpu_bench [N=1024] [D=512] [C=100000] [threads=all] [runs=3] [fused-only] [--gemm] [--bf16]
+//
+// --gemm: instead of the kernels, the margin kernel's three GEMMs alone, float32 vs bf16 operands
+// (margin_gemm_bench.h).
+// --bf16: a second fused row at precision bf16 (operands rounded, bf16Operands GEMMs), its calls
+// alternating with the float32 row's, and the speed-up.
 //
 // GFLOP/s count 6·N·C·D (one N×D·D×C product forward, two for the gradients).  Memory is the
 // growth of the process' peak resident set (VmHWM, reset before each method) over the inputs.
@@ -20,6 +25,7 @@
 #include "kernels/margin.h"
 #include "runtime/gemm.h"
 #include "bench_util.h"
+#include "margin_gemm_bench.h"
 #include "runtime/thread_pool.h"
 
 namespace {
@@ -86,6 +92,18 @@ double unfused(int64_t n, int64_t d, int64_t c, const std::vector<float>& x, con
 }  // namespace
 
 int main(int argc, char** argv) {
+  bool gemmOnly = false, bf16 = false;
+  int positional = 1;
+  for (int i = 1; i < argc; ++i) {
+    if (std::string(argv[i]) == "--gemm") {
+      gemmOnly = true;
+    } else if (std::string(argv[i]) == "--bf16") {
+      bf16 = true;
+    } else {
+      argv[positional++] = argv[i];
+    }
+  }
+  argc = positional;
   const int64_t n = argc > 1 ? std::atoll(argv[1]) : 1024;
   const int64_t d = argc > 2 ? std::atoll(argv[2]) : 512;
   const int64_t c = argc > 3 ? std::atoll(argv[3]) : 100000;
@@ -115,7 +133,12 @@ int main(int argc, char** argv) {
   const double flops = 6.0 * n * c * d;
   std::printf("margin softmax (ArcFace m 0.5, s 64), N %lld, D %lld, C %lld, %d threads, gemm %s\n", (long long)n,
               (long long)d, (long long)c, threadCount(), gemmLevel());
-  std::printf("FMA peak (all threads, same process): %.1f GFLOP/s\n\n", peak);
+  std::printf("FMA peak (all threads, same process): %.1f GFLOP/s\n", peak);
+  if (gemmOnly) {
+    benchgemm::printGemmTable(n, d, c, runs);
+    return 0;
+  }
+  std::printf("\n");
   std::printf("| method | time s | GFLOP/s (6NCD) | %% of FMA peak | peak extra memory MiB |\n|:--|--:|--:|--:|--:|\n");
 
   MarginSoftmaxShape shape;
@@ -128,10 +151,30 @@ int main(int argc, char** argv) {
   outputs.gradEmbeddings = gradX.data(), outputs.gradWeights = gradW.data();
   const double base = statusKiB("VmRSS:");
   resetPeak();
-  const double fused = medianSeconds([&] { marginSoftmaxCpu(shape, options, inputs, outputs); }, runs);
-  const double fusedPeak = (statusKiB("VmHWM:") - base) / 1024;
-  std::printf("| fused (fusedloss) | %.3f | %.1f | %.1f | %.0f |\n", fused, flops / fused / 1e9, 100 * flops / fused / 1e9 / peak, fusedPeak);
+  MarginSoftmaxOptions bf16Options = options;
+  bf16Options.precision = Precision::Bf16;
+  std::vector<double> fp32Times, bf16Times;
+  double bf16Loss = 0;
+  for (int run = 0; run < runs; ++run) {  // alternating, so a change in the machine's load reaches both
+    fp32Times.push_back(medianSeconds([&] { marginSoftmaxCpu(shape, options, inputs, outputs); }, 1));
+    if (!bf16) continue;
+    bf16Times.push_back(medianSeconds([&] { marginSoftmaxCpu(shape, bf16Options, inputs, outputs); }, 1));
+    bf16Loss = outputs.loss;
+  }
+  const auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+  };
+  const double fused = median(fp32Times);
+  const double fusedPeak = (statusKiB("VmHWM:") - base) / 1024;  // both precisions' peak with --bf16
+  marginSoftmaxCpu(shape, options, inputs, outputs);
   const double fusedLoss = outputs.loss;
+  std::printf("| fused (fusedloss) | %.3f | %.1f | %.1f | %.0f |\n", fused, flops / fused / 1e9, 100 * flops / fused / 1e9 / peak, fusedPeak);
+  if (bf16) {
+    const double t = median(bf16Times);
+    std::printf("| fused, precision bf16 (%s) | %.3f | %.1f | %.1f | |\n", gemmBf16Level(), t, flops / t / 1e9, 100 * flops / t / 1e9 / peak);
+    std::printf("\nbf16 speed-up %.2fx (medians of %d alternating runs), loss fp32 %.6f, bf16 %.6f\n", fused / t, runs, fusedLoss, bf16Loss);
+  }
 
   const bool baseline = !(argc > 6 && std::string(argv[6]) == "fused-only");
   if (baseline && static_cast<double>(n) * c * 4 < 8e9) {

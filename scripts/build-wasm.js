@@ -31,6 +31,7 @@ const kernelSources = [
   'native/kernels/pairs_loss.cc',
   'native/kernels/pairs_mine.cc',
   'native/runtime/gemm.cc',
+  'native/runtime/gemm_bf16.cc',
   'native/runtime/memory.cc',
   'native/runtime/simd.cc',
   'native/wasm/runtime_exports.cc',

@@ -273,6 +273,9 @@ FL_SIMD_CLONES void tileGradient(const TileContext& ctx, double* centerScaleTerm
 struct Workspace {
   FloatBuffer embeddingsT;     // x̂ᵀ of the block [Dp, Rp], packed for gemm (packB layout)
   FloatBuffer embeddingRows;   // x̂ of the block [R, Dp], packed for gemm
+  // With precision bf16 on a CPU whose gemm() multiplies bf16 (gemmBf16Level()): both as bf16 pairs
+  // (repackBf16), so the GEMMs of every tile do not convert them again; else empty.
+  std::vector<uint32_t> embeddingsTBf16, embeddingRowsBf16;
   FloatBuffer cosines;         // all tiles [C·K, Rp] (stored) or one tile per chunk
   FloatBuffer gradientParts;   // [chunks, Rp, Dp]
   FloatBuffer gradCenters;     // [C·K, Dp], unless the output takes the sums directly
@@ -290,7 +293,11 @@ struct Workspace {
         stats(p.chunks, ChunkStats(p.rowBlockPad)),
         logitScratch(p.chunks * p.slices * p.tileClasses * kLanes),
         centerScaleTerm(gradients ? p.slices * p.centers : 0, 0.0),
-        rowScaleTerm(p.rows, 0.0) {}
+        rowScaleTerm(p.rows, 0.0) {
+    if (p.precision != Precision::Bf16 || std::strcmp(gemmBf16Level(), "avx512bf16") != 0) return;
+    embeddingsTBf16.resize(packedBf16Size(p.dimPad, p.rowBlockPad));
+    if (gradients) embeddingRowsBf16.resize(packedBf16Size(p.rowBlockPad, p.dimPad));
+  }
 };
 
 int64_t firstTile(const Plan& p, int64_t chunk) { return chunk * p.tiles / p.chunks; }
@@ -321,6 +328,7 @@ float* cosineTile(const Plan& p, Workspace& ws, const Normalized& n, int64_t chu
     op.m = centers, op.n = slice.paddedRows(), op.k = p.dimPad;
     op.a = n.centers + firstClass * p.subCenters * p.dimPad, op.aRowStride = p.dimPad, op.aDepthStride = 1;
     op.b = ws.embeddingsT.data() + slice.firstRow() * p.dimPad, op.bPacked = true;
+    if (!ws.embeddingsTBf16.empty()) op.bBf16 = ws.embeddingsTBf16.data() + slice.firstRow() * (p.dimPad / 2);
     op.bf16Operands = p.precision == Precision::Bf16;
     op.c = out + slice.firstRow(), op.ldc = p.rowBlockPad;
     if (tile + 1 < p.tiles) {  // the next tile's centers, while this one computes
@@ -341,12 +349,13 @@ TileContext tileContext(const Plan& p, const MarginSoftmaxOptions& options, cons
 
 // gŵ[tile] (+)= Gᵀ·x̂[block]: each tile's centers belong to one chunk, blocks run in order.
 void tileCenterGradient(const Plan& p, const Normalized& n, const TileContext& ctx, int64_t blockRows, bool direct,
-                        const float* embeddingRows, float* gradCenters) {
+                        const Workspace& ws, float* gradCenters) {
   GemmOperands op;
   op.m = ctx.classCount * p.subCenters, op.n = p.dimPad, op.k = blockRows;
   op.a = ctx.tile, op.aRowStride = p.rowBlockPad, op.aDepthStride = 1;
-  op.b = embeddingRows, op.bPacked = true;
+  op.b = ws.embeddingRows.data(), op.bPacked = true;
   op.bf16Operands = p.precision == Precision::Bf16;
+  if (!ws.embeddingRowsBf16.empty()) op.bBf16 = ws.embeddingRowsBf16.data();
   const int64_t stride = direct ? p.dim : p.dimPad;
   op.c = gradCenters + ctx.firstClass * p.subCenters * stride, op.ldc = stride;
   op.accumulate = ctx.blockStart > 0;
@@ -365,6 +374,7 @@ void packBlock(const Plan& p, const Normalized& n, const RowData& rowData, int64
     float* column = transposed + (r / 32) * 32 * p.dimPad + r % 32;
     for (int64_t d = 0; d < p.dimPad; ++d) column[d * 32] = rows[r * p.dimPad + d];
   }
+  if (!ws.embeddingsTBf16.empty()) repackBf16(transposed, p.dimPad, p.rowBlockPad, ws.embeddingsTBf16.data());
   if (ws.embeddingRows.size() == 0) return;
   FloatBuffer scaled(rowData.shiftMax > 0 ? blockRows * p.dimPad : 0);
   if (rowData.shiftMax > 0) {  // gŵ = Gᵀ·x̂ sums the rows' terms at the centers' common scale
@@ -380,6 +390,7 @@ void packBlock(const Plan& p, const Normalized& n, const RowData& rowData, int64
   for (int64_t r = 0; r < blockRows; ++r) {
     if (rowData.target[blockStart + r] < 0) zeroPackedRow(ws.embeddingRows.data(), blockRows, p.dimPad, r);
   }
+  if (!ws.embeddingRowsBf16.empty()) repackBf16(ws.embeddingRows.data(), blockRows, p.dimPad, ws.embeddingRowsBf16.data());
 }
 
 // Chunk partials → LSE, loss, prediction of each row of the block; coefficients for pass 2.
@@ -522,7 +533,7 @@ void runBlocks(const Plan& p, const MarginSoftmaxOptions& options, const MarginS
         float* g = cosineTile(p, ws, n, chunk, tile, slice, !p.storeCosines);
         const TileContext ctx = tileContext(p, options, rows, n, blockStart, tile, slice, g);
         tileGradient(ctx, ws.centerScaleTerm.data() + (ws.centerScaleTerm.empty() ? 0 : sliceIndex * p.centers));
-        if (p.slices == 1) tileCenterGradient(p, n, ctx, blockRows, direct, ws.embeddingRows.data(), gradCenters);
+        if (p.slices == 1) tileCenterGradient(p, n, ctx, blockRows, direct, ws, gradCenters);
         if (sliceRows <= 0) continue;
         GemmOperands rowsOp;  // gx̂_chunk (+)= G·ŵ[tile]
         rowsOp.m = sliceRows, rowsOp.n = p.dimPad, rowsOp.k = ctx.classCount * p.subCenters;
@@ -543,8 +554,7 @@ void runBlocks(const Plan& p, const MarginSoftmaxOptions& options, const MarginS
       parallelFor(p.tiles, [&](int64_t tile) {
         const RowSlice all{0, p.rowBlockPad / kLanes};
         float* g = cosineTile(p, ws, n, 0, tile, all, false);
-        tileCenterGradient(p, n, tileContext(p, options, rows, n, blockStart, tile, all, g), blockRows, direct,
-                           ws.embeddingRows.data(), gradCenters);
+        tileCenterGradient(p, n, tileContext(p, options, rows, n, blockStart, tile, all, g), blockRows, direct, ws, gradCenters);
       });
     }
     embeddingGradients(p, in, n, rows, blockStart, blockRows, ws, out.gradEmbeddings);

@@ -88,6 +88,7 @@ Napi::Value runtimeInfo(const Napi::CallbackInfo& info) {
   result.Set("threads", threadCount());
   result.Set("cores", availableCores());
   result.Set("gemm", gemmLevel());
+  result.Set("gemmBf16", gemmBf16Level());  // what bf16Operands run: "avx512bf16" or "float32"
   return result;
 }
 

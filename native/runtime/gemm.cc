@@ -7,6 +7,7 @@
 // is packed contiguously so it stays in L1 while the micro-kernel sweeps all row panels of A over
 // it; the caller's tiles keep A (the m × kDepthBlock block) in L2.
 #include "gemm.h"
+#include "gemm_bf16.h"
 
 #include <algorithm>
 #include <chrono>
@@ -219,6 +220,7 @@ void zeroPackedRow(float* packed, int64_t k, int64_t n, int64_t row) {
 }
 
 void gemm(const GemmOperands& op) {
+  if (op.bf16Operands && gemmBf16IfActive(op)) return;
   const Level& lv = level();
   // Unpacked B panels are copied into a contiguous buffer first: B rows are often a power-of-two
   // bytes apart (D = 512 floats), which maps a whole panel onto a few L1 sets and thrashes them.

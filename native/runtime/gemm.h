@@ -9,7 +9,8 @@
 // once per process: AVX-512 (12×32 register tile), AVX2+FMA (6×16) or portable scalar code on
 // x86-64; NEON (6×16) on AArch64.  The accumulation order over k is fixed (k ascending, one FMA
 // chain per C element), so a given instruction set always gives the same bits, and the FMA
-// kernels (AVX-512, AVX2, NEON) the same bits as each other.
+// kernels (AVX-512, AVX2, NEON) the same bits as each other.  Operands marked bf16Operands may
+// take the AVX512_BF16 path instead (see there).
 #pragma once
 
 #include <cstddef>
@@ -36,10 +37,26 @@ struct GemmOperands {
   const void* prefetch = nullptr;
   int64_t prefetchBytes = 0;
   // Every element of A and B is a bfloat16 value stored as a float (the `precision: 'bf16'`
-  // option rounded them, ../math/precision_math.h).  gemm() may then multiply in bfloat16
-  // hardware: the products are the same exact values, only the grouping of the float32 sums
-  // differs.  Where the CPU has no such instructions the float32 path computes the same products.
+  // option rounded them, ../math/precision_math.h).  Where the CPU has AVX512_BF16
+  // (gemmBf16Level() == "avx512bf16") gemm() then multiplies with vdpbf16ps: the products are the
+  // same exact values as the float32 path's, summed in float32 by pairs of k in blocks of 512
+  // (instead of one FMA chain per block), with two differences of that instruction:
+  //   - subnormal inputs count as zero and subnormal sums are flushed to zero (DAZ/FTZ, whatever
+  //     MXCSR says), so subnormal × ±Inf gives NaN where the float32 path gives ±Inf;
+  //   - the grouping: the result equals the float32 path's only within a bound, not bitwise.
+  // Bound (r = k + ⌈k/256⌉ + 1 roundings, u = 2⁻²⁴, γ_r = r·u/(1 − r·u), S = |C_in| + Σ_p |a_p·b_p|
+  // with C_in the accumulated value or 0; F = Σ |a_p·b_p| over the terms with a subnormal operand or
+  // a product under 2⁻¹²⁶ in magnitude): each path is within γ_r·S + F + r·2⁻¹²⁶ of the exact
+  // C_in + Σ_p a_p·b_p, so the two are within 2·(γ_r·S + F + r·2⁻¹²⁶) of each other, as long as
+  // no partial sum overflows.  NaN and ±Inf propagate as in the
+  // float32 path otherwise.  Elsewhere (no AVX512_BF16, arm64, wasm, FUSEDLOSS_GEMM_BF16=off) the
+  // float32 path runs: it computes the same exact products, so it is the exact emulation (the
+  // float32 path's bits, no flushing), only not faster.
   bool bf16Operands = false;
+  // With bf16Operands, optionally B already in packBBf16's layout (then b, ldb and bPacked are
+  // not read on the AVX512_BF16 path; the float32 path still reads b, so a caller passes both):
+  // an operand reused across many calls is converted once.
+  const uint32_t* bBf16 = nullptr;
 };
 
 void gemm(const GemmOperands& op);
@@ -48,6 +65,13 @@ void gemm(const GemmOperands& op);
 // (the last panel zero-padded): the layout gemm() streams.  packedSize floats.
 int64_t packedSize(int64_t k, int64_t n);
 void packB(const float* b, int64_t ldb, int64_t k, int64_t n, float* out);
+// B [k, n] as bf16 pairs for bBf16: panels of 32 columns, each ⌈k/2⌉ rows of 32 uint32 (row p:
+// the bf16 of B(2p, j) in the low half, of B(2p + 1, j) — zero past k — in the high half; the last
+// panel zero-padded).  packedBf16Size uint32.  B's elements must be bf16 values (exact then).
+int64_t packedBf16Size(int64_t k, int64_t n);
+void packBBf16(const float* b, int64_t ldb, int64_t k, int64_t n, uint32_t* out);
+// The same from B already in packB's layout (k rows, n columns): packBBf16 of each 32-column panel.
+void repackBf16(const float* packed, int64_t k, int64_t n, uint32_t* out);
 // Sets row `row` (of k) of a packB layout with n columns to zero.
 void zeroPackedRow(float* packed, int64_t k, int64_t n, int64_t row);
 
@@ -56,6 +80,10 @@ int64_t gemmRowTile();
 
 // The instruction set gemm() uses: "avx512", "avx2", "neon" or "scalar".
 const char* gemmLevel();
+
+// What gemm() runs for bf16Operands: "avx512bf16" (vdpbf16ps) or "float32" (the float32 path,
+// the exact emulation).
+const char* gemmBf16Level();
 
 // Peak float32 FMA rate of one thread of this CPU with gemm()'s instruction set, measured by
 // running independent FMA chains for about `seconds` (GFLOP/s, 2 flops per FMA lane).
