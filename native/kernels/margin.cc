@@ -233,6 +233,16 @@ FL_SIMD_CLONES void foldTileStatistics(const TileContext& ctx, ChunkStats& stats
 
 // Pass 2 epilogue: the tile's cosines become G = ∂loss/∂c in place (arg-max center only), and
 // the product-norm scale term Σ_i ∂loss/∂z·z is added per center.
+// precision::roundOperand on 16 lanes, with the same bit operations.
+inline Floats roundOperands(Floats x, Precision precision) {
+  typedef uint32_t Bits __attribute__((vector_size(64)));
+  Bits bits;
+  std::memcpy(&bits, &x, sizeof bits);
+  bits = precision == Precision::Bf16 ? precision::bf16Bits(bits) : precision == Precision::Tf32 ? precision::tf32Bits(bits) : bits;
+  std::memcpy(&x, &bits, sizeof bits);
+  return x;
+}
+
 FL_SIMD_CLONES void tileGradient(const TileContext& ctx, double* centerScaleTerm) {
   const Plan& plan = *ctx.plan;
   const MarginSoftmaxOptions& options = *ctx.options;
@@ -258,9 +268,7 @@ FL_SIMD_CLONES void tileGradient(const TileContext& ctx, double* centerScaleTerm
         float* out = classTile + k * plan.rowBlockPad + group * kLanes;
         storeFloats(out, select(mine, g * inverse[k], splat(0.0f)));
         // G is an operand of both gradient products (docs/spec/precision.md).
-        if (plan.precision != Precision::Float32) {
-          for (int lane = 0; lane < kLanes; ++lane) out[lane] = precision::roundOperand(out[lane], plan.precision);
-        }
+        if (plan.precision != Precision::Float32) storeFloats(out, roundOperands(loadFloats(out), plan.precision));
         if (productNorm) {
           const Floats term = dLogit * l.logit * loadFloats(rows.centerFactor.data() + row0);
           centerScaleTerm[(ctx.firstClass + j) * K + k] += sumLanes(select(mine & active, term, splat(0.0f)));

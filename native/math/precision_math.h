@@ -39,20 +39,22 @@ FL_HD float bitsFloat(uint32_t bits) {
 #endif
 }
 
-FL_HD bool bitsAreNan(uint32_t bits) { return (bits & 0x7fffffffu) > 0x7f800000u; }
-
-FL_HD float roundToBf16(float x) {
-  uint32_t bits = floatBits(x);
-  if (bitsAreNan(bits)) return bitsFloat((bits | 0x00400000u) & 0xffff0000u);
-  bits += 0x7fffu + ((bits >> 16) & 1u);
-  return bitsFloat(bits & 0xffff0000u);
+// The roundings on the bits, branch-free, for a uint32_t or a vector of them (the CPU epilogues
+// round 16 lanes at once with the same code).  Both sides of ?: are computed; unsigned, they wrap.
+template <typename Bits>
+FL_HD Bits bf16Bits(Bits bits) {
+  return (bits & 0x7fffffffu) > 0x7f800000u ? (bits | 0x00400000u) & 0xffff0000u
+                                             : (bits + 0x7fffu + ((bits >> 16) & 1u)) & 0xffff0000u;
 }
 
-FL_HD float roundToTf32(float x) {
-  uint32_t bits = floatBits(x);
-  if (bitsAreNan(bits)) return bitsFloat((bits | 0x00400000u) & 0xffffe000u);
-  return bitsFloat((bits + 0x1000u) & 0xffffe000u);
+template <typename Bits>
+FL_HD Bits tf32Bits(Bits bits) {
+  return (bits & 0x7fffffffu) > 0x7f800000u ? (bits | 0x00400000u) & 0xffffe000u : (bits + 0x1000u) & 0xffffe000u;
 }
+
+FL_HD float roundToBf16(float x) { return bitsFloat(bf16Bits(floatBits(x))); }
+
+FL_HD float roundToTf32(float x) { return bitsFloat(tf32Bits(floatBits(x))); }
 
 // x rounded to `p` (the identity for fp32): how every kernel rounds a GEMM operand.
 FL_HD float roundOperand(float x, Precision p) {
