@@ -411,10 +411,23 @@ void syncwarp(unsigned mask, const char* file, int line) {
 
 void warpCollective(uint64_t kind) {
   if (scheduler.current < 0) fail("a WMMA operation outside a kernel");
+  if (ptxVersion() < 80) {
+    fail("a TF32 WMMA operation in a kernel built from compute_%d PTX (FL_EMU_PTX_VERSION): on a GPU that code has "
+         "no tensor-core instructions (mma_tile.cuh compiles its tile empty below sm_80), so the host must not launch it "
+         "(%s)", ptxVersion(), lastActivity.c_str());
+  }
   Fiber& self = scheduler.fibers[scheduler.current];
   scheduler.collectives = true;
   ++self.collectives;
   self.collectiveHash = (self.collectiveHash ^ kind) * 0x100000001b3ULL;
+}
+
+int ptxVersion() {
+  static const int version = [] {
+    const char* value = std::getenv("FL_EMU_PTX_VERSION");
+    return value && *value ? std::atoi(value) : 90;
+  }();
+  return version;
 }
 
 void misuse(const char* what, const void* pointer, unsigned ldm) {
@@ -501,6 +514,14 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device) {
   std::snprintf(prop->name, sizeof prop->name, "CPU emulator (test/native/emu)");
   prop->totalGlobalMem = fl_emu::kDeviceMemory;
   prop->major = 9, prop->minor = 0, prop->multiProcessorCount = 4;
+  return cudaSuccess;
+}
+cudaError_t cudaFuncGetAttributes(cudaFuncAttributes* attributes, const void* kernel) {
+  if (!attributes || !kernel) return fl_emu::record(cudaErrorInvalidValue);
+  *attributes = cudaFuncAttributes{};
+  attributes->maxThreadsPerBlock = 1024;
+  attributes->ptxVersion = fl_emu::ptxVersion();
+  attributes->binaryVersion = 90;
   return cudaSuccess;
 }
 cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int device) {
