@@ -4,9 +4,10 @@
 // each; a stack switch of a few instructions on x86-64, ucontext elsewhere) that switch only at
 // __syncthreads() and at exit: each round runs every live thread up to its next barrier, then
 // checks that all of them reached the same __syncthreads() (a thread that exited or waits at
-// another one is reported and the program stops).  Threads run
-// forward in even blocks and backward in odd ones, so a missing barrier between a write and
-// another thread's read shows up as poison or stale data whichever side runs first.
+// another one is reported and the program stops).  Threads run forward in even blocks and
+// backward in odd ones, or (FL_EMU_SCHEDULE=shuffle:SEED, schedule.h) blocks and threads in random
+// orders, so a missing barrier between a write and another thread's read shows up as poison or
+// stale data.
 //
 // Memory: static and dynamic shared memory are filled with a NaN poison before every block;
 // device allocations are mapped pages filled with the same poison, with guard zones before and
@@ -31,6 +32,7 @@
 #include <vector>
 
 #include "context.h"
+#include "schedule.h"
 
 uint3 threadIdx, blockIdx;
 dim3 blockDim, gridDim;
@@ -238,6 +240,7 @@ struct Scheduler {
   bool collectives = false;    // the block has run a warp-collective operation
 };
 Scheduler scheduler;
+Schedule schedule;       // the order of blocks and of threads (FL_EMU_SCHEDULE, schedule.h)
 std::mutex launchMutex;  // one launch at a time: the built-in variables and shared memory are global
 std::vector<char> dynamicBuffer;
 size_t dynamicBytes = 0;
@@ -337,11 +340,9 @@ void runBlock(const char* name, unsigned linearBlock) {
   }
   scheduler.atWarpBarrier = 0;
   scheduler.collectives = false;
-  const bool backward = linearBlock & 1;
   for (int round = 0;;) {
     // Run every runnable thread until it blocks (a barrier, a __syncwarp, its end).
-    for (unsigned i = 0; i < threads; ++i) {
-      const unsigned t = backward ? threads - 1 - i : i;
+    for (const unsigned t : schedule.threadOrder(linearBlock, threads)) {
       Fiber& f = scheduler.fibers[t];
       if (f.state != State::Runnable) continue;
       setThread(t);
@@ -459,7 +460,9 @@ void launchBody(Body& body, dim3 grid, dim3 block, size_t sharedBytes, cudaStrea
   scheduler.body = &body;
   blockDim = block;
   gridDim = grid;
-  for (uint64_t b = 0; b < blocks; ++b) {
+  schedule.beginLaunch(blocks);
+  for (uint64_t i = 0; i < blocks; ++i) {
+    const uint64_t b = schedule.block(i);
     blockIdx.x = static_cast<unsigned>(b % grid.x);
     blockIdx.y = static_cast<unsigned>(b / grid.x % grid.y);
     blockIdx.z = static_cast<unsigned>(b / (uint64_t{grid.x} * grid.y));
