@@ -166,6 +166,15 @@ bool useTensorCores(const MarginSoftmaxOptions& options) {
     cudaGetLastError();  // answered here: the SIMT tile runs anywhere
     return false;
   }
+  // The tile's code must also come from sm_80+ source: a build whose only code for this device
+  // is older PTX (FUSEDLOSS_CUDA_ARCHITECTURES=75 run on an A100, JIT-compiled) holds the empty
+  // kernel of mma_tile.cuh, which would leave every cosine unwritten.
+  cudaFuncAttributes tile{};
+  if (cudaFuncGetAttributes(&tile, mmaGemmKernel<true, true>) != cudaSuccess) {
+    cudaGetLastError();
+    return false;
+  }
+  if (tile.ptxVersion < 10 * kMmaMinMajor) return false;
   const CudaInfo& info = cudaInfo();
   for (const CudaDevice& d : info.devices) {
     if (d.index == device) return d.computeMajor >= kMmaMinMajor;

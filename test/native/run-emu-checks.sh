@@ -3,11 +3,13 @@
 # (test/native/<family>_check.cu) compiled as C++ by g++ against the CPU execution harness
 # (test/native/emu/: blocks of fiber threads meeting at every __syncthreads(), poisoned shared and
 # device memory, guard zones, barrier-divergence reports; docs/spec/gpu.md), then each check run
-# with --quick --no-bench.  No GPU and no CUDA toolkit needed.
+# with --quick --no-bench, twice (the second time in shuffled orders; below).  No GPU and no CUDA
+# toolkit needed.
 #
 #   test/native/run-emu-checks.sh [--only crps|margin|pairs] [--build-only]
 #     --build-only: leave the binaries in BUILD_DIR (run-gpu-checks.sh's GPU_CHECK_EMU=1 runs them)
-#   env: BUILD_DIR (default build/cuda-emu), CXX (default g++), JOBS (default 2)
+#   env: BUILD_DIR (default build/cuda-emu), CXX (default g++), JOBS (default 2),
+#        EMU_SHUFFLE_SEED (default 1: the second pass's seed; none: no second pass)
 # Exit status: 0 when every check passes, 1 on a failure (a difference from the CPU kernel, or a
 # harness report: status 3 of a check program).
 set -uo pipefail
@@ -77,13 +79,25 @@ done
 echo "built in $((SECONDS - started)) s"
 [ "$BUILD_ONLY" = 1 ] && exit 0
 
+# Two passes.  1: blocks in order, threads forward in even blocks and backward in odd ones.
+# 2: blocks and threads in random orders (FL_EMU_SCHEDULE=shuffle:SEED, test/native/emu/schedule.h),
+# which shows the races pass 1 sees in one direction only, in blocks of either parity; margin's
+# kernels in it as a build whose code is compute_75 PTX JIT-compiled for the sm_90 device
+# (FL_EMU_PTX_VERSION=75): no TF32 WMMA may run, i.e. the SIMT tile must be chosen.
 rc=0
-for family in "${FAMILIES[@]}"; do
-  echo "== ${family}_check --quick --no-bench (CUDA kernels on the CPU harness)"
-  start=$SECONDS
-  "$BUILD/${family}_check" --quick --no-bench
-  status=$?
-  echo "${family}_check exited $status after $((SECONDS - start)) s"
-  [ "$status" = 0 ] || rc=1
+SHUFFLE_SEED=${EMU_SHUFFLE_SEED:-1}  # "none": pass 1 only
+for pass in 1 2; do
+  [ "$pass" = 2 ] && [ "$SHUFFLE_SEED" = none ] && break
+  for family in "${FAMILIES[@]}"; do
+    environment=()
+    [ "$pass" = 2 ] && environment=(FL_EMU_SCHEDULE="shuffle:$SHUFFLE_SEED")
+    [ "$pass" = 2 ] && [ "$family" = margin ] && environment+=(FL_EMU_PTX_VERSION=75)
+    echo "== ${environment[*]} ${family}_check --quick --no-bench (CUDA kernels on the CPU harness)"
+    start=$SECONDS
+    env "${environment[@]}" "$BUILD/${family}_check" --quick --no-bench
+    status=$?
+    echo "${family}_check exited $status after $((SECONDS - start)) s"
+    [ "$status" = 0 ] || rc=1
+  done
 done
 exit "$rc"

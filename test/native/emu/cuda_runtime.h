@@ -47,6 +47,7 @@ void* dynamicShared();                          // this launch's dynamic shared 
 void syncwarp(unsigned mask, const char* file, int line);  // waits for the warp's other threads
 void warpCollective(uint64_t kind);             // counts a warp-collective operation (mma.h)
 unsigned laneId();                              // the running thread's lane
+int ptxVersion();                               // FL_EMU_PTX_VERSION (cudaFuncGetAttributes)
 inline unsigned warpMask() { return 0xffffffffu; }
 inline unsigned warpMask(unsigned mask) { return mask; }
 }  // namespace fl_emu
@@ -148,6 +149,19 @@ const char* cudaGetErrorName(cudaError_t err);
 cudaError_t cudaGetDeviceCount(int* count);
 cudaError_t cudaGetDevice(int* device);
 cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device);
+// Every kernel as compiled for the emulated device (binaryVersion 90) from compute_90 PTX, unless
+// FL_EMU_PTX_VERSION names an older PTX architecture: a build whose only code for the device is
+// older PTX, JIT-compiled when loaded.  Below 80 a TF32 WMMA operation is then a harness failure,
+// as on a GPU such code has no tensor-core instructions (mma_tile.cuh compiles its tile empty).
+struct cudaFuncAttributes {
+  size_t sharedSizeBytes, constSizeBytes, localSizeBytes;
+  int maxThreadsPerBlock, numRegs, ptxVersion, binaryVersion;
+};
+cudaError_t cudaFuncGetAttributes(cudaFuncAttributes* attributes, const void* kernel);
+template <typename T>  // as cuda_runtime.h's C++ overload
+cudaError_t cudaFuncGetAttributes(cudaFuncAttributes* attributes, T* kernel) {
+  return cudaFuncGetAttributes(attributes, reinterpret_cast<const void*>(kernel));
+}
 cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int device);
 cudaError_t cudaDriverGetVersion(int* version);
 cudaError_t cudaRuntimeGetVersion(int* version);

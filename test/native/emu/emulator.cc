@@ -4,9 +4,10 @@
 // each; a stack switch of a few instructions on x86-64, ucontext elsewhere) that switch only at
 // __syncthreads() and at exit: each round runs every live thread up to its next barrier, then
 // checks that all of them reached the same __syncthreads() (a thread that exited or waits at
-// another one is reported and the program stops).  Threads run
-// forward in even blocks and backward in odd ones, so a missing barrier between a write and
-// another thread's read shows up as poison or stale data whichever side runs first.
+// another one is reported and the program stops).  Threads run forward in even blocks and
+// backward in odd ones, or (FL_EMU_SCHEDULE=shuffle:SEED, schedule.h) blocks and threads in random
+// orders, so a missing barrier between a write and another thread's read shows up as poison or
+// stale data.
 //
 // Memory: static and dynamic shared memory are filled with a NaN poison before every block;
 // device allocations are mapped pages filled with the same poison, with guard zones before and
@@ -29,6 +30,9 @@
 #include <mutex>
 #include <string>
 #include <vector>
+
+#include "context.h"
+#include "schedule.h"
 
 uint3 threadIdx, blockIdx;
 dim3 blockDim, gridDim;
@@ -215,59 +219,6 @@ cudaError_t copy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) 
 
 // --- blocks as fibers ---------------------------------------------------------------------------
 
-// Context switch: save the callee-saved registers on the current stack, store its pointer in
-// *save, load `next` and pop its registers.  ucontext's swapcontext would make a system call
-// (the signal mask) at every switch, which made the checks ten times slower.
-#if defined(__x86_64__)
-extern "C" void fl_emu_switch(void** save, void* next);
-asm(R"(
-  .text
-  .globl fl_emu_switch
-  .type fl_emu_switch, @function
-fl_emu_switch:
-  pushq %rbp
-  pushq %rbx
-  pushq %r12
-  pushq %r13
-  pushq %r14
-  pushq %r15
-  movq %rsp, (%rdi)
-  movq %rsi, %rsp
-  popq %r15
-  popq %r14
-  popq %r13
-  popq %r12
-  popq %rbx
-  popq %rbp
-  ret
-  .size fl_emu_switch, .-fl_emu_switch
-)");
-struct Context {
-  void* sp = nullptr;
-};
-void startContext(Context& c, char* stack, size_t bytes, void (*entry)()) {
-  // Six registers to pop, then `entry` as the return address; `entry` starts as if called, with
-  // the stack pointer 8 bytes below a 16-byte boundary.
-  void** top = reinterpret_cast<void**>((reinterpret_cast<uintptr_t>(stack + bytes) & ~uintptr_t{15}) - 8 * sizeof(void*));
-  for (int i = 0; i < 6; ++i) top[i] = nullptr;
-  top[6] = reinterpret_cast<void*>(entry);
-  c.sp = top;
-}
-void switchContext(Context& from, Context& to) { fl_emu_switch(&from.sp, to.sp); }
-#else
-struct Context {
-  ucontext_t uc;
-};
-void startContext(Context& c, char* stack, size_t bytes, void (*entry)()) {
-  getcontext(&c.uc);
-  c.uc.uc_stack.ss_sp = stack;
-  c.uc.uc_stack.ss_size = bytes;
-  c.uc.uc_link = nullptr;
-  makecontext(&c.uc, entry, 0);
-}
-void switchContext(Context& from, Context& to) { swapcontext(&from.uc, &to.uc); }
-#endif
-
 enum class State { Runnable, AtBarrier, AtWarpBarrier, Done };
 struct Fiber {
   Context context;
@@ -289,6 +240,7 @@ struct Scheduler {
   bool collectives = false;    // the block has run a warp-collective operation
 };
 Scheduler scheduler;
+Schedule schedule;       // the order of blocks and of threads (FL_EMU_SCHEDULE, schedule.h)
 std::mutex launchMutex;  // one launch at a time: the built-in variables and shared memory are global
 std::vector<char> dynamicBuffer;
 size_t dynamicBytes = 0;
@@ -388,11 +340,9 @@ void runBlock(const char* name, unsigned linearBlock) {
   }
   scheduler.atWarpBarrier = 0;
   scheduler.collectives = false;
-  const bool backward = linearBlock & 1;
   for (int round = 0;;) {
     // Run every runnable thread until it blocks (a barrier, a __syncwarp, its end).
-    for (unsigned i = 0; i < threads; ++i) {
-      const unsigned t = backward ? threads - 1 - i : i;
+    for (const unsigned t : schedule.threadOrder(linearBlock, threads)) {
       Fiber& f = scheduler.fibers[t];
       if (f.state != State::Runnable) continue;
       setThread(t);
@@ -462,10 +412,23 @@ void syncwarp(unsigned mask, const char* file, int line) {
 
 void warpCollective(uint64_t kind) {
   if (scheduler.current < 0) fail("a WMMA operation outside a kernel");
+  if (ptxVersion() < 80) {
+    fail("a TF32 WMMA operation in a kernel built from compute_%d PTX (FL_EMU_PTX_VERSION): on a GPU that code has "
+         "no tensor-core instructions (mma_tile.cuh compiles its tile empty below sm_80), so the host must not launch it "
+         "(%s)", ptxVersion(), lastActivity.c_str());
+  }
   Fiber& self = scheduler.fibers[scheduler.current];
   scheduler.collectives = true;
   ++self.collectives;
   self.collectiveHash = (self.collectiveHash ^ kind) * 0x100000001b3ULL;
+}
+
+int ptxVersion() {
+  static const int version = [] {
+    const char* value = std::getenv("FL_EMU_PTX_VERSION");
+    return value && *value ? std::atoi(value) : 90;
+  }();
+  return version;
 }
 
 void misuse(const char* what, const void* pointer, unsigned ldm) {
@@ -497,7 +460,9 @@ void launchBody(Body& body, dim3 grid, dim3 block, size_t sharedBytes, cudaStrea
   scheduler.body = &body;
   blockDim = block;
   gridDim = grid;
-  for (uint64_t b = 0; b < blocks; ++b) {
+  schedule.beginLaunch(blocks);
+  for (uint64_t i = 0; i < blocks; ++i) {
+    const uint64_t b = schedule.block(i);
     blockIdx.x = static_cast<unsigned>(b % grid.x);
     blockIdx.y = static_cast<unsigned>(b / grid.x % grid.y);
     blockIdx.z = static_cast<unsigned>(b / (uint64_t{grid.x} * grid.y));
@@ -552,6 +517,14 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device) {
   std::snprintf(prop->name, sizeof prop->name, "CPU emulator (test/native/emu)");
   prop->totalGlobalMem = fl_emu::kDeviceMemory;
   prop->major = 9, prop->minor = 0, prop->multiProcessorCount = 4;
+  return cudaSuccess;
+}
+cudaError_t cudaFuncGetAttributes(cudaFuncAttributes* attributes, const void* kernel) {
+  if (!attributes || !kernel) return fl_emu::record(cudaErrorInvalidValue);
+  *attributes = cudaFuncAttributes{};
+  attributes->maxThreadsPerBlock = 1024;
+  attributes->ptxVersion = fl_emu::ptxVersion();
+  attributes->binaryVersion = 90;
   return cudaSuccess;
 }
 cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int device) {

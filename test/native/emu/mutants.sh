@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The harness's teeth: each mutant is one edit of cuda/ (a deleted __syncthreads(), a bounds check
-# widened by one, a barrier some threads skip) made in a scratch copy of the working tree; the
-# CPU-harness check of its family must fail on every one.  Not run by CI (about a minute a mutant on 2 cores); run it
-# after changing test/native/emu/.
+# widened by one, a barrier some threads skip, a dispatch check removed) made in a scratch copy of
+# the working tree; the CPU-harness check of its family must fail on every one (docs/cuda-review.md
+# lists which check kills each).  Not run by CI (2–4 min a mutant on 2 cores: both passes of
+# run-emu-checks.sh); run it after changing test/native/emu/.
 #   test/native/emu/mutants.sh [crps|margin|pairs]   exit 0: every mutant (of the family) killed,
 #                                                    1: one survived or did not apply
 set -uo pipefail
@@ -26,6 +27,8 @@ MUTANTS=(
   "pairs: mining's bitonic-sort step barrier deleted|pairs|cuda/pairs_mine.cuh|/if \(ascending \? less\(y, x\) : less\(x, y\)\)/{n;n;/__syncthreads/d}"
   "pairs: mining's column bound widened by one|pairs|cuda/pairs_mine.cuh|s/const int kind = j < row\.refs \? pairs::pairKind/const int kind = j <= row.refs ? pairs::pairKind/"
   "pairs: loss rows' shift barrier deleted|pairs|cuda/pairs_loss.cuh|/scratch\[t\] = \(a != a \|\| b != b\)/{n;n;/__syncthreads/d}"
+  "margin: tensor-core tile chosen without the PTX architecture check|margin|cuda/margin.cu|/if \(tile\.ptxVersion < 10 \* kMmaMinMajor\) return false;/d"
+  "crps: row kernel's barrier after the member offsets deleted|crps|cuda/crps.cu|/if \(t < count\) bases\[t\] = memberBase\(p, first \+ t\);/{n;/__syncthreads/d}"
 )
 
 scratch=$(mktemp -d)
