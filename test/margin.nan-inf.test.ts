@@ -27,9 +27,20 @@ import { describe, expect, it } from 'vitest';
 import { marginSoftmax } from './api';
 import { backendCases, checkGradientNorm, Rng, testSeed } from './helpers';
 import {
-  checkMargin, gradWeightsRows, GRAD_TOL, makeCase, marginArgs, refMarginSoftmax, resolveMargin, targetValue,
-  type MarginCase, type MarginRef, type Spec,
+  makeCase,
+  marginArgs,
+  refMarginSoftmax,
+  resolveMargin,
+  targetValue,
+  type MarginCase,
+  type MarginRef,
+  type Spec,
 } from './margin-reference';
+import {
+  checkMargin,
+  gradWeightsRows,
+  GRAD_TOL,
+} from './margin-checks';
 
 const seed = testSeed('margin.nan-inf');
 const BAD_VALUES = [NaN, Infinity, -Infinity];

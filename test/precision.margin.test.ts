@@ -15,16 +15,18 @@ import { describe, expect, it } from 'vitest';
 import { marginSoftmax, marginSoftmaxAsync, type MarginSoftmaxResult } from './api';
 import { backendCases, Rng, testSeed } from './helpers';
 import {
-  checkMargin,
   drawCase,
-  gradWeightsRows,
   marginArgs,
-  marginBitwiseDiff,
   refMarginSoftmax,
   type MarginCase,
   type MarginRef,
   type Spec,
 } from './margin-reference';
+import {
+  checkMargin,
+  gradWeightsRows,
+  marginBitwiseDiff,
+} from './margin-checks';
 import { referenceRounding, unitRoundoff, type ReducedPrecision } from './precision-reference';
 
 const SEED = testSeed('precision.margin');
