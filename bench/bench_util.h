@@ -1,4 +1,4 @@
-// What the C++ kernel benchmarks (margin_cpu_bench, pair_cpu_bench) share: the process' memory
+// What the C++ kernel benchmarks (margin_cpu_bench, pairs_cpu_bench) share: the process' memory
 // from /proc, a median timer and the unfused baselines' row normalization.
 #pragma once
 

@@ -1,4 +1,4 @@
-"""pytorch-metric-learning (PML) on the PyTorch CPU, for bench/pair.bench.js: the same three
+"""pytorch-metric-learning (PML) on the PyTorch CPU, for bench/pairs.bench.js: the same three
 workloads on the same kind of inputs, timed in this process.  Not part of the package: it runs
 only where torch and PML import (PML's source may be given with --pml-src; nothing of it is in
 this repository).  Prints one JSON line.
@@ -12,7 +12,7 @@ Workloads (PML defaults otherwise):
   triplets    TripletMarginLoss(margin=0.05) over all triplets, loss.backward()
 M = N: the batch itself; M ≠ N: ref_emb / ref_labels (a memory bank).  Inputs: label
 (i >> 2) mod max(1, N/4), a center per class plus noise 3× its scale, drawn from the same
-counter-based hash as bench/pair.bench.js, so both see the same float32 numbers.
+counter-based hash as bench/pairs.bench.js, so both see the same float32 numbers.
 """
 import argparse
 import json
@@ -45,7 +45,7 @@ def main():
     classes = max(1, n // 4)
 
     def hash_uniform(index):
-        # lowbias32 of the index, as bench/pair.bench.js: the same inputs bit for bit (up to libm)
+        # lowbias32 of the index, as bench/pairs.bench.js: the same inputs bit for bit (up to libm)
         x = (index.astype(np.uint32) * np.uint32(0x9E3779B9) + np.uint32(0x632BE5AB)).astype(np.uint32)
         x ^= x >> np.uint32(16)
         x *= np.uint32(0x7FEB352D)

@@ -24,7 +24,7 @@ node_version=${FUSEDLOSS_ARM64_NODE:-20.20.2}
 sysroot=/usr/aarch64-linux-gnu
 work=build-arm64
 binary=prebuilds/linux-arm64/fusedloss.glibc.node
-fixtures=(test/crps.fixtures.test.ts test/margin.fixtures.test.ts test/pair.fixtures.test.ts)
+fixtures=(test/crps.fixtures.test.ts test/margin.fixtures.test.ts test/pairs.fixtures.test.ts)
 
 rebuild=0 with_gyp=0
 for arg in "$@"; do

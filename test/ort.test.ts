@@ -18,8 +18,8 @@ import { crps, marginSoftmax, mine, mineAsync, pairLoss, toOrtTensor } from './a
 import { catchSync, INVALID, LABEL, SHAPE, type Code } from './error-checks';
 import { backendCases, pointScore, Rng, testSeed } from './helpers';
 import { refMarginSoftmax } from './margin-reference';
-import { checkLoss, checkMined } from './pair-cases';
-import { refMine, refPairLoss, type PairCase } from './pair-reference';
+import { checkLoss, checkMined } from './pairs-cases';
+import { refMine, refPairLoss, type PairCase } from './pairs-reference';
 import { onnxModel } from './onnx-model';
 import { toTensor } from '../lib/tensor';
 

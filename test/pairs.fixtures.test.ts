@@ -2,8 +2,8 @@
 // pytorch-metric-learning 2.8.1 in float64, and a numpy version of the spec's selfIndex rule) on
 // every backend, sync and async: mined sets equal exactly (in canonical order), loss within 1e-5
 // relative, gradients within 1e-4 (‖g − g_ref‖/‖g_ref‖).  The in-test float64 reference
-// (pair-reference.ts) is held against the same vectors and against central differences of its own
-// loss first, so the random tests (pair.random.test.ts) rest on a reference that is checked.
+// (pairs-reference.ts) is held against the same vectors and against central differences of its own
+// loss first, so the random tests (pairs.random.test.ts) rest on a reference that is checked.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
@@ -11,8 +11,8 @@ import { describe, expect, it } from 'vitest';
 
 import { mine, mineAsync, pairLoss, pairLossAsync, type MineArgs, type MinerSpec, type PairDistance, type PairLossArgs, type PairLossSpec } from './api';
 import { backendCases, checkGradientNorm } from './helpers';
-import { checkLoss, minedKeys, pairArgs } from './pair-cases';
-import { refFiniteDifferences, refMine, refPairLoss, type PairCase } from './pair-reference';
+import { checkLoss, minedKeys, pairArgs } from './pairs-cases';
+import { refFiniteDifferences, refMine, refPairLoss, type PairCase } from './pairs-reference';
 
 interface FixtureInputs {
   name: string;

@@ -1,5 +1,5 @@
 // The NaN / ±Inf / huge-value contract of mine() and pairLoss(), every row of it on every backend
-// (cuda skipped without a GPU), against the float64 reference of pair-reference.ts:
+// (cuda skipped without a GPU), against the float64 reference of pairs-reference.ts:
 //  • values are float32 (beyond its range ±Inf), computed without intermediate overflow;
 //  • a miner never keeps a pair or triplet whose deciding value (or t = ∞ − ∞) is NaN, and NaN
 //    values take no part in multi-similarity's extremes or batch-hard's choice; ±Inf compare as
@@ -14,10 +14,10 @@ import { describe, expect, it } from 'vitest';
 
 import { mine, pairLoss, type MinerSpec, type PairDistance, type PairLossSpec } from './api';
 import { backendCases, Rng, testSeed } from './helpers';
-import { checkLoss, checkMined, drawCase, pairArgs } from './pair-cases';
-import { refMine, refPairLoss, type PairCase } from './pair-reference';
+import { checkLoss, checkMined, drawCase, pairArgs } from './pairs-cases';
+import { refMine, refPairLoss, type PairCase } from './pairs-reference';
 
-const SEED = testSeed('pair.nan-inf');
+const SEED = testSeed('pairs.nan-inf');
 const BACKENDS = backendCases();
 
 const MINERS: MinerSpec[] = [

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { backendInfo, mine, mineAsync, pairLoss, pairLossAsync, type MineArgs, type PairLossArgs } from './api';
 import { BACKEND, checkBothForms, INVALID, LABEL, OPTION, SHAPE, TOO_LARGE, type Code } from './error-checks';
 import { backendCases } from './helpers';
-import { refMine, type PairCase } from './pair-reference';
+import { refMine, type PairCase } from './pairs-reference';
 
 type Fn = 'mine' | 'pairLoss';
 

@@ -1,11 +1,11 @@
 'use strict';
 // Pair mining / pair losses bench (`npm run bench:pairs`): three workloads through the public API
 // on the native CPU backend, beside the TypeScript fallback, an unfused C++ baseline
-// (bench/pair_cpu_bench: the N×M matrix materialized with the same GEMM, rows sorted, triplets
+// (bench/pairs_cpu_bench: the N×M matrix materialized with the same GEMM, rows sorted, triplets
 // enumerated, as pytorch-metric-learning does) and, where torch and PML import,
 // pytorch-metric-learning itself on the PyTorch CPU (bench/pml_pairs.py), all in this run.  Each
 // configuration runs in its own child process, so its peak memory is its own.  Usage:
-//   node bench/pair.bench.js [--sizes 256,1024,4096,512x65536] [--dims 128,512] [--workloads ms,batch-hard,triplets]
+//   node bench/pairs.bench.js [--sizes 256,1024,4096,512x65536] [--dims 128,512] [--workloads ms,batch-hard,triplets]
 //                            [--quick] [--no-js] [--no-harness] [--no-pml] [--pml-src DIR] [--python BIN] [--json FILE]
 //
 // Workloads: ms = multi-similarity miner (ε 0.1) + multi-similarity loss + gradients (cosine);
@@ -26,7 +26,7 @@ const MEMORY_SLACK_BYTES = 48 * MiB;
 const WORKLOADS = ['ms', 'batch-hard', 'triplets'];
 /** The TypeScript fallback runs by default only up to this many N·M·D multiply-adds. */
 const JS_MAX_WORK = 2 ** 28;
-/** Noise around the class centers (as bench/pair_cpu_bench.cc): a good share of triplets violate the margin. */
+/** Noise around the class centers (as bench/pairs_cpu_bench.cc): a good share of triplets violate the margin. */
 const NOISE = 3;
 
 function parseArgs(argv) {
@@ -57,7 +57,7 @@ function parseArgs(argv) {
     else if (flag === '--python') o.python = value();
     else if (flag === '--json') o.json = path.resolve(value());
     else if (flag === '--help' || flag === '-h') {
-      console.log('node bench/pair.bench.js [--sizes N,NxM,...] [--dims D,...] [--workloads ms,batch-hard,triplets] [--quick]');
+      console.log('node bench/pairs.bench.js [--sizes N,NxM,...] [--dims D,...] [--workloads ms,batch-hard,triplets] [--quick]');
       console.log('                         [--no-js] [--no-harness] [--no-pml] [--pml-src DIR] [--python BIN] [--json FILE]');
       console.log('  --quick     sizes 256,1024 and D 128 only, fewer runs');
       console.log('  --pml-src   a pytorch-metric-learning checkout\'s src/ (or set PML_SRC); else an installed one is used if any');
@@ -152,7 +152,7 @@ async function child({ workload, n, m, d, backend, plan }) {
 // ---------------------------------------------------------------- parent
 
 function findHarness() {
-  const candidates = ['build/pair_cpu_bench', 'build-bench/pair_cpu_bench'].map((p) => path.join(ROOT, p)).filter((p) => fs.existsSync(p));
+  const candidates = ['build/pairs_cpu_bench', 'build-bench/pairs_cpu_bench'].map((p) => path.join(ROOT, p)).filter((p) => fs.existsSync(p));
   candidates.sort((a, b) => fs.statSync(b).mtimeMs - fs.statSync(a).mtimeMs);
   return candidates[0] || null;
 }
@@ -186,7 +186,7 @@ async function main() {
   try {
     options = parseArgs(process.argv.slice(2));
   } catch (error) {
-    console.error(`pair.bench.js: ${error.message} (see --help)`);
+    console.error(`pairs.bench.js: ${error.message} (see --help)`);
     process.exit(2);
   }
   const fusedloss = common.loadFusedloss();
@@ -255,7 +255,7 @@ async function main() {
   })));
   console.log('\nours = the public API on the native CPU backend (median after one warm-up); "extra" = peak RSS growth of its child');
   console.log('process during the first call, returned arrays included; "beyond outputs" subtracts them; "N×M" = one float32');
-  console.log('similarity matrix, what the unfused forms hold (several times). unfused C++ = bench/pair_cpu_bench (one run);');
+  console.log('similarity matrix, what the unfused forms hold (several times). unfused C++ = bench/pairs_cpu_bench (one run);');
   console.log('PML = pytorch-metric-learning on the PyTorch CPU (bench/pml_pairs.py), same threads, the same float32 inputs (a counter-based');
   console.log('hash both sides draw); "value" = the loss (ms, triplets) or the number of mined triplets (batch-hard). The C++ harness draws its own.');
   const firstPml = rows.find((r) => r.pml && r.pml.torch);
@@ -285,7 +285,7 @@ async function main() {
   for (const [label, status, detail] of checks) console.log(`  [${status.padEnd(6)}] ${label}${detail ? ` — ${detail}` : ''}`);
 
   fs.mkdirSync(path.dirname(options.json), { recursive: true });
-  const report = { date: started.toISOString(), command: `node bench/pair.bench.js ${process.argv.slice(2).join(' ')}`.trim(), options, machine,
+  const report = { date: started.toISOString(), command: `node bench/pairs.bench.js ${process.argv.slice(2).join(' ')}`.trim(), options, machine,
     backendInfo: info, checks, rows, elapsedSeconds: (Date.now() - started.getTime()) / 1e3 };
   fs.writeFileSync(options.json, `${JSON.stringify(report, null, 2)}\n`);
   console.log(`\nRaw numbers: ${path.relative(process.cwd(), options.json)} (total ${common.fixed(report.elapsedSeconds, 0)} s)`);

@@ -1,16 +1,16 @@
 // Kernel-only time and memory of the native CPU pair kernels beside an unfused baseline that does
 // what pytorch-metric-learning does on the CPU — materialize the N×M matrix (same GEMM
 // micro-kernel), sort whole rows, build masks, enumerate every triplet — measured in one process.
-// bench/pair.bench.js runs it; `npm run bench:kernel:pairs` builds it.
+// bench/pairs.bench.js runs it; `npm run bench:kernel:pairs` builds it.
 //
-//   pair_cpu_bench WORKLOAD N M D [threads=all] [runs=3] [fused-only]
+//   pairs_cpu_bench WORKLOAD N M D [threads=all] [runs=3] [fused-only]
 //     WORKLOAD  ms        multi-similarity miner (ε 0.1) + multi-similarity loss, gradients
 //               batch-hard  batch-hard mining (euclidean)
 //               triplets  triplet-margin loss (margin 0.05, euclidean) over all triplets, gradients
 //     M = N: the batch against itself; M ≠ N: against a reference set (memory bank).
 //
 // Inputs: class-structured random vectors (label (i >> 2) mod max(1, N/4), a random center per
-// class plus noise 3× its scale), the same in bench/pair.bench.js and bench/pml_pairs.py.  Prints one JSON line last.  Memory
+// class plus noise 3× its scale), the same in bench/pairs.bench.js and bench/pml_pairs.py.  Prints one JSON line last.  Memory
 // is the growth of the peak resident set (VmHWM, reset before each method) over the inputs.
 #include <algorithm>
 #include <chrono>
@@ -264,7 +264,7 @@ int main(int argc, char** argv) {
   const Workload* chosen = nullptr;
   for (const Workload& w : table) chosen = argc > 1 && std::string(argv[1]) == w.name ? &w : chosen;
   if (argc < 5 || !chosen) {
-    std::fprintf(stderr, "usage: pair_cpu_bench ms|batch-hard|triplets N M D [threads] [runs] [fused-only]\n");
+    std::fprintf(stderr, "usage: pairs_cpu_bench ms|batch-hard|triplets N M D [threads] [runs] [fused-only]\n");
     return 2;
   }
   const Workload& workload = *chosen;

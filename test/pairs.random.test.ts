@@ -1,5 +1,5 @@
 // Fresh random inputs (seed logged; FUSEDLOSS_TEST_SEED reproduces a run) against the float64
-// reference of pair-reference.ts (itself checked against the golden vectors), on every backend,
+// reference of pairs-reference.ts (itself checked against the golden vectors), on every backend,
 // sync and async: every miner and triplet selection, every loss, each distance where allowed (raw
 // rows with normalize false for dot / euclidean), with and without a reference set, selfIndex,
 // miners feeding losses, N 1, D 1, odd sizes, singleton classes, one class, all-distinct labels,
@@ -12,10 +12,10 @@ import { describe, expect, it } from 'vitest';
 
 import { mine, mineAsync, pairLoss, pairLossAsync, type MinerSpec, type PairDistance, type PairLossArgs, type PairLossSpec } from './api';
 import { backendCases, checkGradientNorm, Rng, testSeed } from './helpers';
-import { checkLoss, checkMined, drawCase, drawClearLoss, pairArgs, type DrawSpec } from './pair-cases';
-import { refFiniteDifferences, refMine, refPairLoss, type MinedRef, type PairCase } from './pair-reference';
+import { checkLoss, checkMined, drawCase, drawClearLoss, pairArgs, type DrawSpec } from './pairs-cases';
+import { refFiniteDifferences, refMine, refPairLoss, type MinedRef, type PairCase } from './pairs-reference';
 
-const SEED = testSeed('pair.random');
+const SEED = testSeed('pairs.random');
 const BACKENDS = backendCases();
 
 interface Spec {

@@ -8,10 +8,10 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 import { backendInfo, mine, mineAsync, pairLoss, pairLossAsync, setThreads, type MinerSpec, type PairLossSpec } from './api';
 import { backendCases, bitwiseDiff, Rng, runWorkerOnce, testSeed } from './helpers';
-import { checkLoss, drawCase, pairArgs, type DrawSpec } from './pair-cases';
-import type { PairCase } from './pair-reference';
+import { checkLoss, drawCase, pairArgs, type DrawSpec } from './pairs-cases';
+import type { PairCase } from './pairs-reference';
 
-const SEED = testSeed('pair.runtime');
+const SEED = testSeed('pairs.runtime');
 const BACKENDS = backendCases();
 const INFO = backendInfo();
 const ROOT = process.cwd();

@@ -1,7 +1,7 @@
 // Random pair cases for the tests, the arguments they become, and the checks of a backend's
-// results against the float64 reference (pair-reference.ts).
+// results against the float64 reference (pairs-reference.ts).
 import { checkGradientNorm, type Rng } from './helpers';
-import { refPairLoss, type LossRef, type MinedRef, type PairCase } from './pair-reference';
+import { refPairLoss, type LossRef, type MinedRef, type PairCase } from './pairs-reference';
 
 // ---------------------------------------------------------------------------------------------
 // Calls and checks

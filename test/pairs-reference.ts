@@ -4,7 +4,7 @@
 // and differentiates by the chain rule pair by pair (no GEMM form).  It also records how close
 // each discrete decision (a threshold, a tie) came to flipping, so the tests can tell a float32
 // kernel's legitimate choice at a near-tie from a wrong answer.  Case generation and the checks of
-// results against it: pair-cases.ts.
+// results against it: pairs-cases.ts.
 import type { MinerSpec, PairDistance, PairLossSpec } from '../lib/pairs/types';
 
 export interface PairCase {
