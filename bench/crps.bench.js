@@ -48,7 +48,10 @@ function parseArgs(argv) {
     } else throw new Error(`unknown flag ${flag}`);
   }
   if (options.numpyLoop) {
-    if (!pointsGiven) options.points = options.quick ? 2e4 : 2e5;
+    if (!pointsGiven) {
+      options.points = options.quick ? 2e4 : 2e5;
+      pointsGiven = true;
+    }
     if (!membersGiven) options.members = [51];
     if (options.members.length !== 1) throw new Error('--numpy-loop takes one --members value');
     if (options.json === path.join(__dirname, 'results', 'crps.json')) options.json = path.join(__dirname, 'results', 'crps-numpy-loop.json');

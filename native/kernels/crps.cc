@@ -14,7 +14,9 @@
 // take a shuffle path instead.  Every lane block scores in float64 from the sorted members with
 // scorePoint's terms in its order (same bits).  Points with a NaN or Inf input, partial blocks,
 // and larger ensembles go through scorePoint, the scalar reference path that implements every
-// NaN policy.
+// NaN policy.  33–64 members skip the run-time network: padded to 64 and sorted in register-sized
+// pieces (crps_network.h), the same outputs.  Gradients are computed by sorted position and
+// scattered back to the members through a per-block tile in L1.
 #include "crps.h"
 
 #include <algorithm>

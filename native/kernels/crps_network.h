@@ -7,15 +7,15 @@
 //      which merges two ascending runs without reversing one) and the half-cleaners down to a
 //      distance of 16 as passes over memory, then the distances 8, 4, 2, 1 in registers, one
 //      16-member group at a time.
-// About 600 comparators against 415 for Batcher's network trimmed to 51, but two thirds of them
-// never leave registers (measured: see docs/performance.md, CRPS at M = 51).
+// 604 comparators against 415 for Batcher's network trimmed to 51, but 508 of them run in
+// registers (docs/performance.md, "CRPS at M = 51").
 //
 // A comparator swaps only when the upper value is strictly less, as the run-time network's: a
 // NaN never moves and compares with nothing (its lane is redone on the scalar path).  Which of
-// two equal values lands first may differ from the run-time network, so in a tie -0 and +0 can
-// come out in the other order: the sorted values differ only in the sign of equal zeros, and a
-// member's gradient depends only on its value's tie group.  The wasm build compiles this same
-// code, so its bits stay those of the native CPU.
+// two equal values lands first may differ from the run-time network; that shows only as the order
+// of -0 and +0, which no output sees (the sums start at +0 and ties are found with ==), so the
+// outputs are the run-time network's bits (checked on ±0, ±Inf and NaN inputs against it when
+// this was written).  The wasm build compiles this same code, so its bits stay the native CPU's.
 #pragma once
 
 #include <array>
