@@ -342,7 +342,7 @@ async function main() {
     const loop = benchNumpyLoop(fusedloss, info.native ? 'cpu' : 'js', options);
     printNumpyLoop(loop);
     fs.mkdirSync(path.dirname(options.json), { recursive: true });
-    const report = { date: started.toISOString(), command: `node bench/crps.bench.js ${process.argv.slice(2).join(' ')}`.trim(), machine, backendInfo: info, targets: LOOP_TARGETS, numpyLoop: loop };
+    const report = { date: started.toISOString(), command: `node bench/crps.bench.js ${process.argv.slice(2).join(' ')}`.trim(), machine, backendInfo: info, largeCopy, targets: LOOP_TARGETS, numpyLoop: loop };
     fs.writeFileSync(options.json, `${JSON.stringify(report, null, 2)}\n`);
     const shown = path.relative(process.cwd(), options.json);
     console.log(`\nRaw numbers: ${shown.startsWith('..') ? options.json : shown}`);
