@@ -3,8 +3,12 @@
 // memory-copy bandwidth baseline measured in this process.  Not a test: it prints numbers and
 // checks them against the targets of the issue.  Usage:
 //   node bench/crps.bench.js [--points N] [--members 2,4,16,51] [--quick] [--json FILE] [--no-numpy] [--out-loop]
+//                            [--numpy-loop]
 // --out-loop runs only the loop case: fair CRPS with gradients at 1M × 4 called back to back
 // without awaiting (the event loop never turns), with fresh outputs and with `out`.
+// --numpy-loop runs only issue 14's CRPS comparison: fair CRPS at P = 200k, M = 51 (or --points,
+// one --members) in a tight synchronous loop writing into caller-owned `out` arrays, with and
+// without gradients, against the vectorized NumPy sort form timed in the same run.
 
 const fs = require('fs');
 const os = require('os');
@@ -13,10 +17,13 @@ const { spawnSync } = require('child_process');
 const common = require('./common');
 
 const TARGETS = { nativeOverTs: 20, copyFractionSmallM: 0.5, smallM: 4, nativeOverNumpy: 10 };
+// Issue 14, point 3: the tight `out` loop at P = 200k, M = 51 against NumPy's sort form.
+const LOOP_TARGETS = { scoresOverNumpy: 10, gradientsOverNumpy: 30 };
 
 function parseArgs(argv) {
-  const options = { points: 1e6, members: [2, 4, 16, 51], quick: false, json: path.join(__dirname, 'results', 'crps.json'), numpy: true, outLoop: false };
+  const options = { points: 1e6, members: [2, 4, 16, 51], quick: false, json: path.join(__dirname, 'results', 'crps.json'), numpy: true, outLoop: false, numpyLoop: false };
   let pointsGiven = false;
+  let membersGiven = false;
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const value = () => {
@@ -26,15 +33,28 @@ function parseArgs(argv) {
     if (flag === '--points') {
       options.points = Math.round(Number(value()));
       pointsGiven = true;
-    } else if (flag === '--members') options.members = value().split(',').map(Number);
+    } else if (flag === '--members') {
+      options.members = value().split(',').map(Number);
+      membersGiven = true;
+    }
     else if (flag === '--quick') options.quick = true;
     else if (flag === '--json') options.json = path.resolve(value());
     else if (flag === '--no-numpy') options.numpy = false;
     else if (flag === '--out-loop') options.outLoop = true;
+    else if (flag === '--numpy-loop') options.numpyLoop = true;
     else if (flag === '--help' || flag === '-h') {
-      console.log('node bench/crps.bench.js [--points N] [--members 2,4,16,51] [--quick] [--json FILE] [--no-numpy] [--out-loop]');
+      console.log('node bench/crps.bench.js [--points N] [--members 2,4,16,51] [--quick] [--json FILE] [--no-numpy] [--out-loop] [--numpy-loop]');
       process.exit(0);
     } else throw new Error(`unknown flag ${flag}`);
+  }
+  if (options.numpyLoop) {
+    if (!pointsGiven) {
+      options.points = options.quick ? 2e4 : 2e5;
+      pointsGiven = true;
+    }
+    if (!membersGiven) options.members = [51];
+    if (options.members.length !== 1) throw new Error('--numpy-loop takes one --members value');
+    if (options.json === path.join(__dirname, 'results', 'crps.json')) options.json = path.join(__dirname, 'results', 'crps-numpy-loop.json');
   }
   if (options.quick && !pointsGiven) options.points = 1e5;
   if (!(options.points >= 1)) throw new Error('--points must be a positive integer');
@@ -68,13 +88,23 @@ function makeData(points, members, seed) {
   return { ensemble, observations };
 }
 
-function runNumpy(options) {
+// NumPy as its users get it: OpenBLAS not pinned to an older core type (some images set
+// OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE; issue 14 asks to measure without them), for this child only.
+function numpyEnvironment() {
+  const env = { ...process.env };
+  delete env.OPENBLAS_CORETYPE;
+  delete env.OPENBLAS_L2_SIZE;
+  return env;
+}
+
+function runNumpy(options, runs) {
   const probe = spawnSync('python3', ['-c', 'import numpy'], { encoding: 'utf8' });
   if (probe.error || probe.status !== 0) return { skipped: 'python3 with numpy not found' };
   const script = path.join(__dirname, 'numpy_crps.py');
   const args = [script, '--points', String(options.points), '--members', options.members.join(','), '--check'];
-  if (options.quick) args.push('--runs', '2');
-  const run = spawnSync('python3', args, { encoding: 'utf8', maxBuffer: 16 << 20, timeout: 30 * 60 * 1000 });
+  if (runs) args.push('--runs', String(runs));
+  else if (options.quick) args.push('--runs', '2');
+  const run = spawnSync('python3', args, { encoding: 'utf8', maxBuffer: 16 << 20, timeout: 30 * 60 * 1000, env: numpyEnvironment() });
   if (run.error || run.status !== 0) return { skipped: `numpy_crps.py failed: ${run.error ? run.error.message : run.stderr.trim()}` };
   return JSON.parse(run.stdout);
 }
@@ -223,6 +253,63 @@ function checkTargets(rows, numpy) {
   return targets;
 }
 
+/**
+ * Issue 14's CRPS comparison: `calls` synchronous crps() calls back to back into the same `out`
+ * arrays (fair, scores only and with gradients), each timed alone, beside NumPy's sort form of
+ * the same P × M (scores only: NumPy has no gradients) timed in the same run.
+ */
+function benchNumpyLoop(fusedloss, backend, options) {
+  const points = options.points, members = options.members[0];
+  const calls = options.quick ? 5 : 40;
+  const { ensemble, observations } = makeData(points, members, 51);
+  const loadBefore = +os.loadavg()[0].toFixed(2);
+  const cases = [];
+  for (const gradients of [false, true]) {
+    const out = gradients
+      ? { scores: new Float32Array(points), gradEnsemble: new Float32Array(points * members), gradObservations: new Float32Array(points) }
+      : { scores: new Float32Array(points) };
+    const args = { ensemble: { data: ensemble, shape: [points, members] }, observations, estimator: 'fair', gradients, backend, out };
+    for (let i = 0; i < 3; i++) fusedloss.crps(args); // warm-up: pages of `out`, the pool's threads
+    const seconds = [];
+    let mean = 0;
+    for (let i = 0; i < calls; i++) {
+      const start = process.hrtime.bigint();
+      mean = fusedloss.crps(args).mean;
+      seconds.push(Number(process.hrtime.bigint() - start) / 1e9);
+    }
+    const sorted = [...seconds].sort((a, b) => a - b);
+    cases.push({ gradients, calls, medianSeconds: sorted[Math.floor(calls / 2)], bestSeconds: sorted[0], mean });
+  }
+  const numpy = options.numpy ? runNumpy(options, options.quick ? 2 : 7) : { skipped: 'disabled with --no-numpy' };
+  const numpyResult = numpy.results ? numpy.results[0] : null;
+  for (const c of cases) {
+    const target = c.gradients ? LOOP_TARGETS.gradientsOverNumpy : LOOP_TARGETS.scoresOverNumpy;
+    c.target = target;
+    if (numpyResult) {
+      c.overNumpy = numpyResult.medianSeconds / c.medianSeconds;
+      c.status = c.overNumpy >= target ? 'met' : 'MISSED';
+    } else c.status = 'skipped';
+  }
+  return { backend, points, members, estimator: 'fair', loadBefore, loadAfter: +os.loadavg()[0].toFixed(2), cases, numpy };
+}
+
+function printNumpyLoop(loop) {
+  const ms = (s) => common.fixed(s * 1e3, 2);
+  const numpyResult = loop.numpy.results ? loop.numpy.results[0] : null;
+  console.log(`\nTight loop of synchronous crps() calls into caller-owned out (${loop.backend}, fair, ${loop.points.toLocaleString('en-US')} × ${loop.members}) against NumPy's sort form (scores only), ms per call:`);
+  console.log(common.table(['fusedloss', 'median', 'best', 'numpy median', 'numpy/fusedloss', 'target', 'status'], loop.cases.map((c) => [
+    c.gradients ? 'scores + gradients' : 'scores',
+    ms(c.medianSeconds),
+    ms(c.bestSeconds),
+    numpyResult ? ms(numpyResult.medianSeconds) : '—',
+    c.overNumpy !== undefined ? `${common.fixed(c.overNumpy, 1)}×` : '—',
+    `≥ ${c.target}×`,
+    c.status,
+  ])));
+  if (numpyResult) console.log(`NumPy ${loop.numpy.numpy} (Python ${loop.numpy.python}), ${numpyResult.runs} runs, OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE unset for it; load average ${loop.loadBefore} before, ${loop.loadAfter} after.`);
+  else console.log(`NumPy comparison skipped: ${loop.numpy.skipped}`);
+}
+
 async function main() {
   let options;
   try {
@@ -250,6 +337,17 @@ async function main() {
   // Every crps() call returns fresh outputs; their first-touch page faults are part of its time.
   const firstTouch = common.firstTouchBandwidth(64 << 20);
   console.log(`First touch of a fresh buffer (new Float32Array(256 MiB).fill): ${common.fixed(firstTouch.gbPerSecond)} GB/s`);
+
+  if (options.numpyLoop) {
+    const loop = benchNumpyLoop(fusedloss, info.native ? 'cpu' : 'js', options);
+    printNumpyLoop(loop);
+    fs.mkdirSync(path.dirname(options.json), { recursive: true });
+    const report = { date: started.toISOString(), command: `node bench/crps.bench.js ${process.argv.slice(2).join(' ')}`.trim(), machine, backendInfo: info, largeCopy, targets: LOOP_TARGETS, numpyLoop: loop };
+    fs.writeFileSync(options.json, `${JSON.stringify(report, null, 2)}\n`);
+    const shown = path.relative(process.cwd(), options.json);
+    console.log(`\nRaw numbers: ${shown.startsWith('..') ? options.json : shown}`);
+    return;
+  }
 
   const outLoop = benchOutLoop(fusedloss, info.native ? 'cpu' : 'js', options.quick ? 1e5 : 1e6, 4, options.quick ? 5 : 30);
   printOutLoop(outLoop);

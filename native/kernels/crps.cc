@@ -14,7 +14,9 @@
 // take a shuffle path instead.  Every lane block scores in float64 from the sorted members with
 // scorePoint's terms in its order (same bits).  Points with a NaN or Inf input, partial blocks,
 // and larger ensembles go through scorePoint, the scalar reference path that implements every
-// NaN policy.
+// NaN policy.  33–64 members skip the run-time network: padded to 64 and sorted in register-sized
+// pieces (crps_network.h), the same outputs.  Gradients are computed by sorted position and
+// scattered back to the members through a per-block tile in L1.
 #include "crps.h"
 
 #include <algorithm>
@@ -31,6 +33,7 @@
 #include "../runtime/thread_pool.h"
 #include "../runtime/transpose16.h"
 #include "crps_lanes.h"
+#include "crps_network.h"
 
 namespace fusedloss {
 namespace {
@@ -201,6 +204,8 @@ struct alignas(64) LaneScratch {
   Floats values[kMaxNetworkMembers];
   Ints index[kMaxNetworkMembers];
   Ints tieStart[kMaxNetworkMembers];
+  Floats gradient[kMaxNetworkMembers];  // ∂ by sorted position, before the scatter to the members
+  float gradientTile[kLanes * kMaxNetworkMembers];  // the block's gradients in the output's order
   int64_t base[kLanes];  // where each lane's member 0 lives in the ensemble
   // Per-lane partial sums of Σw·s and Σw over the chunk's finite lanes (reduced in lane order).
   Doubles weightedScores[2];
@@ -265,12 +270,27 @@ FL_LANE_INLINE void loadLaneBlock(const Plan& plan, int64_t firstPoint, LaneScra
   }
 }
 
+// 33–64 members: padded to 64 and sorted in register-sized pieces (crps_network.h).
+inline bool usesSort64(const CrpsShape& shape) { return shape.members > 32 && shape.members <= network::kSortSize; }
+
 // Sorts Blocks lane blocks through the network together: one block's comparators form a chain of
 // dependent loads and stores, so interleaving independent blocks keeps the vector units busy
 // (measured: two blocks cost about what one did).  Member indices ride along only when
 // gradients need to be scattered back to them.
 template <int Blocks>
 FL_LANE_INLINE void sortLaneBlocks(const Plan& plan, LaneScratch* const* blocks) {
+  if (usesSort64(plan.shape)) {
+    for (int b = 0; b < Blocks; ++b) {
+      Floats* values = blocks[b]->values;
+      Ints* index = blocks[b]->index;
+      for (int k = static_cast<int>(plan.shape.members); k < network::kSortSize; ++k) {
+        values[k] = Floats{} + __builtin_huge_valf();
+        index[k] = Ints{} + k;
+      }
+      if (plan.options.gradients) network::sort64<true>(values, index); else network::sort64<false>(values, index);
+    }
+    return;
+  }
   if (plan.options.gradients) {
     for (const Comparator& cmp : plan.network) {
       for (int b = 0; b < Blocks; ++b) {
@@ -335,7 +355,26 @@ FL_LANE_INLINE uint32_t finishLaneBlock(const Plan& plan, int64_t firstPoint, La
     signSum += sign;
     // ∂s (|∂s| ≤ 2) first, then the factor: one product that can under/overflow only as the result does.
     const Floats grad = factor * ((sign * signWeight - rankWeight * rankTerm) * gradScale);
-    for (int lane = 0; lane < kLanes; ++lane) out.gradEnsemble[base[lane] + index[k][lane] * inner] = grad[lane];
+    lanes.gradient[k] = grad;
+  }
+  // The scatter back to the members' places, a point at a time, into a tile that stays in L1 and
+  // then goes out in whole vectors when the block's points are contiguous (member axis last):
+  // scattered stores straight to the output measured as a third of the block's time.
+  const bool contiguous = inner == 1 && base[kLanes - 1] == base[0] + (kLanes - 1) * static_cast<int64_t>(members);
+  if (contiguous) {
+    float* tile = lanes.gradientTile;
+    for (int lane = 0; lane < kLanes; ++lane) {
+      if (redo >> lane & 1) continue;  // rewritten by scorePoint (and its indices may name padding)
+      float* point = tile + lane * members;
+      for (int k = 0; k < members; ++k) point[index[k][lane]] = lanes.gradient[k][lane];
+    }
+    std::memcpy(out.gradEnsemble + base[0], tile, sizeof(float) * kLanes * members);
+  } else {
+    for (int lane = 0; lane < kLanes; ++lane) {
+      if (redo >> lane & 1) continue;
+      float* point = out.gradEnsemble + base[lane];
+      for (int k = 0; k < members; ++k) point[index[k][lane] * inner] = lanes.gradient[k][lane];
+    }
   }
   storeFloats(out.gradObservations + firstPoint, -factor * (signSum * static_cast<float>(1.0 / members)));
   return redo;

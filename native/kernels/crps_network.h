@@ -1,0 +1,154 @@
+// Sorting 33–64 members per lane for the CRPS CPU kernel (crps.cc, its only includer), in
+// register-sized pieces.  The run-time network of crps.cc loads and stores two vectors per
+// comparator (its member arrays do not fit in registers); here the members are padded with +inf
+// to 64 and sorted as
+//   1. four 16-member groups, each by Batcher's 63-comparator network held in registers;
+//   2. bitonic merges 16 + 16 → 32 and 32 + 32 → 64: the "flip" stage (i against 2n − 1 − i,
+//      which merges two ascending runs without reversing one) and the half-cleaners down to a
+//      distance of 16 as passes over memory, then the distances 8, 4, 2, 1 in registers, one
+//      16-member group at a time.
+// 604 comparators against 415 for Batcher's network trimmed to 51, but 508 of them run in
+// registers (docs/performance.md, "CRPS at M = 51").
+//
+// A comparator swaps only when the upper value is strictly less, as the run-time network's: a
+// NaN never moves and compares with nothing (its lane is redone on the scalar path).  Which of
+// two equal values lands first may differ from the run-time network; that shows only as the order
+// of -0 and +0, which no output sees (the sums start at +0 and ties are found with ==), so the
+// outputs are the run-time network's bits (checked on ±0, ±Inf and NaN inputs against it when
+// this was written).  The wasm build compiles this same code, so its bits stay the native CPU's.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <utility>
+
+#include "../runtime/vector_math.h"
+
+namespace fusedloss {
+namespace network {
+
+struct Pair {
+  int low, high;
+};
+
+// Batcher's odd-even merge sort of 16, in the recursive order (sort halves, then merge).
+constexpr void oddEvenMerge(int lo, int hi, int r, Pair* out, int& count) {
+  const int step = 2 * r;
+  if (step < hi - lo) {
+    oddEvenMerge(lo, hi, step, out, count);
+    oddEvenMerge(lo + r, hi, step, out, count);
+    for (int i = lo + r; i + r < hi; i += step) out[count++] = Pair{i, i + r};
+  } else {
+    out[count++] = Pair{lo, lo + r};
+  }
+}
+
+constexpr void oddEvenMergeSort(int lo, int hi, Pair* out, int& count) {
+  if (hi - lo < 1) return;
+  const int mid = lo + (hi - lo) / 2;
+  oddEvenMergeSort(lo, mid, out, count);
+  oddEvenMergeSort(mid + 1, hi, out, count);
+  oddEvenMerge(lo, hi, 1, out, count);
+}
+
+constexpr int kGroup = 16;
+constexpr int kGroupComparators = 63;
+
+constexpr std::array<Pair, kGroupComparators> groupNetwork() {
+  std::array<Pair, kGroupComparators> pairs{};
+  int count = 0;
+  oddEvenMergeSort(0, kGroup - 1, pairs.data(), count);
+  return pairs;
+}
+
+// The half-cleaners of distance 8, 4, 2, 1 within a group: 32 comparators.
+constexpr std::array<Pair, 32> groupCleaner() {
+  std::array<Pair, 32> pairs{};
+  int count = 0;
+  for (int d = kGroup / 2; d >= 1; d /= 2) {
+    for (int i = 0; i < kGroup; ++i) {
+      if ((i & d) == 0) pairs[count++] = Pair{i, i + d};
+    }
+  }
+  return pairs;
+}
+
+constexpr std::array<Pair, kGroupComparators> kGroupNetwork = groupNetwork();
+constexpr std::array<Pair, 32> kGroupCleaner = groupCleaner();
+
+#define FL_NETWORK_INLINE static inline __attribute__((always_inline))
+
+// One comparator: the smaller value to `low`, the index (when carried) alike.
+template <bool WithIndex>
+FL_NETWORK_INLINE void exchange(Floats& low, Floats& high, Ints& lowIndex, Ints& highIndex) {
+  const Ints swap = high < low;
+  const Floats x = low, y = high;
+  low = swap ? y : x;
+  high = swap ? x : y;
+  if (WithIndex) {
+    const Ints ix = lowIndex, iy = highIndex;
+    lowIndex = swap ? iy : ix;
+    highIndex = swap ? ix : iy;
+  }
+}
+
+// Runs a fixed comparator list on one 16-member group through local copies (registers).
+template <bool WithIndex, std::size_t Count, std::size_t... I>
+FL_NETWORK_INLINE void runOnGroup(const std::array<Pair, Count>& pairs, Floats* values, Ints* index,
+                                  std::index_sequence<I...>) {
+  Floats v[kGroup];
+  Ints ix[WithIndex ? kGroup : 1];
+  for (int k = 0; k < kGroup; ++k) v[k] = values[k];
+  if (WithIndex) {
+    for (int k = 0; k < kGroup; ++k) ix[k] = index[k];
+  }
+  (exchange<WithIndex>(v[pairs[I].low], v[pairs[I].high], ix[WithIndex ? pairs[I].low : 0],
+                       ix[WithIndex ? pairs[I].high : 0]),
+   ...);
+  for (int k = 0; k < kGroup; ++k) values[k] = v[k];
+  if (WithIndex) {
+    for (int k = 0; k < kGroup; ++k) index[k] = ix[k];
+  }
+}
+
+// Merges the ascending runs [0, n) and [n, 2n) of values (n a multiple of 16) into one.
+template <bool WithIndex>
+FL_NETWORK_INLINE void bitonicMerge(Floats* values, Ints* index, int n) {
+  Ints unused[1];
+  for (int i = 0; i < n; ++i) {
+    exchange<WithIndex>(values[i], values[2 * n - 1 - i], WithIndex ? index[i] : unused[0],
+                        WithIndex ? index[2 * n - 1 - i] : unused[0]);
+  }
+  for (int d = n / 2; d >= kGroup; d /= 2) {
+    for (int i = 0; i < 2 * n; ++i) {
+      if ((i & d) != 0) continue;
+      exchange<WithIndex>(values[i], values[i + d], WithIndex ? index[i] : unused[0], WithIndex ? index[i + d] : unused[0]);
+    }
+  }
+  for (int group = 0; group < 2 * n; group += kGroup) {
+    runOnGroup<WithIndex>(kGroupCleaner, values + group, WithIndex ? index + group : unused,
+                          std::make_index_sequence<kGroupCleaner.size()>{});
+  }
+}
+
+constexpr int kSortSize = 64;
+
+// Sorts values[0, 64) lane by lane, and permutes index[0, 64) alike when WithIndex.  The caller
+// pads the members past its count with +inf.
+template <bool WithIndex>
+FL_NETWORK_INLINE void sort64(Floats* values, Ints* index) {
+  Ints unused[1];
+  for (int group = 0; group < kSortSize; group += kGroup) {
+    runOnGroup<WithIndex>(kGroupNetwork, values + group, WithIndex ? index + group : unused,
+                          std::make_index_sequence<kGroupComparators>{});
+  }
+  for (int half = 0; half < kSortSize; half += 2 * kGroup) {
+    bitonicMerge<WithIndex>(values + half, WithIndex ? index + half : unused, kGroup);
+  }
+  bitonicMerge<WithIndex>(values, index, 2 * kGroup);
+}
+
+#undef FL_NETWORK_INLINE
+
+}  // namespace network
+}  // namespace fusedloss
