@@ -28,7 +28,7 @@
 namespace fusedloss {
 namespace pairblocks {
 
-constexpr int64_t kColumnTile = 256;      // reference columns per GEMM task
+constexpr int64_t kColumnTile = 256;      // reference columns per GEMM task (at most)
 constexpr int64_t kRowSlice = 64;         // block rows per gx̂ GEMM task
 constexpr int64_t kTransposeTile = 16;    // Gᵀ copied in tiles of this many rows and columns
 constexpr int64_t kRowChunks = 64;        // per-row work: at most this many tasks per block
@@ -139,13 +139,20 @@ inline void prepareEmbeddings(const Plan& p, const PairInputs& in, Embeddings& e
   });
 }
 
+// Reference columns per GEMM task: kColumnTile, fewer when that would leave threads idle (two
+// tasks a thread), whole 32-column panels.  No sum runs across columns, so no bit depends on it.
+inline int64_t columnTile(int64_t columns) {
+  return std::max<int64_t>(32, std::min(kColumnTile, columns / (2 * int64_t(threadCount())) / 32 * 32));
+}
+
 // dots[r, j] = x̂_{blockStart+r}·ŷ_j for the block, rows refsPad apart.
 inline void blockDots(const Plan& p, const Embeddings& e, int64_t blockStart, int64_t blockRows, float* dots) {
-  const int64_t tiles = (p.refsPad + kColumnTile - 1) / kColumnTile;
+  const int64_t width = columnTile(p.refsPad);
+  const int64_t tiles = (p.refsPad + width - 1) / width;
   parallelFor(tiles, [&](int64_t tile) {
-    const int64_t first = tile * kColumnTile;
+    const int64_t first = tile * width;
     GemmOperands op;
-    op.m = blockRows, op.n = std::min(kColumnTile, p.refsPad - first), op.k = p.dimPad;
+    op.m = blockRows, op.n = std::min(width, p.refsPad - first), op.k = p.dimPad;
     op.a = e.x.data() + blockStart * p.dimPad, op.aRowStride = p.dimPad, op.aDepthStride = 1;
     op.b = e.yPacked.data() + first * p.dimPad, op.bPacked = true;
     op.c = dots + first, op.ldc = p.refsPad;
@@ -238,7 +245,8 @@ inline void blockGradients(const Plan& p, const Embeddings& e, int64_t blockStar
   const int64_t sliceRows =
       std::max(2 * rowTile, std::min(kRowSlice, blockRows / (2 * int64_t(threadCount())) / rowTile * rowTile));
   const int64_t slices = (blockRows + sliceRows - 1) / sliceRows;
-  const int64_t tiles = (p.refs + kColumnTile - 1) / kColumnTile;
+  const int64_t width = columnTile(p.refs);
+  const int64_t tiles = (p.refs + width - 1) / width;
   parallelFor(slices + tiles, [&](int64_t task) {
     if (task < slices) {
       const int64_t first = task * sliceRows;
@@ -250,8 +258,8 @@ inline void blockGradients(const Plan& p, const Embeddings& e, int64_t blockStar
       gemm(op);
       return;
     }
-    const int64_t first = (task - slices) * kColumnTile;
-    const int64_t count = std::min(kColumnTile, p.refs - first);
+    const int64_t first = (task - slices) * width;
+    const int64_t count = std::min(width, p.refs - first);
     // Gᵀ of the tile, copied once: read in place, its rows are refsPad floats apart, and the
     // micro-kernel would walk that stride (one page per step for large M) for every panel of D.
     // Copied in 16×16 tiles so the 16 destination lines stay in L1; the H column sums ride along
