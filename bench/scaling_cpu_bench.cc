@@ -15,6 +15,7 @@
 // earlier than predicted), caches that grow or shrink with the core count, wake-up latency.  The
 // measured two-thread row next to the predicted one shows how far off it is on this machine.
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -45,31 +46,43 @@ struct Workload {
 // process preempted shows up in one run, not in all of them.
 struct Trace {
   std::vector<std::vector<double>> calls;
+  std::vector<double> serialBefore;  // time outside chunks before each call, and after the last
   double serialSeconds = 0;
 };
 
 Trace traceAt(const Workload& workload, int threads, int runs) {
+  using Clock = std::chrono::steady_clock;
   setThreadCount(threads);
   workload.run();  // warm-up outside the trace
   Trace best;
   for (int r = 0; r < runs; ++r) {
     std::vector<std::vector<double>> calls;
-    const ParallelForTrace record = [&](const std::vector<double>& chunkSeconds) { calls.push_back(chunkSeconds); };
+    std::vector<double> serialBefore;
+    Clock::time_point previousEnd = Clock::now();
+    const ParallelForTrace record = [&](const std::vector<double>& chunkSeconds) {
+      const Clock::time_point end = Clock::now();
+      double chunks = 0;
+      for (double seconds : chunkSeconds) chunks += seconds;
+      serialBefore.push_back(std::chrono::duration<double>(end - previousEnd).count() - chunks);
+      calls.push_back(chunkSeconds);
+      previousEnd = end;
+    };
     setParallelForTrace(&record);
-    double serial = benchutil::medianSeconds(workload.run, 1);
+    previousEnd = Clock::now();
+    workload.run();
+    serialBefore.push_back(std::chrono::duration<double>(Clock::now() - previousEnd).count());
     setParallelForTrace(nullptr);
-    for (const auto& call : calls)
-      for (double seconds : call) serial -= seconds;
     if (r == 0) {
-      best.calls = calls, best.serialSeconds = serial;
+      best.calls = calls, best.serialBefore = serialBefore;
       continue;
     }
     if (calls.size() != best.calls.size()) std::abort();  // the partition depends on the sizes and threads only
-    best.serialSeconds = std::min(best.serialSeconds, serial);
+    for (size_t c = 0; c < serialBefore.size(); ++c) best.serialBefore[c] = std::min(best.serialBefore[c], serialBefore[c]);
     for (size_t c = 0; c < calls.size(); ++c)
       for (size_t k = 0; k < calls[c].size(); ++k) best.calls[c][k] = std::min(best.calls[c][k], calls[c][k]);
   }
-  best.serialSeconds = std::max(0.0, best.serialSeconds);
+  for (double& gap : best.serialBefore) gap = std::max(0.0, gap);
+  for (double gap : best.serialBefore) best.serialSeconds += gap;
   return best;
 }
 
@@ -266,13 +279,14 @@ int main(int argc, char** argv) {
     std::printf(" | %.3f | %lld | %s |\n", serialShare, (long long)fewestChunks(one),
                 stopsAt >= modelThreads.back() ? "> 64" : std::to_string(stopsAt * 2).c_str());
     if (listCalls) {  // where the single thread's time goes: the serial part and each call's chunks
-      std::printf("|   serial %.3f ms", one.serialSeconds * 1e3);
-      for (const auto& call : one.calls) {
+      std::printf("|   serial %.3f ms in all:", one.serialSeconds * 1e3);
+      for (size_t c = 0; c < one.calls.size(); ++c) {
         double sum = 0, longest = 0;
-        for (double seconds : call) sum += seconds, longest = std::max(longest, seconds);
-        std::printf("; %zu chunks %.3f ms (longest %.3f)", call.size(), sum * 1e3, longest * 1e3);
+        for (double seconds : one.calls[c]) sum += seconds, longest = std::max(longest, seconds);
+        std::printf(" serial %.3f ms, %zu chunks %.3f ms (longest %.3f);", one.serialBefore[c] * 1e3, one.calls[c].size(), sum * 1e3,
+                    longest * 1e3);
       }
-      std::printf(" |\n");
+      std::printf(" serial %.3f ms |\n", one.serialBefore.back() * 1e3);
     }
     std::string measuredJson;
     for (size_t t = 0; t < measured.size(); ++t) measuredJson += (t ? ", " : "") + std::to_string(measured[t]);
