@@ -14,9 +14,23 @@
 #if defined(__linux__)
 #include <sched.h>
 #endif
+#if defined(__EMSCRIPTEN__)
+#include <emscripten/emscripten.h>
+#endif
 
 namespace fusedloss {
 namespace {
+
+// Seconds on a monotonic clock, for ParallelForTrace.  In the WebAssembly build (the threaded
+// module) emscripten_get_now, which it imports already: std::chrono would add a clock_gettime
+// import that lib/wasm/threads.ts does not provide, and the module would not instantiate.
+double monotonicSeconds() {
+#if defined(__EMSCRIPTEN__)
+  return emscripten_get_now() / 1e3;
+#else
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+#endif
+}
 
 struct Job {
   const std::function<void(int64_t)>* body;
@@ -38,9 +52,9 @@ struct Job {
         if (chunkSeconds.empty()) {
           (*body)(chunk);
         } else {
-          const auto start = std::chrono::steady_clock::now();
+          const double start = monotonicSeconds();
           (*body)(chunk);
-          chunkSeconds[chunk] = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+          chunkSeconds[chunk] = monotonicSeconds() - start;
         }
       } catch (...) {
         std::lock_guard<std::mutex> lock(doneMutex);
