@@ -483,7 +483,7 @@ void embeddingGradients(const Plan& p, const MarginSoftmaxInputs& in, const Norm
       }
       // 2^shift_i undoes the row's coefficient scale (margin::coefficientShift).
       const double inverse = ldexp(1.0, rowData.shiftMax) * rowData.centerFactor[i] / n.embeddingNorm[i];
-      const float* unitRow = exactUnitRow(p, n.embeddings.data() + i * p.dimPad, in.embeddings + i * p.dim, 1, unit.data());
+      const float* unitRow = exactUnitRow(p, n.embeddings.data() + i * p.dimPad, in.embeddings + i * p.dim, 1, n.embeddingNorm[i], unit.data());
       unnormalize(sum.data(), unitRow, inverse, ws.rowScaleTerm[i] * inverse, p.dim,
                   gradEmbeddings + i * p.dim, 1);
     }
@@ -502,7 +502,7 @@ void centerGradients(const Plan& p, const MarginSoftmaxOptions& options, const M
         const float* row = n.centers + r * p.dimPad;
         for (int64_t d = 0; d < p.dim; ++d) unit[d] = row[d] * n.centerInverse[r];
       } else {
-        exactUnitRow(p, nullptr, centerSource(p, options, in, r), centerStep(p, options), unit.data());
+        exactUnitRow(p, nullptr, centerSource(p, options, in, r), centerStep(p, options), n.centerNorm[r], unit.data());
       }
       const double unscale = ldexp(1.0, shiftMax);  // margin::coefficientShift
       const double inverse = unscale / n.centerNorm[r];

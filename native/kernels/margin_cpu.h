@@ -83,8 +83,8 @@ void roundRow(const Plan& p, float* row);
 // (Dp floats; exact, ŵ holds bf16 values).
 const float* centerRow(const Plan& p, const Normalized& n, int64_t r, float* scratch);
 // The exact unit vector of a row for the normalization's backward: `copy`, or with rounded
-// operands `source` normalized again into `scratch` (Dp floats).
-const float* exactUnitRow(const Plan& p, const float* copy, const float* source, int64_t step, float* scratch);
+// operands `source` scaled by 1/norm (its prepass norm) into `scratch` (Dp floats).
+const float* exactUnitRow(const Plan& p, const float* copy, const float* source, int64_t step, double norm, float* scratch);
 
 }  // namespace margin_cpu
 }  // namespace fusedloss

@@ -182,11 +182,13 @@ int64_t prepareRows(const Plan& p, const MarginSoftmaxOptions& options, const Ma
 }
 
 // The normalization's backward takes the exact unit vector: with rounded operands the copy the
-// GEMMs read is not it, so the row is normalized again (normalizeRow's arithmetic, same bits).
-const float* exactUnitRow(const Plan& p, const float* copy, const float* source, int64_t step, float* scratch) {
+// GEMMs read is not it, so the row is scaled again by the 1/‖v‖ of the prepass' norm (normalizeRow's
+// arithmetic on the same double norm: the same bits, without summing the squares again).
+const float* exactUnitRow(const Plan& p, const float* copy, const float* source, int64_t step, double norm, float* scratch) {
   if (p.precision == Precision::Float32) return copy;
-  double norm;
-  normalizeRow(source, p.dim, step, scratch, p.dimPad, &norm);
+  const double inverse = 1.0 / norm;
+  for (int64_t d = 0; d < p.dim; ++d) scratch[d] = static_cast<float>(source[d * step] * inverse);
+  std::fill(scratch + p.dim, scratch + p.dimPad, 0.0f);
   return scratch;
 }
 
