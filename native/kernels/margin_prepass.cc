@@ -72,17 +72,20 @@ void packCenterPairs(const Plan& p, const MarginSoftmaxOptions& options, const M
   uint32_t* rowsOut = reinterpret_cast<uint32_t*>(out.centerRowPairsStore.data());
   uint32_t* tilesOut = reinterpret_cast<uint32_t*>(out.centerTilePairsStore.data());
   out.centerRowPairs = rowsOut, out.centerTilePairs = tilesOut;
-  parallelFor(p.tiles, [&](int64_t tile) {
-    thread_local std::vector<float> rows;
-    rows.resize(tileCenters * p.dimPad);
-    const int64_t first = tile * tileCenters, count = std::min(tileCenters, p.centers - first);
-    for (int64_t r = 0; r < count; ++r) {
-      float* row = rows.data() + r * p.dimPad;
-      normalizeRow(centerSource(p, options, in, first + r), p.dim, centerStep(p, options), row, p.dimPad, &out.centerNorm[first + r]);
-      roundRow(p, row);
+  // Runs of whole tiles, a few per thread, each with one tile of float scratch.
+  const int64_t tasks = std::min<int64_t>(p.tiles, 8 * threadCount());
+  parallelFor(tasks, [&](int64_t task) {
+    std::vector<float> rows(tileCenters * p.dimPad);
+    for (int64_t tile = task * p.tiles / tasks; tile < (task + 1) * p.tiles / tasks; ++tile) {
+      const int64_t first = tile * tileCenters, count = std::min(tileCenters, p.centers - first);
+      for (int64_t r = 0; r < count; ++r) {
+        float* row = rows.data() + r * p.dimPad;
+        normalizeRow(centerSource(p, options, in, first + r), p.dim, centerStep(p, options), row, p.dimPad, &out.centerNorm[first + r]);
+        roundRow(p, row);
+      }
+      packRowsBf16(rows.data(), p.dimPad, count, p.dimPad, rowsOut + first * rowPairs, rowPairs);
+      packBBf16(rows.data(), p.dimPad, count, p.dimPad, tilesOut + tile * out.tilePairsStride);
     }
-    packRowsBf16(rows.data(), p.dimPad, count, p.dimPad, rowsOut + first * rowPairs, rowPairs);
-    packBBf16(rows.data(), p.dimPad, count, p.dimPad, tilesOut + tile * out.tilePairsStride);
   });
 }
 
