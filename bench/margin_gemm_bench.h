@@ -6,7 +6,9 @@
 //   gŵ        [T × D] += Gᵀ[tile] · x̂       (k = R: G's rows; x̂ packed once per block)
 //   gx̂        [R × D] += G[tile]ᵀ · ŵ[tile] (k = T: G transposed; ŵ as rows)
 // with T the tile's classes (192 KiB of ŵ, whole 12-row register tiles) and R = min(N, 128).
-// "bf16, B pre-packed" passes packBBf16's copy of the block operand (bBf16) to the first two.
+// "bf16, pre-packed" passes the operands as bf16 pairs, as the kernel does: the block operand
+// (packBBf16, bBf16) to the first two, ŵ as packRowsBf16's rows (aBf16) to the cosines and as each
+// tile's packBBf16 (bBf16) to gx̂.
 #pragma once
 
 #include <algorithm>
@@ -32,7 +34,8 @@ struct Shapes {
 
 struct Operands {
   std::vector<float> centers, x, xT, xTPacked, xPacked, g;  // g: [C, R] (a tile's G at firstClass·R)
-  std::vector<uint32_t> xTBf16, xBf16;
+  std::vector<uint32_t> xTBf16, xBf16, centerPairs, centerTilePairs;  // ŵ: [C, D/2]; per tile at tile·tileStride
+  int64_t tileStride = 0;
   std::vector<float> cosines, gradCenters, gradRows;
 };
 
@@ -61,6 +64,14 @@ inline Operands makeOperands(const Shapes& s) {
   o.xTBf16.resize(packedBf16Size(d, r)), o.xBf16.resize(packedBf16Size(r, d));
   packBBf16(o.xT.data(), r, d, r, o.xTBf16.data());
   packBBf16(o.x.data(), d, r, d, o.xBf16.data());
+  o.centerPairs.resize(c * ((d + 1) / 2));
+  packRowsBf16(o.centers.data(), d, c, d, o.centerPairs.data(), (d + 1) / 2);
+  o.tileStride = packedBf16Size(s.tileClasses, d);
+  o.centerTilePairs.resize(s.tiles * o.tileStride);
+  for (int64_t t = 0; t < s.tiles; ++t) {
+    const int64_t c0 = t * s.tileClasses;
+    packBBf16(o.centers.data() + c0 * d, d, std::min(s.tileClasses, c - c0), d, o.centerTilePairs.data() + t * o.tileStride);
+  }
   o.cosines.resize(c * r), o.gradCenters.resize(c * d), o.gradRows.resize(Shapes::kChunks * r * d);
   return o;
 }
@@ -78,6 +89,7 @@ inline void runProduct(const Shapes& s, Operands& o, Product product, bool bf16,
         op.m = classes, op.n = r, op.k = d;
         op.a = o.centers.data() + c0 * d, op.aRowStride = d, op.aDepthStride = 1;
         op.b = o.xTPacked.data(), op.bPacked = true, op.bBf16 = prepacked ? o.xTBf16.data() : nullptr;
+        if (prepacked) op.aBf16 = o.centerPairs.data() + c0 * ((d + 1) / 2), op.aBf16RowStride = (d + 1) / 2;
         op.c = o.cosines.data() + c0 * r, op.ldc = r;
       } else if (product == Product::CenterGradient) {
         op.m = classes, op.n = d, op.k = r;
@@ -87,7 +99,7 @@ inline void runProduct(const Shapes& s, Operands& o, Product product, bool bf16,
       } else {
         op.m = r, op.n = d, op.k = classes;
         op.a = o.g.data() + c0 * r, op.aRowStride = 1, op.aDepthStride = r;
-        op.b = o.centers.data() + c0 * d, op.ldb = d;
+        op.b = o.centers.data() + c0 * d, op.ldb = d, op.bBf16 = prepacked ? o.centerTilePairs.data() + tile * o.tileStride : nullptr;
         op.c = o.gradRows.data() + chunk * r * d, op.ldc = d, op.accumulate = tile > first;
       }
       gemm(op);
@@ -105,7 +117,7 @@ inline void printGemmTable(int64_t n, int64_t d, int64_t c, int runs) {
   Operands o = makeOperands(s);
   std::printf("\nGEMMs of one row block (R %lld rows, tiles of T %lld classes), float32 path %s vs bf16Operands %s:\n\n",
               (long long)s.rows, (long long)s.tileClasses, gemmLevel(), gemmBf16Level());
-  std::printf("| product | float32 s | GFLOP/s | bf16 s | GFLOP/s | ratio | bf16, B pre-packed s | ratio |\n");
+  std::printf("| product | float32 s | GFLOP/s | bf16 s | GFLOP/s | ratio | bf16, pre-packed s | ratio |\n");
   std::printf("|:--|--:|--:|--:|--:|--:|--:|--:|\n");
   const double flops = 2.0 * s.rows * c * d;
   const char* names[] = {"cosines ŵ·x̂ᵀ", "gŵ += Gᵀ·x̂", "gx̂ += Gᵀ·ŵ"};
@@ -113,10 +125,9 @@ inline void printGemmTable(int64_t n, int64_t d, int64_t c, int runs) {
   for (const Product product : {Product::Cosines, Product::CenterGradient, Product::RowGradient}) {
     runProduct(s, o, product, false, false);  // warm: the operands and outputs faulted in
     // The paths alternate run by run, so a change in the machine's load reaches all of them.
-    const bool packable = product != Product::RowGradient;
     std::vector<double> times[3];
     for (int run = 0; run < runs; ++run) {
-      for (int path = 0; path < (packable ? 3 : 2); ++path) {
+      for (int path = 0; path < 3; ++path) {
         times[path].push_back(benchutil::medianSeconds([&] { runProduct(s, o, product, path > 0, path == 2); }, 1));
       }
     }
@@ -124,15 +135,11 @@ inline void printGemmTable(int64_t n, int64_t d, int64_t c, int runs) {
       std::sort(v.begin(), v.end());
       return v[v.size() / 2];
     };
-    const double fp32 = median(times[0]), bf16 = median(times[1]), pre = packable ? median(times[2]) : bf16;
+    const double fp32 = median(times[0]), bf16 = median(times[1]), pre = median(times[2]);
     total[0] += fp32, total[1] += bf16, total[2] += pre;
     std::printf("| %s | %.4f | %.1f | %.4f | %.1f | %.2f | ", names[static_cast<int>(product)], fp32, flops / fp32 / 1e9, bf16,
                 flops / bf16 / 1e9, fp32 / bf16);
-    if (packable) {
-      std::printf("%.4f | %.2f |\n", pre, fp32 / pre);
-    } else {
-      std::printf("(B is per tile) | |\n");
-    }
+    std::printf("%.4f | %.2f |\n", pre, fp32 / pre);
   }
   std::printf("| all three | %.4f | %.1f | %.4f | %.1f | %.2f | %.4f | %.2f |\n", total[0], 3 * flops / total[0] / 1e9, total[1],
               3 * flops / total[1] / 1e9, total[0] / total[1], total[2], total[0] / total[2]);

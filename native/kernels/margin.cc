@@ -23,7 +23,8 @@
 //     each center row.
 // precision tf32 / bf16: x̂, ŵ (always a copy then) and G are rounded where they are written, so
 // the three GEMMs multiply rounded operands exactly; the backward's unit vectors are re-derived
-// unrounded (docs/spec/precision.md).
+// unrounded (docs/spec/precision.md).  bf16 where gemm() multiplies bf16: ŵ is kept only as bf16
+// pairs in the two layouts the cosine and gx̂ products read (margin_prepass.cc, packCenterPairs).
 // Every sum has a fixed order, so the bits do not depend on the thread count.
 #include "margin.h"
 
@@ -334,14 +335,19 @@ float* cosineTile(const Plan& p, Workspace& ws, const Normalized& n, int64_t chu
   if (compute) {
     GemmOperands op;
     op.m = centers, op.n = slice.paddedRows(), op.k = p.dimPad;
-    op.a = n.centers + firstClass * p.subCenters * p.dimPad, op.aRowStride = p.dimPad, op.aDepthStride = 1;
+    if (n.bf16Pairs) {
+      op.aBf16 = n.centerRowPairs + firstClass * p.subCenters * (p.dimPad / 2), op.aBf16RowStride = p.dimPad / 2;
+    } else {
+      op.a = n.centers + firstClass * p.subCenters * p.dimPad, op.aRowStride = p.dimPad, op.aDepthStride = 1;
+    }
     op.b = ws.embeddingsT.data() + slice.firstRow() * p.dimPad, op.bPacked = true;
     if (!ws.embeddingsTBf16.empty()) op.bBf16 = ws.embeddingsTBf16.data() + slice.firstRow() * (p.dimPad / 2);
     op.bf16Operands = p.precision == Precision::Bf16;
     op.c = out + slice.firstRow(), op.ldc = p.rowBlockPad;
     if (tile + 1 < p.tiles) {  // the next tile's centers, while this one computes
-      op.prefetch = n.centers + (firstClass + p.tileClasses) * p.subCenters * p.dimPad;
-      op.prefetchBytes = std::min(p.tileClasses, p.classes - firstClass - p.tileClasses) * p.subCenters * p.dimPad * 4;
+      const int64_t next = (firstClass + p.tileClasses) * p.subCenters, nextCenters = std::min(p.tileClasses, p.classes - firstClass - p.tileClasses) * p.subCenters;
+      op.prefetch = n.bf16Pairs ? static_cast<const void*>(n.centerRowPairs + next * (p.dimPad / 2)) : n.centers + next * p.dimPad;
+      op.prefetchBytes = nextCenters * p.dimPad * (n.bf16Pairs ? 2 : 4);
     }
     gemm(op);
   }
@@ -367,8 +373,14 @@ void tileCenterGradient(const Plan& p, const Normalized& n, const TileContext& c
   const int64_t stride = direct ? p.dim : p.dimPad;
   op.c = gradCenters + ctx.firstClass * p.subCenters * stride, op.ldc = stride;
   op.accumulate = ctx.blockStart > 0;
-  op.prefetch = n.centers + ctx.firstClass * p.subCenters * p.dimPad;  // the gx̂ product reads them next
-  op.prefetchBytes = op.m * p.dimPad * 4;
+  // The gx̂ product reads the tile's ŵ next.
+  if (n.bf16Pairs) {
+    op.prefetch = n.centerTilePairs + ctx.firstClass / p.tileClasses * n.tilePairsStride;
+    op.prefetchBytes = packedBf16Size(op.m, p.dimPad) * 4;
+  } else {
+    op.prefetch = n.centers + ctx.firstClass * p.subCenters * p.dimPad;
+    op.prefetchBytes = op.m * p.dimPad * 4;
+  }
   gemm(op);
 }
 
@@ -471,7 +483,7 @@ void embeddingGradients(const Plan& p, const MarginSoftmaxInputs& in, const Norm
       }
       // 2^shift_i undoes the row's coefficient scale (margin::coefficientShift).
       const double inverse = ldexp(1.0, rowData.shiftMax) * rowData.centerFactor[i] / n.embeddingNorm[i];
-      const float* unitRow = exactUnitRow(p, n.embeddings.data() + i * p.dimPad, in.embeddings + i * p.dim, 1, unit.data());
+      const float* unitRow = exactUnitRow(p, n.embeddings.data() + i * p.dimPad, in.embeddings + i * p.dim, 1, n.embeddingNorm[i], unit.data());
       unnormalize(sum.data(), unitRow, inverse, ws.rowScaleTerm[i] * inverse, p.dim,
                   gradEmbeddings + i * p.dim, 1);
     }
@@ -486,11 +498,11 @@ void centerGradients(const Plan& p, const MarginSoftmaxOptions& options, const M
     for (int64_t r = group * kNormChunkRows; r < std::min(p.centers, (group + 1) * kNormChunkRows); ++r) {
       const float* sum = direct ? gradWeights + r * p.dim : ws.gradCenters.data() + r * p.dimPad;
       std::copy(sum, sum + p.dim, copy.begin());  // in place when direct
-      const float* row = n.centers + r * p.dimPad;
       if (p.precision == Precision::Float32) {
+        const float* row = n.centers + r * p.dimPad;
         for (int64_t d = 0; d < p.dim; ++d) unit[d] = row[d] * n.centerInverse[r];
       } else {
-        exactUnitRow(p, row, centerSource(p, options, in, r), centerStep(p, options), unit.data());
+        exactUnitRow(p, nullptr, centerSource(p, options, in, r), centerStep(p, options), n.centerNorm[r], unit.data());
       }
       const double unscale = ldexp(1.0, shiftMax);  // margin::coefficientShift
       const double inverse = unscale / n.centerNorm[r];
@@ -546,7 +558,11 @@ void runBlocks(const Plan& p, const MarginSoftmaxOptions& options, const MarginS
         GemmOperands rowsOp;  // gx̂_chunk (+)= G·ŵ[tile]
         rowsOp.m = sliceRows, rowsOp.n = p.dimPad, rowsOp.k = ctx.classCount * p.subCenters;
         rowsOp.a = g + slice.firstRow(), rowsOp.aRowStride = 1, rowsOp.aDepthStride = p.rowBlockPad;
-        rowsOp.b = n.centers + ctx.firstClass * p.subCenters * p.dimPad, rowsOp.ldb = p.dimPad;
+        if (n.bf16Pairs) {
+          rowsOp.bBf16 = n.centerTilePairs + tile * n.tilePairsStride;
+        } else {
+          rowsOp.b = n.centers + ctx.firstClass * p.subCenters * p.dimPad, rowsOp.ldb = p.dimPad;
+        }
         rowsOp.bf16Operands = p.precision == Precision::Bf16;
         rowsOp.c = ws.gradientParts.data() + (chunk * p.rowBlockPad + slice.firstRow()) * p.dimPad, rowsOp.ldc = p.dimPad;
         rowsOp.accumulate = tile > firstTile(p, chunk);

@@ -46,12 +46,21 @@ struct RowData {
 };
 
 // x̂ [N, Dp] and ŵ [C·K, Dp] as the GEMMs read them (rounded to the plan's precision), or the raw
-// weights in place; the norms.
+// weights in place; the norms.  With precision bf16 where gemm() multiplies bf16 (bf16Pairs), ŵ is
+// kept only as the two bf16 layouts the products read, never as floats.
 struct Normalized {
   FloatBuffer embeddings;  // x̂ [N, Dp]
-  FloatBuffer centerCopy;  // ŵ [C·K, Dp], unless the weights are used in place
-  const float* centers = nullptr;  // the rows the GEMMs read (ŵ, or raw w with stride D)
+  FloatBuffer centerCopy;  // ŵ [C·K, Dp], unless the weights are used in place or kept as bf16 pairs
+  const float* centers = nullptr;  // the rows the GEMMs read (ŵ, or raw w with stride D); null with bf16Pairs
   bool centersRaw = false;
+  // bf16Pairs: ŵ as pairs along D for the cosine product (packRowsBf16: [C·K, Dp/2]) and, per tile of
+  // the plan, along the tile's centers for gx̂ += G·ŵ (packBBf16: tile t at t·tilePairsStride).
+  // FloatBuffers hold the uint32 pairs for their recycled, huge-page memory (runtime/memory.h).
+  bool bf16Pairs = false;
+  FloatBuffer centerRowPairsStore{0}, centerTilePairsStore{0};
+  const uint32_t* centerRowPairs = nullptr;
+  const uint32_t* centerTilePairs = nullptr;
+  int64_t tilePairsStride = 0;
   std::vector<double> embeddingNorm, centerNorm;
   std::vector<float> centerInverse;
   explicit Normalized(const Plan& p)
@@ -70,9 +79,12 @@ const float* centerSource(const Plan& p, const MarginSoftmaxOptions& options, co
 int64_t centerStep(const Plan& p, const MarginSoftmaxOptions& options);
 // A normalized row rounded in place to the GEMM operands' precision.
 void roundRow(const Plan& p, float* row);
+// Center row r of ŵ as floats: the copy's row, or with bf16Pairs its pairs decoded into `scratch`
+// (Dp floats; exact, ŵ holds bf16 values).
+const float* centerRow(const Plan& p, const Normalized& n, int64_t r, float* scratch);
 // The exact unit vector of a row for the normalization's backward: `copy`, or with rounded
-// operands `source` normalized again into `scratch` (Dp floats).
-const float* exactUnitRow(const Plan& p, const float* copy, const float* source, int64_t step, float* scratch);
+// operands `source` scaled by 1/norm (its prepass norm) into `scratch` (Dp floats).
+const float* exactUnitRow(const Plan& p, const float* copy, const float* source, int64_t step, double norm, float* scratch);
 
 }  // namespace margin_cpu
 }  // namespace fusedloss

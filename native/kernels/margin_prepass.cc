@@ -2,9 +2,11 @@
 // and ŵ (rounded for the precision option), their norms, and each row's target logit.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 #include "../math/precision_math.h"
+#include "../runtime/gemm.h"
 #include "../runtime/thread_pool.h"
 #include "margin_cpu.h"
 
@@ -55,6 +57,49 @@ void roundRow(const Plan& p, float* row) {
 // float64-normalized copy, so they cost a copy, never accuracy.
 constexpr double kRawNormMin = 1e-15, kRawNormMax = 1e15;
 
+// With bf16 operands where gemm() multiplies them: ŵ straight into the two bf16 layouts the products
+// read (margin_cpu.h, Normalized::bf16Pairs), a tile at a time, so no row block converts it again and
+// no float copy of it exists beyond one tile per thread.
+bool keepsBf16Pairs(const Plan& p) { return p.precision == Precision::Bf16 && std::strcmp(gemmBf16Level(), "avx512bf16") == 0; }
+
+void packCenterPairs(const Plan& p, const MarginSoftmaxOptions& options, const MarginSoftmaxInputs& in, Normalized& out) {
+  const int64_t rowPairs = p.dimPad / 2, tileCenters = p.tileClasses * p.subCenters;
+  out.bf16Pairs = true;
+  out.tilePairsStride = packedBf16Size(tileCenters, p.dimPad);
+  // uint32 in float storage (same size): the buffers' recycling is what matters here.
+  out.centerRowPairsStore = FloatBuffer(p.centers * rowPairs);
+  out.centerTilePairsStore = FloatBuffer(p.tiles * out.tilePairsStride);
+  uint32_t* rowsOut = reinterpret_cast<uint32_t*>(out.centerRowPairsStore.data());
+  uint32_t* tilesOut = reinterpret_cast<uint32_t*>(out.centerTilePairsStore.data());
+  out.centerRowPairs = rowsOut, out.centerTilePairs = tilesOut;
+  // Runs of whole tiles, a few per thread, each with one tile of float scratch.
+  const int64_t tasks = std::min<int64_t>(p.tiles, 8 * threadCount());
+  parallelFor(tasks, [&](int64_t task) {
+    std::vector<float> rows(tileCenters * p.dimPad);
+    for (int64_t tile = task * p.tiles / tasks; tile < (task + 1) * p.tiles / tasks; ++tile) {
+      const int64_t first = tile * tileCenters, count = std::min(tileCenters, p.centers - first);
+      for (int64_t r = 0; r < count; ++r) {
+        float* row = rows.data() + r * p.dimPad;
+        normalizeRow(centerSource(p, options, in, first + r), p.dim, centerStep(p, options), row, p.dimPad, &out.centerNorm[first + r]);
+        roundRow(p, row);
+      }
+      packRowsBf16(rows.data(), p.dimPad, count, p.dimPad, rowsOut + first * rowPairs, rowPairs);
+      packBBf16(rows.data(), p.dimPad, count, p.dimPad, tilesOut + tile * out.tilePairsStride);
+    }
+  });
+}
+
+const float* centerRow(const Plan& p, const Normalized& n, int64_t r, float* scratch) {
+  if (!n.bf16Pairs) return n.centers + r * p.dimPad;
+  const uint32_t* pairs = n.centerRowPairs + r * (p.dimPad / 2);
+  for (int64_t q = 0; q < p.dimPad / 2; ++q) {
+    const uint32_t even = pairs[q] << 16, odd = pairs[q] & 0xffff0000u;
+    std::memcpy(scratch + 2 * q, &even, sizeof even);
+    std::memcpy(scratch + 2 * q + 1, &odd, sizeof odd);
+  }
+  return scratch;
+}
+
 void normalizeInputs(const Plan& p, const MarginSoftmaxOptions& options,
                      const MarginSoftmaxInputs& in, Normalized& out) {
   const int64_t rowChunks = (p.rows + kNormChunkRows - 1) / kNormChunkRows;
@@ -79,6 +124,7 @@ void normalizeInputs(const Plan& p, const MarginSoftmaxOptions& options,
     out.centers = in.weights;
     return;
   }
+  if (keepsBf16Pairs(p)) return packCenterPairs(p, options, in, out);
   out.centerCopy = FloatBuffer(p.centers * p.dimPad);
   out.centers = out.centerCopy.data();
   parallelFor(centerChunks, [&](int64_t chunk) {
@@ -100,6 +146,7 @@ double dotPadded(const float* a, const float* b, int64_t dimPad) {
 int64_t prepareRows(const Plan& p, const MarginSoftmaxOptions& options, const MarginSoftmaxInputs& in, const Normalized& n,
                     RowData& rows, double& curricularT) {
   std::vector<double> targetCosine(p.rows, 0.0);
+  std::vector<float> centerScratch(p.dimPad);
   int64_t counted = 0;
   double cosineSum = 0.0;
   for (int64_t i = 0; i < p.rows; ++i) {
@@ -111,7 +158,7 @@ int64_t prepareRows(const Plan& p, const MarginSoftmaxOptions& options, const Ma
     int32_t bestCenter = 0;
     for (int64_t k = 0; k < p.subCenters; ++k) {
       const int64_t center = target * p.subCenters + k;
-      const double c = dotPadded(n.embeddings.data() + i * p.dimPad, n.centers + center * p.dimPad, p.dimPad) * n.centerInverse[center];
+      const double c = dotPadded(n.embeddings.data() + i * p.dimPad, centerRow(p, n, center, centerScratch.data()), p.dimPad) * n.centerInverse[center];
       if (k == 0 || c > best || (c != c && best == best)) best = c, bestCenter = static_cast<int32_t>(k);  // a NaN center sticks
     }
     rows.targetCenter[i] = bestCenter;
@@ -138,11 +185,13 @@ int64_t prepareRows(const Plan& p, const MarginSoftmaxOptions& options, const Ma
 }
 
 // The normalization's backward takes the exact unit vector: with rounded operands the copy the
-// GEMMs read is not it, so the row is normalized again (normalizeRow's arithmetic, same bits).
-const float* exactUnitRow(const Plan& p, const float* copy, const float* source, int64_t step, float* scratch) {
+// GEMMs read is not it, so the row is scaled again by the 1/‖v‖ of the prepass' norm (normalizeRow's
+// arithmetic on the same double norm: the same bits, without summing the squares again).
+const float* exactUnitRow(const Plan& p, const float* copy, const float* source, int64_t step, double norm, float* scratch) {
   if (p.precision == Precision::Float32) return copy;
-  double norm;
-  normalizeRow(source, p.dim, step, scratch, p.dimPad, &norm);
+  const double inverse = 1.0 / norm;
+  for (int64_t d = 0; d < p.dim; ++d) scratch[d] = static_cast<float>(source[d * step] * inverse);
+  std::fill(scratch + p.dim, scratch + p.dimPad, 0.0f);
   return scratch;
 }
 

@@ -57,6 +57,13 @@ struct GemmOperands {
   // not read on the AVX512_BF16 path; the float32 path still reads b, so a caller passes both):
   // an operand reused across many calls is converted once.
   const uint32_t* bBf16 = nullptr;
+  // With bf16Operands, optionally A already as bf16 pairs along k (packRowsBf16's layout): row i's
+  // pair p — A(i, 2p) low, A(i, 2p + 1) high — at aBf16[i·aBf16RowStride + p].  The AVX512_BF16 path
+  // then reads it instead of packing A (a and its strides unread); an operand reused across many
+  // calls (the margin kernel's weight tiles) is converted once.  a may be null only where
+  // gemmBf16Level() is "avx512bf16": the float32 path reads a.
+  const uint32_t* aBf16 = nullptr;
+  int64_t aBf16RowStride = 0;
 };
 
 void gemm(const GemmOperands& op);
@@ -70,6 +77,10 @@ void packB(const float* b, int64_t ldb, int64_t k, int64_t n, float* out);
 // panel zero-padded).  packedBf16Size uint32.  B's elements must be bf16 values (exact then).
 int64_t packedBf16Size(int64_t k, int64_t n);
 void packBBf16(const float* b, int64_t ldb, int64_t k, int64_t n, uint32_t* out);
+// A [m, k] (k contiguous, rows lda floats apart) as bf16 pairs for aBf16: row i's ⌈k/2⌉ pairs at
+// out + i·ldo (ldo ≥ ⌈k/2⌉; the high half of an odd k's last pair zero).  A's elements must be bf16
+// values (exact then).  Converts as gemm()'s own packing does (vcvtne2ps2bf16 where active).
+void packRowsBf16(const float* a, int64_t lda, int64_t m, int64_t k, uint32_t* out, int64_t ldo);
 // The same from B already in packB's layout (k rows, n columns): packBBf16 of each 32-column panel.
 void repackBf16(const float* packed, int64_t k, int64_t n, uint32_t* out);
 // Sets row `row` (of k) of a packB layout with n columns to zero.

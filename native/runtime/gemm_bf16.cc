@@ -45,7 +45,13 @@ inline uint32_t pairBits(float even, float odd) { return bf16Bits(even) | bf16Bi
 
 int64_t packedBf16Size(int64_t k, int64_t n) { return (n + 31) / 32 * 32 * ((k + 1) / 2); }
 
+namespace {
+bool packBBf16Vector(const float* b, int64_t ldb, int64_t k, int64_t n, uint32_t* out);
+bool packRowsBf16Vector(const float* a, int64_t lda, int64_t m, int64_t k, uint32_t* out, int64_t ldo);
+}  // namespace
+
 void packBBf16(const float* b, int64_t ldb, int64_t k, int64_t n, uint32_t* out) {
+  if (packBBf16Vector(b, ldb, k, n, out)) return;
   const int64_t pairs = (k + 1) / 2;
   for (int64_t j0 = 0; j0 < n; j0 += 32) {
     const int64_t width = std::min<int64_t>(32, n - j0);
@@ -56,6 +62,13 @@ void packBBf16(const float* b, int64_t ldb, int64_t k, int64_t n, uint32_t* out)
       for (int64_t j = 0; j < width; ++j) panel[p * 32 + j] = pairBits(even[j], odd ? odd[j] : 0.0f);
       for (int64_t j = width; j < 32; ++j) panel[p * 32 + j] = 0;
     }
+  }
+}
+
+void packRowsBf16(const float* a, int64_t lda, int64_t m, int64_t k, uint32_t* out, int64_t ldo) {
+  if (packRowsBf16Vector(a, lda, m, k, out, ldo)) return;
+  for (int64_t i = 0; i < m; ++i) {
+    for (int64_t p = 0; p < (k + 1) / 2; ++p) out[i * ldo + p] = pairBits(a[i * lda + 2 * p], 2 * p + 1 < k ? a[i * lda + 2 * p + 1] : 0.0f);
   }
 }
 
@@ -185,6 +198,35 @@ bool bf16GemmActive() {
 
 namespace {
 
+// packBBf16 and packRowsBf16 through the packing gemm() itself uses (vcvtne2ps2bf16), where active:
+// the same pairs as the scalar conversion up to subnormals' bits, which vdpbf16ps reads as zero anyway.
+bool packBBf16Vector(const float* b, int64_t ldb, int64_t k, int64_t n, uint32_t* out) {
+  if (!bf16GemmActive() || n % 16 != 0) return false;
+  const int64_t pairs = (k + 1) / 2;
+  for (int64_t j0 = 0; j0 < n; j0 += 32) {
+    const bool wide = n - j0 >= 32;
+    uint32_t* panel = out + j0 * pairs;
+    packPanelBf16(b + j0, ldb, k, wide, panel);
+    for (int64_t p = 0; !wide && p < pairs; ++p) std::fill(panel + p * 32 + 16, panel + p * 32 + 32, 0u);
+  }
+  return true;
+}
+
+FL_BF16_TARGET bool packRowsBf16Vector(const float* a, int64_t lda, int64_t m, int64_t k, uint32_t* out, int64_t ldo) {
+  if (!bf16GemmActive()) return false;
+  const int64_t pairs = (k + 1) / 2;
+  for (int64_t i = 0; i < m; ++i) {
+    const float* row = a + i * lda;
+    uint32_t* to = out + i * ldo;
+    for (int64_t q = 0; q < k; q += 32) {
+      const __m512 lo = _mm512_maskz_loadu_ps(firstLanes(k - q), row + q);
+      const __m512 hi = _mm512_maskz_loadu_ps(firstLanes(k - q - 16), row + q + 16);
+      _mm512_mask_storeu_epi32(to + q / 2, firstLanes(pairs - q / 2), (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+    }
+  }
+  return true;
+}
+
 void gemmBf16Rows(const GemmOperands& op) {
   thread_local std::vector<uint32_t> aBuffer, bBuffer;
   if (!op.bBf16) bBuffer.resize(kDepthBlockBf16 / 2 * 32);
@@ -196,7 +238,7 @@ void gemmBf16Rows(const GemmOperands& op) {
   for (int64_t k0 = 0; k0 < op.k; k0 += kDepthBlockBf16) {
     const int64_t depth = std::min(kDepthBlockBf16, op.k - k0), pairs = (depth + 1) / 2;
     const bool accumulate = op.accumulate || k0 > 0;
-    const PackedA a = packA(op, k0, depth, aBuffer);
+    const PackedA a = op.aBf16 ? PackedA{op.aBf16 + k0 / 2, op.aBf16RowStride, 1} : packA(op, k0, depth, aBuffer);
     for (int64_t j0 = 0; j0 < op.n; j0 += 32) {
       const bool wide = op.n - j0 >= 32;
       const uint32_t* panel;
@@ -239,7 +281,8 @@ void gemmBf16(const GemmOperands& op) {
     GemmOperands part = op;
     const int64_t i0 = chunk * kRowChunkBf16;
     part.m = std::min(kRowChunkBf16, op.m - i0);
-    part.a = op.a + i0 * op.aRowStride, part.c = op.c + i0 * op.ldc;
+    part.a = op.a ? op.a + i0 * op.aRowStride : nullptr, part.c = op.c + i0 * op.ldc;
+    if (op.aBf16) part.aBf16 = op.aBf16 + i0 * op.aBf16RowStride;
     part.prefetch = op.prefetch ? static_cast<const char*>(op.prefetch) + chunk * share : nullptr;
     part.prefetchBytes = op.prefetch ? std::max<int64_t>(0, std::min(share, op.prefetchBytes - chunk * share)) : 0;
     gemmBf16Rows(part);
@@ -259,6 +302,11 @@ bool gemmBf16IfActive(const GemmOperands& op) {
 bool bf16GemmActive() { return false; }
 
 bool gemmBf16IfActive(const GemmOperands&) { return false; }
+
+namespace {
+bool packBBf16Vector(const float*, int64_t, int64_t, int64_t, uint32_t*) { return false; }
+bool packRowsBf16Vector(const float*, int64_t, int64_t, int64_t, uint32_t*, int64_t) { return false; }
+}  // namespace
 
 #endif
 

@@ -4,7 +4,8 @@
 //
 // Every shape of m × n × k below (m = 1021 with the narrow n only), C = A·B and C += A·B, B as
 // rows, packB's layout, packBBf16's or repackBf16's, A with its depth contiguous, its rows
-// contiguous (transposed) or neither; C poisoned around and (when overwritten) inside the
+// contiguous (transposed), neither, or pre-packed by packRowsBf16 (aBf16: the same bits as A with
+// its depth contiguous, which gemm() packs itself); C poisoned around and (when overwritten) inside the
 // product.  Each result must be within gemm.h's bound of the exact sum, NaN where the exact sum
 // is NaN and the same infinity where it is infinite; the float32 path (bf16Operands off) must
 // meet the same bound, and when the bf16 path is not active the two must be the same bits.
@@ -32,13 +33,15 @@ using namespace fusedloss;
 constexpr uint32_t kPoisonBits = 0x7fc0deadu;
 
 enum class Values { Normal, NanInf, Subnormal, Large };
-enum class ALayout { DepthContiguous, RowsContiguous, Strided };
+enum class ALayout { DepthContiguous, RowsContiguous, Strided, PairsBf16 };
 enum class BLayout { Rows, Packed, PackedBf16, RepackedBf16 };
 
 const char* name(Values v) {
   return v == Values::Normal ? "normal" : v == Values::NanInf ? "nan-inf" : v == Values::Subnormal ? "subnormal" : "large";
 }
-const char* name(ALayout a) { return a == ALayout::DepthContiguous ? "A rows" : a == ALayout::RowsContiguous ? "A transposed" : "A strided"; }
+const char* name(ALayout a) {
+  return a == ALayout::DepthContiguous ? "A rows" : a == ALayout::RowsContiguous ? "A transposed" : a == ALayout::Strided ? "A strided" : "A packRowsBf16";
+}
 const char* name(BLayout b) {
   return b == BLayout::Rows ? "B rows" : b == BLayout::Packed ? "B packB" : b == BLayout::PackedBf16 ? "B packBBf16" : "B repackBf16";
 }
@@ -107,7 +110,7 @@ Problem makeProblem(std::mt19937& rng, int64_t m, int64_t n, int64_t k, bool acc
 
 struct Storage {
   std::vector<float> a, b, c;
-  std::vector<uint32_t> bBf16;
+  std::vector<uint32_t> aBf16, bBf16;
   GemmOperands op;
 };
 
@@ -116,12 +119,19 @@ Storage store(const Problem& pr, ALayout aLayout, BLayout bLayout) {
   GemmOperands& op = s.op;
   op.m = pr.m, op.n = pr.n, op.k = pr.k, op.accumulate = pr.accumulate;
   // Strides that are no multiple of anything the kernel could assume.
-  if (aLayout == ALayout::DepthContiguous) op.aRowStride = pr.k + 3, op.aDepthStride = 1;
+  // PairsBf16: A's rows as for DepthContiguous (the float32 path reads them) and as packRowsBf16's pairs.
+  if (aLayout == ALayout::DepthContiguous || aLayout == ALayout::PairsBf16) op.aRowStride = pr.k + 3, op.aDepthStride = 1;
   if (aLayout == ALayout::RowsContiguous) op.aRowStride = 1, op.aDepthStride = pr.m + 5;
   if (aLayout == ALayout::Strided) op.aRowStride = 2 * pr.k + 1, op.aDepthStride = 2;
   s.a.assign(std::max<int64_t>(1, pr.m * op.aRowStride + pr.k * op.aDepthStride), poison());
   for (int64_t i = 0; i < pr.m; ++i)
     for (int64_t p = 0; p < pr.k; ++p) s.a[i * op.aRowStride + p * op.aDepthStride] = pr.a[i * pr.k + p];
+  if (aLayout == ALayout::PairsBf16) {
+    op.aBf16RowStride = (pr.k + 1) / 2 + 3;
+    s.aBf16.assign(std::max<int64_t>(1, pr.m * op.aBf16RowStride), kPoisonBits);
+    packRowsBf16(s.a.data(), op.aRowStride, pr.m, pr.k, s.aBf16.data(), op.aBf16RowStride);
+    op.aBf16 = s.aBf16.data();
+  }
   op.ldb = pr.n + 16;
   std::vector<float> rows(std::max<int64_t>(1, pr.k * op.ldb), poison());
   for (int64_t p = 0; p < pr.k; ++p)
@@ -215,9 +225,9 @@ int main(int argc, char** argv) {
           if (m > 129 && n > 48) continue;
           for (const bool accumulate : {false, true}) {
             const Problem pr = makeProblem(rng, m, n, k, accumulate, values);
-            for (const ALayout aLayout : {ALayout::DepthContiguous, ALayout::RowsContiguous, ALayout::Strided}) {
+            for (const ALayout aLayout : {ALayout::DepthContiguous, ALayout::RowsContiguous, ALayout::Strided, ALayout::PairsBf16}) {
               for (const BLayout bLayout : {BLayout::Rows, BLayout::Packed, BLayout::PackedBf16, BLayout::RepackedBf16}) {
-                if (bLayout == BLayout::RepackedBf16 && aLayout != ALayout::DepthContiguous) continue;
+                if (bLayout == BLayout::RepackedBf16 && aLayout != ALayout::DepthContiguous && aLayout != ALayout::PairsBf16) continue;
                 char label[160];
                 std::snprintf(label, sizeof label, "m %lld n %lld k %lld %s, %s, %s, %s", (long long)m, (long long)n, (long long)k,
                               accumulate ? "C +=" : "C =", name(values), name(aLayout), name(bLayout));
@@ -230,6 +240,12 @@ int main(int argc, char** argv) {
                 checkResult(pr, bf16, std::string(label) + " (bf16Operands)");
                 checkResult(pr, fp32, std::string(label) + " (float32 path)");
                 if (emulated && !sameBits(bf16, fp32)) fail(std::string(label) + ": emulation differs from the float32 path", "%g%g%g", 0, 0, 0);
+                if (aLayout == ALayout::PairsBf16) {  // pre-packed A: the same pairs as gemm() packs itself, the same bits
+                  Storage packedHere = store(pr, ALayout::DepthContiguous, bLayout);
+                  packedHere.op.bf16Operands = true;
+                  gemm(packedHere.op);
+                  if (!sameBits(bf16, packedHere)) fail(std::string(label) + ": differs from A packed by gemm()", "%g%g%g", 0, 0, 0);
+                }
               }
             }
           }
