@@ -15,6 +15,8 @@
 // cosine shape (96 × 128 × 512, one thread, thread CPU time; the same on its 96 × 512 × 128).
 #include "gemm_bf16.h"
 
+#include "../math/precision_math.h"
+
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -30,14 +32,9 @@ namespace fusedloss {
 
 namespace {
 
-// The bf16 bits of a float that holds a bf16 value: its high half, with a NaN kept a NaN
-// (setting the quiet bit so a payload only in the low half cannot turn it into Inf).
-inline uint32_t bf16Bits(float x) {
-  uint32_t bits;
-  std::memcpy(&bits, &x, sizeof bits);
-  if ((bits & 0x7fffffffu) > 0x7f800000u) bits |= 0x00400000u;
-  return bits >> 16;
-}
+// The bf16 bits of a float that holds a bf16 value: its high half.  The precision option's own
+// rounding (the identity on such a value) keeps a NaN with a low-half payload a NaN.
+inline uint32_t bf16Bits(float x) { return precision::bf16Bits(precision::floatBits(x)) >> 16; }
 
 inline uint32_t pairBits(float even, float odd) { return bf16Bits(even) | bf16Bits(odd) << 16; }
 
