@@ -45,7 +45,7 @@ struct SortKey {
 // Scratch of one row, carved from the caller's bytes.
 struct RowScratch {
   SortKey* keys;    // [refs]
-  double* prefix;   // [refs + 1]
+  double* prefix;   // [refs + 1]: the triplet sweep's prefix sums, or multi-similarity's exponentials
   int32_t* diff;    // [refs + 1]
   int32_t* weight;  // [refs]: pair multiplicities given by the miner
   int32_t* counts;  // [refs]: triplets each column takes part in
