@@ -7,7 +7,7 @@
 // configuration runs in its own child process, so its peak memory is its own.  Usage:
 //   node bench/pairs.bench.js [--sizes 256,1024,4096,512x65536] [--dims 128,512] [--workloads ms,batch-hard,triplets]
 //                            [--quick] [--no-js] [--no-harness] [--no-pml] [--pml-src DIR] [--python BIN] [--json FILE]
-//                            [--before-addon FILE]
+//                            [--before-addon FILE] [--issue14]
 //
 // Workloads: ms = multi-similarity miner (ε 0.1) + multi-similarity loss + gradients (cosine);
 // batch-hard = batch-hard mining (euclidean); triplets = triplet-margin loss (margin 0.05,
@@ -17,7 +17,8 @@
 // --before-addon FILE: also time the API with another build of the addon (FUSEDLOSS_ADDON_PATH),
 // its children alternating with this build's (two each, the lower median kept), for a
 // before/after column measured in the same run.  The issue-14.4 targets (ms at 1024² and
-// 512 × 65,536 against PML, all triplets at 1024², D = 128) get their own table and verdicts.
+// 512 × 65,536 against PML, all triplets at 1024², D = 128) get their own table and verdicts;
+// --issue14 runs those three rows only.
 
 const fs = require('fs');
 const os = require('os');
@@ -40,7 +41,7 @@ function parseArgs(argv) {
   const o = {
     sizes: [[256, 256], [1024, 1024], [4096, 4096], [512, 65536]], dims: [128, 512], workloads: WORKLOADS,
     quick: false, js: true, harness: true, pml: true, pmlSrc: process.env.PML_SRC || null, python: null,
-    json: path.join(__dirname, 'results', 'pairs.json'), beforeAddon: null,
+    json: path.join(__dirname, 'results', 'pairs.json'), beforeAddon: null, issue14: false,
   };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
@@ -64,13 +65,15 @@ function parseArgs(argv) {
     else if (flag === '--python') o.python = value();
     else if (flag === '--json') o.json = path.resolve(value());
     else if (flag === '--before-addon') o.beforeAddon = path.resolve(value());
+    else if (flag === '--issue14') o.issue14 = true;
     else if (flag === '--help' || flag === '-h') {
       console.log('node bench/pairs.bench.js [--sizes N,NxM,...] [--dims D,...] [--workloads ms,batch-hard,triplets] [--quick]');
       console.log('                         [--no-js] [--no-harness] [--no-pml] [--pml-src DIR] [--python BIN] [--json FILE]');
-      console.log('                         [--before-addon FILE]');
+      console.log('                         [--before-addon FILE] [--issue14]');
       console.log('  --quick     sizes 256,1024 and D 128 only, fewer runs');
       console.log('  --pml-src   a pytorch-metric-learning checkout\'s src/ (or set PML_SRC); else an installed one is used if any');
       console.log('  --before-addon  also time the API with this addon binary, alternating with the current one (before/after)');
+      console.log('  --issue14   only the three rows of issue 14.4\'s targets (instead of --sizes × --dims × --workloads)');
       process.exit(0);
     } else throw new Error(`unknown flag ${flag}`);
   }
@@ -210,7 +213,8 @@ function findHarness() {
 
 function findPml(options) {
   const pythons = options.python ? [options.python] : ['python3', '/usr/bin/python3'];
-  const probe = `import sys; ${options.pmlSrc ? `sys.path.insert(0, ${JSON.stringify(options.pmlSrc)}); ` : ''}import torch, pytorch_metric_learning`;
+  // What bench/pml_pairs.py imports (PML's losses need scipy and tqdm besides torch).
+  const probe = `import sys; ${options.pmlSrc ? `sys.path.insert(0, ${JSON.stringify(options.pmlSrc)}); ` : ''}import torch; from pytorch_metric_learning import losses, miners`;
   for (const python of pythons) {
     const run = spawnSync(python, ['-c', probe], { encoding: 'utf8' });
     if (!run.error && run.status === 0) return python;
@@ -244,7 +248,8 @@ async function main() {
   const info = fusedloss.backendInfo();
   const machine = common.machineInfo();
   const started = new Date();
-  console.log(`pair bench: workloads ${options.workloads.join(', ')}; N×M ∈ {${options.sizes.map(([n, m]) => `${n}×${m}`).join(', ')}}; D ∈ {${options.dims.join(', ')}}`);
+  if (options.issue14) console.log(`pair bench: issue 14.4's rows (${ISSUE14_TARGETS.map((t) => `${t.workload} ${t.n}×${t.m}`).join(', ')}; D = 128)`);
+  else console.log(`pair bench: workloads ${options.workloads.join(', ')}; N×M ∈ {${options.sizes.map(([n, m]) => `${n}×${m}`).join(', ')}}; D ∈ {${options.dims.join(', ')}}`);
   console.log(`Machine: ${machine.cpuModel}, ${machine.logicalCores} logical cores, ${machine.totalMemoryGiB} GiB, Node ${machine.node}`);
   console.log(common.describeBackends(info));
   const busy = common.loadWarning();
@@ -260,47 +265,46 @@ async function main() {
   console.log(`pytorch-metric-learning: ${python ? `${python}${options.pmlSrc ? ` with ${options.pmlSrc}` : ''}` : options.pml ? 'torch or pytorch_metric_learning not importable (--pml-src DIR, PML_SRC)' : 'disabled'}`);
 
   const rows = [];
-  for (const d of options.dims) {
-    for (const [n, m] of options.sizes) {
-      const self = n === m;
-      const classes = Math.max(1, Math.floor(n / 4));
-      const perClass = self ? 4 : m / classes;
-      const pairsPerRow = { pos: self ? 3 : perClass, neg: m - (self ? 4 : perClass) };
-      for (const workload of options.workloads) {
-        const row = { workload, n, m, d };
-        rows.push(row);
-        const tag = `${workload} N=${n} M=${m} D=${d}`;
-        const apiSpec = { workload, n, m, d, backend: 'cpu', plan: runPlan(options.quick, n, m, d) };
-        if (options.beforeAddon) {
-          // Alternating children, the lower median of each build (the noise of a shared machine
-          // mostly adds time).
-          const lower = (a, b) => (!Number.isFinite(b.medianSeconds) || a.medianSeconds <= b.medianSeconds ? a : b);
-          const tries = { api: [], before: [] };
-          for (let k = 0; k < 2; k++) {
-            tries.before.push(common.runBenchChild(__filename, { ...apiSpec, addon: options.beforeAddon }));
-            tries.api.push(common.runBenchChild(__filename, apiSpec));
-          }
-          row.before = tries.before.reduce(lower);
-          row.api = tries.api.reduce(lower);
-        } else {
-          row.api = common.runBenchChild(__filename, apiSpec);
-        }
-        if (options.js && n * m * d <= JS_MAX_WORK) row.js = common.runBenchChild(__filename, { workload, n, m, d, backend: 'js', plan: { minRuns: 1, maxRuns: 2, budgetSeconds: 2 } });
-        if (harness) {
-          const h = common.runJson(harness, [workload, n, m, d, threads, options.quick ? 1 : 3].map(String));
-          row.harness = h.failed ? h : { fused: h.fused, unfused: h.unfused, triplets: h.triplets };
-        }
-        if (python) {
-          const memory = common.memoryAllows(pmlBytes(workload, n, m, pairsPerRow));
-          const runs = options.quick || n * m * d > 2 ** 31 ? 1 : 3;
-          row.pml = memory.ok
-            ? common.runJson(python, [path.join(__dirname, 'pml_pairs.py'), '--workload', workload, '--n', n, '--m', m, '--d', d, '--threads', threads, '--runs', runs,
-                ...(options.pmlSrc ? ['--pml-src', options.pmlSrc] : [])].map(String))
-            : { skipped: `out of memory: ${memory.note}` };
-        }
-        console.error(`  ${tag}: API ${secs(row.api)} s, js ${secs(row.js)}, unfused ${row.harness && row.harness.unfused ? common.fixed(row.harness.unfused.seconds, 4) : '—'}, PML ${secs(row.pml)}`);
+  const configs = options.issue14
+    ? ISSUE14_TARGETS.map(({ workload, n, m, d }) => ({ workload, n, m, d }))
+    : options.dims.flatMap((d) => options.sizes.flatMap(([n, m]) => options.workloads.map((workload) => ({ workload, n, m, d }))));
+  for (const { workload, n, m, d } of configs) {
+    const self = n === m;
+    const classes = Math.max(1, Math.floor(n / 4));
+    const perClass = self ? 4 : m / classes;
+    const pairsPerRow = { pos: self ? 3 : perClass, neg: m - (self ? 4 : perClass) };
+    const row = { workload, n, m, d };
+    rows.push(row);
+    const tag = `${workload} N=${n} M=${m} D=${d}`;
+    const apiSpec = { workload, n, m, d, backend: 'cpu', plan: runPlan(options.quick, n, m, d) };
+    if (options.beforeAddon) {
+      // Alternating children, the lower median of each build (the noise of a shared machine
+      // mostly adds time).
+      const lower = (a, b) => (!Number.isFinite(b.medianSeconds) || a.medianSeconds <= b.medianSeconds ? a : b);
+      const tries = { api: [], before: [] };
+      for (let k = 0; k < 2; k++) {
+        tries.before.push(common.runBenchChild(__filename, { ...apiSpec, addon: options.beforeAddon }));
+        tries.api.push(common.runBenchChild(__filename, apiSpec));
       }
+      row.before = tries.before.reduce(lower);
+      row.api = tries.api.reduce(lower);
+    } else {
+      row.api = common.runBenchChild(__filename, apiSpec);
     }
+    if (options.js && n * m * d <= JS_MAX_WORK) row.js = common.runBenchChild(__filename, { workload, n, m, d, backend: 'js', plan: { minRuns: 1, maxRuns: 2, budgetSeconds: 2 } });
+    if (harness) {
+      const h = common.runJson(harness, [workload, n, m, d, threads, options.quick ? 1 : 3].map(String));
+      row.harness = h.failed ? h : { fused: h.fused, unfused: h.unfused, triplets: h.triplets };
+    }
+    if (python) {
+      const memory = common.memoryAllows(pmlBytes(workload, n, m, pairsPerRow));
+      const runs = options.quick || n * m * d > 2 ** 31 ? 1 : 3;
+      row.pml = memory.ok
+        ? common.runJson(python, [path.join(__dirname, 'pml_pairs.py'), '--workload', workload, '--n', n, '--m', m, '--d', d, '--threads', threads, '--runs', runs,
+            ...(options.pmlSrc ? ['--pml-src', options.pmlSrc] : [])].map(String))
+        : { skipped: `out of memory: ${memory.note}` };
+    }
+    console.error(`  ${tag}: API ${secs(row.api)} s, js ${secs(row.js)}, unfused ${row.harness && row.harness.unfused ? common.fixed(row.harness.unfused.seconds, 4) : '—'}, PML ${secs(row.pml)}`);
   }
 
   const headers = ['workload', 'N', 'M', 'D', 'ours s', 'extra MiB', 'beyond outputs MiB', 'N×M MiB', 'js s', 'unfused C++ s (MiB)', 'vs unfused', 'PML s (MiB)', 'vs PML', 'value rel. Δ vs PML'];
