@@ -76,9 +76,10 @@ KernelStatus lossBlocks(const PairShape& shape, const PairSimilarityOptions& sim
   std::optional<Gradients> g;
   if (loss.gradients) g.emplace(p, outputs.gradRef);
   // The triplet loss' per-column counts, kept from pass 1 when one block holds every row and
-  // they fit beside it in the budget: pass 2 then forms the coefficients without a second sweep.
+  // they fit beside its value rows in the budget: pass 2 then forms the coefficients without a
+  // second sweep.
   const bool keepCounts = loss.gradients && loss.type == PairLossType::TripletMargin && p.blocks == 1 &&
-                          8 * p.rowBlock * p.refsPad <= similarity.workBytes;
+                          4 * ((separate ? 2 : 1) + 1) * p.rowBlock * p.refsPad <= similarity.workBytes;
   std::vector<int32_t> counts(keepCounts ? p.rows * p.refs : 0);
   for (int64_t blockStart = 0; blockStart < p.rows; blockStart += p.rowBlock) {
     const int64_t blockRows = std::min(p.rowBlock, p.rows - blockStart);
@@ -86,7 +87,7 @@ KernelStatus lossBlocks(const PairShape& shape, const PairSimilarityOptions& sim
     pairblocks::forRows(p, blockRows, [&](int64_t r, void* scratch, float* coef) {
       const pairs::PairRow row = rowAt(blockStart, r, true);
       if (keepCounts) {
-        partials[r] = pairs::tripletLossRowForward(row, miner, loss, scratch, counts.data() + r * p.refs);
+        partials[blockStart + r] = pairs::tripletLossRowForward(row, miner, loss, scratch, counts.data() + r * p.refs);
         return;
       }
       if (!onePass) {
