@@ -7,13 +7,21 @@
 // configuration runs in its own child process, so its peak memory is its own.  Usage:
 //   node bench/pairs.bench.js [--sizes 256,1024,4096,512x65536] [--dims 128,512] [--workloads ms,batch-hard,triplets]
 //                            [--quick] [--no-js] [--no-harness] [--no-pml] [--pml-src DIR] [--python BIN] [--json FILE]
+//                            [--before-addon FILE] [--issue14]
 //
 // Workloads: ms = multi-similarity miner (ε 0.1) + multi-similarity loss + gradients (cosine);
 // batch-hard = batch-hard mining (euclidean); triplets = triplet-margin loss (margin 0.05,
 // euclidean) over all triplets + gradients.  Inputs: label (i >> 2) mod max(1, N/4), a random
 // center per class plus 3× noise; M = N is the batch against itself, else a memory bank.
+//
+// --before-addon FILE: also time the API with another build of the addon (FUSEDLOSS_ADDON_PATH),
+// its children alternating with this build's (two each, the lower median kept), for a
+// before/after column measured in the same run.  The issue-14.4 targets (ms at 1024² and
+// 512 × 65,536 against PML, all triplets at 1024², D = 128) get their own table and verdicts;
+// --issue14 runs those three rows only.
 
 const fs = require('fs');
+const os = require('os');
 const path = require('path');
 const { spawnSync } = require('child_process');
 const common = require('./common');
@@ -33,7 +41,7 @@ function parseArgs(argv) {
   const o = {
     sizes: [[256, 256], [1024, 1024], [4096, 4096], [512, 65536]], dims: [128, 512], workloads: WORKLOADS,
     quick: false, js: true, harness: true, pml: true, pmlSrc: process.env.PML_SRC || null, python: null,
-    json: path.join(__dirname, 'results', 'pairs.json'),
+    json: path.join(__dirname, 'results', 'pairs.json'), beforeAddon: null, issue14: false,
   };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
@@ -56,11 +64,16 @@ function parseArgs(argv) {
     else if (flag === '--pml-src') o.pmlSrc = path.resolve(value());
     else if (flag === '--python') o.python = value();
     else if (flag === '--json') o.json = path.resolve(value());
+    else if (flag === '--before-addon') o.beforeAddon = path.resolve(value());
+    else if (flag === '--issue14') o.issue14 = true;
     else if (flag === '--help' || flag === '-h') {
       console.log('node bench/pairs.bench.js [--sizes N,NxM,...] [--dims D,...] [--workloads ms,batch-hard,triplets] [--quick]');
       console.log('                         [--no-js] [--no-harness] [--no-pml] [--pml-src DIR] [--python BIN] [--json FILE]');
+      console.log('                         [--before-addon FILE] [--issue14]');
       console.log('  --quick     sizes 256,1024 and D 128 only, fewer runs');
       console.log('  --pml-src   a pytorch-metric-learning checkout\'s src/ (or set PML_SRC); else an installed one is used if any');
+      console.log('  --before-addon  also time the API with this addon binary, alternating with the current one (before/after)');
+      console.log('  --issue14   only the three rows of issue 14.4\'s targets (instead of --sizes × --dims × --workloads)');
       process.exit(0);
     } else throw new Error(`unknown flag ${flag}`);
   }
@@ -130,7 +143,8 @@ const valueOf = (result) => (result.loss !== undefined ? result.loss : result.an
 const outputBytesOf = (result) =>
   Object.values(result).reduce((sum, v) => sum + (ArrayBuffer.isView(v) ? v.byteLength : 0), 0);
 
-async function child({ workload, n, m, d, backend, plan }) {
+async function child({ workload, n, m, d, backend, plan, addon }) {
+  if (addon) process.env.FUSEDLOSS_ADDON_PATH = addon;
   const fusedloss = common.loadFusedloss();
   const base = { ...makeInputs(n, m, d), backend };
   const call = workloadCall(fusedloss, workload, base);
@@ -151,6 +165,46 @@ async function child({ workload, n, m, d, backend, plan }) {
 
 // ---------------------------------------------------------------- parent
 
+/** Issue 14, point 4 (D = 128): the three rows, their goals (ratio to PML in the same run, or a time). */
+const ISSUE14_TARGETS = [
+  { workload: 'ms', n: 1024, m: 1024, d: 128, label: 'multi-similarity mine + loss + gradients, N = M = 1024', minPmlRatio: 12 },
+  { workload: 'ms', n: 512, m: 65536, d: 128, label: 'multi-similarity mine + loss + gradients, N = 512 × M = 65,536', minPmlRatio: 50 },
+  { workload: 'triplets', n: 1024, m: 1024, d: 128, label: 'all-triplets triplet-margin loss + gradients, N = M = 1024', maxSeconds: 0.02 },
+];
+
+/** Each issue-14.4 target with its row (if this run measured it) and verdict: 'met', 'MISSED' or null (not measured). */
+function issue14Results(rows) {
+  return ISSUE14_TARGETS.map((target) => {
+    const row = rows.find((r) => r.workload === target.workload && r.n === target.n && r.m === target.m && r.d === target.d);
+    const ours = row && row.api && row.api.medianSeconds;
+    const pml = row && row.pml && row.pml.medianSeconds;
+    let verdict = null;
+    if (target.minPmlRatio && Number.isFinite(ours) && Number.isFinite(pml)) verdict = pml / ours >= target.minPmlRatio ? 'met' : 'MISSED';
+    if (target.maxSeconds && Number.isFinite(ours)) verdict = ours <= target.maxSeconds ? 'met' : 'MISSED';
+    return { target, row, ours, pml, verdict };
+  });
+}
+
+const goalOf = (t) => (t.minPmlRatio ? `≥ ${t.minPmlRatio}× PML` : `≤ ${common.fixed(t.maxSeconds * 1e3, 0)} ms`);
+
+function printIssue14Targets(rows, options) {
+  const results = issue14Results(rows).filter((x) => x.row);
+  if (!results.length) return;
+  const headers = ['issue 14.4 target', 'ours s', ...(options.beforeAddon ? ['before s', 'before/ours'] : []), 'PML s', 'PML/ours', 'goal', 'verdict'];
+  console.log(`\nIssue 14.4 targets (the rows above; load average ${os.loadavg().map((x) => x.toFixed(1)).join(', ')} now):`);
+  console.log(common.table(headers, results.map(({ target, row, ours, pml, verdict }) => [
+    target.label, secs(row.api), ...(options.beforeAddon ? [secs(row.before), times(row.before && row.before.medianSeconds, ours)] : []),
+    secs(row.pml), times(pml, ours), goalOf(target), verdict || 'not measured',
+  ]), ['l']));
+}
+
+function issue14Checks(rows) {
+  return issue14Results(rows).filter((x) => x.verdict).map(({ target, ours, pml, verdict }) => [
+    `issue 14.4: ${target.label}, D = ${target.d}: ${goalOf(target)}`, verdict,
+    target.minPmlRatio ? `${common.fixed(ours * 1e3, 1)} ms against ${common.fixed(pml * 1e3, 0)} ms, ${times(pml, ours)}` : `${common.fixed(ours * 1e3, 1)} ms`,
+  ]);
+}
+
 function findHarness() {
   const candidates = ['build/pairs_cpu_bench', 'build-bench/pairs_cpu_bench'].map((p) => path.join(ROOT, p)).filter((p) => fs.existsSync(p));
   candidates.sort((a, b) => fs.statSync(b).mtimeMs - fs.statSync(a).mtimeMs);
@@ -159,7 +213,8 @@ function findHarness() {
 
 function findPml(options) {
   const pythons = options.python ? [options.python] : ['python3', '/usr/bin/python3'];
-  const probe = `import sys; ${options.pmlSrc ? `sys.path.insert(0, ${JSON.stringify(options.pmlSrc)}); ` : ''}import torch, pytorch_metric_learning`;
+  // What bench/pml_pairs.py imports (PML's losses need scipy and tqdm besides torch).
+  const probe = `import sys; ${options.pmlSrc ? `sys.path.insert(0, ${JSON.stringify(options.pmlSrc)}); ` : ''}import torch; from pytorch_metric_learning import losses, miners`;
   for (const python of pythons) {
     const run = spawnSync(python, ['-c', probe], { encoding: 'utf8' });
     if (!run.error && run.status === 0) return python;
@@ -193,7 +248,8 @@ async function main() {
   const info = fusedloss.backendInfo();
   const machine = common.machineInfo();
   const started = new Date();
-  console.log(`pair bench: workloads ${options.workloads.join(', ')}; N×M ∈ {${options.sizes.map(([n, m]) => `${n}×${m}`).join(', ')}}; D ∈ {${options.dims.join(', ')}}`);
+  if (options.issue14) console.log(`pair bench: issue 14.4's rows (${ISSUE14_TARGETS.map((t) => `${t.workload} ${t.n}×${t.m}`).join(', ')}; D = 128)`);
+  else console.log(`pair bench: workloads ${options.workloads.join(', ')}; N×M ∈ {${options.sizes.map(([n, m]) => `${n}×${m}`).join(', ')}}; D ∈ {${options.dims.join(', ')}}`);
   console.log(`Machine: ${machine.cpuModel}, ${machine.logicalCores} logical cores, ${machine.totalMemoryGiB} GiB, Node ${machine.node}`);
   console.log(common.describeBackends(info));
   const busy = common.loadWarning();
@@ -209,33 +265,46 @@ async function main() {
   console.log(`pytorch-metric-learning: ${python ? `${python}${options.pmlSrc ? ` with ${options.pmlSrc}` : ''}` : options.pml ? 'torch or pytorch_metric_learning not importable (--pml-src DIR, PML_SRC)' : 'disabled'}`);
 
   const rows = [];
-  for (const d of options.dims) {
-    for (const [n, m] of options.sizes) {
-      const self = n === m;
-      const classes = Math.max(1, Math.floor(n / 4));
-      const perClass = self ? 4 : m / classes;
-      const pairsPerRow = { pos: self ? 3 : perClass, neg: m - (self ? 4 : perClass) };
-      for (const workload of options.workloads) {
-        const row = { workload, n, m, d };
-        rows.push(row);
-        const tag = `${workload} N=${n} M=${m} D=${d}`;
-        row.api = common.runBenchChild(__filename, { workload, n, m, d, backend: 'cpu', plan: runPlan(options.quick, n, m, d) });
-        if (options.js && n * m * d <= JS_MAX_WORK) row.js = common.runBenchChild(__filename, { workload, n, m, d, backend: 'js', plan: { minRuns: 1, maxRuns: 2, budgetSeconds: 2 } });
-        if (harness) {
-          const h = common.runJson(harness, [workload, n, m, d, threads, options.quick ? 1 : 3].map(String));
-          row.harness = h.failed ? h : { fused: h.fused, unfused: h.unfused, triplets: h.triplets };
-        }
-        if (python) {
-          const memory = common.memoryAllows(pmlBytes(workload, n, m, pairsPerRow));
-          const runs = options.quick || n * m * d > 2 ** 31 ? 1 : 3;
-          row.pml = memory.ok
-            ? common.runJson(python, [path.join(__dirname, 'pml_pairs.py'), '--workload', workload, '--n', n, '--m', m, '--d', d, '--threads', threads, '--runs', runs,
-                ...(options.pmlSrc ? ['--pml-src', options.pmlSrc] : [])].map(String))
-            : { skipped: `out of memory: ${memory.note}` };
-        }
-        console.error(`  ${tag}: API ${secs(row.api)} s, js ${secs(row.js)}, unfused ${row.harness && row.harness.unfused ? common.fixed(row.harness.unfused.seconds, 4) : '—'}, PML ${secs(row.pml)}`);
+  const configs = options.issue14
+    ? ISSUE14_TARGETS.map(({ workload, n, m, d }) => ({ workload, n, m, d }))
+    : options.dims.flatMap((d) => options.sizes.flatMap(([n, m]) => options.workloads.map((workload) => ({ workload, n, m, d }))));
+  for (const { workload, n, m, d } of configs) {
+    const self = n === m;
+    const classes = Math.max(1, Math.floor(n / 4));
+    const perClass = self ? 4 : m / classes;
+    const pairsPerRow = { pos: self ? 3 : perClass, neg: m - (self ? 4 : perClass) };
+    const row = { workload, n, m, d };
+    rows.push(row);
+    const tag = `${workload} N=${n} M=${m} D=${d}`;
+    const apiSpec = { workload, n, m, d, backend: 'cpu', plan: runPlan(options.quick, n, m, d) };
+    if (options.beforeAddon) {
+      // Alternating children, the lower median of each build (the noise of a shared machine
+      // mostly adds time).
+      const lower = (a, b) => (!Number.isFinite(b.medianSeconds) || a.medianSeconds <= b.medianSeconds ? a : b);
+      const tries = { api: [], before: [] };
+      for (let k = 0; k < 2; k++) {
+        tries.before.push(common.runBenchChild(__filename, { ...apiSpec, addon: options.beforeAddon }));
+        tries.api.push(common.runBenchChild(__filename, apiSpec));
       }
+      row.before = tries.before.reduce(lower);
+      row.api = tries.api.reduce(lower);
+    } else {
+      row.api = common.runBenchChild(__filename, apiSpec);
     }
+    if (options.js && n * m * d <= JS_MAX_WORK) row.js = common.runBenchChild(__filename, { workload, n, m, d, backend: 'js', plan: { minRuns: 1, maxRuns: 2, budgetSeconds: 2 } });
+    if (harness) {
+      const h = common.runJson(harness, [workload, n, m, d, threads, options.quick ? 1 : 3].map(String));
+      row.harness = h.failed ? h : { fused: h.fused, unfused: h.unfused, triplets: h.triplets };
+    }
+    if (python) {
+      const memory = common.memoryAllows(pmlBytes(workload, n, m, pairsPerRow));
+      const runs = options.quick || n * m * d > 2 ** 31 ? 1 : 3;
+      row.pml = memory.ok
+        ? common.runJson(python, [path.join(__dirname, 'pml_pairs.py'), '--workload', workload, '--n', n, '--m', m, '--d', d, '--threads', threads, '--runs', runs,
+            ...(options.pmlSrc ? ['--pml-src', options.pmlSrc] : [])].map(String))
+        : { skipped: `out of memory: ${memory.note}` };
+    }
+    console.error(`  ${tag}: API ${secs(row.api)} s, js ${secs(row.js)}, unfused ${row.harness && row.harness.unfused ? common.fixed(row.harness.unfused.seconds, 4) : '—'}, PML ${secs(row.pml)}`);
   }
 
   const headers = ['workload', 'N', 'M', 'D', 'ours s', 'extra MiB', 'beyond outputs MiB', 'N×M MiB', 'js s', 'unfused C++ s (MiB)', 'vs unfused', 'PML s (MiB)', 'vs PML', 'value rel. Δ vs PML'];
@@ -258,10 +327,11 @@ async function main() {
   console.log('similarity matrix, what the unfused forms hold (several times). unfused C++ = bench/pairs_cpu_bench (one run);');
   console.log('PML = pytorch-metric-learning on the PyTorch CPU (bench/pml_pairs.py), same threads, the same float32 inputs (a counter-based');
   console.log('hash both sides draw); "value" = the loss (ms, triplets) or the number of mined triplets (batch-hard). The C++ harness draws its own.');
+  printIssue14Targets(rows, options);
   const firstPml = rows.find((r) => r.pml && r.pml.torch);
   if (firstPml) console.log(`PML ${firstPml.pml.pml}, torch ${firstPml.pml.torch}, Python ${firstPml.pml.python}.`);
   for (const r of rows) {
-    for (const [name, part] of [['API', r.api], ['js', r.js], ['C++ harness', r.harness], ['PML', r.pml]]) {
+    for (const [name, part] of [['API', r.api], ['API before', r.before], ['js', r.js], ['C++ harness', r.harness], ['PML', r.pml]]) {
       if (part && (part.failed || part.skipped)) console.log(`${name} at ${r.workload} N=${r.n} M=${r.m} D=${r.d}: ${part.failed || part.skipped}`);
     }
   }
@@ -279,6 +349,7 @@ async function main() {
   const pml1024 = measured.filter((r) => r.n === 1024 && r.m === 1024 && r.pml && Number.isFinite(r.pml.medianSeconds));
   if (pml1024.length) checks.push(['≥ 3× faster than PML at N = M = 1024', pml1024.every((r) => r.pml.medianSeconds / r.api.medianSeconds >= 3) ? 'met' : 'MISSED',
     pml1024.map((r) => `${r.workload} D=${r.d}: ${times(r.pml.medianSeconds, r.api.medianSeconds)}`).join(', ')]);
+  checks.push(...issue14Checks(rows));
   const pmlOom = rows.filter((r) => r.pml && r.pml.skipped && r.api && Number.isFinite(r.api.medianSeconds));
   if (pmlOom.length) checks.push(['sizes PML cannot run here (memory) that we run', 'met', pmlOom.map((r) => `${r.workload} ${r.n}×${r.m}×${r.d}`).join(', ')]);
   console.log('\nChecks:');

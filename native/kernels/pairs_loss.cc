@@ -4,11 +4,14 @@
 //  pass 1  per block: values (the loss' distance, and the miner's when it differs), each row's
 //          float64 partial sums and counts; summed in row order → the loss and the global
 //          normalizers (K⁺, K⁻, active triplets, …).
+//          A loss whose scale is known ahead (multi-similarity) forms G in this pass and runs each
+//          block's gradient GEMMs after its rows: no pass 2.
 //  pass 2  (gradients) per block: values again unless one block held every row; each row's
 //          coefficients ∂loss/∂v → G = ∂loss/∂dot in place of the values (and Σ_j H_ij); then
 //          the block's gradient GEMMs.  Last, the norm terms and the normalization backward.
 #include <cmath>
 #include <exception>
+#include <optional>
 #include <new>
 #include <string>
 #include <vector>
@@ -19,6 +22,7 @@
 namespace fusedloss {
 namespace {
 
+using pairblocks::Gradients;
 using pairblocks::Plan;
 
 // The miner's own values are needed only when a miner runs on another distance.
@@ -50,13 +54,50 @@ KernelStatus lossBlocks(const PairShape& shape, const PairSimilarityOptions& sim
     return pairblocks::pairRow(p, e, inputs, blockStart + r, minerRow, row);
   };
 
+  // G = ∂loss/∂dot in place of row r's values (and Σ_j H_ij) from its coefficients.
   std::vector<pairs::LossPartial> partials(p.rows);
+  auto rowGradient = [&](int64_t blockStart, int64_t r, const float* coef, Gradients& g) {
+    float* out = values.loss.data() + r * p.refsPad;
+    double hSum = 0.0;
+    for (int64_t j = 0; j < p.refs; ++j) {
+      float gj, hj;
+      pairs::valueGradient(loss.distance, out[j], coef[j], &gj, &hj);
+      out[j] = gj;
+      hSum += hj;
+    }
+    for (int64_t j = p.refs; j < p.refsPad; ++j) out[j] = 0.0f;
+    g.hRow[blockStart + r] = hSum;
+  };
+
+  // A scale known ahead (multi-similarity) needs no second pass: each row's coefficients come
+  // with its partial sums and each block's gradient GEMMs follow its rows (the same bits).
+  const bool onePass = loss.gradients && pairs::scaleKnownAhead(loss);
+  const pairs::LossScale ahead = pairs::lossScale(pairs::LossPartial(), p.rows, loss);
+  std::optional<Gradients> g;
+  if (loss.gradients) g.emplace(p, outputs.gradRef);
+  // The triplet loss' per-column counts, kept from pass 1 when one block holds every row and
+  // they fit beside its value rows in the budget: pass 2 then forms the coefficients without a
+  // second sweep.
+  const bool keepCounts = loss.gradients && loss.type == PairLossType::TripletMargin && p.blocks == 1 &&
+                          4 * ((separate ? 2 : 1) + 1) * p.rowBlock * p.refsPad <= similarity.workBytes;
+  std::vector<int32_t> counts(keepCounts ? p.rows * p.refs : 0);
   for (int64_t blockStart = 0; blockStart < p.rows; blockStart += p.rowBlock) {
     const int64_t blockRows = std::min(p.rowBlock, p.rows - blockStart);
     pairblocks::blockDots(p, e, blockStart, blockRows, values.loss.data());
-    pairblocks::forRows(p, blockRows, [&](int64_t r, void* scratch, float*) {
-      partials[blockStart + r] = pairs::lossRowForward(rowAt(blockStart, r, true), miner, loss, scratch);
+    pairblocks::forRows(p, blockRows, [&](int64_t r, void* scratch, float* coef) {
+      const pairs::PairRow row = rowAt(blockStart, r, true);
+      if (keepCounts) {
+        partials[blockStart + r] = pairs::tripletLossRowForward(row, miner, loss, scratch, counts.data() + r * p.refs);
+        return;
+      }
+      if (!onePass) {
+        partials[blockStart + r] = pairs::lossRowForward(row, miner, loss, scratch);
+        return;
+      }
+      partials[blockStart + r] = pairs::lossRowWithGradient(row, miner, loss, ahead, scratch, coef);
+      rowGradient(blockStart, r, coef, *g);
     });
+    if (onePass) pairblocks::blockGradients(p, e, blockStart, blockRows, values.loss.data(), distance, *g);
   }
   pairs::LossPartial total;
   for (const pairs::LossPartial& partial : partials) pairs::addPartial(total, partial);
@@ -68,30 +109,28 @@ KernelStatus lossBlocks(const PairShape& shape, const PairSimilarityOptions& sim
     if (outputs.gradRef) std::fill(outputs.gradRef, outputs.gradRef + p.refs * p.dim, NAN);
     return KernelStatus::success();
   }
+  if (onePass) {
+    pairblocks::finishGradients(p, e, *g, outputs.gradEmbeddings, outputs.gradRef);
+    return KernelStatus::success();
+  }
 
-  pairblocks::Gradients g(p, outputs.gradRef);
   const bool reuse = p.blocks == 1;
   for (int64_t blockStart = 0; blockStart < p.rows; blockStart += p.rowBlock) {
     const int64_t blockRows = std::min(p.rowBlock, p.rows - blockStart);
     if (!reuse) pairblocks::blockDots(p, e, blockStart, blockRows, values.loss.data());
     pairblocks::forRows(p, blockRows, [&](int64_t r, void* scratch, float* coef) {
       const pairs::PairRow row = rowAt(blockStart, r, !reuse);
-      pairs::lossRowBackward(row, miner, loss, scale, scratch, coef);
-      float* out = values.loss.data() + r * p.refsPad;  // G replaces the values
-      double hSum = 0.0;
-      for (int64_t j = 0; j < p.refs; ++j) {
-        float gj, hj;
-        pairs::valueGradient(loss.distance, out[j], coef[j], &gj, &hj);
-        out[j] = gj;
-        hSum += hj;
+      if (keepCounts) {
+        pairs::tripletCoefficients(row, loss, counts.data() + r * p.refs, scale, coef);
+      } else {
+        pairs::lossRowBackward(row, miner, loss, scale, scratch, coef);
       }
-      for (int64_t j = p.refs; j < p.refsPad; ++j) out[j] = 0.0f;
-      g.hRow[blockStart + r] = hSum;
+      rowGradient(blockStart, r, coef, *g);
     });
     // Column sums of H = −G (distances) are formed in blockGradients, rows in order.
-    pairblocks::blockGradients(p, e, blockStart, blockRows, values.loss.data(), distance, g);
+    pairblocks::blockGradients(p, e, blockStart, blockRows, values.loss.data(), distance, *g);
   }
-  pairblocks::finishGradients(p, e, g, outputs.gradEmbeddings, outputs.gradRef);
+  pairblocks::finishGradients(p, e, *g, outputs.gradEmbeddings, outputs.gradRef);
   return KernelStatus::success();
 }
 

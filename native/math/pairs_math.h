@@ -254,6 +254,11 @@ struct LossScale {
   double scale[2] = {0.0, 0.0};
 };
 
+// Losses whose gradient scale does not depend on the totals (multi-similarity: 1/N): an engine
+// may form their coefficients in the forward pass (lossRowWithGradient) with lossScale of an
+// empty total, the very factors the totals would give.
+FL_HD bool scaleKnownAhead(const PairLossOptions& loss) { return loss.type == PairLossType::MultiSimilarity; }
+
 // The contract for NaN and ±Inf: one formed pair with a non-finite value makes the loss and every
 // gradient entry NaN (the engines fill the gradients; the scales are NaN too).
 FL_HD LossScale lossScale(const LossPartial& total, int64_t rows, const PairLossOptions& loss) {
@@ -296,9 +301,10 @@ FL_HD double multiSimilarityExponent(const PairLossOptions& loss, bool sim, int 
 }
 
 // Multi-similarity: L = (1/α)·log(1 + Σ_P e^{x_p}) + (1/β)·log(1 + Σ_N e^{x_n}) over the SET of
-// given pairs.  With coef, writes ∂L/∂v·scale.
+// given pairs.  With coef, writes ∂L/∂v·scale.  exps [refs]: scratch keeping each pair's
+// e^{x − shift} from the sum for its coefficient (one exp a pair, the same bits as two).
 FL_HD LossPartial multiSimilarityRow(const PairRow& row, const PairLossOptions& loss, const int32_t* weight, double scale,
-                                     float* coef) {
+                                     float* coef, double* exps) {
   const bool sim = similarity(loss.distance);
   const float* v = row.lossValues;
   double shift[2] = {0.0, 0.0};  // max exponent, the implicit 0 included
@@ -313,7 +319,8 @@ FL_HD LossPartial multiSimilarityRow(const PairRow& row, const PairLossOptions& 
       if (pass == 0) {
         if (x > shift[part] || x != x) shift[part] = x;
       } else {
-        total[part] += exp(x - shift[part]);
+        exps[j] = exp(x - shift[part]);
+        total[part] += exps[j];
       }
     }
     if (pass == 0) continue;
@@ -328,8 +335,7 @@ FL_HD LossPartial multiSimilarityRow(const PairRow& row, const PairLossOptions& 
         const int kind = pairKind(row, j);
         if (kind == 0 || weight[j] <= 0) continue;
         const int part = kind - 1;
-        const double x = multiSimilarityExponent(loss, sim, part, v[j]);
-        const double share = exp(x - shift[part]) / denominator[part];
+        const double share = exps[j] / denominator[part];
         // ∂x_p/∂v = α·(sim ? −1 : 1), ∂x_n/∂v = β·(sim ? 1 : −1); the 1/α, 1/β cancel.
         const double sign = (part == 0) == sim ? -1.0 : 1.0;
         coef[j] = (float)(share * sign * scale);
@@ -524,6 +530,16 @@ FL_HD LossPartial tripletRow(const PairRow& row, const MinerOptions& miner, cons
   return out;
 }
 
+// Triplet margin's coef from the row's per-column active-triplet counts (tripletRow's s.counts):
+// ∂(margin − t)/∂v_p = −σ, ∂/∂v_n = +σ, once per triplet; 0 where a column is in none.
+FL_HD void tripletCoefficients(const PairRow& row, const PairLossOptions& loss, const int32_t* counts,
+                               const LossScale& scale, float* coef) {
+  const double sigma = similarity(loss.distance) ? 1.0 : -1.0;
+  for (int64_t j = 0; j < row.refs; ++j) {
+    coef[j] = counts[j] == 0 ? 0.0f : (float)((pairKind(row, j) == 1 ? -sigma : sigma) * (double)counts[j] * scale.scale[0]);
+  }
+}
+
 FL_HD LossPartial lossRow(const PairRow& row, const MinerOptions& miner, const PairLossOptions& loss, void* scratch,
                           const LossScale* scale, float* coef) {
   RowScratch s = carveScratch(scratch, row.refs);
@@ -532,21 +548,14 @@ FL_HD LossPartial lossRow(const PairRow& row, const MinerOptions& miner, const P
   }
   if (loss.type == PairLossType::TripletMargin) {
     const LossPartial out = tripletRow(row, miner, loss, s);
-    if (coef) {
-      // ∂(margin − t)/∂v_p = −σ, ∂/∂v_n = +σ.
-      const double sigma = similarity(loss.distance) ? 1.0 : -1.0;
-      for (int64_t j = 0; j < row.refs; ++j) {
-        if (s.counts[j] == 0) continue;
-        coef[j] = (float)((pairKind(row, j) == 1 ? -sigma : sigma) * (double)s.counts[j] * scale->scale[0]);
-      }
-    }
+    if (coef) tripletCoefficients(row, loss, s.counts, *scale, coef);
     return out;
   }
   minedWeights(row, miner, s);
   const double noScale[2] = {0.0, 0.0};
   const double* k = scale ? scale->scale : noScale;
   switch (loss.type) {
-    case PairLossType::MultiSimilarity: return multiSimilarityRow(row, loss, s.weight, k[0], coef);
+    case PairLossType::MultiSimilarity: return multiSimilarityRow(row, loss, s.weight, k[0], coef, s.prefix);
     case PairLossType::Circle: return circleRow(row, loss, s.weight, k[0], coef);
     case PairLossType::NtXent: return ntXentRow(row, loss, s.weight, k[0], coef);
     default: return marginPairsRow(row, loss, s.weight, k, coef);
@@ -556,6 +565,27 @@ FL_HD LossPartial lossRow(const PairRow& row, const MinerOptions& miner, const P
 // The row's partial sums (forward pass).
 FL_HD LossPartial lossRowForward(const PairRow& row, const MinerOptions& miner, const PairLossOptions& loss, void* scratch) {
   LossPartial out = lossRow(row, miner, loss, scratch, nullptr, nullptr);
+  out.nonFinite = nonFinitePairs(row);
+  return out;
+}
+
+// lossRowForward of a triplet-margin loss that also hands out the row's per-column counts
+// (refs entries), so an engine that keeps them forms the coefficients with tripletCoefficients
+// instead of sweeping the row again.
+FL_HD LossPartial tripletLossRowForward(const PairRow& row, const MinerOptions& miner, const PairLossOptions& loss,
+                                        void* scratch, int32_t* counts) {
+  RowScratch s = carveScratch(scratch, row.refs);
+  LossPartial out = tripletRow(row, miner, loss, s);
+  out.nonFinite = nonFinitePairs(row);
+  for (int64_t j = 0; j < row.refs; ++j) counts[j] = s.counts[j];
+  return out;
+}
+
+// Both at once for a loss whose scale is known ahead (scaleKnownAhead, scale = lossScale of an
+// empty total): the row's partial sums as lossRowForward gives them and coef as lossRowBackward.
+FL_HD LossPartial lossRowWithGradient(const PairRow& row, const MinerOptions& miner, const PairLossOptions& loss,
+                                      const LossScale& scale, void* scratch, float* coef) {
+  LossPartial out = lossRow(row, miner, loss, scratch, &scale, coef);
   out.nonFinite = nonFinitePairs(row);
   return out;
 }

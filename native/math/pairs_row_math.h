@@ -45,7 +45,7 @@ struct SortKey {
 // Scratch of one row, carved from the caller's bytes.
 struct RowScratch {
   SortKey* keys;    // [refs]
-  double* prefix;   // [refs + 1]
+  double* prefix;   // [refs + 1]: the triplet sweep's prefix sums, or multi-similarity's exponentials
   int32_t* diff;    // [refs + 1]
   int32_t* weight;  // [refs]: pair multiplicities given by the miner
   int32_t* counts;  // [refs]: triplets each column takes part in
@@ -283,42 +283,44 @@ struct TripletSweep {
 FL_HD TripletSweep sweepTriplets(const PairRow& row, const float* values, bool sim, const int32_t* member,
                                  const TripletBounds& bounds, double margin, RowScratch& s, int32_t* counts) {
   TripletSweep out;
-  int64_t positives = 0, negatives = 0;
+  // One pass over the row gathers the members' keys: the positives from the front of s.keys in
+  // column order, the negatives from the back (so in reverse column order); NaN values are
+  // counted (they pick the sorted side) but never kept.
+  int64_t positives = 0, negatives = 0, front = 0, back = row.refs;
+  bool nan = false;
   for (int64_t j = 0; j < row.refs; ++j) {
     const int kind = pairKind(row, j);
     if (kind == 0 || (member && member[j] <= 0)) continue;
     if (kind == 1) ++positives; else ++negatives;
+    const float v = values[j];
+    if (v != v) {
+      nan = true;
+      continue;
+    }
+    SortKey& key = kind == 1 ? s.keys[front++] : s.keys[--back];
+    key.value = v, key.index = (int32_t)j;
   }
   if (counts) {
     for (int64_t j = 0; j < row.refs; ++j) counts[j] = 0;
   }
   if (positives == 0 || negatives == 0) return out;
+  out.nan = nan;
   const bool sortedArePositives = positives < negatives;
-  const int sortedKind = sortedArePositives ? 1 : 2;
-  int64_t sorted = 0;
-  for (int64_t j = 0; j < row.refs; ++j) {
-    const int kind = pairKind(row, j);
-    if (kind == 0 || (member && member[j] <= 0)) continue;
-    const float v = values[j];
-    if (v != v) {
-      out.nan = true;
-      continue;
-    }
-    if (kind == sortedKind) s.keys[sorted].value = v, s.keys[sorted].index = (int32_t)j, ++sorted;
-  }
-  sortRange(s.keys, sorted, KeyLess());
-  anchoredPrefix(s.keys, sorted, s.prefix);
+  SortKey* keys = sortedArePositives ? s.keys : s.keys + back;
+  const int64_t sorted = sortedArePositives ? front : row.refs - back;
+  sortRange(keys, sorted, KeyLess());
+  anchoredPrefix(keys, sorted, s.prefix);
   if (counts) {
     for (int64_t k = 0; k <= sorted; ++k) s.diff[k] = 0;
   }
+  // The other side in column order: the positives front to back, the negatives back to front.
+  const int64_t others = sortedArePositives ? row.refs - back : front;
   // margin − t = margin − σ·v_p + σ·v_n with σ = +1 for similarities, −1 for distances.
   const double sigma = sim ? 1.0 : -1.0;
-  for (int64_t j = 0; j < row.refs; ++j) {
-    const int kind = pairKind(row, j);
-    if (kind == 0 || kind == sortedKind || (member && member[j] <= 0)) continue;
-    const float v = values[j];
-    if (v != v) continue;
-    const Range r = tripletRange(s.keys, sorted, sim, sortedArePositives, v, bounds);
+  for (int64_t o = 0; o < others; ++o) {
+    const SortKey other = sortedArePositives ? s.keys[row.refs - 1 - o] : s.keys[o];
+    const float v = other.value;
+    const Range r = tripletRange(keys, sorted, sim, sortedArePositives, v, bounds);
     const int64_t n = r.end - r.begin;
     if (n == 0) continue;
     const double sum = s.prefix[r.end] - s.prefix[r.begin];
@@ -328,7 +330,7 @@ FL_HD TripletSweep sweepTriplets(const PairRow& row, const float* values, bool s
     const double gap = sum - (double)n * v;
     out.marginSum += sortedArePositives ? (double)n * margin - sigma * gap : (double)n * margin + sigma * gap;
     if (counts) {
-      counts[j] = (int32_t)n;
+      counts[other.index] = (int32_t)n;
       s.diff[r.begin] += 1;
       s.diff[r.end] -= 1;
     }
@@ -337,7 +339,7 @@ FL_HD TripletSweep sweepTriplets(const PairRow& row, const float* values, bool s
     int32_t running = 0;
     for (int64_t k = 0; k < sorted; ++k) {
       running += s.diff[k];
-      counts[s.keys[k].index] = running;
+      counts[keys[k].index] = running;
     }
   }
   return out;

@@ -16,6 +16,12 @@ namespace fusedloss {
 namespace {
 constexpr size_t kHugePage = size_t{2} << 20;
 constexpr size_t kAdviseFrom = kHugePage;
+// Blocks from this size on are recycled too (4 KiB-aligned below kAdviseFrom): malloc serves
+// them from the heap top, which it trims once they are freed, so a kernel's scratch of a few
+// hundred KiB faulted its pages in afresh on every call (~500 faults a call for the pair losses at
+// N = M = 1024, D = 128; a page fault costs microseconds in this project's VMs).
+constexpr size_t kCacheFrom = size_t{256} << 10;
+constexpr size_t kPage = size_t{4} << 10;
 constexpr size_t kCacheBytes = size_t{512} << 20;
 constexpr size_t kCacheEntries = 16;
 
@@ -84,15 +90,16 @@ void adviseHugePages(void* data, size_t bytes) {
 FloatBuffer::FloatBuffer(size_t count) : data_(nullptr, Free{0}), count_(count) {
   const size_t bytes = count * sizeof(float);
   const bool large = bytes >= kAdviseFrom;
-  const size_t alignment = large ? kHugePage : alignof(std::max_align_t);
+  const bool cached = bytes >= kCacheFrom;
+  const size_t alignment = large ? kHugePage : cached ? kPage : alignof(std::max_align_t);
   const size_t rounded = std::max((bytes + alignment - 1) / alignment * alignment, alignment);
-  void* p = large ? blockCache().take(rounded) : nullptr;
+  void* p = cached ? blockCache().take(rounded) : nullptr;
   if (!p) {
     p = std::aligned_alloc(alignment, rounded);
     if (!p) throw std::bad_alloc();
     adviseHugePages(p, rounded);
   }
-  data_ = std::unique_ptr<float, Free>(static_cast<float*>(p), Free{large ? rounded : 0});
+  data_ = std::unique_ptr<float, Free>(static_cast<float*>(p), Free{cached ? rounded : 0});
 }
 
 void FloatBuffer::Free::operator()(float* p) const {

@@ -9,10 +9,10 @@
 
 namespace fusedloss {
 
-// An uninitialized float array, 2 MiB-aligned and huge-page advised when large.  Large blocks
-// are recycled: a freed one goes to a small process-wide cache (at most kCacheBytes) and the
-// next request of the same rounded size takes it back with its pages already mapped, since on
-// some machines mapping fresh pages costs more than the kernel itself.
+// An uninitialized float array, 2 MiB-aligned and huge-page advised when large.  Blocks from
+// 256 KiB on are recycled: a freed one goes to a small process-wide cache (at most kCacheBytes)
+// and the next request of the same rounded size takes it back with its pages already mapped,
+// since on some machines mapping fresh pages costs more than the kernel itself.
 class FloatBuffer {
  public:
   explicit FloatBuffer(size_t count);
@@ -22,7 +22,7 @@ class FloatBuffer {
 
  private:
   struct Free {
-    size_t cachedBytes;  // > 0: a large block that goes back to the cache
+    size_t cachedBytes;  // > 0: a block of 256 KiB or more, which goes back to the cache
     void operator()(float* p) const;
   };
   std::unique_ptr<float, Free> data_;
