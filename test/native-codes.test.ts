@@ -146,8 +146,14 @@ describe.skipIf(!REAL)('addon.codes against the codes lib/ sends', () => {
     checkEnum('reduction', MARGIN_ENUMS.reduction.names.map((reduction) => same(reduction, margin({ reduction }), 'reduction')));
   });
 
-  it('precision (marginSoftmax)', () => {
-    checkEnum('precision', PRECISION_CODES.precision.names.map((precision) => same(precision, margin({ precision }), 'precision')));
+  it('precision (marginSoftmax, mine, pairLoss)', () => {
+    for (const call of [
+      (precision: string) => margin({ precision }),
+      (precision: string) => mined({ type: 'multi-similarity' }, { precision }),
+      (precision: string) => lossOf({ type: 'contrastive' }, { precision }),
+    ]) {
+      checkEnum('precision', PRECISION_CODES.precision.names.map((precision) => same(precision, call(precision), 'precision')));
+    }
   });
 
   it("minerType ('none': pairLoss without a miner)", () => {
