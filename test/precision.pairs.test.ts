@@ -16,7 +16,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { mine, mineAsync, pairLoss, pairLossAsync, type MinerSpec, type PairDistance, type PairLossSpec } from './api';
-import { backendCases, Rng, testSeed } from './helpers';
+import { backendCases, checkNormwise, norm, Rng, testSeed } from './helpers';
 import { checkLoss, checkMined, drawCase, pairArgs, type DrawSpec } from './pairs-cases';
 import { LOSS_DISTANCE, MINER_DISTANCE, refMine, refPairLoss, type LossRef, type PairCase } from './pairs-reference';
 import { referenceRounding, unitRoundoff, type ReducedPrecision } from './precision-reference';
@@ -95,8 +95,6 @@ function poisonedOut(c: PairCase): Record<string, Float32Array> {
   };
 }
 
-const norm = (v: ArrayLike<number>) => Math.sqrt(Array.from(v).reduce((s, x) => s + x * x, 0));
-
 function rowNorms(data: ArrayLike<number>, rows: number, D: number, normalize: boolean): Float64Array {
   return Float64Array.from({ length: rows }, (_, r) => {
     if (!normalize) return 1;
@@ -140,16 +138,6 @@ function termBound(c: PairCase, ref: LossRef, weight: (i: number, j: number) => 
     return Math.sqrt(sum);
   };
   return { embeddings: through(gx, c.embeddings, N), refs: c.ref ? through(gy, c.ref, M) : 0 };
-}
-
-/** ‖got − want‖ ≤ allowed with every element finite; [] when it holds. */
-function checkNormwise(got: ArrayLike<number> | undefined, want: ArrayLike<number>, allowed: number, label: string): string[] {
-  if (!got || got.length !== want.length) return [`${label}: length ${got?.length}, expected ${want.length}`];
-  for (let k = 0; k < got.length; k++) if (!Number.isFinite(got[k])) return [`${label}[${k}] = ${got[k]}`];
-  let diff = 0;
-  for (let k = 0; k < got.length; k++) diff += (got[k] - want[k]) ** 2;
-  diff = Math.sqrt(diff);
-  return diff <= allowed ? [] : [`${label}: ‖error‖ ${diff.toExponential(3)} over the bound ${allowed.toExponential(3)} (‖ref‖ ${norm(want).toExponential(3)})`];
 }
 
 interface LossResult {
