@@ -87,12 +87,17 @@ struct Embeddings {
   FloatBuffer yCopy;    // [M, Dp] with a reference set
   const float* y = nullptr;
   FloatBuffer yPacked;  // ŷᵀ [Dp, Mp] in gemm's packed panels
-  std::vector<uint32_t> yPackedBf16;  // the same as bf16 pairs (bBf16) with precision bf16 where gemm() multiplies bf16
+  // ŷᵀ as bf16 pairs (bBf16; uint32 in float storage, recycled as FloatBuffers are) with precision
+  // bf16 where gemm() multiplies bf16; empty otherwise.
+  FloatBuffer yPackedBf16;
   std::vector<double> xNorm, yNorm;         // ‖x‖, ‖y‖ (the normalization's backward)
   std::vector<float> xSquared, ySquared;    // ‖x̂‖², ‖ŷ‖² (distances, and pairs::wideRow)
   bool anyWideRef = false;                  // some ŷ_j is wide: its pairs are computed directly
   Embeddings(const Plan& p)
       : x(p.rows * p.dimPad), yCopy(p.hasRef ? p.refs * p.dimPad : 0), yPacked(packedSize(p.dimPad, p.refsPad)),
+        yPackedBf16(p.precision == Precision::Bf16 && std::strcmp(gemmBf16Level(), "avx512bf16") == 0
+                        ? packedBf16Size(p.dimPad, p.refsPad)
+                        : 0),
         xNorm(p.rows), yNorm(p.refs), xSquared(p.rows, 0.0f), ySquared(p.refs, 0.0f) {
     y = p.hasRef ? yCopy.data() : x.data();
   }
@@ -154,10 +159,7 @@ inline void prepareEmbeddings(const Plan& p, const PairInputs& in, Embeddings& e
     }
   });
   // Converted once instead of in every block's GEMM calls.
-  if (p.precision == Precision::Bf16 && std::strcmp(gemmBf16Level(), "avx512bf16") == 0) {
-    e.yPackedBf16.resize(static_cast<size_t>(packedBf16Size(p.dimPad, p.refsPad)));
-    repackBf16(e.yPacked.data(), p.dimPad, p.refsPad, e.yPackedBf16.data());
-  }
+  if (e.yPackedBf16.size() > 0) repackBf16(e.yPacked.data(), p.dimPad, p.refsPad, reinterpret_cast<uint32_t*>(e.yPackedBf16.data()));
 }
 
 // Reference columns per GEMM task: kColumnTile, fewer when that would leave threads idle (two
@@ -178,7 +180,7 @@ inline void blockDots(const Plan& p, const Embeddings& e, int64_t blockStart, in
     op.b = e.yPacked.data() + first * p.dimPad, op.bPacked = true;
     op.c = dots + first, op.ldc = p.refsPad;
     op.bf16Operands = p.precision == Precision::Bf16;
-    if (!e.yPackedBf16.empty()) op.bBf16 = e.yPackedBf16.data() + first * (p.dimPad / 2);
+    if (e.yPackedBf16.size() > 0) op.bBf16 = reinterpret_cast<const uint32_t*>(e.yPackedBf16.data()) + first * (p.dimPad / 2);
     gemm(op);
   });
 }
