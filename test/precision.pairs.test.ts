@@ -15,9 +15,9 @@
 //  3. validation: a bad value is OPTION / INVALID_ARG; 'fp32' is the default, bit for bit.
 import { describe, expect, it } from 'vitest';
 
-import { mine, mineAsync, pairLoss, pairLossAsync, type MinerSpec, type PairDistance, type PairLossSpec } from './api';
+import { mine, mineAsync, pairLoss, pairLossAsync, type PairDistance } from './api';
 import { backendCases, checkNormwise, norm, Rng, testSeed } from './helpers';
-import { checkLoss, checkMined, drawCase, pairArgs, type DrawSpec } from './pairs-cases';
+import { checkLoss, checkMined, drawCase, pairArgs, SHAPES, type CaseSpec } from './pairs-cases';
 import { LOSS_DISTANCE, MINER_DISTANCE, refMine, refPairLoss, type LossRef, type PairCase } from './pairs-reference';
 import { referenceRounding, unitRoundoff, type ReducedPrecision } from './precision-reference';
 
@@ -25,22 +25,11 @@ const SEED = testSeed('precision.pairs');
 const BACKENDS = backendCases();
 const PRECISIONS: readonly ReducedPrecision[] = ['tf32', 'bf16'];
 
-interface Spec {
-  name: string;
-  draw: DrawSpec;
-  distance?: PairDistance;
-  normalize?: boolean;
-  miner?: MinerSpec;
-  loss?: PairLossSpec;
-}
-
 // Odd sizes that match no tile; a reference set with and without selfIndex; raw rows.
-const big = { N: 33, D: 130 };
-const withRef = { N: 33, M: 70, D: 130 };
-const selfRef = { N: 33, M: 70, D: 17, selfIndex: true };
+const { big, withRef, selfRef } = SHAPES;
 const raw = { N: 33, D: 40, raw: true };
 
-const MINE_SPECS: Spec[] = [
+const MINE_SPECS: CaseSpec[] = [
   { name: 'multi-similarity cosine', draw: big, miner: { type: 'multi-similarity' } },
   { name: 'multi-similarity euclidean, ref', draw: withRef, distance: 'euclidean', miner: { type: 'multi-similarity' } },
   { name: 'triplet all euclidean', draw: { N: 33, D: 17 }, miner: { type: 'triplet-margin' } },
@@ -51,7 +40,7 @@ const MINE_SPECS: Spec[] = [
   { name: 'pair-margin euclidean normalize false', draw: raw, normalize: false, miner: { type: 'pair-margin', posMargin: 1, negMargin: 1.5 } },
 ];
 
-const LOSS_SPECS: Spec[] = [
+const LOSS_SPECS: CaseSpec[] = [
   { name: 'multi-similarity cosine', draw: big, loss: { type: 'multi-similarity' } },
   { name: 'multi-similarity euclidean, ref', draw: withRef, distance: 'euclidean', loss: { type: 'multi-similarity', alpha: 2, beta: 10, base: 1 } },
   { name: 'ntxent cosine, ref + selfIndex', draw: selfRef, loss: { type: 'ntxent', temperature: 0.2 } },
@@ -63,13 +52,13 @@ const LOSS_SPECS: Spec[] = [
   { name: 'triplet-margin dot raw, batch-hard miner, ref', draw: { N: 33, M: 70, D: 40, raw: true }, distance: 'dot', miner: { type: 'batch-hard' }, loss: { type: 'triplet-margin', margin: 0.3 } },
 ];
 /** Losses with an unrounded bound: smooth in the values (no miner), Lipschitz constant L in the max norm. */
-const LIPSCHITZ: Record<string, (s: Spec) => number> = {
+const LIPSCHITZ: Record<string, (s: CaseSpec) => number> = {
   'multi-similarity cosine': () => 2,
   'multi-similarity euclidean, ref': () => 2,
   'ntxent cosine, ref + selfIndex': (s) => 2 / ((s.loss as { temperature: number }).temperature),
 };
 
-function caseOf(rng: Rng, s: Spec): PairCase {
+function caseOf(rng: Rng, s: CaseSpec): PairCase {
   return drawCase(rng, s.draw, { distance: s.distance, normalize: s.normalize, miner: s.miner, loss: s.loss });
 }
 
@@ -78,7 +67,7 @@ function args(c: PairCase, backend: string, precision: unknown, extra: Record<st
 }
 
 /** A loss case whose ROUNDED reference decides nothing within float32 noise (redrawn otherwise). */
-function roundedLossCase(rng: Rng, s: Spec, precision: ReducedPrecision): { c: PairCase; ref: LossRef } {
+function roundedLossCase(rng: Rng, s: CaseSpec, precision: ReducedPrecision): { c: PairCase; ref: LossRef } {
   for (let attempt = 0; attempt < 40; attempt++) {
     const c = caseOf(rng, s);
     const ref = refPairLoss({ ...c, operandRounding: referenceRounding(precision) });
@@ -198,7 +187,7 @@ function valueBound(c: PairCase, distance: PairDistance, u: number): number {
 }
 
 /** Against the unrounded problem, within the spec's bounds (LIPSCHITZ specs; gradients for cosine). */
-function checkUnrounded(result: LossResult, c: PairCase, s: Spec, precision: ReducedPrecision, label: string): string[] {
+function checkUnrounded(result: LossResult, c: PairCase, s: CaseSpec, precision: ReducedPrecision, label: string): string[] {
   const exact = refPairLoss(c);
   const u = unitRoundoff(precision);
   const distance = c.distance ?? LOSS_DISTANCE[c.loss!.type];
