@@ -158,10 +158,10 @@ class Engine {
   void normalize() {
     const int n = sim_.normalize ? 1 : 0;
     FL_LAUNCH(normalizeKernel, static_cast<unsigned>(s_.rows), kRowThreads, 0, stream_)(in_.embeddings, s_.dim, xh_, p_.dimPad, n,
-                                                                                      xLen_, xSq_);
+                                                                                      xLen_, xSq_, sim_.precision);
     if (p_.ref) {
       FL_LAUNCH(normalizeKernel, static_cast<unsigned>(s_.refs), kRowThreads, 0, stream_)(in_.ref, s_.dim, yh_, p_.dimPad, n,
-                                                                                        yLen_, ySq_);
+                                                                                        yLen_, ySq_, sim_.precision);
     }
   }
 
@@ -196,12 +196,12 @@ class Engine {
     const int64_t row0 = block * p_.blockRows, rows = rowsOf(block), Dp = p_.dimPad, M = s_.refs, ld = p_.ld;
     float *coef = floats(p_.coef), *parts = floats(p_.parts), *gx = floats(p_.gx), *gy = floats(p_.gy);
     FL_LAUNCH(hRowKernel, static_cast<unsigned>(rows), kRowThreads, 0, stream_)(coef, values_, ld, static_cast<int>(M), distance,
-                                                                               doubles(p_.hRows) + row0);
+                                                                               sim_.precision, doubles(p_.hRows) + row0);
     FL_LAUNCH(hColumnKernel, blocksFor(M, kThreads), kThreads, 0, stream_)(coef, values_, ld, static_cast<int>(rows),
-                                                                           static_cast<int>(M), distance, doubles(p_.hCols),
+                                                                           static_cast<int>(M), distance, sim_.precision, doubles(p_.hCols),
                                                                            block == 0 ? 1 : 0);
     FL_LAUNCH(gradTransformKernel, gridFor(rows * ld), kThreads, 0, stream_)(coef, values_, ld, static_cast<int>(rows),
-                                                                             static_cast<int>(M), distance);
+                                                                             static_cast<int>(M), distance, sim_.precision);
     // gx̂[block] = G·Ŷ: A = G (k = column, contiguous), B = ŷ rows (n = feature, contiguous).
     const bool gxSplit = p_.gxSplit.count > 1;
     const Gemm rowsGemm = gemmArgs(coef, ld, yh_, Dp, gxSplit ? parts : gx + row0 * Dp, Dp, rows, Dp, rows, Dp, ld, M, ld,
@@ -228,10 +228,12 @@ class Engine {
     const int n = sim_.normalize ? 1 : 0, D = static_cast<int>(s_.dim);
     const float *gx = floats(p_.gx), *gy = floats(p_.gy);
     const double *hRows = doubles(p_.hRows), *hCols = doubles(p_.hCols);
+    const int rounded = sim_.precision != Precision::Float32 ? 1 : 0;  // the backward's v̂ recomputed unrounded
     FL_LAUNCH(unnormalizeKernel, static_cast<unsigned>(s_.rows), kRowThreads, 0, stream_)(gx, hRows, xh_, p_.dimPad, xLen_, n, D,
-                                                                                        out.gradEmbeddings, 0);
+                                                                                        in_.embeddings, rounded, out.gradEmbeddings, 0);
     float* refOut = p_.ref ? out.gradRef : out.gradEmbeddings;
     FL_LAUNCH(unnormalizeKernel, static_cast<unsigned>(s_.refs), kRowThreads, 0, stream_)(gy, hCols, yh_, p_.dimPad, yLen_, n, D,
+                                                                                        p_.ref ? in_.ref : in_.embeddings, rounded,
                                                                                         refOut, p_.ref ? 0 : 1);
   }
 

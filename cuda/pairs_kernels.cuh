@@ -12,6 +12,7 @@
 
 #include "../native/kernels/pairs.h"
 #include "../native/math/pairs_math.h"
+#include "../native/math/precision_math.h"
 #include "gemm_tile.cuh"
 
 namespace fusedloss {
@@ -36,11 +37,12 @@ __global__ void splitSumKernel(const float* parts, int splits, int64_t stride, f
 
 // --- vectors -------------------------------------------------------------------------------------
 
-// One block per row: v̂ = normalize ? v / max(‖v‖, 1e-12) : v (norm in float64, NaN kept), zero
-// padding to dimPad, ‖v‖ (float64, unfloored, for the backward) and ‖v̂‖² (float32, for the distances).
+// One block per row: v̂ = normalize ? v / max(‖v‖, 1e-12) : v (norm in float64, NaN kept), rounded to
+// `precision` (the GEMM operands; docs/spec/precision.md), zero padding to dimPad, ‖v‖ (float64,
+// unfloored, for the backward) and ‖v̂‖² of the rounded v̂ (float32, for the distances).
 __global__ void __launch_bounds__(kRowThreads) normalizeKernel(const float* src, int64_t dim, float* dst,
                                                                int64_t dimPad, int normalize, double* norms,
-                                                               float* squares) {
+                                                               float* squares, Precision precision) {
   __shared__ double scratch[kRowThreads];
   const int64_t r = blockIdx.x;
   const float* s = src + r * dim;
@@ -51,7 +53,7 @@ __global__ void __launch_bounds__(kRowThreads) normalizeKernel(const float* src,
   const double inverse = 1.0 / (length < 1e-12 ? 1e-12 : length);  // NaN stays NaN; ×inverse as the CPU
   double squared = 0.0;
   for (int64_t e = threadIdx.x; e < dimPad; e += blockDim.x) {
-    const float v = e < dim ? (normalize ? static_cast<float>(s[e] * inverse) : s[e]) : 0.0f;
+    const float v = e < dim ? precision::roundOperand(normalize ? static_cast<float>(s[e] * inverse) : s[e], precision) : 0.0f;
     d[e] = v;
     squared += static_cast<double>(v) * v;
   }
@@ -90,20 +92,28 @@ __global__ void valuesKernel(float* values, int64_t ld, int rows, int cols, cons
 // coef = ∂loss/∂v → pairs::valueGradient's G (dot weight) and H (squared-norm weight):
 // gx̂_i = Σ_j G_ij ŷ_j + (Σ_j H_ij) x̂_i and gŷ_j = Σ_i G_ij x̂_i + (Σ_i H_ij) ŷ_j.
 
-__device__ __forceinline__ float hOf(PairDistance distance, float value, float coef) {
+// G and H of a pair, G rounded to `precision` (an operand of both gradient GEMMs) and H = −G then:
+// the pair's one coefficient (as the CPU engine, pairs_loss.cc).
+__device__ __forceinline__ void gradientOf(PairDistance distance, float value, float coef, Precision precision, float* g,
+                                           float* h) {
+  pairs::valueGradient(distance, value, coef, g, h);
+  if (precision != Precision::Float32) *g = precision::roundOperand(*g, precision), *h = *h != 0.0f ? -*g : 0.0f;
+}
+
+__device__ __forceinline__ float hOf(PairDistance distance, float value, float coef, Precision precision) {
   float g, h;
-  pairs::valueGradient(distance, value, coef, &g, &h);
+  gradientOf(distance, value, coef, precision, &g, &h);
   return h;
 }
 
 // One block per row of the block: H row sums (fixed tree), written to hRows[row].  Runs before
 // gradTransformKernel overwrites the coefficients.
 __global__ void __launch_bounds__(kRowThreads) hRowKernel(const float* coef, const float* values, int64_t ld, int cols,
-                                                          PairDistance distance, double* hRows) {
+                                                          PairDistance distance, Precision precision, double* hRows) {
   __shared__ double scratch[kRowThreads];
   const int64_t r = blockIdx.x;
   double sum = 0.0;
-  for (int j = threadIdx.x; j < cols; j += blockDim.x) sum += hOf(distance, values[r * ld + j], coef[r * ld + j]);
+  for (int j = threadIdx.x; j < cols; j += blockDim.x) sum += hOf(distance, values[r * ld + j], coef[r * ld + j], precision);
   sum = blockSum(sum, scratch);
   if (threadIdx.x == 0) hRows[r] = sum;
 }
@@ -111,51 +121,55 @@ __global__ void __launch_bounds__(kRowThreads) hRowKernel(const float* coef, con
 // Thread per column: H column sums over the block's rows in order, added to the running sums
 // (first block: assigned).  Runs before gradTransformKernel.
 __global__ void hColumnKernel(const float* coef, const float* values, int64_t ld, int rows, int cols,
-                              PairDistance distance, double* hColumns, int first) {
+                              PairDistance distance, Precision precision, double* hColumns, int first) {
   const int j = blockIdx.x * blockDim.x + threadIdx.x;
   if (j >= cols) return;
   double sum = 0.0;
-  for (int r = 0; r < rows; ++r) sum += hOf(distance, values[r * ld + j], coef[r * ld + j]);
+  for (int r = 0; r < rows; ++r) sum += hOf(distance, values[r * ld + j], coef[r * ld + j], precision);
   hColumns[j] = first ? sum : hColumns[j] + sum;
 }
 
 // G in place of the coefficients; padding columns [cols, ld) become 0 (the GEMMs read them).
 __global__ void gradTransformKernel(float* coef, const float* values, int64_t ld, int rows, int cols,
-                                    PairDistance distance) {
+                                    PairDistance distance, Precision precision) {
   const int64_t total = static_cast<int64_t>(rows) * ld;
   for (int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < total;
        e += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     float g = 0.0f, h;
-    if (e % ld < cols) pairs::valueGradient(distance, values[e], coef[e], &g, &h);
+    if (e % ld < cols) gradientOf(distance, values[e], coef[e], precision, &g, &h);
     coef[e] = g;
   }
 }
 
 // One block per row r of a unit-vector gradient: g = grad[r] + hSum[r]·unit[r], then through the
 // normalization, (g − (g·v̂)v̂)/‖v‖ (‖v‖ < 1e-12: g/1e-12; norms hold ‖v‖ unfloored), or g as
-// is without it.  Written to out[r] (ld dim), or added to it when `add`.
+// is without it.  Written to out[r] (ld dim), or added to it when `add`.  With `rounded` (the
+// precision option: unit holds the rounded operands) the projection's v̂ is recomputed unrounded
+// from the input rows `raw` (ld dim), as normalizeKernel computes it.
 __global__ void __launch_bounds__(kRowThreads) unnormalizeKernel(const float* grad, const double* hSums,
                                                                  const float* unit, int64_t dimPad, const double* norms,
-                                                                 int normalize, int dim, float* out, int add) {
+                                                                 int normalize, int dim, const float* raw, int rounded,
+                                                                 float* out, int add) {
   __shared__ double scratch[kRowThreads];
   const int64_t r = blockIdx.x;
-  const float *g = grad + r * dimPad, *u = unit + r * dimPad;
+  const float *g = grad + r * dimPad, *u = unit + r * dimPad, *x = raw + r * dim;
   float* o = out + r * dim;
   const double h = hSums ? hSums[r] : 0.0;
   double radial = 0.0;
   const double length = norms[r];
   const bool projected = normalize && !(length < 1e-12);  // NaN: projected, NaN out
+  const double inverse = normalize ? 1.0 / (length < 1e-12 ? 1e-12 : length) : 1.0;
+  auto exact = [&](int d) { return rounded ? static_cast<float>(x[d] * inverse) : u[d]; };
   if (projected) {
     for (int d = threadIdx.x; d < dim; d += blockDim.x) {
       const double gd = static_cast<double>(g[d]) + h * u[d];
-      radial += gd * u[d];
+      radial += gd * exact(d);
     }
   }
   radial = blockSum(radial, scratch);  // uniform: every thread reaches it
-  const double inverse = normalize ? 1.0 / (length < 1e-12 ? 1e-12 : length) : 1.0;
   for (int d = threadIdx.x; d < dim; d += blockDim.x) {
     const double gd = static_cast<double>(g[d]) + h * u[d];
-    const float v = static_cast<float>((gd - radial * u[d]) * inverse);
+    const float v = static_cast<float>((gd - radial * exact(d)) * inverse);
     o[d] = add ? o[d] + v : v;
   }
 }

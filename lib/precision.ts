@@ -1,4 +1,4 @@
-// The `precision` option of the GEMM-based kernels (marginSoftmax; docs/spec/precision.md): the
+// The `precision` option of the GEMM-based kernels (marginSoftmax, mine, pairLoss; docs/spec/precision.md): the
 // names, their native codes, and the rounding of GEMM operands, a bit-for-bit mirror of
 // native/math/precision_math.h (test/precision.rounding.test.ts holds the two against each other).
 //   bf16: 8 significant bits, round to nearest, ties to even (__float2bfloat16, vcvtne2ps2bf16).

@@ -594,3 +594,20 @@ export function runWorkerOnce<Reply>(code: string, workerData: Record<string, un
     worker.once('exit', (exitCode) => (exitCode !== 0 && exitCode !== 1 ? reject(new Error(`worker exited with ${exitCode}`)) : undefined));
   });
 }
+
+/** The Euclidean norm of a vector. */
+export function norm(v: ArrayLike<number>): number {
+  let sum = 0;
+  for (let k = 0; k < v.length; k++) sum += v[k] * v[k];
+  return Math.sqrt(sum);
+}
+
+/** ‖got − want‖ ≤ allowed (an absolute bound: the precision tests' derived ones), with every element finite; [] when it holds. */
+export function checkNormwise(got: ArrayLike<number> | undefined, want: ArrayLike<number>, allowed: number, label: string): string[] {
+  if (!got || got.length !== want.length) return [`${label}: length ${got?.length}, expected ${want.length}`];
+  for (let k = 0; k < got.length; k++) if (!Number.isFinite(got[k])) return [`${label}[${k}] = ${got[k]}`];
+  let diff = 0;
+  for (let k = 0; k < got.length; k++) diff += (got[k] - want[k]) ** 2;
+  diff = Math.sqrt(diff);
+  return diff <= allowed ? [] : [`${label}: ‖error‖ ${diff.toExponential(3)} over the bound ${allowed.toExponential(3)} (‖ref‖ ${norm(want).toExponential(3)})`];
+}

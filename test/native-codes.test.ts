@@ -12,7 +12,7 @@ import { DEVICE_CODES, type EnumTable } from '../lib/enum-codes';
 import { MARGIN_ENUMS } from '../lib/margin/codes';
 import { native, resetNativeForTesting, type NativeAddon } from '../lib/native';
 import { PAIR_ENUMS } from '../lib/pairs/codes';
-import { PRECISION_CODES } from '../lib/precision';
+import { PRECISION_CODES, type Precision } from '../lib/precision';
 import { crps, marginSoftmax, mine, pairLoss, type MarginSoftmaxArgs, type MinerSpec, type PairLossSpec } from './api';
 
 type Plan = Record<string, unknown>;
@@ -146,8 +146,14 @@ describe.skipIf(!REAL)('addon.codes against the codes lib/ sends', () => {
     checkEnum('reduction', MARGIN_ENUMS.reduction.names.map((reduction) => same(reduction, margin({ reduction }), 'reduction')));
   });
 
-  it('precision (marginSoftmax)', () => {
-    checkEnum('precision', PRECISION_CODES.precision.names.map((precision) => same(precision, margin({ precision }), 'precision')));
+  it('precision (marginSoftmax, mine, pairLoss)', () => {
+    for (const call of [
+      (precision: Precision) => margin({ precision }),
+      (precision: Precision) => mined({ type: 'multi-similarity' }, { precision }),
+      (precision: Precision) => lossOf({ type: 'contrastive' }, { precision }),
+    ]) {
+      checkEnum('precision', PRECISION_CODES.precision.names.map((precision) => same(precision, call(precision), 'precision')));
+    }
   });
 
   it("minerType ('none': pairLoss without a miner)", () => {

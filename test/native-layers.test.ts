@@ -27,7 +27,7 @@ function marginPlan(extra: Record<string, unknown> = {}): Record<string, unknown
 // 4 rows of 2 features, two classes, no reference set.
 function minePlan(extra: Record<string, unknown> = {}): Record<string, unknown> {
   return {
-    rows: 4, dim: 2, refs: 4, normalize: true, device: 0,
+    rows: 4, dim: 2, refs: 4, normalize: true, precision: 0, device: 0,
     minerType: 1, minerDistance: 0, epsilon: 0.1, minerMargin: 0.2, triplets: 0, minerPosMargin: 0.2, minerNegMargin: 0.8,
     embeddings: new Float32Array([1, 0, 0.9, 0.1, 0, 1, 0.1, 0.9]), ref: null,
     labels: new Int32Array([0, 0, 1, 1]), refLabels: null, selfIndex: null, maxOutputs: 1000,
@@ -43,6 +43,7 @@ const ROWS: [kernel: 'marginSoftmax' | 'mine', what: string, plan: () => Record<
   ['marginSoftmax', 'scale as a string', () => marginPlan({ scale: '16' }), INVALID],
   ['mine', 'selfIndex without a reference set', () => minePlan({ selfIndex: new Int32Array(4) }), INVALID],
   ['mine', 'maxOutputs NaN', () => minePlan({ maxOutputs: NaN }), OPTION],
+  ['mine', 'precision 3', () => minePlan({ precision: 3 }), OPTION],
   // Rules of checkMarginSoftmaxCall / mineCpu, reported with TypeScript's codes.
   ['marginSoftmax', 'scale 0', () => marginPlan({ scale: 0 }), OPTION],
   ['marginSoftmax', 'labelSmoothing 1', () => marginPlan({ labelSmoothing: 1 }), OPTION],

@@ -1,5 +1,6 @@
 // Random pair cases for the tests, the arguments they become, and the checks of a backend's
 // results against the float64 reference (pairs-reference.ts).
+import type { MinerSpec, PairDistance, PairLossSpec } from '../lib/pairs/types';
 import { checkGradientNorm, type Rng } from './helpers';
 import { refPairLoss, type LossRef, type MinedRef, type PairCase } from './pairs-reference';
 
@@ -108,6 +109,23 @@ export function checkLoss(
 
 // ---------------------------------------------------------------------------------------------
 // Random cases
+
+/** A named random case: what drawCase draws and the call's options. */
+export interface CaseSpec {
+  name: string;
+  draw: DrawSpec;
+  distance?: PairDistance;
+  normalize?: boolean;
+  miner?: MinerSpec;
+  loss?: PairLossSpec;
+}
+
+/** Shapes that match no tile (N 33, M 70, D 130), with a reference set, and with selfIndex (D 17). */
+export const SHAPES = {
+  big: { N: 33, D: 130 },
+  withRef: { N: 33, M: 70, D: 130 },
+  selfRef: { N: 33, M: 70, D: 17, selfIndex: true },
+} as const satisfies Record<string, DrawSpec>;
 
 export interface DrawSpec {
   N: number;

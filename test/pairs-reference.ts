@@ -21,6 +21,15 @@ export interface PairCase {
   normalize?: boolean;
   miner?: MinerSpec;
   loss?: PairLossSpec;
+  /**
+   * The precision option's rounding of the product operands (test/precision-reference.ts): applied
+   * to x̂, ŷ (the values, distances included, are then those of the rounded vectors) and to
+   * G = ∂loss/∂dot; the normalization's backward keeps the unrounded unit vectors
+   * (docs/spec/precision.md).
+   */
+  operandRounding?: (x: number) => number;
+  /** The relative ambiguity margin of a decision (default 1e-5, float32's noise). */
+  decisionTolerance?: number;
 }
 
 export const MINER_DISTANCE: Record<MinerSpec['type'], PairDistance> = {
@@ -51,8 +60,15 @@ interface Geometry {
   normalize: boolean;
   x: ArrayLike<number>;
   y: ArrayLike<number>;
+  /** The product operands: the unit rows (or raw rows), rounded with operandRounding. */
   xh: Float64Array;
   yh: Float64Array;
+  /** The unrounded unit rows (the normalization's backward). */
+  xu: Float64Array;
+  yu: Float64Array;
+  /** G's rounding (the identity without operandRounding). */
+  round: (x: number) => number;
+  tol: number;
   labels: Int32Array;
   refLabels: Int32Array;
   /** Column never paired with row i (−1: none). */
@@ -75,7 +91,10 @@ function geometry(c: PairCase): Geometry {
   const hasRef = c.ref !== undefined;
   const M = hasRef ? (c.M ?? 0) : c.N;
   const normalize = c.normalize ?? c.distance !== 'dot';
-  const xh = unitRows(c.embeddings, c.N, c.D, normalize);
+  const xu = unitRows(c.embeddings, c.N, c.D, normalize);
+  const yu = hasRef ? unitRows(c.ref!, M, c.D, normalize) : xu;
+  const round = c.operandRounding ?? ((x: number) => x);
+  const xh = c.operandRounding ? xu.map(round) : xu;
   const excluded = new Int32Array(c.N).fill(-1);
   for (let i = 0; i < c.N; i++) excluded[i] = hasRef ? (c.selfIndex ? c.selfIndex[i] : -1) : i;
   return {
@@ -87,7 +106,11 @@ function geometry(c: PairCase): Geometry {
     x: c.embeddings,
     y: hasRef ? c.ref! : c.embeddings,
     xh,
-    yh: hasRef ? unitRows(c.ref!, M, c.D, normalize) : xh,
+    yh: !hasRef ? xh : c.operandRounding ? yu.map(round) : yu,
+    xu,
+    yu,
+    round,
+    tol: c.decisionTolerance ?? TOLERANCE,
     labels: c.labels,
     refLabels: hasRef ? c.refLabels! : c.labels,
     excluded,
@@ -204,7 +227,7 @@ function addTriplet(out: MinedRef, a: number, p: number, n: number, M: number): 
 function mineRef(g: Geometry, miner: MinerSpec, distance: PairDistance): MinedRef {
   const sim = isSimilarity(distance);
   const V = values(g, distance);
-  const dec = new Decisions(TOLERANCE);
+  const dec = new Decisions(g.tol);
   const M = g.M;
   const out = emptyMined(g, isTripletMiner(miner) ? 'triplets' : 'pairs', dec.tol);
   const negKeys: string[] = [];
@@ -468,11 +491,13 @@ function lossRef(g: Geometry, spec: PairLossSpec, distance: PairDistance, sel: M
 // ---------------------------------------------------------------------------------------------
 // Chain rule: ∂v_ij/∂x̂_i, ∂v_ij/∂ŷ_j per pair, then through the normalization
 
-function backprop(g: Geometry, distance: PairDistance, coef: Float64Array): { gradEmbeddings: Float64Array; gradRef?: Float64Array } {
+function backprop(g: Geometry, distance: PairDistance, coef: Float64Array): { gradEmbeddings: Float64Array; gradRef?: Float64Array; gradDot: Float64Array } {
   const { N, M, D } = g;
   const V = values(g, distance);
   const gx = new Float64Array(N * D);
   const gy = new Float64Array(M * D);
+  // G = ∂loss/∂(x̂·ŷ) per pair, before its rounding: coef (similarities), −2·coef (d²), −coef/d (d).
+  const gradDot = new Float64Array(N * M);
   for (let i = 0; i < N; i++) {
     for (let j = 0; j < M; j++) {
       const c = coef[i * M + j];
@@ -481,11 +506,14 @@ function backprop(g: Geometry, distance: PairDistance, coef: Float64Array): { gr
       const v = V[i * M + j];
       const sim = isSimilarity(distance);
       const k = distance === 'squared-euclidean' ? 2 : v > 0 ? 1 / v : 0;
+      gradDot[i * M + j] = sim ? c : -c * k;
+      // One rounded coefficient per pair (G and H = −G: the rounding is odd-symmetric).
+      const f = g.round(sim ? c : c * k);
       for (let d = 0; d < D; d++) {
         const a = g.xh[i * D + d];
         const b = g.yh[j * D + d];
-        gx[i * D + d] += c * (sim ? b : k * (a - b));
-        gy[j * D + d] += c * (sim ? a : -k * (a - b));
+        gx[i * D + d] += f * (sim ? b : a - b);
+        gy[j * D + d] += f * (sim ? a : -(a - b));
       }
     }
   }
@@ -508,9 +536,9 @@ function backprop(g: Geometry, distance: PairDistance, coef: Float64Array): { gr
   };
   if (!g.hasRef) {
     for (let k = 0; k < gx.length; k++) gx[k] += gy[k];
-    return { gradEmbeddings: unnormalize(gx, g.x, g.xh, N) };
+    return { gradEmbeddings: unnormalize(gx, g.x, g.xu, N), gradDot };
   }
-  return { gradEmbeddings: unnormalize(gx, g.x, g.xh, N), gradRef: unnormalize(gy, g.y, g.yh, M) };
+  return { gradEmbeddings: unnormalize(gx, g.x, g.xu, N), gradRef: unnormalize(gy, g.y, g.yu, M), gradDot };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -530,6 +558,11 @@ export interface LossRef {
   /** Decisions that float32 could take either way (nearest < tol), or a near-duplicate's ill-conditioned gradient. */
   ambiguous: boolean;
   circleWeights?: Float64Array;
+  /** G = ∂loss/∂(x̂_i·ŷ_j) [N, M] before the precision's rounding (absent with the NaN answer). */
+  gradDot?: Float64Array;
+  /** The product operands x̂ [N, D] and ŷ [M, D] (rounded with operandRounding). */
+  xOperands: Float64Array;
+  yOperands: Float64Array;
 }
 
 /** Is some pair (i, j) other than the excluded ones valued NaN or ±Inf under `distance`? */
@@ -572,14 +605,14 @@ export function refPairLoss(c: PairCase, circleWeights?: Float64Array): LossRef 
   if (formsNonFinitePair(g, lossDistance) || (c.miner && formsNonFinitePair(g, minerDistance))) {
     // The NaN contract: a formed pair with a NaN or infinite value → the loss and every gradient entry NaN.
     const nan = (n: number) => new Float64Array(n).fill(NaN);
-    return { loss: NaN, gradEmbeddings: nan(g.N * g.D), gradRef: g.hasRef ? nan(g.M * g.D) : undefined, nearest: Infinity, ambiguous: false };
+    return { loss: NaN, gradEmbeddings: nan(g.N * g.D), gradRef: g.hasRef ? nan(g.M * g.D) : undefined, nearest: Infinity, ambiguous: false, xOperands: g.xh, yOperands: g.yh };
   }
   const sel = selection(g, c.miner, minerDistance, c.loss.type === 'triplet-margin');
-  const dec = new Decisions(TOLERANCE);
+  const dec = new Decisions(g.tol);
   const { loss, coef, weights } = lossRef(g, c.loss, lossDistance, sel, dec, circleWeights);
   const nearest = Math.min(dec.nearest, sel.nearest);
   const ambiguous = dec.near || sel.ambiguous.size > 0 || illConditionedGradient(g, lossDistance, coef);
-  return { loss, ...backprop(g, lossDistance, coef), nearest, ambiguous, circleWeights: weights };
+  return { loss, ...backprop(g, lossDistance, coef), nearest, ambiguous, circleWeights: weights, xOperands: g.xh, yOperands: g.yh };
 }
 
 /** Central differences of the reference's loss (step h on every input; circle's relu weights held at the point, as its gradient does). */

@@ -12,28 +12,20 @@ import { describe, expect, it } from 'vitest';
 
 import { mine, mineAsync, pairLoss, pairLossAsync, type MinerSpec, type PairDistance, type PairLossArgs, type PairLossSpec } from './api';
 import { backendCases, checkGradientNorm, Rng, testSeed } from './helpers';
-import { checkLoss, checkMined, drawCase, drawClearLoss, pairArgs, type DrawSpec } from './pairs-cases';
+import { checkLoss, checkMined, drawCase, drawClearLoss, pairArgs, SHAPES, type CaseSpec } from './pairs-cases';
 import { refFiniteDifferences, refMine, refPairLoss, type MinedRef, type PairCase } from './pairs-reference';
 
 const SEED = testSeed('pairs.random');
 const BACKENDS = backendCases();
 
-interface Spec {
-  name: string;
-  draw: DrawSpec;
-  distance?: PairDistance;
-  normalize?: boolean;
-  miner?: MinerSpec;
-  loss?: PairLossSpec;
+interface Spec extends CaseSpec {
   gradients?: boolean;
   /** Redraw (up to 50 times) until the reference mines at least this many elements. */
   atLeast?: number;
 }
 
 // Shapes: odd sizes that match no tile (N 33, M 70, D 130), small D, and the degenerate ones.
-const big = { N: 33, D: 130 };
-const withRef = { N: 33, M: 70, D: 130 };
-const selfRef = { N: 33, M: 70, D: 17, selfIndex: true };
+const { big, withRef, selfRef } = SHAPES;
 const raw = { raw: true };
 
 const MS: MinerSpec = { type: 'multi-similarity' };

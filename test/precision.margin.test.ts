@@ -13,7 +13,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { marginSoftmax, marginSoftmaxAsync, type MarginSoftmaxResult } from './api';
-import { backendCases, Rng, testSeed } from './helpers';
+import { backendCases, checkNormwise, norm, Rng, testSeed } from './helpers';
 import {
   drawCase,
   marginArgs,
@@ -67,8 +67,6 @@ function poisonedOut(c: MarginCase): Record<string, Float32Array | Int32Array> {
     gradWeights: new Float32Array(R * c.D).fill(NaN),
   };
 }
-
-const norm = (v: ArrayLike<number>) => Math.sqrt(Array.from(v).reduce((s, x) => s + x * x, 0));
 
 /** Rows of `count` × D: ‖b_r‖/‖v_r‖ combined over the rows (a bound on the normwise error after the normalization). */
 function rowsBound(bound: Float64Array, norms: Float64Array, D: number): number {
@@ -130,16 +128,6 @@ function computedRows(c: MarginCase, all: Float64Array): Float64Array {
   const out = new Float64Array(c.classIndices.length * c.K * c.D);
   c.classIndices.forEach((id, j) => out.set(all.subarray(id * c.K * c.D, (id + 1) * c.K * c.D), j * c.K * c.D));
   return out;
-}
-
-/** ‖got − ref‖ ≤ allowed, with every element finite; [] when it holds. */
-function checkNormwise(got: ArrayLike<number> | undefined, ref: ArrayLike<number>, allowed: number, label: string): string[] {
-  if (!got || got.length !== ref.length) return [`${label}: length ${got?.length}, expected ${ref.length}`];
-  for (let k = 0; k < got.length; k++) if (!Number.isFinite(got[k])) return [`${label}[${k}] = ${got[k]}`];
-  let diff = 0;
-  for (let k = 0; k < got.length; k++) diff += (got[k] - ref[k]) ** 2;
-  diff = Math.sqrt(diff);
-  return diff <= allowed ? [] : [`${label}: ‖error‖ ${diff.toExponential(3)} over the bound ${allowed.toExponential(3)} (‖ref‖ ${norm(ref).toExponential(3)})`];
 }
 
 function forwardOnly(result: MarginSoftmaxResult): MarginSoftmaxResult {

@@ -6,6 +6,7 @@
 // Triplets are never enumerated here: t = (sim ? v_p − v_n : v_n − v_p) is monotone in v_n, so
 // once the row's negatives are sorted by value, the negatives a positive pairs with under any
 // bound on t are a contiguous range found by binary search.
+import { roundOperands, type Precision } from '../precision';
 import type { MinerPlan, PairDistance, PairInputsPlan } from './types';
 
 /** Norms are floored so zero vectors normalize to zero instead of NaN (PML's F.normalize). */
@@ -22,9 +23,15 @@ export function isSimilarity(distance: PairDistance): boolean {
 /** Row-major vectors as the values use them (x̂ or x), their floored norms and ‖x̂‖². */
 export interface PairVectors {
   unit: Float64Array;
+  /**
+   * What the products and distances use: `unit` itself, or (precision ≠ 'fp32') a copy rounded to
+   * the precision (docs/spec/precision.md); the normalization's backward keeps `unit`.
+   */
+  operand: Float64Array;
   norms: Float64Array;
   /** 1 where ‖x‖ < NORM_FLOOR: x̂ = x / floor is then linear in x. */
   floored: Uint8Array;
+  /** ‖operand row‖². */
   squares: Float64Array;
 }
 
@@ -42,7 +49,7 @@ export interface PairProblem {
   selfIndex: Int32Array | null;
 }
 
-function prepareVectors(data: Float32Array, count: number, dim: number, normalize: boolean): PairVectors {
+function prepareVectors(data: Float32Array, count: number, dim: number, normalize: boolean, precision: Precision): PairVectors {
   const unit = Float64Array.from(data);
   const norms = new Float64Array(count);
   const floored = new Uint8Array(count);
@@ -64,13 +71,20 @@ function prepareVectors(data: Float32Array, count: number, dim: number, normaliz
     }
     squares[r] = sum;
   }
-  return { unit, norms, floored, squares };
+  if (precision === 'fp32') return { unit, operand: unit, norms, floored, squares };
+  const operand = roundOperands(Float64Array.from(unit), precision);
+  for (let r = 0; r < count; r++) {
+    let sum = 0;
+    for (let d = 0; d < dim; d++) sum += operand[r * dim + d] * operand[r * dim + d];
+    squares[r] = sum;
+  }
+  return { unit, operand, norms, floored, squares };
 }
 
 export function preparePairs(plan: PairInputsPlan): PairProblem {
-  const { rows, refs, dim, normalize } = plan;
-  const queries = prepareVectors(plan.embeddings, rows, dim, normalize);
-  const refRows = plan.ref ? prepareVectors(plan.ref, refs, dim, normalize) : queries;
+  const { rows, refs, dim, normalize, precision } = plan;
+  const queries = prepareVectors(plan.embeddings, rows, dim, normalize, precision);
+  const refRows = plan.ref ? prepareVectors(plan.ref, refs, dim, normalize, precision) : queries;
   return {
     rows, refs, dim, normalize, queries, refRows,
     labels: plan.labels,
@@ -123,8 +137,8 @@ export function excludedColumn(problem: PairProblem, i: number): number {
 /** dots[j] = x̂_i·ŷ_j for every reference row j (the same bits wherever a vector repeats). */
 export function rowDots(problem: PairProblem, i: number, dots: Float64Array): void {
   const { dim, refs } = problem;
-  const x = problem.queries.unit;
-  const y = problem.refRows.unit;
+  const x = problem.queries.operand;
+  const y = problem.refRows.operand;
   const xBase = i * dim;
   for (let j = 0; j < refs; j++) {
     const yBase = j * dim;
@@ -137,8 +151,8 @@ export function rowDots(problem: PairProblem, i: number, dots: Float64Array): vo
 /** Σ_d (x̂_i − ŷ_j)², literally: exact zero for identical rows, IEEE for infinite entries (∞ − ∞ is NaN). */
 function directSquared(problem: PairProblem, i: number, j: number): number {
   const { dim } = problem;
-  const x = problem.queries.unit;
-  const y = problem.refRows.unit;
+  const x = problem.queries.operand;
+  const y = problem.refRows.operand;
   let sum = 0;
   for (let d = 0; d < dim; d++) {
     const difference = x[i * dim + d] - y[j * dim + d];

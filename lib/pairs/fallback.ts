@@ -29,6 +29,7 @@ import {
   type PairVectors,
 } from './fallback-rows';
 import { outputArray, type OutArrays } from '../outputs';
+import { operandRounding } from '../precision';
 import { minesTriplets } from './plan';
 import type { MineOutputs, MinePlan, PairLossOutputs, PairLossPlan } from './types';
 
@@ -203,8 +204,9 @@ function accumulateRow(
   gradQuery: Float64Array, gradRef: Float64Array, columnH: Float64Array,
 ): void {
   const { refs, dim } = problem;
-  const x = problem.queries.unit;
-  const y = problem.refRows.unit;
+  const x = problem.queries.operand;
+  const y = problem.refRows.operand;
+  const roundG = plan.precision === 'fp32' ? null : operandRounding(plan.precision);
   const distance = plan.lossDistance;
   const sim = isSimilarity(distance);
   const xBase = i * dim;
@@ -226,6 +228,11 @@ function accumulateRow(
       if (v === 0) continue;
       g = -c / v;
       h = c / v;
+    }
+    // G is an operand of the gradient products; H = −G stays the pair's one coefficient.
+    if (roundG) {
+      g = roundG(g);
+      if (h !== 0) h = -g;
     }
     const yBase = j * dim;
     for (let d = 0; d < dim; d++) {
@@ -306,7 +313,7 @@ export function pairLossFallback(plan: PairLossPlan, out: OutArrays = {}): PairL
     else lossCoefficients(plan, scratch, refs, totals, rows, coef);
     accumulateRow(problem, plan, i, coef, scratch.lossValues, gradQuery, gradRef, columnH);
   }
-  const y = problem.refRows.unit;
+  const y = problem.refRows.operand;
   for (let j = 0; j < refs; j++) {
     const h = columnH[j];
     if (h !== 0) for (let d = 0; d < dim; d++) gradRef[j * dim + d] += h * y[j * dim + d];

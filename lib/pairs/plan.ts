@@ -20,6 +20,7 @@ import {
   requireKeys,
   type Planned,
 } from '../validate';
+import { precisionOption } from '../precision';
 import { PAIR_ENUMS } from './codes';
 import type {
   MinePlan,
@@ -38,7 +39,7 @@ export function minesTriplets(minerType: MinerSelection): boolean {
   return minerType === 'triplet-margin' || minerType === 'batch-hard';
 }
 
-const SHARED_KEYS = ['embeddings', 'labels', 'ref', 'refLabels', 'selfIndex', 'distance', 'normalize', 'backend'] as const;
+const SHARED_KEYS = ['embeddings', 'labels', 'ref', 'refLabels', 'selfIndex', 'distance', 'normalize', 'precision', 'backend'] as const;
 // mine's 'out' is known only to be refused with its reason (planMine).
 const MINE_KEYS = [...SHARED_KEYS, 'miner', 'maxOutputs', 'out'] as const;
 export const PAIR_LOSS_KEYS = [...SHARED_KEYS, 'loss', 'miner', 'gradients', 'out'] as const;
@@ -204,6 +205,7 @@ function normalizeOption(value: unknown, given: PairDistance | null, distances: 
 
 /** embeddings, labels, ref, refLabels, selfIndex: converted and checked against each other. */
 function planInputs(args: Record<string, unknown>, normalize: boolean): PairInputsPlan {
+  const precision = precisionOption(args.precision);
   const embeddings = toMatrix(args.embeddings, 'embeddings');
   const [rows, dim] = embeddings.shape;
   const hasRef = args.ref !== undefined;
@@ -232,7 +234,7 @@ function planInputs(args: Record<string, unknown>, normalize: boolean): PairInpu
   // Checked once every argument has been read: a later getter may have detached one.
   const embeddingData = stillAttached(embeddings.data, 'embeddings');
   const refData = ref ? stillAttached(ref.data, 'ref') : null;
-  return { embeddings: embeddingData, rows, dim, labels, ref: refData, refs, refLabels, selfIndex, normalize };
+  return { embeddings: embeddingData, rows, dim, labels, ref: refData, refs, refLabels, selfIndex, normalize, precision };
 }
 
 export function planMine(rawArgs: unknown): Planned<MinePlan> {

@@ -4,6 +4,7 @@
 import type { EnumName } from '../enum-codes';
 import type { LabelsLike } from '../labels';
 import type { ResolvedBackend } from '../native';
+import type { Precision } from '../precision';
 import type { TensorLike } from '../tensor';
 import type { Backend } from '../validate';
 import type { PAIR_ENUMS } from './codes';
@@ -125,6 +126,14 @@ export interface PairArgs {
   distance?: PairDistance;
   /** L2-normalize rows first. Default true (false for 'dot'); 'cosine' always normalizes. */
   normalize?: boolean;
+  /**
+   * Operand precision of the dot products x̂·ŷ and of the gradient products: 'fp32' (default),
+   * or 'tf32' / 'bf16', where x̂ and ŷ (the normalized rows, or the rows as given without
+   * normalization) and ∂loss/∂dot are rounded to TensorFloat-32 / bfloat16 first and products and
+   * sums stay float32. Distances are those of the rounded vectors; mining follows the rounded
+   * values. Error bounds: docs/spec/precision.md.
+   */
+  precision?: Precision;
   /** Backend to run on. Default 'auto'. */
   backend?: Backend;
 }
@@ -228,6 +237,7 @@ export interface PairInputsPlan {
   refLabels: Int32Array | null;
   selfIndex: Int32Array | null;
   normalize: boolean;
+  precision: Precision;
 }
 
 /** MinerOptions; minerType 'none': all pairs. */

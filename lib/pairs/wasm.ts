@@ -7,7 +7,7 @@ import { minesTriplets, PAIR_LOSS_OUTPUTS } from './plan';
 import type { MineOutputs, MinePlan, PairLossOutputs, PairLossPlan } from './types';
 
 const PAIR_SCALARS = [
-  'rows', 'dim', 'refs', 'normalize', 'minerType', 'minerDistance', 'epsilon', 'minerMargin', 'triplets', 'minerPosMargin', 'minerNegMargin',
+  'rows', 'dim', 'refs', 'normalize', 'minerType', 'minerDistance', 'epsilon', 'minerMargin', 'triplets', 'minerPosMargin', 'minerNegMargin', 'precision',
 ] as const;
 const PAIR_INPUTS = ['embeddings', 'ref', 'labels', 'refLabels', 'selfIndex'] as const;
 const LOSS_SCALARS = [

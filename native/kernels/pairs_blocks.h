@@ -12,14 +12,20 @@
 //    gŶ += Gᵀ·X̂[block] (Gᵀ copied per column tile), blocks in order; the norm terms H of the
 //    distances are −G, summed per row and per column in fixed order.
 // Every sum has an order fixed by the sizes, so the bits do not depend on the thread count.
+// precision tf32 / bf16 (docs/spec/precision.md): x̂, ŷ are rounded where they are written (their
+// squared norms, the direct distances and the H terms use the rounded vectors: the distances are
+// those of the rounded vectors) and G where the loss writes it; the normalization's backward
+// recomputes the unrounded unit vectors.  bf16: the GEMMs are told (GemmOperands::bf16Operands).
 #pragma once
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "../math/pairs_math.h"
+#include "../math/precision_math.h"
 #include "../runtime/gemm.h"
 #include "../runtime/memory.h"
 #include "../runtime/thread_pool.h"
@@ -43,6 +49,7 @@ struct Plan {
   int64_t blocks = 0;
   bool hasRef = false, normalize = true;
   bool squaredNorms = false;  // a distance needs ‖x̂‖², ‖ŷ‖²
+  Precision precision = Precision::Float32;  // of the GEMM operands x̂, ŷ and G
 };
 
 // valueRows: value rows of M floats kept per block row (1, or 2 when the miner's and the loss'
@@ -56,6 +63,7 @@ inline Plan makePlan(const PairShape& shape, const PairSimilarityOptions& simila
   p.hasRef = inputs.ref != nullptr;
   p.normalize = similarity.normalize;
   p.squaredNorms = squaredNorms;
+  p.precision = similarity.precision;
   const int64_t budget = std::max<int64_t>(similarity.workBytes, kMinWorkBytes);
   int64_t r = budget / (4 * p.refsPad * valueRows);
   // Whole multiples of gemm's depth block (256) where possible: gŶ sums a block's rows in one
@@ -79,25 +87,38 @@ struct Embeddings {
   FloatBuffer yCopy;    // [M, Dp] with a reference set
   const float* y = nullptr;
   FloatBuffer yPacked;  // ŷᵀ [Dp, Mp] in gemm's packed panels
+  // ŷᵀ as bf16 pairs (bBf16; uint32 in float storage, recycled as FloatBuffers are) with precision
+  // bf16 where gemm() multiplies bf16; empty otherwise.
+  FloatBuffer yPackedBf16;
   std::vector<double> xNorm, yNorm;         // ‖x‖, ‖y‖ (the normalization's backward)
   std::vector<float> xSquared, ySquared;    // ‖x̂‖², ‖ŷ‖² (distances, and pairs::wideRow)
   bool anyWideRef = false;                  // some ŷ_j is wide: its pairs are computed directly
   Embeddings(const Plan& p)
       : x(p.rows * p.dimPad), yCopy(p.hasRef ? p.refs * p.dimPad : 0), yPacked(packedSize(p.dimPad, p.refsPad)),
+        yPackedBf16(p.precision == Precision::Bf16 && std::strcmp(gemmBf16Level(), "avx512bf16") == 0
+                        ? packedBf16Size(p.dimPad, p.refsPad)
+                        : 0),
         xNorm(p.rows), yNorm(p.refs), xSquared(p.rows, 0.0f), ySquared(p.refs, 0.0f) {
     y = p.hasRef ? yCopy.data() : x.data();
   }
 };
+
+// The unrounded unit vector (or the row as given) of a row whose norm is `length`: the one
+// definition the normalization and (with a reduced precision) its backward use.
+inline void unitRow(const Plan& p, const float* row, double length, float* out) {
+  const double inverse = p.normalize ? 1.0 / std::max(length, 1e-12) : 1.0;
+  for (int64_t d = 0; d < p.dim; ++d) out[d] = p.normalize ? static_cast<float>(row[d] * inverse) : row[d];
+}
 
 inline void prepareRow(const Plan& p, const float* row, float* out, double* norm, float* squared) {
   double sum = 0.0;
   for (int64_t d = 0; d < p.dim; ++d) sum += static_cast<double>(row[d]) * row[d];
   const double length = std::sqrt(sum);
   *norm = length;
-  const double inverse = p.normalize ? 1.0 / std::max(length, 1e-12) : 1.0;
+  unitRow(p, row, length, out);
   double outSum = 0.0;
   for (int64_t d = 0; d < p.dim; ++d) {
-    out[d] = p.normalize ? static_cast<float>(row[d] * inverse) : row[d];
+    if (p.precision != Precision::Float32) out[d] = precision::roundOperand(out[d], p.precision);
     outSum += static_cast<double>(out[d]) * out[d];
   }
   for (int64_t d = p.dim; d < p.dimPad; ++d) out[d] = 0.0f;
@@ -137,6 +158,8 @@ inline void prepareEmbeddings(const Plan& p, const PairInputs& in, Embeddings& e
       }
     }
   });
+  // Converted once instead of in every block's GEMM calls.
+  if (e.yPackedBf16.size() > 0) repackBf16(e.yPacked.data(), p.dimPad, p.refsPad, reinterpret_cast<uint32_t*>(e.yPackedBf16.data()));
 }
 
 // Reference columns per GEMM task: kColumnTile, fewer when that would leave threads idle (two
@@ -156,6 +179,8 @@ inline void blockDots(const Plan& p, const Embeddings& e, int64_t blockStart, in
     op.a = e.x.data() + blockStart * p.dimPad, op.aRowStride = p.dimPad, op.aDepthStride = 1;
     op.b = e.yPacked.data() + first * p.dimPad, op.bPacked = true;
     op.c = dots + first, op.ldc = p.refsPad;
+    op.bf16Operands = p.precision == Precision::Bf16;
+    if (e.yPackedBf16.size() > 0) op.bBf16 = reinterpret_cast<const uint32_t*>(e.yPackedBf16.data()) + first * (p.dimPad / 2);
     gemm(op);
   });
 }
@@ -255,6 +280,7 @@ inline void blockGradients(const Plan& p, const Embeddings& e, int64_t blockStar
       op.a = g + first * p.refsPad, op.aRowStride = p.refsPad, op.aDepthStride = 1;
       op.b = e.y, op.ldb = p.dimPad;
       op.c = out.gx.data() + (blockStart + first) * p.dimPad, op.ldc = p.dimPad;
+      op.bf16Operands = p.precision == Precision::Bf16;
       gemm(op);
       return;
     }
@@ -285,6 +311,7 @@ inline void blockGradients(const Plan& p, const Embeddings& e, int64_t blockStar
     op.b = out.xBlockPacked.data(), op.bPacked = true;
     op.c = out.gy + first * p.dimPad, op.ldc = p.dimPad;
     op.accumulate = blockStart > 0;
+    op.bf16Operands = p.precision == Precision::Bf16;
     gemm(op);
   });
 }
@@ -305,13 +332,21 @@ inline void unnormalize(const Plan& p, const double* g, const float* unit, doubl
 }
 
 // The H terms and the normalization backward into the outputs; without a reference set the two
-// roles of each embedding are summed first.
-inline void finishGradients(const Plan& p, const Embeddings& e, const Gradients& g, float* gradEmbeddings,
-                            float* gradRef) {
+// roles of each embedding are summed first.  With a reduced precision the H terms take the rounded
+// vectors (the distances' own) and the backward the unrounded unit vectors, recomputed from `in`.
+inline void finishGradients(const Plan& p, const Embeddings& e, const Gradients& g, const PairInputs& in,
+                            float* gradEmbeddings, float* gradRef) {
   const int64_t rowChunks = (p.rows + kNormChunkRows - 1) / kNormChunkRows;
   const int64_t refChunks = p.hasRef && gradRef ? (p.refs + kNormChunkRows - 1) / kNormChunkRows : 0;
   parallelFor(rowChunks + refChunks, [&](int64_t chunk) {
     std::vector<double> sum(p.dimPad);
+    std::vector<float> exact(p.normalize && p.precision != Precision::Float32 ? p.dim : 0);
+    // The unit vector the normalization's backward projects on: the operand itself in fp32.
+    auto exactUnit = [&](const float* raw, double length, const float* rounded) {
+      if (exact.empty()) return rounded;
+      unitRow(p, raw, length, exact.data());
+      return static_cast<const float*>(exact.data());
+    };
     const bool isRef = chunk >= rowChunks;
     const int64_t first = (isRef ? chunk - rowChunks : chunk) * kNormChunkRows;
     const int64_t end = std::min(isRef ? p.refs : p.rows, first + kNormChunkRows);
@@ -320,7 +355,7 @@ inline void finishGradients(const Plan& p, const Embeddings& e, const Gradients&
         const float* gy = g.gy + i * p.dimPad;
         const float* unit = e.y + i * p.dimPad;
         for (int64_t d = 0; d < p.dim; ++d) sum[d] = static_cast<double>(gy[d]) + g.hColumn[i] * unit[d];
-        unnormalize(p, sum.data(), unit, e.yNorm[i], gradRef + i * p.dim);
+        unnormalize(p, sum.data(), exactUnit(in.ref + i * p.dim, e.yNorm[i], unit), e.yNorm[i], gradRef + i * p.dim);
         continue;
       }
       const float* gx = g.gx.data() + i * p.dimPad;
@@ -330,7 +365,7 @@ inline void finishGradients(const Plan& p, const Embeddings& e, const Gradients&
         const float* gy = g.gy + i * p.dimPad;
         for (int64_t d = 0; d < p.dim; ++d) sum[d] += static_cast<double>(gy[d]) + g.hColumn[i] * unit[d];
       }
-      unnormalize(p, sum.data(), unit, e.xNorm[i], gradEmbeddings + i * p.dim);
+      unnormalize(p, sum.data(), exactUnit(in.embeddings + i * p.dim, e.xNorm[i], unit), e.xNorm[i], gradEmbeddings + i * p.dim);
     }
   });
 }

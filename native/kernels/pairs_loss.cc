@@ -62,6 +62,8 @@ KernelStatus lossBlocks(const PairShape& shape, const PairSimilarityOptions& sim
     for (int64_t j = 0; j < p.refs; ++j) {
       float gj, hj;
       pairs::valueGradient(loss.distance, out[j], coef[j], &gj, &hj);
+      // G is an operand of both gradient products; H = −G stays the pair's one coefficient.
+      if (p.precision != Precision::Float32) gj = precision::roundOperand(gj, p.precision), hj = hj != 0.0f ? -gj : 0.0f;
       out[j] = gj;
       hSum += hj;
     }
@@ -110,7 +112,7 @@ KernelStatus lossBlocks(const PairShape& shape, const PairSimilarityOptions& sim
     return KernelStatus::success();
   }
   if (onePass) {
-    pairblocks::finishGradients(p, e, *g, outputs.gradEmbeddings, outputs.gradRef);
+    pairblocks::finishGradients(p, e, *g, inputs, outputs.gradEmbeddings, outputs.gradRef);
     return KernelStatus::success();
   }
 
@@ -130,7 +132,7 @@ KernelStatus lossBlocks(const PairShape& shape, const PairSimilarityOptions& sim
     // Column sums of H = −G (distances) are formed in blockGradients, rows in order.
     pairblocks::blockGradients(p, e, blockStart, blockRows, values.loss.data(), distance, *g);
   }
-  pairblocks::finishGradients(p, e, *g, outputs.gradEmbeddings, outputs.gradRef);
+  pairblocks::finishGradients(p, e, *g, inputs, outputs.gradEmbeddings, outputs.gradRef);
   return KernelStatus::success();
 }
 

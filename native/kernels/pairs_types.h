@@ -43,6 +43,9 @@ struct PairSimilarityOptions {
   bool normalize = true;
   // Bound on the similarity block (rows × refs floats) and its companions (bytes).
   int64_t workBytes = int64_t(64) << 20;
+  // Operand precision of the GEMM products (docs/spec/precision.md): tf32 / bf16 round x̂, ŷ where
+  // they are written (so the distances are those of the rounded vectors) and G = ∂loss/∂dot.
+  Precision precision = Precision::Float32;
 };
 
 // Rules (d a distance; with a similarity s the inequalities flip, see the spec's table):

@@ -37,7 +37,7 @@ struct PairCall {
 
 // The names readPairCall reads, then those of mine or pairLoss (`more`).
 std::vector<const char*> pairArgNames(std::initializer_list<const char*> more) {
-  std::vector<const char*> names = {"rows", "dim", "refs", "normalize", "device", "minerType", "minerDistance", "epsilon",
+  std::vector<const char*> names = {"rows", "dim", "refs", "normalize", "precision", "device", "minerType", "minerDistance", "epsilon",
                                     "minerMargin", "triplets", "minerPosMargin", "minerNegMargin", "embeddings", "ref",
                                     "labels", "refLabels", "selfIndex"};
   names.insert(names.end(), more);
@@ -61,6 +61,7 @@ void readPairCall(Napi::Env env, const CallArgs& args, bool copyInputs, KernelCa
   s.dim = positiveIntArg(args, "dim");
   s.refs = positiveIntArg(args, "refs");
   call.similarity.normalize = boolArg(args, "normalize");
+  call.similarity.precision = enumArg<Precision>(args, "precision");
   call.cuda = enumArg<Device>(args, "device") == Device::Cuda;
   readMiner(args, call.miner);
 

@@ -13,10 +13,10 @@ using namespace fusedloss::wasm;
 
 namespace {
 
-// scalars 0..10: rows, dim, refs, normalize, minerType, minerDistance, epsilon, minerMargin,
-//                triplets, minerPosMargin, minerNegMargin
+// scalars 0..11: rows, dim, refs, normalize, minerType, minerDistance, epsilon, minerMargin,
+//                triplets, minerPosMargin, minerNegMargin, precision
 // arrays 0..4:   embeddings, ref, labels, refLabels, selfIndex
-constexpr int kPairScalars = 11;
+constexpr int kPairScalars = 12;
 constexpr int kPairArrays = 5;
 
 // What mine and pairLoss both read.
@@ -35,8 +35,9 @@ int32_t readPairCall(const double* s, void* const* arrays, PairCall& call) {
     return fail(kShape, "pairs: rows, dim and refs must be whole numbers >= 1");
   }
   call.similarity.normalize = s[3] != 0.0;
-  if (!readEnum(s[4], miner.type) || !readEnum(s[5], miner.distance) || !readEnum(s[8], miner.triplets)) {
-    return fail(kOption, "pairs: minerType, minerDistance or triplets code out of range");
+  if (!readEnum(s[4], miner.type) || !readEnum(s[5], miner.distance) || !readEnum(s[8], miner.triplets) ||
+      !readEnum(s[11], call.similarity.precision)) {
+    return fail(kOption, "pairs: minerType, minerDistance, triplets or precision code out of range");
   }
   miner.epsilon = s[6];
   miner.margin = s[7];

@@ -13,6 +13,10 @@
 //    mined element may differ only where the float64 value puts its decision within 1e-5 of the
 //    rule's threshold (a near-tie; counted and printed); losses are compared only where they are
 //    continuous in the values (multi-similarity, NT-Xent, circle without a miner).
+// The precision option (tf32, bf16: x̂, ŷ and G rounded): gaussian inputs for the miners (near-ties
+// judged on the rounded vectors' values) and the smooth losses, lattice inputs for every loss (G's
+// rounding; lattice vectors are bf16 values already); gradients within 2.5e-4 (tf32) / 1e-3 (bf16)
+// normwise, since the two backends' float32 G may round to neighbouring values near a boundary.
 // NaN, Inf or an unwritten gradient element never passes.  Then the runtime checks
 // (pairs_runtime_checks.cuh: after an out-of-memory, several host threads, a user stream, over 2^31
 // pairs) and, unless --no-bench, mineCudaDevice and pairLossCudaDevice timed on three workloads
@@ -33,6 +37,7 @@
 #include <vector>
 
 #include "../../native/kernels/pairs.h"
+#include "../../native/math/precision_math.h"
 #include "check.cuh"
 
 namespace {
@@ -55,15 +60,16 @@ struct Case {
   MinerOptions miner;
   PairLossOptions loss;
   int64_t workBytes = int64_t{64} << 20;
+  Precision precision = Precision::Float32;
   uint64_t seed = 1;
   std::string describe(bool withLoss) const {
     char text[320];
-    std::snprintf(text, sizeof text, "N=%lld M=%lld D=%lld %s%s miner=%s/%s%s%s loss=%s/%s work=%lld",
+    std::snprintf(text, sizeof text, "N=%lld M=%lld D=%lld %s%s miner=%s/%s%s%s loss=%s/%s work=%lld precision=%s",
                   static_cast<long long>(rows), static_cast<long long>(refs ? refs : rows), static_cast<long long>(dim),
                   lattice ? "lattice" : "gaussian", normalize ? "" : " raw", nameOf(miner.type),
                   nameOf(miner.distance), refs ? " ref" : "", refs && selfIndex ? "+self" : "",
                   withLoss ? nameOf(loss.type) : "-", withLoss ? nameOf(loss.distance) : "-",
-                  static_cast<long long>(workBytes));
+                  static_cast<long long>(workBytes), nameOf(precision));
     return text;
   }
 };
@@ -169,7 +175,7 @@ struct Mined {
 
 Mined mine(bool cuda, const Case& c, const Data& d) {
   PairSimilarityOptions similarity;
-  similarity.normalize = c.normalize, similarity.workBytes = c.workBytes;
+  similarity.normalize = c.normalize, similarity.workBytes = c.workBytes, similarity.precision = c.precision;
   MineOutputs out;
   Mined m;
   m.status = cuda ? mineCuda(d.shape, similarity, c.miner, int64_t{1} << 26, d.inputs(), out)
@@ -182,7 +188,8 @@ Mined mine(bool cuda, const Case& c, const Data& d) {
   return m;
 }
 
-// float64 values of row i (the miner's distance), from the raw inputs.
+// float64 values of row i (the miner's distance), from the raw inputs (their unit vectors rounded
+// to the case's precision, as the kernels' operands).
 std::vector<double> rowValues(const Case& c, const Data& d, int64_t i, PairDistance distance) {
   const int64_t D = d.shape.dim, M = d.shape.refs;
   auto unit = [&](const float* v, std::vector<double>& out) {
@@ -190,7 +197,9 @@ std::vector<double> rowValues(const Case& c, const Data& d, int64_t i, PairDista
     for (int64_t e = 0; e < D; ++e) length += static_cast<double>(v[e]) * v[e];
     length = std::max(std::sqrt(length), 1e-12);
     out.resize(D);
-    for (int64_t e = 0; e < D; ++e) out[e] = c.normalize ? v[e] / length : v[e];
+    for (int64_t e = 0; e < D; ++e) {
+      out[e] = precision::roundOperand(static_cast<float>(c.normalize ? v[e] / length : v[e]), c.precision);
+    }
   };
   std::vector<double> x, y, values(static_cast<size_t>(M));
   unit(&d.embeddings[i * D], x);
@@ -289,7 +298,7 @@ struct LossResult {
 
 LossResult lossOf(bool cuda, const Case& c, const Data& d) {
   PairSimilarityOptions similarity;
-  similarity.normalize = c.normalize, similarity.workBytes = c.workBytes;
+  similarity.normalize = c.normalize, similarity.workBytes = c.workBytes, similarity.precision = c.precision;
   LossResult r;
   PairLossOutputs out;
   if (c.loss.gradients) {
@@ -307,7 +316,8 @@ LossResult lossOf(bool cuda, const Case& c, const Data& d) {
   return r;
 }
 
-bool compareLoss(const LossResult& gpu, const LossResult& cpu, std::string& why, double& worst) {
+bool compareLoss(const LossResult& gpu, const LossResult& cpu, std::string& why, double& worst,
+                 Precision precision = Precision::Float32) {
   if (!gpu.status.ok || !cpu.status.ok) {
     why = "status: cuda '" + gpu.status.message + "', cpu '" + cpu.status.message + "'";
     return false;
@@ -319,8 +329,11 @@ bool compareLoss(const LossResult& gpu, const LossResult& cpu, std::string& why,
     return why = text, false;
   }
   if (cpu.loss != 0.0) worst = std::max(worst, diff / std::fabs(cpu.loss));
-  return check::compareVector("gradEmbeddings", gpu.gradEmbeddings, cpu.gradEmbeddings, kGradTolerance, 0.0, why, worst) &&
-         check::compareVector("gradRef", gpu.gradRef, cpu.gradRef, kGradTolerance, 0.0, why, worst);
+  // Rounded G (the precision option): where the two float32 G straddle a rounding boundary they
+  // round to neighbouring values (one ulp of G: 2^-7 or 2^-10 relative).
+  const double tolerance = precision == Precision::Bf16 ? 1e-3 : precision == Precision::Tf32 ? 2.5e-4 : kGradTolerance;
+  return check::compareVector("gradEmbeddings", gpu.gradEmbeddings, cpu.gradEmbeddings, tolerance, 0.0, why, worst) &&
+         check::compareVector("gradRef", gpu.gradRef, cpu.gradRef, tolerance, 0.0, why, worst);
 }
 
 // --- groups ----------------------------------------------------------------------------------------
@@ -354,7 +367,7 @@ void runLossGroup(const std::string& label, const std::vector<Case>& cases, Tall
     const Data d = generate(c);
     const LossResult cpu = lossOf(false, c, d), gpu = lossOf(true, c, d);
     std::string why;
-    if (!compareLoss(gpu, cpu, why, worst)) {
+    if (!compareLoss(gpu, cpu, why, worst, c.precision)) {
       if (++failures <= 20) std::printf("FAIL pairs loss %s: %s\n", c.describe(true).c_str(), why.c_str());
     }
   }
@@ -508,6 +521,41 @@ void runChecks(bool quick, Tally& tally) {
         cases.push_back(c);
       }
     runLossGroup("loss split GEMMs", cases, tally);
+  }
+  // The precision option: every miner and distance on gaussian inputs; every loss on lattice inputs
+  // (with and without a miner), the smooth ones on gaussian inputs too.
+  for (Precision precision : {Precision::Tf32, Precision::Bf16}) {
+    const std::vector<Size> few = {{129, 0, 64}, {7, 129, 16}, {3, 700, 16}};
+    for (MinerType type : kMiners) {
+      std::vector<Case> cases;
+      for (const Size& s : few)
+        for (PairDistance distance : kDistances) {
+          Case c = makeCase(s.n, s.refs, s.dim, false, index++, seed);
+          setMiner(c.miner, type, distance, index);
+          c.workBytes = budget(index), c.precision = precision;
+          cases.push_back(c);
+        }
+      runMineGroup(std::string("precision ") + nameOf(precision) + " mine " + nameOf(type) + " gaussian", cases, tally);
+    }
+    std::vector<Case> cases;
+    for (PairLossType type : losses)
+      for (const Size& s : few)
+        for (int m = 0; m <= 1; ++m) {
+          Case c = makeCase(s.n, s.refs, s.dim, true, index++, seed);
+          setLoss(c.loss, type, kDistances[index % 4]);
+          if (m > 0) setMiner(c.miner, kMiners[index % 4], kDistances[(index / 4) % 4], index);
+          c.workBytes = budget(index), c.precision = precision;
+          cases.push_back(c);
+        }
+    for (const Size& s : few)
+      for (PairLossType type : {PairLossType::MultiSimilarity, PairLossType::NtXent, PairLossType::Circle})
+        for (PairDistance distance : kDistances) {
+          Case c = makeCase(s.n, s.refs, s.dim, false, index++, seed);
+          setLoss(c.loss, type, distance);
+          c.workBytes = budget(index), c.precision = precision;
+          cases.push_back(c);
+        }
+    runLossGroup(std::string("precision ") + nameOf(precision) + " losses", cases, tally);
   }
   checkMaxOutputs(tally, seed);
   checkDeterminism(tally, seed);
