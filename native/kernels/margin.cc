@@ -87,6 +87,8 @@ Plan makePlan(const MarginSoftmaxShape& shape, const MarginSoftmaxOptions& optio
     const int64_t fit = std::max<int64_t>(kLanes, budget / perRowRecompute / kLanes * kLanes);
     p.rowBlock = std::min({rowsPad, kRecomputeRowBlock, fit});
   }
+  p.plainLogits = p.subCenters == 1 && !options.interclassFilter && !options.curricular && options.scaleMode != ScaleMode::ProductNorm;
+  p.logitsInPlace = p.storeCosines && p.plainLogits;
   p.rowBlock = std::min(p.rowBlock, p.rows);
   p.rowBlockPad = roundUp(p.rowBlock, kLanes);
   // Tasks per pass: the chunks, times row slices until there are kMaxChunks of them, or four per

@@ -24,6 +24,13 @@ struct Plan {
   int64_t tileClasses, tiles, chunks;
   int64_t rowBlock, rowBlockPad;  // rows per block; padded to the lane width
   bool storeCosines;
+  // K = 1, no interclass filter, no CurricularFace, a row scale (not product-norm): a non-target
+  // logit is S·c with ψ' = 1, and the epilogues are compiled for that case alone.
+  bool plainLogits;
+  // Pass 1 writes each logit z over its stored cosine and pass 2 reads it instead of applying the
+  // margin again (plainLogits with stored cosines: z is all pass 2 needs besides the row's values).
+  // The same bits either way.
+  bool logitsInPlace;
   // With few class chunks (small C) the block's rows are also cut into slices that run in
   // parallel (stored cosines only); slicing never changes an operation's order, only who runs it.
   int64_t slices, sliceRows;

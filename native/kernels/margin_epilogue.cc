@@ -13,6 +13,31 @@ namespace fusedloss {
 namespace margin_cpu {
 namespace {
 
+// The per-row values of a 16-row group, loaded once per group and tile: the tile's stores may alias
+// them as far as the compiler knows, so per class they would be loaded again.  logSumExp, coef,
+// targetGrad and centerFactor are pass 2's (pass 1 reads them before combineRows sets them, unused).
+struct RowLanes {
+  Ints target, active, targetCenter;
+  Floats scale, threshold, targetValue, targetDerivative;
+  Floats logSumExp, coef, targetGrad, centerFactor;
+};
+
+inline RowLanes rowLanes(const RowData& rows, int64_t row0) {
+  RowLanes r;
+  r.target = loadInts(rows.target.data() + row0);
+  r.active = r.target >= 0;
+  r.targetCenter = loadInts(rows.targetCenter.data() + row0);
+  r.scale = loadFloats(rows.scale.data() + row0);
+  r.threshold = loadFloats(rows.threshold.data() + row0);
+  r.targetValue = loadFloats(rows.targetValue.data() + row0);
+  r.targetDerivative = loadFloats(rows.targetDerivative.data() + row0);
+  r.logSumExp = loadFloats(rows.logSumExp.data() + row0);
+  r.coef = loadFloats(rows.coef.data() + row0);
+  r.targetGrad = loadFloats(rows.targetGrad.data() + row0);
+  r.centerFactor = loadFloats(rows.centerFactor.data() + row0);
+  return r;
+}
+
 // Logits of class j for 16 rows: the unmargined clamped cosine, z, the scale S, dv/dc and the
 // arg-max center.  Targets take the prepass' ψ; ignored rows (target −1) the plain S·c.
 struct Lanes {
@@ -21,12 +46,14 @@ struct Lanes {
   Ints isTarget;
 };
 
-FL_SIMD_CLONES inline Lanes laneLogits(const TileContext& ctx, int64_t localClass, int64_t group) {
+// Always inlined into the multiversioned epilogues: a call per element would return its six
+// vectors through memory.  Plain (Plan::plainLogits) compiles out what those options leave
+// unused (the sub-center loop, the filter, CurricularFace, product-norm), the same arithmetic.
+template <bool Plain>
+inline __attribute__((always_inline)) Lanes laneLogits(const TileContext& ctx, const RowLanes& rows, int64_t localClass, int64_t group) {
   const Plan& plan = *ctx.plan;
   const MarginSoftmaxOptions& options = *ctx.options;
-  const RowData& rows = *ctx.rowData;
-  const int64_t row0 = ctx.blockStart + group * kLanes;
-  const int64_t K = plan.subCenters;
+  const int64_t K = Plain ? 1 : plan.subCenters;
   const float* base = ctx.tile + localClass * K * plan.rowBlockPad + group * kLanes;
   Lanes l;
   const float* inverse = ctx.centerInverse + (ctx.firstClass + localClass) * K;
@@ -41,39 +68,39 @@ FL_SIMD_CLONES inline Lanes laneLogits(const TileContext& ctx, int64_t localClas
   }
   l.cosine = l.cosine > 1.0f ? splat(1.0f) : l.cosine;
   l.cosine = l.cosine < -1.0f ? splat(-1.0f) : l.cosine;
-  const Ints target = loadInts(rows.target.data() + row0);
   const int32_t classPosition = static_cast<int32_t>(ctx.firstClass + localClass);
-  l.isTarget = target == classPosition;
-  const Ints active = target >= 0;
+  l.isTarget = rows.target == classPosition;
+  const Ints active = rows.active;
   // Non-targets: interclass filter, then CurricularFace (margin_math.h's nonTargetCosine).
   Floats value = l.cosine;
   Floats derivative = splat(1.0f);
   Ints filtered = splatInt(0);
-  if (options.interclassFilter) {
+  if (!Plain && options.interclassFilter) {
     filtered = active & (l.cosine > static_cast<float>(options.filterThreshold));
     value = select(filtered, splat(0.0f), value);
     derivative = select(filtered, splat(0.0f), derivative);
   }
-  if (options.curricular) {
+  if (!Plain && options.curricular) {
     const float t = static_cast<float>(options.curricularT);
-    const Ints hard = active & ~filtered & (l.cosine > loadFloats(rows.threshold.data() + row0));
+    const Ints hard = active & ~filtered & (l.cosine > rows.threshold);
     value = select(hard, l.cosine * (t + l.cosine), value);
     derivative = select(hard, t + 2.0f * l.cosine, derivative);
   }
-  value = select(l.isTarget, loadFloats(rows.targetValue.data() + row0), value);
-  l.derivative = select(l.isTarget, loadFloats(rows.targetDerivative.data() + row0), derivative);
-  l.center = l.isTarget ? loadInts(rows.targetCenter.data() + row0) : l.center;
-  l.scale = loadFloats(rows.scale.data() + row0);
-  if (options.scaleMode == ScaleMode::ProductNorm) {
+  value = select(l.isTarget, rows.targetValue, value);
+  l.derivative = select(l.isTarget, rows.targetDerivative, derivative);
+  if (!Plain) l.center = l.isTarget ? rows.targetCenter : l.center;  // K = 1: always center 0
+  l.scale = rows.scale;
+  if (!Plain && options.scaleMode == ScaleMode::ProductNorm) {
     const int64_t center0 = (ctx.firstClass + localClass) * K;
     for (int lane = 0; lane < kLanes; ++lane) l.scale[lane] = productScale(l.scale[lane], ctx.centerNorm[center0 + l.center[lane]]);
   }
   l.logit = l.scale * value;
-  // Past float32's range a logit is NaN (margin::float32OrNaN's rule): S·ψ with a large scale.
-  l.logit = select((l.logit > 3.402823466e38f) | (l.logit < -3.402823466e38f), splat(__builtin_nanf("")), l.logit);
+  // Past float32's range a logit is NaN (margin::float32OrNaN's rule): S·ψ with a large scale.  Two
+  // tests: GCC lowers their | as a select mask to sixteen scalar comparisons.
+  l.logit = l.logit > 3.402823466e38f ? splat(__builtin_nanf("")) : l.logit;
+  l.logit = l.logit < -3.402823466e38f ? splat(__builtin_nanf("")) : l.logit;
   return l;
 }
-
 
 // precision::roundOperand on 16 lanes, with the same bit operations.
 inline Floats roundOperands(Floats x, Precision precision) {
@@ -85,34 +112,42 @@ inline Floats roundOperands(Floats x, Precision precision) {
   return x;
 }
 
-}  // namespace
-
 // Pass 1 epilogue: fold one tile into the chunk's running statistics.  Per 16-row group, the
-// tile's logits are computed once into `logits`, their max taken, then Σ exp(z − max) and merged
-// with the running sums (one rescale per tile, not per element).
-FL_SIMD_CLONES void foldTileStatistics(const TileContext& ctx, ChunkStats& stats, float* logits) {
+// tile's logits are computed once into `logits` (or over the cosines, Plan::logitsInPlace), their
+// max taken, then Σ exp(z − max) and merged with the running sums (one rescale per tile, not per
+// element).
+template <bool Plain>
+inline __attribute__((always_inline)) void foldTile(const TileContext& ctx, ChunkStats& stats, float* logits) {
+  const bool inPlace = ctx.plan->logitsInPlace;
+  const int64_t logitStride = inPlace ? ctx.plan->rowBlockPad : kLanes;
   for (int64_t group = ctx.firstGroup; group < ctx.endGroup; ++group) {
     const int64_t r = group * kLanes;
-    Floats tileMax = splat(-std::numeric_limits<float>::infinity());
+    const RowLanes rows = rowLanes(*ctx.rowData, ctx.blockStart + r);
+    float* groupLogits = inPlace ? ctx.tile + r : logits;
+    // The tile's max, NaN if any logit is (then the last NaN logit, as a + b of the running
+    // maxFloatsNaN would give): the NaN kept apart, since GCC lowers maxFloatsNaN's two NaN tests
+    // inside this loop to scalar comparisons.
+    Floats tileMax = splat(-std::numeric_limits<float>::infinity()), lastNaN = splat(0.0f);
     Floats sumLogit = splat(0.0f);
     Floats best = loadFloats(stats.bestCosine.data() + r);
     Ints bestClass = loadInts(stats.bestClass.data() + r);
     for (int64_t j = 0; j < ctx.classCount; ++j) {
-      const Lanes l = laneLogits(ctx, j, group);
-      storeFloats(logits + j * kLanes, l.logit);
-      tileMax = maxFloatsNaN(l.logit, tileMax);  // a NaN logit must reach the row's LSE, not be skipped
+      const Lanes l = laneLogits<Plain>(ctx, rows, j, group);
+      storeFloats(groupLogits + j * logitStride, l.logit);
+      tileMax = l.logit > tileMax ? l.logit : tileMax;
+      lastNaN = l.logit != l.logit ? l.logit : lastNaN;  // a NaN logit must reach the row's LSE, not be skipped
       sumLogit += l.logit;
       const Ints better = l.cosine > best;
-      best = select(better, l.cosine, best);
+      best = l.cosine > best ? l.cosine : best;
       bestClass = better ? splatInt(static_cast<int32_t>(ctx.firstClass + j)) : bestClass;
     }
     // The sums leave the target out: combineRows adds it in float64, so a confidently right row's
     // loss log(1 + Σ_{j≠y} e^{z_j − z_y}) keeps its digits instead of vanishing into 1 + ε.
+    tileMax = lastNaN != lastNaN ? lastNaN : tileMax;
     Floats sumExp = splat(0.0f), sumExpLogit = splat(0.0f);
-    const Ints target = loadInts(ctx.rowData->target.data() + ctx.blockStart + r);
     for (int64_t j = 0; j < ctx.classCount; ++j) {
-      const Floats z = loadFloats(logits + j * kLanes);
-      const Ints isTarget = target == static_cast<int32_t>(ctx.firstClass + j);
+      const Floats z = loadFloats(groupLogits + j * logitStride);
+      const Ints isTarget = rows.target == static_cast<int32_t>(ctx.firstClass + j);
       const Floats e = select(isTarget, splat(0.0f), expFloats(z - tileMax));
       sumExp += e;
       sumExpLogit += e * z;
@@ -131,26 +166,36 @@ FL_SIMD_CLONES void foldTileStatistics(const TileContext& ctx, ChunkStats& stats
   }
 }
 
-// Pass 2 epilogue: the tile's cosines become G = ∂loss/∂c in place (arg-max center only), and
-// the product-norm scale term Σ_i ∂loss/∂z·z is added per center.
-FL_SIMD_CLONES void tileGradient(const TileContext& ctx, double* centerScaleTerm) {
+// Pass 2 epilogue: the tile's cosines (or pass 1's logits, Plan::logitsInPlace) become
+// G = ∂loss/∂c in place (arg-max center only), and the product-norm scale term Σ_i ∂loss/∂z·z is
+// added per center (in row-group order for each center, whatever the loop order).
+template <bool Plain, bool InPlace>
+inline __attribute__((always_inline)) void gradientTile(const TileContext& ctx, double* centerScaleTerm) {
   const Plan& plan = *ctx.plan;
   const MarginSoftmaxOptions& options = *ctx.options;
-  const RowData& rows = *ctx.rowData;
-  const int64_t K = plan.subCenters;
+  const int64_t K = Plain ? 1 : plan.subCenters;
   const float smoothing = static_cast<float>(options.labelSmoothing);
   const float uniform = smoothing / static_cast<float>(plan.classes);
-  const bool productNorm = options.scaleMode == ScaleMode::ProductNorm;
-  for (int64_t j = 0; j < ctx.classCount; ++j) {
-    float* classTile = ctx.tile + j * K * plan.rowBlockPad;
-    for (int64_t group = ctx.firstGroup; group < ctx.endGroup; ++group) {
-      const int64_t row0 = ctx.blockStart + group * kLanes;
-      const Lanes l = laneLogits(ctx, j, group);
-      const Floats p = expFloats(l.logit - loadFloats(rows.logSumExp.data() + row0));
+  const bool productNorm = !Plain && options.scaleMode == ScaleMode::ProductNorm;
+  for (int64_t group = ctx.firstGroup; group < ctx.endGroup; ++group) {
+    const int64_t row0 = ctx.blockStart + group * kLanes;
+    const RowLanes rows = rowLanes(*ctx.rowData, row0);
+    for (int64_t j = 0; j < ctx.classCount; ++j) {
+      float* classTile = ctx.tile + j * K * plan.rowBlockPad;
+      Lanes l;
+      if (InPlace) {  // K = 1, ψ' = 1 off target, the row's scale: what laneLogits would give
+        l.logit = loadFloats(classTile + group * kLanes);
+        l.isTarget = rows.target == static_cast<int32_t>(ctx.firstClass + j);
+        l.derivative = select(l.isTarget, rows.targetDerivative, splat(1.0f));
+        l.scale = rows.scale;
+        l.center = splatInt(0);
+      } else {
+        l = laneLogits<Plain>(ctx, rows, j, group);
+      }
+      const Floats p = expFloats(l.logit - rows.logSumExp);
       // Ignored rows give exact zeros: 0·NaN would carry a NaN in their features into every gŵ.
-      const Ints active = loadInts(rows.target.data() + row0) >= 0;
-      const Floats dLogit = select(active, select(l.isTarget, loadFloats(rows.targetGrad.data() + row0), loadFloats(rows.coef.data() + row0) * (p - uniform)),
-                                   splat(0.0f));
+      const Ints active = rows.active;
+      const Floats dLogit = select(active, select(l.isTarget, rows.targetGrad, rows.coef * (p - uniform)), splat(0.0f));
       const Floats g = select(active, dLogit * l.scale * l.derivative, splat(0.0f));
       const float* inverse = ctx.centerInverse + (ctx.firstClass + j) * K;
       for (int64_t k = 0; k < K; ++k) {
@@ -160,11 +205,31 @@ FL_SIMD_CLONES void tileGradient(const TileContext& ctx, double* centerScaleTerm
         // G is an operand of both gradient products (docs/spec/precision.md).
         if (plan.precision != Precision::Float32) storeFloats(out, roundOperands(loadFloats(out), plan.precision));
         if (productNorm) {
-          const Floats term = dLogit * l.logit * loadFloats(rows.centerFactor.data() + row0);
+          const Floats term = dLogit * l.logit * rows.centerFactor;
           centerScaleTerm[(ctx.firstClass + j) * K + k] += sumLanes(select(mine & active, term, splat(0.0f)));
         }
       }
     }
+  }
+}
+
+}  // namespace
+
+FL_SIMD_CLONES void foldTileStatistics(const TileContext& ctx, ChunkStats& stats, float* logits) {
+  if (ctx.plan->plainLogits) {
+    foldTile<true>(ctx, stats, logits);
+  } else {
+    foldTile<false>(ctx, stats, logits);
+  }
+}
+
+FL_SIMD_CLONES void tileGradient(const TileContext& ctx, double* centerScaleTerm) {
+  if (ctx.plan->logitsInPlace) {
+    gradientTile<true, true>(ctx, centerScaleTerm);
+  } else if (ctx.plan->plainLogits) {
+    gradientTile<true, false>(ctx, centerScaleTerm);
+  } else {
+    gradientTile<false, false>(ctx, centerScaleTerm);
   }
 }
 
