@@ -141,9 +141,9 @@ inline __attribute__((always_inline)) void foldTile(const TileContext& ctx, Chun
       best = l.cosine > best ? l.cosine : best;
       bestClass = better ? splatInt(static_cast<int32_t>(ctx.firstClass + j)) : bestClass;
     }
+    tileMax = lastNaN != lastNaN ? lastNaN : tileMax;
     // The sums leave the target out: combineRows adds it in float64, so a confidently right row's
     // loss log(1 + Σ_{j≠y} e^{z_j − z_y}) keeps its digits instead of vanishing into 1 + ε.
-    tileMax = lastNaN != lastNaN ? lastNaN : tileMax;
     Floats sumExp = splat(0.0f), sumExpLogit = splat(0.0f);
     for (int64_t j = 0; j < ctx.classCount; ++j) {
       const Floats z = loadFloats(groupLogits + j * logitStride);
