@@ -12,6 +12,7 @@
         "native/kernels/crps.cc",
         "native/kernels/margin.cc",
         "native/kernels/margin_prepass.cc",
+        "native/kernels/margin_epilogue.cc",
         "native/kernels/pairs_mine.cc",
         "native/kernels/pairs_loss.cc",
         "native/kernels/cuda_absent.cc",

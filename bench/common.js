@@ -167,6 +167,17 @@ function loadWarning() {
   return load > 0.5 * cores ? `WARNING: 1-minute load average ${load.toFixed(1)} on ${cores} cores before the run; other processes compete and timings are unreliable.` : '';
 }
 
+/**
+ * The environment for NumPy children as its users get it: OpenBLAS not pinned to an older core
+ * type (some images set OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE; issue 14 asks to measure without them).
+ */
+function numpyEnvironment() {
+  const env = { ...process.env };
+  delete env.OPENBLAS_CORETYPE;
+  delete env.OPENBLAS_L2_SIZE;
+  return env;
+}
+
 /** One-line summary of backendInfo(). */
 function describeBackends(info) {
   const native = info.native ? `native addon loaded (simd ${info.simd}, ${info.threads} threads)` : `no native addon (${info.loadError})`;
@@ -199,6 +210,7 @@ function table(headers, rows, align = []) {
 
 module.exports = {
   MiB,
+  numpyEnvironment,
   runJson,
   runBenchChild,
   memoryAllows,

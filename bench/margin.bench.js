@@ -8,8 +8,13 @@
 //   node bench/margin.bench.js [--sizes 256x10000,1024x100000] [--dim 512] [--quick] [--js-rows 32]
 //                              [--no-js] [--no-numpy] [--no-harness] [--harness-all] [--harness PATH] [--json FILE]
 //                              [--bf16-sizes 1024x100k,256x50k] [--bf16-runs 5] [--no-bf16]
+//                              [--limit-sizes 1024x100k,256x50k] [--limit-rounds 2] [--no-limit]
 // The bf16 table: precision 'fp32' against 'bf16' (issue 14.2: ≥ 1.6× at N = 1024, C = 100k), both in
 // one child per size, calls alternating, so the machine's load reaches both alike.
+// The GEMM-limit table (issue 14.1): the API call against NumPy on the same inputs in the same run —
+// numpy's sgemm of the same [N, D]·[D, C] shape (our 6NCD rate ≥ 0.85× its 2NCD rate) and the unfused
+// NumPy form (bench/numpy_margin_unfused.py: ≥ 1.5× faster), OpenBLAS unpinned, rounds alternating
+// an API child and a NumPy child; the two losses are compared.
 
 const fs = require('fs');
 const os = require('os');
@@ -25,6 +30,10 @@ const QUICK_SIZES = [{ n: 64, c: 10000 }, { n: 256, c: 10000 }];
 const BF16_SIZES = [{ n: 1024, c: 100000 }, { n: 256, c: 50000 }];
 /** Issue 14 point 2: precision 'bf16' at least this much faster than 'fp32' at N = 1024, C = 100k. */
 const BF16_TARGET = 1.6;
+/** Issue 14 point 1, at these sizes: our 6NCD rate ≥ 0.85× numpy sgemm's, and ≥ 1.5× faster than the unfused NumPy form. */
+const LIMIT_SIZES = [{ n: 1024, c: 100000 }, { n: 256, c: 50000 }];
+const SGEMM_RATE_TARGET = 0.85;
+const UNFUSED_NUMPY_TARGET = 1.5;
 /** The spec's bound on extra memory: normalized copies O((N + C)·D) plus a work buffer ≤ 64 MiB. */
 const WORK_BUFFER_BYTES = 64 * MiB;
 /** Slack for allocator and V8 bookkeeping in the memory check. */
@@ -34,7 +43,7 @@ const HARNESS_DEFAULT_MAX_LOGITS = 128 * 1000000;
 /** Configurations with more flops than this get one timed run after the warm-up. */
 const HEAVY_FLOPS = 400e9;
 const USAGE =
-  'node bench/margin.bench.js [--sizes NxC,NxC,...] [--dim D] [--quick] [--js-rows N] [--no-js] [--no-numpy] [--no-harness] [--harness-all] [--harness PATH] [--json FILE] [--bf16-sizes NxC,...] [--bf16-runs R] [--no-bf16]';
+  'node bench/margin.bench.js [--sizes NxC,NxC,...] [--dim D] [--quick] [--js-rows N] [--no-js] [--no-numpy] [--no-harness] [--harness-all] [--harness PATH] [--json FILE] [--bf16-sizes NxC,...] [--bf16-runs R] [--no-bf16] [--limit-sizes NxC,...] [--limit-rounds R] [--no-limit]';
 
 function parseSizes(text) {
   return text.split(',').filter(Boolean).map((item) => {
@@ -51,6 +60,7 @@ function parseArgs(argv) {
   const options = {
     sizes: null, dim: 512, quick: false, jsRows: null, js: true, numpy: true, harness: true, harnessAll: false, harnessPath: null,
     json: path.join(__dirname, 'results', 'margin.json'), bf16Sizes: null, bf16Runs: null, bf16: true,
+    limitSizes: null, limitRounds: null, limit: true,
   };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
@@ -71,6 +81,9 @@ function parseArgs(argv) {
     else if (flag === '--bf16-sizes') options.bf16Sizes = parseSizes(value());
     else if (flag === '--bf16-runs') options.bf16Runs = Number(value());
     else if (flag === '--no-bf16') options.bf16 = false;
+    else if (flag === '--limit-sizes') options.limitSizes = parseSizes(value());
+    else if (flag === '--limit-rounds') options.limitRounds = Number(value());
+    else if (flag === '--no-limit') options.limit = false;
     else if (flag === '--help' || flag === '-h') {
       console.log(USAGE);
       console.log('  --sizes     N×C pairs (k and M suffixes allowed); default 256 and 1024 rows × 10k, 100k, 1M classes');
@@ -83,6 +96,9 @@ function parseArgs(argv) {
       console.log('  --no-js, --no-numpy, --no-harness  leave that baseline out');
       console.log(`  --bf16-sizes  N×C pairs of the precision 'fp32' vs 'bf16' table (default ${BF16_SIZES.map((z) => `${z.n}x${z.c}`).join(',')}; --quick: 256x10000)`);
       console.log('  --bf16-runs   timed calls of each precision there, alternating (default 5, --quick 3); --no-bf16 leaves the table out');
+      console.log(`  --limit-sizes N×C pairs of the issue 14.1 table against NumPy's sgemm and unfused form (default ${LIMIT_SIZES.map((z) => `${z.n}x${z.c}`).join(',')}; --quick: 256x10000)`);
+      console.log('  --limit-rounds rounds of (API child: 3 calls, NumPy child: 3 unfused calls and 3 sgemm alternating) there (default 2, --quick 1);');
+      console.log('              --no-limit leaves the table out (it needs python3 with numpy)');
       process.exit(0);
     } else throw new Error(`unknown flag ${flag}`);
   }
@@ -90,6 +106,9 @@ function parseArgs(argv) {
   if (options.jsRows === null) options.jsRows = options.quick ? 8 : 32;
   if (!options.bf16Sizes) options.bf16Sizes = options.quick ? [{ n: 256, c: 10000 }] : BF16_SIZES;
   if (options.bf16Runs === null) options.bf16Runs = options.quick ? 3 : 5;
+  if (!options.limitSizes) options.limitSizes = options.quick ? [{ n: 256, c: 10000 }] : LIMIT_SIZES;
+  if (options.limitRounds === null) options.limitRounds = options.quick ? 1 : 2;
+  if (!(Number.isInteger(options.limitRounds) && options.limitRounds >= 1)) throw new Error('--limit-rounds must be a positive integer');
   if (!(Number.isInteger(options.bf16Runs) && options.bf16Runs >= 1)) throw new Error('--bf16-runs must be a positive integer');
   if (!(Number.isInteger(options.dim) && options.dim >= 1)) throw new Error('--dim must be a positive integer');
   if (!(Number.isInteger(options.jsRows) && options.jsRows >= 1)) throw new Error('--js-rows must be a positive integer');
@@ -112,11 +131,8 @@ function fillUniform(array, seed) {
   }
 }
 
-async function child(spec) {
-  const fusedloss = common.loadFusedloss();
-  const info = fusedloss.backendInfo();
-  const addon = info.native ? require(info.binary) : null;
-  const { n, c, d, backend, plan } = spec;
+/** The inputs of size N×C×D: the API children's and, through files, the NumPy baseline's. */
+function makeInputs(n, c, d) {
   const embeddings = new Float32Array(n * d);
   const weights = new Float32Array(c * d);
   const labels = new Int32Array(n);
@@ -127,6 +143,15 @@ async function child(spec) {
     s = (Math.imul(s, 1103515245) + 12345) >>> 0;
     labels[i] = s % c;
   }
+  return { embeddings, weights, labels };
+}
+
+async function child(spec) {
+  const fusedloss = common.loadFusedloss();
+  const info = fusedloss.backendInfo();
+  const addon = info.native ? require(info.binary) : null;
+  const { n, c, d, backend, plan } = spec;
+  const { embeddings, weights, labels } = makeInputs(n, c, d);
   const args = { embeddings: { data: embeddings, shape: [n, d] }, weights: { data: weights, shape: [c, d] }, labels, margin: { type: 'arcface' }, backend };
   if (spec.precisions) return comparePrecisions(fusedloss, args, spec, addon);
   if (global.gc) global.gc();
@@ -245,9 +270,62 @@ function runNumpy(size, d, threads, quick, heavy) {
   const script = path.join(__dirname, 'numpy_sgemm.py');
   const args = [script, '--n', size.n, '--d', d, '--c', size.c, '--threads', threads].map(String);
   if (quick || heavy) args.push('--min-runs', '1', '--max-runs', heavy ? '1' : '3', '--budget', '1');
-  const run = spawnSync('python3', args, { encoding: 'utf8', maxBuffer: 16 << 20, timeout: 20 * 60 * 1000 });
+  const run = spawnSync('python3', args, { encoding: 'utf8', maxBuffer: 16 << 20, timeout: 20 * 60 * 1000, env: common.numpyEnvironment() });
   if (run.error || run.status !== 0) return { skipped: `numpy_sgemm.py failed: ${run.error ? run.error.message : run.stderr.trim()}` };
   return JSON.parse(run.stdout);
+}
+
+/** bench/numpy_margin_unfused.py on the inputs under `prefix`: the unfused NumPy form and sgemm, alternating. */
+function runNumpyUnfused(size, d, threads, prefix, runs) {
+  const script = path.join(__dirname, 'numpy_margin_unfused.py');
+  const args = [script, '--n', size.n, '--d', d, '--c', size.c, '--threads', threads, '--inputs', prefix, '--runs', runs].map(String);
+  const run = spawnSync('python3', args, { encoding: 'utf8', maxBuffer: 16 << 20, timeout: 20 * 60 * 1000, env: common.numpyEnvironment() });
+  if (run.error || run.status !== 0) return { failed: `numpy_margin_unfused.py failed: ${run.error ? run.error.message : run.stderr.trim().split('\n').slice(-2).join(' / ')}` };
+  return JSON.parse(run.stdout);
+}
+
+/**
+ * Issue 14.1 at one size: `rounds` times an API child (3 timed calls after its warm-up) then a NumPy
+ * child (3 unfused calls and 3 sgemm alternating) on the same inputs; medians over all rounds' calls.
+ */
+function measureGemmLimit(size, d, threads, rounds) {
+  const entry = { n: size.n, c: size.c, d, rounds, loadBefore: +os.loadavg()[0].toFixed(2), api: [], numpy: [] };
+  const memory = common.memoryAllows(apiBytes(size, d) + 4 * (3 * size.n * size.c + 2 * (size.n + size.c) * d));
+  if (!memory.ok) return { ...entry, skipped: `memory: ${memory.note}` };
+  const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'fusedloss-margin-'));
+  const prefix = path.join(directory, 'inputs');
+  try {
+    const inputs = makeInputs(size.n, size.c, d);
+    for (const key of ['embeddings', 'weights', 'labels']) fs.writeFileSync(`${prefix}.${key}`, new Uint8Array(inputs[key].buffer));
+    const plan = { minRuns: 3, maxRuns: 3, budgetSeconds: 0 };
+    for (let round = 0; round < rounds; round++) {
+      const api = common.runBenchChild(__filename, { n: size.n, c: size.c, d, backend: 'cpu', plan, fmaSeconds: 0.3 });
+      if (api.failed) return { ...entry, failed: `API: ${api.failed}` };
+      entry.api.push(api);
+      const numpy = runNumpyUnfused(size, d, threads, prefix, 3);
+      if (numpy.failed) return { ...entry, failed: numpy.failed };
+      entry.numpy.push(numpy);
+    }
+  } finally {
+    fs.rmSync(directory, { recursive: true, force: true });
+  }
+  const flops = flopsOf(size.n, size.c, d);
+  entry.seconds = common.median(entry.api.flatMap((a) => a.seconds));
+  entry.gflops = flops / entry.seconds / 1e9;
+  entry.sgemmSeconds = common.median(entry.numpy.flatMap((r) => r.sgemmRuns));
+  entry.sgemmGflops = (flops / 3) / entry.sgemmSeconds / 1e9;
+  entry.unfusedSeconds = common.median(entry.numpy.flatMap((r) => r.unfusedRuns));
+  entry.rateOverSgemm = entry.gflops / entry.sgemmGflops;
+  entry.speedOverUnfused = entry.unfusedSeconds / entry.seconds;
+  // 1.5× the unfused form's speed as a 6NCD rate, and where that stands against the FMA peak.
+  entry.gflopsNeeded = (UNFUSED_NUMPY_TARGET * flops) / entry.unfusedSeconds / 1e9;
+  entry.fmaPeakGflops = common.median(entry.api.map((a) => a.fmaPeakGflops).filter(Number.isFinite));
+  entry.lossRelDiff = Math.abs(entry.api[0].loss - entry.numpy[0].loss) / Math.abs(entry.numpy[0].loss);
+  entry.extraBeyondOutputsBytes = Math.max(...entry.api.map((a) => a.peakExtraBytes - a.outputBytes));
+  entry.loadAfter = +os.loadavg()[0].toFixed(2);
+  entry.blas = entry.numpy[0].blas;
+  entry.numpyEnv = entry.numpy[0].openblasEnv;
+  return entry;
 }
 
 const ratio = (value, digits = 1) => (Number.isFinite(value) ? `${common.fixed(value, digits)}×` : '—');
@@ -283,7 +361,20 @@ function printBf16Table(entries) {
   })));
 }
 
-function checkTargets(rows, js, bf16) {
+function printGemmLimitTable(entries, threads) {
+  console.log(`\nAt the GEMM limit (issue 14.1): API vs NumPy on the same inputs, OpenBLAS unpinned, ${threads} threads; medians over all rounds' calls:`);
+  console.log(common.table(['N', 'C', 'rounds×calls', 'ours s', 'ours GFLOP/s (6NCD)', 'sgemm s', 'sgemm GFLOP/s (2NCD)', `ours/sgemm rate (≥ ${SGEMM_RATE_TARGET})`,
+    'unfused numpy s', `speed vs unfused (≥ ${UNFUSED_NUMPY_TARGET}×)`, 'GFLOP/s needed for it', 'FMA peak', 'loss rel. diff', 'extra MiB beyond outputs', 'load before/after'], entries.map((e) => {
+    if (e.failed || e.skipped) return [e.n, common.si(e.c), e.failed ? `failed: ${e.failed}` : e.skipped, ...Array(12).fill('—')];
+    return [e.n, common.si(e.c), `${e.rounds}×3`, common.fixed(e.seconds, 3), common.fixed(e.gflops, 1), common.fixed(e.sgemmSeconds, 3), common.fixed(e.sgemmGflops, 1),
+      ratio(e.rateOverSgemm, 2), common.fixed(e.unfusedSeconds, 3), ratio(e.speedOverUnfused, 2), common.fixed(e.gflopsNeeded, 0), common.fixed(e.fmaPeakGflops, 0),
+      e.lossRelDiff.toExponential(2), mib(e.extraBeyondOutputsBytes), `${common.fixed(e.loadBefore, 1)}/${common.fixed(e.loadAfter, 1)}`];
+  })));
+  const first = entries.find((e) => e.blas);
+  if (first) console.log(`NumPy: ${first.blas}, OPENBLAS_* pinning ${Object.keys(first.numpyEnv || {}).length ? `still set: ${JSON.stringify(first.numpyEnv)}` : 'unset'}; unfused = bench/numpy_margin_unfused.py (logits materialized, 3 sgemm).`);
+}
+
+function checkTargets(rows, js, bf16, limit) {
   const results = [];
   const measured = rows.filter((r) => r.api && !r.api.failed && !r.api.skipped);
   const verdict = (label, list, pass, describe) => {
@@ -302,6 +393,14 @@ function checkTargets(rows, js, bf16) {
   const bf16Target = bf16.filter((e) => e.ratio !== undefined && e.n === 1024 && e.c === 100000);
   verdict(`precision 'bf16' ≥ ${BF16_TARGET}× 'fp32' at N=1024 C=100k (issue 14.2)`, bf16Target, (e) => e.ratio >= BF16_TARGET,
     (e) => `${sizeTag(e)} ${ratio(e.ratio, 2)} (GEMM bf16 path ${e.gemmBf16})`);
+  const limitMeasured = limit.filter((e) => e.seconds !== undefined);
+  verdict(`our 6NCD rate ≥ ${SGEMM_RATE_TARGET}× numpy sgemm's (issue 14.1)`, limitMeasured, (e) => e.rateOverSgemm >= SGEMM_RATE_TARGET,
+    (e) => `${sizeTag(e)} ${ratio(e.rateOverSgemm, 2)}`);
+  verdict(`≥ ${UNFUSED_NUMPY_TARGET}× faster than the unfused NumPy form (issue 14.1)`, limitMeasured, (e) => e.speedOverUnfused >= UNFUSED_NUMPY_TARGET,
+    (e) => `${sizeTag(e)} ${ratio(e.speedOverUnfused, 2)} (needs ${common.fixed(e.gflopsNeeded, 0)} GFLOP/s, FMA peak ${common.fixed(e.fmaPeakGflops, 0)})`);
+  verdict('same loss as the unfused NumPy form (relative difference < 1e-4)', limitMeasured, (e) => e.lossRelDiff < 1e-4, (e) => `${sizeTag(e)} ${e.lossRelDiff.toExponential(1)}`);
+  verdict('GEMM-limit sizes: extra memory beyond the returned arrays ≤ 4·(N+C)·D + 64 MiB (+32 MiB slack)', limitMeasured,
+    (e) => e.extraBeyondOutputsBytes <= bound(e), (e) => `${sizeTag(e)} ${mib(e.extraBeyondOutputsBytes)}/${mib(bound(e))} MiB`);
   if (js && js.ratio !== undefined) results.push({ label: 'native faster than the TypeScript fallback', status: js.ratio > 1 ? 'met' : 'MISSED', detail: `${ratio(js.ratio)} at N=${js.n} C=${common.si(js.c)}` });
   console.log('\nChecks:');
   for (const t of results) console.log(`  [${t.status.padEnd(6)}] ${t.label} — ${t.detail}`);
@@ -412,6 +511,16 @@ async function main() {
     console.error(`  precision fp32 vs bf16 at N=${size.n} C=${common.si(size.c)}: ${entry.failed ? `failed: ${entry.failed}` : entry.skipped || ratio(entry.ratio, 2)}`);
   }
 
+  const limit = [];
+  const limitOk = options.limit && numpyAvailable();
+  if (options.limit && !limitOk) console.error('  GEMM-limit table left out: python3 with numpy not found');
+  for (const size of limitOk ? options.limitSizes : []) {
+    const entry = measureGemmLimit(size, d, runtime.threads, options.limitRounds);
+    limit.push(entry);
+    console.error(`  GEMM limit at N=${size.n} C=${common.si(size.c)}: ${entry.failed || entry.skipped ||
+      `ours ${common.fixed(entry.seconds, 3)} s, sgemm rate ${ratio(entry.rateOverSgemm, 2)}, vs unfused numpy ${ratio(entry.speedOverUnfused, 2)}`}`);
+  }
+
   console.log('');
   printTable(rows);
   console.log(`\nNotes: API = marginSoftmax({ embeddings, weights, labels, margin: { type: 'arcface' }, backend: 'cpu' }),`);
@@ -453,7 +562,8 @@ async function main() {
   if (peaks.length) console.log(`FMA peak per child: ${common.fixed(Math.min(...peaks), 0)}–${common.fixed(Math.max(...peaks), 0)} GFLOP/s (parent: ${common.fixed(fmaPeak, 0)}).`);
 
   if (bf16.length) printBf16Table(bf16);
-  const verdicts = checkTargets(rows, js, bf16);
+  if (limit.length) printGemmLimitTable(limit, runtime.threads);
+  const verdicts = checkTargets(rows, js, bf16, limit);
   fs.mkdirSync(path.dirname(options.json), { recursive: true });
   const report = {
     date: started.toISOString(),
@@ -469,12 +579,13 @@ async function main() {
     rows,
     js,
     bf16,
+    limit,
     elapsedSeconds: (Date.now() - started.getTime()) / 1e3,
   };
   fs.writeFileSync(options.json, `${JSON.stringify(report, null, 2)}\n`);
   const shown = path.relative(process.cwd(), options.json);
   console.log(`\nRaw numbers: ${shown.startsWith('..') ? options.json : shown} (total ${common.fixed(report.elapsedSeconds, 0)} s)`);
-  const failed = rows.some((r) => r.api && r.api.failed) || (js && (js.native.failed || js.js.failed)) || bf16.some((e) => e.failed);
+  const failed = rows.some((r) => r.api && r.api.failed) || (js && (js.native.failed || js.js.failed)) || bf16.some((e) => e.failed) || limit.some((e) => e.failed);
   if (failed) process.exit(1);
 }
 

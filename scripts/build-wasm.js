@@ -28,6 +28,7 @@ const kernelSources = [
   'native/kernels/crps.cc',
   'native/kernels/margin.cc',
   'native/kernels/margin_prepass.cc',
+  'native/kernels/margin_epilogue.cc',
   'native/kernels/pairs_loss.cc',
   'native/kernels/pairs_mine.cc',
   'native/runtime/gemm.cc',

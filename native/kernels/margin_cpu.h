@@ -1,8 +1,10 @@
-// The margin softmax CPU kernel's shared parts (margin.cc, margin_prepass.cc): the work plan, the
-// per-row values, the normalized copies and the prepass.  Internal to the kernel, not an interface.
+// The margin softmax CPU kernel's shared parts (margin.cc, margin_prepass.cc, margin_epilogue.cc):
+// the work plan, the per-row values, the normalized copies, the prepass and the tile epilogues.
+// Internal to the kernel, not an interface.
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <vector>
 
 #include "../math/margin_math.h"
@@ -22,6 +24,13 @@ struct Plan {
   int64_t tileClasses, tiles, chunks;
   int64_t rowBlock, rowBlockPad;  // rows per block; padded to the lane width
   bool storeCosines;
+  // K = 1, no interclass filter, no CurricularFace, a row scale (not product-norm): a non-target
+  // logit is S·c with ψ' = 1, and the epilogues are compiled for that case alone.
+  bool plainLogits;
+  // Pass 1 writes each logit z over its stored cosine and pass 2 reads it instead of applying the
+  // margin again (plainLogits with stored cosines: z is all pass 2 needs besides the row's values).
+  // The same bits either way.
+  bool logitsInPlace;
   // With few class chunks (small C) the block's rows are also cut into slices that run in
   // parallel (stored cosines only); slicing never changes an operation's order, only who runs it.
   int64_t slices, sliceRows;
@@ -85,6 +94,35 @@ const float* centerRow(const Plan& p, const Normalized& n, int64_t r, float* scr
 // The exact unit vector of a row for the normalization's backward: `copy`, or with rounded
 // operands `source` scaled by 1/norm (its prepass norm) into `scratch` (Dp floats).
 const float* exactUnitRow(const Plan& p, const float* copy, const float* source, int64_t step, double norm, float* scratch);
+
+// The per-tile context of the epilogues.
+struct TileContext {
+  const Plan* plan;
+  const MarginSoftmaxOptions* options;
+  const RowData* rowData;
+  const double* centerNorm;    // [C·K]
+  const float* centerInverse;  // [C·K]: 1/‖w‖ when the GEMMs read raw weights, else 1
+  int64_t blockStart;       // first row of the block
+  int64_t firstClass, classCount;
+  int64_t firstGroup, endGroup;  // the 16-row lane groups of the block this task handles
+  float* tile;  // [classCount·K, rowBlockPad]: cosines in, G out (pass 2)
+};
+
+// Row statistics of one chunk, structure of arrays over the block's rows.
+struct ChunkStats {
+  std::vector<float> max, sumExp, sumLogit, sumExpLogit, bestCosine;
+  std::vector<int32_t> bestClass;
+  explicit ChunkStats(int64_t rowsPad)
+      : max(rowsPad, -std::numeric_limits<float>::infinity()), sumExp(rowsPad, 0.0f), sumLogit(rowsPad, 0.0f),
+        sumExpLogit(rowsPad, 0.0f), bestCosine(rowsPad, -std::numeric_limits<float>::infinity()), bestClass(rowsPad, 0) {}
+};
+
+// Pass 1 epilogue: fold one tile of cosines into the chunk's running row statistics (`logits`:
+// classCount·16 floats of scratch).
+void foldTileStatistics(const TileContext& ctx, ChunkStats& stats, float* logits);
+// Pass 2 epilogue: the tile's cosines become G = ∂loss/∂c in place; with product-norm scales the
+// per-center term Σ_i ∂loss/∂z·z is added to centerScaleTerm [C·K].
+void tileGradient(const TileContext& ctx, double* centerScaleTerm);
 
 }  // namespace margin_cpu
 }  // namespace fusedloss

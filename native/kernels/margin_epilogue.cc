@@ -1,0 +1,237 @@
+// The margin softmax CPU kernel's epilogues (margin.cc runs them on each tile of cosines): the
+// margin transform, the online log-sum-exp of pass 1 and ∂loss/∂c of pass 2, 16 rows at a time.
+#include <cstring>
+#include <limits>
+
+#include "../math/margin_math.h"
+#include "../math/precision_math.h"
+#include "../runtime/simd.h"
+#include "../runtime/vector_math.h"
+#include "margin_cpu.h"
+
+namespace fusedloss {
+namespace margin_cpu {
+namespace {
+
+// The per-row values of a 16-row group, loaded once per group and tile: the tile's stores may alias
+// them as far as the compiler knows, so per class they would be loaded again.  logSumExp, coef,
+// targetGrad and centerFactor are pass 2's (pass 1 reads them before combineRows sets them, unused).
+struct RowLanes {
+  Ints target, active, targetCenter;
+  Floats scale, threshold, targetValue, targetDerivative;
+  Floats logSumExp, coef, targetGrad, centerFactor;
+};
+
+inline RowLanes rowLanes(const RowData& rows, int64_t row0) {
+  RowLanes r;
+  r.target = loadInts(rows.target.data() + row0);
+  r.active = r.target >= 0;
+  r.targetCenter = loadInts(rows.targetCenter.data() + row0);
+  r.scale = loadFloats(rows.scale.data() + row0);
+  r.threshold = loadFloats(rows.threshold.data() + row0);
+  r.targetValue = loadFloats(rows.targetValue.data() + row0);
+  r.targetDerivative = loadFloats(rows.targetDerivative.data() + row0);
+  r.logSumExp = loadFloats(rows.logSumExp.data() + row0);
+  r.coef = loadFloats(rows.coef.data() + row0);
+  r.targetGrad = loadFloats(rows.targetGrad.data() + row0);
+  r.centerFactor = loadFloats(rows.centerFactor.data() + row0);
+  return r;
+}
+
+// Logits of class j for 16 rows: the unmargined clamped cosine, z, the scale S, dv/dc and the
+// arg-max center.  Targets take the prepass' ψ; ignored rows (target −1) the plain S·c.
+struct Lanes {
+  Floats cosine, logit, scale, derivative;
+  Ints center;
+  Ints isTarget;
+};
+
+// Always inlined into the multiversioned epilogues: a call per element would return its six
+// vectors through memory.  Plain (Plan::plainLogits) compiles out what those options leave
+// unused (the sub-center loop, the filter, CurricularFace, product-norm), the same arithmetic.
+template <bool Plain>
+inline __attribute__((always_inline)) Lanes laneLogits(const TileContext& ctx, const RowLanes& rows, int64_t localClass, int64_t group) {
+  const Plan& plan = *ctx.plan;
+  const MarginSoftmaxOptions& options = *ctx.options;
+  const int64_t K = Plain ? 1 : plan.subCenters;
+  const float* base = ctx.tile + localClass * K * plan.rowBlockPad + group * kLanes;
+  Lanes l;
+  const float* inverse = ctx.centerInverse + (ctx.firstClass + localClass) * K;
+  l.cosine = loadFloats(base) * inverse[0];
+  l.center = splatInt(0);
+  for (int64_t k = 1; k < K; ++k) {
+    const Floats c = loadFloats(base + k * plan.rowBlockPad) * inverse[k];
+    // A NaN center makes the class NaN (the first NaN sticks), as in margin_math's rule.
+    const Ints better = (c > l.cosine) | ((c != c) & (l.cosine == l.cosine));
+    l.cosine = select(better, c, l.cosine);
+    l.center = better ? splatInt(static_cast<int32_t>(k)) : l.center;
+  }
+  l.cosine = l.cosine > 1.0f ? splat(1.0f) : l.cosine;
+  l.cosine = l.cosine < -1.0f ? splat(-1.0f) : l.cosine;
+  const int32_t classPosition = static_cast<int32_t>(ctx.firstClass + localClass);
+  l.isTarget = rows.target == classPosition;
+  const Ints active = rows.active;
+  // Non-targets: interclass filter, then CurricularFace (margin_math.h's nonTargetCosine).
+  Floats value = l.cosine;
+  Floats derivative = splat(1.0f);
+  Ints filtered = splatInt(0);
+  if (!Plain && options.interclassFilter) {
+    filtered = active & (l.cosine > static_cast<float>(options.filterThreshold));
+    value = select(filtered, splat(0.0f), value);
+    derivative = select(filtered, splat(0.0f), derivative);
+  }
+  if (!Plain && options.curricular) {
+    const float t = static_cast<float>(options.curricularT);
+    const Ints hard = active & ~filtered & (l.cosine > rows.threshold);
+    value = select(hard, l.cosine * (t + l.cosine), value);
+    derivative = select(hard, t + 2.0f * l.cosine, derivative);
+  }
+  value = select(l.isTarget, rows.targetValue, value);
+  l.derivative = select(l.isTarget, rows.targetDerivative, derivative);
+  if (!Plain) l.center = l.isTarget ? rows.targetCenter : l.center;  // K = 1: always center 0
+  l.scale = rows.scale;
+  if (!Plain && options.scaleMode == ScaleMode::ProductNorm) {
+    const int64_t center0 = (ctx.firstClass + localClass) * K;
+    for (int lane = 0; lane < kLanes; ++lane) l.scale[lane] = productScale(l.scale[lane], ctx.centerNorm[center0 + l.center[lane]]);
+  }
+  l.logit = l.scale * value;
+  // Past float32's range a logit is NaN (margin::float32OrNaN's rule): S·ψ with a large scale.  Two
+  // tests: GCC lowers their | as a select mask to sixteen scalar comparisons.
+  l.logit = l.logit > 3.402823466e38f ? splat(__builtin_nanf("")) : l.logit;
+  l.logit = l.logit < -3.402823466e38f ? splat(__builtin_nanf("")) : l.logit;
+  return l;
+}
+
+// precision::roundOperand on 16 lanes, with the same bit operations.
+inline Floats roundOperands(Floats x, Precision precision) {
+  typedef uint32_t Bits __attribute__((vector_size(64)));
+  Bits bits;
+  std::memcpy(&bits, &x, sizeof bits);
+  bits = precision == Precision::Bf16 ? precision::bf16Bits(bits) : precision == Precision::Tf32 ? precision::tf32Bits(bits) : bits;
+  std::memcpy(&x, &bits, sizeof bits);
+  return x;
+}
+
+// Pass 1 epilogue: fold one tile into the chunk's running statistics.  Per 16-row group, the
+// tile's logits are computed once into `logits` (or over the cosines, Plan::logitsInPlace), their
+// max taken, then Σ exp(z − max) and merged with the running sums (one rescale per tile, not per
+// element).
+template <bool Plain>
+inline __attribute__((always_inline)) void foldTile(const TileContext& ctx, ChunkStats& stats, float* logits) {
+  const bool inPlace = ctx.plan->logitsInPlace;
+  const int64_t logitStride = inPlace ? ctx.plan->rowBlockPad : kLanes;
+  for (int64_t group = ctx.firstGroup; group < ctx.endGroup; ++group) {
+    const int64_t r = group * kLanes;
+    const RowLanes rows = rowLanes(*ctx.rowData, ctx.blockStart + r);
+    float* groupLogits = inPlace ? ctx.tile + r : logits;
+    // The tile's max, NaN if any logit is (then the last NaN logit, as a + b of the running
+    // maxFloatsNaN would give): the NaN kept apart, since GCC lowers maxFloatsNaN's two NaN tests
+    // inside this loop to scalar comparisons.
+    Floats tileMax = splat(-std::numeric_limits<float>::infinity()), lastNaN = splat(0.0f);
+    Floats sumLogit = splat(0.0f);
+    Floats best = loadFloats(stats.bestCosine.data() + r);
+    Ints bestClass = loadInts(stats.bestClass.data() + r);
+    for (int64_t j = 0; j < ctx.classCount; ++j) {
+      const Lanes l = laneLogits<Plain>(ctx, rows, j, group);
+      storeFloats(groupLogits + j * logitStride, l.logit);
+      tileMax = l.logit > tileMax ? l.logit : tileMax;
+      lastNaN = l.logit != l.logit ? l.logit : lastNaN;  // a NaN logit must reach the row's LSE, not be skipped
+      sumLogit += l.logit;
+      const Ints better = l.cosine > best;
+      best = l.cosine > best ? l.cosine : best;
+      bestClass = better ? splatInt(static_cast<int32_t>(ctx.firstClass + j)) : bestClass;
+    }
+    tileMax = lastNaN != lastNaN ? lastNaN : tileMax;
+    // The sums leave the target out: combineRows adds it in float64, so a confidently right row's
+    // loss log(1 + Σ_{j≠y} e^{z_j − z_y}) keeps its digits instead of vanishing into 1 + ε.
+    Floats sumExp = splat(0.0f), sumExpLogit = splat(0.0f);
+    for (int64_t j = 0; j < ctx.classCount; ++j) {
+      const Floats z = loadFloats(groupLogits + j * logitStride);
+      const Ints isTarget = rows.target == static_cast<int32_t>(ctx.firstClass + j);
+      const Floats e = select(isTarget, splat(0.0f), expFloats(z - tileMax));
+      sumExp += e;
+      sumExpLogit += e * z;
+    }
+    const Floats oldMax = loadFloats(stats.max.data() + r);
+    const Floats newMax = maxFloatsNaN(tileMax, oldMax);
+    // exp(−inf − −inf) is NaN: an empty running sum (first tile) contributes 0, not NaN.
+    const Floats oldScale = select(oldMax == -std::numeric_limits<float>::infinity(), splat(0.0f), expFloats(oldMax - newMax));
+    const Floats tileScale = expFloats(tileMax - newMax);
+    storeFloats(stats.max.data() + r, newMax);
+    storeFloats(stats.sumExp.data() + r, loadFloats(stats.sumExp.data() + r) * oldScale + sumExp * tileScale);
+    storeFloats(stats.sumExpLogit.data() + r, loadFloats(stats.sumExpLogit.data() + r) * oldScale + sumExpLogit * tileScale);
+    storeFloats(stats.sumLogit.data() + r, loadFloats(stats.sumLogit.data() + r) + sumLogit);
+    storeFloats(stats.bestCosine.data() + r, best);
+    storeInts(stats.bestClass.data() + r, bestClass);
+  }
+}
+
+// Pass 2 epilogue: the tile's cosines (or pass 1's logits, Plan::logitsInPlace) become
+// G = ∂loss/∂c in place (arg-max center only), and the product-norm scale term Σ_i ∂loss/∂z·z is
+// added per center (in row-group order for each center, whatever the loop order).
+template <bool Plain, bool InPlace>
+inline __attribute__((always_inline)) void gradientTile(const TileContext& ctx, double* centerScaleTerm) {
+  const Plan& plan = *ctx.plan;
+  const MarginSoftmaxOptions& options = *ctx.options;
+  const int64_t K = Plain ? 1 : plan.subCenters;
+  const float smoothing = static_cast<float>(options.labelSmoothing);
+  const float uniform = smoothing / static_cast<float>(plan.classes);
+  const bool productNorm = !Plain && options.scaleMode == ScaleMode::ProductNorm;
+  for (int64_t group = ctx.firstGroup; group < ctx.endGroup; ++group) {
+    const int64_t row0 = ctx.blockStart + group * kLanes;
+    const RowLanes rows = rowLanes(*ctx.rowData, row0);
+    for (int64_t j = 0; j < ctx.classCount; ++j) {
+      float* classTile = ctx.tile + j * K * plan.rowBlockPad;
+      Lanes l;
+      if (InPlace) {  // K = 1, ψ' = 1 off target, the row's scale: what laneLogits would give
+        l.logit = loadFloats(classTile + group * kLanes);
+        l.isTarget = rows.target == static_cast<int32_t>(ctx.firstClass + j);
+        l.derivative = select(l.isTarget, rows.targetDerivative, splat(1.0f));
+        l.scale = rows.scale;
+        l.center = splatInt(0);
+      } else {
+        l = laneLogits<Plain>(ctx, rows, j, group);
+      }
+      const Floats p = expFloats(l.logit - rows.logSumExp);
+      // Ignored rows give exact zeros: 0·NaN would carry a NaN in their features into every gŵ.
+      const Ints active = rows.active;
+      const Floats dLogit = select(active, select(l.isTarget, rows.targetGrad, rows.coef * (p - uniform)), splat(0.0f));
+      const Floats g = select(active, dLogit * l.scale * l.derivative, splat(0.0f));
+      const float* inverse = ctx.centerInverse + (ctx.firstClass + j) * K;
+      for (int64_t k = 0; k < K; ++k) {
+        const Ints mine = l.center == static_cast<int32_t>(k);
+        float* out = classTile + k * plan.rowBlockPad + group * kLanes;
+        storeFloats(out, select(mine, g * inverse[k], splat(0.0f)));
+        // G is an operand of both gradient products (docs/spec/precision.md).
+        if (plan.precision != Precision::Float32) storeFloats(out, roundOperands(loadFloats(out), plan.precision));
+        if (productNorm) {
+          const Floats term = dLogit * l.logit * rows.centerFactor;
+          centerScaleTerm[(ctx.firstClass + j) * K + k] += sumLanes(select(mine & active, term, splat(0.0f)));
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+FL_SIMD_CLONES void foldTileStatistics(const TileContext& ctx, ChunkStats& stats, float* logits) {
+  if (ctx.plan->plainLogits) {
+    foldTile<true>(ctx, stats, logits);
+  } else {
+    foldTile<false>(ctx, stats, logits);
+  }
+}
+
+FL_SIMD_CLONES void tileGradient(const TileContext& ctx, double* centerScaleTerm) {
+  if (ctx.plan->logitsInPlace) {
+    gradientTile<true, true>(ctx, centerScaleTerm);
+  } else if (ctx.plan->plainLogits) {
+    gradientTile<true, false>(ctx, centerScaleTerm);
+  } else {
+    gradientTile<false, false>(ctx, centerScaleTerm);
+  }
+}
+
+}  // namespace margin_cpu
+}  // namespace fusedloss
