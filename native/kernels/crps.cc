@@ -391,11 +391,12 @@ uint32_t scoreLaneBlock(const Plan& plan, int64_t firstPoint, LaneScratch* lanes
 
 // Asks for the members of the pair after next while this pair sorts, when the member axis is last
 // (one contiguous run): the hardware prefetcher alone left the tile loads waiting on memory.  A
-// hint only: past the end it fetches nothing and never faults.  (Prefetching the gradient rows for
-// writing as well measured slower.)
+// hint only, and only within the ensemble (the last pairs ask for less or nothing).  (Prefetching
+// the gradient rows for writing as well measured slower.)
 FL_LANE_INLINE void prefetchMembers(const Plan& plan, int64_t firstPoint) {
-  if (plan.shape.inner != 1) return;
-  const int64_t begin = firstPoint * plan.shape.members, count = 2 * kLanes * plan.shape.members;
+  const int64_t last = std::min(plan.shape.points(), firstPoint + 2 * kLanes);
+  if (plan.shape.inner != 1 || firstPoint >= last) return;
+  const int64_t begin = firstPoint * plan.shape.members, count = (last - firstPoint) * plan.shape.members;
   constexpr int64_t kLineFloats = 16;
   for (int64_t i = 0; i < count; i += kLineFloats) __builtin_prefetch(plan.in.ensemble + begin + i, 0, 3);
 }
