@@ -6,10 +6,12 @@
 //          normalizers (K⁺, K⁻, active triplets, …).
 //  pass 2  (gradients) per block: values again unless one block held every row; each row's
 //          coefficients ∂loss/∂v → G = ∂loss/∂dot in place of the values (and Σ_j H_ij); then
-//          the block's gradient GEMMs.  Last, the norm terms and the normalization backward.
+//          the block's gradient GEMMs, near-duplicate pairs summed apart (pairs_direct.h).  Last,
+//          the norm terms and the normalization backward.
 #include <cmath>
 #include <exception>
 #include <new>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -70,6 +72,9 @@ KernelStatus lossBlocks(const PairShape& shape, const PairSimilarityOptions& sim
   }
 
   pairblocks::Gradients g(p, outputs.gradRef);
+  // Near-duplicate pairs of a distance (pairs::directGradientPair): G kept for the direct sums, no H.
+  std::optional<pairblocks::DirectPairs> direct;
+  if (distance) direct.emplace(p.rowBlock, p.refs);
   const bool reuse = p.blocks == 1;
   for (int64_t blockStart = 0; blockStart < p.rows; blockStart += p.rowBlock) {
     const int64_t blockRows = std::min(p.rowBlock, p.rows - blockStart);
@@ -78,10 +83,16 @@ KernelStatus lossBlocks(const PairShape& shape, const PairSimilarityOptions& sim
       const pairs::PairRow row = rowAt(blockStart, r, !reuse);
       pairs::lossRowBackward(row, miner, loss, scale, scratch, coef);
       float* out = values.loss.data() + r * p.refsPad;  // G replaces the values
+      const float xSquared = e.xSquared[blockStart + r];
+      if (distance) direct->clearRow(r);
       double hSum = 0.0;
       for (int64_t j = 0; j < p.refs; ++j) {
         float gj, hj;
         pairs::valueGradient(loss.distance, out[j], coef[j], &gj, &hj);
+        if (distance && pairs::directGradientPair(loss.distance, out[j], hj, xSquared, e.ySquared[j])) {
+          direct->mark(r, j);
+          hj = 0.0f;
+        }
         out[j] = gj;
         hSum += hj;
       }
@@ -89,7 +100,8 @@ KernelStatus lossBlocks(const PairShape& shape, const PairSimilarityOptions& sim
       g.hRow[blockStart + r] = hSum;
     });
     // Column sums of H = −G (distances) are formed in blockGradients, rows in order.
-    pairblocks::blockGradients(p, e, blockStart, blockRows, values.loss.data(), distance, g);
+    pairblocks::blockGradients(p, e, blockStart, blockRows, values.loss.data(), distance, g,
+                               direct ? &*direct : nullptr);
   }
   pairblocks::finishGradients(p, e, g, outputs.gradEmbeddings, outputs.gradRef);
   return KernelStatus::success();
