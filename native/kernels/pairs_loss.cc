@@ -8,11 +8,13 @@
 //          coefficients ∂loss/∂v → G = ∂loss/∂dot in place of the values (and Σ_j H_ij); then
 //          the block's gradient GEMMs, near-duplicate pairs summed apart (pairs_direct.h).  Last,
 //          the norm terms and the normalization backward.
+#include <algorithm>
 #include <cmath>
 #include <exception>
 #include <new>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "pairs_blocks.h"
@@ -33,6 +35,15 @@ struct BlockValues {
   FloatBuffer miner;  // [R, Mp] when separate
   BlockValues(const Plan& p, bool separate) : loss(p.rowBlock * p.refsPad), miner(separate ? p.rowBlock * p.refsPad : 0) {}
 };
+
+// The smallest loss value of the row's formed pairs (+∞ without one).
+float nearestFormed(const pairs::PairRow& row) {
+  float nearest = INFINITY;
+  const int64_t excluded = row.excluded >= 0 && row.excluded < row.refs ? row.excluded : row.refs;
+  for (int64_t j = 0; j < excluded; ++j) nearest = std::min(nearest, row.lossValues[j]);
+  for (int64_t j = excluded + 1; j < row.refs; ++j) nearest = std::min(nearest, row.lossValues[j]);
+  return nearest;
+}
 
 KernelStatus lossBlocks(const PairShape& shape, const PairSimilarityOptions& similarity, const MinerOptions& miner,
                         const PairLossOptions& loss, const PairInputs& inputs, PairLossOutputs& outputs) {
@@ -75,6 +86,7 @@ KernelStatus lossBlocks(const PairShape& shape, const PairSimilarityOptions& sim
   // Near-duplicate pairs of a distance (pairs::directGradientPair): G kept for the direct sums, no H.
   std::optional<pairblocks::DirectPairs> direct;
   if (distance) direct.emplace(p.rowBlock, p.refs);
+  const float maxYSquared = *std::max_element(e.ySquared.begin(), e.ySquared.end());
   const bool reuse = p.blocks == 1;
   for (int64_t blockStart = 0; blockStart < p.rows; blockStart += p.rowBlock) {
     const int64_t blockRows = std::min(p.rowBlock, p.rows - blockStart);
@@ -84,18 +96,26 @@ KernelStatus lossBlocks(const PairShape& shape, const PairSimilarityOptions& sim
       pairs::lossRowBackward(row, miner, loss, scale, scratch, coef);
       float* out = values.loss.data() + r * p.refsPad;  // G replaces the values
       const float xSquared = e.xSquared[blockStart + r];
+      // A row whose nearest formed pair is clear of the threshold for the longest ŷ tests no pair.
+      const bool mayHaveDirect = distance && pairs::directGradientPair(loss.distance, nearestFormed(row), 1.0f, xSquared,
+                                                                       maxYSquared);
       if (distance) direct->clearRow(r);
       double hSum = 0.0;
-      for (int64_t j = 0; j < p.refs; ++j) {
-        float gj, hj;
-        pairs::valueGradient(loss.distance, out[j], coef[j], &gj, &hj);
-        if (distance && pairs::directGradientPair(loss.distance, out[j], hj, xSquared, e.ySquared[j])) {
-          direct->mark(r, j);
-          hj = 0.0f;
+      auto transform = [&](auto test) {  // test: std::bool_constant, the per-pair test compiled in or out
+        for (int64_t j = 0; j < p.refs; ++j) {
+          float gj, hj;
+          pairs::valueGradient(loss.distance, out[j], coef[j], &gj, &hj);
+          if constexpr (decltype(test)::value) {
+            if (pairs::directGradientPair(loss.distance, out[j], hj, xSquared, e.ySquared[j])) {
+              direct->mark(r, j);
+              hj = 0.0f;
+            }
+          }
+          out[j] = gj;
+          hSum += hj;
         }
-        out[j] = gj;
-        hSum += hj;
-      }
+      };
+      mayHaveDirect ? transform(std::true_type()) : transform(std::false_type());
       for (int64_t j = p.refs; j < p.refsPad; ++j) out[j] = 0.0f;
       g.hRow[blockStart + r] = hSum;
     });

@@ -74,8 +74,10 @@ FL_HD float guardedPairValue(PairDistance distance, float dot, float rowNormSqua
 // 'euclidean') has nothing to add.  lib/pairs/fallback-rows.ts (directGradientPair) is the twin.
 FL_HD bool directGradientPair(PairDistance distance, float value, float h, float rowNormSquared, float refNormSquared) {
   if (distance == PairDistance::Cosine || distance == PairDistance::Dot || h == 0.0f) return false;
-  const double squared = distance == PairDistance::Euclidean ? (double)value * (double)value : (double)value;
-  return squared < ((double)rowNormSquared + (double)refNormSquared) * (1.0 / 1024.0);
+  // float32 arithmetic (per pair, in the row pass): where it rounds across the threshold, either
+  // side of it is accurate enough.
+  const float squared = distance == PairDistance::Euclidean ? value * value : value;
+  return squared < (rowNormSquared + refNormSquared) * 0x1p-10f;
 }
 
 // ∂loss/∂v = coef → weights of the dot product (g) and of the squared norms (h), so that
