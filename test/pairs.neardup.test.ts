@@ -160,7 +160,7 @@ async function failuresOf(c: PairCase, ref: LossRef, backend: string, label: str
   for (const form of ['sync', 'async'] as const) {
     const out = poisonedOut(c);
     const args = pairArgs(c, backend, { out }) as never;
-    const result = form === 'sync' ? pairLoss(args) : await pairLossAsync(args);
+    const result = (form === 'sync' ? pairLoss(args) : await pairLossAsync(args)) as Parameters<typeof checkLoss>[0];
     if (result.gradEmbeddings !== out.gradEmbeddings) failures.push(`${label} ${form}: gradEmbeddings is not the given array`);
     failures.push(...checkLoss(result, ref, want, `${label} ${form}`));
   }
