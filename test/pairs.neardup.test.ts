@@ -22,21 +22,35 @@ const BACKENDS = backendCases();
 const RAW_SCALES = [3e-2, 1e-3, 1e-5, 1e-7];
 const UNIT_SCALES = [3e-2, 1e-2, 3e-3];
 
-/** Replaces about a third of the rows (and reference rows) by near copies of other rows; half keep the source's label. */
+/**
+ * Replaces about a third of the rows (and reference rows) by near copies of other rows; half keep
+ * the source's label.  One copy that forms a pair (row 1, or reference row 0 against a query that
+ * does not exclude it) always takes the smallest scale, so every draw holds the closest kind.
+ */
 function withNearDuplicates(rng: Rng, c: PairCase, scales: number[]): PairCase {
   const { N, D } = c;
   const embeddings = Float32Array.from(c.embeddings);
   const labels = Int32Array.from(c.labels);
-  const nearCopy = (source: ArrayLike<number>, from: number, target: Float32Array, to: number) => {
+  // A forced copy is redrawn until its move survives float32 rounding (at 1e-7 it may not).
+  const nearCopy = (source: ArrayLike<number>, from: number, target: Float32Array, to: number, scale: number, forced = false) => {
     let squares = 0;
     for (let d = 0; d < D; d++) squares += source[from + d] ** 2;
-    const delta = scales[rng.int(scales.length)] * Math.sqrt(squares / D);
-    for (let d = 0; d < D; d++) target[to + d] = Math.fround(source[from + d] + delta * rng.normal());
+    const delta = scale * Math.sqrt(squares / D);
+    for (let tries = 0; tries < 100; tries++) {
+      let moved = false;
+      for (let d = 0; d < D; d++) {
+        target[to + d] = Math.fround(source[from + d] + delta * rng.normal());
+        moved ||= target[to + d] !== source[from + d];
+      }
+      if (moved || !forced) return;
+    }
   };
+  const scale = (forced: boolean) => (forced ? scales[scales.length - 1] : scales[rng.int(scales.length)]);
   for (let i = 1; i < N; i++) {
-    if (rng.next() >= 1 / 3) continue;
+    const forced = !c.ref && i === 1;
+    if (!forced && rng.next() >= 1 / 3) continue;
     const source = rng.int(i);
-    nearCopy(embeddings, source * D, embeddings, i * D);
+    nearCopy(embeddings, source * D, embeddings, i * D, scale(forced), forced);
     if (rng.next() < 0.5) labels[i] = labels[source];
   }
   const out: PairCase = { ...c, embeddings, labels };
@@ -44,9 +58,11 @@ function withNearDuplicates(rng: Rng, c: PairCase, scales: number[]): PairCase {
     const ref = Float32Array.from(c.ref);
     const refLabels = Int32Array.from(c.refLabels!);
     for (let j = 0; j < c.M!; j++) {
-      if (rng.next() >= 1 / 3) continue;
-      const source = rng.int(N);
-      nearCopy(embeddings, source * D, ref, j * D);
+      const forced = j === 0;
+      if (!forced && rng.next() >= 1 / 3) continue;
+      let source = rng.int(N);
+      for (let k = 0; k < N && c.selfIndex?.[source] === j; k++) source = (source + 1) % N;
+      nearCopy(embeddings, source * D, ref, j * D, scale(forced), forced);
       if (rng.next() < 0.5) refLabels[j] = labels[source];
     }
     Object.assign(out, { ref, refLabels });
