@@ -15,7 +15,9 @@
 //     Losses: per-row LossPartial → host: summed in row order (addPartial) → lossScale (the loss
 //     and the global normalizers) → backward pass per block: coefficients, H row and column sums,
 //     G in place, gx̂[block] = G·Ŷ, gŶ (+)= Gᵀ·X̂[block] (each split over its k range into
-//     partials summed in order when it has few tiles: at most a quarter of the budget).
+//     partials summed in order when it has few tiles: at most a quarter of the budget); the
+//     near-duplicate pairs of a distance left out of G and H and summed from their differences
+//     (pairs_direct.cuh).
 //  4. gx̂ += (Σ_j H)·x̂, gŷ += (Σ_i H)·ŷ, then back through the normalization; without a reference
 //     set both roles land in gradEmbeddings.
 // The second pass recomputes the block's values unless one block held every row.  Determinism:
@@ -39,6 +41,7 @@
 #include "pairs_kernels.cuh"
 #include "pairs_mine.cuh"
 #include "pairs_loss.cuh"
+#include "pairs_direct.cuh"
 
 namespace fusedloss {
 using namespace pair_cuda;
@@ -82,7 +85,8 @@ struct Plan {
   int64_t dimPad, ld, blockRows, blocks, waveRows, scratchStride;
   bool ref, secondValues, gradients;
   Split gxSplit, gySplit;
-  size_t xh, yh, xLen, yLen, xSq, ySq, rowData, values, minerValues, coef, scratch, parts, gx, gy, hRows, hCols, total;
+  size_t xh, yh, xLen, yLen, xSq, ySq, rowData, values, minerValues, coef, scratch, parts, gx, gy, hRows, hCols,
+      directRows, directCols, total;
 };
 
 // rowScratch: bytes of global scratch each row in flight needs (rowScratchFor).
@@ -130,6 +134,8 @@ Plan makePlan(const PairShape& s, const PairSimilarityOptions& similarity, bool 
   p.gy = take(gradients ? 4 * M * p.dimPad : 0);
   p.hRows = take(gradients ? 8 * N : 0);
   p.hCols = take(gradients ? 8 * M : 0);
+  p.directRows = take(gradients ? 4 * p.blockRows : 0);
+  p.directCols = take(gradients ? 4 * M : 0);
   p.total = at;
   return p;
 }
@@ -191,17 +197,23 @@ class Engine {
     }
   }
 
-  // Backward of one block whose coefficients are in floats(p.coef): H sums, G, both GEMMs.
+  // Backward of one block whose coefficients are in floats(p.coef): H sums, G, both GEMMs, and the
+  // near-duplicate pairs' direct sums (pairs_direct.cuh) onto them.
   void blockGradients(int64_t block, PairDistance distance) {
     const int64_t row0 = block * p_.blockRows, rows = rowsOf(block), Dp = p_.dimPad, M = s_.refs, ld = p_.ld;
     float *coef = floats(p_.coef), *parts = floats(p_.parts), *gx = floats(p_.gx), *gy = floats(p_.gy);
+    int32_t* directRows = reinterpret_cast<int32_t*>(base_ + p_.directRows);
+    int32_t* directCols = reinterpret_cast<int32_t*>(base_ + p_.directCols);
+    const float* xSq = xSq_ + row0;
     FL_LAUNCH(hRowKernel, static_cast<unsigned>(rows), kRowThreads, 0, stream_)(coef, values_, ld, static_cast<int>(M), distance,
-                                                                               sim_.precision, doubles(p_.hRows) + row0);
+                                                                               sim_.precision, xSq, ySq_, doubles(p_.hRows) + row0,
+                                                                               directRows);
     FL_LAUNCH(hColumnKernel, blocksFor(M, kThreads), kThreads, 0, stream_)(coef, values_, ld, static_cast<int>(rows),
-                                                                           static_cast<int>(M), distance, sim_.precision, doubles(p_.hCols),
-                                                                           block == 0 ? 1 : 0);
+                                                                           static_cast<int>(M), distance, sim_.precision, xSq, ySq_,
+                                                                           doubles(p_.hCols), directCols, block == 0 ? 1 : 0);
     FL_LAUNCH(gradTransformKernel, gridFor(rows * ld), kThreads, 0, stream_)(coef, values_, ld, static_cast<int>(rows),
-                                                                             static_cast<int>(M), distance, sim_.precision);
+                                                                             static_cast<int>(M), distance, sim_.precision, xSq, ySq_);
+    const bool direct = !pairs::similarity(distance);
     // gx̂[block] = G·Ŷ: A = G (k = column, contiguous), B = ŷ rows (n = feature, contiguous).
     const bool gxSplit = p_.gxSplit.count > 1;
     const Gemm rowsGemm = gemmArgs(coef, ld, yh_, Dp, gxSplit ? parts : gx + row0 * Dp, Dp, rows, Dp, rows, Dp, ld, M, ld,
@@ -210,6 +222,10 @@ class Engine {
     if (gxSplit) {
       FL_LAUNCH(splitSumKernel, blocksFor(rows * Dp, kThreads), kThreads, 0, stream_)(
           parts, static_cast<int>(ceilDiv(ld, p_.gxSplit.length)), rows * Dp, gx + row0 * Dp, 0);
+    }
+    if (direct) {
+      FL_LAUNCH(directSumsKernel, static_cast<unsigned>(rows), kDirectThreads, 0, stream_)(
+          values_, ld, 1, M, directRows, xh_ + row0 * Dp, yh_, Dp, s_.dim, gx + row0 * Dp);
     }
     // gŶ (+)= Gᵀ·X̂[block]: A = Gᵀ (m = column, contiguous), B = x̂ rows (n contiguous), k = rows.
     const bool gySplit = p_.gySplit.count > 1;
@@ -220,6 +236,10 @@ class Engine {
     if (gySplit) {
       FL_LAUNCH(splitSumKernel, blocksFor(M * Dp, kThreads), kThreads, 0, stream_)(
           parts, static_cast<int>(ceilDiv(rows, gyLength)), M * Dp, gy, block > 0 ? 1 : 0);
+    }
+    if (direct) {
+      FL_LAUNCH(directSumsKernel, static_cast<unsigned>(M), kDirectThreads, 0, stream_)(
+          values_, 1, ld, rows, directCols, yh_, xh_ + row0 * Dp, Dp, s_.dim, gy);
     }
   }
 

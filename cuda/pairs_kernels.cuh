@@ -90,7 +90,9 @@ __global__ void valuesKernel(float* values, int64_t ld, int rows, int cols, cons
 
 // --- gradient through the values ---------------------------------------------------------------
 // coef = ∂loss/∂v → pairs::valueGradient's G (dot weight) and H (squared-norm weight):
-// gx̂_i = Σ_j G_ij ŷ_j + (Σ_j H_ij) x̂_i and gŷ_j = Σ_i G_ij x̂_i + (Σ_i H_ij) ŷ_j.
+// gx̂_i = Σ_j G_ij ŷ_j + (Σ_j H_ij) x̂_i and gŷ_j = Σ_i G_ij x̂_i + (Σ_i H_ij) ŷ_j — except for the
+// near-duplicate pairs of a distance (pairs::directGradientPair), which are left out of G and H
+// and summed from their differences by pairs_direct.cuh.  xSquares: the block's rows'.
 
 // G and H of a pair, G rounded to `precision` (an operand of both gradient GEMMs) and H = −G then:
 // the pair's one coefficient (as the CPU engine, pairs_loss.cc).
@@ -100,44 +102,66 @@ __device__ __forceinline__ void gradientOf(PairDistance distance, float value, f
   if (precision != Precision::Float32) *g = precision::roundOperand(*g, precision), *h = *h != 0.0f ? -*g : 0.0f;
 }
 
-__device__ __forceinline__ float hOf(PairDistance distance, float value, float coef, Precision precision) {
+// The pair's H, or 0 with *direct set for a near-duplicate pair.
+__device__ __forceinline__ float hOf(PairDistance distance, float value, float coef, Precision precision, float xSquare,
+                                     float ySquare, bool* direct) {
   float g, h;
   gradientOf(distance, value, coef, precision, &g, &h);
-  return h;
+  *direct = pairs::directGradientPair(distance, value, h, xSquare, ySquare);
+  return *direct ? 0.0f : h;
 }
 
-// One block per row of the block: H row sums (fixed tree), written to hRows[row].  Runs before
-// gradTransformKernel overwrites the coefficients.
+// One block per row of the block: H row sums (fixed tree), written to hRows[row], and the row's
+// near-duplicate pairs counted into directRows[row].  Runs before gradTransformKernel overwrites
+// the coefficients.
 __global__ void __launch_bounds__(kRowThreads) hRowKernel(const float* coef, const float* values, int64_t ld, int cols,
-                                                          PairDistance distance, Precision precision, double* hRows) {
+                                                          PairDistance distance, Precision precision, const float* xSquares,
+                                                          const float* ySquares, double* hRows, int32_t* directRows) {
   __shared__ double scratch[kRowThreads];
   const int64_t r = blockIdx.x;
-  double sum = 0.0;
-  for (int j = threadIdx.x; j < cols; j += blockDim.x) sum += hOf(distance, values[r * ld + j], coef[r * ld + j], precision);
+  double sum = 0.0, direct = 0.0;
+  for (int j = threadIdx.x; j < cols; j += blockDim.x) {
+    bool isDirect;
+    sum += hOf(distance, values[r * ld + j], coef[r * ld + j], precision, xSquares[r], ySquares[j], &isDirect);
+    direct += isDirect ? 1.0 : 0.0;
+  }
   sum = blockSum(sum, scratch);
-  if (threadIdx.x == 0) hRows[r] = sum;
+  direct = blockSum(direct, scratch);
+  if (threadIdx.x == 0) hRows[r] = sum, directRows[r] = static_cast<int32_t>(direct);
 }
 
 // Thread per column: H column sums over the block's rows in order, added to the running sums
-// (first block: assigned).  Runs before gradTransformKernel.
+// (first block: assigned), and the column's near-duplicate pairs in the block counted into
+// directColumns[j].  Runs before gradTransformKernel.
 __global__ void hColumnKernel(const float* coef, const float* values, int64_t ld, int rows, int cols,
-                              PairDistance distance, Precision precision, double* hColumns, int first) {
+                              PairDistance distance, Precision precision, const float* xSquares, const float* ySquares,
+                              double* hColumns, int32_t* directColumns, int first) {
   const int j = blockIdx.x * blockDim.x + threadIdx.x;
   if (j >= cols) return;
   double sum = 0.0;
-  for (int r = 0; r < rows; ++r) sum += hOf(distance, values[r * ld + j], coef[r * ld + j], precision);
+  int32_t direct = 0;
+  for (int r = 0; r < rows; ++r) {
+    bool isDirect;
+    sum += hOf(distance, values[r * ld + j], coef[r * ld + j], precision, xSquares[r], ySquares[j], &isDirect);
+    direct += isDirect ? 1 : 0;
+  }
   hColumns[j] = first ? sum : hColumns[j] + sum;
+  directColumns[j] = direct;
 }
 
-// G in place of the coefficients; padding columns [cols, ld) become 0 (the GEMMs read them).
-__global__ void gradTransformKernel(float* coef, const float* values, int64_t ld, int rows, int cols,
-                                    PairDistance distance, Precision precision) {
+// G in place of the coefficients; padding columns [cols, ld) become 0 (the GEMMs read them).  The
+// values become the direct weights: w = H for a near-duplicate pair (its G 0), else 0.
+__global__ void gradTransformKernel(float* coef, float* values, int64_t ld, int rows, int cols, PairDistance distance,
+                                    Precision precision, const float* xSquares, const float* ySquares) {
   const int64_t total = static_cast<int64_t>(rows) * ld;
   for (int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < total;
        e += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    float g = 0.0f, h;
-    if (e % ld < cols) gradientOf(distance, values[e], coef[e], precision, &g, &h);
-    coef[e] = g;
+    const int64_t r = e / ld, j = e % ld;
+    float g = 0.0f, h = 0.0f;
+    if (j < cols) gradientOf(distance, values[e], coef[e], precision, &g, &h);
+    const bool direct = j < cols && pairs::directGradientPair(distance, values[e], h, xSquares[r], ySquares[j]);
+    coef[e] = direct ? 0.0f : g;
+    values[e] = direct ? h : 0.0f;
   }
 }
 

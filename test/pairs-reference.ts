@@ -555,7 +555,7 @@ export interface LossRef {
   gradRef?: Float64Array;
   /** Smallest distance of a mining or loss decision (threshold, tie) from its flip point. */
   nearest: number;
-  /** Decisions that float32 could take either way (nearest < tol), or a near-duplicate's ill-conditioned gradient. */
+  /** Decisions that float32 could take either way (nearest < tol). */
   ambiguous: boolean;
   circleWeights?: Float64Array;
   /** G = ∂loss/∂(x̂_i·ŷ_j) [N, M] before the precision's rounding (absent with the NaN answer). */
@@ -569,31 +569,6 @@ export interface LossRef {
 function formsNonFinitePair(g: Geometry, distance: PairDistance): boolean {
   const V = values(g, distance);
   for (let i = 0; i < g.N; i++) for (let j = 0; j < g.M; j++) if (relation(g, i, j) !== 0 && !Number.isFinite(V[i * g.M + j])) return true;
-  return false;
-}
-
-/**
- * The float32 backends form a euclidean distance's gradient ±coef·(x − y)/d in the dot-product form
- * (the x and y parts summed apart), which cancels for near-duplicates: about 6e-8·(‖x‖² + ‖y‖²)/d² of
- * the pair's term (docs/spec/pairs.md).  A pair with a nonzero coefficient and 0 < d² below
- * GRADIENT_CONDITION·(‖x‖² + ‖y‖²) makes a draw unfit for the 1e-4 gradient tolerance, as a
- * decision near its flip does.  Exact duplicates (d = 0) have gradient 0 everywhere.
- */
-const GRADIENT_CONDITION = 1e-3;
-
-function illConditionedGradient(g: Geometry, distance: PairDistance, coef: Float64Array): boolean {
-  if (distance !== 'euclidean') return false;
-  const V = values(g, distance);
-  const { N, M, D } = g;
-  for (let i = 0; i < N; i++) {
-    for (let j = 0; j < M; j++) {
-      const v = V[i * M + j];
-      if (coef[i * M + j] === 0 || !(v > 0)) continue;
-      let norms = 0;
-      for (let d = 0; d < D; d++) norms += g.xh[i * D + d] ** 2 + g.yh[j * D + d] ** 2;
-      if (v * v < GRADIENT_CONDITION * norms) return true;
-    }
-  }
   return false;
 }
 
@@ -611,8 +586,7 @@ export function refPairLoss(c: PairCase, circleWeights?: Float64Array): LossRef 
   const dec = new Decisions(g.tol);
   const { loss, coef, weights } = lossRef(g, c.loss, lossDistance, sel, dec, circleWeights);
   const nearest = Math.min(dec.nearest, sel.nearest);
-  const ambiguous = dec.near || sel.ambiguous.size > 0 || illConditionedGradient(g, lossDistance, coef);
-  return { loss, ...backprop(g, lossDistance, coef), nearest, ambiguous, circleWeights: weights, xOperands: g.xh, yOperands: g.yh };
+  return { loss, ...backprop(g, lossDistance, coef), nearest, ambiguous: dec.near || sel.ambiguous.size > 0, circleWeights: weights, xOperands: g.xh, yOperands: g.yh };
 }
 
 /** Central differences of the reference's loss (step h on every input; circle's relu weights held at the point, as its gradient does). */

@@ -185,6 +185,18 @@ export function rowValues(problem: PairProblem, i: number, dots: Float64Array, d
   }
 }
 
+/**
+ * A near-duplicate pair under a distance, whose gradient w·(x̂ − ŷ) (w the weight of the squared
+ * norms: 2·coef, or coef/d for 'euclidean') is summed from the difference rather than as w·x̂ and
+ * w·ŷ apart, which cancel: d² below (‖x̂‖² + ‖ŷ‖²)/1024, w ≠ 0.  The native engines' rule
+ * (native/math/pairs_values.h, directGradientPair), on this backend's float64 squares.
+ */
+export function directGradientPair(distance: PairDistance, value: number, w: number, xSquare: number, ySquare: number): boolean {
+  if (isSimilarity(distance) || w === 0) return false;
+  const squared = distance === 'euclidean' ? value * value : value;
+  return squared < (xSquare + ySquare) * (1 / 1024);
+}
+
 // ---- the row's workspace ----
 
 /** Per-row buffers of length M, allocated once per call and reused by every row. */

@@ -14,6 +14,7 @@ import { enumeratedTriplets, lossCoefficients, lossPartials, PARTIALS, reduceLos
 import {
   activeRanges,
   collectTriplets,
+  directGradientPair,
   excludedColumn,
   hardestPair,
   isSimilarity,
@@ -197,7 +198,8 @@ function prepareLossRow(plan: PairLossPlan, problem: PairProblem, i: number, scr
  * Adds row i's share of ∂loss/∂x̂ and ∂loss/∂ŷ given coef_j = ∂loss/∂v_ij.  Every value's
  * gradient is ∂v/∂x̂_i = G ŷ_j + H x̂_i and ∂v/∂ŷ_j = G x̂_i + H ŷ_j (times coef): similarities
  * G = 1, H = 0; squared euclidean G = −2, H = 2; euclidean G = −1/d, H = 1/d.  The H ŷ_j terms
- * are summed per column in columnH and applied once at the end.
+ * are summed per column in columnH and applied once at the end.  A near-duplicate pair
+ * (directGradientPair) adds coef·H·(x̂_i − ŷ_j) and its negative from the difference instead.
  */
 function accumulateRow(
   problem: PairProblem, plan: PairLossPlan, i: number, coef: Float64Array, values: Float64Array,
@@ -210,6 +212,8 @@ function accumulateRow(
   const distance = plan.lossDistance;
   const sim = isSimilarity(distance);
   const xBase = i * dim;
+  const xSquare = problem.queries.squares[i];
+  const ySquares = problem.refRows.squares;
   let rowH = 0;
   for (let j = 0; j < refs; j++) {
     const c = coef[j];
@@ -235,6 +239,14 @@ function accumulateRow(
       if (h !== 0) h = -g;
     }
     const yBase = j * dim;
+    if (directGradientPair(distance, values[j], h, xSquare, ySquares[j])) {
+      for (let d = 0; d < dim; d++) {
+        const term = h * (x[xBase + d] - y[yBase + d]);
+        gradQuery[xBase + d] += term;
+        gradRef[yBase + d] -= term;
+      }
+      continue;
+    }
     for (let d = 0; d < dim; d++) {
       gradQuery[xBase + d] += g * y[yBase + d];
       gradRef[yBase + d] += g * x[xBase + d];

@@ -10,7 +10,8 @@
 //    GEMM cut into column tiles, turned into values row by row.
 //  • Gradients per block: G (∂loss/∂dot) in place of the values, then gx̂[block] = G·Ŷ and
 //    gŶ += Gᵀ·X̂[block] (Gᵀ copied per column tile), blocks in order; the norm terms H of the
-//    distances are −G, summed per row and per column in fixed order.
+//    distances are −G, summed per row and per column in fixed order.  Near-duplicate pairs of a
+//    distance are summed from their differences instead (pairs_direct.h).
 // Every sum has an order fixed by the sizes, so the bits do not depend on the thread count.
 // precision tf32 / bf16 (docs/spec/precision.md): x̂, ŷ are rounded where they are written (their
 // squared norms, the direct distances and the H terms use the rounded vectors: the distances are
@@ -30,6 +31,7 @@
 #include "../runtime/memory.h"
 #include "../runtime/thread_pool.h"
 #include "pairs.h"
+#include "pairs_direct.h"
 
 namespace fusedloss {
 namespace pairblocks {
@@ -259,10 +261,14 @@ struct Gradients {
   }
 };
 
-// gx̂[block] = G·Ŷ, gŶ (+)= Gᵀ·X̂[block], Σ_i H_ij += −G_ij (distances): one parallel call.
-inline void blockGradients(const Plan& p, const Embeddings& e, int64_t blockStart, int64_t blockRows, const float* g,
-                           bool distance, Gradients& out) {
+// gx̂[block] = G·Ŷ, gŶ (+)= Gᵀ·X̂[block], Σ_i H_ij += −G_ij (distances): one parallel call.  With
+// near-duplicate pairs marked in `direct` (pairs_direct.h), two: the column tiles first (they read
+// those pairs' G), then the row slices (which zero it for their GEMM).
+inline void blockGradients(const Plan& p, const Embeddings& e, int64_t blockStart, int64_t blockRows, float* g,
+                           bool distance, Gradients& out, const DirectPairs* direct = nullptr) {
   packB(e.x.data() + blockStart * p.dimPad, p.dimPad, blockRows, p.dimPad, out.xBlockPacked.data());
+  const bool anyDirect = direct && direct->any(blockRows);
+  const float* xBlock = e.x.data() + blockStart * p.dimPad;
   // gx̂ in row slices of kRowSlice rows, fewer rows when that would leave threads idle (a slice
   // is half of all the work over 2·threads).  Each row's sums stay whole in any slicing, so the
   // thread count changes no bit; slices of at least two register tiles keep the Ŷ reads shared.
@@ -272,32 +278,56 @@ inline void blockGradients(const Plan& p, const Embeddings& e, int64_t blockStar
   const int64_t slices = (blockRows + sliceRows - 1) / sliceRows;
   const int64_t width = columnTile(p.refs);
   const int64_t tiles = (p.refs + width - 1) / width;
-  parallelFor(slices + tiles, [&](int64_t task) {
-    if (task < slices) {
-      const int64_t first = task * sliceRows;
-      GemmOperands op;
-      op.m = std::min(sliceRows, blockRows - first), op.n = p.dimPad, op.k = p.refs;
-      op.a = g + first * p.refsPad, op.aRowStride = p.refsPad, op.aDepthStride = 1;
-      op.b = e.y, op.ldb = p.dimPad;
-      op.c = out.gx.data() + (blockStart + first) * p.dimPad, op.ldc = p.dimPad;
-      op.bf16Operands = p.precision == Precision::Bf16;
-      gemm(op);
-      return;
+  auto rowSlice = [&](int64_t task) {
+    const int64_t first = task * sliceRows;
+    const int64_t rows = std::min(sliceRows, blockRows - first);
+    thread_local std::vector<double> sums;  // the slice's direct row terms, [rows, dim]
+    if (anyDirect) {
+      if (sums.size() < static_cast<size_t>(rows * p.dim)) sums.resize(rows * p.dim);
+      for (int64_t r = first; r < first + rows; ++r) {
+        if (direct->rowCount(r) == 0) continue;
+        directRowSum(*direct, r, g + r * p.refsPad, xBlock + r * p.dimPad, e.y, p.dimPad, p.dim,
+                     sums.data() + (r - first) * p.dim);
+      }
     }
-    const int64_t first = (task - slices) * width;
+    GemmOperands op;
+    op.m = rows, op.n = p.dimPad, op.k = p.refs;
+    op.a = g + first * p.refsPad, op.aRowStride = p.refsPad, op.aDepthStride = 1;
+    op.b = e.y, op.ldb = p.dimPad;
+    op.c = out.gx.data() + (blockStart + first) * p.dimPad, op.ldc = p.dimPad;
+    op.bf16Operands = p.precision == Precision::Bf16;
+    gemm(op);
+    for (int64_t r = first; anyDirect && r < first + rows; ++r) {
+      if (direct->rowCount(r) > 0) addSum(op.c + (r - first) * p.dimPad, sums.data() + (r - first) * p.dim, p.dim);
+    }
+  };
+  auto columnTask = [&](int64_t tile) {
+    const int64_t first = tile * width;
     const int64_t count = std::min(width, p.refs - first);
     // Gᵀ of the tile, copied once: read in place, its rows are refsPad floats apart, and the
     // micro-kernel would walk that stride (one page per step for large M) for every panel of D.
     // Copied in 16×16 tiles so the 16 destination lines stay in L1; the H column sums ride along
-    // (rows ascending for each column, the order a single block would use).
+    // (rows ascending for each column, the order a single block would use).  Marked pairs are
+    // left out of both and summed directly after the GEMM.
     thread_local std::vector<float> transposed;
+    thread_local std::vector<char> columnMarked;
     if (transposed.size() < static_cast<size_t>(count * blockRows)) transposed.resize(count * blockRows);
+    if (anyDirect) columnMarked.assign(count, 0);
     for (int64_t r0 = 0; r0 < blockRows; r0 += kTransposeTile) {
       const int64_t r1 = std::min(blockRows, r0 + kTransposeTile);
       for (int64_t j0 = 0; j0 < count; j0 += kTransposeTile) {
         const int64_t j1 = std::min(count, j0 + kTransposeTile);
         for (int64_t r = r0; r < r1; ++r) {
           const float* row = g + r * p.refsPad + first;
+          if (anyDirect && direct->rowCount(r) > 0) {
+            for (int64_t j = j0; j < j1; ++j) {
+              const bool marked = direct->marked(r, first + j);
+              transposed[j * blockRows + r] = marked ? 0.0f : row[j];
+              columnMarked[j] |= marked;
+              if (distance && !marked) out.hColumn[first + j] -= row[j];
+            }
+            continue;
+          }
           for (int64_t j = j0; j < j1; ++j) transposed[j * blockRows + r] = row[j];
           if (distance) {
             for (int64_t j = j0; j < j1; ++j) out.hColumn[first + j] -= row[j];
@@ -313,7 +343,21 @@ inline void blockGradients(const Plan& p, const Embeddings& e, int64_t blockStar
     op.accumulate = blockStart > 0;
     op.bf16Operands = p.precision == Precision::Bf16;
     gemm(op);
-  });
+    if (!anyDirect) return;
+    thread_local std::vector<double> sum;
+    sum.resize(p.dim);
+    for (int64_t j = 0; j < count; ++j) {
+      if (!columnMarked[j]) continue;
+      directColumnSum(*direct, first + j, g, p.refsPad, blockRows, xBlock, e.y, p.dimPad, p.dim, sum.data());
+      addSum(op.c + j * p.dimPad, sum.data(), p.dim);
+    }
+  };
+  if (!anyDirect) {
+    parallelFor(slices + tiles, [&](int64_t task) { task < slices ? rowSlice(task) : columnTask(task - slices); });
+    return;
+  }
+  parallelFor(tiles, columnTask);
+  parallelFor(slices, rowSlice);
 }
 
 // g (Dp floats, float64 sums) through v̂ = v/max(‖v‖, 1e-12) into out (D floats).

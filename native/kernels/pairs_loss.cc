@@ -8,12 +8,15 @@
 //          block's gradient GEMMs after its rows: no pass 2.
 //  pass 2  (gradients) per block: values again unless one block held every row; each row's
 //          coefficients ∂loss/∂v → G = ∂loss/∂dot in place of the values (and Σ_j H_ij); then
-//          the block's gradient GEMMs.  Last, the norm terms and the normalization backward.
+//          the block's gradient GEMMs, near-duplicate pairs summed apart (pairs_direct.h).  Last,
+//          the norm terms and the normalization backward.
+#include <algorithm>
 #include <cmath>
 #include <exception>
-#include <optional>
 #include <new>
+#include <optional>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "pairs_blocks.h"
@@ -36,6 +39,15 @@ struct BlockValues {
   BlockValues(const Plan& p, bool separate) : loss(p.rowBlock * p.refsPad), miner(separate ? p.rowBlock * p.refsPad : 0) {}
 };
 
+// The smallest loss value of the row's formed pairs (+∞ without one).
+float nearestFormed(const pairs::PairRow& row) {
+  float nearest = INFINITY;
+  const int64_t excluded = row.excluded >= 0 && row.excluded < row.refs ? row.excluded : row.refs;
+  for (int64_t j = 0; j < excluded; ++j) nearest = std::min(nearest, row.lossValues[j]);
+  for (int64_t j = excluded + 1; j < row.refs; ++j) nearest = std::min(nearest, row.lossValues[j]);
+  return nearest;
+}
+
 KernelStatus lossBlocks(const PairShape& shape, const PairSimilarityOptions& similarity, const MinerOptions& miner,
                         const PairLossOptions& loss, const PairInputs& inputs, PairLossOutputs& outputs) {
   const bool separate = separateMinerValues(miner, loss);
@@ -54,19 +66,38 @@ KernelStatus lossBlocks(const PairShape& shape, const PairSimilarityOptions& sim
     return pairblocks::pairRow(p, e, inputs, blockStart + r, minerRow, row);
   };
 
+  // Near-duplicate pairs of a distance (pairs::directGradientPair): G kept for the direct sums
+  // (pairs_direct.h), no H; marked per block row.
+  std::optional<pairblocks::DirectPairs> direct;
+  if (distance && loss.gradients) direct.emplace(p.rowBlock, p.refs);
+  const float maxYSquared = direct ? *std::max_element(e.ySquared.begin(), e.ySquared.end()) : 0.0f;
+
   // G = ∂loss/∂dot in place of row r's values (and Σ_j H_ij) from its coefficients.
   std::vector<pairs::LossPartial> partials(p.rows);
-  auto rowGradient = [&](int64_t blockStart, int64_t r, const float* coef, Gradients& g) {
+  auto rowGradient = [&](int64_t blockStart, int64_t r, const pairs::PairRow& row, const float* coef, Gradients& g) {
     float* out = values.loss.data() + r * p.refsPad;
+    const float xSquared = direct ? e.xSquared[blockStart + r] : 0.0f;
+    // A row whose nearest formed pair is clear of the threshold for the longest ŷ tests no pair.
+    const bool mayHaveDirect = direct && pairs::directGradientPair(loss.distance, nearestFormed(row), 1.0f, xSquared, maxYSquared);
+    if (direct) direct->clearRow(r);
     double hSum = 0.0;
-    for (int64_t j = 0; j < p.refs; ++j) {
-      float gj, hj;
-      pairs::valueGradient(loss.distance, out[j], coef[j], &gj, &hj);
-      // G is an operand of both gradient products; H = −G stays the pair's one coefficient.
-      if (p.precision != Precision::Float32) gj = precision::roundOperand(gj, p.precision), hj = hj != 0.0f ? -gj : 0.0f;
-      out[j] = gj;
-      hSum += hj;
-    }
+    auto transform = [&](auto test) {  // test: std::bool_constant, the per-pair test compiled in or out
+      for (int64_t j = 0; j < p.refs; ++j) {
+        float gj, hj;
+        pairs::valueGradient(loss.distance, out[j], coef[j], &gj, &hj);
+        // G is an operand of both gradient products; H = −G stays the pair's one coefficient.
+        if (p.precision != Precision::Float32) gj = precision::roundOperand(gj, p.precision), hj = hj != 0.0f ? -gj : 0.0f;
+        if constexpr (decltype(test)::value) {
+          if (pairs::directGradientPair(loss.distance, out[j], hj, xSquared, e.ySquared[j])) {
+            direct->mark(r, j);
+            hj = 0.0f;
+          }
+        }
+        out[j] = gj;
+        hSum += hj;
+      }
+    };
+    mayHaveDirect ? transform(std::true_type()) : transform(std::false_type());
     for (int64_t j = p.refs; j < p.refsPad; ++j) out[j] = 0.0f;
     g.hRow[blockStart + r] = hSum;
   };
@@ -97,9 +128,10 @@ KernelStatus lossBlocks(const PairShape& shape, const PairSimilarityOptions& sim
         return;
       }
       partials[blockStart + r] = pairs::lossRowWithGradient(row, miner, loss, ahead, scratch, coef);
-      rowGradient(blockStart, r, coef, *g);
+      rowGradient(blockStart, r, row, coef, *g);
     });
-    if (onePass) pairblocks::blockGradients(p, e, blockStart, blockRows, values.loss.data(), distance, *g);
+    if (onePass) pairblocks::blockGradients(p, e, blockStart, blockRows, values.loss.data(), distance, *g,
+                               direct ? &*direct : nullptr);
   }
   pairs::LossPartial total;
   for (const pairs::LossPartial& partial : partials) pairs::addPartial(total, partial);
@@ -127,10 +159,11 @@ KernelStatus lossBlocks(const PairShape& shape, const PairSimilarityOptions& sim
       } else {
         pairs::lossRowBackward(row, miner, loss, scale, scratch, coef);
       }
-      rowGradient(blockStart, r, coef, *g);
+      rowGradient(blockStart, r, row, coef, *g);
     });
     // Column sums of H = −G (distances) are formed in blockGradients, rows in order.
-    pairblocks::blockGradients(p, e, blockStart, blockRows, values.loss.data(), distance, *g);
+    pairblocks::blockGradients(p, e, blockStart, blockRows, values.loss.data(), distance, *g,
+                               direct ? &*direct : nullptr);
   }
   pairblocks::finishGradients(p, e, *g, inputs, outputs.gradEmbeddings, outputs.gradRef);
   return KernelStatus::success();

@@ -66,6 +66,20 @@ FL_HD float guardedPairValue(PairDistance distance, float dot, float rowNormSqua
   return narrowPairValue(distance, dot, rowNormSquared, refNormSquared, x, y, dim);
 }
 
+// A near-duplicate pair under a distance: its gradient w·(x − y) (w = valueGradient's h) formed
+// as the GEMMs form it, w·x and w·y summed apart in float32, loses the digits of x − y — about
+// 6e-8·sqrt(‖x‖² + ‖y‖²)/d of the pair's term.  Below d² = (‖x‖² + ‖y‖²)/1024 (an error of at most
+// ~2e-6 otherwise) every engine leaves the pair out of the dot-product weights (g, h) and adds
+// w·(x − y) from the difference in float64 instead; h == 0 (an inactive pair, d = 0 under
+// 'euclidean') has nothing to add.  lib/pairs/fallback-rows.ts (directGradientPair) is the twin.
+FL_HD bool directGradientPair(PairDistance distance, float value, float h, float rowNormSquared, float refNormSquared) {
+  if (distance == PairDistance::Cosine || distance == PairDistance::Dot || h == 0.0f) return false;
+  // float32 arithmetic (per pair, in the row pass): where it rounds across the threshold, either
+  // side of it is accurate enough.
+  const float squared = distance == PairDistance::Euclidean ? value * value : value;
+  return squared < (rowNormSquared + refNormSquared) * 0x1p-10f;
+}
+
 // ∂loss/∂v = coef → weights of the dot product (g) and of the squared norms (h), so that
 // gx̂_i = Σ_j g_ij ŷ_j + (Σ_j h_ij) x̂_i and gŷ_j = Σ_i g_ij x̂_i + (Σ_i h_ij) ŷ_j.
 FL_HD void valueGradient(PairDistance distance, float value, float coef, float* g, float* h) {

@@ -1,7 +1,8 @@
 // CUDA-vs-CPU check of pair mining and pair losses (docs/spec/gpu.md): mineCuda / pairLossCuda
 // against mineCpu / pairLossCpu, through the same signatures (native/kernels/pairs.h), on fresh random
 // inputs over every miner, loss and distance, with and without a reference set (selfIndex with
-// −1 entries), sizes 1, 7, 129, 3 × 700 (and 300 × 1000 refs), tiny work budgets (many row blocks).
+// −1 entries), sizes 1, 7, 129, 3 × 700 (and 300 × 1000 refs), tiny work budgets (many row blocks);
+// near-duplicate pairs under every distance-based loss (pairs_neardup_checks.cuh).
 //
 // Two kinds of inputs:
 //  • lattice: every normalized vector has 4^k entries ±2^−k (the rest 0) and a power-of-two norm,
@@ -448,6 +449,7 @@ void checkMaxOutputs(Tally& tally, uint64_t& seed) {
   ++(ok ? tally.passed : tally.failed);
 }
 
+#include "pairs_neardup_checks.cuh"
 #include "pairs_runtime_checks.cuh"
 
 void runChecks(bool quick, Tally& tally) {
@@ -557,6 +559,7 @@ void runChecks(bool quick, Tally& tally) {
         }
     runLossGroup(std::string("precision ") + nameOf(precision) + " losses", cases, tally);
   }
+  checkNearDuplicates(tally, seed, quick);
   checkMaxOutputs(tally, seed);
   checkDeterminism(tally, seed);
   checkRecoveryAfterFailure(tally, seed);
