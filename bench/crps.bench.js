@@ -88,15 +88,6 @@ function makeData(points, members, seed) {
   return { ensemble, observations };
 }
 
-// NumPy as its users get it: OpenBLAS not pinned to an older core type (some images set
-// OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE; issue 14 asks to measure without them), for this child only.
-function numpyEnvironment() {
-  const env = { ...process.env };
-  delete env.OPENBLAS_CORETYPE;
-  delete env.OPENBLAS_L2_SIZE;
-  return env;
-}
-
 function runNumpy(options, runs, gradients = false) {
   const probe = spawnSync('python3', ['-c', 'import numpy'], { encoding: 'utf8' });
   if (probe.error || probe.status !== 0) return { skipped: 'python3 with numpy not found' };
@@ -105,7 +96,7 @@ function runNumpy(options, runs, gradients = false) {
   if (gradients) args.push('--gradients');
   if (runs) args.push('--runs', String(runs));
   else if (options.quick) args.push('--runs', '2');
-  const run = spawnSync('python3', args, { encoding: 'utf8', maxBuffer: 16 << 20, timeout: 30 * 60 * 1000, env: numpyEnvironment() });
+  const run = spawnSync('python3', args, { encoding: 'utf8', maxBuffer: 16 << 20, timeout: 30 * 60 * 1000, env: common.numpyEnvironment() });
   if (run.error || run.status !== 0) return { skipped: `numpy_crps.py failed: ${run.error ? run.error.message : run.stderr.trim()}` };
   return JSON.parse(run.stdout);
 }
