@@ -6,7 +6,15 @@
 // every path, the common finite part when it is 0 on every path and the finite parts agree, and
 // undefined (NaN) otherwise.  Points with finite inputs are exact (exactPoint).
 import type { CrpsArgs } from './api';
-import { memberIndex, pairStats, type PairStats, type Policy, type RefInput, type RefOptions, type RefResult } from './helpers';
+import {
+  memberIndex,
+  pairStats,
+  type PairStats,
+  type Policy,
+  type RefInput,
+  type RefOptions,
+  type RefResult,
+} from './crps-reference';
 
 /** x = a + b·L. */
 type Dual = [number, number];

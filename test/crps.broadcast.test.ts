@@ -5,7 +5,17 @@
 import { describe, expect, it } from 'vitest';
 
 import { crps, crpsAsync, type CrpsArgs } from './api';
-import { backendCases, makeEnsemble, moveAxisPerm, pairStats, permute, refFinish, resultBitwiseDiff, Rng, testSeed, checkAgainstRef } from './helpers';
+import { pairStats, refFinish } from './crps-reference';
+import {
+  backendCases,
+  makeEnsemble,
+  moveAxisPerm,
+  permute,
+  resultBitwiseDiff,
+  Rng,
+  testSeed,
+  checkAgainstRef,
+} from './helpers';
 
 const SEED = testSeed('crps.broadcast');
 const BACKENDS = backendCases();

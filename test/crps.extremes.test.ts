@@ -13,7 +13,8 @@ import { describe, expect, it } from 'vitest';
 
 import { crps, type CrpsResult } from './api';
 import { exactPoint, LIMIT_LAYOUTS, LIMIT_POINTS, limitCallArgs, limitReference, type LimitRef } from './crps-limit-reference';
-import { backendCases, bitwiseDiff, checkGradient, memberIndex, pairStats, Rng, testSeed } from './helpers';
+import { memberIndex, pairStats } from './crps-reference';
+import { backendCases, bitwiseDiff, checkGradient, Rng, testSeed } from './helpers';
 
 const SEED = testSeed('crps.extremes');
 const BACKENDS = backendCases();

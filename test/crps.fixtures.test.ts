@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { crps, crpsAsync, type CrpsArgs } from './api';
+import { refCrps, type Policy } from './crps-reference';
 import {
   backendCases,
   checkGradient,
@@ -12,10 +13,8 @@ import {
   checkPoints,
   loadCrpsFixtures,
   nums,
-  refCrps,
   type CrpsFixture,
   type KernelResult,
-  type Policy,
 } from './helpers';
 
 const cases = loadCrpsFixtures();

@@ -8,7 +8,8 @@ import { describe, expect, it } from 'vitest';
 
 import { crps, type CrpsResult } from './api';
 import { LIMIT_LAYOUTS, LIMIT_POINTS, limitCallArgs, limitOfPoint, limitReference, type LimitRef } from './crps-limit-reference';
-import { backendCases, memberIndex, pairStats, Rng, testSeed, type PairStats, type Policy } from './helpers';
+import { memberIndex, pairStats, type PairStats, type Policy } from './crps-reference';
+import { backendCases, Rng, testSeed } from './helpers';
 
 const SEED = testSeed('crps.nan-inf');
 const BACKENDS = backendCases();

@@ -2,25 +2,22 @@
 // padded with +inf to 64 and sorted in register-sized pieces (native/kernels/crps_network.h).
 // Fresh random inputs (seed logged; FUSEDLOSS_TEST_SEED reproduces a run) at the boundaries of
 // that route (32 | 33 … 64 | 65), both member axes, with ties, NaN members under every policy,
-// all-equal members and signed zeros, against the float64 pairwise reference of test/helpers.ts;
+// all-equal members and signed zeros, against the float64 pairwise reference of test/crps-reference.ts;
 // and the native CPU's outputs against the TypeScript backend's on the same inputs.
 import { describe, expect, it } from 'vitest';
 
 import { crps, type CrpsArgs } from './api';
+import { memberIndex, pairStats, refFinish, type Policy } from './crps-reference';
 import {
   backendCases,
   checkAgainstRef,
   checkGradient,
   checkPoints,
   makeEnsemble,
-  memberIndex,
-  pairStats,
   randomVector,
-  refFinish,
   Rng,
   testSeed,
   type EnsembleData,
-  type Policy,
 } from './helpers';
 
 const SEED = testSeed('crps.network');

@@ -1,10 +1,18 @@
 // Fresh random inputs (seed logged; FUSEDLOSS_TEST_SEED reproduces a run) against the float64
-// pairwise reference of test/helpers.ts, on every backend.  The sizes cross the native kernel's
+// pairwise reference of test/crps-reference.ts, on every backend.  The sizes cross the native kernel's
 // internal boundaries: lane blocks of 16 points (P = 15, 16, 17), chunks of 2048 points
 // (P = 2049, 5000) and the > 64-member scalar path (M = 65, 100).
 import { describe, expect, it } from 'vitest';
 
 import { crps, crpsAsync, type CrpsArgs } from './api';
+import {
+  memberIndex,
+  pairStats,
+  pointScore,
+  refFinish,
+  type PairStats,
+  type Policy,
+} from './crps-reference';
 import {
   backendCases,
   checkAgainstRef,
@@ -12,19 +20,13 @@ import {
   checkPoints,
   inversePerm,
   makeEnsemble,
-  memberIndex,
   moveAxisPerm,
-  pairStats,
   permute,
-  pointScore,
   randomVector,
-  refFinish,
   resultBitwiseDiff,
   Rng,
   testSeed,
   type EnsembleData,
-  type PairStats,
-  type Policy,
 } from './helpers';
 
 const SEED = testSeed('crps.random');

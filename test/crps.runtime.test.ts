@@ -9,7 +9,18 @@ import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { backendInfo, crps, crpsAsync, setThreads, type CrpsArgs, type CrpsResult } from './api';
-import { backendCases, checkAgainstRef, makeEnsemble, memberIndex, pairStats, randomVector, refFinish, resultBitwiseDiff, Rng, runWorkerOnce, testSeed, type EnsembleData } from './helpers';
+import { memberIndex, pairStats, refFinish } from './crps-reference';
+import {
+  backendCases,
+  checkAgainstRef,
+  makeEnsemble,
+  randomVector,
+  resultBitwiseDiff,
+  Rng,
+  runWorkerOnce,
+  testSeed,
+  type EnsembleData,
+} from './helpers';
 
 const SEED = testSeed('crps.runtime');
 const BACKENDS = backendCases();

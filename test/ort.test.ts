@@ -16,7 +16,8 @@ import { describe, expect, it } from 'vitest';
 
 import { crps, marginSoftmax, mine, mineAsync, pairLoss, toOrtTensor } from './api';
 import { catchSync, INVALID, LABEL, SHAPE, type Code } from './error-checks';
-import { backendCases, pointScore, Rng, testSeed } from './helpers';
+import { pointScore } from './crps-reference';
+import { backendCases, Rng, testSeed } from './helpers';
 import { refMarginSoftmax } from './margin-reference';
 import { checkLoss, checkMined } from './pairs-cases';
 import { refMine, refPairLoss, type PairCase } from './pairs-reference';
