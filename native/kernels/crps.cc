@@ -14,8 +14,8 @@
 // take a shuffle path instead.  Every lane block scores in float64 from the sorted members with
 // scorePoint's terms in its order (same bits).  Points with a NaN or Inf input, partial blocks,
 // and larger ensembles go through scorePoint, the scalar reference path that implements every
-// NaN policy.  33–64 members skip the run-time network: padded to 64 and sorted in register-sized
-// pieces (crps_network.h), the same outputs.  Gradients are computed by sorted position and
+// NaN policy (crps_scalar.cc).  33–64 members skip the run-time network: padded to 64 and sorted
+// in register-sized pieces (crps_network.h), the same outputs.  Gradients are computed by sorted position and
 // scattered back to the members through a per-block tile in L1.
 #include "crps.h"
 
@@ -34,15 +34,13 @@
 #include "../runtime/transpose16.h"
 #include "crps_lanes.h"
 #include "crps_network.h"
+#include "crps_plan.h"
 
 namespace fusedloss {
+namespace crps_cpu {
 namespace {
 
-constexpr int64_t kChunkPoints = 2048;
 constexpr int kMaxNetworkMembers = 128;
-constexpr int kInsertionSortMembers = 32;
-
-using Comparator = std::pair<int, int>;
 
 // Batcher's odd-even merge sort for `members` inputs: built for the next power of two and
 // trimmed of comparators that touch the padding (padding would hold +inf at the top and never
@@ -64,142 +62,6 @@ std::vector<Comparator> sortingNetwork(int members) {
   }
   return network;
 }
-
-struct Plan {
-  CrpsShape shape;
-  CrpsOptions options;
-  CrpsInputs in;
-  CrpsOutputs out;
-  int minMembers = 1;
-  double weightSum = 0.0;  // Σw over counted points: gradients of the mean are w_p/Σw·∂s_p
-  std::vector<Comparator> network;
-  std::vector<double> gapWeights;  // crps::gapWeight(n, members, α) for n = 0..members (lane blocks)
-};
-
-struct Accumulator {
-  double weightedScores = 0.0;
-  double weights = 0.0;
-};
-
-inline int64_t memberBase(const CrpsShape& shape, int64_t point) {
-  if (shape.inner == 1) return point * shape.members;
-  return (point / shape.inner) * shape.members * shape.inner + point % shape.inner;
-}
-
-inline double pointWeight(const Plan& plan, int64_t point) {
-  return plan.in.weights ? static_cast<double>(plan.in.weights[point]) : 1.0;
-}
-
-// Multiplier of ∂s_p: the caller's gradOutput, or the point's share of the weighted mean.
-inline double gradientFactor(const Plan& plan, int64_t point) {
-  if (plan.in.gradOutput) return plan.in.gradOutput[point];
-  return pointWeight(plan, point) / plan.weightSum;
-}
-
-// Gradient of a point whose own derivative is undefined: NaN, except that a factor of exactly 0
-// (weight 0, gradOutput 0) leaves the point out: 0 whatever it holds.
-inline float undefinedGradient(const Plan& plan, int64_t point) {
-  return gradientFactor(plan, point) == 0.0 ? 0.0f : std::numeric_limits<float>::quiet_NaN();
-}
-
-// Adds a point's terms to the mean; weight 0 leaves the point out even when its score is NaN/Inf.
-inline void addToMean(Accumulator& acc, double weight, double score) {
-  acc.weights += weight;
-  if (weight != 0.0) acc.weightedScores += weight * score;
-}
-
-struct PointScratch {
-  std::vector<float> members;
-  std::vector<float> sorted;
-  explicit PointScratch(int64_t m) : members(m), sorted(m) {}
-};
-
-// Writes a point that has no score of its own (NaN policy): every output of the point is `fill`
-// and the gradients `gradFill`.
-void writeUnscoredPoint(const Plan& plan, int64_t point, int64_t base, float fill, float gradFill) {
-  const CrpsOutputs& out = plan.out;
-  out.scores[point] = fill;
-  if (plan.options.components) {
-    out.skill[point] = fill;
-    out.spread[point] = fill;
-  }
-  if (plan.options.gradients) {
-    for (int64_t k = 0; k < plan.shape.members; ++k) out.gradEnsemble[base + k * plan.shape.inner] = gradFill;
-    out.gradObservations[point] = gradFill;
-  }
-}
-
-// The scalar reference path: any member count, any NaN policy.
-void scorePoint(const Plan& plan, int64_t point, PointScratch& scratch, Accumulator& acc) {
-  const int64_t members = plan.shape.members;
-  const int64_t inner = plan.shape.inner;
-  const int64_t base = memberBase(plan.shape, point);
-  const float observation = plan.in.observations[point];
-  const double weight = pointWeight(plan, point);
-  constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
-
-  bool anyNan = std::isnan(observation);
-  int used = 0;
-  for (int64_t k = 0; k < members; ++k) {
-    const float v = plan.in.ensemble[base + k * inner];
-    scratch.members[k] = v;
-    if (std::isnan(v)) anyNan = true; else scratch.sorted[used++] = v;
-  }
-  if (anyNan) {
-    switch (plan.options.nanPolicy) {
-      case NanPolicy::Propagate:
-        writeUnscoredPoint(plan, point, base, kNaN, plan.options.gradients ? undefinedGradient(plan, point) : kNaN);
-        addToMean(acc, weight, std::numeric_limits<double>::quiet_NaN());
-        return;
-      case NanPolicy::Zero:
-        writeUnscoredPoint(plan, point, base, 0.0f, 0.0f);
-        acc.weights += weight;
-        return;
-      case NanPolicy::Omit:
-        if (std::isnan(observation) || used < plan.minMembers) {
-          writeUnscoredPoint(plan, point, base, kNaN, 0.0f);
-          return;
-        }
-        break;  // score the members that are left
-    }
-  }
-
-  float* sorted = scratch.sorted.data();
-  if (used <= kInsertionSortMembers) crps::insertionSort(sorted, used); else std::sort(sorted, sorted + used);
-  const crps::PointValues values = crps::scoreSorted(sorted, used, observation, plan.options.alpha);
-  const crps::ScoreLimit limit = values.limit;
-  const double score = values.score;
-
-  const CrpsOutputs& out = plan.out;
-  out.scores[point] = static_cast<float>(score);
-  if (plan.options.components) {
-    out.skill[point] = static_cast<float>(values.skill);
-    out.spread[point] = static_cast<float>(values.spread);
-  }
-  if (plan.options.gradients && limit == crps::ScoreLimit::Undefined) {
-    const float fill = undefinedGradient(plan, point);
-    for (int64_t k = 0; k < members; ++k) out.gradEnsemble[base + k * inner] = fill;
-    out.gradObservations[point] = fill;
-  } else if (plan.options.gradients) {
-    const double factor = gradientFactor(plan, point);
-    const crps::GradientWeights gradientWeights = crps::gradientWeights(used, plan.options.alpha);
-    double signSum = 0.0;
-    for (int64_t k = 0; k < members; ++k) {
-      const float v = scratch.members[k];
-      float grad = 0.0f;  // dropped (NaN) members under 'omit'
-      if (!std::isnan(v)) {
-        const int below = crps::countBelow(sorted, used, v);
-        const int above = used - crps::countAtMost(sorted, used, v);
-        grad = static_cast<float>(factor * crps::memberGradient(v, observation, below, above, gradientWeights));
-        signSum += crps::compareSign(v, observation);
-      }
-      out.gradEnsemble[base + k * inner] = grad;
-    }
-    out.gradObservations[point] = static_cast<float>(-factor * (signSum / used));
-  }
-  addToMean(acc, weight, score);
-}
-
 struct alignas(64) LaneScratch {
   Floats values[kMaxNetworkMembers];
   Ints index[kMaxNetworkMembers];
@@ -530,35 +392,6 @@ Accumulator scoreChunk(const Plan& plan, int64_t first, int64_t last) {
   for (; point < last; ++point) scorePoint(plan, point, scratch, acc);
   return acc;
 }
-
-// Σw over the points the mean counts; needed before the main pass when it yields gradients of
-// the mean.  Only 'omit' excludes points, and only it has to look at the ensemble.
-double countedWeightSum(const Plan& plan, int64_t chunks) {
-  const int64_t points = plan.shape.points();
-  std::vector<double> partial(chunks, 0.0);
-  parallelFor(chunks, [&](int64_t chunk) {
-    const int64_t first = chunk * kChunkPoints;
-    const int64_t last = std::min(points, first + kChunkPoints);
-    double sum = 0.0;
-    for (int64_t point = first; point < last; ++point) {
-      if (plan.options.nanPolicy == NanPolicy::Omit) {
-        if (std::isnan(plan.in.observations[point])) continue;
-        const int64_t base = memberBase(plan.shape, point);
-        int64_t used = 0;
-        for (int64_t k = 0; k < plan.shape.members; ++k) {
-          used += !std::isnan(plan.in.ensemble[base + k * plan.shape.inner]);
-        }
-        if (used < plan.minMembers) continue;
-      }
-      sum += pointWeight(plan, point);
-    }
-    partial[chunk] = sum;
-  });
-  double total = 0.0;
-  for (double v : partial) total += v;
-  return total;
-}
-
 KernelStatus runCrpsCpu(const CrpsShape& shape, const CrpsOptions& options, const CrpsInputs& inputs,
                         CrpsOutputs& outputs) {
   Plan plan;
@@ -596,15 +429,15 @@ KernelStatus runCrpsCpu(const CrpsShape& shape, const CrpsOptions& options, cons
   }
   return KernelStatus::success();
 }
-
 }  // namespace
+}  // namespace crps_cpu
 
 KernelStatus crpsCpu(const CrpsShape& shape, const CrpsOptions& options, const CrpsInputs& inputs,
                      CrpsOutputs& outputs) {
   const KernelStatus status = checkCrpsCall(shape, options, inputs, outputs);
   if (!status.ok) return status;
   try {
-    return runCrpsCpu(shape, options, inputs, outputs);
+    return crps_cpu::runCrpsCpu(shape, options, inputs, outputs);
   } catch (const std::bad_alloc&) {
     return KernelStatus::failure("crps: out of memory for the per-thread scratch");
   }
