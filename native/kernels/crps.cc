@@ -146,11 +146,12 @@ FL_LANE_INLINE void sortLaneBlocks(const Plan& plan, LaneScratch* const* blocks)
     for (int b = 0; b < Blocks; ++b) {
       Floats* values = blocks[b]->values;
       Ints* index = blocks[b]->index;
-      for (int k = static_cast<int>(plan.shape.members); k < network::kSortSize; ++k) {
+      const int members = static_cast<int>(plan.shape.members);
+      for (int k = members; k < network::kSortSize; ++k) {
         values[k] = Floats{} + __builtin_huge_valf();
         index[k] = Ints{} + k;
       }
-      if (plan.options.gradients) network::sort64<true>(values, index); else network::sort64<false>(values, index);
+      if (plan.options.gradients) network::sort64<true>(values, index, members); else network::sort64<false>(values, index, members);
     }
     return;
   }
