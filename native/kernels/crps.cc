@@ -65,9 +65,10 @@ std::vector<Comparator> sortingNetwork(int members) {
 struct alignas(64) LaneScratch {
   Floats values[kMaxNetworkMembers];
   Ints index[kMaxNetworkMembers];
-  Ints tieStart[kMaxNetworkMembers];
-  Floats gradient[kMaxNetworkMembers];  // ∂ by sorted position, before the scatter to the members
-  float gradientTile[kLanes * kMaxNetworkMembers];  // the block's gradients in the output's order
+  // ∂ by sorted position, before the scatter to the members; until then the tie starts (as bits),
+  // each replaced by its gradient (one array fewer in L1).
+  Floats gradient[kMaxNetworkMembers];
+  float gradientTile[kLanes * kMaxNetworkMembers];  // the block's gradients in the output's order (lanes[0]'s serves both blocks of a pair)
   int64_t base[kLanes];  // where each lane's member 0 lives in the ensemble
   // Per-lane partial sums of Σw·s and Σw over the chunk's finite lanes (reduced in lane order).
   Doubles weightedScores[2];
@@ -184,7 +185,7 @@ FL_LANE_INLINE void sortLaneBlocks(const Plan& plan, LaneScratch* const* blocks)
 
 // Scores, components and gradients of a sorted lane block; writes every output of its points.
 // Returns the lanes with a NaN or ±Inf input, for the caller to redo with scorePoint.
-FL_LANE_INLINE uint32_t finishLaneBlock(const Plan& plan, int64_t firstPoint, LaneScratch& lanes) {
+FL_LANE_INLINE uint32_t finishLaneBlock(const Plan& plan, int64_t firstPoint, LaneScratch& lanes, float* gradientTile) {
   const int members = static_cast<int>(plan.shape.members);
   const int64_t inner = plan.shape.inner;
   Floats* values = lanes.values;
@@ -202,9 +203,13 @@ FL_LANE_INLINE uint32_t finishLaneBlock(const Plan& plan, int64_t firstPoint, La
 
   // Ties: members in sorted positions [start, end] are equal, so each has L = start members
   // strictly below and G = members − 1 − end strictly above: L − G = start + end − (members − 1).
-  Ints* tieStart = lanes.tieStart;
-  tieStart[0] = Ints{};
-  for (int k = 1; k < members; ++k) tieStart[k] = values[k] == values[k - 1] ? tieStart[k - 1] : Ints{} + k;
+  Floats* tieStartBits = lanes.gradient;
+  Ints tieStart = {};
+  tieStartBits[0] = (Floats)tieStart;
+  for (int k = 1; k < members; ++k) {
+    tieStart = values[k] == values[k - 1] ? tieStart : Ints{} + k;
+    tieStartBits[k] = (Floats)tieStart;
+  }
   const Floats factor = blockGradientFactor(plan, firstPoint);
   const Floats one = Floats{} + 1.0f, zero = Floats{};
   const crps::GradientWeights weights = crps::gradientWeights(members, plan.options.alpha);
@@ -215,7 +220,7 @@ FL_LANE_INLINE uint32_t finishLaneBlock(const Plan& plan, int64_t firstPoint, La
   for (int k = members - 1; k >= 0; --k) {
     if (k < members - 1) tieEnd = values[k] == values[k + 1] ? tieEnd : Ints{} + k;
     const Floats sign = (values[k] > observation ? one : zero) - (values[k] < observation ? one : zero);
-    const Floats rankTerm = __builtin_convertvector(tieStart[k] + tieEnd - (members - 1), Floats);
+    const Floats rankTerm = __builtin_convertvector((Ints)tieStartBits[k] + tieEnd - (members - 1), Floats);
     signSum += sign;
     // ∂s (|∂s| ≤ 2) first, then the factor: one product that can under/overflow only as the result does.
     const Floats grad = factor * ((sign * signWeight - rankWeight * rankTerm) * gradScale);
@@ -226,7 +231,7 @@ FL_LANE_INLINE uint32_t finishLaneBlock(const Plan& plan, int64_t firstPoint, La
   // scattered stores straight to the output measured as a third of the block's time.
   const bool contiguous = inner == 1 && base[kLanes - 1] == base[0] + (kLanes - 1) * static_cast<int64_t>(members);
   if (contiguous) {
-    float* tile = lanes.gradientTile;
+    float* tile = gradientTile;
     for (int lane = 0; lane < kLanes; ++lane) {
       if (redo >> lane & 1) continue;  // rewritten by scorePoint (and its indices may name padding)
       float* point = tile + lane * members;
@@ -249,7 +254,7 @@ FL_SIMD_CLONES
 uint32_t scoreLaneBlock(const Plan& plan, int64_t firstPoint, LaneScratch* lanes) {
   loadLaneBlock(plan, firstPoint, lanes[0]);
   sortLaneBlocks<1>(plan, &lanes);
-  return finishLaneBlock(plan, firstPoint, lanes[0]);
+  return finishLaneBlock(plan, firstPoint, lanes[0], lanes[0].gradientTile);
 }
 
 // Asks for the members of the pair after next while this pair sorts, when the member axis is last
@@ -273,8 +278,8 @@ uint64_t scoreLaneBlockPair(const Plan& plan, int64_t firstPoint, LaneScratch* l
   loadLaneBlock(plan, firstPoint + kLanes, lanes[1]);
   prefetchMembers(plan, firstPoint + 4 * kLanes);
   sortLaneBlocks<2>(plan, blocks);
-  const uint64_t first = finishLaneBlock(plan, firstPoint, lanes[0]);
-  return first | static_cast<uint64_t>(finishLaneBlock(plan, firstPoint + kLanes, lanes[1])) << kLanes;
+  const uint64_t first = finishLaneBlock(plan, firstPoint, lanes[0], lanes[0].gradientTile);
+  return first | static_cast<uint64_t>(finishLaneBlock(plan, firstPoint + kLanes, lanes[1], lanes[0].gradientTile)) << kLanes;
 }
 
 // Ensembles of 2 or 4 members stored member-last (the training case): 16 points are 2 or 4
