@@ -375,7 +375,7 @@ Accumulator scoreChunk(const Plan& plan, int64_t first, int64_t last) {
   PointScratch scratch(plan.shape.members);
   int64_t point = first;
   if (const BlockKernel scoreBlock = blockKernelFor(plan.shape)) {
-    // 2 × 24 KiB on the heap, not a pool thread's stack; default-initialized (not zeroed: every
+    // 2 × 32 KiB on the heap, not a pool thread's stack; default-initialized (not zeroed: every
     // field is written before it is read).
     const std::unique_ptr<LaneScratch[]> lanes(new LaneScratch[2]);
     for (int b = 0; b < 2; ++b) lanes[b].weightedScores[0] = lanes[b].weightedScores[1] = lanes[b].weights[0] = lanes[b].weights[1] = Doubles{};
