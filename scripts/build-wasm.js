@@ -26,6 +26,7 @@ const distDir = path.join(root, 'dist/cjs/wasm/generated');
 
 const kernelSources = [
   'native/kernels/crps.cc',
+  'native/kernels/crps_scalar.cc',
   'native/kernels/margin.cc',
   'native/kernels/margin_prepass.cc',
   'native/kernels/margin_epilogue.cc',

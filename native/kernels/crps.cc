@@ -14,8 +14,8 @@
 // take a shuffle path instead.  Every lane block scores in float64 from the sorted members with
 // scorePoint's terms in its order (same bits).  Points with a NaN or Inf input, partial blocks,
 // and larger ensembles go through scorePoint, the scalar reference path that implements every
-// NaN policy.  33–64 members skip the run-time network: padded to 64 and sorted in register-sized
-// pieces (crps_network.h), the same outputs.  Gradients are computed by sorted position and
+// NaN policy (crps_scalar.cc).  33–64 members skip the run-time network: padded to 64 and sorted
+// in register-sized pieces (crps_network.h), the same outputs.  Gradients are computed by sorted position and
 // scattered back to the members through a per-block tile in L1.
 #include "crps.h"
 
@@ -34,15 +34,13 @@
 #include "../runtime/transpose16.h"
 #include "crps_lanes.h"
 #include "crps_network.h"
+#include "crps_plan.h"
 
 namespace fusedloss {
+namespace crps_cpu {
 namespace {
 
-constexpr int64_t kChunkPoints = 2048;
 constexpr int kMaxNetworkMembers = 128;
-constexpr int kInsertionSortMembers = 32;
-
-using Comparator = std::pair<int, int>;
 
 // Batcher's odd-even merge sort for `members` inputs: built for the next power of two and
 // trimmed of comparators that touch the padding (padding would hold +inf at the top and never
@@ -64,148 +62,13 @@ std::vector<Comparator> sortingNetwork(int members) {
   }
   return network;
 }
-
-struct Plan {
-  CrpsShape shape;
-  CrpsOptions options;
-  CrpsInputs in;
-  CrpsOutputs out;
-  int minMembers = 1;
-  double weightSum = 0.0;  // Σw over counted points: gradients of the mean are w_p/Σw·∂s_p
-  std::vector<Comparator> network;
-  std::vector<double> gapWeights;  // crps::gapWeight(n, members, α) for n = 0..members (lane blocks)
-};
-
-struct Accumulator {
-  double weightedScores = 0.0;
-  double weights = 0.0;
-};
-
-inline int64_t memberBase(const CrpsShape& shape, int64_t point) {
-  if (shape.inner == 1) return point * shape.members;
-  return (point / shape.inner) * shape.members * shape.inner + point % shape.inner;
-}
-
-inline double pointWeight(const Plan& plan, int64_t point) {
-  return plan.in.weights ? static_cast<double>(plan.in.weights[point]) : 1.0;
-}
-
-// Multiplier of ∂s_p: the caller's gradOutput, or the point's share of the weighted mean.
-inline double gradientFactor(const Plan& plan, int64_t point) {
-  if (plan.in.gradOutput) return plan.in.gradOutput[point];
-  return pointWeight(plan, point) / plan.weightSum;
-}
-
-// Gradient of a point whose own derivative is undefined: NaN, except that a factor of exactly 0
-// (weight 0, gradOutput 0) leaves the point out: 0 whatever it holds.
-inline float undefinedGradient(const Plan& plan, int64_t point) {
-  return gradientFactor(plan, point) == 0.0 ? 0.0f : std::numeric_limits<float>::quiet_NaN();
-}
-
-// Adds a point's terms to the mean; weight 0 leaves the point out even when its score is NaN/Inf.
-inline void addToMean(Accumulator& acc, double weight, double score) {
-  acc.weights += weight;
-  if (weight != 0.0) acc.weightedScores += weight * score;
-}
-
-struct PointScratch {
-  std::vector<float> members;
-  std::vector<float> sorted;
-  explicit PointScratch(int64_t m) : members(m), sorted(m) {}
-};
-
-// Writes a point that has no score of its own (NaN policy): every output of the point is `fill`
-// and the gradients `gradFill`.
-void writeUnscoredPoint(const Plan& plan, int64_t point, int64_t base, float fill, float gradFill) {
-  const CrpsOutputs& out = plan.out;
-  out.scores[point] = fill;
-  if (plan.options.components) {
-    out.skill[point] = fill;
-    out.spread[point] = fill;
-  }
-  if (plan.options.gradients) {
-    for (int64_t k = 0; k < plan.shape.members; ++k) out.gradEnsemble[base + k * plan.shape.inner] = gradFill;
-    out.gradObservations[point] = gradFill;
-  }
-}
-
-// The scalar reference path: any member count, any NaN policy.
-void scorePoint(const Plan& plan, int64_t point, PointScratch& scratch, Accumulator& acc) {
-  const int64_t members = plan.shape.members;
-  const int64_t inner = plan.shape.inner;
-  const int64_t base = memberBase(plan.shape, point);
-  const float observation = plan.in.observations[point];
-  const double weight = pointWeight(plan, point);
-  constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
-
-  bool anyNan = std::isnan(observation);
-  int used = 0;
-  for (int64_t k = 0; k < members; ++k) {
-    const float v = plan.in.ensemble[base + k * inner];
-    scratch.members[k] = v;
-    if (std::isnan(v)) anyNan = true; else scratch.sorted[used++] = v;
-  }
-  if (anyNan) {
-    switch (plan.options.nanPolicy) {
-      case NanPolicy::Propagate:
-        writeUnscoredPoint(plan, point, base, kNaN, plan.options.gradients ? undefinedGradient(plan, point) : kNaN);
-        addToMean(acc, weight, std::numeric_limits<double>::quiet_NaN());
-        return;
-      case NanPolicy::Zero:
-        writeUnscoredPoint(plan, point, base, 0.0f, 0.0f);
-        acc.weights += weight;
-        return;
-      case NanPolicy::Omit:
-        if (std::isnan(observation) || used < plan.minMembers) {
-          writeUnscoredPoint(plan, point, base, kNaN, 0.0f);
-          return;
-        }
-        break;  // score the members that are left
-    }
-  }
-
-  float* sorted = scratch.sorted.data();
-  if (used <= kInsertionSortMembers) crps::insertionSort(sorted, used); else std::sort(sorted, sorted + used);
-  const crps::PointValues values = crps::scoreSorted(sorted, used, observation, plan.options.alpha);
-  const crps::ScoreLimit limit = values.limit;
-  const double score = values.score;
-
-  const CrpsOutputs& out = plan.out;
-  out.scores[point] = static_cast<float>(score);
-  if (plan.options.components) {
-    out.skill[point] = static_cast<float>(values.skill);
-    out.spread[point] = static_cast<float>(values.spread);
-  }
-  if (plan.options.gradients && limit == crps::ScoreLimit::Undefined) {
-    const float fill = undefinedGradient(plan, point);
-    for (int64_t k = 0; k < members; ++k) out.gradEnsemble[base + k * inner] = fill;
-    out.gradObservations[point] = fill;
-  } else if (plan.options.gradients) {
-    const double factor = gradientFactor(plan, point);
-    const crps::GradientWeights gradientWeights = crps::gradientWeights(used, plan.options.alpha);
-    double signSum = 0.0;
-    for (int64_t k = 0; k < members; ++k) {
-      const float v = scratch.members[k];
-      float grad = 0.0f;  // dropped (NaN) members under 'omit'
-      if (!std::isnan(v)) {
-        const int below = crps::countBelow(sorted, used, v);
-        const int above = used - crps::countAtMost(sorted, used, v);
-        grad = static_cast<float>(factor * crps::memberGradient(v, observation, below, above, gradientWeights));
-        signSum += crps::compareSign(v, observation);
-      }
-      out.gradEnsemble[base + k * inner] = grad;
-    }
-    out.gradObservations[point] = static_cast<float>(-factor * (signSum / used));
-  }
-  addToMean(acc, weight, score);
-}
-
 struct alignas(64) LaneScratch {
   Floats values[kMaxNetworkMembers];
   Ints index[kMaxNetworkMembers];
-  Ints tieStart[kMaxNetworkMembers];
-  Floats gradient[kMaxNetworkMembers];  // ∂ by sorted position, before the scatter to the members
-  float gradientTile[kLanes * kMaxNetworkMembers];  // the block's gradients in the output's order
+  // ∂ by sorted position, before the scatter to the members; until then the tie starts (as bits),
+  // each replaced by its gradient (one array fewer in L1).
+  Floats gradient[kMaxNetworkMembers];
+  float gradientTile[kLanes * kMaxNetworkMembers];  // the block's gradients in the output's order (lanes[0]'s serves both blocks of a pair)
   int64_t base[kLanes];  // where each lane's member 0 lives in the ensemble
   // Per-lane partial sums of Σw·s and Σw over the chunk's finite lanes (reduced in lane order).
   Doubles weightedScores[2];
@@ -284,11 +147,12 @@ FL_LANE_INLINE void sortLaneBlocks(const Plan& plan, LaneScratch* const* blocks)
     for (int b = 0; b < Blocks; ++b) {
       Floats* values = blocks[b]->values;
       Ints* index = blocks[b]->index;
-      for (int k = static_cast<int>(plan.shape.members); k < network::kSortSize; ++k) {
+      const int members = static_cast<int>(plan.shape.members);
+      for (int k = members; k < network::kSortSize; ++k) {
         values[k] = Floats{} + __builtin_huge_valf();
         index[k] = Ints{} + k;
       }
-      if (plan.options.gradients) network::sort64<true>(values, index); else network::sort64<false>(values, index);
+      if (plan.options.gradients) network::sort64<true>(values, index, members); else network::sort64<false>(values, index, members);
     }
     return;
   }
@@ -321,7 +185,7 @@ FL_LANE_INLINE void sortLaneBlocks(const Plan& plan, LaneScratch* const* blocks)
 
 // Scores, components and gradients of a sorted lane block; writes every output of its points.
 // Returns the lanes with a NaN or ±Inf input, for the caller to redo with scorePoint.
-FL_LANE_INLINE uint32_t finishLaneBlock(const Plan& plan, int64_t firstPoint, LaneScratch& lanes) {
+FL_LANE_INLINE uint32_t finishLaneBlock(const Plan& plan, int64_t firstPoint, LaneScratch& lanes, float* gradientTile) {
   const int members = static_cast<int>(plan.shape.members);
   const int64_t inner = plan.shape.inner;
   Floats* values = lanes.values;
@@ -339,9 +203,13 @@ FL_LANE_INLINE uint32_t finishLaneBlock(const Plan& plan, int64_t firstPoint, La
 
   // Ties: members in sorted positions [start, end] are equal, so each has L = start members
   // strictly below and G = members − 1 − end strictly above: L − G = start + end − (members − 1).
-  Ints* tieStart = lanes.tieStart;
-  tieStart[0] = Ints{};
-  for (int k = 1; k < members; ++k) tieStart[k] = values[k] == values[k - 1] ? tieStart[k - 1] : Ints{} + k;
+  Floats* tieStartBits = lanes.gradient;
+  Ints tieStart = {};
+  tieStartBits[0] = (Floats)tieStart;
+  for (int k = 1; k < members; ++k) {
+    tieStart = values[k] == values[k - 1] ? tieStart : Ints{} + k;
+    tieStartBits[k] = (Floats)tieStart;
+  }
   const Floats factor = blockGradientFactor(plan, firstPoint);
   const Floats one = Floats{} + 1.0f, zero = Floats{};
   const crps::GradientWeights weights = crps::gradientWeights(members, plan.options.alpha);
@@ -352,7 +220,7 @@ FL_LANE_INLINE uint32_t finishLaneBlock(const Plan& plan, int64_t firstPoint, La
   for (int k = members - 1; k >= 0; --k) {
     if (k < members - 1) tieEnd = values[k] == values[k + 1] ? tieEnd : Ints{} + k;
     const Floats sign = (values[k] > observation ? one : zero) - (values[k] < observation ? one : zero);
-    const Floats rankTerm = __builtin_convertvector(tieStart[k] + tieEnd - (members - 1), Floats);
+    const Floats rankTerm = __builtin_convertvector((Ints)tieStartBits[k] + tieEnd - (members - 1), Floats);
     signSum += sign;
     // ∂s (|∂s| ≤ 2) first, then the factor: one product that can under/overflow only as the result does.
     const Floats grad = factor * ((sign * signWeight - rankWeight * rankTerm) * gradScale);
@@ -363,7 +231,7 @@ FL_LANE_INLINE uint32_t finishLaneBlock(const Plan& plan, int64_t firstPoint, La
   // scattered stores straight to the output measured as a third of the block's time.
   const bool contiguous = inner == 1 && base[kLanes - 1] == base[0] + (kLanes - 1) * static_cast<int64_t>(members);
   if (contiguous) {
-    float* tile = lanes.gradientTile;
+    float* tile = gradientTile;
     for (int lane = 0; lane < kLanes; ++lane) {
       if (redo >> lane & 1) continue;  // rewritten by scorePoint (and its indices may name padding)
       float* point = tile + lane * members;
@@ -386,7 +254,7 @@ FL_SIMD_CLONES
 uint32_t scoreLaneBlock(const Plan& plan, int64_t firstPoint, LaneScratch* lanes) {
   loadLaneBlock(plan, firstPoint, lanes[0]);
   sortLaneBlocks<1>(plan, &lanes);
-  return finishLaneBlock(plan, firstPoint, lanes[0]);
+  return finishLaneBlock(plan, firstPoint, lanes[0], lanes[0].gradientTile);
 }
 
 // Asks for the members of the pair after next while this pair sorts, when the member axis is last
@@ -410,8 +278,8 @@ uint64_t scoreLaneBlockPair(const Plan& plan, int64_t firstPoint, LaneScratch* l
   loadLaneBlock(plan, firstPoint + kLanes, lanes[1]);
   prefetchMembers(plan, firstPoint + 4 * kLanes);
   sortLaneBlocks<2>(plan, blocks);
-  const uint64_t first = finishLaneBlock(plan, firstPoint, lanes[0]);
-  return first | static_cast<uint64_t>(finishLaneBlock(plan, firstPoint + kLanes, lanes[1])) << kLanes;
+  const uint64_t first = finishLaneBlock(plan, firstPoint, lanes[0], lanes[0].gradientTile);
+  return first | static_cast<uint64_t>(finishLaneBlock(plan, firstPoint + kLanes, lanes[1], lanes[0].gradientTile)) << kLanes;
 }
 
 // Ensembles of 2 or 4 members stored member-last (the training case): 16 points are 2 or 4
@@ -507,7 +375,7 @@ Accumulator scoreChunk(const Plan& plan, int64_t first, int64_t last) {
   PointScratch scratch(plan.shape.members);
   int64_t point = first;
   if (const BlockKernel scoreBlock = blockKernelFor(plan.shape)) {
-    // 2 × 24 KiB on the heap, not a pool thread's stack; default-initialized (not zeroed: every
+    // 2 × 32 KiB on the heap, not a pool thread's stack; default-initialized (not zeroed: every
     // field is written before it is read).
     const std::unique_ptr<LaneScratch[]> lanes(new LaneScratch[2]);
     for (int b = 0; b < 2; ++b) lanes[b].weightedScores[0] = lanes[b].weightedScores[1] = lanes[b].weights[0] = lanes[b].weights[1] = Doubles{};
@@ -530,35 +398,6 @@ Accumulator scoreChunk(const Plan& plan, int64_t first, int64_t last) {
   for (; point < last; ++point) scorePoint(plan, point, scratch, acc);
   return acc;
 }
-
-// Σw over the points the mean counts; needed before the main pass when it yields gradients of
-// the mean.  Only 'omit' excludes points, and only it has to look at the ensemble.
-double countedWeightSum(const Plan& plan, int64_t chunks) {
-  const int64_t points = plan.shape.points();
-  std::vector<double> partial(chunks, 0.0);
-  parallelFor(chunks, [&](int64_t chunk) {
-    const int64_t first = chunk * kChunkPoints;
-    const int64_t last = std::min(points, first + kChunkPoints);
-    double sum = 0.0;
-    for (int64_t point = first; point < last; ++point) {
-      if (plan.options.nanPolicy == NanPolicy::Omit) {
-        if (std::isnan(plan.in.observations[point])) continue;
-        const int64_t base = memberBase(plan.shape, point);
-        int64_t used = 0;
-        for (int64_t k = 0; k < plan.shape.members; ++k) {
-          used += !std::isnan(plan.in.ensemble[base + k * plan.shape.inner]);
-        }
-        if (used < plan.minMembers) continue;
-      }
-      sum += pointWeight(plan, point);
-    }
-    partial[chunk] = sum;
-  });
-  double total = 0.0;
-  for (double v : partial) total += v;
-  return total;
-}
-
 KernelStatus runCrpsCpu(const CrpsShape& shape, const CrpsOptions& options, const CrpsInputs& inputs,
                         CrpsOutputs& outputs) {
   Plan plan;
@@ -596,15 +435,15 @@ KernelStatus runCrpsCpu(const CrpsShape& shape, const CrpsOptions& options, cons
   }
   return KernelStatus::success();
 }
-
 }  // namespace
+}  // namespace crps_cpu
 
 KernelStatus crpsCpu(const CrpsShape& shape, const CrpsOptions& options, const CrpsInputs& inputs,
                      CrpsOutputs& outputs) {
   const KernelStatus status = checkCrpsCall(shape, options, inputs, outputs);
   if (!status.ok) return status;
   try {
-    return runCrpsCpu(shape, options, inputs, outputs);
+    return crps_cpu::runCrpsCpu(shape, options, inputs, outputs);
   } catch (const std::bad_alloc&) {
     return KernelStatus::failure("crps: out of memory for the per-thread scratch");
   }

@@ -7,8 +7,9 @@
 //      which merges two ascending runs without reversing one) and the half-cleaners down to a
 //      distance of 16 as passes over memory, then the distances 8, 4, 2, 1 in registers, one
 //      16-member group at a time.
-// 604 comparators against 415 for Batcher's network trimmed to 51, but 508 of them run in
-// registers (docs/performance.md, "CRPS at M = 51").
+// 604 comparators at 64 members; those that would compare padding are skipped (see Trimmed), so
+// 51 members run 453 (396 of them in registers) against 415 for Batcher's network trimmed to 51
+// (docs/performance.md, "CRPS at M = 51").
 //
 // A comparator swaps only when the upper value is strictly less, as the run-time network's: a
 // NaN never moves and compares with nothing (its lane is redone on the scalar path).  Which of
@@ -18,6 +19,7 @@
 // this was written).  The wasm build compiles this same code, so its bits stay the native CPU's.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <utility>
@@ -92,60 +94,101 @@ FL_NETWORK_INLINE void exchange(Floats& low, Floats& high, Ints& lowIndex, Ints&
   }
 }
 
-// Runs a fixed comparator list on one 16-member group through local copies (registers).
-template <bool WithIndex, std::size_t Count, std::size_t... I>
+// Runs a fixed comparator list on the first Width vectors of a group through local copies
+// (registers).
+template <bool WithIndex, int Width, std::size_t Count, std::size_t... I>
 FL_NETWORK_INLINE void runOnGroup(const std::array<Pair, Count>& pairs, Floats* values, Ints* index,
                                   std::index_sequence<I...>) {
-  Floats v[kGroup];
-  Ints ix[WithIndex ? kGroup : 1];
-  for (int k = 0; k < kGroup; ++k) v[k] = values[k];
+  Floats v[Width];
+  Ints ix[WithIndex ? Width : 1];
+  for (int k = 0; k < Width; ++k) v[k] = values[k];
   if (WithIndex) {
-    for (int k = 0; k < kGroup; ++k) ix[k] = index[k];
+    for (int k = 0; k < Width; ++k) ix[k] = index[k];
   }
   (exchange<WithIndex>(v[pairs[I].low], v[pairs[I].high], ix[WithIndex ? pairs[I].low : 0],
                        ix[WithIndex ? pairs[I].high : 0]),
    ...);
-  for (int k = 0; k < kGroup; ++k) values[k] = v[k];
+  for (int k = 0; k < Width; ++k) values[k] = v[k];
   if (WithIndex) {
-    for (int k = 0; k < kGroup; ++k) index[k] = ix[k];
+    for (int k = 0; k < Width; ++k) index[k] = ix[k];
   }
 }
 
-// Merges the ascending runs [0, n) and [n, 2n) of values (n a multiple of 16) into one.
+// The padding never moves: a comparator swaps only when its upper value is strictly less, and
+// +inf is less than nothing, so the padding stays where the caller put it (every position from
+// the member count up) and every comparator whose upper position holds it is a no-op, in every
+// lane (NaN and ±Inf ones included).  Those comparators are skipped: at M = 51, 453 of the 604
+// run.  A group's lists are trimmed at a few widths fixed at compile time.
+
+// The comparators of Pairs whose upper position is below Width (all of them for Width = 16).
+template <const auto& Pairs, int Width>
+struct Trimmed {
+  static constexpr int count() {
+    int n = 0;
+    for (const Pair& p : Pairs) n += p.high < Width;
+    return n;
+  }
+  static constexpr std::array<Pair, count()> make() {
+    std::array<Pair, count()> kept{};
+    int n = 0;
+    for (const Pair& p : Pairs) {
+      if (p.high < Width) kept[n++] = p;
+    }
+    return kept;
+  }
+  static constexpr std::array<Pair, count()> pairs = make();
+};
+
+template <bool WithIndex, const auto& Pairs, int Width>
+FL_NETWORK_INLINE void runTrimmed(Floats* values, Ints* index) {
+  using List = Trimmed<Pairs, Width>;
+  runOnGroup<WithIndex, Width>(List::pairs, values, index, std::make_index_sequence<List::count()>{});
+}
+
+// Runs Pairs on a group whose first `members` positions hold members (any count: ≤ 0 and ≥ 16
+// included) and the rest padding: the narrowest trimmed list that covers the members.
+template <bool WithIndex, const auto& Pairs>
+FL_NETWORK_INLINE void runOnPartialGroup(Floats* values, Ints* index, int members) {
+  if (members > 12) runTrimmed<WithIndex, Pairs, 16>(values, index);
+  else if (members > 8) runTrimmed<WithIndex, Pairs, 12>(values, index);
+  else if (members > 4) runTrimmed<WithIndex, Pairs, 8>(values, index);
+  else if (members > 1) runTrimmed<WithIndex, Pairs, 4>(values, index);
+}
+
+// Merges the ascending runs [0, n) and [n, 2n) of values (n a multiple of 16) into one, of which
+// the first `members` positions hold members and the rest padding.
 template <bool WithIndex>
-FL_NETWORK_INLINE void bitonicMerge(Floats* values, Ints* index, int n) {
+FL_NETWORK_INLINE void bitonicMerge(Floats* values, Ints* index, int n, int members) {
   Ints unused[1];
-  for (int i = 0; i < n; ++i) {
+  for (int i = std::max(0, 2 * n - members); i < n; ++i) {  // the flip: upper position 2n − 1 − i < members
     exchange<WithIndex>(values[i], values[2 * n - 1 - i], WithIndex ? index[i] : unused[0],
                         WithIndex ? index[2 * n - 1 - i] : unused[0]);
   }
   for (int d = n / 2; d >= kGroup; d /= 2) {
-    for (int i = 0; i < 2 * n; ++i) {
+    for (int i = 0; i + d < std::min(2 * n, members); ++i) {
       if ((i & d) != 0) continue;
       exchange<WithIndex>(values[i], values[i + d], WithIndex ? index[i] : unused[0], WithIndex ? index[i + d] : unused[0]);
     }
   }
   for (int group = 0; group < 2 * n; group += kGroup) {
-    runOnGroup<WithIndex>(kGroupCleaner, values + group, WithIndex ? index + group : unused,
-                          std::make_index_sequence<kGroupCleaner.size()>{});
+    runOnPartialGroup<WithIndex, kGroupCleaner>(values + group, WithIndex ? index + group : unused, members - group);
   }
 }
 
 constexpr int kSortSize = 64;
 
-// Sorts values[0, 64) lane by lane, and permutes index[0, 64) alike when WithIndex.  The caller
-// pads the members past its count with +inf.
+// Sorts values[0, members) lane by lane, and permutes index[0, members) alike when WithIndex.
+// The caller pads values[members, 64) with +inf.
 template <bool WithIndex>
-FL_NETWORK_INLINE void sort64(Floats* values, Ints* index) {
+FL_NETWORK_INLINE void sort64(Floats* values, Ints* index, int members) {
   Ints unused[1];
   for (int group = 0; group < kSortSize; group += kGroup) {
-    runOnGroup<WithIndex>(kGroupNetwork, values + group, WithIndex ? index + group : unused,
-                          std::make_index_sequence<kGroupComparators>{});
+    runOnPartialGroup<WithIndex, kGroupNetwork>(values + group, WithIndex ? index + group : unused, members - group);
   }
   for (int half = 0; half < kSortSize; half += 2 * kGroup) {
-    bitonicMerge<WithIndex>(values + half, WithIndex ? index + half : unused, kGroup);
+    bitonicMerge<WithIndex>(values + half, WithIndex ? index + half : unused, kGroup, members - half);
   }
-  bitonicMerge<WithIndex>(values, index, 2 * kGroup);
+  bitonicMerge<WithIndex>(values, index, 2 * kGroup, members);
 }
 
 #undef FL_NETWORK_INLINE
