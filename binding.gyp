@@ -10,6 +10,7 @@
         "native/napi/margin_binding.cc",
         "native/napi/pairs_binding.cc",
         "native/kernels/crps.cc",
+        "native/kernels/crps_scalar.cc",
         "native/kernels/margin.cc",
         "native/kernels/margin_prepass.cc",
         "native/kernels/margin_epilogue.cc",
