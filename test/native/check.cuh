@@ -79,8 +79,9 @@ struct Tally {
   void record(bool ok) { ++(ok ? passed : failed); }
 };
 
-// --sanitize: --quick --no-bench, and a family may cut its case grid further (compute-sanitizer's
-// racecheck costs ~10 ms a launch); run-gpu-checks.sh passes it to every sanitizer tool.
+// --sanitize: --quick --no-bench, and a family may cut its case grid further to the cases that
+// run different kernels (compute-sanitizer's racecheck costs ~10 ms a launch); run-gpu-checks.sh
+// passes it to every sanitizer tool, run-emu-checks.sh to the harness's shuffled pass.
 inline bool& sanitizeRun() {
   static bool value = false;
   return value;

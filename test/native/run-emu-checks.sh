@@ -3,8 +3,8 @@
 # (test/native/<family>_check.cu) compiled as C++ by g++ against the CPU execution harness
 # (test/native/emu/: blocks of fiber threads meeting at every __syncthreads(), poisoned shared and
 # device memory, guard zones, barrier-divergence reports; docs/spec/gpu.md), then each check run
-# with --quick --no-bench, twice (the second time in shuffled orders; below).  No GPU and no CUDA
-# toolkit needed.
+# with --quick --no-bench, then in shuffled orders with --sanitize (each family's race-check grid;
+# below).  No GPU and no CUDA toolkit needed.
 #
 #   test/native/run-emu-checks.sh [--only crps|margin|pairs] [--build-only]
 #     --build-only: leave the binaries in BUILD_DIR (run-gpu-checks.sh's GPU_CHECK_EMU=1 runs them)
@@ -92,9 +92,11 @@ for pass in 1 2; do
     environment=()
     [ "$pass" = 2 ] && environment=(FL_EMU_SCHEDULE="shuffle:$SHUFFLE_SEED")
     [ "$pass" = 2 ] && [ "$family" = margin ] && environment+=(FL_EMU_PTX_VERSION=75)
-    echo "== ${environment[*]} ${family}_check --quick --no-bench (CUDA kernels on the CPU harness)"
+    mode=--quick
+    [ "$pass" = 2 ] && mode=--sanitize  # the race-check grid (quick, no timings, fewer value-only cases)
+    echo "== ${environment[*]} ${family}_check $mode --no-bench (CUDA kernels on the CPU harness)"
     start=$SECONDS
-    env "${environment[@]}" "$BUILD/${family}_check" --quick --no-bench
+    env "${environment[@]}" "$BUILD/${family}_check" "$mode" --no-bench
     status=$?
     echo "${family}_check exited $status after $((SECONDS - start)) s"
     [ "$status" = 0 ] || rc=1
