@@ -33,9 +33,15 @@ function makeInputs(n, c, d) {
   return { embeddings, weights, labels };
 }
 
-/** Bytes the API child needs: inputs, returned gradients, the kernel's normalized copies, slack. */
-function apiBytes({ n, c }, d) {
-  return 4 * 3 * (n + c) * d + 256 * MiB;
+/** The native CPU kernel's default workMemory for [C, D] weights (marginCpuDefaultWorkBytes, native/kernels/margin.h). */
+function cpuWorkBytes({ c }, d) {
+  return Math.min(Math.max(4 * c * d, 64 * MiB), 1024 * MiB);
 }
 
-module.exports = { flopsOf, fillUniform, makeInputs, apiBytes };
+/** Bytes the API child needs: inputs, returned gradients, the kernel's normalized copies, slack. */
+function apiBytes({ n, c }, d) {
+  return 4 * 3 * (n + c) * d + cpuWorkBytes({ c }, d) + 256 * MiB;
+}
+
+
+module.exports = { flopsOf, fillUniform, makeInputs, apiBytes, cpuWorkBytes };
