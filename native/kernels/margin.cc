@@ -7,7 +7,9 @@
 //     they are rows of a multiple of 16 floats (the normalization folds into the epilogues: cosines
 //     and G are scaled by 1/‖w‖); otherwise (columns layout, Partial FC, other D) a normalized
 //     copy ŵ [C·K, Dp] is made.
-//  2. Rows are processed in blocks of R.  For each block:
+//  2. Rows are processed in blocks of R, equal sizes, as large as the work budget (options.workBytes;
+//     the API's default grows with the weights, marginCpuDefaultWorkBytes) lets the cosines be stored:
+//     every block streams the weights and gŵ once more.  For each block:
 //     pass 1 — the centers are cut into tiles of T, the tiles into a fixed number of chunks (a
 //       function of the sizes only, never of the thread count); each chunk computes its tiles'
 //       cosines [T, R] with the GEMM micro-kernel and, in the epilogue (margin_epilogue.cc), each
