@@ -11,10 +11,9 @@
 //                              [--limit-sizes 1024x100k,256x50k] [--limit-rounds 2] [--no-limit]
 // The bf16 table: precision 'fp32' against 'bf16' (issue 14.2: ≥ 1.6× at N = 1024, C = 100k), both in
 // one child per size, calls alternating, so the machine's load reaches both alike.
-// The GEMM-limit table (issue 14.1): the API call against NumPy on the same inputs in the same run —
-// numpy's sgemm of the same [N, D]·[D, C] shape (our 6NCD rate ≥ 0.85× its 2NCD rate) and the unfused
-// NumPy form (bench/numpy_margin_unfused.py: ≥ 1.5× faster), OpenBLAS unpinned, rounds alternating
-// an API child and a NumPy child; the two losses are compared.
+// The GEMM-limit table (issue 14.1, bench/margin_limit.js): the API call against NumPy's sgemm and
+// unfused form on the same inputs in the same run; the two losses are compared.  Inputs and sizes:
+// bench/margin_inputs.js.
 
 const fs = require('fs');
 const os = require('os');
@@ -23,6 +22,8 @@ const { spawnSync } = require('child_process');
 const common = require('./common');
 
 const { mib, MiB } = common;
+const { flopsOf, makeInputs, apiBytes, cpuWorkBytes } = require('./margin_inputs');
+const { LIMIT_SIZES, SGEMM_RATE_TARGET, UNFUSED_NUMPY_TARGET, measureGemmLimit, printGemmLimitTable, ratio } = require('./margin_limit');
 
 const ROOT = path.join(__dirname, '..');
 const DEFAULT_SIZES = [256, 1024].flatMap((n) => [10000, 100000, 1000000].map((c) => ({ n, c })));
@@ -30,12 +31,6 @@ const QUICK_SIZES = [{ n: 64, c: 10000 }, { n: 256, c: 10000 }];
 const BF16_SIZES = [{ n: 1024, c: 100000 }, { n: 256, c: 50000 }];
 /** Issue 14 point 2: precision 'bf16' at least this much faster than 'fp32' at N = 1024, C = 100k. */
 const BF16_TARGET = 1.6;
-/** Issue 14 point 1, at these sizes: our 6NCD rate ≥ 0.85× numpy sgemm's, and ≥ 1.5× faster than the unfused NumPy form. */
-const LIMIT_SIZES = [{ n: 1024, c: 100000 }, { n: 256, c: 50000 }];
-const SGEMM_RATE_TARGET = 0.85;
-const UNFUSED_NUMPY_TARGET = 1.5;
-/** The spec's bound on extra memory: normalized copies O((N + C)·D) plus a work buffer ≤ 64 MiB. */
-const WORK_BUFFER_BYTES = 64 * MiB;
 /** Slack for allocator and V8 bookkeeping in the memory check. */
 const MEMORY_SLACK_BYTES = 32 * MiB;
 /** The unfused C++ baseline runs by default only up to this many logits (N·C); --harness-all lifts it. */
@@ -116,35 +111,10 @@ function parseArgs(argv) {
   return options;
 }
 
-const flopsOf = (n, c, d) => 6 * n * c * d;
 
 // ---------------------------------------------------------------- child: one configuration
 
-/** xorshift32 uniform in [-0.5, 0.5): a fast fill for the 2 GiB weights of C = 1M. */
-function fillUniform(array, seed) {
-  let s = seed >>> 0 || 1;
-  for (let i = 0; i < array.length; i++) {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    array[i] = (s >>> 0) * 2.3283064365386963e-10 - 0.5;
-  }
-}
 
-/** The inputs of size N×C×D: the API children's and, through files, the NumPy baseline's. */
-function makeInputs(n, c, d) {
-  const embeddings = new Float32Array(n * d);
-  const weights = new Float32Array(c * d);
-  const labels = new Int32Array(n);
-  fillUniform(embeddings, 17 + n);
-  fillUniform(weights, 91 + c);
-  let s = 12345;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
-    labels[i] = s % c;
-  }
-  return { embeddings, weights, labels };
-}
 
 async function child(spec) {
   const fusedloss = common.loadFusedloss();
@@ -210,10 +180,6 @@ async function comparePrecisions(fusedloss, args, spec, addon) {
 
 // ---------------------------------------------------------------- parent: baselines and report
 
-/** Bytes the API child needs: inputs, returned gradients, the kernel's normalized copies, slack. */
-function apiBytes({ n, c }, d) {
-  return 4 * 3 * (n + c) * d + 256 * MiB;
-}
 
 /** Bytes margin_cpu_bench needs (its unfused baseline holds x̂, Ŵ, Ŵᵀ, the logits and both gradients twice). */
 function harnessBytes({ n, c }, d) {
@@ -275,60 +241,8 @@ function runNumpy(size, d, threads, quick, heavy) {
   return JSON.parse(run.stdout);
 }
 
-/** bench/numpy_margin_unfused.py on the inputs under `prefix`: the unfused NumPy form and sgemm, alternating. */
-function runNumpyUnfused(size, d, threads, prefix, runs) {
-  const script = path.join(__dirname, 'numpy_margin_unfused.py');
-  const args = [script, '--n', size.n, '--d', d, '--c', size.c, '--threads', threads, '--inputs', prefix, '--runs', runs].map(String);
-  const run = spawnSync('python3', args, { encoding: 'utf8', maxBuffer: 16 << 20, timeout: 20 * 60 * 1000, env: common.numpyEnvironment() });
-  if (run.error || run.status !== 0) return { failed: `numpy_margin_unfused.py failed: ${run.error ? run.error.message : run.stderr.trim().split('\n').slice(-2).join(' / ')}` };
-  return JSON.parse(run.stdout);
-}
 
-/**
- * Issue 14.1 at one size: `rounds` times an API child (3 timed calls after its warm-up) then a NumPy
- * child (3 unfused calls and 3 sgemm alternating) on the same inputs; medians over all rounds' calls.
- */
-function measureGemmLimit(size, d, threads, rounds) {
-  const entry = { n: size.n, c: size.c, d, rounds, loadBefore: +os.loadavg()[0].toFixed(2), api: [], numpy: [] };
-  const memory = common.memoryAllows(apiBytes(size, d) + 4 * (3 * size.n * size.c + 2 * (size.n + size.c) * d));
-  if (!memory.ok) return { ...entry, skipped: `memory: ${memory.note}` };
-  const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'fusedloss-margin-'));
-  const prefix = path.join(directory, 'inputs');
-  try {
-    const inputs = makeInputs(size.n, size.c, d);
-    for (const key of ['embeddings', 'weights', 'labels']) fs.writeFileSync(`${prefix}.${key}`, new Uint8Array(inputs[key].buffer));
-    const plan = { minRuns: 3, maxRuns: 3, budgetSeconds: 0 };
-    for (let round = 0; round < rounds; round++) {
-      const api = common.runBenchChild(__filename, { n: size.n, c: size.c, d, backend: 'cpu', plan, fmaSeconds: 0.3 });
-      if (api.failed) return { ...entry, failed: `API: ${api.failed}` };
-      entry.api.push(api);
-      const numpy = runNumpyUnfused(size, d, threads, prefix, 3);
-      if (numpy.failed) return { ...entry, failed: numpy.failed };
-      entry.numpy.push(numpy);
-    }
-  } finally {
-    fs.rmSync(directory, { recursive: true, force: true });
-  }
-  const flops = flopsOf(size.n, size.c, d);
-  entry.seconds = common.median(entry.api.flatMap((a) => a.seconds));
-  entry.gflops = flops / entry.seconds / 1e9;
-  entry.sgemmSeconds = common.median(entry.numpy.flatMap((r) => r.sgemmRuns));
-  entry.sgemmGflops = (flops / 3) / entry.sgemmSeconds / 1e9;
-  entry.unfusedSeconds = common.median(entry.numpy.flatMap((r) => r.unfusedRuns));
-  entry.rateOverSgemm = entry.gflops / entry.sgemmGflops;
-  entry.speedOverUnfused = entry.unfusedSeconds / entry.seconds;
-  // 1.5× the unfused form's speed as a 6NCD rate, and where that stands against the FMA peak.
-  entry.gflopsNeeded = (UNFUSED_NUMPY_TARGET * flops) / entry.unfusedSeconds / 1e9;
-  entry.fmaPeakGflops = common.median(entry.api.map((a) => a.fmaPeakGflops).filter(Number.isFinite));
-  entry.lossRelDiff = Math.abs(entry.api[0].loss - entry.numpy[0].loss) / Math.abs(entry.numpy[0].loss);
-  entry.extraBeyondOutputsBytes = Math.max(...entry.api.map((a) => a.peakExtraBytes - a.outputBytes));
-  entry.loadAfter = +os.loadavg()[0].toFixed(2);
-  entry.blas = entry.numpy[0].blas;
-  entry.numpyEnv = entry.numpy[0].openblasEnv;
-  return entry;
-}
 
-const ratio = (value, digits = 1) => (Number.isFinite(value) ? `${common.fixed(value, digits)}×` : '—');
 const sizeTag = (r) => `N=${r.n} C=${common.si(r.c)}`;
 
 function printTable(rows) {
@@ -361,18 +275,6 @@ function printBf16Table(entries) {
   })));
 }
 
-function printGemmLimitTable(entries, threads) {
-  console.log(`\nAt the GEMM limit (issue 14.1): API vs NumPy on the same inputs, OpenBLAS unpinned, ${threads} threads; medians over all rounds' calls:`);
-  console.log(common.table(['N', 'C', 'rounds×calls', 'ours s', 'ours GFLOP/s (6NCD)', 'sgemm s', 'sgemm GFLOP/s (2NCD)', `ours/sgemm rate (≥ ${SGEMM_RATE_TARGET})`,
-    'unfused numpy s', `speed vs unfused (≥ ${UNFUSED_NUMPY_TARGET}×)`, 'GFLOP/s needed for it', 'FMA peak', 'loss rel. diff', 'extra MiB beyond outputs', 'load before/after'], entries.map((e) => {
-    if (e.failed || e.skipped) return [e.n, common.si(e.c), e.failed ? `failed: ${e.failed}` : e.skipped, ...Array(12).fill('—')];
-    return [e.n, common.si(e.c), `${e.rounds}×3`, common.fixed(e.seconds, 3), common.fixed(e.gflops, 1), common.fixed(e.sgemmSeconds, 3), common.fixed(e.sgemmGflops, 1),
-      ratio(e.rateOverSgemm, 2), common.fixed(e.unfusedSeconds, 3), ratio(e.speedOverUnfused, 2), common.fixed(e.gflopsNeeded, 0), common.fixed(e.fmaPeakGflops, 0),
-      e.lossRelDiff.toExponential(2), mib(e.extraBeyondOutputsBytes), `${common.fixed(e.loadBefore, 1)}/${common.fixed(e.loadAfter, 1)}`];
-  })));
-  const first = entries.find((e) => e.blas);
-  if (first) console.log(`NumPy: ${first.blas}, OPENBLAS_* pinning ${Object.keys(first.numpyEnv || {}).length ? `still set: ${JSON.stringify(first.numpyEnv)}` : 'unset'}; unfused = bench/numpy_margin_unfused.py (logits materialized, 3 sgemm).`);
-}
 
 function checkTargets(rows, js, bf16, limit) {
   const results = [];
@@ -382,8 +284,9 @@ function checkTargets(rows, js, bf16, limit) {
     const failing = list.filter((r) => !pass(r));
     results.push({ label, status: failing.length ? 'MISSED' : 'met', detail: (failing.length ? 'misses: ' : '') + (failing.length ? failing : list).map(describe).join(', ') });
   };
-  const bound = (r) => 4 * (r.n + r.c) * r.d + WORK_BUFFER_BYTES + MEMORY_SLACK_BYTES;
-  verdict('extra memory beyond the returned arrays ≤ normalized copies 4·(N+C)·D + 64 MiB work buffer (+32 MiB slack)', measured,
+  // The spec's bound (docs/spec/margin.md#memory): the normalized copies plus the default work buffer.
+  const bound = (r) => 4 * (r.n + r.c) * r.d + cpuWorkBytes(r, r.d) + MEMORY_SLACK_BYTES;
+  verdict('extra memory beyond the returned arrays ≤ normalized copies 4·(N+C)·D + the default workMemory (+32 MiB slack)', measured,
     (r) => r.api.peakExtraBytes - r.api.outputBytes <= bound(r), (r) => `${sizeTag(r)} ${mib(r.api.peakExtraBytes - r.api.outputBytes)}/${mib(bound(r))} MiB`);
   verdict('never N×C: peak extra < the N×C logits + both gradients of the unfused form', measured.filter((r) => r.n * r.c * 4 > 256 * MiB),
     (r) => r.api.peakExtraBytes < 4 * r.n * r.c + r.api.outputBytes, (r) => `${sizeTag(r)} ${mib(r.api.peakExtraBytes)} vs ${mib(4 * r.n * r.c + r.api.outputBytes)} MiB`);
@@ -399,7 +302,7 @@ function checkTargets(rows, js, bf16, limit) {
   verdict(`≥ ${UNFUSED_NUMPY_TARGET}× faster than the unfused NumPy form (issue 14.1)`, limitMeasured, (e) => e.speedOverUnfused >= UNFUSED_NUMPY_TARGET,
     (e) => `${sizeTag(e)} ${ratio(e.speedOverUnfused, 2)} (needs ${common.fixed(e.gflopsNeeded, 0)} GFLOP/s, FMA peak ${common.fixed(e.fmaPeakGflops, 0)})`);
   verdict('same loss as the unfused NumPy form (relative difference < 1e-4)', limitMeasured, (e) => e.lossRelDiff < 1e-4, (e) => `${sizeTag(e)} ${e.lossRelDiff.toExponential(1)}`);
-  verdict('GEMM-limit sizes: extra memory beyond the returned arrays ≤ 4·(N+C)·D + 64 MiB (+32 MiB slack)', limitMeasured,
+  verdict('GEMM-limit sizes: extra memory beyond the returned arrays ≤ 4·(N+C)·D + the default workMemory (+32 MiB slack)', limitMeasured,
     (e) => e.extraBeyondOutputsBytes <= bound(e), (e) => `${sizeTag(e)} ${mib(e.extraBeyondOutputsBytes)}/${mib(bound(e))} MiB`);
   if (js && js.ratio !== undefined) results.push({ label: 'native faster than the TypeScript fallback', status: js.ratio > 1 ? 'met' : 'MISSED', detail: `${ratio(js.ratio)} at N=${js.n} C=${common.si(js.c)}` });
   console.log('\nChecks:');

@@ -4,11 +4,16 @@
 // `npm run bench:kernel:margin` builds and runs it.
 //
 //   margin_cpu_bench [N=1024] [D=512] [C=100000] [threads=all] [runs=3] [fused-only] [--gemm] [--bf16]
+//                    [--work-mib A,B,...]
 //
 // --gemm: instead of the kernels, the margin kernel's three GEMMs alone, float32 vs bf16 operands
 // (margin_gemm_bench.h).
 // --bf16: a second fused row at precision bf16 (operands rounded, bf16Operands GEMMs), its calls
 // alternating with the float32 row's, and the speed-up.
+// --work-mib: instead, float32 fused rows at each work budget (MarginSoftmaxOptions::workBytes, the
+// TypeScript option workMemory), calls alternating, with each budget's peak memory (first call) and
+// process CPU seconds per call (all threads; less sensitive than wall time to other processes
+// taking the cores, not to their memory traffic).
 //
 // GFLOP/s count 6·N·C·D (one N×D·D×C product forward, two for the gradients).  Memory is the
 // growth of the process' peak resident set (VmHWM, reset before each method) over the inputs; with
@@ -18,8 +23,10 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <fstream>
 #include <random>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -90,13 +97,45 @@ double unfused(int64_t n, int64_t d, int64_t c, const std::vector<float>& x, con
   return loss / n;
 }
 
+// Fused float32 rows at each work budget, calls alternating over the budgets (the load reaches all
+// alike); peak memory over `base` from each budget's first call.
+void printWorkBudgetRows(const MarginSoftmaxShape& shape, const MarginSoftmaxOptions& options, const MarginSoftmaxInputs& inputs,
+                         MarginSoftmaxOutputs& outputs, const std::vector<int64_t>& workMiB, int runs, double flops, double peak,
+                         double base) {
+  std::vector<std::vector<double>> times(workMiB.size()), cpu(workMiB.size());
+  std::vector<double> peaks(workMiB.size()), losses(workMiB.size());
+  for (int run = 0; run < runs; ++run) {
+    for (size_t b = 0; b < workMiB.size(); ++b) {
+      MarginSoftmaxOptions o = options;
+      o.workBytes = workMiB[b] << 20;
+      resetPeak();
+      const std::clock_t cpuStart = std::clock();
+      times[b].push_back(medianSeconds([&] { marginSoftmaxCpu(shape, o, inputs, outputs); }, 1));
+      cpu[b].push_back(double(std::clock() - cpuStart) / CLOCKS_PER_SEC);
+      if (run == 0) peaks[b] = (statusKiB("VmHWM:") - base) / 1024, losses[b] = outputs.loss;
+    }
+  }
+  for (size_t b = 0; b < workMiB.size(); ++b) {
+    std::vector<double> t = times[b], u = cpu[b];
+    std::sort(t.begin(), t.end());
+    std::sort(u.begin(), u.end());
+    std::printf("| fused, workBytes %lld MiB | %.3f (best %.3f; CPU s %.3f) | %.1f | %.1f | %.0f |\n", (long long)workMiB[b], t[t.size() / 2], t[0],
+                u[u.size() / 2], flops / t[t.size() / 2] / 1e9, 100 * flops / t[t.size() / 2] / 1e9 / peak, peaks[b]);
+  }
+  for (size_t b = 0; b < workMiB.size(); ++b) std::printf("loss at %lld MiB: %.9g\n", (long long)workMiB[b], losses[b]);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   bool gemmOnly = false, bf16 = false;
+  std::vector<int64_t> workMiB;
   int positional = 1;
   for (int i = 1; i < argc; ++i) {
-    if (std::string(argv[i]) == "--gemm") {
+    if (std::string(argv[i]) == "--work-mib" && i + 1 < argc) {
+      std::stringstream list(argv[++i]);
+      for (std::string item; std::getline(list, item, ',');) workMiB.push_back(std::atoll(item.c_str()));
+    } else if (std::string(argv[i]) == "--gemm") {
       gemmOnly = true;
     } else if (std::string(argv[i]) == "--bf16") {
       bf16 = true;
@@ -145,6 +184,7 @@ int main(int argc, char** argv) {
   MarginSoftmaxShape shape;
   shape.rows = n, shape.dim = d, shape.classes = c, shape.subCenters = 1, shape.weightRows = c;
   MarginSoftmaxOptions options;
+  options.workBytes = marginCpuDefaultWorkBytes(shape);  // as the API calls it (native/napi/margin_binding.cc)
   MarginSoftmaxInputs inputs;
   inputs.embeddings = x.data(), inputs.weights = w.data(), inputs.targets = labels.data();
   MarginSoftmaxOutputs outputs;
@@ -152,6 +192,10 @@ int main(int argc, char** argv) {
   outputs.gradEmbeddings = gradX.data(), outputs.gradWeights = gradW.data();
   const double base = statusKiB("VmRSS:");
   resetPeak();
+  if (!workMiB.empty()) {
+    printWorkBudgetRows(shape, options, inputs, outputs, workMiB, runs, flops, peak, base);
+    return 0;
+  }
   MarginSoftmaxOptions bf16Options = options;
   bf16Options.precision = Precision::Bf16;
   std::vector<double> fp32Times, bf16Times;

@@ -40,6 +40,7 @@ const ROWS: ErrorRow[] = [
   { what: 'Int16Array weights data', args: () => valid({ weights: wts(new Int16Array(C * D)) }), code: INVALID, names: 'weights' },
   { what: 'Uint8Array weights data', args: () => valid({ weights: wts(new Uint8Array(C * D)) }), code: INVALID, names: 'weights' },
   { what: 'string weights', args: () => valid({ weights: 'w' }), code: INVALID, names: 'weights' },
+  { what: "workMemory '64MiB'", args: () => valid({ workMemory: '64MiB' }), code: INVALID, names: 'workMemory' },
   { what: 'onnxruntime int32 embeddings', args: () => valid({ embeddings: { data: new Int32Array(N * D), dims: [N, D], type: 'int32' } }), code: INVALID, names: 'embeddings' },
   { what: 'detached embeddings', args: () => valid({ embeddings: emb(detached(new Float32Array(N * D))) }), code: INVALID, names: 'embeddings' },
   { what: 'detached weights', args: () => valid({ weights: wts(detached(new Float32Array(C * D))) }), code: INVALID, names: 'weights' },
@@ -127,6 +128,10 @@ const ROWS: ErrorRow[] = [
   { what: 'rowMargins.additive with sphereface', args: () => valid({ margin: { type: 'sphereface', m: 2 }, rowMargins: { additive: [0, 0, 0, 0] } }), code: OPTION, names: 'rowMargins.additive' },
   { what: 'rowMargins.additive with none', args: () => valid({ margin: { type: 'none' }, rowMargins: { additive: [0, 0, 0, 0] } }), code: OPTION, names: 'rowMargins.additive' },
   { what: "backend 'gpu'", args: () => valid({ backend: 'gpu' }), code: OPTION, names: 'backend', ownBackend: true },
+  { what: 'workMemory below 1 MiB', args: () => valid({ workMemory: 2 ** 20 - 1 }), code: OPTION, names: 'workMemory' },
+  { what: 'workMemory 1.5 MiB + 0.5 byte', args: () => valid({ workMemory: 1.5 * 2 ** 20 + 0.5 }), code: OPTION, names: 'workMemory' },
+  { what: 'workMemory Infinity', args: () => valid({ workMemory: Infinity }), code: OPTION, names: 'workMemory' },
+  { what: 'workMemory 2^53 (not exact in a double)', args: () => valid({ workMemory: 2 ** 53 }), code: OPTION, names: 'workMemory' },
 
   // ERR_FUSEDLOSS_TOO_LARGE — RangeError, checked before lengths are compared
   { what: 'embeddings shape product 2^60, tiny data', args: () => valid({ embeddings: emb(new Float32Array(2), [2 ** 30, 2 ** 30]) }), code: TOO_LARGE, names: 'embeddings' },

@@ -219,3 +219,35 @@ describe('module systems (child processes on the built package)', () => {
     expect(r.t).toBe(inProcess.curricularT);
   });
 });
+
+describe('native CPU workMemory', () => {
+  // 1 MiB cuts these rows into blocks: 4 blocks of stored cosines at C 2000, D 64 (each block's
+  // cosines fit), recomputed cosines at C 5000, D 96, K 2 (16 rows' cosines would not even fit).
+  // Everything but gradWeights is the default call's bits (a row's sums never cross a block);
+  // gradWeights sums the rows block by block, so it is held to the reference instead, and to itself
+  // across thread counts.
+  it.skipIf(!INFO.native)('1 MiB: row blocks with stored and recomputed cosines, to the reference and thread-independent', () => {
+    const rng = new Rng(SEED + 11);
+    const cases = [
+      { label: 'stored', ...makeCase(rng, { name: 'stored', N: 200, D: 64, C: 2000, ignored: 0.1, rowWeights: true, opts: { labelSmoothing: 0.05, scale: 32 } }) },
+      { label: 'recomputed', ...makeCase(rng, { name: 'recomputed', N: 150, D: 96, C: 5000, ignored: 0.1, opts: { scale: 16 } }) },
+    ];
+    const failures: string[] = [];
+    try {
+      for (const { label, c, ref } of cases) {
+        setThreads(1);
+        const blocked = marginSoftmax(marginArgs(c, 'cpu', { workMemory: 2 ** 20 }));
+        const whole = marginSoftmax(marginArgs(c, 'cpu'));
+        failures.push(...checkMargin(blocked, { ...ref }, c, { gradients: true, backend: 'cpu' }, `${label} workMemory 1 MiB vs reference`));
+        failures.push(...marginBitwiseDiff({ ...blocked, gradWeights: undefined }, { ...whole, gradWeights: undefined }, `${label} 1 MiB vs default`));
+        for (const threads of [2, 3]) {
+          setThreads(threads);
+          failures.push(...marginBitwiseDiff(marginSoftmax(marginArgs(c, 'cpu', { workMemory: 2 ** 20 })), blocked, `${label} 1 MiB threads=${threads}`));
+        }
+      }
+    } finally {
+      setThreads(ORIGINAL_THREADS);
+    }
+    expect(failures).toEqual([]);
+  });
+});

@@ -16,7 +16,7 @@ function marginPlan(extra: Record<string, unknown> = {}): Record<string, unknown
     rows: 3, dim: 2, classes: 2, subCenters: 1, weightRows: 2,
     marginType: 2, m1: 1, m2: 0.5, m3: 0, easyMargin: false, straightThrough: false,
     scale: 16, scaleMode: 0, labelSmoothing: 0, interclassFilter: false, filterThreshold: 1,
-    curricular: false, curricularT: 0, curricularMomentum: 0.01, reduction: 0, gradients: true, weightsColumns: false, precision: 0,
+    curricular: false, curricularT: 0, curricularMomentum: 0.01, reduction: 0, gradients: true, weightsColumns: false, precision: 0, workMemory: 0,
     device: 0, targets: new Int32Array([0, 1, -1]), classIds: null,
     embeddings: new Float32Array([1, 0, 0, 1, 1, 1]), weights: new Float32Array([1, 0.5, 0.5, 1]),
     rowWeights: null, rowAngular: null, rowAdditive: null,

@@ -31,6 +31,12 @@ import {
 } from '../validate';
 import { MARGIN_ENUMS } from './codes';
 
+/** workMemory: whole bytes, at least 1 MiB (the native plan's own floor), at most what a double counts exactly. */
+const WORK_MEMORY: NumberRule = {
+  ...numberRule((v) => Number.isSafeInteger(v) && v >= 2 ** 20, 'an integer number of bytes >= 1048576 (1 MiB)'),
+  unit: 'bytes',
+};
+
 /**
  * The margin ψ(c) on each row's target cosine c = cos θ (non-targets keep c); angles in radians.
  * Default `{ type: 'arcface' }` (m 0.5). Parameters must be finite. See docs/spec/margin.md.
@@ -135,6 +141,15 @@ export interface MarginSoftmaxArgs {
    * rounding. Error bounds: docs/spec/precision.md.
    */
   precision?: Precision;
+  /**
+   * Bound on the native CPU kernel's work buffers in bytes (an integer ≥ 1 MiB), beyond the
+   * normalized copies: larger row blocks stream the weights fewer times. Default: the size of the
+   * weights, at least 64 MiB and at most 1 GiB (docs/spec/margin.md#memory). CUDA bounds its work
+   * buffers by it too (default 64 MiB there); 'wasm' and 'js' ignore it. The loss is the same
+   * bits whatever the bound; gradWeights may differ in the last bits (the rows are summed in
+   * blocks).
+   */
+  workMemory?: number;
   /** Backend to run on. Default 'auto'. */
   backend?: Backend;
   /**
@@ -226,14 +241,16 @@ export interface MarginSoftmaxPlan {
   reduction: 'mean' | 'sum';
   gradients: boolean;
   precision: Precision;
+  /** Work buffer bound in bytes, or 0 for the backend's default (native/napi/margin_binding.cc). */
+  workMemory: number;
 }
 
 export type MarginSoftmaxOutputs = Omit<MarginSoftmaxResult, 'backend'>;
 
 export const MARGIN_SOFTMAX_KEYS = [
   'embeddings', 'weights', 'weightsLayout', 'labels', 'margin', 'rowMargins', 'scale', 'scaleMode', 'subCenters',
-  'labelSmoothing', 'interclassFilter', 'curricular', 'classIndices', 'rowWeights', 'reduction', 'gradients', 'precision', 'backend',
-  'out',
+  'labelSmoothing', 'interclassFilter', 'curricular', 'classIndices', 'rowWeights', 'reduction', 'gradients', 'precision', 'workMemory',
+  'backend', 'out',
 ] as const;
 
 const perRow = (plan: MarginSoftmaxPlan) => plan.rows;
@@ -385,6 +402,7 @@ export function planMarginSoftmax(rawArgs: unknown): Planned<MarginSoftmaxPlan> 
   const reduction = enumOption(args.reduction, 'reduction', REDUCTIONS, 'mean');
   const gradients = booleanOption(args.gradients, 'gradients', true);
   const precision = precisionOption(args.precision);
+  const workMemory = numberOption(args.workMemory, 'workMemory', 0, WORK_MEMORY);
   const weightsColumns = enumOption(args.weightsLayout, 'weightsLayout', ['rows', 'columns'] as const, 'rows') === 'columns';
 
   let curricular = false;
@@ -466,6 +484,7 @@ export function planMarginSoftmax(rawArgs: unknown): Planned<MarginSoftmaxPlan> 
       reduction,
       gradients,
       precision,
+      workMemory,
     },
     backend,
     out,

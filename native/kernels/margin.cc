@@ -7,7 +7,9 @@
 //     they are rows of a multiple of 16 floats (the normalization folds into the epilogues: cosines
 //     and G are scaled by 1/‖w‖); otherwise (columns layout, Partial FC, other D) a normalized
 //     copy ŵ [C·K, Dp] is made.
-//  2. Rows are processed in blocks of R.  For each block:
+//  2. Rows are processed in blocks of R, equal sizes, as large as the work budget (options.workBytes;
+//     the API's default grows with the weights, marginCpuDefaultWorkBytes) lets the cosines be stored:
+//     every block streams the weights and gŵ once more.  For each block:
 //     pass 1 — the centers are cut into tiles of T, the tiles into a fixed number of chunks (a
 //       function of the sizes only, never of the thread count); each chunk computes its tiles'
 //       cosines [T, R] with the GEMM micro-kernel and, in the epilogue (margin_epilogue.cc), each
@@ -77,10 +79,14 @@ Plan makePlan(const MarginSoftmaxShape& shape, const MarginSoftmaxOptions& optio
   const int64_t perRowBytes = 4 * (p.chunks * p.dimPad + p.chunks * 8 + p.dimPad);
   // Blocks of whole 32-row panels where possible: the GEMM's register tile is 32 columns wide.
   int64_t storeRows = (budget - budget / 16) / (4 * p.centers + perRowBytes);
-  storeRows = storeRows >= 2 * kLanes ? storeRows / (2 * kLanes) * (2 * kLanes) : storeRows / kLanes * kLanes;
+  const int64_t panel = storeRows >= 2 * kLanes ? 2 * kLanes : kLanes;
+  storeRows = storeRows / panel * panel;
   p.storeCosines = storeRows >= std::min<int64_t>(rowsPad, 64);
   if (p.storeCosines) {
-    p.rowBlock = std::min(rowsPad, storeRows);
+    // Blocks of equal size (whole panels, never above storeRows): the last one is no sliver that
+    // streams the weights once more for a few rows.
+    const int64_t blocks = (p.rows + storeRows - 1) / storeRows;
+    p.rowBlock = std::min(rowsPad, roundUp((p.rows + blocks - 1) / blocks, panel));
   } else {
     // Recomputing: each chunk holds one tile of cosines [T, R] besides the per-row buffers.
     const int64_t perRowRecompute = perRowBytes + 4 * p.chunks * p.tileClasses * p.subCenters;
@@ -419,6 +425,11 @@ void runBlocks(const Plan& p, const MarginSoftmaxOptions& options, const MarginS
 }
 
 }  // namespace
+
+int64_t marginCpuDefaultWorkBytes(const MarginSoftmaxShape& shape) {
+  constexpr int64_t kMin = int64_t(64) << 20, kMax = int64_t(1) << 30;
+  return std::clamp(4 * shape.classes * shape.subCenters * shape.dim, kMin, kMax);
+}
 
 KernelStatus marginSoftmaxCpu(const MarginSoftmaxShape& shape, const MarginSoftmaxOptions& options,
                               const MarginSoftmaxInputs& inputs, MarginSoftmaxOutputs& outputs) {

@@ -96,6 +96,12 @@ inline KernelStatus checkMarginSoftmaxCall(const MarginSoftmaxShape& shape, cons
 KernelStatus marginSoftmaxCpu(const MarginSoftmaxShape& shape, const MarginSoftmaxOptions& options,
                               const MarginSoftmaxInputs& inputs, MarginSoftmaxOutputs& outputs);
 
+// The work budget (MarginSoftmaxOptions::workBytes) the N-API glue gives marginSoftmaxCpu when the
+// caller sets none: the size of the weights (4·C·K·D bytes), at least 64 MiB and at most 1 GiB.
+// Larger row blocks stream the weights and their gradient fewer times; the options' own default
+// stays 64 MiB (the CUDA kernel's, and direct C++ callers').  docs/spec/margin.md#memory.
+int64_t marginCpuDefaultWorkBytes(const MarginSoftmaxShape& shape);
+
 // CUDA on host memory: copies in, runs marginSoftmaxCudaDevice, copies out.  Reports "not built"
 // when compiled without CUDA, and the CUDA error when no device or driver is usable.
 KernelStatus marginSoftmaxCuda(const MarginSoftmaxShape& shape, const MarginSoftmaxOptions& options,

@@ -4,6 +4,8 @@
 // allocates the outputs and runs the kernel sync or on the libuv pool (kernel_call.h).
 #include <napi.h>
 
+#include <algorithm>
+
 #include "../kernels/margin.h"
 #include "args.h"
 #include "bindings.h"
@@ -60,7 +62,7 @@ std::unique_ptr<KernelCall> prepare(Napi::Env env, const Napi::Object& object, b
   const CallArgs args(object, {"rows", "dim", "classes", "subCenters", "weightRows", "marginType", "m1", "m2", "m3",
                                "easyMargin", "straightThrough", "scale", "scaleMode", "labelSmoothing", "interclassFilter",
                                "filterThreshold", "curricular", "curricularT", "curricularMomentum", "reduction", "gradients",
-                               "weightsColumns", "precision", "device", "targets", "classIds", "embeddings", "weights", "rowWeights",
+                               "weightsColumns", "precision", "workMemory", "device", "targets", "classIds", "embeddings", "weights", "rowWeights",
                                "rowAngular", "rowAdditive", "out"});
   auto call = std::make_unique<MarginSoftmaxCall>();
   call->readOut(args, {"losses", "logSumExp", "predictions", "gradEmbeddings", "gradWeights"});
@@ -72,6 +74,15 @@ std::unique_ptr<KernelCall> prepare(Napi::Env env, const Napi::Object& object, b
   s.weightRows = positiveIntArg(args, "weightRows");
   readOptions(args, call->options);
   call->cuda = enumArg<Device>(args, "device") == Device::Cuda;
+  // workMemory: bytes (validated in lib/margin/plan.ts), or 0 for the backend's default.
+  // A direct caller's NaN takes the default and a huge value is capped at 2^53 (casting a double past
+  // int64's range would be undefined behaviour).
+  const double workMemory = numberArg(args, "workMemory");
+  if (workMemory > 0) {
+    call->options.workBytes = static_cast<int64_t>(std::min(workMemory, 9007199254740992.0));
+  } else if (!call->cuda) {
+    call->options.workBytes = marginCpuDefaultWorkBytes(s);
+  }
 
   const size_t embeddingCount = checkedProduct(env, "embeddings", s.rows, s.dim, 1);
   const size_t weightCount = checkedProduct(env, "weights", s.weightRows, s.dim, 1);
