@@ -16,6 +16,8 @@
         "native/kernels/margin_epilogue.cc",
         "native/kernels/pairs_mine.cc",
         "native/kernels/pairs_loss.cc",
+        "native/kernels/pairs_ms_row.cc",
+        "native/kernels/pairs_distance_lanes.cc",
         "native/kernels/cuda_absent.cc",
         "native/runtime/gemm.cc",
         "native/runtime/gemm_bf16.cc",

@@ -31,6 +31,8 @@ const kernelSources = [
   'native/kernels/margin_prepass.cc',
   'native/kernels/margin_epilogue.cc',
   'native/kernels/pairs_loss.cc',
+  'native/kernels/pairs_ms_row.cc',
+  'native/kernels/pairs_distance_lanes.cc',
   'native/kernels/pairs_mine.cc',
   'native/runtime/gemm.cc',
   'native/runtime/gemm_bf16.cc',

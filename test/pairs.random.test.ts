@@ -187,6 +187,8 @@ const LOSS_SPECS: Spec[] = [
   { name: 'multi-similarity miner → triplet (every a, p, n of kept pairs)', draw: { N: 33, D: 17 }, miner: MS, loss: { type: 'triplet-margin', margin: 0.1 } },
   { name: 'pair-margin miner → triplet, ref + selfIndex', draw: selfRef, miner: PM(0.6, 1.1), loss: { type: 'triplet-margin', margin: 0.2 } },
   { name: 'multi-similarity miner → multi-similarity', draw: withRef, miner: MS, loss: { type: 'multi-similarity' } },
+  // exponents from −800 to 200: the CPU rows' lane exp through its subnormal range and to 0
+  { name: 'multi-similarity miner → multi-similarity, α 40, β 400', draw: big, miner: { type: 'multi-similarity', epsilon: 0.3 }, loss: { type: 'multi-similarity', alpha: 40, beta: 400 } },
   { name: 'pair-margin miner → ntxent, distance cosine for both', draw: big, distance: 'cosine', miner: PM(0.5, 0.1), loss: { type: 'ntxent' } },
   { name: 'pair-margin miner → circle, distance cosine', draw: big, distance: 'cosine', miner: PM(0.6, 0.2), loss: { type: 'circle' } },
   { name: 'triplet miner → contrastive, distance squared-euclidean for both', draw: withRef, distance: 'squared-euclidean', miner: TM('semihard', 0.5), loss: { type: 'contrastive', posMargin: 0.3, negMargin: 2 } },
@@ -194,6 +196,7 @@ const LOSS_SPECS: Spec[] = [
   // gradients false
   { name: 'gradients false: triplet with a ref', draw: withRef, loss: { type: 'triplet-margin' }, gradients: false },
   { name: 'gradients false: circle', draw: big, loss: { type: 'circle' }, gradients: false },
+  { name: 'gradients false: multi-similarity with its miner, ref', draw: withRef, miner: MS, loss: { type: 'multi-similarity' }, gradients: false },
   // degenerate shapes and labels
   { name: 'N 1: multi-similarity (no pairs, loss 0)', draw: { N: 1, D: 8 }, loss: { type: 'multi-similarity' } },
   { name: 'N 1: triplet', draw: { N: 1, D: 8 }, loss: { type: 'triplet-margin' } },

@@ -32,6 +32,7 @@
 #include "../runtime/thread_pool.h"
 #include "pairs.h"
 #include "pairs_direct.h"
+#include "pairs_distance_lanes.h"
 
 namespace fusedloss {
 namespace pairblocks {
@@ -205,8 +206,12 @@ inline void rowValues(const Plan& p, const Embeddings& e, int64_t i, PairDistanc
   if (minerOut) {
     for (int64_t j = 0; j < p.refs; ++j) minerOut[j] = value(minerDistance, j);
   }
-  // Similarities of narrow rows are the GEMM's dots as they stand.
-  if (wide || isDistance(distance)) {
+  // Similarities of narrow rows are the GEMM's dots as they stand; their distances in lanes.
+  if (!wide && isDistance(distance)) {
+    pairs_cpu::narrowDistances(distance, xs, e.ySquared.data(), x, e.y, p.dimPad, p.dim, p.refs, row);
+    return;
+  }
+  if (wide) {
     for (int64_t j = 0; j < p.refs; ++j) row[j] = value(distance, j);
   }
 }

@@ -21,6 +21,7 @@
 
 #include "pairs_blocks.h"
 #include "pairs.h"
+#include "pairs_ms_row.h"
 
 namespace fusedloss {
 namespace {
@@ -106,6 +107,8 @@ KernelStatus lossBlocks(const PairShape& shape, const PairSimilarityOptions& sim
   // with its partial sums and each block's gradient GEMMs follow its rows (the same bits).
   const bool onePass = loss.gradients && pairs::scaleKnownAhead(loss);
   const pairs::LossScale ahead = pairs::lossScale(pairs::LossPartial(), p.rows, loss);
+  // Multi-similarity without a miner or with its own: the row in float64 lanes (pairs_ms_row.h).
+  const bool lanes = pairs_cpu::lanesServe(miner, loss);
   std::optional<Gradients> g;
   if (loss.gradients) g.emplace(p, outputs.gradRef);
   // The triplet loss' per-column counts, kept from pass 1 when one block holds every row and
@@ -113,14 +116,22 @@ KernelStatus lossBlocks(const PairShape& shape, const PairSimilarityOptions& sim
   // second sweep.
   const bool keepCounts = loss.gradients && loss.type == PairLossType::TripletMargin && p.blocks == 1 &&
                           4 * ((separate ? 2 : 1) + 1) * p.rowBlock * p.refsPad <= similarity.workBytes;
-  std::vector<int32_t> counts(keepCounts ? p.rows * p.refs : 0);
+  // In a recycled FloatBuffer (int32 counts in float-sized slots, every one written in pass 1): a
+  // zeroed vector of N·M counts cost its page faults and memset on every call.
+  FloatBuffer countStorage(keepCounts ? p.rows * p.refs : 0);
+  int32_t* counts = reinterpret_cast<int32_t*>(countStorage.data());
   for (int64_t blockStart = 0; blockStart < p.rows; blockStart += p.rowBlock) {
     const int64_t blockRows = std::min(p.rowBlock, p.rows - blockStart);
     pairblocks::blockDots(p, e, blockStart, blockRows, values.loss.data());
     pairblocks::forRows(p, blockRows, [&](int64_t r, void* scratch, float* coef) {
       const pairs::PairRow row = rowAt(blockStart, r, true);
       if (keepCounts) {
-        partials[blockStart + r] = pairs::tripletLossRowForward(row, miner, loss, scratch, counts.data() + r * p.refs);
+        partials[blockStart + r] = pairs::tripletLossRowForward(row, miner, loss, scratch, counts + r * p.refs);
+        return;
+      }
+      if (lanes) {
+        partials[blockStart + r] = pairs_cpu::multiSimilarityRowLanes(row, miner, loss, ahead.scale[0], scratch, onePass ? coef : nullptr);
+        if (onePass) rowGradient(blockStart, r, row, coef, *g);
         return;
       }
       if (!onePass) {
@@ -155,7 +166,7 @@ KernelStatus lossBlocks(const PairShape& shape, const PairSimilarityOptions& sim
     pairblocks::forRows(p, blockRows, [&](int64_t r, void* scratch, float* coef) {
       const pairs::PairRow row = rowAt(blockStart, r, !reuse);
       if (keepCounts) {
-        pairs::tripletCoefficients(row, loss, counts.data() + r * p.refs, scale, coef);
+        pairs::tripletCoefficients(row, loss, counts + r * p.refs, scale, coef);
       } else {
         pairs::lossRowBackward(row, miner, loss, scale, scratch, coef);
       }
