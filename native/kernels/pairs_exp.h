@@ -7,6 +7,12 @@
 // very operations the scalar code does (no fused multiply-add: -ffp-contract=off), so each lane
 // has the bits of the js fallback's Math.exp and a row's work runs in vector divides instead of
 // one libm call a pair.
+//
+// fdlibm's notice, which its e_exp.c asks derived code to keep:
+//   Copyright (C) 1993 by Sun Microsystems, Inc. All rights reserved.
+//   Developed at SunSoft, a Sun Microsystems, Inc. business.
+//   Permission to use, copy, modify, and distribute this software is freely granted, provided
+//   that this notice is preserved.
 #pragma once
 
 #include <cstdint>
