@@ -16,9 +16,10 @@
 //                small), gŵ (+)= Gᵀ·x̂.  Product-norm: Σ_i ∂loss/∂z·z per center, per row chunk.
 //  3. Through the normalization: ∂x = (g − (g·x̂)x̂ + term·x̂)/‖x‖, per row and per center row
 //     (columns layout through a 32×32 shared-memory transpose).
-// The GEMMs: on sm_80+ the tensor-core tile (mma_tile.cuh: WMMA, 3xTF32, float32 accuracy), else
-// (or with options.simtGemm) the FP32 SIMT tile (gemm_tile.cuh: 128×128×8 block tile, 8×8 per
-// thread, explicit fmaf); both double-buffer 128×8 slices in shared memory.  Determinism: no atomics; every
+// The GEMMs: the FP32 SIMT tile (gemm_tile.cuh: 128×128×8 block tile, 8×8 per thread, explicit
+// fmaf); with precision 'tf32' or 'bf16' on sm_80+ (unless options.simtGemm) the tensor-core tile
+// (mma_tile.cuh: WMMA, one TF32 product on the rounded operands).  Both double-buffer 128×8 slices
+// in shared memory.  Determinism: no atomics; every
 // sum has a fixed order that depends only on the shape and workBytes (partials reduced in order).
 #include <cuda_runtime.h>
 
@@ -157,10 +158,12 @@ struct DeviceCall {
   bool tensorCores;               // the GEMMs on the tensor-core tile (mma_tile.cuh)
 };
 
-// The tensor-core tile where the current device has TF32 tensor cores and the caller did not ask
-// for the SIMT tile.
+// The tensor-core tile for rounded operands (precision 'tf32' or 'bf16') where the current device
+// has TF32 tensor cores and the caller did not ask for the SIMT tile.  Float32 always runs the
+// SIMT tile: on an H200 it beat the 3xTF32 tensor tile and matched the CPU more closely
+// (mma_tile.cuh's top).
 bool useTensorCores(const MarginSoftmaxOptions& options) {
-  if (options.simtGemm) return false;
+  if (options.simtGemm || options.precision == Precision::Float32) return false;
   int device = 0;
   if (cudaGetDevice(&device) != cudaSuccess) {
     cudaGetLastError();  // answered here: the SIMT tile runs anywhere
@@ -185,9 +188,7 @@ bool useTensorCores(const MarginSoftmaxOptions& options) {
 // One GEMM on the call's tile.
 template <bool kAKMajor, bool kBKMajor>
 void launchGemm(const DeviceCall& call, const Gemm& g) {
-  if (call.tensorCores && call.options->precision != Precision::Float32) {  // operands TF32-exact: one product
-    FL_LAUNCH((mmaGemmKernel<kAKMajor, kBKMajor, true>), gemmBlocks(g), kGemmThreads, 0, call.stream)(g);
-  } else if (call.tensorCores) {
+  if (call.tensorCores) {
     FL_LAUNCH((mmaGemmKernel<kAKMajor, kBKMajor>), gemmBlocks(g), kGemmThreads, 0, call.stream)(g);
   } else {
     FL_LAUNCH((gemmKernel<kAKMajor, kBKMajor>), gemmBlocks(g), kGemmThreads, 0, call.stream)(g);

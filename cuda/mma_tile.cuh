@@ -2,26 +2,23 @@
 // memory pipeline (gemm_tile.cuh: 128×128 per block of 8 warps, kStep = 8 deep double-buffered
 // slices), with each slice multiplied by WMMA TF32 m16n16k8 operations instead of FMAs.
 //
-// Precision, 3xTF32 (FP32-accurate): each operand a = big + small with big = tf32(a) and
-// small = tf32(a − big); acc += small·big' + big·small' + big·big' (small·small, below 2^-22·|ab|,
-// dropped).  With kRounded (the precision option's tf32 / bf16: the operands were rounded to
-// TF32-exact values before, so every small part is 0) one TF32 product, acc += big·big'.  Per product the error is about 2^-21 relative, so a cosine of unit vectors is within
-// ~1e-6 of FP32's (accumulation stays FP32).  The split is elementwise over frag.x[i], which is
-// legal whatever the fragment's element-to-lane mapping: the CPU harness's <mma.h>
-// (test/native/emu/mma.h) runs this file unchanged.
+// Precision: one TF32 product per step, acc += a·b'.  The host runs this tile only for the
+// precision option's 'tf32' and 'bf16' (the operands were rounded to TF32-exact values before, so
+// the product is exact and the accumulation stays FP32); float32 runs the SIMT tile.  The 3xTF32
+// split (a = tf32(a) + tf32(a − tf32(a)), three products) that float32 used to run here was slower
+// than the SIMT tile on an H200 (2026-12-04: 19.1 ms against 15.6 ms at N = 1024, C = 100k,
+// D = 512, forward + backward) and less close to the CPU (1.1e-4 against under 1e-5 on the
+// checks' large-C cases): docs/performance-cuda.md.  The legality of touching fragment elements
+// elementwise (whatever their lane mapping) is what lets the CPU harness's <mma.h>
+// (test/native/emu/mma.h) run this file unchanged.
 //
-// Expected performance (H100 SXM, sm_90, 132 SMs; what the device script's timing rows measure):
-//  - flops: a block's 128×128×8 slice is 131k multiply-adds, 3 × that on tensor cores (3xTF32).
-//    H100 SXM's dense TF32 peak (~495 TFLOP/s) gives 3xTF32 a ~165 TFLOP/s ceiling against FP32
-//    FMA's ~67: up to 2.5× the SIMT tile where the GEMMs dominate (C ≥ 10k at D = 512).
-//  - occupancy: 2 blocks of 256 threads per SM (__launch_bounds__), 16 warps; 8 accumulator
-//    fragments per warp (64 floats per lane) + 12 operand fragments (48) fit 128 registers
-//    (ptxas, CUDA 13, sm_90: 128 registers, no spills).
-//    Shared memory per block: 2 × 8.4 KiB slices, reused for the 10 KiB epilogue staging.
-//  - traffic: as for the SIMT tile, each 128×8 slice of A and B is read once per block from L2
-//    (arithmetic intensity 128·128·8·2 / (2·128·8·4 B) = 32 flops/B per operand load); kStep = 8
-//    means one __syncthreads per 8 k, the main limit of this tile (a deeper cp.async pipeline
-//    would be the next step once a GPU can measure it).
+// Expected performance (H100/H200, sm_90, 132 SMs): a block's 128×128×8 slice is 131k
+// multiply-adds on tensor cores; 2 blocks of 256 threads per SM (__launch_bounds__), 16 warps;
+// 8 accumulator fragments per warp (64 floats per lane) + 6 operand fragments fit the registers.
+// Shared memory per block: 2 × 8.4 KiB slices, reused for the 10 KiB epilogue staging.  Each
+// 128×8 slice of A and B is read once per block from L2 (32 flops/B per operand load); kStep = 8
+// means one __syncthreads per 8 k, the main limit of this tile (a deeper cp.async pipeline and
+// mma.sync fragments are the next step; the 2026-12-04 H200 run did not time this tile at 1xTF32).
 #pragma once
 
 #include <cuda_runtime.h>
@@ -53,21 +50,11 @@ using MmaA = wmma::fragment<wmma::matrix_a, kFrag, kFrag, kFragK, wmma::precisio
 using MmaB = wmma::fragment<wmma::matrix_b, kFrag, kFrag, kFragK, wmma::precision::tf32, wmma::row_major>;
 using MmaC = wmma::fragment<wmma::accumulator, kFrag, kFrag, kFragK, float>;
 
-// big = tf32(v), small = tf32(v − big), elementwise (layout-independent).
-template <typename Frag>
-__device__ __forceinline__ void splitTf32(Frag& big, Frag& small) {
-#pragma unroll
-  for (int e = 0; e < big.num_elements; ++e) {
-    const float v = big.x[e];
-    big.x[e] = wmma::__float_to_tf32(v);
-    small.x[e] = wmma::__float_to_tf32(v - big.x[e]);
-  }
-}
 #endif
 
-// C (+)= A·Bᵀ on tensor cores, 3xTF32 or (kRounded) 1xTF32 (see the top of this file); arguments
-// as gemmKernel's.
-template <bool kAKMajor, bool kBKMajor, bool kRounded = false>
+// C (+)= A·Bᵀ on tensor cores, one TF32 product per step on TF32-exact operands (see the top of this
+// file); arguments as gemmKernel's.
+template <bool kAKMajor, bool kBKMajor>
 __global__ void __launch_bounds__(kGemmThreads, 2) mmaGemmKernel(Gemm g) {
 #if FL_MMA_TILE
   // The slices during the main loop, then (after its last barrier) the epilogue's staging.
@@ -91,28 +78,16 @@ __global__ void __launch_bounds__(kGemmThreads, 2) mmaGemmKernel(Gemm g) {
 
   gemmSlices<kAKMajor, kBKMajor>(g, span, as, bs, [&](int cur) {
     // A (m, k) at as[cur][k][m]: column-major with ld kTile + kPad; B (k, n) at bs[cur][k][n]: row-major.
-    MmaA aBig[kFragRows], aSmall[kFragRows];
-    MmaB bBig[kFragCols], bSmall[kFragCols];
+    MmaA a[kFragRows];
+    MmaB b[kFragCols];
 #pragma unroll
-    for (int i = 0; i < kFragRows; ++i) {
-      wmma::load_matrix_sync(aBig[i], &as[cur][0][wm + i * kFrag], kTile + kPad);
-      if (!kRounded) splitTf32(aBig[i], aSmall[i]);
-    }
+    for (int i = 0; i < kFragRows; ++i) wmma::load_matrix_sync(a[i], &as[cur][0][wm + i * kFrag], kTile + kPad);
 #pragma unroll
-    for (int j = 0; j < kFragCols; ++j) {
-      wmma::load_matrix_sync(bBig[j], &bs[cur][0][wn + j * kFrag], kTile + kPad);
-      if (!kRounded) splitTf32(bBig[j], bSmall[j]);
-    }
+    for (int j = 0; j < kFragCols; ++j) wmma::load_matrix_sync(b[j], &bs[cur][0][wn + j * kFrag], kTile + kPad);
 #pragma unroll
     for (int i = 0; i < kFragRows; ++i)
 #pragma unroll
-      for (int j = 0; j < kFragCols; ++j) {
-        if (!kRounded) {
-          wmma::mma_sync(acc[i][j], aSmall[i], bBig[j], acc[i][j]);
-          wmma::mma_sync(acc[i][j], aBig[i], bSmall[j], acc[i][j]);
-        }
-        wmma::mma_sync(acc[i][j], aBig[i], bBig[j], acc[i][j]);
-      }
+      for (int j = 0; j < kFragCols; ++j) wmma::mma_sync(acc[i][j], a[i], b[j], acc[i][j]);
   });
 
   // Each fragment through the warp's staging area to C, bounds-checked; lane pairs own a row.

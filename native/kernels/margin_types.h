@@ -48,8 +48,9 @@ struct MarginSoftmaxOptions {
   Precision precision = Precision::Float32;
   // Bound on the kernel's work buffers beyond the normalized copies (bytes).
   int64_t workBytes = int64_t(64) << 20;
-  // CUDA only: the FP32 SIMT GEMM tile even on tensor-core devices (sm_80+).  For the checks and
-  // the benchmarks' tensor-core-versus-SIMT rows; TypeScript never sets it.
+  // CUDA only: precision 'tf32' / 'bf16' on the FP32 SIMT GEMM tile even on tensor-core devices
+  // (sm_80+; float32 always runs that tile).  For the checks and the benchmarks' tensor-core-versus-
+  // SIMT rows; TypeScript never sets it.
   bool simtGemm = false;
 };
 

@@ -1,6 +1,6 @@
 // The timings of margin_check (test/native/margin_check.cu, after its checks unless --no-bench):
-// marginSoftmaxCudaDevice at the bench sizes against the device's FP32 FMA peak, on the
-// tensor-core GEMM tile (3xTF32, sm_80+) and on the FP32 SIMT tile (options.simtGemm).
+// marginSoftmaxCudaDevice at the bench sizes against the device's FP32 FMA peak: float32 (the FP32
+// SIMT tile) and precision 'tf32' and 'bf16' (the tensor-core tile on sm_80+, else the SIMT tile).
 #pragma once
 
 #include <cuda_runtime.h>
@@ -52,18 +52,18 @@ bool fmaPeak(cudaStream_t stream, double& gflops) {
 struct BenchCase {
   int64_t rows, classes, dim;
   bool gradients;
-  bool simt;  // options.simtGemm: the FP32 SIMT tile instead of the tensor cores
+  Precision precision;
 };
 
 // Times marginSoftmaxCudaDevice (ArcFace m 0.5, s 64; the whole call: allocation from the pool,
 // every kernel, the loss read-back and the sync) and prints its row.
-bool benchOne(cudaStream_t stream, const BenchCase& c, double peak) {
+bool benchOne(cudaStream_t stream, const BenchCase& c, double peak, bool tensor) {
   const int64_t N = c.rows, C = c.classes, D = c.dim;
   MarginSoftmaxShape shape;
   shape.rows = N, shape.dim = D, shape.classes = C, shape.subCenters = 1, shape.weightRows = C;
   MarginSoftmaxOptions options;
   options.gradients = c.gradients;
-  options.simtGemm = c.simt;
+  options.precision = c.precision;
   std::vector<int32_t> targets(N);
   uint64_t state = 7;
   for (int32_t& t : targets) t = static_cast<int32_t>((state = state * 6364136223846793005ULL + 1442695040888963407ULL) >> 33) % C;
@@ -92,20 +92,25 @@ bool benchOne(cudaStream_t stream, const BenchCase& c, double peak) {
   if (!ok) return false;
   const double gflops = (c.gradients ? 6.0 : 2.0) * N * C * D / (ms * 1e-3) / 1e9;
   const double work = static_cast<double>(marginSoftmaxCudaScratchBytes(shape, options, out)), logits = 4.0 * N * C;
-  std::printf("%6lld %8lld %4lld %5s %6s %9.3f %9.0f %6.1f%% %10.1f %10.1f\n", static_cast<long long>(N),
-              static_cast<long long>(C), static_cast<long long>(D), c.gradients ? "yes" : "no", c.simt ? "simt" : "tensor", ms, gflops,
+  std::printf("%6lld %8lld %4lld %5s %4s %6s %9.3f %9.0f %6.1f%% %10.1f %10.1f\n", static_cast<long long>(N),
+              static_cast<long long>(C), static_cast<long long>(D), c.gradients ? "yes" : "no",
+              EnumNames<Precision>::names[static_cast<int>(c.precision)], c.precision != Precision::Float32 && tensor ? "tensor" : "simt", ms, gflops,
               100.0 * gflops * (c.gradients ? 8.0 / 6.0 : 1.0) / peak, work / 1048576.0, logits / 1048576.0);
   return true;
 }
 
 bool runBench(cudaStream_t stream, bool /*quick: the same sizes*/) {
-  // Each size on the tile the device picks (tensor cores on sm_80+), then on the SIMT tile; on an
-  // sm < 80 device both rows run the SIMT tile.
+  // Each size in float32 (the SIMT tile), then with the operands rounded (tf32, bf16: the tile the
+  // device picks, tensor cores on sm_80+).
+  int device = 0;
+  cudaGetDevice(&device);
+  const auto& devices = cudaInfo().devices;
+  const bool tensor = device < static_cast<int>(devices.size()) && devices[device].computeMajor >= 8;
   std::vector<BenchCase> cases;
-  for (bool simt : {false, true}) {
+  for (Precision precision : {Precision::Float32, Precision::Tf32, Precision::Bf16}) {
     for (int64_t rows : {256, 1024})
-      for (int64_t classes : {10000, 100000, 1000000}) cases.push_back({rows, classes, 512, true, simt});
-    cases.push_back({1024, 100000, 512, false, simt});
+      for (int64_t classes : {10000, 100000, 1000000}) cases.push_back({rows, classes, 512, true, precision});
+    cases.push_back({1024, 100000, 512, false, precision});
   }
   double peak = 0.0;
   bool ok = fmaPeak(stream, peak);
@@ -113,12 +118,12 @@ bool runBench(cudaStream_t stream, bool /*quick: the same sizes*/) {
     std::printf("\nmarginSoftmaxCudaDevice, ArcFace m 0.5 s 64, K 1, median of 15 (7 at C=1M) after 2 warm-ups, whole call;\n"
                 "GFLOP/s counts 6·N·C·D with gradients (2·N·C·D without); '%%peak' = 8·N·C·D resp. 2·N·C·D (the GEMMs\n"
                 "before the backward's reuse of the last slab's cosines) per second over the FP32 FMA peak measured\n"
-                "here, %.0f GFLOP/s: tensor-core rows (3xTF32) may pass 100 %%.  'extra' = device memory the call allocates beyond inputs and\n"
+                "here, %.0f GFLOP/s: tensor-core rows may pass 100 %%.  'extra' = device memory the call allocates beyond inputs and\n"
                 "outputs (normalized copies + work buffer); 'logits' = one N×C float32 matrix, what an unfused\n"
                 "formulation stores (twice, with its gradient)\n", peak);
-    std::printf("%6s %8s %4s %5s %6s %9s %9s %7s %10s %10s\n", "N", "C", "D", "grad", "gemm", "ms", "GFLOP/s", "%peak", "extra MiB",
+    std::printf("%6s %8s %4s %5s %4s %6s %9s %9s %7s %10s %10s\n", "N", "C", "D", "grad", "prec", "gemm", "ms", "GFLOP/s", "%peak", "extra MiB",
                 "logits MiB");
-    for (const BenchCase& c : cases) ok = benchOne(stream, c, peak) && ok;
+    for (const BenchCase& c : cases) ok = benchOne(stream, c, peak, tensor) && ok;
   }
   return ok;
 }

@@ -1,7 +1,8 @@
 // Part of margin_check.cu (included after its Case, Data, generate, run and compare): the checks of
 // the CUDA entry points' surroundings (issue 13 point 5) — the device entry point on a user
 // stream, several host threads at once, a call after a handled out-of-memory, and one case over
-// 2^31 elements (GPU runs only) — and of the TF32 rounding the tensor-core tile's 3xTF32 split uses.
+// 2^31 elements (GPU runs only) — and of the TF32 rounding (precision_math.h's tf32 is the
+// hardware's cvt.rna, which this pins).
 #pragma once
 
 #include <mma.h>
@@ -80,21 +81,22 @@ void report(const char* what, bool ok, const std::string& why, Tally& tally) {
   tally.record(ok);
 }
 
-// The device entry point on a user stream (non-blocking) against the CPU, for both GEMM tiles.
+// The device entry point on a user stream (non-blocking) against the CPU, for both GEMM tiles:
+// float32 (the SIMT tile) and tf32 (the tensor-core tile on sm_80+).
 void checkUserStream(uint64_t& seed, Tally& tally) {
   cudaStream_t stream;
   if (cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking) != cudaSuccess) return report("user stream", false, "cudaStreamCreateWithFlags", tally);
   std::string why;
   bool ok = true;
-  for (bool simt : {false, true}) {
+  for (Precision precision : {Precision::Float32, Precision::Tf32}) {
     Case c = makeCase(129, 40, 1000, 2, 13, seed);
-    c.simt = simt, c.subset = true;
+    c.precision = precision, c.subset = true;
     const Data d = generate(c);
     const Result cpu = run(false, d), gpu = runDevice(d, stream);
     ok = matches(c, d, gpu, cpu, why) && ok;
   }
   cudaStreamDestroy(stream);
-  report("device entry point on a user stream (tensor and SIMT tiles)", ok, why, tally);
+  report("device entry point on a user stream (float32 and tf32)", ok, why, tally);
 }
 
 // Four host threads call marginSoftmaxCuda at once, each on its own inputs; each answer must match

@@ -19,7 +19,6 @@ MUTANTS=(
   "mma: staging __syncwarp after the fragment store deleted|margin|cuda/mma_tile.cuh|/wmma::store_matrix_sync\(&mine/{n;/__syncwarp/d}"
   "mma: a fragment store half the warp skips|margin|cuda/mma_tile.cuh|s/^( +)wmma::store_matrix_sync\(&mine/\1if (lane < 16) wmma::store_matrix_sync(\&mine/"
   "mma: store row bound widened by one|margin|cuda/mma_tile.cuh|s/if \(row < g\.m\) \{/if (row <= g.m) {/"
-  "mma: 3xTF32 reduced to one TF32 product|margin|cuda/mma_tile.cuh|/mma_sync\(acc\[i\]\[j\], a(Small\[i\], bBig|Big\[i\], bSmall)/d"
   "crps: tile point count widened by one|crps|cuda/crps.cu|s/p\.points - first\)\);/p.points - first + 1));/"
   "crps: a barrier only threads with a point reach|crps|cuda/crps.cu|/if \(t < count\) scoreRowPoint/{n;s/__syncthreads\(\);/if (t < count) __syncthreads();/}"
   "crps: sorting-network stage barrier deleted|crps|cuda/crps_device.cuh|/if \(\(a > b\) == ascending\) v\[lo\] = b, v\[hi\] = a;/{n;n;/__syncthreads/d}"
