@@ -307,6 +307,16 @@ export function refMarginSoftmax(input: RefInput, near = NEAR): MarginRef {
       const targetScale = scale * (mode === 'fixed' ? 1 : x.norm[i]) * (mode === 'product-norm' ? w.norm[arg[i * Cc + y]] : 1);
       lossSlack[i] = targetScale * Math.max(0, Math.max(moved(c + COSINE_ROUNDING), moved(c - COSINE_ROUNDING)) - COSINE_ROUNDING);
     }
+    // The rounding itself, times the row's largest logit scale, where it passes the spec's 1e-5
+    // (s·‖x‖·‖w‖ over ~40): a feature-norm row at ‖x‖ ≈ 8, s = 64 has logits scaled by ~500, and a
+    // float32 backend is then 2e-5 off on a loss of 1 (seed 769123963, wasm, margin.nan-inf).
+    let rowScale = scale * (mode === 'fixed' ? 1 : x.norm[i]);
+    if (mode === 'product-norm') {
+      let widest = 0;
+      for (let j = 0; j < Cc; j++) widest = Math.max(widest, w.norm[arg[i * Cc + j]]);
+      rowScale *= widest;
+    }
+    lossSlack[i] += Math.max(0, rowScale * COSINE_ROUNDING - 1e-5);
     if (tv && tv.boundary < near) ambiguous.push(`row ${i}: target cosine ${cos[i * Cc + y]} at a margin branch switch`);
     for (let j = 0; j < Cc; j++) {
       const at = i * Cc + j;
