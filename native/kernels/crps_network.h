@@ -24,6 +24,7 @@
 #include <cstddef>
 #include <utility>
 
+#include "../runtime/simd.h"
 #include "../runtime/vector_math.h"
 
 namespace fusedloss {
@@ -139,8 +140,13 @@ struct Trimmed {
   static constexpr std::array<Pair, count()> pairs = make();
 };
 
+// Out of line, one copy per instruction set (its own target_clones, reached through the ifunc
+// from each clone of the caller): inlined, the 4 widths × 2 lists × 4 groups of every sort64
+// call made crps.cc a 220 s compile (the SSE2 and AVX2 clones split each 16-lane vector op in
+// 4 or 2); out of line it is under a minute, and a call per 63-comparator group costs nothing
+// measurable (docs/performance.md, 2026-12-04).
 template <bool WithIndex, const auto& Pairs, int Width>
-FL_NETWORK_INLINE void runTrimmed(Floats* values, Ints* index) {
+__attribute__((noinline)) FL_SIMD_CLONES void runTrimmed(Floats* values, Ints* index) {
   using List = Trimmed<Pairs, Width>;
   runOnGroup<WithIndex, Width>(List::pairs, values, index, std::make_index_sequence<List::count()>{});
 }
