@@ -140,13 +140,8 @@ struct Trimmed {
   static constexpr std::array<Pair, count()> pairs = make();
 };
 
-// Out of line, one copy per instruction set (its own target_clones, reached through the ifunc
-// from each clone of the caller): inlined, the 4 widths × 2 lists × 4 groups of every sort64
-// call made crps.cc a 220 s compile (the SSE2 and AVX2 clones split each 16-lane vector op in
-// 4 or 2); out of line it is under a minute, and a call per 63-comparator group costs nothing
-// measurable (docs/performance.md, 2026-12-04).
 template <bool WithIndex, const auto& Pairs, int Width>
-__attribute__((noinline)) FL_SIMD_CLONES void runTrimmed(Floats* values, Ints* index) {
+FL_NETWORK_INLINE void runTrimmed(Floats* values, Ints* index) {
   using List = Trimmed<Pairs, Width>;
   runOnGroup<WithIndex, Width>(List::pairs, values, index, std::make_index_sequence<List::count()>{});
 }
@@ -160,6 +155,22 @@ FL_NETWORK_INLINE void runOnPartialGroup(Floats* values, Ints* index, int member
   else if (members > 4) runTrimmed<WithIndex, Pairs, 8>(values, index);
   else if (members > 1) runTrimmed<WithIndex, Pairs, 4>(values, index);
 }
+
+// The group lists out of line, one copy per instruction set (each its own target_clones, reached
+// through its ifunc from each clone of the caller; plain functions, since Clang takes no
+// target_clones on templates): inlined into every sort64 of every clone (4 widths × 2 lists × 4
+// groups), they made crps.cc a 220 s compile, the SSE2 and AVX2 clones splitting each 16-lane
+// vector op in 4 or 2; out of line it is 60 s, and a call per group of up to 63 comparators
+// costs nothing measurable (docs/performance.md, "The 33–64 network out of line").
+#define FL_GROUP_LIST(name, withIndex, pairs)                                                          \
+  static __attribute__((noinline)) FL_SIMD_CLONES void name(Floats* values, Ints* index, int members) { \
+    runOnPartialGroup<withIndex, pairs>(values, index, members);                                        \
+  }
+FL_GROUP_LIST(sortGroupValues, false, kGroupNetwork)
+FL_GROUP_LIST(sortGroupWithIndex, true, kGroupNetwork)
+FL_GROUP_LIST(cleanGroupValues, false, kGroupCleaner)
+FL_GROUP_LIST(cleanGroupWithIndex, true, kGroupCleaner)
+#undef FL_GROUP_LIST
 
 // Merges the ascending runs [0, n) and [n, 2n) of values (n a multiple of 16) into one, of which
 // the first `members` positions hold members and the rest padding.
@@ -177,7 +188,7 @@ FL_NETWORK_INLINE void bitonicMerge(Floats* values, Ints* index, int n, int memb
     }
   }
   for (int group = 0; group < 2 * n; group += kGroup) {
-    runOnPartialGroup<WithIndex, kGroupCleaner>(values + group, WithIndex ? index + group : unused, members - group);
+    (WithIndex ? cleanGroupWithIndex : cleanGroupValues)(values + group, WithIndex ? index + group : unused, members - group);
   }
 }
 
@@ -189,7 +200,7 @@ template <bool WithIndex>
 FL_NETWORK_INLINE void sort64(Floats* values, Ints* index, int members) {
   Ints unused[1];
   for (int group = 0; group < kSortSize; group += kGroup) {
-    runOnPartialGroup<WithIndex, kGroupNetwork>(values + group, WithIndex ? index + group : unused, members - group);
+    (WithIndex ? sortGroupWithIndex : sortGroupValues)(values + group, WithIndex ? index + group : unused, members - group);
   }
   for (int half = 0; half < kSortSize; half += 2 * kGroup) {
     bitonicMerge<WithIndex>(values + half, WithIndex ? index + half : unused, kGroup, members - half);
