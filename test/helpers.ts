@@ -59,16 +59,23 @@ export function wasmRequired(): boolean {
   return process.env.FUSEDLOSS_REQUIRE_WASM === '1';
 }
 
-/** Every backend, with whether this machine has it (unavailable ones are reported as skipped). */
+/**
+ * Every backend, with whether this machine has it (unavailable ones are reported as skipped).
+ * FUSEDLOSS_TEST_BACKENDS=cpu,cuda (npm run test:sanitize: only the addon is instrumented) keeps
+ * the cases of the listed backends and skips the others.
+ */
 export function backendCases(): BackendCase[] {
   const info = backendInfo();
-  return [
+  const all: BackendCase[] = [
     { name: 'js', available: true, reason: '' },
     { name: 'cpu', available: info.native, reason: info.loadError ?? '' },
     // FUSEDLOSS_REQUIRE_WASM=1 (CI): a missing module fails every wasm test with its reason instead of skipping it.
     { name: 'wasm', available: info.wasm.available || wasmRequired(), reason: info.wasm.reason ?? '' },
     { name: 'cuda', available: info.cuda.available, reason: info.cuda.reason ?? '' },
   ];
+  const selected = (process.env.FUSEDLOSS_TEST_BACKENDS ?? '').split(',').filter((name) => name !== '');
+  if (selected.length === 0) return all;
+  return all.map((b) => (selected.includes(b.name) ? b : { ...b, available: false, reason: `not in FUSEDLOSS_TEST_BACKENDS=${selected.join(',')}` }));
 }
 
 // ---------------------------------------------------------------------------------------------
