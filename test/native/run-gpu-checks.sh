@@ -10,7 +10,8 @@
 #
 #   test/native/run-gpu-checks.sh [--quick] [--no-bench] [--only crps|margin|pairs]
 #     --quick: the checks' small sizes and short timings (H200, 2026-12-04: 3 min 10 s, of which the
-#     build 166 s); without it the full checks and timings (about 5 min after the build).
+#     build 166 s, most of it the CPU crps.cc, since cut to ~1 min); without it the full checks and
+#     timings (about 5 min after the build).
 #   env: CUDA_ARCH (default sm_90), BUILD_DIR (default build/gpu-check), NVCC, CXX,
 #        SANITIZE=1: also compute-sanitizer memcheck, racecheck, initcheck and synccheck on each
 #          check --sanitize (--quick --no-bench with a family's smaller grid; with --quick
