@@ -20,7 +20,7 @@
 // Σw of the counted points, needed for gradients of the mean before the scoring pass, comes from
 // a first small pass, as on the CPU.  No atomics: partials per block, added in a fixed order.
 //
-// Expected cost (design figures for an H200; docs/performance.md records what a GPU measures):
+// Expected cost (design figures for an H200; docs/performance-cuda.md records what a GPU measured):
 // - Bytes per point, as gpu-check counts them against its device-to-device copy: 4M + 4 read
 //   (ensemble, observation; +4 with weights), 4 written (score; +8 with components), and with
 //   gradients 4M + 4 more written.  M = 16: 72 B (140 B with gradients); M = 51: 212 B (420 B).

@@ -9,7 +9,7 @@
 //      16-member group at a time.
 // 604 comparators at 64 members; those that would compare padding are skipped (see Trimmed), so
 // 51 members run 453 (396 of them in registers) against 415 for Batcher's network trimmed to 51
-// (docs/performance.md, "CRPS at M = 51").
+// (docs/performance-crps.md, "CRPS at M = 51").
 //
 // A comparator swaps only when the upper value is strictly less, as the run-time network's: a
 // NaN never moves and compares with nothing (its lane is redone on the scalar path).  Which of
@@ -161,7 +161,7 @@ FL_NETWORK_INLINE void runOnPartialGroup(Floats* values, Ints* index, int member
 // target_clones on templates): inlined into every sort64 of every clone (4 widths × 2 lists × 4
 // groups), they made crps.cc a 220 s compile, the SSE2 and AVX2 clones splitting each 16-lane
 // vector op in 4 or 2; out of line it is 60 s, and a call per group of up to 63 comparators
-// costs nothing measurable (docs/performance.md, "The 33–64 network out of line").
+// costs nothing measurable (docs/performance-crps.md, "The 33–64 network out of line").
 #define FL_GROUP_LIST(name, withIndex, pairs)                                                          \
   static __attribute__((noinline)) FL_SIMD_CLONES void name(Floats* values, Ints* index, int members) { \
     runOnPartialGroup<withIndex, pairs>(values, index, members);                                        \

@@ -78,7 +78,7 @@ bool benchOne(cudaStream_t stream, const BenchCase& c, double copyRate, int runs
   return true;
 }
 
-// The rows a GPU session records (docs/performance.md): M ≤ 16 against the 70 % target, M = 51
+// The rows a GPU session records (docs/performance-cuda.md): M ≤ 16 against the 70 % target, M = 51
 // against 40 %; --quick times fewer sizes with fewer runs.
 bool runBench(cudaStream_t stream, bool quick) {
   std::vector<BenchCase> cases = {{true, 2, 1, true}};  // P = 1: the call's fixed cost

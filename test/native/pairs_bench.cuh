@@ -1,6 +1,6 @@
 // Timings of pairs_check.cu (included by it, inside its anonymous namespace, after the checks):
 // mineCudaDevice and pairLossCudaDevice on device inputs, three workloads, with the 2-core CPU
-// figure of docs/performance.md beside the rows it has and the ratio (issue 13's target: ≥ 20× at
+// figure of docs/performance-pairs.md beside the rows it has and the ratio (issue 13's target: ≥ 20× at
 // N = M = 4096 and 512 × 65,536, D = 128, on an H100-class GPU).  GPU runs only (npm run test:gpu).
 
 struct BenchCase {
@@ -10,7 +10,7 @@ struct BenchCase {
   enum Workload { MultiSimilarity, BatchHard, TripletAll } workload;
 };
 
-// The native CPU backend's seconds for the same workload and shape (docs/performance.md, "Pair
+// The native CPU backend's seconds for the same workload and shape (docs/performance-pairs.md, "Pair
 // mining and pair losses, CPU": 2 vCPUs of an AMD EPYC Zen 5, 2 threads, 4 rows per class), or 0.
 double cpuSeconds(const BenchCase& c) {
   struct Row {
@@ -122,7 +122,7 @@ bool runBench(cudaStream_t stream, bool quick) {
   std::printf("\npairs (CUDA: a thread block per row), default workBytes 64 MiB, median\n"
               "of %d after 1 warm-up, whole call on device inputs; 'extra' = device memory the call allocates beyond\n"
               "inputs, outputs and mined arrays; 'N×M' = one float32 similarity matrix, what an unfused formulation\n"
-              "stores; 'cpu ms' = the 2-core native CPU backend (docs/performance.md), then CPU / CUDA (target ≥ 20x)\n", runs);
+              "stores; 'cpu ms' = the 2-core native CPU backend (docs/performance-pairs.md), then CPU / CUDA (target ≥ 20x)\n", runs);
   std::printf("%6s %6s %4s %-20s %10s %10s %10s %8s %6s\n", "N", "M", "D", "workload", "ms", "extra MiB", "N×M MiB", "cpu ms",
               "ratio");
   bool ok = true;
