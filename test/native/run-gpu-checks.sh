@@ -18,10 +18,9 @@
 #          --no-bench the whole run stays under 10 min),
 #        TORCH_BASELINE=0: skip the unfused PyTorch ArcFace timings (bench/torch_margin_baseline.py),
 #        GPU_CHECK_EMU=1: the same flow against the CPU harness (test/native/run-emu-checks.sh's
-#          g++ build; no GPU, nvcc or compute-sanitizer), to test this script's logic anywhere;
-#          GPU_CHECK_EMU_REUSE=1 with it takes the binaries an earlier emu build left in BUILD_DIR,
-#        GPU_CHECK_REUSE=1: on a GPU, the binaries an earlier run left in BUILD_DIR (so --quick and
-#          then the full run in one device call build once).
+#          g++ build; no GPU, nvcc or compute-sanitizer), to test this script's logic anywhere,
+#        GPU_CHECK_REUSE=1: no build, the binaries an earlier run (or emu build) left in BUILD_DIR
+#          (so --quick and then the full run in one device call build once).
 # Exit status: 0 when every group passes, 1 on a failure (a check, a build, a time cap), 2 when
 # there is no usable GPU (nothing run).
 set -uo pipefail
@@ -147,15 +146,14 @@ torch_baseline() {
 main() {
   local family tool
   echo "== gpu checks $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(hostname): ${FAMILIES[*]}$([ "$QUICK" = 1 ] && echo ' --quick')$([ "$EMU" = 1 ] && echo ' (CPU harness: GPU_CHECK_EMU=1)')"
-  if [ "$EMU" = 1 ]; then
-    if [ "${GPU_CHECK_EMU_REUSE:-0}" = 1 ]; then skip "build (reusing the emu build in $BUILD)"
-    else group build "$BUILD_CAP" build_emu; fi
-  else
+  local build=build_emu name=build
+  if [ "$EMU" != 1 ]; then
     nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,clocks.max.mem --format=csv,noheader
     "$NVCC" --version | tail -n 1
-    if [ "${GPU_CHECK_REUSE:-0}" = 1 ]; then skip "build (reusing the -arch=$ARCH build in $BUILD)"
-    else group "build (-arch=$ARCH)" "$BUILD_CAP" build_nvcc; fi
+    build=build_nvcc name="build (-arch=$ARCH)"
   fi
+  if [ "${GPU_CHECK_REUSE:-0}" = 1 ]; then skip "$name (reusing the binaries in $BUILD)"
+  else group "$name" "$BUILD_CAP" "$build"; fi
   if [ "$RC" != 0 ]; then printf '%s\n' "== summary" "${SUMMARY[@]}"; return 1; fi
 
   for family in "${FAMILIES[@]}"; do
