@@ -102,10 +102,7 @@ bool benchOne(cudaStream_t stream, const BenchCase& c, double peak, bool tensor)
 bool runBench(cudaStream_t stream, bool /*quick: the same sizes*/) {
   // Each size in float32 (the SIMT tile), then with the operands rounded (tf32, bf16: the tile the
   // device picks, tensor cores on sm_80+).
-  int device = 0;
-  cudaGetDevice(&device);
-  const auto& devices = cudaInfo().devices;
-  const bool tensor = device < static_cast<int>(devices.size()) && devices[device].computeMajor >= 8;
+  const bool tensor = deviceHasTensorCores();
   std::vector<BenchCase> cases;
   for (Precision precision : {Precision::Float32, Precision::Tf32, Precision::Bf16}) {
     for (int64_t rows : {256, 1024})

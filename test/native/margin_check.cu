@@ -107,10 +107,15 @@ struct Data {
     in.rowAdditive = rowAdditive.empty() ? nullptr : rowAdditive.data();
     return in;
   }
+  // Element d of weight row `row` (a center of the full table), whatever the layout.
+  float weight(int64_t row, int64_t d) const {
+    return options.weightsColumns ? weights[d * shape.weightRows + row] : weights[row * shape.dim + d];
+  }
+  // Weight row of center k of computed class j.
+  int64_t centerRow(int64_t j, int64_t k) const { return (classIds.empty() ? j : classIds[j]) * shape.subCenters + k; }
   // Center k of computed class j, element d (whatever the layout).
   float center(int64_t j, int64_t k, int64_t d) const {
-    const int64_t id = classIds.empty() ? j : classIds[j], row = id * shape.subCenters + k;
-    return options.weightsColumns ? weights[d * shape.weightRows + row] : weights[row * shape.dim + d];
+    return weight(centerRow(j, k), d);
   }
 };
 
@@ -130,6 +135,33 @@ void drawRow(Data& d, int64_t i, const RowDraw& draw, Rng& rng) {
   }
 }
 
+// float64 norms of embedding row i and of weight row `row`, from the raw inputs.
+double rowNorm(const Data& d, int64_t i) {
+  double xx = 0.0;
+  for (int64_t e = 0; e < d.shape.dim; ++e) xx += static_cast<double>(d.embeddings[i * d.shape.dim + e]) * d.embeddings[i * d.shape.dim + e];
+  return std::max(std::sqrt(xx), 1e-12);
+}
+double weightNorm(const Data& d, int64_t row) {
+  double ww = 0.0;
+  for (int64_t e = 0; e < d.shape.dim; ++e) ww += static_cast<double>(d.weight(row, e)) * d.weight(row, e);
+  return std::max(std::sqrt(ww), 1e-12);
+}
+
+// float64 cosine of row i (norm xNorm) with computed class j, the max over its centers, as the
+// kernels take it; weightNorms (every weight row's, for callers that ask for many classes) or
+// computed here.
+double classCosine(const Data& d, int64_t i, int64_t j, double xNorm, const std::vector<double>* weightNorms = nullptr) {
+  const int64_t D = d.shape.dim;
+  double best = -2.0;
+  for (int64_t k = 0; k < d.shape.subCenters; ++k) {
+    const int64_t row = d.centerRow(j, k);
+    double xw = 0.0;
+    for (int64_t e = 0; e < D; ++e) xw += static_cast<double>(d.embeddings[i * D + e]) * d.weight(row, e);
+    best = std::max(best, xw / (xNorm * (weightNorms ? (*weightNorms)[row] : weightNorm(d, row))));
+  }
+  return best;
+}
+
 // The interclass filter is a step: a non-target whose cosine passes τ turns from s·c into 0, and
 // at C = 100k the classes just under τ are the ones that dominate the softmax denominator, so one
 // class that the two backends round to either side of τ moves its whole row by ~1e-3 (an H200 run
@@ -140,41 +172,18 @@ void drawRow(Data& d, int64_t i, const RowDraw& draw, Rng& rng) {
 // D = 512.  The zero row has no cosines to move.
 constexpr double kFilterGap = 2e-6;
 
-bool nearFilter(const Data& d, int64_t i, const std::vector<double>& centerNorms) {
-  const MarginSoftmaxShape& s = d.shape;
-  const int64_t D = s.dim, K = s.subCenters;
-  const float* x = &d.embeddings[i * D];
-  double xx = 0.0;
-  for (int64_t e = 0; e < D; ++e) xx += static_cast<double>(x[e]) * x[e];
-  const double xNorm = std::max(std::sqrt(xx), 1e-12), tau = d.options.filterThreshold;
-  const int64_t stride = d.options.weightsColumns ? s.weightRows : 1;
-  for (int64_t j = 0; j < s.classes; ++j) {
-    if (j == d.targets[i]) continue;
-    const int64_t id = d.classIds.empty() ? j : d.classIds[j];
-    double best = -2.0;
-    for (int64_t k = 0; k < K; ++k) {
-      const int64_t row = id * K + k;
-      const float* w = d.options.weightsColumns ? &d.weights[row] : &d.weights[row * D];
-      double xw = 0.0;
-      for (int64_t e = 0; e < D; ++e) xw += static_cast<double>(x[e]) * w[e * stride];
-      best = std::max(best, xw / (xNorm * centerNorms[row]));
-    }
-    if (std::fabs(best - tau) < kFilterGap) return true;
+bool nearFilter(const Data& d, int64_t i, const std::vector<double>& weightNorms) {
+  const double xNorm = rowNorm(d, i), tau = d.options.filterThreshold;
+  for (int64_t j = 0; j < d.shape.classes; ++j) {
+    if (j != d.targets[i] && std::fabs(classCosine(d, i, j, xNorm, &weightNorms) - tau) < kFilterGap) return true;
   }
   return false;
 }
 
 void separateFromFilter(const Case& c, Data& d, const std::vector<RowDraw>& draws) {
-  const MarginSoftmaxShape& s = d.shape;
-  const int64_t D = s.dim, N = s.rows;
-  const int64_t stride = d.options.weightsColumns ? s.weightRows : 1;
-  std::vector<double> centerNorms(static_cast<size_t>(s.weightRows));
-  for (int64_t row = 0; row < s.weightRows; ++row) {
-    const float* w = d.options.weightsColumns ? &d.weights[row] : &d.weights[row * D];
-    double ww = 0.0;
-    for (int64_t e = 0; e < D; ++e) ww += static_cast<double>(w[e * stride]) * w[e * stride];
-    centerNorms[row] = std::max(std::sqrt(ww), 1e-12);
-  }
+  const int64_t N = d.shape.rows;
+  std::vector<double> weightNorms(static_cast<size_t>(d.shape.weightRows));
+  for (int64_t row = 0; row < d.shape.weightRows; ++row) weightNorms[row] = weightNorm(d, row);
   // Rows in parallel (C = 100k at N = 1000 is ~10^10 multiply-adds); each thread its own rows.
   const int threads = static_cast<int>(std::max(1u, std::min(std::thread::hardware_concurrency(), 32u)));
   std::vector<std::thread> pool;
@@ -184,7 +193,7 @@ void separateFromFilter(const Case& c, Data& d, const std::vector<RowDraw>& draw
       for (int64_t i = t; i < N; i += threads) {
         if (c.zeroRow && i == N / 2) continue;
         Rng rng{c.seed * 0x9e3779b97f4a7c15ULL + static_cast<uint64_t>(i) * 1000003 + 17};
-        for (int attempt = 0; attempt < 64 && nearFilter(d, i, centerNorms); ++attempt) drawRow(d, i, draws[i], rng), ++redraws[t];
+        for (int attempt = 0; attempt < 64 && nearFilter(d, i, weightNorms); ++attempt) drawRow(d, i, draws[i], rng), ++redraws[t];
       }
     });
   for (std::thread& thread : pool) thread.join();
@@ -268,22 +277,6 @@ Result run(bool cuda, const Data& d) {
   return r;
 }
 
-// float64 cosine of row i with computed class j (max over its centers), from the raw inputs.
-double classCosine(const Data& d, int64_t i, int64_t j) {
-  const int64_t D = d.shape.dim;
-  double xx = 0.0, best = -2.0;
-  for (int64_t e = 0; e < D; ++e) xx += static_cast<double>(d.embeddings[i * D + e]) * d.embeddings[i * D + e];
-  for (int64_t k = 0; k < d.shape.subCenters; ++k) {
-    double xw = 0.0, ww = 0.0;
-    for (int64_t e = 0; e < D; ++e) {
-      const double w = d.center(j, k, e);
-      xw += d.embeddings[i * D + e] * w, ww += w * w;
-    }
-    best = std::max(best, xw / (std::max(std::sqrt(xx), 1e-12) * std::max(std::sqrt(ww), 1e-12)));
-  }
-  return best;
-}
-
 int64_t positionOf(const Data& d, int32_t id) {
   if (d.classIds.empty()) return id;
   return std::find(d.classIds.begin(), d.classIds.end(), id) - d.classIds.begin();
@@ -315,7 +308,7 @@ bool compare(const Case& c, const Data& d, const Result& gpu, const Result& cpu,
     if (gpu.predictions[i] == cpu.predictions[i]) continue;
     const int64_t a = positionOf(d, gpu.predictions[i]), b = positionOf(d, cpu.predictions[i]);
     if (a < 0 || a >= d.shape.classes || b >= d.shape.classes ||
-        std::fabs(classCosine(d, i, a) - classCosine(d, i, b)) > kTieTolerance) {
+        std::fabs(classCosine(d, i, a, rowNorm(d, i)) - classCosine(d, i, b, rowNorm(d, i))) > kTieTolerance) {
       char text[200];
       std::snprintf(text, sizeof text, "predictions[%lld]: cuda %d, cpu %d (not a near-tie)", static_cast<long long>(i),
                     gpu.predictions[i], cpu.predictions[i]);
@@ -474,11 +467,16 @@ constexpr int64_t kQuickLargeClasses = 10007, kQuickBudgetClasses = 4001;
 constexpr int64_t kQuickLargeClasses = 100003, kQuickBudgetClasses = 20011;
 #endif
 
-void runChecks(bool quick, Tally& tally) {
+// Whether the current device has TF32 tensor cores (sm_80+), where tf32 / bf16 take that tile.
+bool deviceHasTensorCores() {
   int device = 0;
   cudaGetDevice(&device);
   const auto& devices = cudaInfo().devices;
-  const bool tensor = device < static_cast<int>(devices.size()) && devices[device].computeMajor >= 8;
+  return device < static_cast<int>(devices.size()) && devices[device].computeMajor >= 8;
+}
+
+void runChecks(bool quick, Tally& tally) {
+  const bool tensor = deviceHasTensorCores();
   std::printf("margin GEMMs: float32 on the FP32 SIMT tile; tf32 / bf16 on %s\n",
               tensor ? "tensor cores (sm_80+), and again on the SIMT tile" : "the SIMT tile (sm < 80)");
   uint64_t seed = 1000;
