@@ -46,6 +46,9 @@ const MINE_SPECS: Spec[] = [
   { name: 'triplet hard cosine, ref + selfIndex', draw: selfRef, distance: 'cosine', miner: TM('hard') },
   { name: 'triplet semihard squared-euclidean, ref', draw: withRef, distance: 'squared-euclidean', miner: TM('semihard', 0.4) },
   { name: 'triplet semihard euclidean', draw: { N: 33, D: 17, classes: 3 }, miner: TM('semihard') },
+  // Two classes: each row's positives and negatives both outnumber the sweep's counted keys
+  // (kCountedTripletKeys, 16), so its search path runs; the other cases count.
+  { name: 'triplet semihard cosine, two classes (the searched sweep)', draw: { N: 70, D: 9, classes: 2 }, distance: 'cosine', miner: TM('semihard', 0.2) },
   { name: 'triplet easy dot raw', draw: { ...big, ...raw }, distance: 'dot', miner: TM('easy', 0.05) },
   { name: 'triplet hard euclidean, negative margin', draw: { N: 33, D: 17 }, miner: TM('hard', -0.1) },
   { name: 'triplet easy cosine, repeated vectors (t = 0 ties)', draw: { N: 24, D: 5, classes: 3, duplicates: true }, distance: 'cosine', miner: TM('easy', 0) },
@@ -160,6 +163,7 @@ const LOSS_SPECS: Spec[] = [
   { name: 'triplet squared-euclidean, ref', draw: withRef, distance: 'squared-euclidean', loss: { type: 'triplet-margin', margin: 0.2 } },
   { name: 'triplet dot raw', draw: { ...big, ...raw }, distance: 'dot', loss: { type: 'triplet-margin', margin: 0.1 } },
   { name: 'triplet euclidean normalize false, ref', draw: { ...withRef, ...raw }, normalize: false, loss: { type: 'triplet-margin', margin: 0.2 } },
+  { name: 'triplet euclidean, two classes (the searched sweep)', draw: { N: 70, D: 9, classes: 2 }, loss: { type: 'triplet-margin', margin: 0.2 } },
   { name: 'circle (defaults)', draw: big, loss: { type: 'circle' } },
   { name: 'circle m 0.25 γ 256, ref + selfIndex', draw: selfRef, loss: { type: 'circle', m: 0.25, gamma: 256 } },
   { name: 'circle, singleton classes', draw: { N: 33, D: 17, labels: 'singletons', classes: 3 }, distance: 'cosine', loss: { type: 'circle', gamma: 32 } },

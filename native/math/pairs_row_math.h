@@ -231,6 +231,8 @@ FL_HD bool tripletKept(const TripletBounds& b, bool sim, float positive, float n
 FL_HD Range tripletRange(const SortKey* keys, int64_t count, bool sim, bool sortedArePositives, float other,
                          const TripletBounds& b) {
   int64_t lo = 0, n = count;
+  // A NaN bound holds for no t (inBounds); the searches below assume a bound some t satisfies.
+  if ((b.hasLow && b.low != b.low) || (b.hasHigh && b.high != b.high)) return Range{0, 0};
   if (other - other != 0.0f) {  // other = ±∞ (never NaN here): step around the keys equal to it
     if (other > 0.0f) {
       while (n > 0 && keys[n - 1].value == other) --n;
@@ -257,6 +259,12 @@ FL_HD Range tripletRange(const SortKey* keys, int64_t count, bool sim, bool sort
   r.begin += lo, r.end += lo;
   return r;
 }
+
+// The sweep counts instead of searching when the sorted side holds at most this many keys (the
+// usual batch: a few positives per anchor against many negatives).
+constexpr int64_t kCountedTripletKeys = 16;
+// Partners whose ranges are counted at once (stack arrays; the loop over them vectorizes).
+constexpr int64_t kCountedTripletChunk = 64;
 
 // prefix[e] − prefix[b] = Σ_{b ≤ k < e} keys[k].value, with prefix anchored at 0 where the sorted
 // values change sign and summed outward from there: every partial sum then holds only values no
@@ -317,22 +325,74 @@ FL_HD TripletSweep sweepTriplets(const PairRow& row, const float* values, bool s
   const int64_t others = sortedArePositives ? row.refs - back : front;
   // margin − t = margin − σ·v_p + σ·v_n with σ = +1 for similarities, −1 for distances.
   const double sigma = sim ? 1.0 : -1.0;
-  for (int64_t o = 0; o < others; ++o) {
-    const SortKey other = sortedArePositives ? s.keys[row.refs - 1 - o] : s.keys[o];
-    const float v = other.value;
-    const Range r = tripletRange(keys, sorted, sim, sortedArePositives, v, bounds);
+  auto add = [&](const SortKey& other, const Range& r) {
     const int64_t n = r.end - r.begin;
-    if (n == 0) continue;
     const double sum = s.prefix[r.end] - s.prefix[r.begin];
     out.triplets += (double)n;
     // The gap Σ v_k − n·v first: equal huge values give exactly 0, and the margin is not lost
     // against them.
-    const double gap = sum - (double)n * v;
+    const double gap = sum - (double)n * other.value;
     out.marginSum += sortedArePositives ? (double)n * margin - sigma * gap : (double)n * margin + sigma * gap;
     if (counts) {
       counts[other.index] = (int32_t)n;
       s.diff[r.begin] += 1;
       s.diff[r.end] -= 1;
+    }
+  };
+  auto otherKey = [&](int64_t o) -> const SortKey& { return sortedArePositives ? s.keys[row.refs - 1 - o] : s.keys[o]; };
+  // A partner in no triplet adds exactly ±0 to the sums and nothing to the counts when the
+  // margin and the prefix sums (their extremes are the ends) are finite: then every finite
+  // partner takes one path, with no branch that mispredicts on every other partner.
+  const bool finiteSums = margin - margin == 0.0 && s.prefix[0] - s.prefix[0] == 0.0 &&
+                          s.prefix[sorted] - s.prefix[sorted] == 0.0;
+  if (sorted <= kCountedTripletKeys && finiteSums) {
+    // Few sorted keys: t is monotone along them, so each bound fails on a prefix or a suffix of
+    // the keys and counting its failures gives tripletRange's range, without search steps.
+    // t = sign·(key − other) is tripletT's subtraction up to the sign of a zero (which no
+    // comparison sees); t < high is t ≤ the double below high; a missing bound is ±∞ (t is
+    // finite for a finite partner, the only ones counted).
+    const bool increasing = sortedArePositives == sim;
+    const double sign = increasing ? 1.0 : -1.0;
+    const double low = bounds.hasLow ? bounds.low : -INFINITY;
+    const double high = !bounds.hasHigh ? INFINITY : bounds.highInclusive ? bounds.high : nextafter(bounds.high, -INFINITY);
+    double sortedValues[kCountedTripletKeys];
+    for (int64_t k = 0; k < sorted; ++k) sortedValues[k] = (double)keys[k].value;
+    double otherValues[kCountedTripletChunk];
+    int32_t failLow[kCountedTripletChunk], failHigh[kCountedTripletChunk];
+    for (int64_t chunk = 0; chunk < others; chunk += kCountedTripletChunk) {
+      const int64_t length = others - chunk < kCountedTripletChunk ? others - chunk : kCountedTripletChunk;
+      for (int64_t i = 0; i < length; ++i) {
+        otherValues[i] = (double)otherKey(chunk + i).value;
+        failLow[i] = 0, failHigh[i] = 0;
+      }
+      for (int64_t k = 0; k < sorted; ++k) {
+        const double key = sortedValues[k];
+        for (int64_t i = 0; i < length; ++i) {
+          const double t = sign * (key - otherValues[i]);
+          failLow[i] += (int32_t)!(t > low);
+          failHigh[i] += (int32_t)!(t <= high);
+        }
+      }
+      for (int64_t i = 0; i < length; ++i) {
+        const SortKey& other = otherKey(chunk + i);
+        Range r;
+        if (other.value - other.value == 0.0f) {
+          r.begin = increasing ? failLow[i] : failHigh[i];
+          r.end = sorted - (increasing ? failHigh[i] : failLow[i]);
+          if (r.end < r.begin) r.end = r.begin;
+        } else {
+          r = tripletRange(keys, sorted, sim, sortedArePositives, other.value, bounds);
+          if (r.end == r.begin) continue;
+        }
+        add(other, r);
+      }
+    }
+  } else {
+    for (int64_t o = 0; o < others; ++o) {
+      const SortKey& other = otherKey(o);
+      const Range r = tripletRange(keys, sorted, sim, sortedArePositives, other.value, bounds);
+      if (r.end == r.begin) continue;
+      add(other, r);
     }
   }
   if (counts) {
