@@ -37,7 +37,7 @@ FL_SIMD_CLONES void distances(PairDistance distance, float xSquared, const float
     const Doubles twoDot = 2.0 * dot;
     const Longs cancels = lengths - twoDot < lengths * 0.0625;
     Doubles squared = lengths - twoDot;
-    squared = ((squared > 0.0) == 0) & (squared == squared) ? splatDouble(0.0) : squared;  // clamp, NaN stays
+    squared = (((squared > 0.0) == 0) & (squared == squared)) ? splatDouble(0.0) : squared;  // clamp, NaN stays
     const int64_t count = refs - j < kDoubleLanes ? refs - j : kDoubleLanes;
     for (int l = 0; l < count; ++l) {
       values[j + l] = cancels[l] ? pairs::directPairValue(distance, x, y + (j + l) * stride, dim)

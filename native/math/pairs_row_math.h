@@ -354,7 +354,7 @@ FL_HD TripletSweep sweepTriplets(const PairRow& row, const float* values, bool s
     const bool increasing = sortedArePositives == sim;
     const double sign = increasing ? 1.0 : -1.0;
     const double low = bounds.hasLow ? bounds.low : -INFINITY;
-    const double high = !bounds.hasHigh ? INFINITY : bounds.highInclusive ? bounds.high : nextafter(bounds.high, -INFINITY);
+    const double high = !bounds.hasHigh ? INFINITY : bounds.highInclusive ? bounds.high : nextafter(bounds.high, -(double)INFINITY);
     double sortedValues[kCountedTripletKeys];
     for (int64_t k = 0; k < sorted; ++k) sortedValues[k] = (double)keys[k].value;
     double otherValues[kCountedTripletChunk];
