@@ -311,31 +311,33 @@ inline void blockGradients(const Plan& p, const Embeddings& e, int64_t blockStar
     const int64_t count = std::min(width, p.refs - first);
     // Gᵀ of the tile, copied once: read in place, its rows are refsPad floats apart, and the
     // micro-kernel would walk that stride (one page per step for large M) for every panel of D.
-    // Copied in 16×16 tiles so the 16 destination lines stay in L1; the H column sums ride along
-    // (rows ascending for each column, the order a single block would use).  Marked pairs are
-    // left out of both and summed directly after the GEMM.
+    // Copied in 16×16 register tiles (transposeInto); the H column sums follow, rows ascending
+    // for each column (the order a single block would use).  With marked pairs, a value at a time:
+    // they are left out of both and summed directly after the GEMM.
     thread_local std::vector<float> transposed;
     thread_local std::vector<char> columnMarked;
     if (transposed.size() < static_cast<size_t>(count * blockRows)) transposed.resize(count * blockRows);
-    if (anyDirect) columnMarked.assign(count, 0);
-    for (int64_t r0 = 0; r0 < blockRows; r0 += kTransposeTile) {
-      const int64_t r1 = std::min(blockRows, r0 + kTransposeTile);
-      for (int64_t j0 = 0; j0 < count; j0 += kTransposeTile) {
-        const int64_t j1 = std::min(count, j0 + kTransposeTile);
-        for (int64_t r = r0; r < r1; ++r) {
-          const float* row = g + r * p.refsPad + first;
-          if (anyDirect && direct->rowCount(r) > 0) {
+    if (!anyDirect) {
+      transposeInto(g + first, p.refsPad, blockRows, count, transposed.data(), blockRows);
+      for (int64_t r = 0; distance && r < blockRows; ++r) {
+        const float* row = g + r * p.refsPad + first;
+        for (int64_t j = 0; j < count; ++j) out.hColumn[first + j] -= row[j];
+      }
+    } else {
+      columnMarked.assign(count, 0);
+      for (int64_t r0 = 0; r0 < blockRows; r0 += kTransposeTile) {
+        const int64_t r1 = std::min(blockRows, r0 + kTransposeTile);
+        for (int64_t j0 = 0; j0 < count; j0 += kTransposeTile) {
+          const int64_t j1 = std::min(count, j0 + kTransposeTile);
+          for (int64_t r = r0; r < r1; ++r) {
+            const float* row = g + r * p.refsPad + first;
+            const bool rowMarked = direct->rowCount(r) > 0;
             for (int64_t j = j0; j < j1; ++j) {
-              const bool marked = direct->marked(r, first + j);
+              const bool marked = rowMarked && direct->marked(r, first + j);
               transposed[j * blockRows + r] = marked ? 0.0f : row[j];
               columnMarked[j] |= marked;
               if (distance && !marked) out.hColumn[first + j] -= row[j];
             }
-            continue;
-          }
-          for (int64_t j = j0; j < j1; ++j) transposed[j * blockRows + r] = row[j];
-          if (distance) {
-            for (int64_t j = j0; j < j1; ++j) out.hColumn[first + j] -= row[j];
           }
         }
       }

@@ -8,9 +8,12 @@
 // it; the caller's tiles keep A (the m × kDepthBlock block) in L2.
 #include "gemm.h"
 #include "gemm_bf16.h"
+#include "simd.h"
+#include "transpose16.h"
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <vector>
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -211,6 +214,27 @@ void packB(const float* b, int64_t ldb, int64_t k, int64_t n, float* out) {
       const float* row = b + p * ldb + j0;
       for (int64_t j = 0; j < width; ++j) panel[p * 32 + j] = row[j];
       for (int64_t j = width; j < 32; ++j) panel[p * 32 + j] = 0.0f;
+    }
+  }
+}
+
+FL_SIMD_CLONES
+void transposeInto(const float* source, int64_t sourceStride, int64_t rows, int64_t columns, float* destination,
+                   int64_t destinationStride) {
+  constexpr int64_t kTile = 16;
+  for (int64_t r0 = 0; r0 < rows; r0 += kTile) {
+    const int64_t r1 = std::min(rows, r0 + kTile);
+    for (int64_t j0 = 0; j0 < columns; j0 += kTile) {
+      const int64_t j1 = std::min(columns, j0 + kTile);
+      if (r1 - r0 == kTile && j1 - j0 == kTile) {
+        Float16Vector tile[kTile];
+        transposeTile16(source + r0 * sourceStride + j0, sourceStride, tile);
+        for (int64_t j = 0; j < kTile; ++j) std::memcpy(destination + (j0 + j) * destinationStride + r0, &tile[j], sizeof(tile[j]));
+        continue;
+      }
+      for (int64_t r = r0; r < r1; ++r) {
+        for (int64_t j = j0; j < j1; ++j) destination[j * destinationStride + r] = source[r * sourceStride + j];
+      }
     }
   }
 }

@@ -83,6 +83,12 @@ void packBBf16(const float* b, int64_t ldb, int64_t k, int64_t n, uint32_t* out)
 void packRowsBf16(const float* a, int64_t lda, int64_t m, int64_t k, uint32_t* out, int64_t ldo);
 // The same from B already in packB's layout (k rows, n columns): packBBf16 of each 32-column panel.
 void repackBf16(const float* packed, int64_t k, int64_t n, uint32_t* out);
+// destination[j·destinationStride + r] = source[r·sourceStride + j] for r < rows, j < columns: an
+// A operand that is the transpose of a row-major matrix, copied once instead of walking its rows'
+// stride in every micro-kernel call.  16×16 register tiles (their 16 destination rows stay in L1),
+// compiled once per instruction set.
+void transposeInto(const float* source, int64_t sourceStride, int64_t rows, int64_t columns, float* destination,
+                   int64_t destinationStride);
 // Sets row `row` (of k) of a packB layout with n columns to zero.
 void zeroPackedRow(float* packed, int64_t k, int64_t n, int64_t row);
 
