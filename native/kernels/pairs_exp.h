@@ -70,8 +70,11 @@ FL_PAIR_LANES Doubles expDoubles(Doubles x) {
   const Doubles r = reduced ? hi - lo : safe;
   const Doubles r2 = r * r;
   const Doubles c = r - r2 * (p1 + r2 * (p2 + r2 * (p3 + r2 * (p4 + r2 * p5))));
-  const Doubles atZero = 1.0 - ((r * c) / (c - 2.0) - r);
-  Doubles y = 1.0 - ((lo - (r * c) / (2.0 - c)) - hi);
+  // One division for both of fdlibm's forms: c − 2 is exactly −(2 − c) and a quotient's sign is
+  // symmetric, so (r·c)/(c − 2) is bit for bit −(r·c)/(2 − c) (2 − c > 0 here), zeros included.
+  const Doubles quotient = (r * c) / (2.0 - c);
+  const Doubles atZero = 1.0 - (-quotient - r);
+  Doubles y = 1.0 - ((lo - quotient) - hi);
   // y·2^k in two products, (y·first)·second: y·2^k·1 for k ≥ −1021, y·2·2^1023 for k = 1024, and
   // y·2^(k+1000)·2^-1000 below.  The scalar code's own products (a factor 1 changes no bit); no
   // lane computes a branch it does not take, whose subnormal products would each cost a microcode
