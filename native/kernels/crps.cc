@@ -201,30 +201,44 @@ FL_LANE_INLINE uint32_t finishLaneBlock(const Plan& plan, int64_t firstPoint, La
   if (plan.options.components) storeLaneComponents(plan.out.skill + firstPoint, plan.out.spread + firstPoint, values, members, observation);
   if (!plan.options.gradients) return redo;
 
-  // Ties: members in sorted positions [start, end] are equal, so each has L = start members
-  // strictly below and G = members − 1 − end strictly above: L − G = start + end − (members − 1).
-  Floats* tieStartBits = lanes.gradient;
-  Ints tieStart = {};
-  tieStartBits[0] = (Floats)tieStart;
-  for (int k = 1; k < members; ++k) {
-    tieStart = values[k] == values[k - 1] ? tieStart : Ints{} + k;
-    tieStartBits[k] = (Floats)tieStart;
-  }
   const Floats factor = blockGradientFactor(plan, firstPoint);
   const Floats one = Floats{} + 1.0f, zero = Floats{};
   const crps::GradientWeights weights = crps::gradientWeights(members, plan.options.alpha);
   const float signWeight = static_cast<float>(weights.sign), rankWeight = static_cast<float>(weights.rank);
   const float gradScale = static_cast<float>(weights.scale);
   Floats signSum = {};
-  Ints tieEnd = Ints{} + (members - 1);
-  for (int k = members - 1; k >= 0; --k) {
-    if (k < members - 1) tieEnd = values[k] == values[k + 1] ? tieEnd : Ints{} + k;
-    const Floats sign = (values[k] > observation ? one : zero) - (values[k] < observation ? one : zero);
-    const Floats rankTerm = __builtin_convertvector((Ints)tieStartBits[k] + tieEnd - (members - 1), Floats);
-    signSum += sign;
-    // ∂s (|∂s| ≤ 2) first, then the factor: one product that can under/overflow only as the result does.
-    const Floats grad = factor * ((sign * signWeight - rankWeight * rankTerm) * gradScale);
-    lanes.gradient[k] = grad;
+  // Without ties (in any lane) member k of the sorted order has k members below and M − 1 − k
+  // above: its rank term is 2k − (M − 1), and rankWeight times it the plan's rankProducts[k] (the
+  // same float product), so the two tie scans and their stores are skipped.
+  Ints anyTie = {};
+  for (int k = 1; k < members; ++k) anyTie |= values[k] == values[k - 1];
+  bool ties = false;
+  for (int lane = 0; lane < kLanes; ++lane) ties |= anyTie[lane] != 0;
+  if (!ties) {
+    for (int k = members - 1; k >= 0; --k) {
+      const Floats sign = (values[k] > observation ? one : zero) - (values[k] < observation ? one : zero);
+      signSum += sign;
+      lanes.gradient[k] = factor * ((sign * signWeight - plan.rankProducts[k]) * gradScale);
+    }
+  } else {
+    // Ties: members in sorted positions [start, end] are equal, so each has L = start members
+    // strictly below and G = members − 1 − end strictly above: L − G = start + end − (members − 1).
+    Floats* tieStartBits = lanes.gradient;
+    Ints tieStart = {};
+    tieStartBits[0] = (Floats)tieStart;
+    for (int k = 1; k < members; ++k) {
+      tieStart = values[k] == values[k - 1] ? tieStart : Ints{} + k;
+      tieStartBits[k] = (Floats)tieStart;
+    }
+    Ints tieEnd = Ints{} + (members - 1);
+    for (int k = members - 1; k >= 0; --k) {
+      if (k < members - 1) tieEnd = values[k] == values[k + 1] ? tieEnd : Ints{} + k;
+      const Floats sign = (values[k] > observation ? one : zero) - (values[k] < observation ? one : zero);
+      const Floats rankTerm = __builtin_convertvector((Ints)tieStartBits[k] + tieEnd - (members - 1), Floats);
+      signSum += sign;
+      // ∂s (|∂s| ≤ 2) first, then the factor: one product that can under/overflow only as the result does.
+      lanes.gradient[k] = factor * ((sign * signWeight - rankWeight * rankTerm) * gradScale);
+    }
   }
   // The scatter back to the members' places, a point at a time, into a tile that stays in L1 and
   // then goes out in whole vectors when the block's points are contiguous (member axis last):
@@ -410,6 +424,10 @@ KernelStatus runCrpsCpu(const CrpsShape& shape, const CrpsOptions& options, cons
     const int members = static_cast<int>(shape.members);
     plan.network = sortingNetwork(members);
     for (int n = 0; n <= members; ++n) plan.gapWeights.push_back(crps::gapWeight(n, members, options.alpha));
+    if (options.gradients) {
+      const float rankWeight = static_cast<float>(crps::gradientWeights(members, options.alpha).rank);
+      for (int k = 0; k < members; ++k) plan.rankProducts.push_back(rankWeight * static_cast<float>(2 * k - (members - 1)));
+    }
   }
 
   const int64_t points = shape.points();

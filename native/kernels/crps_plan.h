@@ -27,6 +27,7 @@ struct Plan {
   double weightSum = 0.0;  // Σw over counted points: gradients of the mean are w_p/Σw·∂s_p
   std::vector<Comparator> network;
   std::vector<double> gapWeights;  // crps::gapWeight(n, members, α) for n = 0..members (lane blocks)
+  std::vector<float> rankProducts;  // rank weight·(2k − (M − 1)) for k < M: a tie-free lane block's rank terms (gradients)
 };
 
 struct Accumulator {
