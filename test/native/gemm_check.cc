@@ -10,7 +10,7 @@
 // is NaN and the same infinity where it is infinite; the float32 path (bf16Operands off) must
 // meet the same bound, and when the bf16 path is not active the two must be the same bits.
 // Inputs: normal values rounded to bf16, with cases of NaN and ±Inf, subnormals and large
-// exponents.
+// exponents.  Also transposeInto (the pair kernels' Gᵀ copy) against its definition.
 // Seed: FUSEDLOSS_TEST_SEED (else a fresh one, printed).
 //
 //   gemm_check [--quick]    exit status 0 when all pass, 1 otherwise
@@ -203,6 +203,41 @@ bool checkResult(const Problem& pr, const Storage& s, const std::string& what) {
 
 bool sameBits(const Storage& x, const Storage& y) { return std::memcmp(x.c.data(), y.c.data(), x.c.size() * 4) == 0; }
 
+// transposeInto against its definition, bit for bit: the 16×16 register tiles, the edges a value
+// at a time, strides wider than the matrices, and every destination element outside the
+// transpose left as poisoned.  Returns the number of shapes checked.
+int64_t checkTransposeInto(std::mt19937& rng) {
+  std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);
+  int64_t shapes = 0;
+  for (const int64_t rows : {1, 15, 16, 17, 33, 100}) {
+    for (const int64_t columns : {1, 15, 16, 31, 48, 70}) {
+      for (const int64_t sourcePad : {0, 5}) {
+        for (const int64_t destinationPad : {0, 3}) {
+          const int64_t sourceStride = columns + sourcePad, destinationStride = rows + destinationPad;
+          std::vector<float> source(rows * sourceStride);
+          for (float& v : source) v = uniform(rng);
+          std::vector<float> destination(columns * destinationStride + 1, poison());
+          transposeInto(source.data(), sourceStride, rows, columns, destination.data(), destinationStride);
+          ++shapes;
+          for (int64_t j = 0; j < columns; ++j) {
+            for (int64_t r = 0; r < destinationStride; ++r) {
+              const float got = destination[j * destinationStride + r];
+              const bool inside = r < rows;
+              if (inside ? std::memcmp(&got, &source[r * sourceStride + j], 4) != 0 : !isPoison(got)) {
+                fail("transposeInto rows " + std::to_string(rows) + " columns " + std::to_string(columns), "column %g row %g: %g", double(j), double(r), got);
+                j = columns;
+                break;
+              }
+            }
+          }
+          if (!isPoison(destination.back())) fail("transposeInto wrote past the destination", "rows %g columns %g%g", double(rows), double(columns), 0);
+        }
+      }
+    }
+  }
+  return shapes;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -253,6 +288,8 @@ int main(int argc, char** argv) {
       }
     }
   }
-  std::printf("%s: %lld cases, %d failures\n", failures ? "FAIL" : "PASS", (long long)cases, failures);
+  const int64_t transposeShapes = checkTransposeInto(rng);
+  std::printf("%s: %lld cases and %lld transposeInto shapes, %d failures\n", failures ? "FAIL" : "PASS", (long long)cases,
+              (long long)transposeShapes, failures);
   return failures ? 1 : 0;
 }
