@@ -107,6 +107,9 @@ void scorePoint(const Plan& plan, int64_t point, PointScratch& scratch, Accumula
 // the mean.  Only 'omit' excludes points, and only it has to look at the ensemble.
 double countedWeightSum(const Plan& plan, int64_t chunks) {
   const int64_t points = plan.shape.points();
+  // Every point counts with weight 1: the sum below would be exactly the point count (a sum of
+  // ones is exact to 2^53), without a pass over the points.
+  if (!plan.in.weights && plan.options.nanPolicy != NanPolicy::Omit) return static_cast<double>(points);
   std::vector<double> partial(chunks, 0.0);
   parallelFor(chunks, [&](int64_t chunk) {
     const int64_t first = chunk * kChunkPoints;
