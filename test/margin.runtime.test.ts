@@ -222,7 +222,8 @@ describe('module systems (child processes on the built package)', () => {
 
 describe('native CPU workMemory', () => {
   // 1 MiB cuts these rows into blocks: 4 blocks of stored cosines at C 2000, D 64 (each block's
-  // cosines fit), recomputed cosines at C 5000, D 96, K 2 (16 rows' cosines would not even fit).
+  // cosines fit), recomputed cosines at C 5000, D 96 (64 rows' cosines would not fit), where the
+  // default call stores them and keeps e^{z − m} in place of them (Plan::logitsInPlace).
   // Everything but gradWeights is the default call's bits (a row's sums never cross a block);
   // gradWeights sums the rows block by block, so it is held to the reference instead, and to itself
   // across thread counts.

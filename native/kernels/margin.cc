@@ -75,8 +75,8 @@ Plan makePlan(const MarginSoftmaxShape& shape, const MarginSoftmaxOptions& optio
   p.chunks = std::min(kMaxChunks, p.tiles);
   const int64_t budget = std::max<int64_t>(options.workBytes, 1 << 20);
   const int64_t rowsPad = roundUp(p.rows, kLanes);
-  // Per row of a block: the chunks' gx̂ partials and statistics, and x̂ᵀ.
-  const int64_t perRowBytes = 4 * (p.chunks * p.dimPad + p.chunks * 8 + p.dimPad);
+  // Per row of a block: the chunks' gx̂ partials and statistics, the tile maxima, and x̂ᵀ.
+  const int64_t perRowBytes = 4 * (p.chunks * p.dimPad + p.chunks * 8 + p.tiles + p.dimPad);
   // Blocks of whole 32-row panels where possible: the GEMM's register tile is 32 columns wide.
   int64_t storeRows = (budget - budget / 16) / (4 * p.centers + perRowBytes);
   const int64_t panel = storeRows >= 2 * kLanes ? 2 * kLanes : kLanes;
@@ -118,6 +118,7 @@ struct Workspace {
   // (repackBf16), so the GEMMs of every tile do not convert them again; else empty.
   std::vector<uint32_t> embeddingsTBf16, embeddingRowsBf16;
   FloatBuffer cosines;         // all tiles [C·K, Rp] (stored) or one tile per chunk
+  FloatBuffer tileMaxima;      // [tiles, Rp]: each row's max logit per tile (TileContext::tileMax)
   FloatBuffer gradientParts;   // [chunks, Rp, Dp]
   FloatBuffer gradCenters;     // [C·K, Dp], unless the output takes the sums directly
   std::vector<ChunkStats> stats;
@@ -129,6 +130,7 @@ struct Workspace {
       : embeddingsT(packedSize(p.dimPad, p.rowBlockPad)),
         embeddingRows(gradients ? packedSize(p.rowBlockPad, p.dimPad) : 0),
         cosines((p.storeCosines ? p.centers : p.chunks * p.tileClasses * p.subCenters) * p.rowBlockPad),
+        tileMaxima(p.tiles * p.rowBlockPad),
         gradientParts(gradients ? p.chunks * p.rowBlockPad * p.dimPad : 0),
         gradCenters(gradients && !gradDirect ? p.centers * p.dimPad : 0),
         stats(p.chunks, ChunkStats(p.rowBlockPad)),
@@ -187,10 +189,11 @@ float* cosineTile(const Plan& p, Workspace& ws, const Normalized& n, int64_t chu
 }
 
 TileContext tileContext(const Plan& p, const MarginSoftmaxOptions& options, const RowData& rows, const Normalized& n,
-                        int64_t blockStart, int64_t tile, const RowSlice& slice, float* cosines) {
+                        Workspace& ws, int64_t blockStart, int64_t tile, const RowSlice& slice, float* cosines) {
   const int64_t firstClass = tile * p.tileClasses;
   return TileContext{&p, &options, &rows, n.centerNorm.data(), n.centerInverse.data(), blockStart, firstClass,
-                     std::min(p.tileClasses, p.classes - firstClass), slice.firstGroup, slice.endGroup, cosines};
+                     std::min(p.tileClasses, p.classes - firstClass), slice.firstGroup, slice.endGroup, cosines,
+                     ws.tileMaxima.data() + tile * p.rowBlockPad};
 }
 
 // gŵ[tile] (+)= Gᵀ·x̂[block]: each tile's centers belong to one chunk, blocks run in order.
@@ -371,7 +374,7 @@ void runBlocks(const Plan& p, const MarginSoftmaxOptions& options, const MarginS
       float* logits = ws.logitScratch.data() + task * p.tileClasses * kLanes;
       for (int64_t tile = firstTile(p, chunk); tile < firstTile(p, chunk + 1); ++tile) {
         float* cosines = cosineTile(p, ws, n, chunk, tile, slice, true);
-        foldTileStatistics(tileContext(p, options, rows, n, blockStart, tile, slice, cosines), ws.stats[chunk], logits);
+        foldTileStatistics(tileContext(p, options, rows, n, ws, blockStart, tile, slice, cosines), ws.stats[chunk], logits);
       }
     });
     combineRows(p, options, in, blockStart, blockRows, countScale, rows, ws, out, lossSum);
@@ -383,7 +386,7 @@ void runBlocks(const Plan& p, const MarginSoftmaxOptions& options, const MarginS
       const int64_t sliceRows = std::min(slice.firstRow() + slice.paddedRows(), blockRows) - slice.firstRow();
       for (int64_t tile = firstTile(p, chunk); tile < firstTile(p, chunk + 1); ++tile) {
         float* g = cosineTile(p, ws, n, chunk, tile, slice, !p.storeCosines);
-        const TileContext ctx = tileContext(p, options, rows, n, blockStart, tile, slice, g);
+        const TileContext ctx = tileContext(p, options, rows, n, ws, blockStart, tile, slice, g);
         tileGradient(ctx, ws.centerScaleTerm.data() + (ws.centerScaleTerm.empty() ? 0 : sliceIndex * p.centers));
         if (p.slices == 1) tileCenterGradient(p, n, ctx, blockRows, direct, ws, gradCenters);
         if (sliceRows <= 0) continue;
@@ -410,7 +413,7 @@ void runBlocks(const Plan& p, const MarginSoftmaxOptions& options, const MarginS
       parallelFor(p.tiles, [&](int64_t tile) {
         const RowSlice all{0, p.rowBlockPad / kLanes};
         float* g = cosineTile(p, ws, n, 0, tile, all, false);
-        tileCenterGradient(p, n, tileContext(p, options, rows, n, blockStart, tile, all, g), blockRows, direct, ws, gradCenters);
+        tileCenterGradient(p, n, tileContext(p, options, rows, n, ws, blockStart, tile, all, g), blockRows, direct, ws, gradCenters);
       });
     }
     embeddingGradients(p, in, n, rows, blockStart, blockRows, ws, out.gradEmbeddings);

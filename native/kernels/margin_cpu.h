@@ -27,9 +27,10 @@ struct Plan {
   // K = 1, no interclass filter, no CurricularFace, a row scale (not product-norm): a non-target
   // logit is S·c with ψ' = 1, and the epilogues are compiled for that case alone.
   bool plainLogits;
-  // Pass 1 writes each logit z over its stored cosine and pass 2 reads it instead of applying the
-  // margin again (plainLogits with stored cosines: z is all pass 2 needs besides the row's values).
-  // The same bits either way.
+  // Pass 1 writes e^{z − m} over each stored cosine (m: the tile's max logit of the row, kept in
+  // tileMaxima) and pass 2 takes p = e^{z − m}·e^{m − LSE} from it, one e^x per row and tile instead
+  // of one per logit (plainLogits with stored cosines: p is all pass 2 needs besides the row's
+  // values).  The other paths evaluate the same product, so the bits are the same either way.
   bool logitsInPlace;
   // With few class chunks (small C) the block's rows are also cut into slices that run in
   // parallel (stored cosines only); slicing never changes an operation's order, only who runs it.
@@ -106,6 +107,7 @@ struct TileContext {
   int64_t firstClass, classCount;
   int64_t firstGroup, endGroup;  // the 16-row lane groups of the block this task handles
   float* tile;  // [classCount·K, rowBlockPad]: cosines in, G out (pass 2)
+  float* tileMax;  // [rowBlockPad]: each row's max logit over the tile's classes (pass 1 out, pass 2 in)
 };
 
 // Row statistics of one chunk, structure of arrays over the block's rows.

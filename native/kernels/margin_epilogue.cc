@@ -114,8 +114,8 @@ inline Floats roundOperands(Floats x, Precision precision) {
 
 // Pass 1 epilogue: fold one tile into the chunk's running statistics.  Per 16-row group, the
 // tile's logits are computed once into `logits` (or over the cosines, Plan::logitsInPlace), their
-// max taken, then Σ exp(z − max) and merged with the running sums (one rescale per tile, not per
-// element).
+// max m taken and kept for pass 2, then Σ e^{z − m} and merged with the running sums (one rescale
+// per tile, not per element).  In place, e^{z − m} replaces z: pass 2's p = e^{z − m}·e^{m − LSE}.
 template <bool Plain>
 inline __attribute__((always_inline)) void foldTile(const TileContext& ctx, ChunkStats& stats, float* logits) {
   const bool inPlace = ctx.plan->logitsInPlace;
@@ -131,15 +131,34 @@ inline __attribute__((always_inline)) void foldTile(const TileContext& ctx, Chun
     Floats sumLogit = splat(0.0f);
     Floats best = loadFloats(stats.bestCosine.data() + r);
     Ints bestClass = loadInts(stats.bestClass.data() + r);
+    // Plain logits: laneLogits' arithmetic with the tile's values in locals (the logit stores
+    // would make the compiler reload them per class) and the float32-range test on the target's
+    // S·ψ alone: |S·c| ≤ |S| for |c| ≤ 1, and S is finite or NaN (margin::logitScale).
+    const float* cosines = ctx.tile + group * kLanes;
+    const float* inverse = ctx.centerInverse + ctx.firstClass;
+    const int64_t cosineStride = ctx.plan->rowBlockPad;
+    const int32_t firstClass = static_cast<int32_t>(ctx.firstClass);
+    Floats targetLogit = rows.scale * rows.targetValue;
+    targetLogit = targetLogit > 3.402823466e38f ? splat(__builtin_nanf("")) : targetLogit;
+    targetLogit = targetLogit < -3.402823466e38f ? splat(__builtin_nanf("")) : targetLogit;
     for (int64_t j = 0; j < ctx.classCount; ++j) {
-      const Lanes l = laneLogits<Plain>(ctx, rows, j, group);
-      storeFloats(groupLogits + j * logitStride, l.logit);
-      tileMax = l.logit > tileMax ? l.logit : tileMax;
-      lastNaN = l.logit != l.logit ? l.logit : lastNaN;  // a NaN logit must reach the row's LSE, not be skipped
-      sumLogit += l.logit;
-      const Ints better = l.cosine > best;
-      best = l.cosine > best ? l.cosine : best;
-      bestClass = better ? splatInt(static_cast<int32_t>(ctx.firstClass + j)) : bestClass;
+      Floats cosine, logit;
+      if (Plain) {
+        cosine = loadFloats(cosines + j * cosineStride) * inverse[j];
+        cosine = cosine > 1.0f ? splat(1.0f) : cosine;
+        cosine = cosine < -1.0f ? splat(-1.0f) : cosine;
+        logit = select(rows.target == firstClass + static_cast<int32_t>(j), targetLogit, rows.scale * cosine);
+      } else {
+        const Lanes l = laneLogits<Plain>(ctx, rows, j, group);
+        cosine = l.cosine, logit = l.logit;
+      }
+      storeFloats(groupLogits + j * logitStride, logit);
+      tileMax = logit > tileMax ? logit : tileMax;
+      lastNaN = logit != logit ? logit : lastNaN;  // a NaN logit must reach the row's LSE, not be skipped
+      sumLogit += logit;
+      const Ints better = cosine > best;
+      best = cosine > best ? cosine : best;
+      bestClass = better ? splatInt(firstClass + static_cast<int32_t>(j)) : bestClass;
     }
     tileMax = lastNaN != lastNaN ? lastNaN : tileMax;
     // The sums leave the target out: combineRows adds it in float64, so a confidently right row's
@@ -148,10 +167,13 @@ inline __attribute__((always_inline)) void foldTile(const TileContext& ctx, Chun
     for (int64_t j = 0; j < ctx.classCount; ++j) {
       const Floats z = loadFloats(groupLogits + j * logitStride);
       const Ints isTarget = rows.target == static_cast<int32_t>(ctx.firstClass + j);
-      const Floats e = select(isTarget, splat(0.0f), expFloats(z - tileMax));
+      const Floats relative = expFloats(z - tileMax);
+      if (inPlace) storeFloats(groupLogits + j * logitStride, relative);
+      const Floats e = select(isTarget, splat(0.0f), relative);
       sumExp += e;
       sumExpLogit += e * z;
     }
+    storeFloats(ctx.tileMax + r, tileMax);
     const Floats oldMax = loadFloats(stats.max.data() + r);
     const Floats newMax = maxFloatsNaN(tileMax, oldMax);
     // exp(−inf − −inf) is NaN: an empty running sum (first tile) contributes 0, not NaN.
@@ -166,9 +188,11 @@ inline __attribute__((always_inline)) void foldTile(const TileContext& ctx, Chun
   }
 }
 
-// Pass 2 epilogue: the tile's cosines (or pass 1's logits, Plan::logitsInPlace) become
+// Pass 2 epilogue: the tile's cosines (or pass 1's e^{z − m}, Plan::logitsInPlace) become
 // G = ∂loss/∂c in place (arg-max center only), and the product-norm scale term Σ_i ∂loss/∂z·z is
-// added per center (in row-group order for each center, whatever the loop order).
+// added per center (in row-group order for each center, whatever the loop order).  Every path
+// forms p = e^{z − m}·e^{m − LSE} with pass 1's tile max m, so storing the cosines or not changes
+// no bit.
 template <bool Plain, bool InPlace>
 inline __attribute__((always_inline)) void gradientTile(const TileContext& ctx, double* centerScaleTerm) {
   const Plan& plan = *ctx.plan;
@@ -180,19 +204,22 @@ inline __attribute__((always_inline)) void gradientTile(const TileContext& ctx, 
   for (int64_t group = ctx.firstGroup; group < ctx.endGroup; ++group) {
     const int64_t row0 = ctx.blockStart + group * kLanes;
     const RowLanes rows = rowLanes(*ctx.rowData, row0);
+    const Floats tileMax = loadFloats(ctx.tileMax + group * kLanes);
+    const Floats toProbability = expFloats(tileMax - rows.logSumExp);  // e^{m − LSE} ≤ 1
     for (int64_t j = 0; j < ctx.classCount; ++j) {
       float* classTile = ctx.tile + j * K * plan.rowBlockPad;
       Lanes l;
+      Floats p;
       if (InPlace) {  // K = 1, ψ' = 1 off target, the row's scale: what laneLogits would give
-        l.logit = loadFloats(classTile + group * kLanes);
+        p = loadFloats(classTile + group * kLanes) * toProbability;
         l.isTarget = rows.target == static_cast<int32_t>(ctx.firstClass + j);
         l.derivative = select(l.isTarget, rows.targetDerivative, splat(1.0f));
         l.scale = rows.scale;
         l.center = splatInt(0);
       } else {
         l = laneLogits<Plain>(ctx, rows, j, group);
+        p = expFloats(l.logit - tileMax) * toProbability;
       }
-      const Floats p = expFloats(l.logit - rows.logSumExp);
       // Ignored rows give exact zeros: 0·NaN would carry a NaN in their features into every gŵ.
       const Ints active = rows.active;
       const Floats dLogit = select(active, select(l.isTarget, rows.targetGrad, rows.coef * (p - uniform)), splat(0.0f));
