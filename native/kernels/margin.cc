@@ -295,15 +295,7 @@ void combineRows(const Plan& p, const MarginSoftmaxOptions& options, const Margi
 // ∂/∂v of the normalization v̂ = v/‖v‖ applied to g: (g − (g·v̂)v̂)·gradFactor (gradFactor = 1/‖v‖,
 // or 1 when g already carries it) plus a scale-norm term along v̂; `step` apart in the output.
 void unnormalize(const float* grad, const float* unit, double gradFactor, double alongUnit, int64_t dim, float* out, int64_t step) {
-  // g·v̂ in eight partial sums (entry d in sum d mod 8, then added pairwise): one sum would be a
-  // chain of dependent float64 adds, half of this function's time over 100k center rows.
-  double partial[8] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
-  const int64_t whole = dim / 8 * 8;
-  for (int64_t d = 0; d < whole; d += 8) {
-    for (int lane = 0; lane < 8; ++lane) partial[lane] += static_cast<double>(grad[d + lane]) * unit[d + lane];
-  }
-  for (int64_t d = whole; d < dim; ++d) partial[d - whole] += static_cast<double>(grad[d]) * unit[d];
-  const double along = ((partial[0] + partial[1]) + (partial[2] + partial[3])) + ((partial[4] + partial[5]) + (partial[6] + partial[7]));
+  const double along = productSum(grad, unit, dim, 1);
   for (int64_t d = 0; d < dim; ++d) out[d * step] = static_cast<float>((grad[d] - along * unit[d]) * gradFactor + alongUnit * unit[d]);
 }
 

@@ -17,8 +17,7 @@ namespace margin_cpu {
 // The norm stays double: a float32 row of huge entries has a norm past float32's range (and its
 // square past it long before), and 1/‖x‖ is taken of it for the gradient.
 double rowLength(const float* row, int64_t dim, int64_t step) {
-  double sum = 0.0;
-  for (int64_t d = 0; d < dim; ++d) sum += static_cast<double>(row[d * step]) * row[d * step];
+  const double sum = productSum(row, row, dim, step);
   return std::max(std::sqrt(sum), 1e-12);  // NaN stays NaN
 }
 
