@@ -141,6 +141,7 @@ inline __attribute__((always_inline)) void foldTile(const TileContext& ctx, Chun
     Floats targetLogit = rows.scale * rows.targetValue;
     targetLogit = targetLogit > 3.402823466e38f ? splat(__builtin_nanf("")) : targetLogit;
     targetLogit = targetLogit < -3.402823466e38f ? splat(__builtin_nanf("")) : targetLogit;
+    Floats tileBest = splat(-1.0f), classInTile = splat(0.0f);
     for (int64_t j = 0; j < ctx.classCount; ++j) {
       Floats cosine, logit;
       if (Plain) {
@@ -156,10 +157,14 @@ inline __attribute__((always_inline)) void foldTile(const TileContext& ctx, Chun
       tileMax = logit > tileMax ? logit : tileMax;
       lastNaN = logit != logit ? logit : lastNaN;  // a NaN logit must reach the row's LSE, not be skipped
       sumLogit += logit;
-      const Ints better = cosine > best;
+      // The tile's arg-max as a float (exact below 2^24; a tile has at most 512 classes): GCC
+      // lowers an int32 select on a float comparison's mask here lane by lane.
+      tileBest = cosine > best ? classInTile : tileBest;
       best = cosine > best ? cosine : best;
-      bestClass = better ? splatInt(firstClass + static_cast<int32_t>(j)) : bestClass;
+      classInTile += 1.0f;
     }
+    const Ints improved = tileBest >= 0.0f;
+    bestClass = improved ? firstClass + __builtin_convertvector(tileBest, Ints) : bestClass;
     tileMax = lastNaN != lastNaN ? lastNaN : tileMax;
     // The sums leave the target out: combineRows adds it in float64, so a confidently right row's
     // loss log(1 + Σ_{j≠y} e^{z_j − z_y}) keeps its digits instead of vanishing into 1 + ε.
