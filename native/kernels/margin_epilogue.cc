@@ -211,11 +211,21 @@ inline __attribute__((always_inline)) void gradientTile(const TileContext& ctx, 
     const RowLanes rows = rowLanes(*ctx.rowData, row0);
     const Floats tileMax = loadFloats(ctx.tileMax + group * kLanes);
     const Floats toProbability = expFloats(tileMax - rows.logSumExp);  // e^{m − LSE} ≤ 1
+    // In place, pass 1 wrote this tile long ago: it comes from memory, one line per class 4·Rp
+    // bytes apart, a stride the hardware prefetchers lose at every page.  So each group's lines are
+    // prefetched kAhead groups before (the first group asks for the next kAhead).
+    constexpr int64_t kAhead = 4;
+    for (int64_t j = 0; InPlace && group == ctx.firstGroup && j < ctx.classCount; ++j) {
+      for (int64_t ahead = 1; ahead <= kAhead && group + ahead < ctx.endGroup; ++ahead) {
+        __builtin_prefetch(ctx.tile + j * plan.rowBlockPad + (group + ahead) * kLanes, 1, 3);
+      }
+    }
     for (int64_t j = 0; j < ctx.classCount; ++j) {
       float* classTile = ctx.tile + j * K * plan.rowBlockPad;
       Lanes l;
       Floats p;
       if (InPlace) {  // K = 1, ψ' = 1 off target, the row's scale: what laneLogits would give
+        if (group + kAhead < ctx.endGroup) __builtin_prefetch(classTile + (group + kAhead) * kLanes, 1, 3);
         p = loadFloats(classTile + group * kLanes) * toProbability;
         l.isTarget = rows.target == static_cast<int32_t>(ctx.firstClass + j);
         l.derivative = select(l.isTarget, rows.targetDerivative, splat(1.0f));
