@@ -17,7 +17,8 @@ namespace {
 // them as far as the compiler knows, so per class they would be loaded again.  logSumExp, coef,
 // targetGrad and centerFactor are pass 2's (pass 1 reads them before combineRows sets them, unused).
 struct RowLanes {
-  Ints target, active, targetCenter;
+  Ints target, active;
+  Floats targetCenter;  // the target's arg-max center k, as a float (Lanes::center)
   Floats scale, threshold, targetValue, targetDerivative;
   Floats logSumExp, coef, targetGrad, centerFactor;
 };
@@ -26,7 +27,7 @@ inline RowLanes rowLanes(const RowData& rows, int64_t row0) {
   RowLanes r;
   r.target = loadInts(rows.target.data() + row0);
   r.active = r.target >= 0;
-  r.targetCenter = loadInts(rows.targetCenter.data() + row0);
+  r.targetCenter = __builtin_convertvector(loadInts(rows.targetCenter.data() + row0), Floats);
   r.scale = loadFloats(rows.scale.data() + row0);
   r.threshold = loadFloats(rows.threshold.data() + row0);
   r.targetValue = loadFloats(rows.targetValue.data() + row0);
@@ -42,7 +43,10 @@ inline RowLanes rowLanes(const RowData& rows, int64_t row0) {
 // arg-max center.  Targets take the prepass' ψ; ignored rows (target −1) the plain S·c.
 struct Lanes {
   Floats cosine, logit, scale, derivative;
-  Ints center;
+  // As a float (exact: K < 2^24), chosen and compared by float selects on single comparisons: GCC 12
+  // lowered the | and & of float comparison masks and the int32 selects here lane by lane
+  // (docs/performance-margin.md, "Sub-centers").
+  Floats center;
   Ints isTarget;
 };
 
@@ -58,20 +62,23 @@ inline __attribute__((always_inline)) Lanes laneLogits(const TileContext& ctx, c
   Lanes l;
   const float* inverse = ctx.centerInverse + (ctx.firstClass + localClass) * K;
   l.cosine = loadFloats(base) * inverse[0];
-  l.center = splatInt(0);
+  l.center = splat(0.0f);
   for (int64_t k = 1; k < K; ++k) {
     const Floats c = loadFloats(base + k * plan.rowBlockPad) * inverse[k];
-    // A NaN center makes the class NaN (the first NaN sticks), as in margin_math's rule.
-    const Ints better = (c > l.cosine) | ((c != c) & (l.cosine == l.cosine));
-    l.cosine = select(better, c, l.cosine);
-    l.center = better ? splatInt(static_cast<int32_t>(k)) : l.center;
+    // A NaN center makes the class NaN (the first NaN sticks), as in margin_math's rule: take c
+    // when c > cosine, or when c is NaN and the cosine is not (never both).
+    Floats take = c > l.cosine ? splat(1.0f) : splat(0.0f);
+    const Floats nanTake = c != c ? splat(1.0f) : splat(0.0f);
+    take = l.cosine == l.cosine ? take + nanTake : take;
+    l.cosine = take > 0.0f ? c : l.cosine;
+    l.center = take > 0.0f ? splat(static_cast<float>(k)) : l.center;
   }
   l.cosine = l.cosine > 1.0f ? splat(1.0f) : l.cosine;
   l.cosine = l.cosine < -1.0f ? splat(-1.0f) : l.cosine;
   const int32_t classPosition = static_cast<int32_t>(ctx.firstClass + localClass);
   l.isTarget = rows.target == classPosition;
-  const Ints active = rows.active;
   // Non-targets: interclass filter, then CurricularFace (margin_math.h's nonTargetCosine).
+  const Ints active = rows.active;
   Floats value = l.cosine;
   Floats derivative = splat(1.0f);
   Ints filtered = splatInt(0);
@@ -92,7 +99,7 @@ inline __attribute__((always_inline)) Lanes laneLogits(const TileContext& ctx, c
   l.scale = rows.scale;
   if (!Plain && options.scaleMode == ScaleMode::ProductNorm) {
     const int64_t center0 = (ctx.firstClass + localClass) * K;
-    for (int lane = 0; lane < kLanes; ++lane) l.scale[lane] = productScale(l.scale[lane], ctx.centerNorm[center0 + l.center[lane]]);
+    for (int lane = 0; lane < kLanes; ++lane) l.scale[lane] = productScale(l.scale[lane], ctx.centerNorm[center0 + static_cast<int64_t>(l.center[lane])]);
   }
   l.logit = l.scale * value;
   // Past float32's range a logit is NaN (margin::float32OrNaN's rule): S·ψ with a large scale.  Two
@@ -230,7 +237,7 @@ inline __attribute__((always_inline)) void gradientTile(const TileContext& ctx, 
         l.isTarget = rows.target == static_cast<int32_t>(ctx.firstClass + j);
         l.derivative = select(l.isTarget, rows.targetDerivative, splat(1.0f));
         l.scale = rows.scale;
-        l.center = splatInt(0);
+        l.center = splat(0.0f);
       } else {
         l = laneLogits<Plain>(ctx, rows, j, group);
         p = expFloats(l.logit - tileMax) * toProbability;
@@ -241,14 +248,16 @@ inline __attribute__((always_inline)) void gradientTile(const TileContext& ctx, 
       const Floats g = select(active, dLogit * l.scale * l.derivative, splat(0.0f));
       const float* inverse = ctx.centerInverse + (ctx.firstClass + j) * K;
       for (int64_t k = 0; k < K; ++k) {
-        const Ints mine = l.center == static_cast<int32_t>(k);
+        const float center = static_cast<float>(k);
         float* out = classTile + k * plan.rowBlockPad + group * kLanes;
-        storeFloats(out, select(mine, g * inverse[k], splat(0.0f)));
+        // The comparison inside the ?: — through an Ints variable GCC 12 selects lane by lane.
+        storeFloats(out, l.center == center ? g * inverse[k] : splat(0.0f));
         // G is an operand of both gradient products (docs/spec/precision.md).
         if (plan.precision != Precision::Float32) storeFloats(out, roundOperands(loadFloats(out), plan.precision));
         if (productNorm) {
           const Floats term = dLogit * l.logit * rows.centerFactor;
-          centerScaleTerm[(ctx.firstClass + j) * K + k] += sumLanes(select(mine & active, term, splat(0.0f)));
+          const Floats mine = l.center == center ? term : splat(0.0f);
+          centerScaleTerm[(ctx.firstClass + j) * K + k] += sumLanes(select(active, mine, splat(0.0f)));
         }
       }
     }
