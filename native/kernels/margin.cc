@@ -366,6 +366,12 @@ void runBlocks(const Plan& p, const MarginSoftmaxOptions& options, const MarginS
   for (int64_t blockStart = 0; blockStart < p.rows; blockStart += p.rowBlock) {
     const int64_t blockRows = std::min(p.rowBlock, p.rows - blockStart);
     const bool lastBlock = blockStart + p.rowBlock >= p.rows;
+    // gŵ of a tile's centers for this block; after the last block, their gradWeights rows.
+    auto finishCenterTile = [&](const TileContext& ctx) {
+      tileCenterGradient(p, n, ctx, blockRows, direct, ws, gradCenters);
+      if (lastBlock) centerGradients(p, options, in, n, ws, direct, rows.shiftMax, ctx.firstClass * p.subCenters,
+                                     (ctx.firstClass + ctx.classCount) * p.subCenters, out.gradWeights);
+    };
     packBlock(p, n, rows, blockStart, blockRows, ws);
     for (ChunkStats& s : ws.stats) s = ChunkStats(p.rowBlockPad);
     // Pass 1 over (chunk, slice) tasks.
@@ -389,11 +395,7 @@ void runBlocks(const Plan& p, const MarginSoftmaxOptions& options, const MarginS
         float* g = cosineTile(p, ws, n, chunk, tile, slice, !p.storeCosines);
         const TileContext ctx = tileContext(p, options, rows, n, ws, blockStart, tile, slice, g);
         tileGradient(ctx, ws.centerScaleTerm.data() + (ws.centerScaleTerm.empty() ? 0 : sliceIndex * p.centers));
-        if (p.slices == 1) {
-          tileCenterGradient(p, n, ctx, blockRows, direct, ws, gradCenters);
-          if (lastBlock) centerGradients(p, options, in, n, ws, direct, rows.shiftMax, ctx.firstClass * p.subCenters,
-                                         (ctx.firstClass + ctx.classCount) * p.subCenters, out.gradWeights);
-        }
+        if (p.slices == 1) finishCenterTile(ctx);
         if (sliceRows <= 0) continue;
         GemmOperands rowsOp;  // gx̂_chunk (+)= G·ŵ[tile]
         rowsOp.m = sliceRows, rowsOp.n = p.dimPad, rowsOp.k = ctx.classCount * p.subCenters;
@@ -418,10 +420,7 @@ void runBlocks(const Plan& p, const MarginSoftmaxOptions& options, const MarginS
       parallelFor(p.tiles, [&](int64_t tile) {
         const RowSlice all{0, p.rowBlockPad / kLanes};
         float* g = cosineTile(p, ws, n, 0, tile, all, false);
-        const TileContext ctx = tileContext(p, options, rows, n, ws, blockStart, tile, all, g);
-        tileCenterGradient(p, n, ctx, blockRows, direct, ws, gradCenters);
-        if (lastBlock) centerGradients(p, options, in, n, ws, direct, rows.shiftMax, ctx.firstClass * p.subCenters,
-                                       (ctx.firstClass + ctx.classCount) * p.subCenters, out.gradWeights);
+        finishCenterTile(tileContext(p, options, rows, n, ws, blockStart, tile, all, g));
       });
     }
     embeddingGradients(p, in, n, rows, blockStart, blockRows, ws, out.gradEmbeddings);

@@ -39,6 +39,13 @@ inline RowLanes rowLanes(const RowData& rows, int64_t row0) {
   return r;
 }
 
+// Past float32's range a logit is NaN (margin::float32OrNaN's rule): S·ψ with a large scale.  Two
+// tests: GCC lowers their | as a select mask to sixteen scalar comparisons.
+inline __attribute__((always_inline)) Floats float32OrNaN(Floats logit) {
+  logit = logit > 3.402823466e38f ? splat(__builtin_nanf("")) : logit;
+  return logit < -3.402823466e38f ? splat(__builtin_nanf("")) : logit;
+}
+
 // Logits of class j for 16 rows: the unmargined clamped cosine, z, the scale S, dv/dc and the
 // arg-max center.  Targets take the prepass' ψ; ignored rows (target −1) the plain S·c.
 struct Lanes {
@@ -77,8 +84,8 @@ inline __attribute__((always_inline)) Lanes laneLogits(const TileContext& ctx, c
   l.cosine = l.cosine < -1.0f ? splat(-1.0f) : l.cosine;
   const int32_t classPosition = static_cast<int32_t>(ctx.firstClass + localClass);
   l.isTarget = rows.target == classPosition;
-  // Non-targets: interclass filter, then CurricularFace (margin_math.h's nonTargetCosine).
   const Ints active = rows.active;
+  // Non-targets: interclass filter, then CurricularFace (margin_math.h's nonTargetCosine).
   Floats value = l.cosine;
   Floats derivative = splat(1.0f);
   Ints filtered = splatInt(0);
@@ -101,11 +108,7 @@ inline __attribute__((always_inline)) Lanes laneLogits(const TileContext& ctx, c
     const int64_t center0 = (ctx.firstClass + localClass) * K;
     for (int lane = 0; lane < kLanes; ++lane) l.scale[lane] = productScale(l.scale[lane], ctx.centerNorm[center0 + static_cast<int64_t>(l.center[lane])]);
   }
-  l.logit = l.scale * value;
-  // Past float32's range a logit is NaN (margin::float32OrNaN's rule): S·ψ with a large scale.  Two
-  // tests: GCC lowers their | as a select mask to sixteen scalar comparisons.
-  l.logit = l.logit > 3.402823466e38f ? splat(__builtin_nanf("")) : l.logit;
-  l.logit = l.logit < -3.402823466e38f ? splat(__builtin_nanf("")) : l.logit;
+  l.logit = float32OrNaN(l.scale * value);
   return l;
 }
 
@@ -145,9 +148,7 @@ inline __attribute__((always_inline)) void foldTile(const TileContext& ctx, Chun
     const float* inverse = ctx.centerInverse + ctx.firstClass;
     const int64_t cosineStride = ctx.plan->rowBlockPad;
     const int32_t firstClass = static_cast<int32_t>(ctx.firstClass);
-    Floats targetLogit = rows.scale * rows.targetValue;
-    targetLogit = targetLogit > 3.402823466e38f ? splat(__builtin_nanf("")) : targetLogit;
-    targetLogit = targetLogit < -3.402823466e38f ? splat(__builtin_nanf("")) : targetLogit;
+    const Floats targetLogit = float32OrNaN(rows.scale * rows.targetValue);
     Floats tileBest = splat(-1.0f), classInTile = splat(0.0f);
     for (int64_t j = 0; j < ctx.classCount; ++j) {
       Floats cosine, logit;
