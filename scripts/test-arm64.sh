@@ -9,7 +9,9 @@
 #      the binary (FUSEDLOSS_ADDON_PATH): process.arch 'arm64', backendInfo().native, simd 'neon'
 #      and the GEMM's micro-kernel 'neon', and node-gyp-build picks it from prebuilds/
 #      (scripts/arm64-check.cjs);
-#   3. the fixture tests of the three families (test/*.fixtures.test.ts, unchanged) run in vitest
+#   3. neither binary reads the condition flags right after a TLS-descriptor call
+#      (scripts/check-tlsdesc.cjs: Clang before LLVM 17 assumed the call kept them);
+#   4. the fixture tests of the three families (test/*.fixtures.test.ts, unchanged) run in vitest
 #      under that Node, and none of their cpu-backend tests may be skipped.
 # Only the fixtures: qemu runs the suite several times slower than the host.  Vitest runs its
 # files in worker threads (--pool=threads): a forked child would be an arm64 executable started
@@ -39,6 +41,8 @@ if [[ $rebuild == 1 || ! -f $binary ]]; then
   npm run --silent prebuild:arm64
 fi
 [[ -d dist/cjs ]] || node scripts/build-ts.js   # scripts/arm64-check.cjs loads the built package
+# No condition-flag read may follow a TLS-descriptor call (a Clang < 17 miscompile; the script says more).
+node scripts/check-tlsdesc.cjs "$binary"
 
 # npm pack <spec> unpacked into $work/<folder> (the tarball's package/ contents), once.
 fetch() {
@@ -75,6 +79,7 @@ if [[ $with_gyp == 1 ]]; then
   ln -s "$PWD/node_modules" "$gyp_dir/node_modules"
   (cd "$gyp_dir" && CC=aarch64-linux-gnu-gcc CXX=aarch64-linux-gnu-g++ LINK=aarch64-linux-gnu-g++ \
     AR=aarch64-linux-gnu-ar npm run --silent build:gyp -- --arch=arm64 >/dev/null)
+  node scripts/check-tlsdesc.cjs "$gyp_dir/build/Release/fusedloss.node"
   FUSEDLOSS_ADDON_PATH=$PWD/$gyp_dir/build/Release/fusedloss.node arm64_node scripts/arm64-check.cjs
 fi
 

@@ -37,3 +37,20 @@ describe('build source lists', () => {
     expect(listed('scripts/build-wasm.js')).toEqual(wanted);
   });
 });
+
+// Every thread_local of the native code sits behind one out-of-line function, threadScratch
+// (native/runtime/memory.cc): Clang before LLVM 17 assumed the TLS-descriptor call that reaches a
+// thread_local on AArch64 kept the condition flags, and miscompiled code around an inline access
+// (scripts/check-tlsdesc.cjs checks the arm64 binaries themselves).  The WebAssembly exports are
+// exempt: WebAssembly has no descriptor call.
+describe('thread-local storage', () => {
+  it('only native/runtime/memory.cc (threadScratch) and native/wasm/ declare thread_local', () => {
+    const files = ['native/napi', 'native/kernels', 'native/runtime', 'native/math', 'cuda']
+      .flatMap((dir) => fs.readdirSync(path.join(root, dir)).map((name) => `${dir}/${name}`))
+      .filter((file) => /\.(cc|h|cu|cuh)$/.test(file));
+    expect(files.length).toBeGreaterThan(20);
+    const declaring = files.filter((file) =>
+      fs.readFileSync(path.join(root, file), 'utf8').split('\n').some((line) => /^[^/]*\bthread_local\b/.test(line)));
+    expect(declaring).toEqual(['native/runtime/memory.cc']);
+  });
+});

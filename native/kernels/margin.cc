@@ -329,16 +329,16 @@ void embeddingGradients(const Plan& p, const MarginSoftmaxInputs& in, const Norm
 // one more pass over the whole array.
 void centerGradients(const Plan& p, const MarginSoftmaxOptions& options, const MarginSoftmaxInputs& in, const Normalized& n, const Workspace& ws,
                      bool direct, int shiftMax, int64_t firstCenter, int64_t endCenter, float* gradWeights) {
-  thread_local std::vector<float> copy, unit;
-  copy.resize(p.dimPad), unit.resize(p.dimPad);
+  float* copy = threadScratchArray<float>(Scratch::MarginCenterSum, p.dimPad);
+  float* unit = threadScratchArray<float>(Scratch::MarginCenterUnit, p.dimPad);
   for (int64_t r = firstCenter; r < endCenter; ++r) {
     const float* sum = direct ? gradWeights + r * p.dim : ws.gradCenters.data() + r * p.dimPad;
-    std::copy(sum, sum + p.dim, copy.begin());  // in place when direct
+    std::copy(sum, sum + p.dim, copy);  // in place when direct
     if (p.precision == Precision::Float32) {
       const float* row = n.centers + r * p.dimPad;
       for (int64_t d = 0; d < p.dim; ++d) unit[d] = row[d] * n.centerInverse[r];
     } else {
-      exactUnitRow(p, nullptr, centerSource(p, options, in, r), centerStep(p, options), n.centerNorm[r], unit.data());
+      exactUnitRow(p, nullptr, centerSource(p, options, in, r), centerStep(p, options), n.centerNorm[r], unit);
     }
     const double unscale = ldexp(1.0, shiftMax);  // margin::coefficientShift
     const double inverse = unscale / n.centerNorm[r];
@@ -347,7 +347,7 @@ void centerGradients(const Plan& p, const MarginSoftmaxOptions& options, const M
     scaleTerm *= inverse;
     float* out = options.weightsColumns ? gradWeights + r : gradWeights + r * p.dim;
     // With raw weights G was scaled by 1/‖w‖ already.
-    unnormalize(copy.data(), unit.data(), n.centersRaw ? unscale : inverse, scaleTerm, p.dim, out, options.weightsColumns ? p.centers : 1);
+    unnormalize(copy, unit, n.centersRaw ? unscale : inverse, scaleTerm, p.dim, out, options.weightsColumns ? p.centers : 1);
   }
 }
 

@@ -237,12 +237,10 @@ void forRows(const Plan& p, int64_t blockRows, const Body& body) {
   const int64_t chunks = std::min(kRowChunks, blockRows);
   const size_t scratchDoubles = static_cast<size_t>((pairs::rowScratchBytes(p.refs) + 7) / 8);
   parallelFor(chunks, [&](int64_t chunk) {
-    thread_local std::vector<double> scratch;
-    thread_local std::vector<float> coef;
-    if (scratch.size() < scratchDoubles) scratch.resize(scratchDoubles);
-    if (coef.size() < static_cast<size_t>(p.refs)) coef.resize(p.refs);
+    double* scratch = threadScratchArray<double>(Scratch::PairRowScratch, scratchDoubles);
+    float* coef = threadScratchArray<float>(Scratch::PairRowCoefficients, p.refs);
     for (int64_t r = chunk * blockRows / chunks; r < (chunk + 1) * blockRows / chunks; ++r) {
-      body(r, static_cast<void*>(scratch.data()), coef.data());
+      body(r, static_cast<void*>(scratch), coef);
     }
   });
 }
@@ -286,13 +284,13 @@ inline void blockGradients(const Plan& p, const Embeddings& e, int64_t blockStar
   auto rowSlice = [&](int64_t task) {
     const int64_t first = task * sliceRows;
     const int64_t rows = std::min(sliceRows, blockRows - first);
-    thread_local std::vector<double> sums;  // the slice's direct row terms, [rows, dim]
+    double* sums = nullptr;  // the slice's direct row terms, [rows, dim]
     if (anyDirect) {
-      if (sums.size() < static_cast<size_t>(rows * p.dim)) sums.resize(rows * p.dim);
+      sums = threadScratchArray<double>(Scratch::PairSliceSums, rows * p.dim);
       for (int64_t r = first; r < first + rows; ++r) {
         if (direct->rowCount(r) == 0) continue;
         directRowSum(*direct, r, g + r * p.refsPad, xBlock + r * p.dimPad, e.y, p.dimPad, p.dim,
-                     sums.data() + (r - first) * p.dim);
+                     sums + (r - first) * p.dim);
       }
     }
     GemmOperands op;
@@ -303,7 +301,7 @@ inline void blockGradients(const Plan& p, const Embeddings& e, int64_t blockStar
     op.bf16Operands = p.precision == Precision::Bf16;
     gemm(op);
     for (int64_t r = first; anyDirect && r < first + rows; ++r) {
-      if (direct->rowCount(r) > 0) addSum(op.c + (r - first) * p.dimPad, sums.data() + (r - first) * p.dim, p.dim);
+      if (direct->rowCount(r) > 0) addSum(op.c + (r - first) * p.dimPad, sums + (r - first) * p.dim, p.dim);
     }
   };
   auto columnTask = [&](int64_t tile) {
@@ -314,17 +312,16 @@ inline void blockGradients(const Plan& p, const Embeddings& e, int64_t blockStar
     // Copied in 16×16 register tiles (transposeInto); the H column sums follow, rows ascending
     // for each column (the order a single block would use).  With marked pairs, a value at a time:
     // they are left out of both and summed directly after the GEMM.
-    thread_local std::vector<float> transposed;
-    thread_local std::vector<char> columnMarked;
-    if (transposed.size() < static_cast<size_t>(count * blockRows)) transposed.resize(count * blockRows);
+    float* transposed = threadScratchArray<float>(Scratch::PairTransposed, count * blockRows);
+    char* columnMarked = anyDirect ? threadScratchArray<char>(Scratch::PairColumnMarked, count) : nullptr;
     if (!anyDirect) {
-      transposeInto(g + first, p.refsPad, blockRows, count, transposed.data(), blockRows);
+      transposeInto(g + first, p.refsPad, blockRows, count, transposed, blockRows);
       for (int64_t r = 0; distance && r < blockRows; ++r) {
         const float* row = g + r * p.refsPad + first;
         for (int64_t j = 0; j < count; ++j) out.hColumn[first + j] -= row[j];
       }
     } else {
-      columnMarked.assign(count, 0);
+      std::fill_n(columnMarked, count, 0);
       for (int64_t r0 = 0; r0 < blockRows; r0 += kTransposeTile) {
         const int64_t r1 = std::min(blockRows, r0 + kTransposeTile);
         for (int64_t j0 = 0; j0 < count; j0 += kTransposeTile) {
@@ -344,19 +341,18 @@ inline void blockGradients(const Plan& p, const Embeddings& e, int64_t blockStar
     }
     GemmOperands op;
     op.m = count, op.n = p.dimPad, op.k = blockRows;
-    op.a = transposed.data(), op.aRowStride = blockRows, op.aDepthStride = 1;
+    op.a = transposed, op.aRowStride = blockRows, op.aDepthStride = 1;
     op.b = out.xBlockPacked.data(), op.bPacked = true;
     op.c = out.gy + first * p.dimPad, op.ldc = p.dimPad;
     op.accumulate = blockStart > 0;
     op.bf16Operands = p.precision == Precision::Bf16;
     gemm(op);
     if (!anyDirect) return;
-    thread_local std::vector<double> sum;
-    sum.resize(p.dim);
+    double* sum = threadScratchArray<double>(Scratch::PairColumnSum, p.dim);
     for (int64_t j = 0; j < count; ++j) {
       if (!columnMarked[j]) continue;
-      directColumnSum(*direct, first + j, g, p.refsPad, blockRows, xBlock, e.y, p.dimPad, p.dim, sum.data());
-      addSum(op.c + j * p.dimPad, sum.data(), p.dim);
+      directColumnSum(*direct, first + j, g, p.refsPad, blockRows, xBlock, e.y, p.dimPad, p.dim, sum);
+      addSum(op.c + j * p.dimPad, sum, p.dim);
     }
   };
   if (!anyDirect) {

@@ -7,6 +7,7 @@
 // is packed contiguously so it stays in L1 while the micro-kernel sweeps all row panels of A over
 // it; the caller's tiles keep A (the m × kDepthBlock block) in L2.
 #include "gemm.h"
+#include "memory.h"
 #include "gemm_bf16.h"
 #include "simd.h"
 #include "transpose16.h"
@@ -248,8 +249,7 @@ void gemm(const GemmOperands& op) {
   const Level& lv = level();
   // Unpacked B panels are copied into a contiguous buffer first: B rows are often a power-of-two
   // bytes apart (D = 512 floats), which maps a whole panel onto a few L1 sets and thrashes them.
-  thread_local std::vector<float> packed;
-  if (!op.bPacked) packed.resize(kDepthBlock * 32);
+  float* packed = op.bPacked ? nullptr : threadScratchArray<float>(Scratch::GemmPanel, kDepthBlock * 32);
   const int64_t calls = ((op.k + kDepthBlock - 1) / kDepthBlock) * ((op.n + 31) / 32) * ((op.m + lv.rows - 1) / lv.rows);
   const char* prefetchNext = static_cast<const char*>(op.prefetch);
   const char* prefetchEnd = prefetchNext + (op.prefetch ? op.prefetchBytes : 0);
@@ -265,8 +265,8 @@ void gemm(const GemmOperands& op) {
       if (op.bPacked) {
         panel = op.b + j0 * op.k + k0 * 32, panelStride = 32;
       } else {
-        packPanel(op.b + k0 * op.ldb + j0, op.ldb, depth, wide, packed.data());
-        panel = packed.data(), panelStride = wide ? 32 : 16;
+        packPanel(op.b + k0 * op.ldb + j0, op.ldb, depth, wide, packed);
+        panel = packed, panelStride = wide ? 32 : 16;
       }
       for (int64_t i0 = 0; i0 < op.m; i0 += lv.rows) {
         const int rows = static_cast<int>(std::min<int64_t>(lv.rows, op.m - i0));

@@ -16,6 +16,7 @@
 #include "gemm_bf16.h"
 
 #include "../math/precision_math.h"
+#include "memory.h"
 
 #include <algorithm>
 #include <cstdlib>
@@ -141,10 +142,9 @@ struct PackedA {
   int64_t rowStride, pairStride;
 };
 
-FL_BF16_TARGET PackedA packA(const GemmOperands& op, int64_t k0, int64_t depth, std::vector<uint32_t>& buffer) {
+FL_BF16_TARGET PackedA packA(const GemmOperands& op, int64_t k0, int64_t depth) {
   const int64_t pairs = (depth + 1) / 2, pairsPad = (pairs + 15) / 16 * 16, mPad = (op.m + 15) / 16 * 16;
-  buffer.resize(std::max(op.m * pairsPad, pairs * mPad));
-  uint32_t* out = buffer.data();
+  uint32_t* out = threadScratchArray<uint32_t>(Scratch::GemmBf16A, std::max(op.m * pairsPad, pairs * mPad));
   const float* a = op.a + k0 * op.aDepthStride;
   if (op.aDepthStride == 1) {
     for (int64_t i = 0; i < op.m; ++i) packContiguousRow(a + i * op.aRowStride, depth, out + i * pairsPad);
@@ -225,8 +225,7 @@ FL_BF16_TARGET bool packRowsBf16Vector(const float* a, int64_t lda, int64_t m, i
 }
 
 void gemmBf16Rows(const GemmOperands& op) {
-  thread_local std::vector<uint32_t> aBuffer, bBuffer;
-  if (!op.bBf16) bBuffer.resize(kDepthBlockBf16 / 2 * 32);
+  uint32_t* bPanel = op.bBf16 ? nullptr : threadScratchArray<uint32_t>(Scratch::GemmBf16B, kDepthBlockBf16 / 2 * 32);
   const int64_t pairsTotal = (op.k + 1) / 2;
   const int64_t calls = ((op.k + kDepthBlockBf16 - 1) / kDepthBlockBf16) * ((op.n + 31) / 32) * ((op.m + kRowsBf16 - 1) / kRowsBf16);
   const char* prefetchNext = static_cast<const char*>(op.prefetch);
@@ -235,7 +234,7 @@ void gemmBf16Rows(const GemmOperands& op) {
   for (int64_t k0 = 0; k0 < op.k; k0 += kDepthBlockBf16) {
     const int64_t depth = std::min(kDepthBlockBf16, op.k - k0), pairs = (depth + 1) / 2;
     const bool accumulate = op.accumulate || k0 > 0;
-    const PackedA a = op.aBf16 ? PackedA{op.aBf16 + k0 / 2, op.aBf16RowStride, 1} : packA(op, k0, depth, aBuffer);
+    const PackedA a = op.aBf16 ? PackedA{op.aBf16 + k0 / 2, op.aBf16RowStride, 1} : packA(op, k0, depth);
     for (int64_t j0 = 0; j0 < op.n; j0 += 32) {
       const bool wide = op.n - j0 >= 32;
       const uint32_t* panel;
@@ -243,11 +242,11 @@ void gemmBf16Rows(const GemmOperands& op) {
         panel = op.bBf16 + j0 * pairsTotal + k0 / 2 * 32;
       } else {
         if (op.bPacked) {
-          packPanelBf16(op.b + j0 * op.k + k0 * 32, 32, depth, wide, bBuffer.data());
+          packPanelBf16(op.b + j0 * op.k + k0 * 32, 32, depth, wide, bPanel);
         } else {
-          packPanelBf16(op.b + k0 * op.ldb + j0, op.ldb, depth, wide, bBuffer.data());
+          packPanelBf16(op.b + k0 * op.ldb + j0, op.ldb, depth, wide, bPanel);
         }
-        panel = bBuffer.data();
+        panel = bPanel;
       }
       for (int64_t i0 = 0; i0 < op.m; i0 += kRowsBf16) {
         const int rows = static_cast<int>(std::min<int64_t>(kRowsBf16, op.m - i0));

@@ -102,6 +102,22 @@ FloatBuffer::FloatBuffer(size_t count) : data_(nullptr, Free{0}), count_(count) 
   data_ = std::unique_ptr<float, Free>(static_cast<float*>(p), Free{cached ? rounded : 0});
 }
 
+// Kept out of line, with no test before its thread_local access, because of an AArch64 Clang bug
+// (fixed in LLVM 17: llvm/llvm-project#39850): the TLS-descriptor call that reaches a
+// thread_local in a shared library is assumed to preserve the condition flags, but glibc's
+// resolver compares (cmp) and clobbers them.  Clang 14, which cross-compiles the linux-arm64
+// prebuild, set the flags for `weightsColumns ? C : 1` before two such calls and read them after:
+// gradWeights was written C floats apart, far out of bounds.  A call to this function is an
+// ordinary call, after which no compiler expects the flags to survive;
+// scripts/check-tlsdesc.cjs checks the built binary for any flag read after a descriptor call.
+__attribute__((noinline)) void* threadScratch(Scratch slot, size_t bytes) {
+  thread_local std::vector<std::max_align_t> slots[static_cast<int>(Scratch::Count)];
+  std::vector<std::max_align_t>& buffer = slots[static_cast<int>(slot)];
+  const size_t units = (bytes + sizeof(std::max_align_t) - 1) / sizeof(std::max_align_t);
+  if (buffer.size() < units) buffer.resize(units);
+  return buffer.data();
+}
+
 void FloatBuffer::Free::operator()(float* p) const {
   if (cachedBytes > 0) blockCache().give(cachedBytes, p); else std::free(p);
 }

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 
 namespace fusedloss {
@@ -28,5 +29,33 @@ class FloatBuffer {
   std::unique_ptr<float, Free> data_;
   size_t count_;
 };
+
+// Per-thread scratch arrays that keep their memory from one call to the next (a pool thread runs
+// many tasks; allocating per task showed in profiles).  One slot per use: a task may hold several
+// at once, and nothing it calls may take a slot it holds.
+enum class Scratch : int {
+  GemmPanel,          // gemm(): unpacked B panels
+  GemmBf16A,          // gemm() in bf16: A as pairs
+  GemmBf16B,          // gemm() in bf16: unpacked B panels as pairs
+  PairRowScratch,     // pair losses: one row's scratch (pairs::rowScratchBytes)
+  PairRowCoefficients,
+  PairSliceSums,      // pair gradients: a row slice's direct sums
+  PairTransposed,     // pair gradients: Gᵀ of a tile
+  PairColumnMarked,
+  PairColumnSum,
+  MarginCenterSum,    // margin gradWeights: one center's gŵ row
+  MarginCenterUnit,   // margin gradWeights: one center's ŵ row
+  Count
+};
+
+// At least `bytes` bytes of this thread's `slot` (16-byte aligned; contents unspecified),
+// valid until the same thread asks for the slot again.  The only thread_local in the native
+// code, and not inlined: see memory.cc.
+void* threadScratch(Scratch slot, size_t bytes);
+
+template <typename T>
+T* threadScratchArray(Scratch slot, int64_t count) {
+  return static_cast<T*>(threadScratch(slot, static_cast<size_t>(count) * sizeof(T)));
+}
 
 }  // namespace fusedloss
