@@ -3,10 +3,8 @@
 // flags right after a TLS-descriptor call, i.e. uses flags set before the call.
 //
 // A thread_local in a shared library is reached through a TLS-descriptor call (adrp x0 / ldr x1 /
-// add x0 / blr x1).  glibc's resolver compares (cmp) and so clobbers NZCV, but Clang before LLVM
-// 17 assumed the call preserved the flags (llvm/llvm-project#39850): the linux-arm64 prebuild,
-// compiled by Clang 14, once chose `weightsColumns ? C : 1` from flags set before such a call and
-// wrote gradWeights C floats apart, far out of bounds (runtime/memory.cc, threadScratch).
+// add x0 / blr x1), which glibc's resolver lets clobber NZCV and Clang before LLVM 17 assumed kept
+// them (why and what it broke: runtime/memory.cc, threadScratch).
 // After each descriptor call this walks forward to the first instruction that reads the flags
 // (b.<cond>, csel and kin, ccmp, adc…) and fails if no instruction set them, and no branch, call
 // or return intervened.  Needs the cross binutils (aarch64-linux-gnu-objdump).
@@ -45,6 +43,10 @@ function hazards(file) {
   return { calls, found };
 }
 
+if (process.argv.length < 3) {
+  console.error('usage: node scripts/check-tlsdesc.cjs <aarch64 binary>...');
+  process.exit(2);
+}
 let failed = false;
 for (const file of process.argv.slice(2)) {
   const { calls, found } = hazards(file);
@@ -55,9 +57,5 @@ for (const file of process.argv.slice(2)) {
   } else {
     console.log(`${file}: ${calls} TLS-descriptor call(s), none followed by a condition-flag read`);
   }
-}
-if (process.argv.length < 3) {
-  console.error('usage: node scripts/check-tlsdesc.cjs <aarch64 binary>...');
-  process.exit(2);
 }
 process.exit(failed ? 1 : 0);

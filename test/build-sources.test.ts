@@ -39,10 +39,8 @@ describe('build source lists', () => {
 });
 
 // Every thread_local of the native code sits behind one out-of-line function, threadScratch
-// (native/runtime/memory.cc): Clang before LLVM 17 assumed the TLS-descriptor call that reaches a
-// thread_local on AArch64 kept the condition flags, and miscompiled code around an inline access
-// (scripts/check-tlsdesc.cjs checks the arm64 binaries themselves).  The WebAssembly exports are
-// exempt: WebAssembly has no descriptor call.
+// (native/runtime/memory.cc says why).  The WebAssembly exports are exempt: WebAssembly has no
+// TLS-descriptor call.
 describe('thread-local storage', () => {
   it('only native/runtime/memory.cc (threadScratch) and native/wasm/ declare thread_local', () => {
     const files = ['native/napi', 'native/kernels', 'native/runtime', 'native/math', 'cuda']

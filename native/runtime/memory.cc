@@ -106,8 +106,8 @@ FloatBuffer::FloatBuffer(size_t count) : data_(nullptr, Free{0}), count_(count) 
 // (fixed in LLVM 17: llvm/llvm-project#39850): the TLS-descriptor call that reaches a
 // thread_local in a shared library is assumed to preserve the condition flags, but glibc's
 // resolver compares (cmp) and clobbers them.  Clang 14, which cross-compiles the linux-arm64
-// prebuild, set the flags for `weightsColumns ? C : 1` before two such calls and read them after:
-// gradWeights was written C floats apart, far out of bounds.  A call to this function is an
+// prebuild, set the flags for `weightsColumns ? C·K : 1` before two such calls and read them after:
+// gradWeights was written C·K floats apart, far out of bounds.  A call to this function is an
 // ordinary call, after which no compiler expects the flags to survive;
 // scripts/check-tlsdesc.cjs checks the built binary for any flag read after a descriptor call.
 __attribute__((noinline)) void* threadScratch(Scratch slot, size_t bytes) {
