@@ -31,7 +31,7 @@ int main(int argc, char** argv) {
   const int64_t points = argc > 1 ? std::atoll(argv[1]) : 1000000;
   if (argc > 2) setThreadCount(std::atoi(argv[2]));
   std::printf("fusedloss CRPS CPU kernel: P = %lld, fair, member axis last, simd %s, %d threads\n",
-              static_cast<long long>(points), simdLevel(), threadCount());
+              static_cast<long long>(points), simdLevelName(simdLevel()), threadCount());
 
   std::vector<float> source(points * 16, 1.0f), target(points * 16);
   const double copyMs = medianMilliseconds([&] { std::memcpy(target.data(), source.data(), source.size() * 4); }, 9);

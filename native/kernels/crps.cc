@@ -31,7 +31,7 @@
 #include "../math/crps_math.h"
 #include "../runtime/simd.h"
 #include "../runtime/thread_pool.h"
-#include "../runtime/transpose16.h"
+#include "../runtime/transpose_tile.h"
 #include "crps_lanes.h"
 #include "crps_network.h"
 #include "crps_plan.h"
@@ -39,6 +39,8 @@
 namespace fusedloss {
 namespace crps_cpu {
 namespace {
+
+using namespace crps_lanes;
 
 constexpr int kMaxNetworkMembers = 128;
 
@@ -62,146 +64,172 @@ std::vector<Comparator> sortingNetwork(int members) {
   }
   return network;
 }
+// Points per lane block, whatever the vector width: the per-lane partial sums of the mean are
+// kept per block position, so their order (and the mean's bits) is the same for every width.
+constexpr int kBlockPoints = 16;
+
+// A lane block of Width-lane vectors: slice s holds the block's points [s·Width, (s + 1)·Width).
+template <int Width>
 struct alignas(64) LaneScratch {
-  Floats values[kMaxNetworkMembers];
-  Ints index[kMaxNetworkMembers];
+  static constexpr int kSlices = kBlockPoints / Width;
+  using Floats = typename crps_lanes::Vectors<Width>::Floats;
+  using Ints = typename crps_lanes::Vectors<Width>::Ints;
+  using Doubles = typename crps_lanes::Vectors<Width>::Doubles;
+  Floats values[kSlices][kMaxNetworkMembers];
+  Ints index[kSlices][kMaxNetworkMembers];
   // ∂ by sorted position, before the scatter to the members; until then the tie starts (as bits),
   // each replaced by its gradient (one array fewer in L1).
-  Floats gradient[kMaxNetworkMembers];
-  float gradientTile[kLanes * kMaxNetworkMembers];  // the block's gradients in the output's order (lanes[0]'s serves both blocks of a pair)
-  int64_t base[kLanes];  // where each lane's member 0 lives in the ensemble
-  // Per-lane partial sums of Σw·s and Σw over the chunk's finite lanes (reduced in lane order).
-  Doubles weightedScores[2];
-  Doubles weights[2];
+  Floats gradient[kSlices][kMaxNetworkMembers];
+  float gradientTile[kBlockPoints * kMaxNetworkMembers];  // the block's gradients in the output's order (lanes[0]'s serves both blocks of a pair)
+  int64_t base[kBlockPoints];  // where each point's member 0 lives in the ensemble
+  // Per-lane partial sums of Σw·s and Σw over the chunk's finite lanes, slice by slice and half by
+  // half: in block-position order (reduced in that order).
+  Doubles weightedScores[2 * kSlices];
+  Doubles weights[2 * kSlices];
 };
 
-// Adds the block's finite lanes to the chunk sums and returns a bit mask of the other lanes, which
+// Adds a slice's finite lanes to the chunk sums and returns a bit mask of the other lanes, which
 // the caller redoes with scorePoint (NaN policies, infinities).
-FL_LANE_INLINE uint32_t accumulateBlock(const Plan& plan, int64_t firstPoint, LaneScratch& lanes, Doubles scoreLow,
-                                        Doubles scoreHigh) {
-  const Floats weights = plan.in.weights ? loadFloats(plan.in.weights + firstPoint) : Floats{} + 1.0f;
+template <int Width, typename Doubles>
+FL_LANE_INLINE uint32_t accumulateSlice(const Plan& plan, int64_t firstPoint, LaneScratch<Width>& lanes, int slice,
+                                        const Doubles score[2]) {
+  using Floats = typename LaneScratch<Width>::Floats;
+  const Floats weights = plan.in.weights ? loadLanes<Width>(plan.in.weights + firstPoint) : Floats{} + 1.0f;
   const Doubles zero = {};
-  const Doubles score[2] = {scoreLow, scoreHigh};
-  const Doubles weight[2] = {lowLanes(weights), highLanes(weights)};
   uint32_t redo = 0;
   for (int half = 0; half < 2; ++half) {
+    const Doubles weight = halfLanes(weights, half);
     const auto finite = (score[half] - score[half]) == zero;  // false for NaN and ±Inf
-    lanes.weightedScores[half] += finite ? weight[half] * score[half] : zero;
-    lanes.weights[half] += finite ? weight[half] : zero;
-    for (int lane = 0; lane < kLanes / 2; ++lane) redo |= static_cast<uint32_t>(finite[lane] == 0) << (half * kLanes / 2 + lane);
+    lanes.weightedScores[2 * slice + half] += finite ? weight * score[half] : zero;
+    lanes.weights[2 * slice + half] += finite ? weight : zero;
+    for (int lane = 0; lane < Width / 2; ++lane) redo |= static_cast<uint32_t>(finite[lane] == 0) << (half * Width / 2 + lane);
   }
   return redo;
 }
 
-
-// Multipliers of ∂s_p for the block's lanes: gradientFactor rounded to float32 (w/Σw is divided
+// Multipliers of ∂s_p for a slice's lanes: gradientFactor rounded to float32 (w/Σw is divided
 // in float64: 1/Σw alone can underflow float32 when the weights are large).
-FL_LANE_INLINE Floats blockGradientFactor(const Plan& plan, int64_t firstPoint) {
-  if (plan.in.gradOutput) return loadFloats(plan.in.gradOutput + firstPoint);
+template <int Width>
+FL_LANE_INLINE typename crps_lanes::Vectors<Width>::Floats sliceGradientFactor(const Plan& plan, int64_t firstPoint) {
+  using Floats = typename crps_lanes::Vectors<Width>::Floats;
+  if (plan.in.gradOutput) return loadLanes<Width>(plan.in.gradOutput + firstPoint);
   if (!plan.in.weights) return Floats{} + static_cast<float>(1.0 / plan.weightSum);  // gradientFactor with w = 1
   Floats factor;
-  for (int lane = 0; lane < kLanes; ++lane) factor[lane] = static_cast<float>(gradientFactor(plan, firstPoint + lane));
+  for (int lane = 0; lane < Width; ++lane) factor[lane] = static_cast<float>(gradientFactor(plan, firstPoint + lane));
   return factor;
 }
 
-// Transposes kLanes consecutive points into [member][lane]: contiguous rows when the 16 points
-// are consecutive in one inner run (member axis not last); 16×16 tiles when they are stored
-// member-last one after another (transposeTile16: 16 row loads and 64 shuffles instead of 256
-// scalar moves, which measured as a third of a 51-member block's time); a gather otherwise and
-// for the members past the last tile.
-FL_LANE_INLINE void loadLaneBlock(const Plan& plan, int64_t firstPoint, LaneScratch& lanes) {
+// Transposes kBlockPoints consecutive points into [member][lane] slices: contiguous rows when the
+// points are consecutive in one inner run (member axis not last); Width × Width tiles when they
+// are stored member-last one after another (transposeTile: 16 row loads and 64 shuffles instead
+// of 256 scalar moves at 16 lanes, which measured as a third of a 51-member block's time); a
+// gather otherwise and for the members past the last tile.
+template <int Width>
+FL_LANE_INLINE void loadLaneBlock(const Plan& plan, int64_t firstPoint, LaneScratch<Width>& lanes) {
+  using Floats = typename LaneScratch<Width>::Floats;
+  using Ints = typename LaneScratch<Width>::Ints;
   const int members = static_cast<int>(plan.shape.members);
   const int64_t inner = plan.shape.inner;
-  Floats* values = lanes.values;
-  for (int lane = 0; lane < kLanes; ++lane) lanes.base[lane] = memberBase(plan.shape, firstPoint + lane);
-  const bool rowsContiguous = inner > 1 && lanes.base[kLanes - 1] == lanes.base[0] + kLanes - 1;
+  for (int lane = 0; lane < kBlockPoints; ++lane) lanes.base[lane] = memberBase(plan.shape, firstPoint + lane);
+  const bool rowsContiguous = inner > 1 && lanes.base[kBlockPoints - 1] == lanes.base[0] + kBlockPoints - 1;
   if (rowsContiguous) {
-    for (int k = 0; k < members; ++k) std::memcpy(&values[k], plan.in.ensemble + lanes.base[0] + k * inner, sizeof(Floats));
+    for (int k = 0; k < members; ++k) {
+      const float* row = plan.in.ensemble + lanes.base[0] + k * inner;
+      for (int slice = 0; slice < LaneScratch<Width>::kSlices; ++slice) lanes.values[slice][k] = loadLanes<Width>(row + slice * Width);
+    }
   } else {
-    // Tiles only within a row (first + kLanes <= members), so no load crosses the last point.
+    // Tiles only within a row (first + Width <= members), so no load crosses the last point.
     int tiled = 0;
-    if (inner == 1 && lanes.base[kLanes - 1] == lanes.base[0] + (kLanes - 1) * static_cast<int64_t>(members)) {
-      for (; tiled + kLanes <= members; tiled += kLanes) transposeTile16(plan.in.ensemble + lanes.base[0] + tiled, members, values + tiled);
+    if (inner == 1 && lanes.base[kBlockPoints - 1] == lanes.base[0] + (kBlockPoints - 1) * static_cast<int64_t>(members)) {
+      for (; tiled + Width <= members; tiled += Width) {
+        for (int slice = 0; slice < LaneScratch<Width>::kSlices; ++slice) {
+          transposeTile(plan.in.ensemble + lanes.base[slice * Width] + tiled, members, lanes.values[slice] + tiled);
+        }
+      }
     }
     // Lane-major: each point's members are read in order (contiguous when the member axis is last).
-    for (int lane = 0; lane < kLanes; ++lane) {
+    for (int lane = 0; lane < kBlockPoints; ++lane) {
       const float* member = plan.in.ensemble + lanes.base[lane];
-      for (int k = tiled; k < members; ++k) values[k][lane] = member[k * inner];
+      Floats* values = lanes.values[lane / Width];
+      for (int k = tiled; k < members; ++k) values[k][lane % Width] = member[k * inner];
     }
   }
   if (plan.options.gradients) {
-    for (int k = 0; k < members; ++k) lanes.index[k] = Ints{} + k;
+    for (int slice = 0; slice < LaneScratch<Width>::kSlices; ++slice) {
+      for (int k = 0; k < members; ++k) lanes.index[slice][k] = Ints{} + k;
+    }
   }
+  (void)sizeof(Floats);
 }
 
 // 33–64 members: padded to 64 and sorted in register-sized pieces (crps_network.h).
 inline bool usesSort64(const CrpsShape& shape) { return shape.members > 32 && shape.members <= network::kSortSize; }
 
-// Sorts Blocks lane blocks through the network together: one block's comparators form a chain of
-// dependent loads and stores, so interleaving independent blocks keeps the vector units busy
+// Sorts Blocks lane blocks through the network together: one slice's comparators form a chain of
+// dependent loads and stores, so interleaving independent slices keeps the vector units busy
 // (measured: two blocks cost about what one did).  Member indices ride along only when
 // gradients need to be scattered back to them.
-template <int Blocks>
-FL_LANE_INLINE void sortLaneBlocks(const Plan& plan, LaneScratch* const* blocks) {
+template <int Blocks, int Width>
+FL_LANE_INLINE void sortLaneBlocks(const Plan& plan, LaneScratch<Width>* const* blocks) {
+  using Floats = typename LaneScratch<Width>::Floats;
+  using Ints = typename LaneScratch<Width>::Ints;
+  constexpr int kSlices = LaneScratch<Width>::kSlices;
   if (usesSort64(plan.shape)) {
     for (int b = 0; b < Blocks; ++b) {
-      Floats* values = blocks[b]->values;
-      Ints* index = blocks[b]->index;
-      const int members = static_cast<int>(plan.shape.members);
-      for (int k = members; k < network::kSortSize; ++k) {
-        values[k] = Floats{} + __builtin_huge_valf();
-        index[k] = Ints{} + k;
+      for (int slice = 0; slice < kSlices; ++slice) {
+        Floats* values = blocks[b]->values[slice];
+        Ints* index = blocks[b]->index[slice];
+        const int members = static_cast<int>(plan.shape.members);
+        for (int k = members; k < network::kSortSize; ++k) {
+          values[k] = Floats{} + __builtin_huge_valf();
+          index[k] = Ints{} + k;
+        }
+        if (plan.options.gradients) network::sort64<true>(values, index, members); else network::sort64<false>(values, index, members);
       }
-      if (plan.options.gradients) network::sort64<true>(values, index, members); else network::sort64<false>(values, index, members);
     }
     return;
   }
   if (plan.options.gradients) {
     for (const Comparator& cmp : plan.network) {
       for (int b = 0; b < Blocks; ++b) {
-        Floats* values = blocks[b]->values;
-        Ints* index = blocks[b]->index;
-        const Floats x = values[cmp.first], y = values[cmp.second];
-        const Ints ix = index[cmp.first], iy = index[cmp.second];
-        const Ints swap = y < x;
-        values[cmp.first] = swap ? y : x;
-        values[cmp.second] = swap ? x : y;
-        index[cmp.first] = swap ? iy : ix;
-        index[cmp.second] = swap ? ix : iy;
+        for (int slice = 0; slice < kSlices; ++slice) {
+          Floats* values = blocks[b]->values[slice];
+          Ints* index = blocks[b]->index[slice];
+          const Floats x = values[cmp.first], y = values[cmp.second];
+          const Ints ix = index[cmp.first], iy = index[cmp.second];
+          const Ints swap = y < x;
+          values[cmp.first] = swap ? y : x;
+          values[cmp.second] = swap ? x : y;
+          index[cmp.first] = swap ? iy : ix;
+          index[cmp.second] = swap ? ix : iy;
+        }
       }
     }
   } else {
     for (const Comparator& cmp : plan.network) {
       for (int b = 0; b < Blocks; ++b) {
-        Floats* values = blocks[b]->values;
-        const Floats x = values[cmp.first], y = values[cmp.second];
-        const Ints swap = y < x;
-        values[cmp.first] = swap ? y : x;
-        values[cmp.second] = swap ? x : y;
+        for (int slice = 0; slice < kSlices; ++slice) {
+          Floats* values = blocks[b]->values[slice];
+          const Floats x = values[cmp.first], y = values[cmp.second];
+          const Ints swap = y < x;
+          values[cmp.first] = swap ? y : x;
+          values[cmp.second] = swap ? x : y;
+        }
       }
     }
   }
 }
 
-// Scores, components and gradients of a sorted lane block; writes every output of its points.
-// Returns the lanes with a NaN or ±Inf input, for the caller to redo with scorePoint.
-FL_LANE_INLINE uint32_t finishLaneBlock(const Plan& plan, int64_t firstPoint, LaneScratch& lanes, float* gradientTile) {
+// ∂s by sorted position for a slice's lanes into lanes.gradient[slice], and its gradObservations.
+template <int Width>
+FL_LANE_INLINE void sliceGradients(const Plan& plan, int64_t firstPoint, LaneScratch<Width>& lanes, int slice,
+                                   typename LaneScratch<Width>::Floats observation) {
+  using Floats = typename LaneScratch<Width>::Floats;
+  using Ints = typename LaneScratch<Width>::Ints;
   const int members = static_cast<int>(plan.shape.members);
-  const int64_t inner = plan.shape.inner;
-  Floats* values = lanes.values;
-  Ints* index = lanes.index;
-  const int64_t* base = lanes.base;
-  const Floats observation = loadFloats(plan.in.observations + firstPoint);
-
-  Doubles score[2];
-  laneScores(plan.gapWeights.data(), values, members, observation, score);
-  const CrpsOutputs& out = plan.out;
-  storeScores(out.scores + firstPoint, score);
-  const uint32_t redo = accumulateBlock(plan, firstPoint, lanes, score[0], score[1]);
-  if (plan.options.components) storeLaneComponents(plan.out.skill + firstPoint, plan.out.spread + firstPoint, values, members, observation);
-  if (!plan.options.gradients) return redo;
-
-  const Floats factor = blockGradientFactor(plan, firstPoint);
+  const Floats* values = lanes.values[slice];
+  Floats* gradient = lanes.gradient[slice];
+  const Floats factor = sliceGradientFactor<Width>(plan, firstPoint);
   const Floats one = Floats{} + 1.0f, zero = Floats{};
   const crps::GradientWeights weights = crps::gradientWeights(members, plan.options.alpha);
   const float signWeight = static_cast<float>(weights.sign), rankWeight = static_cast<float>(weights.rank);
@@ -213,17 +241,17 @@ FL_LANE_INLINE uint32_t finishLaneBlock(const Plan& plan, int64_t firstPoint, La
   Ints anyTie = {};
   for (int k = 1; k < members; ++k) anyTie |= values[k] == values[k - 1];
   bool ties = false;
-  for (int lane = 0; lane < kLanes; ++lane) ties |= anyTie[lane] != 0;
+  for (int lane = 0; lane < Width; ++lane) ties |= anyTie[lane] != 0;
   if (!ties) {
     for (int k = members - 1; k >= 0; --k) {
       const Floats sign = (values[k] > observation ? one : zero) - (values[k] < observation ? one : zero);
       signSum += sign;
-      lanes.gradient[k] = factor * ((sign * signWeight - plan.rankProducts[k]) * gradScale);
+      gradient[k] = factor * ((sign * signWeight - plan.rankProducts[k]) * gradScale);
     }
   } else {
     // Ties: members in sorted positions [start, end] are equal, so each has L = start members
     // strictly below and G = members − 1 − end strictly above: L − G = start + end − (members − 1).
-    Floats* tieStartBits = lanes.gradient;
+    Floats* tieStartBits = gradient;
     Ints tieStart = {};
     tieStartBits[0] = (Floats)tieStart;
     for (int k = 1; k < members; ++k) {
@@ -237,35 +265,59 @@ FL_LANE_INLINE uint32_t finishLaneBlock(const Plan& plan, int64_t firstPoint, La
       const Floats rankTerm = __builtin_convertvector((Ints)tieStartBits[k] + tieEnd - (members - 1), Floats);
       signSum += sign;
       // ∂s (|∂s| ≤ 2) first, then the factor: one product that can under/overflow only as the result does.
-      lanes.gradient[k] = factor * ((sign * signWeight - rankWeight * rankTerm) * gradScale);
+      gradient[k] = factor * ((sign * signWeight - rankWeight * rankTerm) * gradScale);
     }
   }
+  storeLanes(plan.out.gradObservations + firstPoint, -factor * (signSum * static_cast<float>(1.0 / members)));
+}
+
+// Scores, components and gradients of a sorted lane block; writes every output of its points.
+// Returns the lanes with a NaN or ±Inf input, for the caller to redo with scorePoint.
+template <int Width>
+FL_LANE_INLINE uint32_t finishLaneBlock(const Plan& plan, int64_t firstPoint, LaneScratch<Width>& lanes, float* gradientTile) {
+  using Floats = typename LaneScratch<Width>::Floats;
+  using Doubles = typename LaneScratch<Width>::Doubles;
+  const int members = static_cast<int>(plan.shape.members);
+  const int64_t inner = plan.shape.inner;
+  const CrpsOutputs& out = plan.out;
+  uint32_t redo = 0;
+  for (int slice = 0; slice < LaneScratch<Width>::kSlices; ++slice) {
+    const int64_t first = firstPoint + slice * Width;
+    const Floats* values = lanes.values[slice];
+    const Floats observation = loadLanes<Width>(plan.in.observations + first);
+    Doubles score[2];
+    laneScores(plan.gapWeights.data(), values, members, observation, score);
+    storeScores(out.scores + first, score);
+    redo |= accumulateSlice(plan, first, lanes, slice, score) << (slice * Width);
+    if (plan.options.components) storeLaneComponents(out.skill + first, out.spread + first, values, members, observation);
+    if (plan.options.gradients) sliceGradients(plan, first, lanes, slice, observation);
+  }
+  if (!plan.options.gradients) return redo;
   // The scatter back to the members' places, a point at a time, into a tile that stays in L1 and
   // then goes out in whole vectors when the block's points are contiguous (member axis last):
   // scattered stores straight to the output measured as a third of the block's time.
-  const bool contiguous = inner == 1 && base[kLanes - 1] == base[0] + (kLanes - 1) * static_cast<int64_t>(members);
-  if (contiguous) {
-    float* tile = gradientTile;
-    for (int lane = 0; lane < kLanes; ++lane) {
-      if (redo >> lane & 1) continue;  // rewritten by scorePoint (and its indices may name padding)
-      float* point = tile + lane * members;
-      for (int k = 0; k < members; ++k) point[index[k][lane]] = lanes.gradient[k][lane];
-    }
-    std::memcpy(out.gradEnsemble + base[0], tile, sizeof(float) * kLanes * members);
-  } else {
-    for (int lane = 0; lane < kLanes; ++lane) {
-      if (redo >> lane & 1) continue;
+  const int64_t* base = lanes.base;
+  const bool contiguous = inner == 1 && base[kBlockPoints - 1] == base[0] + (kBlockPoints - 1) * static_cast<int64_t>(members);
+  for (int lane = 0; lane < kBlockPoints; ++lane) {
+    if (redo >> lane & 1) continue;  // rewritten by scorePoint (and its indices may name padding)
+    const auto* index = lanes.index[lane / Width];
+    const Floats* gradient = lanes.gradient[lane / Width];
+    const int slot = lane % Width;
+    if (contiguous) {
+      float* point = gradientTile + lane * members;
+      for (int k = 0; k < members; ++k) point[index[k][slot]] = gradient[k][slot];
+    } else {
       float* point = out.gradEnsemble + base[lane];
-      for (int k = 0; k < members; ++k) point[index[k][lane] * inner] = lanes.gradient[k][lane];
+      for (int k = 0; k < members; ++k) point[index[k][slot] * inner] = gradient[k][slot];
     }
   }
-  storeFloats(out.gradObservations + firstPoint, -factor * (signSum * static_cast<float>(1.0 / members)));
+  if (contiguous) std::memcpy(out.gradEnsemble + base[0], gradientTile, sizeof(float) * kBlockPoints * members);
   return redo;
 }
 
-// kLanes consecutive points (see the file comment).
-FL_SIMD_CLONES
-uint32_t scoreLaneBlock(const Plan& plan, int64_t firstPoint, LaneScratch* lanes) {
+// kBlockPoints consecutive points (see the file comment).
+template <int Width>
+FL_LANE_INLINE uint32_t laneBlock(const Plan& plan, int64_t firstPoint, LaneScratch<Width>* lanes) {
   loadLaneBlock(plan, firstPoint, lanes[0]);
   sortLaneBlocks<1>(plan, &lanes);
   return finishLaneBlock(plan, firstPoint, lanes[0], lanes[0].gradientTile);
@@ -276,50 +328,54 @@ uint32_t scoreLaneBlock(const Plan& plan, int64_t firstPoint, LaneScratch* lanes
 // hint only, and only within the ensemble (the last pairs ask for less or nothing).  (Prefetching
 // the gradient rows for writing as well measured slower.)
 FL_LANE_INLINE void prefetchMembers(const Plan& plan, int64_t firstPoint) {
-  const int64_t last = std::min(plan.shape.points(), firstPoint + 2 * kLanes);
+  const int64_t last = std::min(plan.shape.points(), firstPoint + 2 * kBlockPoints);
   if (plan.shape.inner != 1 || firstPoint >= last) return;
   const int64_t begin = firstPoint * plan.shape.members, count = (last - firstPoint) * plan.shape.members;
   constexpr int64_t kLineFloats = 16;
   for (int64_t i = 0; i < count; i += kLineFloats) __builtin_prefetch(plan.in.ensemble + begin + i, 0, 3);
 }
 
-// 2·kLanes consecutive points, sorted together; bit b·kLanes + lane of the result flags a lane
-// of block b to redo.
-FL_SIMD_CLONES
-uint64_t scoreLaneBlockPair(const Plan& plan, int64_t firstPoint, LaneScratch* lanes) {
-  LaneScratch* const blocks[2] = {&lanes[0], &lanes[1]};
+// 2·kBlockPoints consecutive points, sorted together; bit b·kBlockPoints + lane of the result
+// flags a lane of block b to redo.
+template <int Width>
+FL_LANE_INLINE uint64_t laneBlockPair(const Plan& plan, int64_t firstPoint, LaneScratch<Width>* lanes) {
+  LaneScratch<Width>* const blocks[2] = {&lanes[0], &lanes[1]};
   loadLaneBlock(plan, firstPoint, lanes[0]);
-  loadLaneBlock(plan, firstPoint + kLanes, lanes[1]);
-  prefetchMembers(plan, firstPoint + 4 * kLanes);
+  loadLaneBlock(plan, firstPoint + kBlockPoints, lanes[1]);
+  prefetchMembers(plan, firstPoint + 4 * kBlockPoints);
   sortLaneBlocks<2>(plan, blocks);
   const uint64_t first = finishLaneBlock(plan, firstPoint, lanes[0], lanes[0].gradientTile);
-  return first | static_cast<uint64_t>(finishLaneBlock(plan, firstPoint + kLanes, lanes[1], lanes[0].gradientTile)) << kLanes;
+  return first | static_cast<uint64_t>(finishLaneBlock(plan, firstPoint + kBlockPoints, lanes[1], lanes[0].gradientTile))
+                     << kBlockPoints;
 }
 
-// Ensembles of 2 or 4 members stored member-last (the training case): 16 points are 2 or 4
+// Ensembles of 2 or 4 members stored member-last (the training case): Width points are 2 or 4
 // contiguous vectors, de-interleaved with shuffles instead of a transposing gather.  The gradients
 // take the pairwise form, L_k − G_k = Σ_j sign(x_k − x_j), which keeps the members in their
 // original order, so they are re-interleaved and stored as whole vectors.
-template <int M>
-FL_LANE_INLINE uint32_t scoreSmallBlock(const Plan& plan, int64_t firstPoint, LaneScratch& lanes) {
+template <int Width, int M>
+FL_LANE_INLINE uint32_t smallSlice(const Plan& plan, int64_t firstPoint, LaneScratch<Width>& lanes, int slice) {
   static_assert(M == 2 || M == 4, "members are de-interleaved for 2 or 4");
+  using Floats = typename LaneScratch<Width>::Floats;
+  using Doubles = typename LaneScratch<Width>::Doubles;
+  constexpr auto kLanes = std::make_index_sequence<Width>{};
   const float* in = plan.in.ensemble + firstPoint * M;
   Floats x[M];
   if (M == 2) {
-    const Floats a = loadFloats(in), b = loadFloats(in + kLanes);
-    x[0] = evenLanes(a, b);
-    x[1] = oddLanes(a, b);
+    const Floats a = loadLanes<Width>(in), b = loadLanes<Width>(in + Width);
+    x[0] = evenLanes(a, b, kLanes);
+    x[1] = oddLanes(a, b, kLanes);
   } else {
-    const Floats t0 = evenLanes(loadFloats(in), loadFloats(in + kLanes));
-    const Floats t1 = oddLanes(loadFloats(in), loadFloats(in + kLanes));
-    const Floats t2 = evenLanes(loadFloats(in + 2 * kLanes), loadFloats(in + 3 * kLanes));
-    const Floats t3 = oddLanes(loadFloats(in + 2 * kLanes), loadFloats(in + 3 * kLanes));
-    x[0] = evenLanes(t0, t2);
-    x[2] = oddLanes(t0, t2);
-    x[1] = evenLanes(t1, t3);
-    x[3] = oddLanes(t1, t3);
+    const Floats t0 = evenLanes(loadLanes<Width>(in), loadLanes<Width>(in + Width), kLanes);
+    const Floats t1 = oddLanes(loadLanes<Width>(in), loadLanes<Width>(in + Width), kLanes);
+    const Floats t2 = evenLanes(loadLanes<Width>(in + 2 * Width), loadLanes<Width>(in + 3 * Width), kLanes);
+    const Floats t3 = oddLanes(loadLanes<Width>(in + 2 * Width), loadLanes<Width>(in + 3 * Width), kLanes);
+    x[0] = evenLanes(t0, t2, kLanes);
+    x[2] = oddLanes(t0, t2, kLanes);
+    x[1] = evenLanes(t1, t3, kLanes);
+    x[3] = oddLanes(t1, t3, kLanes);
   }
-  const Floats observation = loadFloats(plan.in.observations + firstPoint);
+  const Floats observation = loadLanes<Width>(plan.in.observations + firstPoint);
   // Score and components from the members sorted by a min/max network, as the other lane blocks.
   Floats sorted[M];
   for (int i = 0; i < M; ++i) sorted[i] = x[i];
@@ -333,10 +389,10 @@ FL_LANE_INLINE uint32_t scoreSmallBlock(const Plan& plan, int64_t firstPoint, La
   Doubles score[2];
   laneScores(plan.gapWeights.data(), sorted, M, observation, score);
   storeScores(plan.out.scores + firstPoint, score);
-  const uint32_t redo = accumulateBlock(plan, firstPoint, lanes, score[0], score[1]);
+  const uint32_t redo = accumulateSlice(plan, firstPoint, lanes, slice, score);
   if (plan.options.components) storeLaneComponents(plan.out.skill + firstPoint, plan.out.spread + firstPoint, sorted, M, observation);
   if (!plan.options.gradients) return redo;
-  const Floats factor = blockGradientFactor(plan, firstPoint);
+  const Floats factor = sliceGradientFactor<Width>(plan, firstPoint);
   const crps::GradientWeights weights = crps::gradientWeights(M, plan.options.alpha);
   const float gradScale = static_cast<float>(weights.scale);
   Floats grad[M];
@@ -348,63 +404,88 @@ FL_LANE_INLINE uint32_t scoreSmallBlock(const Plan& plan, int64_t firstPoint, La
     signSum += sign;
     grad[k] = factor * ((sign * static_cast<float>(weights.sign) - static_cast<float>(weights.rank) * rankTerm) * gradScale);
   }
-  storeFloats(plan.out.gradObservations + firstPoint, -factor * (signSum * (1.0f / M)));
+  storeLanes(plan.out.gradObservations + firstPoint, -factor * (signSum * (1.0f / M)));
   float* out = plan.out.gradEnsemble + firstPoint * M;
   if (M == 2) {
-    storeFloats(out, interleaveLow(grad[0], grad[1]));
-    storeFloats(out + kLanes, interleaveHigh(grad[0], grad[1]));
+    storeLanes(out, interleaveLow(grad[0], grad[1], kLanes));
+    storeLanes(out + Width, interleaveHigh(grad[0], grad[1], kLanes));
   } else {
-    const Floats t0 = interleaveLow(grad[0], grad[2]), t2 = interleaveHigh(grad[0], grad[2]);
-    const Floats t1 = interleaveLow(grad[1], grad[3]), t3 = interleaveHigh(grad[1], grad[3]);
-    storeFloats(out, interleaveLow(t0, t1));
-    storeFloats(out + kLanes, interleaveHigh(t0, t1));
-    storeFloats(out + 2 * kLanes, interleaveLow(t2, t3));
-    storeFloats(out + 3 * kLanes, interleaveHigh(t2, t3));
+    const Floats t0 = interleaveLow(grad[0], grad[2], kLanes), t2 = interleaveHigh(grad[0], grad[2], kLanes);
+    const Floats t1 = interleaveLow(grad[1], grad[3], kLanes), t3 = interleaveHigh(grad[1], grad[3], kLanes);
+    storeLanes(out, interleaveLow(t0, t1, kLanes));
+    storeLanes(out + Width, interleaveHigh(t0, t1, kLanes));
+    storeLanes(out + 2 * Width, interleaveLow(t2, t3, kLanes));
+    storeLanes(out + 3 * Width, interleaveHigh(t2, t3, kLanes));
   }
   return redo;
 }
 
-FL_SIMD_CLONES
-uint32_t scoreTwoMemberBlock(const Plan& plan, int64_t firstPoint, LaneScratch* lanes) {
-  return scoreSmallBlock<2>(plan, firstPoint, lanes[0]);
+template <int Width, int M>
+FL_LANE_INLINE uint32_t smallBlock(const Plan& plan, int64_t firstPoint, LaneScratch<Width>* lanes) {
+  uint32_t redo = 0;
+  for (int slice = 0; slice < LaneScratch<Width>::kSlices; ++slice) {
+    redo |= smallSlice<Width, M>(plan, firstPoint + slice * Width, lanes[0], slice) << (slice * Width);
+  }
+  return redo;
 }
 
-FL_SIMD_CLONES
-uint32_t scoreFourMemberBlock(const Plan& plan, int64_t firstPoint, LaneScratch* lanes) {
-  return scoreSmallBlock<4>(plan, firstPoint, lanes[0]);
-}
-
-using BlockKernel = uint32_t (*)(const Plan&, int64_t, LaneScratch*);
+// The block kernels of each lane width, built for its instruction set (FL_CRPS_WIDTHS) and
+// overloaded on the width's scratch type.
+#define FL_CRPS_BLOCK_KERNELS(Width, target, name)                                                               \
+  target uint32_t scoreLaneBlock(const Plan& plan, int64_t firstPoint, LaneScratch<Width>* lanes) {             \
+    return laneBlock(plan, firstPoint, lanes);                                                                   \
+  }                                                                                                              \
+  target uint64_t scoreLaneBlockPair(const Plan& plan, int64_t firstPoint, LaneScratch<Width>* lanes) {         \
+    return laneBlockPair(plan, firstPoint, lanes);                                                               \
+  }                                                                                                              \
+  target uint32_t scoreTwoMemberBlock(const Plan& plan, int64_t firstPoint, LaneScratch<Width>* lanes) {        \
+    return smallBlock<Width, 2>(plan, firstPoint, lanes);                                                        \
+  }                                                                                                              \
+  target uint32_t scoreFourMemberBlock(const Plan& plan, int64_t firstPoint, LaneScratch<Width>* lanes) {       \
+    return smallBlock<Width, 4>(plan, firstPoint, lanes);                                                        \
+  }
+FL_CRPS_WIDTHS(FL_CRPS_BLOCK_KERNELS)
+#undef FL_CRPS_BLOCK_KERNELS
 
 bool usesShufflePath(const CrpsShape& shape) { return shape.inner == 1 && (shape.members == 2 || shape.members == 4); }
 
-BlockKernel blockKernelFor(const CrpsShape& shape) {
-  if (usesShufflePath(shape)) return shape.members == 2 ? scoreTwoMemberBlock : scoreFourMemberBlock;
-  if (shape.members <= kMaxNetworkMembers) return scoreLaneBlock;
-  return nullptr;
-}
-
+template <int Width>
 Accumulator scoreChunk(const Plan& plan, int64_t first, int64_t last) {
+  using BlockKernel = uint32_t (*)(const Plan&, int64_t, LaneScratch<Width>*);
+  using PairKernel = uint64_t (*)(const Plan&, int64_t, LaneScratch<Width>*);
+  BlockKernel scoreBlock = nullptr;
+  if (usesShufflePath(plan.shape)) {
+    if (plan.shape.members == 2) scoreBlock = scoreTwoMemberBlock;
+    else scoreBlock = scoreFourMemberBlock;
+  } else if (plan.shape.members <= kMaxNetworkMembers) {
+    scoreBlock = scoreLaneBlock;
+  }
+  const PairKernel scorePair = scoreLaneBlockPair;
   Accumulator acc;
   PointScratch scratch(plan.shape.members);
   int64_t point = first;
-  if (const BlockKernel scoreBlock = blockKernelFor(plan.shape)) {
+  if (scoreBlock) {
     // 2 × 32 KiB on the heap, not a pool thread's stack; default-initialized (not zeroed: every
     // field is written before it is read).
-    const std::unique_ptr<LaneScratch[]> lanes(new LaneScratch[2]);
-    for (int b = 0; b < 2; ++b) lanes[b].weightedScores[0] = lanes[b].weightedScores[1] = lanes[b].weights[0] = lanes[b].weights[1] = Doubles{};
+    const std::unique_ptr<LaneScratch<Width>[]> lanes(new LaneScratch<Width>[2]);
+    for (int b = 0; b < 2; ++b) {
+      for (int i = 0; i < 2 * LaneScratch<Width>::kSlices; ++i) {
+        lanes[b].weightedScores[i] = typename LaneScratch<Width>::Doubles{};
+        lanes[b].weights[i] = typename LaneScratch<Width>::Doubles{};
+      }
+    }
     const auto redoLanes = [&](int64_t firstPoint, uint64_t redo) {
       for (; redo != 0; redo &= redo - 1) scorePoint(plan, firstPoint + __builtin_ctzll(redo), scratch, acc);
     };
     if (!usesShufflePath(plan.shape)) {  // the network path: two blocks at a time
-      for (; point + 2 * kLanes <= last; point += 2 * kLanes) redoLanes(point, scoreLaneBlockPair(plan, point, lanes.get()));
+      for (; point + 2 * kBlockPoints <= last; point += 2 * kBlockPoints) redoLanes(point, scorePair(plan, point, lanes.get()));
     }
-    for (; point + kLanes <= last; point += kLanes) redoLanes(point, scoreBlock(plan, point, lanes.get()));
+    for (; point + kBlockPoints <= last; point += kBlockPoints) redoLanes(point, scoreBlock(plan, point, lanes.get()));
     for (int b = 0; b < 2; ++b) {
-      for (int half = 0; half < 2; ++half) {
-        for (int lane = 0; lane < kLanes / 2; ++lane) {
-          acc.weightedScores += lanes[b].weightedScores[half][lane];
-          acc.weights += lanes[b].weights[half][lane];
+      for (int i = 0; i < 2 * LaneScratch<Width>::kSlices; ++i) {
+        for (int lane = 0; lane < Width / 2; ++lane) {
+          acc.weightedScores += lanes[b].weightedScores[i][lane];
+          acc.weights += lanes[b].weights[i][lane];
         }
       }
     }
@@ -412,6 +493,24 @@ Accumulator scoreChunk(const Plan& plan, int64_t first, int64_t last) {
   for (; point < last; ++point) scorePoint(plan, point, scratch, acc);
   return acc;
 }
+
+using ChunkScorer = Accumulator (*)(const Plan&, int64_t, int64_t);
+
+// The lane width of the instruction set this CPU runs (FL_CRPS_WIDTHS).
+ChunkScorer chunkScorer() {
+#if FL_X86_MULTIVERSION
+  switch (simdLevel()) {
+    case SimdLevel::Avx512: return scoreChunk<16>;
+    case SimdLevel::Avx2: return scoreChunk<8>;
+    default: return scoreChunk<4>;
+  }
+#elif defined(__x86_64__) || defined(_M_X64)
+  return scoreChunk<4>;
+#else
+  return scoreChunk<16>;
+#endif
+}
+
 KernelStatus runCrpsCpu(const CrpsShape& shape, const CrpsOptions& options, const CrpsInputs& inputs,
                         CrpsOutputs& outputs) {
   Plan plan;
@@ -435,6 +534,7 @@ KernelStatus runCrpsCpu(const CrpsShape& shape, const CrpsOptions& options, cons
   if (options.gradients && !inputs.gradOutput) plan.weightSum = countedWeightSum(plan, chunks);
 
   std::vector<Accumulator> partial(chunks);
+  const ChunkScorer scoreChunk = chunkScorer();
   parallelFor(chunks, [&](int64_t chunk) {
     const int64_t first = chunk * kChunkPoints;
     partial[chunk] = scoreChunk(plan, first, std::min(points, first + kChunkPoints));

@@ -1,39 +1,75 @@
-// Lane arithmetic of the CRPS CPU kernel (crps.cc, its only includer): kLanes points at a time,
-// their members in [member][lane] vectors.  GCC/Clang vector extensions, inlined into functions
-// compiled once per instruction set (FL_SIMD_CLONES): one zmm for 16 floats with AVX-512, two ymm
-// with AVX2, four xmm at baseline.
+// Lane arithmetic of the CRPS CPU kernel (crps.cc, its only includer): Width points at a time,
+// their members in [member][lane] vectors of Width floats.  The width follows the instruction set
+// the caller is built for (crps.cc): 16 lanes (one zmm) for AVX-512, 8 (one ymm) for AVX2, 4 (one
+// xmm) for the SSE2 baseline, 16 elsewhere (NEON and wasm split them into 128-bit pieces
+// themselves).  A narrower vector is not a different computation: every lane is one point's, in
+// the same operations, so every width gives the same bits.  (GCC 12 lowers a 16-lane comparison
+// or `?:` lane by lane for AVX2 and SSE2, which is why the width is not fixed at 16.)
 #pragma once
 
 #include <cstdint>
+#include <cstring>
+#include <utility>
 
-#include "../runtime/vector_math.h"
+#include "../runtime/simd.h"
+
+// The lane widths built, X(width, target attribute, name): one per x86-64 instruction set where
+// the build is multiversioned (crps.cc picks by simdLevel()), the SSE2 width for another x86-64
+// build, 16 elsewhere.
+#if FL_X86_MULTIVERSION
+#define FL_CRPS_WIDTHS(X) X(16, FL_TARGET_AVX512, Avx512) X(8, FL_TARGET_AVX2, Avx2) X(4, , Baseline)
+#elif defined(__x86_64__) || defined(_M_X64)
+#define FL_CRPS_WIDTHS(X) X(4, , Baseline)
+#else
+#define FL_CRPS_WIDTHS(X) X(16, , Baseline)
+#endif
 
 namespace fusedloss {
-
-typedef float HalfFloats __attribute__((vector_size(2 * kLanes)));
-typedef double Doubles __attribute__((vector_size(4 * kLanes)));  // kLanes / 2 doubles
+namespace crps_lanes {
 
 #define FL_LANE_INLINE static inline __attribute__((always_inline))
 
-static_assert(kLanes == 16, "the lane shuffles below and transposeTile16 work on 16 lanes");
+template <int Width>
+struct Vectors {
+  static_assert(Width == 4 || Width == 8 || Width == 16, "4, 8 or 16 lanes");
+  typedef float Floats __attribute__((vector_size(4 * Width)));
+  typedef int32_t Ints __attribute__((vector_size(4 * Width)));
+  typedef float HalfFloats __attribute__((vector_size(2 * Width)));
+  typedef double Doubles __attribute__((vector_size(4 * Width)));  // Width / 2 doubles
+};
 
-FL_LANE_INLINE Doubles lowLanes(Floats v) {
-  return __builtin_convertvector(__builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7), Doubles);
+template <int Width>
+FL_LANE_INLINE typename Vectors<Width>::Floats loadLanes(const float* p) {
+  typename Vectors<Width>::Floats v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
 }
-FL_LANE_INLINE Doubles highLanes(Floats v) {
-  return __builtin_convertvector(__builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15), Doubles);
+template <typename Vector>
+FL_LANE_INLINE void storeLanes(float* p, Vector v) {
+  std::memcpy(p, &v, sizeof v);
 }
-FL_LANE_INLINE Doubles halfLanes(Floats v, int half) { return half == 0 ? lowLanes(v) : highLanes(v); }
+
+// Lanes [0, Width/2) and [Width/2, Width) in float64.
+template <typename Floats, int Width = sizeof(Floats) / 4>
+FL_LANE_INLINE typename Vectors<Width>::Doubles halfLanes(Floats v, int half) {
+  typename Vectors<Width>::HalfFloats part;
+  std::memcpy(&part, reinterpret_cast<const char*>(&v) + half * sizeof part, sizeof part);
+  return __builtin_convertvector(part, typename Vectors<Width>::Doubles);
+}
+template <typename Doubles>
 FL_LANE_INLINE Doubles absolute(Doubles v) { return v < 0.0 ? -v : v; }
 // crps::lesser/greater lane by lane (one min/max instruction each).
+template <typename Doubles>
 FL_LANE_INLINE Doubles lesser(Doubles a, Doubles b) { return a < b ? a : b; }
+template <typename Doubles>
 FL_LANE_INLINE Doubles greater(Doubles a, Doubles b) { return a < b ? b : a; }
 
-// The scores of kLanes points from their members sorted ascending, in float64:
+// The scores of Width points from their members sorted ascending, in float64, as two halves:
 // crps::scoreFromGaps's terms in its order (gapWeight[n] = crps::gapWeight(n, members, α)), so
 // the same bits as the scalar path and the js backend.  A NaN or ±Inf input makes the lane's score
 // NaN, for the caller to redo the lane on the scalar path: the gap terms alone would not show it
 // (min/max drop a NaN, and M = 1 has no gap).
+template <typename Floats, typename Doubles>
 FL_LANE_INLINE void laneScores(const double* gapWeight, const Floats* sorted, int members, Floats observation,
                                Doubles score[2]) {
   Floats nonFinite = observation * 0.0f;  // ±0, or NaN where an input is NaN or ±Inf
@@ -58,10 +94,13 @@ FL_LANE_INLINE void laneScores(const double* gapWeight, const Floats* sorted, in
   for (int half = 0; half < 2; ++half) score[half] += halfLanes(nonFinite, half);
 }
 
-// Skill and spread of kLanes points from their sorted members, in float64, as crps::scoreSorted
+// Skill and spread of Width points from their sorted members, in float64, as crps::scoreSorted
 // (the same sums and divisions, so the same bits as the scalar path).
+template <typename Floats, int Width = sizeof(Floats) / 4>
 FL_LANE_INLINE void storeLaneComponents(float* skillOut, float* spreadOut, const Floats* sorted, int members,
                                         Floats observation) {
+  using Doubles = typename Vectors<Width>::Doubles;
+  using HalfFloats = typename Vectors<Width>::HalfFloats;
   Doubles errors[2] = {}, halfPairs[2] = {};
   for (int k = 0; k < members; ++k) {
     for (int half = 0; half < 2; ++half) {
@@ -73,35 +112,42 @@ FL_LANE_INLINE void storeLaneComponents(float* skillOut, float* spreadOut, const
   const double squaredMembers = static_cast<double>(members) * members;
   for (int half = 0; half < 2; ++half) {
     const Doubles skill = errors[half] / static_cast<double>(members), spread = halfPairs[half] / squaredMembers;
-    for (int lane = 0; lane < kLanes / 2; ++lane) {
-      skillOut[half * kLanes / 2 + lane] = static_cast<float>(skill[lane]);
-      spreadOut[half * kLanes / 2 + lane] = static_cast<float>(spread[lane]);
-    }
+    storeLanes(skillOut + half * Width / 2, __builtin_convertvector(skill, HalfFloats));
+    storeLanes(spreadOut + half * Width / 2, __builtin_convertvector(spread, HalfFloats));
   }
 }
 
+template <typename Doubles, int Width = sizeof(Doubles) / 4>
 FL_LANE_INLINE void storeScores(float* scores, const Doubles score[2]) {
-  storeFloats(scores, __builtin_shufflevector(__builtin_convertvector(score[0], HalfFloats),
-                                              __builtin_convertvector(score[1], HalfFloats), 0, 1, 2, 3, 4, 5, 6, 7, 8, 9,
-                                              10, 11, 12, 13, 14, 15));
+  for (int half = 0; half < 2; ++half) {
+    storeLanes(scores + half * Width / 2, __builtin_convertvector(score[half], typename Vectors<Width>::HalfFloats));
+  }
 }
 
 // De-interleaving and re-interleaving of 2 or 4 members stored member-last (the shuffle path).
-FL_LANE_INLINE Floats evenLanes(Floats a, Floats b) {
-  return __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+template <typename Floats, std::size_t... I>
+FL_LANE_INLINE Floats evenLanes(Floats a, Floats b, std::index_sequence<I...>) {
+  return __builtin_shufflevector(a, b, (2 * I)...);
 }
-FL_LANE_INLINE Floats oddLanes(Floats a, Floats b) {
-  return __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+template <typename Floats, std::size_t... I>
+FL_LANE_INLINE Floats oddLanes(Floats a, Floats b, std::index_sequence<I...>) {
+  return __builtin_shufflevector(a, b, (2 * I + 1)...);
 }
-FL_LANE_INLINE Floats interleaveLow(Floats a, Floats b) {
-  return __builtin_shufflevector(a, b, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+// Lane j of the result: a[j/2] for even j, b[j/2] for odd j; from the upper halves for High.
+constexpr int interleavedLane(int width, bool high, int j) { return (j % 2) * width + (high ? width / 2 : 0) + j / 2; }
+template <typename Floats, std::size_t... J>
+FL_LANE_INLINE Floats interleaveLow(Floats a, Floats b, std::index_sequence<J...>) {
+  return __builtin_shufflevector(a, b, interleavedLane(sizeof(Floats) / 4, false, J)...);
 }
-FL_LANE_INLINE Floats interleaveHigh(Floats a, Floats b) {
-  return __builtin_shufflevector(a, b, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+template <typename Floats, std::size_t... J>
+FL_LANE_INLINE Floats interleaveHigh(Floats a, Floats b, std::index_sequence<J...>) {
+  return __builtin_shufflevector(a, b, interleavedLane(sizeof(Floats) / 4, true, J)...);
 }
+template <typename Floats>
 FL_LANE_INLINE Floats signOf(Floats v) {
   const Floats one = Floats{} + 1.0f, zero = Floats{};
   return (v > 0.0f ? one : zero) - (v < 0.0f ? one : zero);
 }
 
+}  // namespace crps_lanes
 }  // namespace fusedloss

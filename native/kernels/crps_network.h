@@ -25,7 +25,7 @@
 #include <utility>
 
 #include "../runtime/simd.h"
-#include "../runtime/vector_math.h"
+#include "crps_lanes.h"
 
 namespace fusedloss {
 namespace network {
@@ -81,8 +81,9 @@ constexpr std::array<Pair, 32> kGroupCleaner = groupCleaner();
 
 #define FL_NETWORK_INLINE static inline __attribute__((always_inline))
 
-// One comparator: the smaller value to `low`, the index (when carried) alike.
-template <bool WithIndex>
+// One comparator: the smaller value to `low`, the index (when carried) alike.  Floats and Ints are
+// vectors of the caller's lane width (crps_lanes.h).
+template <bool WithIndex, typename Floats, typename Ints>
 FL_NETWORK_INLINE void exchange(Floats& low, Floats& high, Ints& lowIndex, Ints& highIndex) {
   const Ints swap = high < low;
   const Floats x = low, y = high;
@@ -97,7 +98,7 @@ FL_NETWORK_INLINE void exchange(Floats& low, Floats& high, Ints& lowIndex, Ints&
 
 // Runs a fixed comparator list on the first Width vectors of a group through local copies
 // (registers).
-template <bool WithIndex, int Width, std::size_t Count, std::size_t... I>
+template <bool WithIndex, int Width, std::size_t Count, typename Floats, typename Ints, std::size_t... I>
 FL_NETWORK_INLINE void runOnGroup(const std::array<Pair, Count>& pairs, Floats* values, Ints* index,
                                   std::index_sequence<I...>) {
   Floats v[Width];
@@ -140,7 +141,7 @@ struct Trimmed {
   static constexpr std::array<Pair, count()> pairs = make();
 };
 
-template <bool WithIndex, const auto& Pairs, int Width>
+template <bool WithIndex, const auto& Pairs, int Width, typename Floats, typename Ints>
 FL_NETWORK_INLINE void runTrimmed(Floats* values, Ints* index) {
   using List = Trimmed<Pairs, Width>;
   runOnGroup<WithIndex, Width>(List::pairs, values, index, std::make_index_sequence<List::count()>{});
@@ -148,7 +149,7 @@ FL_NETWORK_INLINE void runTrimmed(Floats* values, Ints* index) {
 
 // Runs Pairs on a group whose first `members` positions hold members (any count: ≤ 0 and ≥ 16
 // included) and the rest padding: the narrowest trimmed list that covers the members.
-template <bool WithIndex, const auto& Pairs>
+template <bool WithIndex, const auto& Pairs, typename Floats, typename Ints>
 FL_NETWORK_INLINE void runOnPartialGroup(Floats* values, Ints* index, int members) {
   if (members > 12) runTrimmed<WithIndex, Pairs, 16>(values, index);
   else if (members > 8) runTrimmed<WithIndex, Pairs, 12>(values, index);
@@ -156,25 +157,28 @@ FL_NETWORK_INLINE void runOnPartialGroup(Floats* values, Ints* index, int member
   else if (members > 1) runTrimmed<WithIndex, Pairs, 4>(values, index);
 }
 
-// The group lists out of line, one copy per instruction set (each its own target_clones, reached
-// through its ifunc from each clone of the caller; plain functions, since Clang takes no
-// target_clones on templates): inlined into every sort64 of every clone (4 widths × 2 lists × 4
-// groups), they made crps.cc a 220 s compile, the SSE2 and AVX2 clones splitting each 16-lane
-// vector op in 4 or 2; out of line it is 60 s, and a call per group of up to 63 comparators
-// costs nothing measurable (docs/performance-crps.md, "The 33–64 network out of line").
-#define FL_GROUP_LIST(name, withIndex, pairs)                                                          \
-  static __attribute__((noinline)) FL_SIMD_CLONES void name(Floats* values, Ints* index, int members) { \
-    runOnPartialGroup<withIndex, pairs>(values, index, members);                                        \
+// The group lists out of line, one copy per lane width, each built for its instruction set
+// (FL_CRPS_WIDTHS) and overloaded on the width's vector types: inlined into every sort64 (4
+// widths × 2 lists × 4 groups), they made crps.cc a 220 s compile; out of line a call per group
+// of up to 63 comparators costs nothing measurable (docs/performance-crps.md, "The 33–64 network
+// out of line").
+#define FL_CRPS_GROUP_LIST(target, name, withIndex, pairs, Width)                                           \
+  target __attribute__((noinline)) static void name(crps_lanes::Vectors<Width>::Floats* values,            \
+                                                    crps_lanes::Vectors<Width>::Ints* index, int members) { \
+    runOnPartialGroup<withIndex, pairs>(values, index, members);                                            \
   }
-FL_GROUP_LIST(sortGroupValues, false, kGroupNetwork)
-FL_GROUP_LIST(sortGroupWithIndex, true, kGroupNetwork)
-FL_GROUP_LIST(cleanGroupValues, false, kGroupCleaner)
-FL_GROUP_LIST(cleanGroupWithIndex, true, kGroupCleaner)
-#undef FL_GROUP_LIST
+#define FL_CRPS_GROUP_LISTS(Width, target, name)                                 \
+  FL_CRPS_GROUP_LIST(target, sortGroupValues, false, kGroupNetwork, Width)       \
+  FL_CRPS_GROUP_LIST(target, sortGroupWithIndex, true, kGroupNetwork, Width)     \
+  FL_CRPS_GROUP_LIST(target, cleanGroupValues, false, kGroupCleaner, Width)      \
+  FL_CRPS_GROUP_LIST(target, cleanGroupWithIndex, true, kGroupCleaner, Width)
+FL_CRPS_WIDTHS(FL_CRPS_GROUP_LISTS)
+#undef FL_CRPS_GROUP_LISTS
+#undef FL_CRPS_GROUP_LIST
 
 // Merges the ascending runs [0, n) and [n, 2n) of values (n a multiple of 16) into one, of which
 // the first `members` positions hold members and the rest padding.
-template <bool WithIndex>
+template <bool WithIndex, typename Floats, typename Ints>
 FL_NETWORK_INLINE void bitonicMerge(Floats* values, Ints* index, int n, int members) {
   Ints unused[1];
   for (int i = std::max(0, 2 * n - members); i < n; ++i) {  // the flip: upper position 2n − 1 − i < members
@@ -188,7 +192,8 @@ FL_NETWORK_INLINE void bitonicMerge(Floats* values, Ints* index, int n, int memb
     }
   }
   for (int group = 0; group < 2 * n; group += kGroup) {
-    (WithIndex ? cleanGroupWithIndex : cleanGroupValues)(values + group, WithIndex ? index + group : unused, members - group);
+    if (WithIndex) cleanGroupWithIndex(values + group, index + group, members - group);
+    else cleanGroupValues(values + group, unused, members - group);
   }
 }
 
@@ -196,11 +201,12 @@ constexpr int kSortSize = 64;
 
 // Sorts values[0, members) lane by lane, and permutes index[0, members) alike when WithIndex.
 // The caller pads values[members, 64) with +inf.
-template <bool WithIndex>
+template <bool WithIndex, typename Floats, typename Ints>
 FL_NETWORK_INLINE void sort64(Floats* values, Ints* index, int members) {
   Ints unused[1];
   for (int group = 0; group < kSortSize; group += kGroup) {
-    (WithIndex ? sortGroupWithIndex : sortGroupValues)(values + group, WithIndex ? index + group : unused, members - group);
+    if (WithIndex) sortGroupWithIndex(values + group, index + group, members - group);
+    else sortGroupValues(values + group, unused, members - group);
   }
   for (int half = 0; half < kSortSize; half += 2 * kGroup) {
     bitonicMerge<WithIndex>(values + half, WithIndex ? index + half : unused, kGroup, members - half);

@@ -84,7 +84,7 @@ Napi::Value cudaSelfTestRecord(const Napi::CallbackInfo& info) {
 Napi::Value runtimeInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object result = Napi::Object::New(env);
-  result.Set("simd", simdLevel());
+  result.Set("simd", simdLevelName(simdLevel()));
   result.Set("threads", threadCount());
   result.Set("cores", availableCores());
   result.Set("gemm", gemmLevel());

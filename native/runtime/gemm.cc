@@ -10,7 +10,7 @@
 #include "memory.h"
 #include "gemm_bf16.h"
 #include "simd.h"
-#include "transpose16.h"
+#include "transpose_tile.h"
 
 #include <algorithm>
 #include <chrono>
@@ -172,9 +172,11 @@ struct Level {
 
 Level chooseLevel() {
 #ifdef FL_GEMM_X86
+  // simdLevel(): the CPU's, or lower where FUSEDLOSS_SIMD asks.
   __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f")) return {microAvx512, 12, "avx512"};
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return {microAvx2, 6, "avx2"};
+  const SimdLevel simd = simdLevel();
+  if (simd == SimdLevel::Avx512) return {microAvx512, 12, "avx512"};
+  if (simd == SimdLevel::Avx2 && __builtin_cpu_supports("fma")) return {microAvx2, 6, "avx2"};
 #endif
 #ifdef FL_GEMM_NEON
   return {microNeon, 6, "neon"};
@@ -228,8 +230,9 @@ void transposeInto(const float* source, int64_t sourceStride, int64_t rows, int6
     for (int64_t j0 = 0; j0 < columns; j0 += kTile) {
       const int64_t j1 = std::min(columns, j0 + kTile);
       if (r1 - r0 == kTile && j1 - j0 == kTile) {
+        typedef float Float16Vector __attribute__((vector_size(64)));
         Float16Vector tile[kTile];
-        transposeTile16(source + r0 * sourceStride + j0, sourceStride, tile);
+        transposeTile(source + r0 * sourceStride + j0, sourceStride, tile);
         for (int64_t j = 0; j < kTile; ++j) std::memcpy(destination + (j0 + j) * destinationStride + r0, &tile[j], sizeof(tile[j]));
         continue;
       }

@@ -17,6 +17,7 @@
 
 #include "../math/precision_math.h"
 #include "memory.h"
+#include "simd.h"
 
 #include <algorithm>
 #include <cstdlib>
@@ -181,6 +182,7 @@ FL_BF16_TARGET void packPanelBf16(const float* b, int64_t rowStride, int64_t dep
 bool detectBf16() {
   const char* env = std::getenv("FUSEDLOSS_GEMM_BF16");
   if (env && std::strcmp(env, "off") == 0) return false;
+  if (simdLevel() != SimdLevel::Avx512) return false;  // FUSEDLOSS_SIMD asked for a lower build
   __builtin_cpu_init();
   return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
          __builtin_cpu_supports("avx512bf16");

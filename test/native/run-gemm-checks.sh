@@ -12,7 +12,7 @@ mkdir -p "$BUILD"
 # The addon's floating-point flags (no FMA contraction), sanitizers aborting on any report.
 "$CXX" -std=c++17 -O2 -ffp-contract=off -pthread -Wall -Wextra -Wno-psabi \
   -fsanitize=address,undefined,float-cast-overflow -fno-sanitize-recover=all -fno-omit-frame-pointer \
-  test/native/gemm_check.cc native/runtime/gemm.cc native/runtime/gemm_bf16.cc native/runtime/memory.cc -o "$BUILD/gemm_check"
+  test/native/gemm_check.cc native/runtime/gemm.cc native/runtime/gemm_bf16.cc native/runtime/memory.cc native/runtime/simd.cc -o "$BUILD/gemm_check"
 seed=${FUSEDLOSS_TEST_SEED:-$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}
 export FUSEDLOSS_TEST_SEED=$seed ASAN_OPTIONS=detect_leaks=1:halt_on_error=1
 "$BUILD/gemm_check" "$@"
