@@ -267,7 +267,7 @@ inline __attribute__((always_inline)) void gradientTile(const TileContext& ctx, 
 
 }  // namespace
 
-FL_SIMD_CLONES void foldTileStatistics(const TileContext& ctx, ChunkStats& stats, float* logits) {
+FL_SIMD_FUNCTION(void, foldTileStatistics, (const TileContext& ctx, ChunkStats& stats, float* logits), (ctx, stats, logits)) {
   if (ctx.plan->plainLogits) {
     foldTile<true>(ctx, stats, logits);
   } else {
@@ -275,7 +275,7 @@ FL_SIMD_CLONES void foldTileStatistics(const TileContext& ctx, ChunkStats& stats
   }
 }
 
-FL_SIMD_CLONES void tileGradient(const TileContext& ctx, double* centerScaleTerm) {
+FL_SIMD_FUNCTION(void, tileGradient, (const TileContext& ctx, double* centerScaleTerm), (ctx, centerScaleTerm)) {
   if (ctx.plan->logitsInPlace) {
     gradientTile<true, true>(ctx, centerScaleTerm);
   } else if (ctx.plan->plainLogits) {

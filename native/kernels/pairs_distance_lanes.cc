@@ -27,8 +27,10 @@ FL_PAIR_LANES Doubles lanesAt(const float* p, int64_t j, int64_t count) {
   return __builtin_convertvector(v, Doubles);
 }
 
-FL_SIMD_CLONES void distances(PairDistance distance, float xSquared, const float* ySquared, const float* x,
-                              const float* y, int64_t stride, int64_t dim, int64_t refs, float* values) {
+FL_SIMD_FUNCTION(void, distances,
+                 (PairDistance distance, float xSquared, const float* ySquared, const float* x, const float* y,
+                  int64_t stride, int64_t dim, int64_t refs, float* values),
+                 (distance, xSquared, ySquared, x, y, stride, dim, refs, values)) {
   const bool squaredDistance = distance == PairDistance::SquaredEuclidean;
   const double xs = xSquared;
   for (int64_t j = 0; j < refs; j += kDoubleLanes) {

@@ -87,8 +87,10 @@ FL_PAIR_LANES pairs::RowExtremes extremes(const pairs::PairRow& row) {
 // The scan rule of the shifts: a larger exponent or a NaN takes the place (a NaN then stays).
 FL_PAIR_LANES Doubles scanMax(Longs part, Doubles x, Doubles shift) { return (part & ((x > shift) | (x != x))) ? x : shift; }
 
-FL_SIMD_CLONES pairs::LossPartial rowLanes(const pairs::PairRow& row, const MinerOptions& miner,
-                                           const PairLossOptions& loss, double scale, void* scratch, float* coef) {
+FL_SIMD_FUNCTION(pairs::LossPartial, rowLanes,
+                 (const pairs::PairRow& row, const MinerOptions& miner, const PairLossOptions& loss, double scale,
+                  void* scratch, float* coef),
+                 (row, miner, loss, scale, scratch, coef)) {
   const bool sim = pairs::similarity(loss.distance);
   const bool mined = miner.type == MinerType::MultiSimilarity;
   const bool minerSim = pairs::similarity(miner.distance);

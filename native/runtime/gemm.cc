@@ -221,9 +221,10 @@ void packB(const float* b, int64_t ldb, int64_t k, int64_t n, float* out) {
   }
 }
 
-FL_SIMD_CLONES
-void transposeInto(const float* source, int64_t sourceStride, int64_t rows, int64_t columns, float* destination,
-                   int64_t destinationStride) {
+FL_SIMD_FUNCTION(void, transposeInto,
+                 (const float* source, int64_t sourceStride, int64_t rows, int64_t columns, float* destination,
+                  int64_t destinationStride),
+                 (source, sourceStride, rows, columns, destination, destinationStride)) {
   constexpr int64_t kTile = 16;
   for (int64_t r0 = 0; r0 < rows; r0 += kTile) {
     const int64_t r1 = std::min(rows, r0 + kTile);

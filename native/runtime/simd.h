@@ -1,9 +1,9 @@
-// CPU kernels come in one build per x86-64 instruction set, picked at run time: AVX-512, AVX2 or
-// the SSE2 baseline.  Two ways: GCC/Clang function multiversioning (FL_SIMD_CLONES: the ifunc
-// resolver picks a clone of the same source), and, where the vector width itself should follow
-// the instruction set (a 16-lane vector is one zmm but is lowered lane by lane by GCC 12 for
-// AVX2), explicit FL_TARGET_AVX512 / FL_TARGET_AVX2 functions chosen by simdLevel().  Where the
-// toolchain has no multiversioning (MSVC, Apple), the baseline build runs.  On AArch64 there is one
+// CPU kernels come in one build per x86-64 instruction set, picked at run time by simdLevel():
+// AVX-512, AVX2 or the SSE2 baseline.  FL_SIMD_FUNCTION builds one body for each; code whose
+// vector width should follow the instruction set (GCC 12 lowers a 16-lane comparison or `?:` lane
+// by lane for AVX2 and SSE2, where one zmm does it for AVX-512) writes its own FL_TARGET_AVX512 /
+// FL_TARGET_AVX2 functions per width (crps_lanes.h).  Where the toolchain has no multiversioning
+// (MSVC, Apple), the baseline build runs.  On AArch64 there is one
 // build: NEON (AdvSIMD) is part of the baseline, so the vector-extension code is NEON code without
 // any choice at run time.
 #pragma once
@@ -11,19 +11,39 @@
 #if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__) && defined(__linux__) && \
     !defined(FUSEDLOSS_NO_MULTIVERSION)
 #define FL_X86_MULTIVERSION 1
-#define FL_SIMD_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #define FL_TARGET_AVX512 __attribute__((target("avx512f")))
 #define FL_TARGET_AVX2 __attribute__((target("avx2")))
+// `FL_SIMD_FUNCTION(void, f, (int a, float* b), (a, b)) { body }` defines f(a, b) as a call to one
+// of three builds of the body (AVX-512, AVX2, baseline), the one simdLevel() names.  The body is
+// inlined into each build; what it calls is built for each target only where it is inlined too.
+#define FL_SIMD_FUNCTION(ret, name, params, args)                                            \
+  static inline __attribute__((always_inline)) ret name##Body params;                        \
+  FL_TARGET_AVX512 __attribute__((noinline)) static ret name##Avx512 params {                \
+    return name##Body args;                                                                  \
+  }                                                                                          \
+  FL_TARGET_AVX2 __attribute__((noinline)) static ret name##Avx2 params {                    \
+    return name##Body args;                                                                  \
+  }                                                                                          \
+  __attribute__((noinline)) static ret name##Baseline params { return name##Body args; }     \
+  ret name params {                                                                          \
+    switch (simdLevel()) {                                                                   \
+      case SimdLevel::Avx512: return name##Avx512 args;                                      \
+      case SimdLevel::Avx2: return name##Avx2 args;                                          \
+      default: return name##Baseline args;                                                   \
+    }                                                                                        \
+  }                                                                                          \
+  static inline __attribute__((always_inline)) ret name##Body params
 #else
 #define FL_X86_MULTIVERSION 0
-#define FL_SIMD_CLONES
+#define FL_SIMD_FUNCTION(ret, name, params, args) ret name params
 #endif
 
 namespace fusedloss {
 
 enum class SimdLevel { Scalar, Avx2, Avx512, Neon };
 
-// The build the run-time-dispatched kernels run here (and the clone the ifunc resolvers pick).
+// The build the kernels run here: the CPU's best, or a lower one where the environment variable
+// FUSEDLOSS_SIMD says "avx2" or "scalar" (read once).
 SimdLevel simdLevel();
 // Its name: "avx512", "avx2", "neon" (AArch64) or "scalar".
 const char* simdLevelName(SimdLevel level);
