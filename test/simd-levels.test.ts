@@ -7,7 +7,8 @@
 // last bits across instruction sets (the GEMM's register tile, the scalar GEMM's unfused
 // multiply-adds: docs/spec/README.md), so theirs are compared within 1e-5 normwise relative; their float64
 // references run at every level through the suite (`FUSEDLOSS_SIMD=avx2 npm test`).
-// scripts/test-x86-clones.sh runs the same builds on emulated CPUs that lack AVX-512 (and AVX2).
+// `npm run test:x86-builds` runs the fixture, NaN/Inf and extremes files at those levels, natively
+// and (--emulated) on CPUs emulated without AVX-512 and AVX2.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';

@@ -5,12 +5,12 @@
 // count); each chunk writes its points' outputs and a float64 partial of Σw·s and Σw, and the
 // partials are added in chunk order, so every thread count gives the same bits.
 //
-// Within a chunk, ensembles of up to kMaxNetworkMembers members go through lane blocks: kLanes
-// points are transposed into [member][lane] vectors (16×16 tiles in registers when stored
-// member-last) and sorted together by a Batcher odd-even
-// merge network (min/max across lanes, the member index carried along for the gradient), two
-// blocks interleaved; GCC/Clang vector extensions compiled once per instruction set
-// (FL_SIMD_CLONES; the lane arithmetic is in crps_lanes.h).  2 and 4 members stored member-last
+// Within a chunk, ensembles of up to kMaxNetworkMembers members go through lane blocks: 16
+// points are transposed into [member][lane] vectors (register tiles when stored member-last)
+// and sorted together by a Batcher odd-even merge network (min/max across lanes, the member
+// index carried along for the gradient), two blocks interleaved; GCC/Clang vector extensions of
+// the instruction set's width, built once per instruction set (FL_CRPS_WIDTHS; the lane
+// arithmetic is in crps_lanes.h).  2 and 4 members stored member-last
 // take a shuffle path instead.  Every lane block scores in float64 from the sorted members with
 // scorePoint's terms in its order (same bits).  Points with a NaN or Inf input, partial blocks,
 // and larger ensembles go through scorePoint, the scalar reference path that implements every

@@ -107,7 +107,9 @@ __attribute__((target("avx2,fma"))) void microAvx2Tile(int64_t depth, const floa
     const __m256 b1 = _mm256_loadu_ps(b + p * ldb + 8);
     const int64_t offset = p * aDepthStride;
     for (int i = 0; i < kRows; ++i) {
-      const __m256 av = _mm256_broadcast_ss(aRow[i] + offset);
+      // A value, not _mm256_broadcast_ss(pointer): GCC 12 takes that builtin's read as one that may
+      // see the accumulators' stack copies, and stored all twelve to memory every k (half speed).
+      const __m256 av = _mm256_set1_ps(aRow[i][offset]);
       sum[i][0] = _mm256_fmadd_ps(av, b0, sum[i][0]);
       sum[i][1] = _mm256_fmadd_ps(av, b1, sum[i][1]);
     }

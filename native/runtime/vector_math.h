@@ -1,6 +1,8 @@
 // 16-lane float vectors (GCC/Clang vector extensions) and the elementwise math the CPU kernels'
 // epilogues need.  Included by files whose functions are compiled once per instruction set
-// (FL_SIMD_CLONES), so the same source becomes AVX-512, AVX2 or SSE2 code.
+// (FL_SIMD_FUNCTION), so the same source becomes AVX-512, AVX2 or SSE2 code (16 lanes in each:
+// GCC 12 lowers their comparisons lane by lane for AVX2 and SSE2; CRPS has its own widths,
+// crps_lanes.h).
 #pragma once
 
 #include <cstdint>
