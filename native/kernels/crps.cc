@@ -9,7 +9,7 @@
 // points are transposed into [member][lane] vectors (register tiles when stored member-last)
 // and sorted together by a Batcher odd-even merge network (min/max across lanes, the member
 // index carried along for the gradient), two blocks interleaved; GCC/Clang vector extensions of
-// the instruction set's width, built once per instruction set (FL_CRPS_WIDTHS; the lane
+// the instruction set's width, built once per instruction set (FL_SIMD_BUILDS; the lane
 // arithmetic is in crps_lanes.h).  2 and 4 members stored member-last
 // take a shuffle path instead.  Every lane block scores in float64 from the sorted members with
 // scorePoint's terms in its order (same bits).  Points with a NaN or Inf input, partial blocks,
@@ -268,7 +268,7 @@ FL_LANE_INLINE void sliceGradients(const Plan& plan, int64_t firstPoint, LaneScr
       gradient[k] = factor * ((sign * signWeight - rankWeight * rankTerm) * gradScale);
     }
   }
-  storeLanes(plan.out.gradObservations + firstPoint, -factor * (signSum * static_cast<float>(1.0 / members)));
+  storeVector(plan.out.gradObservations + firstPoint, -factor * (signSum * static_cast<float>(1.0 / members)));
 }
 
 // Scores, components and gradients of a sorted lane block; writes every output of its points.
@@ -404,18 +404,18 @@ FL_LANE_INLINE uint32_t smallSlice(const Plan& plan, int64_t firstPoint, LaneScr
     signSum += sign;
     grad[k] = factor * ((sign * static_cast<float>(weights.sign) - static_cast<float>(weights.rank) * rankTerm) * gradScale);
   }
-  storeLanes(plan.out.gradObservations + firstPoint, -factor * (signSum * (1.0f / M)));
+  storeVector(plan.out.gradObservations + firstPoint, -factor * (signSum * (1.0f / M)));
   float* out = plan.out.gradEnsemble + firstPoint * M;
   if (M == 2) {
-    storeLanes(out, interleaveLow(grad[0], grad[1], kLanes));
-    storeLanes(out + Width, interleaveHigh(grad[0], grad[1], kLanes));
+    storeVector(out, interleaveLow(grad[0], grad[1], kLanes));
+    storeVector(out + Width, interleaveHigh(grad[0], grad[1], kLanes));
   } else {
     const Floats t0 = interleaveLow(grad[0], grad[2], kLanes), t2 = interleaveHigh(grad[0], grad[2], kLanes);
     const Floats t1 = interleaveLow(grad[1], grad[3], kLanes), t3 = interleaveHigh(grad[1], grad[3], kLanes);
-    storeLanes(out, interleaveLow(t0, t1, kLanes));
-    storeLanes(out + Width, interleaveHigh(t0, t1, kLanes));
-    storeLanes(out + 2 * Width, interleaveLow(t2, t3, kLanes));
-    storeLanes(out + 3 * Width, interleaveHigh(t2, t3, kLanes));
+    storeVector(out, interleaveLow(t0, t1, kLanes));
+    storeVector(out + Width, interleaveHigh(t0, t1, kLanes));
+    storeVector(out + 2 * Width, interleaveLow(t2, t3, kLanes));
+    storeVector(out + 3 * Width, interleaveHigh(t2, t3, kLanes));
   }
   return redo;
 }
@@ -429,7 +429,7 @@ FL_LANE_INLINE uint32_t smallBlock(const Plan& plan, int64_t firstPoint, LaneScr
   return redo;
 }
 
-// The block kernels of each lane width, built for its instruction set (FL_CRPS_WIDTHS) and
+// The block kernels of each lane width, built for its instruction set (FL_SIMD_BUILDS) and
 // overloaded on the width's scratch type.
 #define FL_CRPS_BLOCK_KERNELS(Width, target, name)                                                               \
   target uint32_t scoreLaneBlock(const Plan& plan, int64_t firstPoint, LaneScratch<Width>* lanes) {             \
@@ -444,7 +444,7 @@ FL_LANE_INLINE uint32_t smallBlock(const Plan& plan, int64_t firstPoint, LaneScr
   target uint32_t scoreFourMemberBlock(const Plan& plan, int64_t firstPoint, LaneScratch<Width>* lanes) {       \
     return smallBlock<Width, 4>(plan, firstPoint, lanes);                                                        \
   }
-FL_CRPS_WIDTHS(FL_CRPS_BLOCK_KERNELS)
+FL_SIMD_BUILDS(FL_CRPS_BLOCK_KERNELS)
 #undef FL_CRPS_BLOCK_KERNELS
 
 bool usesShufflePath(const CrpsShape& shape) { return shape.inner == 1 && (shape.members == 2 || shape.members == 4); }
@@ -496,7 +496,7 @@ Accumulator scoreChunk(const Plan& plan, int64_t first, int64_t last) {
 
 using ChunkScorer = Accumulator (*)(const Plan&, int64_t, int64_t);
 
-// The lane width of the instruction set this CPU runs (FL_CRPS_WIDTHS).
+// The lane width of the instruction set this CPU runs (FL_SIMD_BUILDS).
 ChunkScorer chunkScorer() {
 #if FL_X86_MULTIVERSION
   switch (simdLevel()) {
@@ -504,10 +504,8 @@ ChunkScorer chunkScorer() {
     case SimdLevel::Avx2: return scoreChunk<8>;
     default: return scoreChunk<4>;
   }
-#elif defined(__x86_64__) || defined(_M_X64)
-  return scoreChunk<4>;
 #else
-  return scoreChunk<16>;
+  return scoreChunk<FL_SIMD_BUILDS(FL_SIMD_ONE_WIDTH)>;
 #endif
 }
 

@@ -12,17 +12,7 @@
 #include <utility>
 
 #include "../runtime/simd.h"
-
-// The lane widths built, X(width, target attribute, name): one per x86-64 instruction set where
-// the build is multiversioned (crps.cc picks by simdLevel()), the SSE2 width for another x86-64
-// build, 16 elsewhere.
-#if FL_X86_MULTIVERSION
-#define FL_CRPS_WIDTHS(X) X(16, FL_TARGET_AVX512, Avx512) X(8, FL_TARGET_AVX2, Avx2) X(4, , Baseline)
-#elif defined(__x86_64__) || defined(_M_X64)
-#define FL_CRPS_WIDTHS(X) X(4, , Baseline)
-#else
-#define FL_CRPS_WIDTHS(X) X(16, , Baseline)
-#endif
+#include "../runtime/vector_math.h"
 
 namespace fusedloss {
 namespace crps_lanes {
@@ -30,23 +20,11 @@ namespace crps_lanes {
 #define FL_LANE_INLINE static inline __attribute__((always_inline))
 
 template <int Width>
-struct Vectors {
-  static_assert(Width == 4 || Width == 8 || Width == 16, "4, 8 or 16 lanes");
-  typedef float Floats __attribute__((vector_size(4 * Width)));
-  typedef int32_t Ints __attribute__((vector_size(4 * Width)));
-  typedef float HalfFloats __attribute__((vector_size(2 * Width)));
-  typedef double Doubles __attribute__((vector_size(4 * Width)));  // Width / 2 doubles
-};
+using Vectors = LaneVectors<Width>;
 
 template <int Width>
 FL_LANE_INLINE typename Vectors<Width>::Floats loadLanes(const float* p) {
-  typename Vectors<Width>::Floats v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-template <typename Vector>
-FL_LANE_INLINE void storeLanes(float* p, Vector v) {
-  std::memcpy(p, &v, sizeof v);
+  return loadVector<typename Vectors<Width>::Floats>(p);
 }
 
 // Lanes [0, Width/2) and [Width/2, Width) in float64.
@@ -112,15 +90,15 @@ FL_LANE_INLINE void storeLaneComponents(float* skillOut, float* spreadOut, const
   const double squaredMembers = static_cast<double>(members) * members;
   for (int half = 0; half < 2; ++half) {
     const Doubles skill = errors[half] / static_cast<double>(members), spread = halfPairs[half] / squaredMembers;
-    storeLanes(skillOut + half * Width / 2, __builtin_convertvector(skill, HalfFloats));
-    storeLanes(spreadOut + half * Width / 2, __builtin_convertvector(spread, HalfFloats));
+    storeVector(skillOut + half * Width / 2, __builtin_convertvector(skill, HalfFloats));
+    storeVector(spreadOut + half * Width / 2, __builtin_convertvector(spread, HalfFloats));
   }
 }
 
 template <typename Doubles, int Width = sizeof(Doubles) / 4>
 FL_LANE_INLINE void storeScores(float* scores, const Doubles score[2]) {
   for (int half = 0; half < 2; ++half) {
-    storeLanes(scores + half * Width / 2, __builtin_convertvector(score[half], typename Vectors<Width>::HalfFloats));
+    storeVector(scores + half * Width / 2, __builtin_convertvector(score[half], typename Vectors<Width>::HalfFloats));
   }
 }
 

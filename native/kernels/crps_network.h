@@ -158,7 +158,7 @@ FL_NETWORK_INLINE void runOnPartialGroup(Floats* values, Ints* index, int member
 }
 
 // The group lists out of line, one copy per lane width, each built for its instruction set
-// (FL_CRPS_WIDTHS) and overloaded on the width's vector types: inlined into every sort64 (4
+// (FL_SIMD_BUILDS) and overloaded on the width's vector types: inlined into every sort64 (4
 // widths × 2 lists × 4 groups), they made crps.cc a 220 s compile; out of line a call per group
 // of up to 63 comparators costs nothing measurable (docs/performance-crps.md, "The 33–64 network
 // out of line").
@@ -172,7 +172,7 @@ FL_NETWORK_INLINE void runOnPartialGroup(Floats* values, Ints* index, int member
   FL_CRPS_GROUP_LIST(target, sortGroupWithIndex, true, kGroupNetwork, Width)     \
   FL_CRPS_GROUP_LIST(target, cleanGroupValues, false, kGroupCleaner, Width)      \
   FL_CRPS_GROUP_LIST(target, cleanGroupWithIndex, true, kGroupCleaner, Width)
-FL_CRPS_WIDTHS(FL_CRPS_GROUP_LISTS)
+FL_SIMD_BUILDS(FL_CRPS_GROUP_LISTS)
 #undef FL_CRPS_GROUP_LISTS
 #undef FL_CRPS_GROUP_LIST
 
