@@ -72,9 +72,9 @@ constexpr int kBlockPoints = 16;
 template <int Width>
 struct alignas(64) LaneScratch {
   static constexpr int kSlices = kBlockPoints / Width;
-  using Floats = typename crps_lanes::Vectors<Width>::Floats;
-  using Ints = typename crps_lanes::Vectors<Width>::Ints;
-  using Doubles = typename crps_lanes::Vectors<Width>::Doubles;
+  using Floats = typename Vectors<Width>::Floats;
+  using Ints = typename Vectors<Width>::Ints;
+  using Doubles = typename Vectors<Width>::Doubles;
   Floats values[kSlices][kMaxNetworkMembers];
   Ints index[kSlices][kMaxNetworkMembers];
   // ∂ by sorted position, before the scatter to the members; until then the tie starts (as bits),
@@ -110,8 +110,8 @@ FL_LANE_INLINE uint32_t accumulateSlice(const Plan& plan, int64_t firstPoint, La
 // Multipliers of ∂s_p for a slice's lanes: gradientFactor rounded to float32 (w/Σw is divided
 // in float64: 1/Σw alone can underflow float32 when the weights are large).
 template <int Width>
-FL_LANE_INLINE typename crps_lanes::Vectors<Width>::Floats sliceGradientFactor(const Plan& plan, int64_t firstPoint) {
-  using Floats = typename crps_lanes::Vectors<Width>::Floats;
+FL_LANE_INLINE typename Vectors<Width>::Floats sliceGradientFactor(const Plan& plan, int64_t firstPoint) {
+  using Floats = typename Vectors<Width>::Floats;
   if (plan.in.gradOutput) return loadLanes<Width>(plan.in.gradOutput + firstPoint);
   if (!plan.in.weights) return Floats{} + static_cast<float>(1.0 / plan.weightSum);  // gradientFactor with w = 1
   Floats factor;
@@ -159,7 +159,6 @@ FL_LANE_INLINE void loadLaneBlock(const Plan& plan, int64_t firstPoint, LaneScra
       for (int k = 0; k < members; ++k) lanes.index[slice][k] = Ints{} + k;
     }
   }
-  (void)sizeof(Floats);
 }
 
 // 33–64 members: padded to 64 and sorted in register-sized pieces (crps_network.h).
