@@ -22,9 +22,9 @@ import { backendCases, checkNormwise, norm, resultBitwiseDiff, Rng, testSeed } f
 const SEED = testSeed('simd-levels');
 const CPU_AVAILABLE = backendCases().some((b) => b.name === 'cpu' && b.available);
 const ORDER = ['avx512', 'avx2', 'scalar'];
-const HERE = CPU_AVAILABLE ? backendInfo().simd : undefined;
+const HERE = CPU_AVAILABLE ? backendInfo().simd : null;
 // The x86-64 builds below this CPU's (none on AArch64: one NEON build).
-const LOWER = HERE !== undefined && ORDER.includes(HERE) ? ORDER.slice(ORDER.indexOf(HERE) + 1) : [];
+const LOWER = HERE !== null && ORDER.includes(HERE) ? ORDER.slice(ORDER.indexOf(HERE) + 1) : [];
 const ROOT = process.cwd();
 const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'fusedloss-simd-'));
 afterAll(() => fs.rmSync(TMP, { recursive: true, force: true }));
