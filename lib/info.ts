@@ -55,7 +55,11 @@ export interface BackendInfo {
     /** Why it is not available (not built into the package, no SIMD128, compile error), or null. */
     reason: string | null;
   };
-  /** Instruction set the native CPU kernels run with: 'avx512' | 'avx2' | 'scalar' on x86-64, 'neon' on arm64, or null without the addon. */
+  /**
+   * Instruction set the native CPU kernels run with: 'avx512' | 'avx2' | 'scalar' on x86-64 (the
+   * CPU's best, or lower where FUSEDLOSS_SIMD=avx2 or scalar asks), 'neon' on arm64, or null
+   * without the addon.
+   */
   simd: string | null;
   /** Native CPU threads (workers + caller); 1 without the addon. */
   threads: number;
