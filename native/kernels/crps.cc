@@ -9,7 +9,7 @@
 // points are transposed into [member][lane] vectors (register tiles when stored member-last)
 // and sorted together by a Batcher odd-even merge network (min/max across lanes, the member
 // index carried along for the gradient), two blocks interleaved; GCC/Clang vector extensions of
-// the instruction set's width, built once per instruction set (FL_SIMD_BUILDS; the lane
+// the instruction set's width, built once per instruction set (FL_SIMD_FUNCTION; the lane
 // arithmetic is in crps_lanes.h).  2 and 4 members stored member-last
 // take a shuffle path instead.  Every lane block scores in float64 from the sorted members with
 // scorePoint's terms in its order (same bits).  Points with a NaN or Inf input, partial blocks,
@@ -428,61 +428,36 @@ FL_LANE_INLINE uint32_t smallBlock(const Plan& plan, int64_t firstPoint, LaneScr
   return redo;
 }
 
-// The block kernels of each lane width, built for its instruction set (FL_SIMD_BUILDS) and
-// overloaded on the width's scratch type.
-#define FL_CRPS_BLOCK_KERNELS(Width, target, name)                                                               \
-  target uint32_t scoreLaneBlock(const Plan& plan, int64_t firstPoint, LaneScratch<Width>* lanes) {             \
-    return laneBlock(plan, firstPoint, lanes);                                                                   \
-  }                                                                                                              \
-  target uint64_t scoreLaneBlockPair(const Plan& plan, int64_t firstPoint, LaneScratch<Width>* lanes) {         \
-    return laneBlockPair(plan, firstPoint, lanes);                                                               \
-  }                                                                                                              \
-  target uint32_t scoreTwoMemberBlock(const Plan& plan, int64_t firstPoint, LaneScratch<Width>* lanes) {        \
-    return smallBlock<Width, 2>(plan, firstPoint, lanes);                                                        \
-  }                                                                                                              \
-  target uint32_t scoreFourMemberBlock(const Plan& plan, int64_t firstPoint, LaneScratch<Width>* lanes) {       \
-    return smallBlock<Width, 4>(plan, firstPoint, lanes);                                                        \
-  }
-FL_SIMD_BUILDS(FL_CRPS_BLOCK_KERNELS)
-#undef FL_CRPS_BLOCK_KERNELS
-
 bool usesShufflePath(const CrpsShape& shape) { return shape.inner == 1 && (shape.members == 2 || shape.members == 4); }
 
-template <int Width>
-Accumulator scoreChunk(const Plan& plan, int64_t first, int64_t last) {
-  using BlockKernel = uint32_t (*)(const Plan&, int64_t, LaneScratch<Width>*);
-  using PairKernel = uint64_t (*)(const Plan&, int64_t, LaneScratch<Width>*);
-  BlockKernel scoreBlock = nullptr;
-  if (usesShufflePath(plan.shape)) {
-    if (plan.shape.members == 2) scoreBlock = scoreTwoMemberBlock;
-    else scoreBlock = scoreFourMemberBlock;
-  } else if (plan.shape.members <= kMaxNetworkMembers) {
-    scoreBlock = scoreLaneBlock;
-  }
-  const PairKernel scorePair = scoreLaneBlockPair;
+// One chunk's points, built once per instruction set at its lane width (FL_SIMD_FUNCTION's kWidth).
+FL_SIMD_FUNCTION(Accumulator, scoreChunk, (const Plan& plan, int64_t first, int64_t last), (plan, first, last)) {
   Accumulator acc;
   PointScratch scratch(plan.shape.members);
   int64_t point = first;
-  if (scoreBlock) {
+  if (usesShufflePath(plan.shape) || plan.shape.members <= kMaxNetworkMembers) {
+    using Scratch = LaneScratch<kWidth>;
     // 2 × 32 KiB on the heap, not a pool thread's stack; default-initialized (not zeroed: every
     // field is written before it is read).
-    const std::unique_ptr<LaneScratch<Width>[]> lanes(new LaneScratch<Width>[2]);
+    const std::unique_ptr<Scratch[]> lanes(new Scratch[2]);
     for (int b = 0; b < 2; ++b) {
-      for (int i = 0; i < 2 * LaneScratch<Width>::kSlices; ++i) {
-        lanes[b].weightedScores[i] = typename LaneScratch<Width>::Doubles{};
-        lanes[b].weights[i] = typename LaneScratch<Width>::Doubles{};
-      }
+      for (int i = 0; i < 2 * Scratch::kSlices; ++i) lanes[b].weightedScores[i] = lanes[b].weights[i] = typename Scratch::Doubles{};
     }
     const auto redoLanes = [&](int64_t firstPoint, uint64_t redo) {
       for (; redo != 0; redo &= redo - 1) scorePoint(plan, firstPoint + __builtin_ctzll(redo), scratch, acc);
     };
-    if (!usesShufflePath(plan.shape)) {  // the network path: two blocks at a time
-      for (; point + 2 * kBlockPoints <= last; point += 2 * kBlockPoints) redoLanes(point, scorePair(plan, point, lanes.get()));
+    if (usesShufflePath(plan.shape)) {
+      const bool two = plan.shape.members == 2;
+      for (; point + kBlockPoints <= last; point += kBlockPoints) {
+        redoLanes(point, two ? smallBlock<kWidth, 2>(plan, point, lanes.get()) : smallBlock<kWidth, 4>(plan, point, lanes.get()));
+      }
+    } else {  // the network path: two blocks at a time, then a lone one
+      for (; point + 2 * kBlockPoints <= last; point += 2 * kBlockPoints) redoLanes(point, laneBlockPair(plan, point, lanes.get()));
+      for (; point + kBlockPoints <= last; point += kBlockPoints) redoLanes(point, laneBlock(plan, point, lanes.get()));
     }
-    for (; point + kBlockPoints <= last; point += kBlockPoints) redoLanes(point, scoreBlock(plan, point, lanes.get()));
     for (int b = 0; b < 2; ++b) {
-      for (int i = 0; i < 2 * LaneScratch<Width>::kSlices; ++i) {
-        for (int lane = 0; lane < Width / 2; ++lane) {
+      for (int i = 0; i < 2 * Scratch::kSlices; ++i) {
+        for (int lane = 0; lane < kWidth / 2; ++lane) {
           acc.weightedScores += lanes[b].weightedScores[i][lane];
           acc.weights += lanes[b].weights[i][lane];
         }
@@ -491,21 +466,6 @@ Accumulator scoreChunk(const Plan& plan, int64_t first, int64_t last) {
   }
   for (; point < last; ++point) scorePoint(plan, point, scratch, acc);
   return acc;
-}
-
-using ChunkScorer = Accumulator (*)(const Plan&, int64_t, int64_t);
-
-// The lane width of the instruction set this CPU runs (FL_SIMD_BUILDS).
-ChunkScorer chunkScorer() {
-#if FL_X86_MULTIVERSION
-  switch (simdLevel()) {
-    case SimdLevel::Avx512: return scoreChunk<16>;
-    case SimdLevel::Avx2: return scoreChunk<8>;
-    default: return scoreChunk<4>;
-  }
-#else
-  return scoreChunk<FL_SIMD_BUILDS(FL_SIMD_ONE_WIDTH)>;
-#endif
 }
 
 KernelStatus runCrpsCpu(const CrpsShape& shape, const CrpsOptions& options, const CrpsInputs& inputs,
@@ -531,7 +491,6 @@ KernelStatus runCrpsCpu(const CrpsShape& shape, const CrpsOptions& options, cons
   if (options.gradients && !inputs.gradOutput) plan.weightSum = countedWeightSum(plan, chunks);
 
   std::vector<Accumulator> partial(chunks);
-  const ChunkScorer scoreChunk = chunkScorer();
   parallelFor(chunks, [&](int64_t chunk) {
     const int64_t first = chunk * kChunkPoints;
     partial[chunk] = scoreChunk(plan, first, std::min(points, first + kChunkPoints));

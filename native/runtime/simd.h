@@ -1,11 +1,10 @@
 // CPU kernels come in one build per x86-64 instruction set, picked at run time by simdLevel():
-// AVX-512, AVX2 or the SSE2 baseline.  FL_SIMD_FUNCTION builds one body for each; code whose
-// vector width should follow the instruction set (GCC 12 lowers a 16-lane comparison or `?:` lane
-// by lane for AVX2 and SSE2, where one zmm does it for AVX-512) writes its own FL_TARGET_AVX512 /
-// FL_TARGET_AVX2 functions per width (crps_lanes.h).  Where the toolchain has no multiversioning
-// (MSVC, Apple), the baseline build runs.  On AArch64 there is one
-// build: NEON (AdvSIMD) is part of the baseline, so the vector-extension code is NEON code without
-// any choice at run time.
+// AVX-512, AVX2 or the SSE2 baseline, each with vectors of its register's width (GCC 12 lowers a
+// comparison or `?:` of vectors wider than the registers lane by lane).  FL_SIMD_FUNCTION builds
+// a function's body once per instruction set; FL_SIMD_BUILDS lists the builds for code that
+// declares its own per-width functions (crps_network.h).  Without GCC/Clang on x86-64 Linux
+// (MSVC, macOS) the baseline build alone runs.  On AArch64 there is one build: NEON (AdvSIMD) is
+// part of the baseline, so the vector-extension code is NEON code without any choice at run time.
 #pragma once
 
 #if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__) && defined(__linux__) && \
@@ -18,9 +17,9 @@
 #define FL_SIMD_BUILDS(X) X(16, FL_TARGET_AVX512, Avx512) X(8, FL_TARGET_AVX2, Avx2) X(4, , Baseline)
 // `FL_SIMD_FUNCTION(void, f, (int a, float* b), (a, b)) { body }` defines f(a, b) as a call to one
 // of three builds of the body (AVX-512, AVX2, baseline), the one simdLevel() names.  The body is a
-// template on `int kWidth`, the build's lane width (16, 8, 4), for code that sizes its vectors by
-// it; it is inlined into each build, and what it calls is built for each target only where it is
-// inlined too.
+// template on `int kWidth`, the build's lane width (FL_SIMD_BUILDS' 16, 8, 4), for code that
+// sizes its vectors by it; it is inlined into each build, and what it calls is built for each
+// target only where it is inlined too.
 #define FL_SIMD_FUNCTION(ret, name, params, args)                                                \
   template <int kWidth>                                                                          \
   static inline __attribute__((always_inline)) ret name##Body params;                            \
