@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # npm run test:x86-builds [-- --emulated]: the AVX2 and the baseline (SSE2) builds of the CPU
 # kernels (runtime/simd.h), which a machine with AVX-512 does not pick, run the fixture, NaN/Inf
-# and extremes tests of the three families against ./build/Release (the README's install builds it).
+# and extremes tests of the three families, and CRPS's 16 MiB gradient case, against ./build/Release
+# (the README's install builds it).
 #   default     natively, under FUSEDLOSS_SIMD=avx2 and =scalar: the builds below this CPU's
 #               (about 40 s each).  CI runs this.
 #   --emulated  qemu-user runs the host's Node on emulated CPUs without AVX-512: Haswell (AVX2 +
@@ -34,6 +35,8 @@ if [[ ${1:-} != --emulated ]]; then
     echo "== FUSEDLOSS_SIMD=$level: the addon runs its '$simd' build"
     [[ $simd == "$level" ]] || { echo "test:x86-builds: expected the '$level' build, got: $simd"; exit 1; }
     FUSEDLOSS_SIMD=$level npx vitest run "${files[@]}"
+    # The CRPS gradients' streamed stores (one movntps form per build) run only from 16 MiB on.
+    FUSEDLOSS_SIMD=$level npx vitest run test/crps.random.test.ts -t '16 MiB and more'
   done
   exit 0
 fi

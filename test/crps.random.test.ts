@@ -323,6 +323,39 @@ describe.each(BACKENDS)('backend $name', ({ name: backend, available }) => {
       expect(failures.slice(0, 20)).toEqual([]);
     });
 
+    // From 16 MiB of gradEnsemble on, the native kernel writes it with non-temporal stores
+    // (kStreamGradientBytes in native/kernels/crps_plan.h), whole cache lines only: caller-owned
+    // outputs one and three floats past a line boundary put partial lines at both ends of every lane
+    // block's run, and NaN points (redone by the scalar path) land inside streamed runs.
+    it.skipIf(!available)('a gradEnsemble of 16 MiB and more, into caller-owned outputs at a byte offset', () => {
+      const failures: string[] = [];
+      const M = 51;
+      const P = Math.ceil((16 << 20) / (4 * M)) + 37; // past 16 MiB, and not whole lane blocks
+      const seed = SEED + 550;
+      const rng = new Rng(seed);
+      const data = injectNaN(rng, makeEnsemble(rng, { outer: P, members: M, inner: 1, ties: true, memberIsObs: 0.05 }));
+      const stats = pairStats(data);
+      const poison = Math.fround(3.25e38); // no gradient of a mean over P points is this large
+      for (const [v, offset] of [[CORE[1], 1], [CORE[0], 3]] as const) {
+        const view = (length: number) => {
+          const buffer = new Float32Array(length + offset + 5).fill(poison);
+          return { buffer, array: buffer.subarray(offset, offset + length) };
+        };
+        const gradEnsemble = view(P * M), gradObservations = view(P), scores = view(P);
+        const out = { gradEnsemble: gradEnsemble.array, gradObservations: gradObservations.array, scores: scores.array };
+        const label = `P=${P} ${v.estimator} offset ${offset} seed ${seed}`;
+        const result = crps({ ensemble: ensembleArg(data), observations: data.observations, ...variantArgs(v), nanPolicy: 'omit', gradients: true, out, backend } as CrpsArgs);
+        expect(result.gradEnsemble).toBe(out.gradEnsemble);
+        failures.push(...checkAgainstRef(result, refFinish(stats, { alpha: v.alpha, nanPolicy: 'omit' }), { gradients: true, backend }, label));
+        for (const { buffer } of [gradEnsemble, gradObservations, scores]) {
+          for (const i of [...Array(offset).keys(), ...Array(5).keys()].map((k, j) => (j < offset ? k : buffer.length - 1 - k))) {
+            if (buffer[i] !== poison) failures.push(`${label}: element ${i} outside the output was written`);
+          }
+        }
+      }
+      expect(failures.slice(0, 20)).toEqual([]);
+    });
+
     it.skipIf(!available)('Σw = 0 over counted points gives mean NaN and NaN gradients', () => {
       const rng = new Rng(SEED + 500);
       const data = makeEnsemble(rng, { outer: 40, members: 5, inner: 1 });

@@ -16,7 +16,8 @@
 // and larger ensembles go through scorePoint, the scalar reference path that implements every
 // NaN policy (crps_scalar.cc).  33–64 members skip the run-time network: padded to 64 and sorted
 // in register-sized pieces (crps_network.h), the same outputs.  Gradients are computed by sorted position and
-// scattered back to the members through a per-block tile in L1.
+// scattered back to the members through a per-block tile in L1, which goes out with non-temporal
+// stores once gradEnsemble is too large for the caches (kStreamGradientBytes).
 #include "crps.h"
 
 #include <algorithm>
@@ -35,6 +36,10 @@
 #include "crps_lanes.h"
 #include "crps_network.h"
 #include "crps_plan.h"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define FL_CRPS_STREAM_STORES 1
+#endif
 
 namespace fusedloss {
 namespace crps_cpu {
@@ -270,6 +275,45 @@ FL_LANE_INLINE void sliceGradients(const Plan& plan, int64_t firstPoint, LaneScr
   storeVector(plan.out.gradObservations + firstPoint, -factor * (signSum * static_cast<float>(1.0 / members)));
 }
 
+// destination[0, count) = source[0, count), the whole 64-byte lines of the destination with
+// non-temporal stores (the partial lines at either end, shared with the neighbouring blocks, with
+// plain ones).  Ordered before the pool's hand-back by streamFence().  Elsewhere than x86-64, memcpy.
+template <int Width>
+FL_LANE_INLINE void streamFloats(float* destination, const float* source, int64_t count) {
+#ifdef FL_CRPS_STREAM_STORES
+  constexpr int64_t kLineFloats = 16;
+  const int64_t head = std::min<int64_t>(count, (-(reinterpret_cast<uintptr_t>(destination) / sizeof(float))) & (kLineFloats - 1));
+  const int64_t lines = (count - head) / kLineFloats;
+  std::memcpy(destination, source, sizeof(float) * head);
+  float* line = destination + head;
+  const float* from = source + head;
+  // Inline assembly, since this template is not compiled for a target of its own: the build's
+  // vectors (zmm, ymm or xmm for 16, 8 or 4 lanes), one movntps each.
+  using Floats = typename LaneVectors<Width>::Floats;
+  for (int64_t i = 0; i < lines; ++i, line += kLineFloats, from += kLineFloats) {
+    for (int part = 0; part < kLineFloats; part += Width) {
+      Floats value;
+      std::memcpy(&value, from + part, sizeof value);
+      if constexpr (Width == 4) {
+        asm("movntps %1, %0" : "=m"(*reinterpret_cast<Floats*>(line + part)) : "x"(value));
+      } else {
+        asm("vmovntps %1, %0" : "=m"(*reinterpret_cast<Floats*>(line + part)) : "v"(value));
+      }
+    }
+  }
+  std::memcpy(line, from, sizeof(float) * (count - head - lines * kLineFloats));
+#else
+  std::memcpy(destination, source, sizeof(float) * count);
+#endif
+}
+
+// Orders this thread's non-temporal stores before whatever it writes next (the pool's completion).
+FL_LANE_INLINE void streamFence() {
+#ifdef FL_CRPS_STREAM_STORES
+  asm volatile("sfence" ::: "memory");
+#endif
+}
+
 // Scores, components and gradients of a sorted lane block; writes every output of its points.
 // Returns the lanes with a NaN or ±Inf input, for the caller to redo with scorePoint.
 template <int Width>
@@ -310,7 +354,15 @@ FL_LANE_INLINE uint32_t finishLaneBlock(const Plan& plan, int64_t firstPoint, La
       for (int k = 0; k < members; ++k) point[index[k][slot] * inner] = gradient[k][slot];
     }
   }
-  if (contiguous) std::memcpy(out.gradEnsemble + base[0], gradientTile, sizeof(float) * kBlockPoints * members);
+  if (contiguous) {
+    float* destination = out.gradEnsemble + base[0];
+    const int64_t count = kBlockPoints * members;
+    if (plan.streamGradients) {
+      streamFloats<Width>(destination, gradientTile, count);
+    } else {
+      std::memcpy(destination, gradientTile, sizeof(float) * count);
+    }
+  }
   return redo;
 }
 
@@ -465,6 +517,7 @@ FL_SIMD_FUNCTION(Accumulator, scoreChunk, (const Plan& plan, int64_t first, int6
     }
   }
   for (; point < last; ++point) scorePoint(plan, point, scratch, acc);
+  if (plan.streamGradients) streamFence();
   return acc;
 }
 
@@ -486,6 +539,7 @@ KernelStatus runCrpsCpu(const CrpsShape& shape, const CrpsOptions& options, cons
     }
   }
 
+  plan.streamGradients = options.gradients && static_cast<int64_t>(sizeof(float)) * shape.elements() >= kStreamGradientBytes;
   const int64_t points = shape.points();
   const int64_t chunks = (points + kChunkPoints - 1) / kChunkPoints;
   if (options.gradients && !inputs.gradOutput) plan.weightSum = countedWeightSum(plan, chunks);

@@ -28,7 +28,14 @@ struct Plan {
   std::vector<Comparator> network;
   std::vector<double> gapWeights;  // crps::gapWeight(n, members, α) for n = 0..members (lane blocks)
   std::vector<float> rankProducts;  // rank weight·(2k − (M − 1)) for k < M: a tie-free lane block's rank terms (gradients)
+  // gradEnsemble is too large to stay in cache: the lane blocks write it with non-temporal stores.
+  bool streamGradients = false;
 };
+
+// From this size of gradEnsemble (bytes) on, the lane blocks stream it to memory (Plan::streamGradients):
+// written once and read back later, if at all, it would not be in cache by then anyway, and plain
+// stores read each line in before writing it (a third of the memory traffic at M = 51).
+constexpr int64_t kStreamGradientBytes = int64_t{16} << 20;
 
 struct Accumulator {
   double weightedScores = 0.0;
