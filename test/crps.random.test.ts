@@ -347,10 +347,9 @@ describe.each(BACKENDS)('backend $name', ({ name: backend, available }) => {
         const result = crps({ ensemble: ensembleArg(data), observations: data.observations, ...variantArgs(v), nanPolicy: 'omit', gradients: true, out, backend } as CrpsArgs);
         expect(result.gradEnsemble).toBe(out.gradEnsemble);
         failures.push(...checkAgainstRef(result, refFinish(stats, { alpha: v.alpha, nanPolicy: 'omit' }), { gradients: true, backend }, label));
-        for (const { buffer } of [gradEnsemble, gradObservations, scores]) {
-          for (const i of [...Array(offset).keys(), ...Array(5).keys()].map((k, j) => (j < offset ? k : buffer.length - 1 - k))) {
-            if (buffer[i] !== poison) failures.push(`${label}: element ${i} outside the output was written`);
-          }
+        for (const { buffer, array } of [gradEnsemble, gradObservations, scores]) {
+          const outside = [...buffer.subarray(0, offset), ...buffer.subarray(offset + array.length)];
+          if (outside.some((value) => value !== poison)) failures.push(`${label}: an element around an output was written`);
         }
       }
       expect(failures.slice(0, 20)).toEqual([]);

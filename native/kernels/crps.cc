@@ -289,7 +289,7 @@ FL_LANE_INLINE void streamFloats(float* destination, const float* source, int64_
   const float* from = source + head;
   // Inline assembly, since this template is not compiled for a target of its own: the build's
   // vectors (zmm, ymm or xmm for 16, 8 or 4 lanes), one movntps each.
-  using Floats = typename LaneVectors<Width>::Floats;
+  using Floats = typename Vectors<Width>::Floats;
   for (int64_t i = 0; i < lines; ++i, line += kLineFloats, from += kLineFloats) {
     for (int part = 0; part < kLineFloats; part += Width) {
       Floats value;
