@@ -211,8 +211,7 @@ bool packBBf16Vector(const float* b, int64_t ldb, int64_t k, int64_t n, uint32_t
   return true;
 }
 
-FL_BF16_TARGET bool packRowsBf16Vector(const float* a, int64_t lda, int64_t m, int64_t k, uint32_t* out, int64_t ldo) {
-  if (!bf16GemmActive()) return false;
+FL_BF16_TARGET void packRowsBf16Avx512(const float* a, int64_t lda, int64_t m, int64_t k, uint32_t* out, int64_t ldo) {
   const int64_t pairs = (k + 1) / 2;
   for (int64_t i = 0; i < m; ++i) {
     const float* row = a + i * lda;
@@ -223,6 +222,13 @@ FL_BF16_TARGET bool packRowsBf16Vector(const float* a, int64_t lda, int64_t m, i
       _mm512_mask_storeu_epi32(to + q / 2, firstLanes(pairs - q / 2), (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
     }
   }
+}
+
+// The check stays outside the AVX-512 function: there GCC may hoist mask set-up (kmovw) above it,
+// which is an illegal instruction on a CPU without AVX-512.
+bool packRowsBf16Vector(const float* a, int64_t lda, int64_t m, int64_t k, uint32_t* out, int64_t ldo) {
+  if (!bf16GemmActive()) return false;
+  packRowsBf16Avx512(a, lda, m, k, out, ldo);
   return true;
 }
 
