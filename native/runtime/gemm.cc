@@ -260,6 +260,15 @@ void gemm(const GemmOperands& op) {
   const char* prefetchNext = static_cast<const char*>(op.prefetch);
   const char* prefetchEnd = prefetchNext + (op.prefetch ? op.prefetchBytes : 0);
   const int64_t prefetchLines = calls > 0 ? (op.prefetchBytes / 64 + calls - 1) / calls : 0;
+  const auto prefetchOutputRows = [&](int64_t row, int64_t column) {
+    const int64_t rows = std::min<int64_t>(lv.rows, op.m - row), width = std::min<int64_t>(32, op.n - column);
+    for (int64_t r = 0; r < rows; ++r) {
+      const float* line = op.c + (row + r) * op.ldc + column;
+      __builtin_prefetch(line, 1, 3);
+      __builtin_prefetch(line + width - 1, 1, 3);
+    }
+  };
+  if (op.accumulate && op.m > 0 && op.n > 0) prefetchOutputRows(0, 0);
   for (int64_t k0 = 0; k0 < op.k; k0 += kDepthBlock) {
     const int64_t depth = std::min(kDepthBlock, op.k - k0);
     const bool accumulate = op.accumulate || k0 > 0;
@@ -278,6 +287,15 @@ void gemm(const GemmOperands& op) {
         const int rows = static_cast<int>(std::min<int64_t>(lv.rows, op.m - i0));
         for (int64_t line = 0; line < prefetchLines && prefetchNext < prefetchEnd; ++line, prefetchNext += 64) {
           __builtin_prefetch(prefetchNext, 1, 2);
+        }
+        // The C rows the next call adds to: their loads come after the whole k loop, too late for
+        // the out-of-order window to hide a miss, so they are fetched a call ahead.
+        if (accumulate) {
+          if (i0 + lv.rows < op.m) {
+            prefetchOutputRows(i0 + lv.rows, j0);
+          } else if (j0 + 32 < op.n) {
+            prefetchOutputRows(0, j0 + 32);
+          }
         }
         lv.micro(depth, aBlock + i0 * op.aRowStride, op.aRowStride, op.aDepthStride, rows, panel, panelStride,
                  op.c + i0 * op.ldc + j0, op.ldc, accumulate, wide);
