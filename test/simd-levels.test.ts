@@ -1,7 +1,8 @@
 // The native CPU kernels' builds for the instruction sets below this CPU's (FUSEDLOSS_SIMD=avx2 or
 // scalar, native/runtime/simd.h), run here natively in child processes (the level is read once
 // per process).  CRPS is the same bits on every build: each lane is one point's, whatever the
-// vector width (8 lanes for AVX2, 4 for SSE2, 16 for AVX-512); its outputs are compared bit for
+// vector width (8 lanes for AVX2, 4 for SSE2, 16 for AVX-512), whichever sort a build runs for 33–64
+// members (the AVX2 build the run-time network, the others the register pieces); its outputs are compared bit for
 // bit with this process's on fresh random inputs (ties, ±0, NaN and ±Inf members under every NaN
 // policy, three layouts, P past one chunk).  marginSoftmax and the pair kernels may differ in the
 // last bits across instruction sets (the GEMM's register tile, the scalar GEMM's unfused

@@ -1,6 +1,7 @@
 // Sorting 33–64 members per lane for the CRPS CPU kernel (crps.cc, its only includer), in
-// register-sized pieces.  The run-time network of crps.cc loads and stores two vectors per
-// comparator (its member arrays do not fit in registers); here the members are padded with +inf
+// register-sized pieces (every build but AVX2's, whose 16 registers they overflow: crps.cc
+// usesSort64).  The run-time network of crps.cc loads and stores two vectors per comparator (its
+// member arrays do not fit in registers); here the members are padded with +inf
 // to 64 and sorted as
 //   1. four 16-member groups, each by Batcher's 63-comparator network held in registers;
 //   2. bitonic merges 16 + 16 → 32 and 32 + 32 → 64: the "flip" stage (i against 2n − 1 − i,
