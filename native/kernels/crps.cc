@@ -14,10 +14,11 @@
 // take a shuffle path instead.  Every lane block scores in float64 from the sorted members with
 // scorePoint's terms in its order (same bits).  Points with a NaN or Inf input, partial blocks,
 // and larger ensembles go through scorePoint, the scalar reference path that implements every
-// NaN policy (crps_scalar.cc).  33–64 members skip the run-time network (except in the AVX2 build): padded to 64 and sorted
-// in register-sized pieces (crps_network.h), the same outputs.  Gradients are computed by sorted position and
-// scattered back to the members through a per-block tile in L1, which goes out with non-temporal
-// stores once gradEnsemble is too large for the caches (kStreamGradientBytes).
+// NaN policy (crps_scalar.cc).  33–64 members skip the run-time network (except in the AVX2
+// build): padded to 64 and sorted in register-sized pieces (crps_network.h), the same outputs.
+// Gradients are computed by sorted position and scattered back to the members through a
+// per-block tile in L1, which goes out with non-temporal stores once gradEnsemble is too large
+// for the caches (kStreamGradientBytes).
 #include "crps.h"
 
 #include <algorithm>
@@ -169,9 +170,10 @@ FL_LANE_INLINE void loadLaneBlock(const Plan& plan, int64_t firstPoint, LaneScra
 // 33–64 members: padded to 64 and sorted in register-sized pieces (crps_network.h).
 // Not in the AVX2 build: its 16 ymm registers hold less than one 16-member group (values and
 // indices), so the register pieces spill, and the run-time network measured faster there (Zen 3,
-// 200k × 51: scores 9.4–10.3 against 12.7 ms, with gradients 22.0 against 25.6 ms; the scores at M = 33, 40 and 64 likewise).
-// The SSE2 build stays on it (the run-time network measured 3–10 % slower there), as do AVX-512,
-// NEON and wasm, which it was built for.  The outputs are the same bits either way.
+// 200k × 51: scores 9.4–10.3 against 12.7 ms, with gradients 22.0 against 25.6 ms; the scores at
+// M = 33, 40 and 64 likewise; docs/performance-crps.md).  The SSE2 build stays on it (the
+// run-time network measured 3–10 % slower there), as do AVX-512, NEON and wasm, which it was built
+// for.  The outputs are the same bits either way (test/simd-levels.test.ts).
 template <int Width>
 bool usesSort64(const CrpsShape& shape) {
   return Width != 8 && shape.members > 32 && shape.members <= network::kSortSize;
